@@ -1,0 +1,649 @@
+// Cylinder registration and queries, carriers, inspection, assessment, scrapping.
+#include <fmt/format.h>
+
+#include "fields.h"
+#include "pingma/scanner/scan.h"
+#include "service.h"
+
+namespace pingma::registry {
+namespace {
+
+Reply Created(json body) {
+  return Reply{201, std::move(body), {}, {}};
+}
+Reply Okay(json body) {
+  return Reply{200, std::move(body), {}, {}};
+}
+
+/// A validated registration, ready to store.
+struct NewCylinder {
+  CylinderRow row;
+  json record;  ///< as stored in the "registered" event
+};
+
+Status CheckRange(const std::optional<double>& v, const char* key, double lo, double hi) {
+  if (v && !(*v > lo && *v <= hi)) {
+    return Status::Invalid(
+        fmt::format("the field '{}' must be above {} and at most {}", key, lo, hi));
+  }
+  return Status::Ok();
+}
+
+Result<NewCylinder> ParseCylinder(const json& in, const Principal& who, const Policy& policy,
+                                  Date today) {
+  if (!in.is_object()) return Status::Invalid("each cylinder must be a JSON object");
+  NewCylinder out;
+  CylinderRow& row = out.row;
+  Cylinder& c = row.cylinder;
+  std::optional<std::string> code, model, phase, manufacturer, serial, registration_no, owner;
+  std::optional<YearMonth> manufactured;
+  std::optional<double> tare, water, allowed;
+  std::optional<int> life;
+  std::optional<Date> last_inspection, next_due;
+
+  PINGMA_RETURN_IF_ERROR(GetString(in, "code", Need::kRequired, &code, 64));
+  auto normal = NormaliseCode(*code);
+  if (!normal.ok()) return Status::Invalid("the field 'code': " + normal.status().message());
+  c.code = *normal;
+  PINGMA_RETURN_IF_ERROR(GetString(in, "model", Need::kRequired, &model, 32));
+  const ModelRule* rule = policy.FindModel(*model);
+  if (rule == nullptr) {
+    std::string known;
+    for (const auto& [name, r] : policy.models) known += (known.empty() ? "" : ", ") + name;
+    return Status::Invalid(fmt::format("unknown model '{}' (one of: {})", *model, known));
+  }
+  c.model = *model;
+  PINGMA_RETURN_IF_ERROR(GetString(in, "phase", Need::kOptional, &phase, 16));
+  c.phase = rule->default_phase;
+  if (phase) {
+    auto p = ParsePhase(*phase);
+    if (!p.ok()) return Status::Invalid("the field 'phase': " + p.status().message());
+    if (rule->default_phase == Phase::kDual && *p != Phase::kDual) {
+      return Status::Invalid(fmt::format("model {} is a dual-phase cylinder", c.model));
+    }
+    c.phase = *p;
+  }
+  PINGMA_RETURN_IF_ERROR(GetString(in, "manufacturer", Need::kRequired, &manufacturer));
+  c.manufacturer = *manufacturer;
+  PINGMA_RETURN_IF_ERROR(GetString(in, "serial", Need::kOptional, &serial, 64));
+  c.serial = serial.value_or("");
+  PINGMA_RETURN_IF_ERROR(GetYearMonth(in, "manufactured", Need::kRequired, &manufactured));
+  if (today < manufactured->FirstDay()) {
+    return Status::Invalid(
+        fmt::format("manufactured {} is in the future", manufactured->ToString()));
+  }
+  c.manufactured = *manufactured;
+  PINGMA_RETURN_IF_ERROR(GetNumber(in, "tare_kg", Need::kRequired, &tare));
+  PINGMA_RETURN_IF_ERROR(CheckRange(tare, "tare_kg", 0, 500));
+  c.tare_kg = *tare;
+  PINGMA_RETURN_IF_ERROR(GetNumber(in, "water_capacity_l", Need::kOptional, &water));
+  PINGMA_RETURN_IF_ERROR(CheckRange(water, "water_capacity_l", 0, 1000));
+  row.water_capacity_l = water;
+  PINGMA_RETURN_IF_ERROR(GetNumber(in, "allowed_fill_kg", Need::kOptional, &allowed));
+  PINGMA_RETURN_IF_ERROR(CheckRange(allowed, "allowed_fill_kg", 0, rule->max_fill_kg));
+  c.allowed_fill_kg = allowed;
+  PINGMA_RETURN_IF_ERROR(GetInt(in, "design_life_years", Need::kOptional, &life));
+  if (life && (*life < 1 || *life > 60)) {
+    return Status::Invalid("the field 'design_life_years' must be 1 to 60");
+  }
+  c.design_life_years = life;
+  PINGMA_RETURN_IF_ERROR(GetString(in, "registration_no", Need::kOptional, &registration_no, 64));
+  c.registration_no = registration_no.value_or("");
+  PINGMA_RETURN_IF_ERROR(GetDate(in, "last_inspection", Need::kOptional, &last_inspection));
+  if (last_inspection && today < *last_inspection) {
+    return Status::Invalid("last_inspection is in the future");
+  }
+  c.last_inspection = last_inspection;
+  if (last_inspection) c.last_inspection_result = InspectionResult::kPass;
+  PINGMA_RETURN_IF_ERROR(GetDate(in, "next_inspection_due", Need::kOptional, &next_due));
+  c.next_inspection_due = next_due;
+
+  PINGMA_RETURN_IF_ERROR(GetString(in, "owner_company_id", Need::kOptional, &owner, 64));
+  if (who.role == Role::kCompany) {
+    if (owner && *owner != who.subject) {
+      return Status::PermissionDenied("a company registers cylinders only as their owner");
+    }
+    c.owner_company_id = who.subject;
+  } else {
+    if (!owner || owner->empty()) {
+      return Status::Invalid("the field 'owner_company_id' is required for an admin");
+    }
+    c.owner_company_id = *owner;
+  }
+
+  if (auto it = in.find("carriers"); it != in.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > 16) {
+      return Status::Invalid("the field 'carriers' must be a list of at most 16 strings");
+    }
+    for (const json& item : *it) {
+      if (!item.is_string()) return Status::Invalid("each carrier must be a string");
+      auto carrier = NormaliseCarrier(item.get<std::string>());
+      if (!carrier.ok()) return Status::Invalid("carrier: " + carrier.status().message());
+      if (std::find(row.carriers.begin(), row.carriers.end(), *carrier) == row.carriers.end()) {
+        row.carriers.push_back(*carrier);
+      }
+    }
+  }
+  row.registration_state = "valid";
+  out.record = CylinderJson(row, policy);
+  return out;
+}
+
+Result<bool> CarrierTaken(Conn& conn, const std::string& carrier, std::string* holder) {
+  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, carrier);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (*row) *holder = (*st)->Text(0);
+  (*st)->Reset();
+  return *row;
+}
+
+Status BindCarrier(WriteTx& tx, const std::string& carrier, const std::string& code,
+                   std::int64_t seq) {
+  auto st = tx.conn().Prepare("INSERT INTO carriers(carrier, code, bound_seq) VALUES(?,?,?)");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, carrier).Bind(2, code).Bind(3, seq);
+  return (*st)->Run();
+}
+
+// Stores one validated cylinder. Everything is checked before the first write.
+Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who) {
+  const Cylinder& c = item.row.cylinder;
+  auto company = Exists(tx.conn(), "companies", c.owner_company_id);
+  if (!company.ok()) return ErrorReply(company.status());
+  if (!*company) {
+    return ErrorReply(Status::Invalid(fmt::format("no company {}", c.owner_company_id)));
+  }
+  auto existing = LoadCylinder(tx.conn(), c.code);
+  if (!existing.ok()) return ErrorReply(existing.status());
+  if (*existing) {
+    return ErrorReply(Status::Conflict(
+        (*existing)->cylinder.state == CylinderState::kScrapped
+            ? fmt::format("code {} belonged to a scrapped cylinder and is retired", c.code)
+            : fmt::format("code {} is already registered", c.code)));
+  }
+  for (const std::string& carrier : item.row.carriers) {
+    std::string holder;
+    auto taken = CarrierTaken(tx.conn(), carrier, &holder);
+    if (!taken.ok()) return ErrorReply(taken.status());
+    if (*taken) {
+      return ErrorReply(
+          Status::Conflict(fmt::format("carrier {} is bound to cylinder {}", carrier, holder)));
+    }
+  }
+  auto seq = tx.Append({c.code, c.code, "registered", tx.now(), ToString(who.role), who.subject,
+                        item.record.dump()});
+  // The event id is the code itself: one registration per code, ever.
+  if (!seq.ok()) return ErrorReply(seq.status());
+  auto st = tx.conn().Prepare(
+      "INSERT INTO cylinders(code, owner_company_id, model, phase, manufacturer, serial, "
+      "manufactured, tare_kg, water_capacity_l, allowed_fill_kg, design_life_years, "
+      "registration_no, last_inspection, last_inspection_result, next_inspection_due, rev) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return ErrorReply(st.status());
+  sql::Statement& s = **st;
+  s.Bind(1, c.code).Bind(2, c.owner_company_id).Bind(3, c.model).Bind(4, ToString(c.phase));
+  s.Bind(5, c.manufacturer).Bind(6, c.serial).Bind(7, c.manufactured.ToString());
+  s.Bind(8, c.tare_kg).Bind(9, item.row.water_capacity_l).Bind(10, c.allowed_fill_kg);
+  s.Bind(11, c.design_life_years).Bind(12, c.registration_no);
+  if (c.last_inspection) {
+    s.Bind(13, c.last_inspection->ToString()).Bind(14, "pass");
+  } else {
+    s.BindNull(13).BindNull(14);
+  }
+  if (c.next_inspection_due)
+    s.Bind(15, c.next_inspection_due->ToString());
+  else
+    s.BindNull(15);
+  s.Bind(16, *seq);
+  if (Status r = s.Run(); !r.ok()) return ErrorReply(r);
+  for (const std::string& carrier : item.row.carriers) {
+    if (Status r = BindCarrier(tx, carrier, c.code, *seq); !r.ok()) return ErrorReply(r);
+  }
+  return Created(item.record);
+}
+
+// May `who` see cylinders owned by `owner`? Regulators, inspectors and admins see
+// all; a company and its stations see their own and those in their custody.
+Status CanSee(Conn& conn, const Principal& who, const std::string& owner) {
+  std::string company;
+  switch (who.role) {
+    case Role::kAdmin:
+    case Role::kRegulator:
+    case Role::kInspector:
+      return Status::Ok();
+    case Role::kCompany:
+      company = who.subject;
+      break;
+    case Role::kStation: {
+      auto station = LoadStation(conn, who.subject);
+      if (!station.ok()) return station.status();
+      if (!*station) return Status::PermissionDenied("this station is not registered");
+      company = (*station)->company_id;
+      break;
+    }
+    case Role::kCourier:
+      return Status::PermissionDenied("couriers see cylinders through handovers");
+  }
+  if (company == owner) return Status::Ok();
+  auto custody = LoadCustody(conn, owner);
+  if (!custody.ok()) return custody.status();
+  for (const auto& a : *custody) {
+    if (a.custodian_company_id == company) return Status::Ok();
+  }
+  return Status::PermissionDenied("this cylinder belongs to another company");
+}
+
+Reply FlagForScrap(WriteTx& tx, const Principal& who, const std::string& code, ReasonCode reason) {
+  auto st = tx.conn().Prepare(
+      "UPDATE cylinders SET state = 'scrap_pending', state_reason = ?, state_since = ?, rev = ? "
+      "WHERE code = ? AND state = 'active'");
+  if (!st.ok()) return ErrorReply(st.status());
+  json body = {{"reason", ToString(reason)}};
+  auto seq = tx.Append({NewId("evt_"), code, "flagged_for_scrap", tx.now(), ToString(who.role),
+                        who.subject, body.dump()});
+  if (!seq.ok()) return ErrorReply(seq.status());
+  (*st)->Bind(1, ToString(reason)).Bind(2, tx.now().unix_ms).Bind(3, *seq).Bind(4, code);
+  if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+  return Okay(body);
+}
+
+}  // namespace
+
+Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string& code,
+                           ReasonCode reason) {
+  return FlagForScrap(tx, who, code, reason);
+}
+
+Status CanSeeOwner(Conn& conn, const Principal& who, const std::string& owner) {
+  return CanSee(conn, who, owner);
+}
+
+void Service::PostCylinder(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  auto item =
+      ParseCylinder(*body, call.who, policy_, clock_->Now().LocalDate(policy_.utc_offset_minutes));
+  if (!item.ok()) return done(ErrorReply(item.status()));
+  Write(std::move(done), [item = std::move(*item), who = call.who](WriteTx& tx) {
+    return InsertCylinder(tx, item, who);
+  });
+}
+
+void Service::PostCylinderBatch(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  auto list = body->find("cylinders");
+  if (list == body->end() || !list->is_array()) {
+    return done(ErrorReply(Status::Invalid("the field 'cylinders' must be a list")));
+  }
+  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
+  // Parse everything first, on this thread; the writer only stores.
+  auto items = std::make_shared<std::vector<Result<NewCylinder>>>();
+  items->reserve(list->size());
+  // Each result names its item's code as sent (null when there was none).
+  auto raw_codes = std::make_shared<std::vector<json>>();
+  raw_codes->reserve(list->size());
+  for (const json& entry : *list) {
+    items->push_back(ParseCylinder(entry, call.who, policy_, today));
+    const json* code = entry.is_object() && entry.contains("code") ? &entry["code"] : nullptr;
+    raw_codes->push_back(code && code->is_string() ? *code : json(nullptr));
+  }
+  Write(std::move(done), [items, raw_codes, who = call.who](WriteTx& tx) -> Reply {
+    json results = json::array();
+    for (size_t i = 0; i < items->size(); ++i) {
+      auto& item = (*items)[i];
+      json result = {{"code", (*raw_codes)[i]}};
+      if (!item.ok()) {
+        result["status"] = HttpStatusFor(item.status().code());
+        result["error"] = ErrorReply(item.status()).body["error"];
+      } else {
+        result["code"] = item->row.cylinder.code;
+        Reply r = tx.Nested([&] { return InsertCylinder(tx, *item, who); });
+        result["status"] = r.status;
+        if (r.failed()) result["error"] = r.body["error"];
+      }
+      results.push_back(std::move(result));
+    }
+    return Okay({{"results", std::move(results)}});
+  });
+}
+
+void Service::GetCylinder(const Call& call, Store::Done done) {
+  const std::string code = call.params[0];
+  const Instant now = clock_->Now();
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    auto normal = NormaliseCode(code);
+    if (!normal.ok()) return ErrorReply(Status::NotFound(normal.status().message()));
+    auto row = LoadCylinder(conn, *normal);
+    if (!row.ok()) return ErrorReply(row.status());
+    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", *normal)));
+    if (Status s = CanSee(conn, call.who, (*row)->cylinder.owner_company_id); !s.ok()) {
+      return ErrorReply(s);
+    }
+    auto recalls = LoadRecalls(conn, (*row)->cylinder.manufacturer);
+    if (!recalls.ok()) return ErrorReply(recalls.status());
+    const FillDecision d = DecideCylinder(policy_, (*row)->cylinder, *recalls, now);
+    json out = CylinderJson(**row, policy_);
+    out["fillable"] = d.allowed();
+    out["reasons"] = json::array();
+    for (const Reason& r : d.reasons) {
+      out["reasons"].push_back({{"code", ToString(r.code)}, {"message", r.message}});
+    }
+    return Okay(out);
+  });
+}
+
+void Service::GetHistory(const Call& call, Store::Done done) {
+  std::int64_t cursor = 0;
+  int limit = 100;
+  if (auto it = call.query.find("cursor"); it != call.query.end() && !it->second.empty()) {
+    try {
+      size_t used = 0;
+      cursor = std::stoll(it->second, &used);
+      if (used != it->second.size() || cursor < 0) throw std::invalid_argument("cursor");
+    } catch (const std::exception&) {
+      return done(ErrorReply(Status::Malformed("the cursor must be the next_cursor of a page")));
+    }
+  }
+  if (auto it = call.query.find("limit"); it != call.query.end()) {
+    try {
+      size_t used = 0;
+      limit = std::stoi(it->second, &used);
+      if (used != it->second.size() || limit < 1 || limit > 1000) throw std::out_of_range("limit");
+    } catch (const std::exception&) {
+      return done(ErrorReply(Status::Malformed("limit must be a whole number from 1 to 1000")));
+    }
+  }
+  const std::string code = call.params[0];
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    auto normal = NormaliseCode(code);
+    const std::string key = normal.ok() ? *normal : code;
+    auto row = LoadCylinder(conn, key);
+    if (!row.ok()) return ErrorReply(row.status());
+    if (*row) {
+      if (Status s = CanSee(conn, call.who, (*row)->cylinder.owner_company_id); !s.ok()) {
+        return ErrorReply(s);
+      }
+    } else if (call.who.role != Role::kRegulator && call.who.role != Role::kAdmin) {
+      return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", key)));
+    }
+    auto st = conn.Prepare(
+        "SELECT seq, id, type, at, actor_role, actor_id, body FROM events "
+        "WHERE code = ? AND seq > ? ORDER BY seq LIMIT ?");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, key).Bind(2, cursor).Bind(3, limit);
+    json events = json::array();
+    std::int64_t last = 0;
+    for (;;) {
+      auto more = (*st)->Step();
+      if (!more.ok()) return ErrorReply(more.status());
+      if (!*more) break;
+      json ev = json::parse((*st)->Text(6), nullptr, false);
+      if (!ev.is_object()) ev = json::object();
+      ev["id"] = (*st)->Text(1);
+      ev["type"] = (*st)->Text(2);
+      ev["at"] = Instant{(*st)->Int(3)}.ToString();
+      ev["actor"] = {{"role", (*st)->Text(4)}, {"id", (*st)->Text(5)}};
+      last = (*st)->Int(0);
+      ev["seq"] = last;
+      events.push_back(std::move(ev));
+    }
+    if (!*row && events.empty())
+      return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", key)));
+    json out = {{"events", events}, {"next_cursor", nullptr}};
+    if (static_cast<int>(events.size()) == limit) out["next_cursor"] = std::to_string(last);
+    return Okay(out);
+  });
+}
+
+void Service::GetResolve(const Call& call, Store::Done done) {
+  auto it = call.query.find("scan");
+  if (it == call.query.end() || it->second.empty()) {
+    return done(ErrorReply(Status::Malformed("give the scan as ?scan=...")));
+  }
+  const std::string scan = it->second;
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    std::string key;
+    auto code = ResolveScan(conn, scan, &key);
+    if (!code.ok())
+      return ErrorReply(Status::NotFound("not a cylinder code: " + code.status().message()));
+    if (!*code) return ErrorReply(Status::NotFound(fmt::format("{} is not registered", key)));
+    return Okay({{"code", **code}});
+  });
+}
+
+void Service::PostCarrier(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> raw;
+  if (Status s = GetString(*body, "carrier", Need::kRequired, &raw, 128); !s.ok()) {
+    return done(ErrorReply(s));
+  }
+  auto carrier = NormaliseCarrier(*raw);
+  if (!carrier.ok())
+    return done(ErrorReply(Status::Invalid("carrier: " + carrier.status().message())));
+  auto code = NormaliseCode(call.params[0]);
+  if (!code.ok()) return done(ErrorReply(Status::NotFound(code.status().message())));
+  Write(std::move(done), [carrier = *carrier, code = *code, who = call.who](WriteTx& tx) -> Reply {
+    auto row = LoadCylinder(tx.conn(), code);
+    if (!row.ok()) return ErrorReply(row.status());
+    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
+    if (who.role == Role::kCompany && (*row)->cylinder.owner_company_id != who.subject) {
+      return ErrorReply(Status::PermissionDenied("only the owner binds carriers"));
+    }
+    if ((*row)->cylinder.state == CylinderState::kScrapped) {
+      return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
+    }
+    std::string holder;
+    auto taken = CarrierTaken(tx.conn(), carrier, &holder);
+    if (!taken.ok()) return ErrorReply(taken.status());
+    if (*taken && holder != code) {
+      return ErrorReply(
+          Status::Conflict(fmt::format("carrier {} is bound to cylinder {}", carrier, holder)));
+    }
+    json out = {{"code", code}, {"carrier", carrier}};
+    if (*taken) return Okay(out);
+    auto seq = tx.Append({NewId("evt_"), code, "carrier_bound", tx.now(), ToString(who.role),
+                          who.subject, out.dump()});
+    if (!seq.ok()) return ErrorReply(seq.status());
+    if (Status s = BindCarrier(tx, carrier, code, *seq); !s.ok()) return ErrorReply(s);
+    return Created(out);
+  });
+}
+
+void Service::PostInspection(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> raw_code, result_text, report_no;
+  std::optional<Date> date, next_due;
+  Status s = GetString(*body, "code", Need::kRequired, &raw_code, 64);
+  if (s.ok()) s = GetDate(*body, "date", Need::kRequired, &date);
+  if (s.ok()) s = GetString(*body, "result", Need::kRequired, &result_text, 16);
+  if (s.ok()) s = GetDate(*body, "next_due", Need::kOptional, &next_due);
+  if (s.ok()) s = GetString(*body, "report_no", Need::kRequired, &report_no, 64);
+  std::optional<InspectionResult> result;
+  if (s.ok()) {
+    auto r = ParseInspectionResult(*result_text);
+    if (r.ok())
+      result = *r;
+    else
+      s = r.status();
+  }
+  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
+  if (s.ok() && today < *date) s = Status::Invalid("the inspection date is in the future");
+  if (s.ok() && next_due && *next_due <= *date)
+    s = Status::Invalid("next_due must be after the date");
+  auto code = s.ok() ? NormaliseCode(*raw_code) : Result<std::string>(s);
+  if (!code.ok()) return done(ErrorReply(code.status()));
+  Write(std::move(done), [=, code = *code, who = call.who](WriteTx& tx) -> Reply {
+    auto row = LoadCylinder(tx.conn(), code);
+    if (!row.ok()) return ErrorReply(row.status());
+    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
+    if ((*row)->cylinder.state == CylinderState::kScrapped) {
+      return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
+    }
+    json out = {{"code", code},
+                {"date", date->ToString()},
+                {"result", ToString(*result)},
+                {"report_no", *report_no}};
+    if (next_due) out["next_due"] = next_due->ToString();
+    auto seq = tx.Append(
+        {NewId("evt_"), code, "inspection", tx.now(), ToString(who.role), who.subject, out.dump()});
+    if (!seq.ok()) return ErrorReply(seq.status());
+    auto st = tx.conn().Prepare(
+        "UPDATE cylinders SET last_inspection = ?, last_inspection_result = ?, "
+        "next_inspection_due = ?, rev = ? WHERE code = ?");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, date->ToString()).Bind(2, ToString(*result));
+    if (next_due)
+      (*st)->Bind(3, next_due->ToString());
+    else
+      (*st)->BindNull(3);
+    (*st)->Bind(4, *seq).Bind(5, code);
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    out["flagged_for_scrap"] = false;
+    if (*result == InspectionResult::kFail && (*row)->cylinder.state == CylinderState::kActive) {
+      Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kInspectionFailed);
+      if (flagged.failed()) return flagged;
+      out["flagged_for_scrap"] = true;
+    }
+    return Created(out);
+  });
+}
+
+void Service::PostAssessment(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> raw_code, result_text;
+  std::optional<Date> date, extends_until;
+  Status s = GetString(*body, "code", Need::kRequired, &raw_code, 64);
+  if (s.ok()) s = GetDate(*body, "date", Need::kRequired, &date);
+  if (s.ok()) s = GetString(*body, "result", Need::kRequired, &result_text, 16);
+  if (s.ok()) s = GetDate(*body, "extends_until", Need::kOptional, &extends_until);
+  std::optional<InspectionResult> result;
+  if (s.ok()) {
+    auto r = ParseInspectionResult(*result_text);
+    if (r.ok())
+      result = *r;
+    else
+      s = r.status();
+  }
+  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
+  if (s.ok() && today < *date) s = Status::Invalid("the assessment date is in the future");
+  auto code = s.ok() ? NormaliseCode(*raw_code) : Result<std::string>(s);
+  if (!code.ok()) return done(ErrorReply(code.status()));
+  const Policy policy = policy_;
+  Write(std::move(done), [=, code = *code, who = call.who](WriteTx& tx) -> Reply {
+    auto row = LoadCylinder(tx.conn(), code);
+    if (!row.ok()) return ErrorReply(row.status());
+    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
+    Cylinder c = (*row)->cylinder;
+    if (c.state == CylinderState::kScrapped) {
+      return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
+    }
+    if (c.assessment) {
+      return ErrorReply(
+          Status::Conflict(fmt::format("cylinder {} already had its one safety assessment on {}",
+                                       code, c.assessment->date.ToString())));
+    }
+    c.assessment.reset();
+    const Date life_end = ServiceLifeEnd(policy, c);
+    const Date cap = life_end.AddYears(policy.life_extension_max_years);
+    const bool passed = *result == InspectionResult::kPass;
+    if (passed && extends_until && (*extends_until <= life_end || cap < *extends_until)) {
+      return ErrorReply(Status::Invalid(
+          fmt::format("extends_until must be after the design life end {} and no later than {}",
+                      life_end.ToString(), cap.ToString())));
+    }
+    const Date granted = passed ? extends_until.value_or(cap) : life_end;
+    json out = {{"code", code}, {"date", date->ToString()}, {"result", ToString(*result)}};
+    if (passed) out["extends_until"] = granted.ToString();
+    auto seq = tx.Append(
+        {NewId("evt_"), code, "assessment", tx.now(), ToString(who.role), who.subject, out.dump()});
+    if (!seq.ok()) return ErrorReply(seq.status());
+    auto st = tx.conn().Prepare(
+        "UPDATE cylinders SET assessment_date = ?, assessment_passed = ?, "
+        "assessment_extends_until = ?, rev = ? WHERE code = ?");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, date->ToString()).Bind(2, passed ? 1 : 0);
+    if (passed)
+      (*st)->Bind(3, granted.ToString());
+    else
+      (*st)->BindNull(3);
+    (*st)->Bind(4, *seq).Bind(5, code);
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    out["flagged_for_scrap"] = false;
+    if (!passed && c.state == CylinderState::kActive) {
+      Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kServiceLifeExceeded);
+      if (flagged.failed()) return flagged;
+      out["flagged_for_scrap"] = true;
+    }
+    return Created(out);
+  });
+}
+
+void Service::GetScrapQueue(const Call& call, Store::Done done) {
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    const bool own = call.who.role == Role::kCompany;
+    auto st = conn.Prepare(
+        own ? "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
+              "WHERE state = 'scrap_pending' AND owner_company_id = ? ORDER BY state_since, code"
+            : "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
+              "WHERE state = 'scrap_pending' ORDER BY state_since, code");
+    if (!st.ok()) return ErrorReply(st.status());
+    if (own) (*st)->Bind(1, call.who.subject);
+    json list = json::array();
+    for (;;) {
+      auto more = (*st)->Step();
+      if (!more.ok()) return ErrorReply(more.status());
+      if (!*more) break;
+      list.push_back({{"code", (*st)->Text(0)},
+                      {"owner_company_id", (*st)->Text(1)},
+                      {"reason", (*st)->Text(2)},
+                      {"since", Instant{(*st)->Int(3)}.ToString()}});
+    }
+    return Okay({{"cylinders", list}});
+  });
+}
+
+void Service::PostScrap(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<Date> date;
+  std::optional<std::string> method, certificate_no;
+  Status s = GetDate(*body, "date", Need::kRequired, &date);
+  if (s.ok()) s = GetString(*body, "method", Need::kRequired, &method, 200);
+  if (s.ok()) s = GetString(*body, "certificate_no", Need::kRequired, &certificate_no, 64);
+  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
+  if (s.ok() && today < *date) s = Status::Invalid("the scrapping date is in the future");
+  if (!s.ok()) return done(ErrorReply(s));
+  auto code = NormaliseCode(call.params[0]);
+  if (!code.ok()) return done(ErrorReply(Status::NotFound(code.status().message())));
+  Write(std::move(done), [=, code = *code, who = call.who](WriteTx& tx) -> Reply {
+    auto row = LoadCylinder(tx.conn(), code);
+    if (!row.ok()) return ErrorReply(row.status());
+    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
+    if ((*row)->cylinder.state == CylinderState::kScrapped) {
+      return ErrorReply(Status::Conflict(fmt::format("cylinder {} is already scrapped", code)));
+    }
+    json out = {{"code", code},        {"date", date->ToString()},
+                {"method", *method},   {"certificate_no", *certificate_no},
+                {"state", "scrapped"}, {"registration_state", "cancelled"}};
+    auto seq = tx.Append(
+        {NewId("evt_"), code, "scrapped", tx.now(), ToString(who.role), who.subject, out.dump()});
+    if (!seq.ok()) return ErrorReply(seq.status());
+    auto st = tx.conn().Prepare(
+        "UPDATE cylinders SET state = 'scrapped', registration_state = 'cancelled', "
+        "state_reason = COALESCE(state_reason, 'scrapped'), state_since = ?, rev = ? "
+        "WHERE code = ?");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, tx.now().unix_ms).Bind(2, *seq).Bind(3, code);
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    return Okay(out);
+  });
+}
+
+}  // namespace pingma::registry

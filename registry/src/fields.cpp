@@ -1,0 +1,113 @@
+#include "fields.h"
+
+#include <fmt/format.h>
+
+namespace pingma::registry {
+namespace {
+
+Status Missing(const char* key) {
+  return Status::Invalid(fmt::format("the field '{}' is required", key));
+}
+
+Status WrongType(const char* key, const char* expected) {
+  return Status::Invalid(fmt::format("the field '{}' must be {}", key, expected));
+}
+
+// Finds `key`; null counts as absent.
+const json* Find(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+template <typename T, typename Parse>
+Status GetParsed(const json& obj, const char* key, Need need, std::optional<T>* out, Parse parse) {
+  std::optional<std::string> text;
+  PINGMA_RETURN_IF_ERROR(GetString(obj, key, need, &text, 64));
+  if (!text) return Status::Ok();
+  auto value = parse(*text);
+  if (!value.ok()) {
+    return Status::Invalid(fmt::format("the field '{}': {}", key, value.status().message()));
+  }
+  *out = *value;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<json> ParseBody(std::string_view text) {
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return Status::Malformed("the request body is not valid JSON");
+  if (!body.is_object()) return Status::Invalid("the request body must be a JSON object");
+  return body;
+}
+
+Status GetString(const json& obj, const char* key, Need need, std::optional<std::string>* out,
+                 size_t max_len) {
+  const json* v = Find(obj, key);
+  if (!v) return need == Need::kRequired ? Missing(key) : Status::Ok();
+  if (!v->is_string()) return WrongType(key, "a string");
+  const auto& s = v->get_ref<const std::string&>();
+  if (s.size() > max_len) {
+    return Status::Invalid(fmt::format("the field '{}' is longer than {} bytes", key, max_len));
+  }
+  if (need == Need::kRequired && s.empty()) {
+    return Status::Invalid(fmt::format("the field '{}' must not be empty", key));
+  }
+  *out = s;
+  return Status::Ok();
+}
+
+Status GetNumber(const json& obj, const char* key, Need need, std::optional<double>* out) {
+  const json* v = Find(obj, key);
+  if (!v) return need == Need::kRequired ? Missing(key) : Status::Ok();
+  if (!v->is_number()) return WrongType(key, "a number");
+  *out = v->get<double>();
+  return Status::Ok();
+}
+
+Status GetInt(const json& obj, const char* key, Need need, std::optional<int>* out) {
+  const json* v = Find(obj, key);
+  if (!v) return need == Need::kRequired ? Missing(key) : Status::Ok();
+  if (!v->is_number_integer()) return WrongType(key, "a whole number");
+  const auto value = v->get<std::int64_t>();
+  if (value < -1000000 || value > 1000000) return WrongType(key, "a whole number in range");
+  *out = static_cast<int>(value);
+  return Status::Ok();
+}
+
+Status GetBool(const json& obj, const char* key, Need need, std::optional<bool>* out) {
+  const json* v = Find(obj, key);
+  if (!v) return need == Need::kRequired ? Missing(key) : Status::Ok();
+  if (!v->is_boolean()) return WrongType(key, "true or false");
+  *out = v->get<bool>();
+  return Status::Ok();
+}
+
+Status GetDate(const json& obj, const char* key, Need need, std::optional<Date>* out) {
+  return GetParsed(obj, key, need, out, Date::Parse);
+}
+
+Status GetYearMonth(const json& obj, const char* key, Need need, std::optional<YearMonth>* out) {
+  return GetParsed(obj, key, need, out, YearMonth::Parse);
+}
+
+Status GetInstant(const json& obj, const char* key, Need need, std::optional<Instant>* out) {
+  return GetParsed(obj, key, need, out, Instant::Parse);
+}
+
+Status GetId(const json& obj, const char* key, std::string* out) {
+  std::optional<std::string> value;
+  PINGMA_RETURN_IF_ERROR(GetString(obj, key, Need::kRequired, &value, 64));
+  for (char c : *value) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) {
+      return Status::Invalid(
+          fmt::format("the field '{}' may hold only letters, digits and - _ . :", key));
+    }
+  }
+  *out = *value;
+  return Status::Ok();
+}
+
+}  // namespace pingma::registry

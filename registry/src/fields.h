@@ -1,0 +1,35 @@
+// Reading request bodies: each getter checks presence and type and returns a
+// Status naming the field, so that every bad input gets a precise 422.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "pingma/common/domain.h"
+#include "pingma/common/status.h"
+
+namespace pingma::registry {
+
+using nlohmann::json;
+
+enum class Need { kRequired, kOptional };
+
+/// Parses a request body; not JSON -> kMalformed, not an object -> kInvalid.
+Result<json> ParseBody(std::string_view text);
+
+Status GetString(const json& obj, const char* key, Need need, std::optional<std::string>* out,
+                 size_t max_len = 256);
+Status GetNumber(const json& obj, const char* key, Need need, std::optional<double>* out);
+Status GetInt(const json& obj, const char* key, Need need, std::optional<int>* out);
+Status GetBool(const json& obj, const char* key, Need need, std::optional<bool>* out);
+Status GetDate(const json& obj, const char* key, Need need, std::optional<Date>* out);
+Status GetYearMonth(const json& obj, const char* key, Need need, std::optional<YearMonth>* out);
+Status GetInstant(const json& obj, const char* key, Need need, std::optional<Instant>* out);
+
+/// A required non-empty identifier (company, station, operator id): 1..64 of
+/// [A-Za-z0-9-_.:].
+Status GetId(const json& obj, const char* key, std::string* out);
+
+}  // namespace pingma::registry

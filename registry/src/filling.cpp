@@ -1,0 +1,445 @@
+// Filling: the fill check (the policy engine online), fill records, and the
+// station's offline replica feed.
+#include <fmt/format.h>
+
+#include "fields.h"
+#include "pingma/scanner/scan.h"
+#include "service.h"
+
+namespace pingma::registry {
+namespace {
+
+json ReasonsJson(const std::vector<Reason>& reasons) {
+  json out = json::array();
+  for (const Reason& r : reasons)
+    out.push_back({{"code", ToString(r.code)}, {"message", r.message}});
+  return out;
+}
+
+json ReasonCodes(const std::vector<Reason>& reasons) {
+  json out = json::array();
+  for (const Reason& r : reasons) out.push_back(ToString(r.code));
+  return out;
+}
+
+struct FillCheckRequest {
+  std::string station_id;
+  std::string operator_id;
+  std::string scan;
+  std::optional<double> empty_gross_kg;
+  std::vector<Defect> defects;
+};
+
+Result<FillCheckRequest> ParseFillCheck(const json& body, const Principal& who) {
+  FillCheckRequest r;
+  PINGMA_RETURN_IF_ERROR(GetId(body, "station_id", &r.station_id));
+  if (r.station_id != who.subject) {
+    return Status::PermissionDenied(
+        fmt::format("this token is for station {}, not {}", who.subject, r.station_id));
+  }
+  PINGMA_RETURN_IF_ERROR(GetId(body, "operator_id", &r.operator_id));
+  std::optional<std::string> scan, code;
+  PINGMA_RETURN_IF_ERROR(GetString(body, "scan", Need::kOptional, &scan, 512));
+  PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kOptional, &code, 64));
+  if (!scan && !code) return Status::Invalid("give the cylinder as 'scan' or 'code'");
+  r.scan = scan ? *scan : *code;
+  if (!ParseScan(r.scan).ok()) {
+    return Status::Invalid("the scan is not a cylinder code: " +
+                           ParseScan(r.scan).status().message());
+  }
+  PINGMA_RETURN_IF_ERROR(GetNumber(body, "empty_gross_kg", Need::kOptional, &r.empty_gross_kg));
+  if (r.empty_gross_kg && !(*r.empty_gross_kg >= 0 && *r.empty_gross_kg < 1000)) {
+    return Status::Invalid("empty_gross_kg must be from 0 to 1000");
+  }
+  if (auto it = body.find("defects"); it != body.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > 32) {
+      return Status::Invalid("the field 'defects' must be a list of defect names");
+    }
+    for (const json& d : *it) {
+      if (!d.is_string()) return Status::Invalid("each defect must be a string");
+      auto defect = ParseDefect(d.get<std::string>());
+      if (!defect.ok()) return defect.status();
+      r.defects.push_back(*defect);
+    }
+  }
+  return r;
+}
+
+// Loads what the policy needs about the station, operator and cylinder.
+Result<FillCheckInput> GatherFacts(Conn& conn, const std::string& station_id,
+                                   const std::string& operator_id,
+                                   const std::optional<CylinderRow>& row) {
+  FillCheckInput in;
+  auto station = LoadStation(conn, station_id);
+  if (!station.ok()) return station.status();
+  if (!*station) {
+    return Status::Invalid(fmt::format("station {} is not registered", station_id));
+  }
+  in.station = **station;
+  auto op = LoadOperator(conn, operator_id);
+  if (!op.ok()) return op.status();
+  in.operator_facts = *op;
+  if (row) {
+    in.cylinder = row->cylinder;
+    auto custody = LoadCustody(conn, row->cylinder.owner_company_id);
+    if (!custody.ok()) return custody.status();
+    in.custody = std::move(*custody);
+    auto recalls = LoadRecalls(conn, row->cylinder.manufacturer);
+    if (!recalls.ok()) return recalls.status();
+    in.recalls = std::move(*recalls);
+  }
+  return in;
+}
+
+Status UpdateLastCheck(WriteTx& tx, const std::string& code, const std::string& station) {
+  auto st = tx.conn().Prepare(
+      "UPDATE cylinders SET last_check_station = ?, last_check_at = ? WHERE code = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, station).Bind(2, tx.now().unix_ms).Bind(3, code);
+  return (*st)->Run();
+}
+
+json FillLimitsJson(const FillLimits& f) {
+  return {{"tare_kg", f.tare_kg},
+          {"min_kg", f.min_kg},
+          {"max_kg", f.max_kg},
+          {"target_kg", f.target_kg}};
+}
+
+}  // namespace
+
+void Service::PostFillCheck(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  auto req = ParseFillCheck(*body, call.who);
+  if (!req.ok()) return done(ErrorReply(req.status()));
+  Write(std::move(done), [this, req = std::move(*req), who = call.who](WriteTx& tx) -> Reply {
+    std::string key;
+    auto code = ResolveScan(tx.conn(), req.scan, &key);
+    if (!code.ok()) return ErrorReply(code.status());
+    std::optional<CylinderRow> row;
+    if (*code) {
+      auto loaded = LoadCylinder(tx.conn(), **code);
+      if (!loaded.ok()) return ErrorReply(loaded.status());
+      row = std::move(*loaded);
+    }
+    auto facts = GatherFacts(tx.conn(), req.station_id, req.operator_id, row);
+    if (!facts.ok()) return ErrorReply(facts.status());
+    FillCheckInput& in = *facts;
+    in.empty_gross_kg = req.empty_gross_kg;
+    in.defects = req.defects;
+    in.now = tx.now();
+    if (row) in.last_check = row->last_check;
+    const FillDecision decision = DecideFill(policy_, in);
+
+    const std::string check_id = NewId("chk_");
+    const std::string subject = row ? row->cylinder.code : key;
+    json event = {{"station_id", req.station_id},
+                  {"operator_id", req.operator_id},
+                  {"scan", req.scan},
+                  {"decision", decision.allowed() ? "allow" : "block"},
+                  {"reasons", ReasonCodes(decision.reasons)}};
+    if (req.empty_gross_kg) event["empty_gross_kg"] = *req.empty_gross_kg;
+    if (!req.defects.empty()) {
+      event["defects"] = json::array();
+      for (Defect d : req.defects) event["defects"].push_back(ToString(d));
+    }
+    auto seq = tx.Append(
+        {check_id, subject, "fill_check", tx.now(), ToString(who.role), who.subject, event.dump()});
+    if (!seq.ok()) return ErrorReply(seq.status());
+
+    json out = {{"check_id", check_id},
+                {"decision", decision.allowed() ? "allow" : "block"},
+                {"reasons", ReasonsJson(decision.reasons)},
+                {"cylinder", nullptr},
+                {"flagged_for_scrap", false}};
+    if (row) {
+      if (Status s = UpdateLastCheck(tx, row->cylinder.code, req.station_id); !s.ok()) {
+        return ErrorReply(s);
+      }
+      const Cylinder& c = row->cylinder;
+      CylinderState state = c.state;
+      if (decision.flags_for_scrap() && c.state == CylinderState::kActive) {
+        Reply flagged = FlagCylinderForScrap(tx, who, c.code, decision.scrap_reasons.front());
+        if (flagged.failed()) return flagged;
+        out["flagged_for_scrap"] = true;
+        state = CylinderState::kScrapPending;
+      }
+      out["cylinder"] = {
+          {"code", c.code},
+          {"model", c.model},
+          {"owner_company_id", c.owner_company_id},
+          {"next_inspection_due", decision.next_inspection_due
+                                      ? json(decision.next_inspection_due->ToString())
+                                      : json(nullptr)},
+          {"state", ToString(state)}};
+    }
+    if (decision.fill) out["fill"] = FillLimitsJson(*decision.fill);
+    return Reply{200, std::move(out), {}, {}};
+  });
+}
+
+namespace {
+
+struct FillRecord {
+  std::string event_id;
+  std::optional<std::string> check_id;
+  std::string code;
+  std::string station_id;
+  std::string operator_id;
+  std::optional<Instant> started_at, ended_at;
+  std::optional<double> net_kg;
+  std::string result;
+  bool offline = false;
+  json stored;  ///< the record as received, for the event
+};
+
+Result<FillRecord> ParseFill(const json& body, const Principal& who) {
+  FillRecord f;
+  std::optional<std::string> check_id, raw_code, result, scale_id;
+  PINGMA_RETURN_IF_ERROR(GetId(body, "event_id", &f.event_id));
+  PINGMA_RETURN_IF_ERROR(GetString(body, "check_id", Need::kOptional, &check_id, 64));
+  f.check_id = check_id;
+  PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kRequired, &raw_code, 64));
+  auto code = NormaliseCode(*raw_code);
+  if (!code.ok()) return code.status();
+  f.code = *code;
+  PINGMA_RETURN_IF_ERROR(GetId(body, "station_id", &f.station_id));
+  if (f.station_id != who.subject) {
+    return Status::PermissionDenied(
+        fmt::format("this token is for station {}, not {}", who.subject, f.station_id));
+  }
+  PINGMA_RETURN_IF_ERROR(GetId(body, "operator_id", &f.operator_id));
+  PINGMA_RETURN_IF_ERROR(GetString(body, "scale_id", Need::kOptional, &scale_id, 64));
+  PINGMA_RETURN_IF_ERROR(GetInstant(body, "started_at", Need::kRequired, &f.started_at));
+  PINGMA_RETURN_IF_ERROR(GetInstant(body, "ended_at", Need::kRequired, &f.ended_at));
+  if (*f.ended_at < *f.started_at) return Status::Invalid("ended_at is before started_at");
+  for (const char* key :
+       {"tare_kg", "gross_before_kg", "gross_after_kg", "net_kg", "residual_kg"}) {
+    std::optional<double> v;
+    PINGMA_RETURN_IF_ERROR(GetNumber(body, key, Need::kOptional, &v));
+    if (v && !(*v > -100 && *v < 1000)) {
+      return Status::Invalid(fmt::format("the field '{}' is out of range", key));
+    }
+    if (std::string(key) == "net_kg") f.net_kg = v;
+  }
+  PINGMA_RETURN_IF_ERROR(GetString(body, "result", Need::kRequired, &result, 16));
+  if (*result != "ok" && *result != "overfill" && *result != "underfill" &&
+      *result != "interrupted") {
+    return Status::Invalid("result must be ok, overfill, underfill or interrupted");
+  }
+  f.result = *result;
+  if (auto it = body.find("post_checks"); it != body.end() && !it->is_null() && !it->is_object()) {
+    return Status::Invalid("post_checks must be an object");
+  }
+  std::optional<bool> offline;
+  PINGMA_RETURN_IF_ERROR(GetBool(body, "offline", Need::kOptional, &offline));
+  f.offline = offline.value_or(false);
+  if (f.offline) {
+    auto it = body.find("offline_decision");
+    if (it == body.end() || !it->is_object()) {
+      return Status::Invalid("an offline fill needs the station's 'offline_decision' object");
+    }
+  } else if (!f.check_id) {
+    return Status::Conflict("a fill needs the check_id of the check that allowed it");
+  }
+  f.stored = body;
+  return f;
+}
+
+// The check event a fill refers to, if it allowed this fill.
+Status CheckAllows(Conn& conn, const FillRecord& f) {
+  auto st = conn.Prepare("SELECT code, type, body FROM events WHERE id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, *f.check_id);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row || (*st)->Text(1) != "fill_check") {
+    return Status::Conflict(fmt::format("there is no fill check {}", *f.check_id));
+  }
+  const std::string code = (*st)->Text(0);
+  json check = json::parse((*st)->Text(2), nullptr, false);
+  (*st)->Reset();
+  if (code != f.code) {
+    return Status::Conflict(
+        fmt::format("check {} was for cylinder {}, not {}", *f.check_id, code, f.code));
+  }
+  if (!check.is_object() || check.value("station_id", "") != f.station_id) {
+    return Status::Conflict(fmt::format("check {} was made by another station", *f.check_id));
+  }
+  if (check.value("decision", "") != "allow") {
+    return Status::Conflict(fmt::format("check {} blocked this cylinder", *f.check_id));
+  }
+  auto used = conn.Prepare("SELECT event_id FROM fills WHERE check_id = ?");
+  if (!used.ok()) return used.status();
+  (*used)->Bind(1, *f.check_id);
+  auto taken = (*used)->Step();
+  if (!taken.ok()) return taken.status();
+  if (*taken) {
+    return Status::Conflict(
+        fmt::format("check {} was already used by fill {}", *f.check_id, (*used)->Text(0)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void Service::PostFill(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  auto fill = ParseFill(*body, call.who);
+  if (!fill.ok()) return done(ErrorReply(fill.status()));
+  Write(std::move(done), [this, f = std::move(*fill), who = call.who](WriteTx& tx) -> Reply {
+    auto dup = tx.conn().Prepare("SELECT 1 FROM fills WHERE event_id = ?");
+    if (!dup.ok()) return ErrorReply(dup.status());
+    (*dup)->Bind(1, f.event_id);
+    auto seen = (*dup)->Step();
+    if (!seen.ok()) return ErrorReply(seen.status());
+    (*dup)->Reset();
+    if (*seen) return Reply{200, {{"event_id", f.event_id}, {"duplicate", true}}, {}, {}};
+
+    auto row = LoadCylinder(tx.conn(), f.code);
+    if (!row.ok()) return ErrorReply(row.status());
+    json violation;
+    if (!f.offline) {
+      if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", f.code)));
+      if (Status s = CheckAllows(tx.conn(), f); !s.ok()) return ErrorReply(s);
+    } else {
+      // Check again, as of the fill's start, with what the registry knows.
+      auto facts = GatherFacts(tx.conn(), f.station_id, f.operator_id, *row);
+      if (!facts.ok()) return ErrorReply(facts.status());
+      facts->now = *f.started_at;
+      const FillDecision d = DecideFill(policy_, *facts);
+      if (!d.allowed()) {
+        violation = {{"fill_event_id", f.event_id},
+                     {"station_id", f.station_id},
+                     {"registry_decision", "block"},
+                     {"reasons", ReasonCodes(d.reasons)},
+                     {"offline_decision", f.stored["offline_decision"]}};
+      }
+    }
+    json event = f.stored;
+    event.erase("event_id");
+    auto seq = tx.Append(
+        {f.event_id, f.code, "fill", tx.now(), ToString(who.role), who.subject, event.dump()});
+    if (!seq.ok()) return ErrorReply(seq.status());
+    auto st = tx.conn().Prepare(
+        "INSERT INTO fills(event_id, check_id, code, station_id, ended_at, result, net_kg, seq) "
+        "VALUES(?,?,?,?,?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, f.event_id).Bind(2, f.check_id).Bind(3, f.code).Bind(4, f.station_id);
+    (*st)->Bind(5, f.ended_at->unix_ms).Bind(6, f.result).Bind(7, f.net_kg).Bind(8, *seq);
+    if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
+    if (*row) {
+      auto upd = tx.conn().Prepare(
+          "UPDATE cylinders SET last_fill_station = ?, last_fill_at = ? WHERE code = ?");
+      if (!upd.ok()) return ErrorReply(upd.status());
+      (*upd)->Bind(1, f.station_id).Bind(2, f.ended_at->unix_ms).Bind(3, f.code);
+      if (Status s = (*upd)->Run(); !s.ok()) return ErrorReply(s);
+    }
+    json out = {{"event_id", f.event_id}, {"duplicate", false}, {"violation", false}};
+    if (!violation.is_null()) {
+      auto v = tx.Append(
+          {NewId("vio_"), f.code, "violation", tx.now(), "registry", "policy", violation.dump()});
+      if (!v.ok()) return ErrorReply(v.status());
+      out["violation"] = true;
+      out["reasons"] = violation["reasons"];
+    }
+    return Reply{201, std::move(out), {}, {}};
+  });
+}
+
+void Service::GetFleet(const Call& call, Store::Done done) {
+  const std::string station_id = call.params[0];
+  if (call.who.role == Role::kStation && call.who.subject != station_id) {
+    return done(ErrorReply(Status::PermissionDenied(
+        fmt::format("this token is for station {}, not {}", call.who.subject, station_id))));
+  }
+  std::int64_t since = 0;
+  if (auto it = call.query.find("since"); it != call.query.end() && !it->second.empty()) {
+    try {
+      size_t used = 0;
+      since = std::stoll(it->second, &used);
+      if (used != it->second.size() || since < 0) throw std::invalid_argument("since");
+    } catch (const std::exception&) {
+      return done(ErrorReply(Status::Malformed("since must be a next_cursor from this feed")));
+    }
+  }
+  constexpr int kPage = 5000;
+  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    auto station = LoadStation(conn, station_id);
+    if (!station.ok()) return ErrorReply(station.status());
+    if (!*station) return ErrorReply(Status::NotFound(fmt::format("no station {}", station_id)));
+    const std::string company = (*station)->company_id;
+    // Owners whose cylinders this station may fill: its company, and every owner
+    // with a custody agreement for it that has not ended.
+    std::vector<std::string> owners = {company};
+    json custody = json::array();
+    auto cst = conn.Prepare(
+        "SELECT owner_company_id, valid_from, valid_until FROM custody "
+        "WHERE custodian_company_id = ? AND valid_until >= ?");
+    if (!cst.ok()) return ErrorReply(cst.status());
+    (*cst)->Bind(1, company).Bind(2, today.ToString());
+    for (;;) {
+      auto more = (*cst)->Step();
+      if (!more.ok()) return ErrorReply(more.status());
+      if (!*more) break;
+      owners.push_back((*cst)->Text(0));
+      custody.push_back({{"owner_company_id", (*cst)->Text(0)},
+                         {"custodian_company_id", company},
+                         {"valid_from", (*cst)->Text(1)},
+                         {"valid_until", (*cst)->Text(2)}});
+    }
+    json owner_list = owners;
+    auto st = conn.Prepare(
+        "SELECT code FROM cylinders WHERE owner_company_id IN (SELECT value FROM json_each(?)) "
+        "AND rev > ? ORDER BY rev LIMIT ?");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, owner_list.dump()).Bind(2, since).Bind(3, kPage);
+    std::vector<std::string> codes;
+    for (;;) {
+      auto more = (*st)->Step();
+      if (!more.ok()) return ErrorReply(more.status());
+      if (!*more) break;
+      codes.push_back((*st)->Text(0));
+    }
+    json cylinders = json::array();
+    std::int64_t cursor = since;
+    for (const std::string& code : codes) {
+      auto row = LoadCylinder(conn, code);
+      if (!row.ok()) return ErrorReply(row.status());
+      if (!*row) continue;
+      cursor = std::max(cursor, (*row)->rev);
+      cylinders.push_back(CylinderJson(**row, policy_));
+    }
+    auto recalls = conn.Prepare(
+        "SELECT manufacturer, manufactured_from, manufactured_to, reason FROM recalls");
+    if (!recalls.ok()) return ErrorReply(recalls.status());
+    json recall_list = json::array();
+    for (;;) {
+      auto more = (*recalls)->Step();
+      if (!more.ok()) return ErrorReply(more.status());
+      if (!*more) break;
+      recall_list.push_back(
+          {{"manufacturer", (*recalls)->Text(0)},
+           {"manufactured_from",
+            (*recalls)->OptText(1) ? json(*(*recalls)->OptText(1)) : json(nullptr)},
+           {"manufactured_to",
+            (*recalls)->OptText(2) ? json(*(*recalls)->OptText(2)) : json(nullptr)},
+           {"reason", (*recalls)->Text(3)}});
+    }
+    return Reply{200,
+                 {{"station_id", station_id},
+                  {"company_id", company},
+                  {"cylinders", cylinders},
+                  {"custody", custody},
+                  {"recalls", recall_list},
+                  {"next_cursor", std::to_string(cursor)},
+                  {"more", codes.size() == static_cast<size_t>(kPage)}},
+                 {},
+                 {}};
+  });
+}
+
+}  // namespace pingma::registry

@@ -1,0 +1,197 @@
+// The HTTP edge: RESTinio on a pool of Asio threads, one catch-all handler that
+// hands each request to the Service and answers asynchronously when the Service is
+// done (after the commit, for writes). The only translation unit with RESTinio.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include <fmt/format.h>
+#include <restinio/all.hpp>
+
+#include "pingma/registry/registry.h"
+#include "service.h"
+
+namespace pingma::registry {
+namespace {
+
+using Traits = restinio::default_traits_t;
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Unprocessable Entity";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status < 500 ? "Error" : "Internal Server Error";
+  }
+}
+
+Status ParseListen(const std::string& listen, std::string* host, std::uint16_t* port) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::Invalid(fmt::format("--listen '{}' must be HOST:PORT", listen));
+  }
+  *host = listen.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  const std::string port_text = listen.substr(colon + 1);
+  char* end = nullptr;
+  const long value = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || value < 0 || value > 65535) {
+    return Status::Invalid(fmt::format("--listen '{}' has no valid port", listen));
+  }
+  *port = static_cast<std::uint16_t>(value);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Serve(const ServeOptions& options) {
+  std::string host;
+  std::uint16_t port = 0;
+  PINGMA_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
+  Policy policy = Policy::Defaults();
+  if (!options.policy_file.empty()) {
+    auto loaded = LoadPolicyFile(options.policy_file);
+    if (!loaded.ok()) return loaded.status();
+    policy = std::move(*loaded);
+  }
+  SystemClock clock;
+  auto store = Store::Open(options.db_path, clock);
+  if (!store.ok()) return store.status();
+  Service service(store->get(), std::move(policy), &clock);
+
+  const unsigned threads = options.threads > 0
+                               ? static_cast<unsigned>(options.threads)
+                               : std::max(2u, 2 * std::thread::hardware_concurrency());
+  std::atomic<int> in_flight{0};
+  asio::io_context io;
+
+  auto handler = [&service, &in_flight](restinio::request_handle_t req) {
+    Request r;
+    r.method = req->header().method().c_str();
+    r.target = req->header().request_target();
+    if (auto auth = req->header().opt_value_of(restinio::http_field::authorization)) {
+      r.authorization = std::string(*auth);
+    }
+    r.body = req->body();
+    ++in_flight;
+    service.Handle(r, [req, &in_flight](Reply reply) {
+      auto response = req->create_response(restinio::http_status_line_t(
+          restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
+          ReasonPhrase(reply.status)));
+      if (reply.raw_content_type.empty()) {
+        response.append_header(restinio::http_field::content_type,
+                               "application/json; charset=utf-8");
+        response.set_body(
+            reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      } else {
+        response.append_header(restinio::http_field::content_type, reply.raw_content_type);
+        response.set_body(std::move(reply.raw_body));
+      }
+      response.done();
+      --in_flight;
+    });
+    return restinio::request_accepted();
+  };
+
+  std::uint16_t bound_port = port;
+  std::optional<restinio::http_server_t<Traits>> server;
+  try {
+    server.emplace(restinio::external_io_context(io),
+                   restinio::server_settings_t<Traits>{}
+                       .address(host)
+                       .port(port)
+                       .request_handler(handler)
+                       // Big enough for the batch endpoint; the Service applies the
+                       // per-endpoint limits of API.md and answers 413 itself.
+                       .incoming_http_msg_limits(
+                           restinio::incoming_http_msg_limits_t{}.max_body_size(kMaxBatchBody + 1))
+                       .read_next_http_message_timelimit(std::chrono::seconds(60))
+                       .handle_request_timeout(std::chrono::seconds(120))
+                       .write_http_response_timelimit(std::chrono::seconds(60))
+                       .acceptor_post_bind_hook([&bound_port](asio::ip::tcp::acceptor& acceptor) {
+                         bound_port = acceptor.local_endpoint().port();
+                       }));
+  } catch (const std::exception& e) {
+    return Status::Unavailable(fmt::format("cannot set up the HTTP server: {}", e.what()));
+  }
+
+  std::promise<Status> opened;
+  auto opened_future = opened.get_future();
+  server->open_async(
+      [&opened] { opened.set_value(Status::Ok()); },
+      [&opened](std::exception_ptr ex) {
+        try {
+          std::rethrow_exception(ex);
+        } catch (const std::exception& e) {
+          opened.set_value(Status::Unavailable(fmt::format("cannot listen: {}", e.what())));
+        }
+      });
+
+  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then stop.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::thread stopper;
+  signals.async_wait([&](const asio::error_code& ec, int) {
+    if (ec) return;
+    stopper = std::thread([&] {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+      while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      server->close_async([&io] { io.stop(); }, [&io](std::exception_ptr) { io.stop(); });
+    });
+  });
+
+  std::vector<std::thread> pool;
+  for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  Status open_status = opened_future.get();
+  if (open_status.ok()) {
+    std::printf("listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(bound_port));
+    std::fflush(stdout);
+  } else {
+    io.stop();
+  }
+  for (auto& t : pool) t.join();
+  if (stopper.joinable()) stopper.join();
+  (*store)->Close();
+  return open_status;
+}
+
+Result<std::string> AddToken(const std::string& db_path, const std::string& role_text,
+                             const std::string& subject) {
+  auto role = ParseRole(role_text);
+  if (!role.ok()) return role.status();
+  SystemClock clock;
+  auto store = Store::Open(db_path, clock);
+  if (!store.ok()) return store.status();
+  Service service(store->get(), Policy::Defaults(), &clock);
+  auto token = service.AddToken(*role, subject);
+  (*store)->Close();
+  return token;
+}
+
+Result<std::string> Verify(const std::string& db_path) {
+  return VerifyChain(db_path);
+}
+
+}  // namespace pingma::registry

@@ -1,0 +1,224 @@
+// Store queries shared by the use cases, and the cylinder's JSON form.
+#include <fmt/format.h>
+
+#include "pingma/scanner/scan.h"
+#include "service.h"
+
+namespace pingma::registry {
+namespace {
+
+constexpr const char* kCylinderColumns =
+    "code, owner_company_id, model, phase, manufacturer, serial, manufactured, tare_kg, "
+    "water_capacity_l, allowed_fill_kg, design_life_years, registration_no, registration_state, "
+    "last_inspection, last_inspection_result, next_inspection_due, assessment_date, "
+    "assessment_passed, assessment_extends_until, state, state_reason, state_since, "
+    "last_check_station, last_check_at, last_fill_station, last_fill_at, rev";
+
+std::optional<Date> OptDate(const sql::Statement& st, int col) {
+  if (st.IsNull(col)) return std::nullopt;
+  auto d = Date::Parse(st.Text(col));
+  return d.ok() ? std::optional<Date>(*d) : std::nullopt;
+}
+
+}  // namespace
+
+Result<bool> Exists(Conn& conn, const char* table, const std::string& id) {
+  auto st = conn.Prepare(fmt::format("SELECT 1 FROM {} WHERE id = ?", table));
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, id);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  return *row;
+}
+
+Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code) {
+  auto st = conn.Prepare(fmt::format("SELECT {} FROM cylinders WHERE code = ?", kCylinderColumns));
+  if (!st.ok()) return st.status();
+  sql::Statement& s = **st;
+  s.Bind(1, code);
+  auto row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<CylinderRow>();
+  CylinderRow r;
+  Cylinder& c = r.cylinder;
+  c.code = s.Text(0);
+  c.owner_company_id = s.Text(1);
+  c.model = s.Text(2);
+  c.phase = ParsePhase(s.Text(3)).ok() ? *ParsePhase(s.Text(3)) : Phase::kGas;
+  c.manufacturer = s.Text(4);
+  c.serial = s.Text(5);
+  auto ym = YearMonth::Parse(s.Text(6));
+  if (ym.ok()) c.manufactured = *ym;
+  c.tare_kg = s.Double(7);
+  if (!s.IsNull(8)) r.water_capacity_l = s.Double(8);
+  if (!s.IsNull(9)) c.allowed_fill_kg = s.Double(9);
+  if (!s.IsNull(10)) c.design_life_years = static_cast<int>(s.Int(10));
+  c.registration_no = s.Text(11);
+  r.registration_state = s.Text(12);
+  c.last_inspection = OptDate(s, 13);
+  if (!s.IsNull(14)) {
+    auto res = ParseInspectionResult(s.Text(14));
+    if (res.ok()) c.last_inspection_result = *res;
+  }
+  c.next_inspection_due = OptDate(s, 15);
+  if (auto date = OptDate(s, 16)) {
+    c.assessment = Assessment{*date, s.Int(17) != 0, OptDate(s, 18)};
+  }
+  auto state = ParseCylinderState(s.Text(19));
+  c.state = state.ok() ? *state : CylinderState::kActive;
+  r.state_reason = s.OptText(20);
+  if (!s.IsNull(21)) r.state_since = Instant{s.Int(21)};
+  if (!s.IsNull(22)) r.last_check = Sighting{s.Text(22), Instant{s.Int(23)}};
+  if (!s.IsNull(24)) r.last_fill = Sighting{s.Text(24), Instant{s.Int(25)}};
+  r.rev = s.Int(26);
+  s.Reset();
+
+  auto carriers = conn.Prepare("SELECT carrier FROM carriers WHERE code = ? ORDER BY carrier");
+  if (!carriers.ok()) return carriers.status();
+  (*carriers)->Bind(1, code);
+  for (;;) {
+    auto more = (*carriers)->Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    r.carriers.push_back((*carriers)->Text(0));
+  }
+  return std::optional<CylinderRow>(std::move(r));
+}
+
+Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan,
+                                               std::string* key_text) {
+  auto key = ParseScan(scan);
+  if (!key.ok()) return key.status();
+  if (key_text) *key_text = key->text;
+  if (key->kind == ScanKind::kCode) {
+    auto st = conn.Prepare("SELECT code FROM cylinders WHERE code = ?");
+    if (!st.ok()) return st.status();
+    (*st)->Bind(1, key->text);
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    return *row ? std::optional<std::string>((*st)->Text(0)) : std::nullopt;
+  }
+  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, key->text);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? std::optional<std::string>((*st)->Text(0)) : std::nullopt;
+}
+
+Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id) {
+  auto st = conn.Prepare(
+      "SELECT s.company_id, s.locked, s.lock_reason, c.license_number, c.license_valid_until, "
+      "c.license_revoked FROM stations s JOIN companies c ON c.id = s.company_id WHERE s.id = ?");
+  if (!st.ok()) return st.status();
+  sql::Statement& s = **st;
+  s.Bind(1, id);
+  auto row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<StationFacts>();
+  StationFacts f;
+  f.id = id;
+  f.company_id = s.Text(0);
+  f.locked = s.Int(1) != 0;
+  f.lock_reason = s.Text(2);
+  if (!s.IsNull(3) && !s.IsNull(4)) {
+    auto until = Date::Parse(s.Text(4));
+    if (until.ok()) f.license = FillingLicense{s.Text(3), *until, s.Int(5) != 0};
+  }
+  s.Reset();
+  return std::optional<StationFacts>(std::move(f));
+}
+
+Result<std::optional<OperatorFacts>> LoadOperator(Conn& conn, const std::string& id) {
+  auto st = conn.Prepare("SELECT cert_number, cert_valid_until FROM operators WHERE id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, id);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<OperatorFacts>();
+  OperatorFacts f;
+  f.id = id;
+  if (!(*st)->IsNull(0) && !(*st)->IsNull(1)) {
+    auto until = Date::Parse((*st)->Text(1));
+    if (until.ok()) f.certificate = Certificate{(*st)->Text(0), *until};
+  }
+  (*st)->Reset();
+  return std::optional<OperatorFacts>(std::move(f));
+}
+
+Result<std::vector<CustodyAgreement>> LoadCustody(Conn& conn, const std::string& owner) {
+  auto st = conn.Prepare(
+      "SELECT custodian_company_id, valid_from, valid_until FROM custody "
+      "WHERE owner_company_id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, owner);
+  std::vector<CustodyAgreement> out;
+  for (;;) {
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto from = Date::Parse((*st)->Text(1));
+    auto until = Date::Parse((*st)->Text(2));
+    if (from.ok() && until.ok()) out.push_back({owner, (*st)->Text(0), *from, *until});
+  }
+  return out;
+}
+
+Result<std::vector<Recall>> LoadRecalls(Conn& conn, const std::string& manufacturer) {
+  auto st = conn.Prepare(
+      "SELECT manufactured_from, manufactured_to, reason FROM recalls WHERE manufacturer = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, manufacturer);
+  std::vector<Recall> out;
+  for (;;) {
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    Recall r{manufacturer, std::nullopt, std::nullopt, (*st)->Text(2)};
+    if (!(*st)->IsNull(0)) r.manufactured_from = *YearMonth::Parse((*st)->Text(0));
+    if (!(*st)->IsNull(1)) r.manufactured_to = *YearMonth::Parse((*st)->Text(1));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+json CylinderJson(const CylinderRow& row, const Policy& policy) {
+  const Cylinder& c = row.cylinder;
+  json out = {
+      {"code", c.code},
+      {"owner_company_id", c.owner_company_id},
+      {"model", c.model},
+      {"phase", ToString(c.phase)},
+      {"manufacturer", c.manufacturer},
+      {"serial", c.serial},
+      {"manufactured", c.manufactured.ToString()},
+      {"tare_kg", c.tare_kg},
+      {"registration_no", c.registration_no},
+      {"registration_state", row.registration_state},
+      {"state", ToString(c.state)},
+      {"carriers", row.carriers},
+      {"service_life_end", ServiceLifeEnd(policy, c).ToString()},
+  };
+  if (row.water_capacity_l) out["water_capacity_l"] = *row.water_capacity_l;
+  if (c.allowed_fill_kg) out["allowed_fill_kg"] = *c.allowed_fill_kg;
+  if (c.design_life_years) out["design_life_years"] = *c.design_life_years;
+  if (c.last_inspection) out["last_inspection"] = c.last_inspection->ToString();
+  if (c.last_inspection_result) out["last_inspection_result"] = ToString(*c.last_inspection_result);
+  if (auto due = NextInspectionDue(policy, c)) out["next_inspection_due"] = due->ToString();
+  if (c.assessment) {
+    out["assessment"] = {{"date", c.assessment->date.ToString()},
+                         {"result", c.assessment->passed ? "pass" : "fail"}};
+    if (c.assessment->extends_until) {
+      out["assessment"]["extends_until"] = c.assessment->extends_until->ToString();
+    }
+  }
+  if (row.state_reason) out["state_reason"] = *row.state_reason;
+  if (row.state_since) out["state_since"] = row.state_since->ToString();
+  if (row.last_fill) {
+    out["last_fill"] = {{"station_id", row.last_fill->station_id},
+                        {"at", row.last_fill->at.ToString()}};
+  }
+  return out;
+}
+
+}  // namespace pingma::registry

@@ -1,0 +1,666 @@
+// Routing, authentication and the set-up use cases (companies, stations,
+// operators, custody, recalls).
+#include "service.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <fmt/format.h>
+
+#include "fields.h"
+
+namespace pingma::registry {
+namespace {
+
+constexpr Role kAdmin = Role::kAdmin;
+constexpr Role kCompany = Role::kCompany;
+constexpr Role kStation = Role::kStation;
+constexpr Role kInspector = Role::kInspector;
+constexpr Role kRegulator = Role::kRegulator;
+
+std::string Sha256(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 && HexValue(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
+      i += 2;
+    } else if (plus_is_space && in[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    std::string key = PercentDecode(pair.substr(0, eq), true);
+    std::string value =
+        eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
+    if (!key.empty()) out.emplace(std::move(key), std::move(value));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+Reply Created(json body) {
+  return Reply{201, std::move(body), {}, {}};
+}
+Reply Okay(json body) {
+  return Reply{200, std::move(body), {}, {}};
+}
+
+// The company a principal acts for, when it is the company itself.
+bool ActsForCompany(const Principal& who, const std::string& company_id) {
+  return who.role == Role::kAdmin || (who.role == Role::kCompany && who.subject == company_id);
+}
+
+std::string ActorBody(const json& body) {
+  return body.dump();
+}
+
+}  // namespace
+
+const char* ToString(Role role) {
+  switch (role) {
+    case Role::kAdmin:
+      return "admin";
+    case Role::kCompany:
+      return "company";
+    case Role::kStation:
+      return "station";
+    case Role::kInspector:
+      return "inspector";
+    case Role::kCourier:
+      return "courier";
+    case Role::kRegulator:
+      return "regulator";
+  }
+  return "?";
+}
+
+Result<Role> ParseRole(std::string_view text) {
+  for (Role r : {Role::kAdmin, Role::kCompany, Role::kStation, Role::kInspector, Role::kCourier,
+                 Role::kRegulator}) {
+    if (text == ToString(r)) return r;
+  }
+  return Status::Invalid(fmt::format(
+      "unknown role '{}' (one of: admin, company, station, inspector, courier, regulator)", text));
+}
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kMalformed:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kConflict:
+      return 409;
+    case StatusCode::kTooLarge:
+      return 413;
+    case StatusCode::kInvalid:
+      return 422;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kIoError:
+    case StatusCode::kCorruption:
+    case StatusCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+Reply ErrorReply(const Status& status) {
+  Reply r;
+  r.status = HttpStatusFor(status.code());
+  r.body = {{"error", {{"code", StatusCodeName(status.code())}, {"message", status.message()}}}};
+  return r;
+}
+
+std::string NewId(const char* prefix) {
+  unsigned char bytes[12];
+  RAND_bytes(bytes, sizeof bytes);
+  std::string out = prefix;
+  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
+
+Service::Service(Store* store, Policy policy, const Clock* clock)
+    : store_(store), policy_(std::move(policy)), clock_(clock), routes_(Routes()) {}
+
+std::vector<Service::Route> Service::Routes() {
+  const size_t one = kMaxBody;
+  return {
+      {"POST", "/v1/companies", {kAdmin}, &Service::PostCompany, one},
+      {"POST", "/v1/companies/{}/license", {kAdmin, kRegulator}, &Service::PostLicense, one},
+      {"POST", "/v1/stations", {kAdmin, kCompany}, &Service::PostStation, one},
+      {"GET",
+       "/v1/stations/{}",
+       {kAdmin, kCompany, kStation, kRegulator},
+       &Service::GetStation,
+       one},
+      {"POST", "/v1/stations/{}/lock", {kRegulator}, &Service::LockStation, one},
+      {"POST", "/v1/stations/{}/unlock", {kRegulator}, &Service::UnlockStation, one},
+      {"POST", "/v1/operators", {kAdmin, kCompany}, &Service::PostOperator, one},
+      {"POST", "/v1/custody", {kAdmin, kCompany}, &Service::PostCustody, one},
+      {"POST", "/v1/recalls", {kRegulator}, &Service::PostRecall, one},
+      {"GET",
+       "/v1/policy",
+       {kAdmin, kCompany, kStation, kInspector, Role::kCourier, kRegulator},
+       &Service::GetPolicy,
+       one},
+      {"POST", "/v1/cylinders", {kAdmin, kCompany}, &Service::PostCylinder, one},
+      {"POST",
+       "/v1/cylinders/batch",
+       {kAdmin, kCompany},
+       &Service::PostCylinderBatch,
+       kMaxBatchBody},
+      {"GET",
+       "/v1/cylinders/{}",
+       {kAdmin, kCompany, kStation, kInspector, kRegulator},
+       &Service::GetCylinder,
+       one},
+      {"GET",
+       "/v1/cylinders/{}/history",
+       {kAdmin, kCompany, kStation, kInspector, kRegulator},
+       &Service::GetHistory,
+       one},
+      {"POST", "/v1/cylinders/{}/carriers", {kAdmin, kCompany}, &Service::PostCarrier, one},
+      {"POST", "/v1/cylinders/{}/scrap", {kInspector}, &Service::PostScrap, one},
+      {"GET",
+       "/v1/resolve",
+       {kAdmin, kCompany, kStation, kInspector, Role::kCourier, kRegulator},
+       &Service::GetResolve,
+       one},
+      {"POST", "/v1/fill-checks", {kStation}, &Service::PostFillCheck, one},
+      {"POST", "/v1/fills", {kStation}, &Service::PostFill, one},
+      {"GET", "/v1/stations/{}/fleet", {kStation, kRegulator}, &Service::GetFleet, one},
+      {"POST", "/v1/inspections", {kInspector}, &Service::PostInspection, one},
+      {"POST", "/v1/assessments", {kInspector}, &Service::PostAssessment, one},
+      {"GET", "/v1/scrap-queue", {kInspector, kRegulator, kCompany}, &Service::GetScrapQueue, one},
+  };
+}
+
+Result<Principal> Service::Authenticate(const std::string& header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.empty()) {
+    return Status::Unauthenticated("this call needs an 'Authorization: Bearer TOKEN' header");
+  }
+  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+    return Status::Unauthenticated("the Authorization header must be 'Bearer TOKEN'");
+  }
+  const std::string hash = Sha256(std::string_view(header).substr(kBearer.size()));
+  {
+    std::lock_guard<std::mutex> lock(tokens_mu_);
+    auto it = token_cache_.find(hash);
+    if (it != token_cache_.end()) return it->second;
+  }
+  auto found = store_->Read([&](Conn& conn) -> Result<Principal> {
+    auto st = conn.Prepare("SELECT role, subject FROM tokens WHERE hash = ?");
+    if (!st.ok()) return st.status();
+    (*st)->BindBlob(1, hash.data(), hash.size());
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Unauthenticated("the bearer token is not valid");
+    auto role = ParseRole((*st)->Text(0));
+    if (!role.ok()) return Status::Unauthenticated("the bearer token has an unknown role");
+    return Principal{*role, (*st)->Text(1)};
+  });
+  if (found.ok()) {
+    std::lock_guard<std::mutex> lock(tokens_mu_);
+    token_cache_.emplace(hash, *found);
+  }
+  return found;
+}
+
+Result<std::string> Service::AddToken(Role role, const std::string& subject) {
+  if (subject.empty() || subject.size() > 64) {
+    return Status::Invalid("the token's subject must be 1 to 64 characters");
+  }
+  unsigned char bytes[24];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes");
+  std::string token = "pm_";
+  for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
+  const std::string hash = Sha256(token);
+  Reply r = store_->Run([&](WriteTx& tx) -> Reply {
+    auto st =
+        tx.conn().Prepare("INSERT INTO tokens(hash, role, subject, created_at) VALUES(?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->BindBlob(1, hash.data(), hash.size()).Bind(2, ToString(role)).Bind(3, subject);
+    (*st)->Bind(4, tx.now().unix_ms);
+    if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
+    auto ev = tx.Append({NewId("evt_"), "", "token_added", tx.now(), "admin", "cli",
+                         json{{"role", ToString(role)}, {"subject", subject}}.dump()});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Created({});
+  });
+  if (r.failed()) return Status::IoError(r.body["error"]["message"].get<std::string>());
+  return token;
+}
+
+void Service::ReadReply(Store::Done done, const std::function<Reply(Conn&)>& fn) {
+  auto reply = store_->Read([&](Conn& conn) -> Result<Reply> { return fn(conn); });
+  done(reply.ok() ? std::move(*reply) : ErrorReply(reply.status()));
+}
+
+void Service::Handle(const Request& request, Store::Done done) {
+  const size_t q = request.target.find('?');
+  const std::string_view path = std::string_view(request.target).substr(0, q);
+  const std::string_view query =
+      q == std::string::npos ? std::string_view() : std::string_view(request.target).substr(q + 1);
+  const auto parts = SplitPath(path);
+
+  const Route* route = nullptr;
+  bool path_known = false;
+  std::vector<std::string> params;
+  for (const Route& r : routes_) {
+    const auto pattern = SplitPath(r.pattern);
+    if (pattern.size() != parts.size()) continue;
+    std::vector<std::string> captured;
+    bool match = true;
+    for (size_t i = 0; i < parts.size() && match; ++i) {
+      if (pattern[i] == "{}") {
+        captured.push_back(PercentDecode(parts[i], false));
+        match = !parts[i].empty();
+      } else {
+        match = pattern[i] == parts[i];
+      }
+    }
+    if (!match) continue;
+    path_known = true;
+    if (request.method == r.method) {
+      route = &r;
+      params = std::move(captured);
+      break;
+    }
+  }
+  if (!route) {
+    done(ErrorReply(
+        path_known ? Status(StatusCode::kNotFound, fmt::format("{} is not allowed on {}",
+                                                               request.method, std::string(path)))
+                   : Status::NotFound(fmt::format("no such endpoint: {}", std::string(path)))));
+    return;
+  }
+  if (request.body.size() > route->max_body) {
+    done(ErrorReply(Status::TooLarge(fmt::format("the body is {} bytes; the limit here is {}",
+                                                 request.body.size(), route->max_body))));
+    return;
+  }
+  auto who = Authenticate(request.authorization);
+  if (!who.ok()) {
+    done(ErrorReply(who.status()));
+    return;
+  }
+  if (std::find(route->roles.begin(), route->roles.end(), who->role) == route->roles.end()) {
+    done(ErrorReply(Status::PermissionDenied(fmt::format(
+        "the role '{}' may not call {} {}", ToString(who->role), route->method, route->pattern))));
+    return;
+  }
+  Call call{*who, std::move(params), ParseQuery(query), &request};
+  (this->*(route->handler))(call, std::move(done));
+}
+
+// ---- Set-up -------------------------------------------------------------------
+
+void Service::PostCompany(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::string id;
+  std::optional<std::string> name, number;
+  std::optional<Date> valid_until;
+  Status s = GetId(*body, "id", &id);
+  if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name);
+  if (s.ok() && body->contains("filling_license")) {
+    const json& lic = (*body)["filling_license"];
+    if (!lic.is_object()) {
+      s = Status::Invalid("the field 'filling_license' must be an object");
+    } else {
+      s = GetString(lic, "number", Need::kRequired, &number);
+      if (s.ok()) s = GetDate(lic, "valid_until", Need::kRequired, &valid_until);
+    }
+  }
+  if (!s.ok()) return done(ErrorReply(s));
+  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto exists = Exists(tx.conn(), "companies", id);
+    if (!exists.ok()) return ErrorReply(exists.status());
+    if (*exists) return ErrorReply(Status::Conflict(fmt::format("company {} already exists", id)));
+    auto st = tx.conn().Prepare(
+        "INSERT INTO companies(id, name, license_number, license_valid_until) VALUES(?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id).Bind(2, *name).Bind(3, number);
+    if (valid_until) {
+      (*st)->Bind(4, valid_until->ToString());
+    } else {
+      (*st)->BindNull(4);
+    }
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    json out = {{"id", id}, {"name", *name}};
+    if (number)
+      out["filling_license"] = {{"number", *number}, {"valid_until", valid_until->ToString()}};
+    auto ev = tx.Append({NewId("evt_"), "", "company_registered", tx.now(), ToString(who.role),
+                         who.subject, ActorBody(out)});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Created(out);
+  });
+}
+
+void Service::PostLicense(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> number;
+  std::optional<Date> valid_until;
+  std::optional<bool> revoked;
+  Status s = GetString(*body, "number", Need::kRequired, &number);
+  if (s.ok()) s = GetDate(*body, "valid_until", Need::kRequired, &valid_until);
+  if (s.ok()) s = GetBool(*body, "revoked", Need::kOptional, &revoked);
+  if (!s.ok()) return done(ErrorReply(s));
+  const std::string id = call.params[0];
+  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto st = tx.conn().Prepare(
+        "UPDATE companies SET license_number = ?, license_valid_until = ?, license_revoked = ? "
+        "WHERE id = ?");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)
+        ->Bind(1, *number)
+        .Bind(2, valid_until->ToString())
+        .Bind(3, revoked.value_or(false) ? 1 : 0);
+    (*st)->Bind(4, id);
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    if (tx.conn().db().Changes() == 0) {
+      return ErrorReply(Status::NotFound(fmt::format("no company {}", id)));
+    }
+    json out = {{"company_id", id},
+                {"number", *number},
+                {"valid_until", valid_until->ToString()},
+                {"revoked", revoked.value_or(false)}};
+    auto ev = tx.Append({NewId("evt_"), "", "license_updated", tx.now(), ToString(who.role),
+                         who.subject, ActorBody(out)});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Okay(out);
+  });
+}
+
+void Service::PostStation(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::string id, company_id;
+  std::optional<std::string> name, district;
+  Status s = GetId(*body, "id", &id);
+  if (s.ok()) s = GetId(*body, "company_id", &company_id);
+  if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name);
+  if (s.ok()) s = GetString(*body, "district", Need::kOptional, &district);
+  if (!s.ok()) return done(ErrorReply(s));
+  if (!ActsForCompany(call.who, company_id)) {
+    return done(ErrorReply(Status::PermissionDenied("a company may add stations only for itself")));
+  }
+  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto company = Exists(tx.conn(), "companies", company_id);
+    if (!company.ok()) return ErrorReply(company.status());
+    if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", company_id)));
+    auto exists = Exists(tx.conn(), "stations", id);
+    if (!exists.ok()) return ErrorReply(exists.status());
+    if (*exists) return ErrorReply(Status::Conflict(fmt::format("station {} already exists", id)));
+    auto st =
+        tx.conn().Prepare("INSERT INTO stations(id, company_id, name, district) VALUES(?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name).Bind(4, district.value_or(""));
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    json out = {{"id", id},
+                {"company_id", company_id},
+                {"name", *name},
+                {"district", district.value_or("")}};
+    auto ev = tx.Append({NewId("evt_"), "", "station_registered", tx.now(), ToString(who.role),
+                         who.subject, ActorBody(out)});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Created(out);
+  });
+}
+
+void Service::GetStation(const Call& call, Store::Done done) {
+  const std::string id = call.params[0];
+  const Principal who = call.who;
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    auto st = conn.Prepare(
+        "SELECT s.company_id, s.name, s.district, s.locked, s.lock_reason FROM stations s "
+        "WHERE s.id = ?");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id);
+    auto row = (*st)->Step();
+    if (!row.ok()) return ErrorReply(row.status());
+    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no station {}", id)));
+    json out = {{"id", id},
+                {"company_id", (*st)->Text(0)},
+                {"name", (*st)->Text(1)},
+                {"district", (*st)->Text(2)},
+                {"locked", (*st)->Int(3) != 0},
+                {"lock_reason", (*st)->Text(4)}};
+    if ((who.role == Role::kCompany && who.subject != out["company_id"]) ||
+        (who.role == Role::kStation && who.subject != id)) {
+      return ErrorReply(Status::PermissionDenied("this station belongs to another company"));
+    }
+    return Okay(out);
+  });
+}
+
+namespace {
+
+Reply SetLock(WriteTx& tx, const Principal& who, const std::string& id, bool locked,
+              const std::string& reason) {
+  auto st = tx.conn().Prepare("UPDATE stations SET locked = ?, lock_reason = ? WHERE id = ?");
+  if (!st.ok()) return ErrorReply(st.status());
+  (*st)->Bind(1, locked ? 1 : 0).Bind(2, reason).Bind(3, id);
+  if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+  if (tx.conn().db().Changes() == 0) {
+    return ErrorReply(Status::NotFound(fmt::format("no station {}", id)));
+  }
+  json out = {{"station_id", id}, {"locked", locked}, {"reason", reason}};
+  auto ev = tx.Append({NewId("evt_"), "", locked ? "station_locked" : "station_unlocked", tx.now(),
+                       ToString(who.role), who.subject, out.dump()});
+  if (!ev.ok()) return ErrorReply(ev.status());
+  return Okay(out);
+}
+
+}  // namespace
+
+void Service::LockStation(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> reason;
+  if (Status s = GetString(*body, "reason", Need::kRequired, &reason, 1000); !s.ok()) {
+    return done(ErrorReply(s));
+  }
+  Write(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
+    return SetLock(tx, who, id, true, *reason);
+  });
+}
+
+void Service::UnlockStation(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body.empty() ? "{}" : call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> reason;
+  if (Status s = GetString(*body, "reason", Need::kOptional, &reason, 1000); !s.ok()) {
+    return done(ErrorReply(s));
+  }
+  Write(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
+    return SetLock(tx, who, id, false, reason.value_or(""));
+  });
+}
+
+void Service::PostOperator(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::string id, company_id;
+  std::optional<std::string> name, number;
+  std::optional<Date> valid_until;
+  Status s = GetId(*body, "id", &id);
+  if (s.ok()) s = GetId(*body, "company_id", &company_id);
+  if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name);
+  if (s.ok() && body->contains("certificate") && !(*body)["certificate"].is_null()) {
+    const json& cert = (*body)["certificate"];
+    if (!cert.is_object()) {
+      s = Status::Invalid("the field 'certificate' must be an object");
+    } else {
+      s = GetString(cert, "number", Need::kRequired, &number);
+      if (s.ok()) s = GetDate(cert, "valid_until", Need::kRequired, &valid_until);
+    }
+  }
+  if (!s.ok()) return done(ErrorReply(s));
+  if (!ActsForCompany(call.who, company_id)) {
+    return done(
+        ErrorReply(Status::PermissionDenied("a company may add operators only for itself")));
+  }
+  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto company = Exists(tx.conn(), "companies", company_id);
+    if (!company.ok()) return ErrorReply(company.status());
+    if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", company_id)));
+    auto exists = Exists(tx.conn(), "operators", id);
+    if (!exists.ok()) return ErrorReply(exists.status());
+    if (*exists) return ErrorReply(Status::Conflict(fmt::format("operator {} already exists", id)));
+    auto st = tx.conn().Prepare(
+        "INSERT INTO operators(id, company_id, name, cert_number, cert_valid_until) "
+        "VALUES(?,?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name).Bind(4, number);
+    if (valid_until) {
+      (*st)->Bind(5, valid_until->ToString());
+    } else {
+      (*st)->BindNull(5);
+    }
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    json out = {{"id", id}, {"company_id", company_id}, {"name", *name}};
+    if (number)
+      out["certificate"] = {{"number", *number}, {"valid_until", valid_until->ToString()}};
+    auto ev = tx.Append({NewId("evt_"), "", "operator_registered", tx.now(), ToString(who.role),
+                         who.subject, ActorBody(out)});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Created(out);
+  });
+}
+
+void Service::PostCustody(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::string owner, custodian;
+  std::optional<Date> from, until;
+  Status s = GetId(*body, "owner_company_id", &owner);
+  if (s.ok()) s = GetId(*body, "custodian_company_id", &custodian);
+  if (s.ok()) s = GetDate(*body, "valid_from", Need::kRequired, &from);
+  if (s.ok()) s = GetDate(*body, "valid_until", Need::kRequired, &until);
+  if (s.ok() && *until < *from) s = Status::Invalid("valid_until is before valid_from");
+  if (s.ok() && owner == custodian) s = Status::Invalid("a company cannot be its own custodian");
+  if (!s.ok()) return done(ErrorReply(s));
+  if (!ActsForCompany(call.who, owner)) {
+    return done(ErrorReply(
+        Status::PermissionDenied("only the owner company may grant custody of its cylinders")));
+  }
+  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    for (const std::string& c : {owner, custodian}) {
+      auto company = Exists(tx.conn(), "companies", c);
+      if (!company.ok()) return ErrorReply(company.status());
+      if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", c)));
+    }
+    json out = {{"owner_company_id", owner},
+                {"custodian_company_id", custodian},
+                {"valid_from", from->ToString()},
+                {"valid_until", until->ToString()}};
+    auto seq = tx.Append({NewId("evt_"), "", "custody_granted", tx.now(), ToString(who.role),
+                          who.subject, ActorBody(out)});
+    if (!seq.ok()) return ErrorReply(seq.status());
+    auto st = tx.conn().Prepare(
+        "INSERT INTO custody(owner_company_id, custodian_company_id, valid_from, valid_until, "
+        "created_seq) VALUES(?,?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, owner).Bind(2, custodian).Bind(3, from->ToString()).Bind(4, until->ToString());
+    (*st)->Bind(5, *seq);
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    // The custodian's stations pick the owner's fleet up on their next sync.
+    auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = ? WHERE owner_company_id = ?");
+    if (!bump.ok()) return ErrorReply(bump.status());
+    (*bump)->Bind(1, *seq).Bind(2, owner);
+    if (Status r = (*bump)->Run(); !r.ok()) return ErrorReply(r);
+    return Created(out);
+  });
+}
+
+void Service::PostRecall(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> manufacturer, reason;
+  std::optional<YearMonth> from, to;
+  Status s = GetString(*body, "manufacturer", Need::kRequired, &manufacturer);
+  if (s.ok()) s = GetYearMonth(*body, "manufactured_from", Need::kOptional, &from);
+  if (s.ok()) s = GetYearMonth(*body, "manufactured_to", Need::kOptional, &to);
+  if (s.ok()) s = GetString(*body, "reason", Need::kRequired, &reason, 1000);
+  if (s.ok() && from && to && *to < *from) {
+    s = Status::Invalid("manufactured_to is before manufactured_from");
+  }
+  if (!s.ok()) return done(ErrorReply(s));
+  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto st = tx.conn().Prepare(
+        "INSERT INTO recalls(manufacturer, manufactured_from, manufactured_to, reason) "
+        "VALUES(?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, *manufacturer).Bind(4, *reason);
+    if (from)
+      (*st)->Bind(2, from->ToString());
+    else
+      (*st)->BindNull(2);
+    if (to)
+      (*st)->Bind(3, to->ToString());
+    else
+      (*st)->BindNull(3);
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    json out = {{"manufacturer", *manufacturer}, {"reason", *reason}};
+    if (from) out["manufactured_from"] = from->ToString();
+    if (to) out["manufactured_to"] = to->ToString();
+    auto ev = tx.Append({NewId("evt_"), "", "recall_added", tx.now(), ToString(who.role),
+                         who.subject, ActorBody(out)});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Created(out);
+  });
+}
+
+void Service::GetPolicy(const Call&, Store::Done done) {
+  done(Okay(json::parse(PolicyToJson(policy_))));
+}
+
+}  // namespace pingma::registry

@@ -1,0 +1,155 @@
+// The registry's use cases behind one entry point, Handle(Request): routing,
+// authentication, role checks, validation and the store. Nothing here knows about
+// sockets or the HTTP library, so process-free tests can drive it directly.
+//
+// Thread-safety: Handle may be called from many threads at once; writes are
+// serialised by the Store's writer thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pingma/common/policy.h"
+#include "reply.h"
+#include "store.h"
+
+namespace pingma::registry {
+
+enum class Role { kAdmin, kCompany, kStation, kInspector, kCourier, kRegulator };
+const char* ToString(Role role);
+Result<Role> ParseRole(std::string_view text);
+
+struct Principal {
+  Role role = Role::kAdmin;
+  std::string subject;
+};
+
+struct Request {
+  std::string method;         ///< "GET", "POST", ...
+  std::string target;         ///< path and query as received: "/v1/resolve?scan=..."
+  std::string authorization;  ///< the Authorization header, or empty
+  std::string body;
+};
+
+/// Body limits of API.md.
+constexpr size_t kMaxBody = 1u << 20;
+constexpr size_t kMaxBatchBody = 64u << 20;
+
+/// A stored cylinder with what the registry keeps beside the record.
+struct CylinderRow {
+  Cylinder cylinder;
+  std::optional<double> water_capacity_l;
+  std::string registration_state;
+  std::optional<std::string> state_reason;
+  std::optional<Instant> state_since;
+  std::optional<Sighting> last_check;
+  std::optional<Sighting> last_fill;
+  std::int64_t rev = 0;
+  std::vector<std::string> carriers;
+};
+
+class Service {
+ public:
+  Service(Store* store, Policy policy, const Clock* clock);
+
+  /// Answers one request. `done` is called exactly once, possibly on another
+  /// thread, and for writes only after the data is committed.
+  void Handle(const Request& request, Store::Done done);
+
+  /// Creates a token for a role and subject; returns the bearer token. Only its
+  /// SHA-256 is stored.
+  Result<std::string> AddToken(Role role, const std::string& subject);
+
+  const Policy& policy() const { return policy_; }
+
+ private:
+  struct Call {
+    Principal who;
+    std::vector<std::string> params;  ///< the {placeholders} of the route, decoded
+    std::map<std::string, std::string> query;
+    const Request* request;
+  };
+  using Handler = void (Service::*)(const Call&, Store::Done);
+  struct Route {
+    const char* method;
+    const char* pattern;  ///< "/v1/cylinders/{}/history"
+    std::vector<Role> roles;
+    Handler handler;
+    size_t max_body;
+  };
+
+  Result<Principal> Authenticate(const std::string& header);
+  static std::vector<Route> Routes();
+
+  // Set-up (service.cpp)
+  void PostCompany(const Call& call, Store::Done done);
+  void PostLicense(const Call& call, Store::Done done);
+  void PostStation(const Call& call, Store::Done done);
+  void GetStation(const Call& call, Store::Done done);
+  void LockStation(const Call& call, Store::Done done);
+  void UnlockStation(const Call& call, Store::Done done);
+  void PostOperator(const Call& call, Store::Done done);
+  void PostCustody(const Call& call, Store::Done done);
+  void PostRecall(const Call& call, Store::Done done);
+  void GetPolicy(const Call& call, Store::Done done);
+  // Cylinders (cylinders.cpp)
+  void PostCylinder(const Call& call, Store::Done done);
+  void PostCylinderBatch(const Call& call, Store::Done done);
+  void GetCylinder(const Call& call, Store::Done done);
+  void GetHistory(const Call& call, Store::Done done);
+  void GetResolve(const Call& call, Store::Done done);
+  void PostCarrier(const Call& call, Store::Done done);
+  // Inspection and scrapping (cylinders.cpp)
+  void PostInspection(const Call& call, Store::Done done);
+  void PostAssessment(const Call& call, Store::Done done);
+  void GetScrapQueue(const Call& call, Store::Done done);
+  void PostScrap(const Call& call, Store::Done done);
+  // Filling (filling.cpp)
+  void PostFillCheck(const Call& call, Store::Done done);
+  void PostFill(const Call& call, Store::Done done);
+  void GetFleet(const Call& call, Store::Done done);
+
+  /// Runs a write job; the reply reaches `done` after commit.
+  void Write(Store::Done done, Store::Job job) { store_->Submit(std::move(job), std::move(done)); }
+  /// Runs a read on a pooled connection and answers at once.
+  void ReadReply(Store::Done done, const std::function<Reply(Conn&)>& fn);
+
+  Store* store_;
+  Policy policy_;
+  const Clock* clock_;
+  std::vector<Route> routes_;
+
+  std::mutex tokens_mu_;
+  std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256
+};
+
+// Store access shared by the use cases (queries.cpp). All take an open
+// connection (the writer's inside a job, or a reader's).
+Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code);
+/// Resolves any scan form to a registered code; nullopt when nothing matches.
+Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan,
+                                               std::string* key_text);
+Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id);
+Result<std::optional<OperatorFacts>> LoadOperator(Conn& conn, const std::string& id);
+Result<std::vector<CustodyAgreement>> LoadCustody(Conn& conn, const std::string& owner);
+Result<std::vector<Recall>> LoadRecalls(Conn& conn, const std::string& manufacturer);
+Result<bool> Exists(Conn& conn, const char* table, const std::string& id);
+/// The record as the API shows it, with `fillable` and `reasons` when a decision
+/// is given.
+json CylinderJson(const CylinderRow& row, const Policy& policy);
+
+/// Moves an active cylinder to scrap_pending and records why.
+Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string& code,
+                           ReasonCode reason);
+/// May `who` see the cylinders of company `owner`?
+Status CanSeeOwner(Conn& conn, const Principal& who, const std::string& owner);
+
+/// A fresh random identifier with a prefix: "chk_1f0c...".
+std::string NewId(const char* prefix);
+
+}  // namespace pingma::registry

@@ -1,0 +1,136 @@
+#include "sqlite.h"
+
+#include <fmt/format.h>
+
+namespace pingma::sql {
+
+Result<Database> Database::Open(const std::string& path, bool create, bool read_only) {
+  sqlite3* raw = nullptr;
+  int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
+  flags |= SQLITE_OPEN_NOMUTEX;  // one thread per connection, by contract
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  Database db(raw);
+  if (rc != SQLITE_OK) {
+    return Status::IoError(fmt::format("cannot open database {}: {}", path,
+                                       raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_busy_timeout(raw, 10000);
+  // synchronous=FULL: every commit is fsync'ed to the WAL before it is acknowledged,
+  // so an acknowledged record survives power loss (NORMAL would only survive a crash
+  // of the process). Batched commits keep the cost of that fsync shared.
+  PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"));
+  if (!read_only) PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL;"));
+  return db;
+}
+
+Database& Database::operator=(Database&& other) noexcept {
+  if (this != &other) {
+    if (db_) sqlite3_close_v2(db_);
+    db_ = other.db_;
+    other.db_ = nullptr;
+  }
+  return *this;
+}
+
+Database::~Database() {
+  if (db_) sqlite3_close_v2(db_);
+}
+
+Status Database::Exec(std::string_view sql) {
+  char* err = nullptr;
+  const std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    Status s = Status::IoError(fmt::format("sqlite: {}", err ? err : "unknown error"));
+    sqlite3_free(err);
+    return s;
+  }
+  return Status::Ok();
+}
+
+Status Database::Error(std::string_view what) const {
+  return Status::IoError(fmt::format("{}: {}", what, sqlite3_errmsg(db_)));
+}
+
+Result<Statement> Statement::Prepare(const Database& db, std::string_view sql) {
+  Statement st;
+  st.db_ = db.get();
+  if (sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
+                         SQLITE_PREPARE_PERSISTENT, &st.stmt_, nullptr) != SQLITE_OK) {
+    return db.Error(fmt::format("prepare '{}'", sql.substr(0, 60)));
+  }
+  return st;
+}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    if (stmt_) sqlite3_finalize(stmt_);
+    db_ = other.db_;
+    stmt_ = other.stmt_;
+    other.stmt_ = nullptr;
+  }
+  return *this;
+}
+
+Statement::~Statement() {
+  if (stmt_) sqlite3_finalize(stmt_);
+}
+
+Statement& Statement::Bind(int i, std::string_view text) {
+  sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Statement& Statement::Bind(int i, std::int64_t value) {
+  sqlite3_bind_int64(stmt_, i, value);
+  return *this;
+}
+Statement& Statement::Bind(int i, double value) {
+  sqlite3_bind_double(stmt_, i, value);
+  return *this;
+}
+Statement& Statement::BindBlob(int i, const void* data, size_t size) {
+  sqlite3_bind_blob(stmt_, i, data, static_cast<int>(size), SQLITE_TRANSIENT);
+  return *this;
+}
+Statement& Statement::BindNull(int i) {
+  sqlite3_bind_null(stmt_, i);
+  return *this;
+}
+
+Result<bool> Statement::Step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  const int ext = sqlite3_extended_errcode(db_);
+  std::string msg = sqlite3_errmsg(db_);
+  sqlite3_reset(stmt_);
+  if ((ext & 0xff) == SQLITE_CONSTRAINT) return Status::Conflict(msg);
+  return Status::IoError("sqlite: " + msg);
+}
+
+Status Statement::Run() {
+  auto r = Step();
+  Reset();
+  return r.status();
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+std::string Statement::Text(int col) const {
+  const auto* p = sqlite3_column_text(stmt_, col);
+  return p ? std::string(reinterpret_cast<const char*>(p),
+                         static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+           : std::string();
+}
+
+std::string_view Statement::Blob(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  return p ? std::string_view(static_cast<const char*>(p),
+                              static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+           : std::string_view();
+}
+
+}  // namespace pingma::sql

@@ -1,0 +1,1372 @@
+"""Process-level tests of the pingma-registry HTTP API (API.md, DOMAIN.md).
+
+Run: python3 registry_api_test.py /path/to/pingma-registry [unittest args]
+     (or PINGMA_REGISTRY=/path/to/pingma-registry python3 registry_api_test.py)
+
+One server is started for the class, on 127.0.0.1:0, with a fresh database in a
+temporary directory. Every test builds its own cylinders (codes "TQ...") so that the
+tests do not depend on each other; test_99 stops the server and checks the event hash
+chain with `pingma-registry verify`, then corrupts it. Dates are built relative to
+"today" in Asia/Shanghai (UTC+8), where the rules are evaluated.
+"""
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+import unittest
+import uuid
+from datetime import datetime, timedelta
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from registry_harness import (Registry, add_months, add_years, iso, last_day, now_rfc3339,
+                              q, take_binary_argument, today_shanghai,
+                              wait_past_shanghai_midnight, year_month, ym_text)
+
+BINARY = None  # set in __main__
+
+REASON_CODES = {
+    "UNKNOWN_CODE", "NOT_OWNED", "INSPECTION_OVERDUE", "INSPECTION_FAILED",
+    "SERVICE_LIFE_EXCEEDED", "DUAL_PHASE_BANNED", "RECALLED", "SCRAP_PENDING",
+    "SCRAPPED", "DEFECT_FOUND", "TARE_MISMATCH", "CLONE_SUSPECTED",
+    "STATION_LICENSE_INVALID", "OPERATOR_NOT_CERTIFIED",
+}
+EVENT_TYPES = {
+    "registered", "carrier_bound", "fill_check", "fill", "inspection", "assessment",
+    "flagged_for_scrap", "scrapped", "violation",
+}
+SCRAP_CLASS_DEFECTS = ["fire_damage", "crack_or_bulge", "threaded_shroud", "refurbished",
+                       "stamp_illegible"]
+OTHER_DEFECTS = ["dent", "corrosion", "valve_fault", "shroud_loose",
+                 "no_residual_pressure"]
+MANUFACTURER = "Hebei Example Cylinder Co."
+
+
+def codes_of(reasons):
+    """Reason codes from a list of {code, message} objects or of plain codes."""
+    out = []
+    for r in reasons or []:
+        out.append(r.get("code") if isinstance(r, dict) else r)
+    return out
+
+
+class RegistryApiTest(unittest.TestCase):
+    maxDiff = 4000
+    reg = None
+
+    # ------------------------------------------------------------------ world
+
+    @classmethod
+    def setUpClass(cls):
+        wait_past_shanghai_midnight()
+        cls.today = today_shanghai()
+        cls.yesterday = cls.today - timedelta(days=1)
+        cls.tomorrow = cls.today + timedelta(days=1)
+        cls.far = cls.today + timedelta(days=365)
+        cls._counter = 0
+        cls._lock = threading.Lock()
+        cls.reg = Registry(BINARY)
+        try:
+            cls._build_world()
+        except BaseException:
+            cls.reg.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.reg is not None:
+            try:
+                if cls.reg.running:
+                    cls.reg.stop()
+            finally:
+                cls.reg.cleanup()
+
+    @classmethod
+    def _build_world(cls):
+        reg, t = cls.reg, cls.today
+        # The world's tokens are created before serve; test_98 adds some while it runs.
+        cls.admin = reg.token("admin", "root")
+        cls.regulator = reg.token("regulator", "SAMR-CITY")
+        cls.inspector = reg.token("inspector", "AG-1")
+        cls.courier = reg.token("courier", "CR-1")
+        cls.company_tokens = {c: reg.token("company", c)
+                              for c in ("CO-A", "CO-B", "CO-BIG", "CO-F")}
+        cls.station_tokens = {}
+        cls.stations = {"ST-A1": "CO-A", "ST-A2": "CO-A", "ST-LK": "CO-A",
+                        "ST-B1": "CO-B", "ST-LX": "CO-LX", "ST-LT": "CO-LT",
+                        "ST-RV": "CO-RV", "ST-F1": "CO-F"}
+        for sid in list(cls.stations) + ["ST-F9"]:
+            cls.station_tokens[sid] = reg.token("station", sid)
+        reg.start()
+
+        cls.companies = {
+            "CO-A": iso(cls.far), "CO-B": iso(cls.far), "CO-BIG": iso(cls.far),
+            "CO-LX": iso(cls.yesterday), "CO-LT": iso(t), "CO-RV": iso(cls.far),
+            "CO-O1": iso(cls.far), "CO-O2": iso(cls.far), "CO-O3": iso(cls.far),
+            "CO-O4": iso(cls.far), "CO-F": iso(cls.far), "CO-FO": iso(cls.far),
+        }
+        for cid, valid_until in cls.companies.items():
+            status, body = reg.request("POST", "/v1/companies", token=cls.admin, body={
+                "id": cid, "name": "Company " + cid,
+                "filling_license": {"number": "TS-" + cid, "valid_until": valid_until}})
+            assert status == 201, "POST /v1/companies %s -> %s %r" % (cid, status, body)
+
+        for sid, cid in cls.stations.items():
+            status, body = reg.request("POST", "/v1/stations", token=cls.admin, body={
+                "id": sid, "company_id": cid, "name": "Station " + sid,
+                "district": "Xinhua"})
+            assert status == 201, "POST /v1/stations %s -> %s %r" % (sid, status, body)
+
+        operators = {"OP-A": ("CO-A", cls.far), "OP-A-EXP": ("CO-A", cls.yesterday),
+                     "OP-A-TODAY": ("CO-A", t), "OP-B": ("CO-B", cls.far),
+                     "OP-LX": ("CO-LX", cls.far), "OP-LT": ("CO-LT", cls.far),
+                     "OP-RV": ("CO-RV", cls.far), "OP-F": ("CO-F", cls.far)}
+        for oid, (cid, valid_until) in operators.items():
+            status, body = reg.request("POST", "/v1/operators", token=cls.admin, body={
+                "id": oid, "company_id": cid, "name": "Operator " + oid,
+                "certificate": {"number": "CERT-" + oid, "valid_until": iso(valid_until)}})
+            assert status == 201, "POST /v1/operators %s -> %s %r" % (oid, status, body)
+        cls.default_operator = {"ST-A1": "OP-A", "ST-A2": "OP-A", "ST-LK": "OP-A",
+                                "ST-B1": "OP-B", "ST-LX": "OP-LX", "ST-LT": "OP-LT",
+                                "ST-RV": "OP-RV", "ST-F1": "OP-F"}
+
+    # ---------------------------------------------------------------- helpers
+
+    def new_code(self, tag="C"):
+        with self._lock:
+            type(self)._counter += 1
+            n = type(self)._counter
+        return "TQ%s%05d" % (tag, n)
+
+    def cylinder_body(self, code, **over):
+        t = self.today
+        body = {
+            "code": code, "model": "YSP35.5", "phase": "gas",
+            "manufacturer": MANUFACTURER, "serial": "S-" + code,
+            "manufactured": year_month(add_years(t, -2)), "tare_kg": 16.4,
+            "allowed_fill_kg": 14.9, "design_life_years": 8,
+            "registration_no": "REG-" + code,
+            "last_inspection": iso(add_years(t, -2)),
+            "next_inspection_due": iso(add_years(t, 2)),
+        }
+        for k, v in over.items():
+            if v is None:
+                body.pop(k, None)
+            else:
+                body[k] = v
+        return body
+
+    def register(self, owner="CO-A", tag="C", **over):
+        """Registers a fresh cylinder (company token; admin with owner_company_id
+        for companies without a token); returns its code."""
+        code = over.pop("code", None) or self.new_code(tag)
+        body = self.cylinder_body(code, **over)
+        token = self.company_tokens.get(owner)
+        if token is None:
+            token = self.admin
+            body["owner_company_id"] = owner
+        status, answer = self.reg.request("POST", "/v1/cylinders", body=body, token=token)
+        self.assertEqual(status, 201, "POST /v1/cylinders %r -> %s %r"
+                         % (body, status, answer))
+        return code
+
+    def get_cylinder(self, code, token=None):
+        status, body = self.reg.request("GET", "/v1/cylinders/" + q(code),
+                                        token=token or self.regulator)
+        self.assertEqual(status, 200, "GET /v1/cylinders/%s -> %s %r" % (code, status, body))
+        return body
+
+    def history(self, code, token=None):
+        """All events of a cylinder, oldest first (follows next_cursor)."""
+        events, cursor = [], None
+        for _ in range(1000):
+            path = "/v1/cylinders/%s/history?limit=500" % q(code)
+            if cursor:
+                path += "&cursor=" + q(str(cursor))
+            status, body = self.reg.request("GET", path, token=token or self.regulator)
+            self.assertEqual(status, 200, "GET %s -> %s %r" % (path, status, body))
+            page = body.get("events")
+            self.assertIsInstance(page, list, "history answer has no events list: %r" % body)
+            events.extend(page)
+            cursor = body.get("next_cursor")
+            if not cursor or not page:
+                return events
+        self.fail("history of %s never ended" % code)
+
+    def types_of(self, events):
+        return [e.get("type") for e in events]
+
+    def assertErrorBody(self, status, body, expected, what):
+        expected = (expected,) if isinstance(expected, int) else tuple(expected)
+        self.assertIn(status, expected, "%s: expected HTTP %s, got %s %r"
+                      % (what, "/".join(map(str, expected)), status, body))
+        self.assertIsInstance(body, dict, "%s: error body is not a JSON object: %r"
+                              % (what, body))
+        err = body.get("error")
+        self.assertIsInstance(err, dict, "%s: no {\"error\": {...}} in %r" % (what, body))
+        for key in ("code", "message"):
+            self.assertIsInstance(err.get(key), str, "%s: error.%s missing: %r"
+                                  % (what, key, body))
+            self.assertTrue(err.get(key).strip(), "%s: error.%s empty: %r"
+                            % (what, key, body))
+        return err
+
+    def check(self, station="ST-A1", code=None, scan=None, operator=None, token=None,
+              **extra):
+        """POST /v1/fill-checks; asserts 200 and the answer's shape; returns it."""
+        body = {"station_id": station,
+                "operator_id": operator or self.default_operator.get(station, "OP-A")}
+        if scan is not None:
+            body["scan"] = scan
+        else:
+            body["code"] = code
+        body.update(extra)
+        status, answer = self.reg.request("POST", "/v1/fill-checks", body=body,
+                                          token=token or self.station_tokens[station])
+        what = "POST /v1/fill-checks %r" % body
+        self.assertEqual(status, 200, "%s -> %s %r" % (what, status, answer))
+        self.assertIsInstance(answer, dict, what)
+        self.assertIsInstance(answer.get("check_id"), (str, int), "%s: check_id %r"
+                              % (what, answer))
+        self.assertTrue(str(answer["check_id"]), "%s: empty check_id" % what)
+        self.assertIn(answer.get("decision"), ("allow", "block"), "%s: %r" % (what, answer))
+        reasons = answer.get("reasons")
+        self.assertIsInstance(reasons, list, "%s: reasons %r" % (what, answer))
+        for r in reasons:
+            self.assertIsInstance(r, dict, "%s: reason not an object: %r" % (what, r))
+            self.assertIn(r.get("code"), REASON_CODES, "%s: unknown reason %r" % (what, r))
+            self.assertIsInstance(r.get("message"), str, "%s: reason message %r" % (what, r))
+            self.assertTrue(r["message"].strip(), "%s: empty reason message %r" % (what, r))
+        self.assertEqual(answer["decision"] == "allow", not reasons,
+                         "%s: decision must be allow exactly when reasons is empty: %r"
+                         % (what, answer))
+        self.assertIsInstance(answer.get("flagged_for_scrap"), bool,
+                              "%s: flagged_for_scrap %r" % (what, answer))
+        if answer["decision"] == "allow":
+            fill = answer.get("fill")
+            self.assertIsInstance(fill, dict, "%s: allow without fill: %r" % (what, answer))
+            for k in ("tare_kg", "min_kg", "max_kg", "target_kg"):
+                self.assertIsInstance(fill.get(k), (int, float), "%s: fill.%s %r"
+                                      % (what, k, answer))
+            self.assertIsInstance(answer.get("cylinder"), dict, what)
+        else:
+            self.assertIsNone(answer.get("fill"), "%s: fill present on a block: %r"
+                              % (what, answer))
+        return answer
+
+    def assertAllowed(self, answer, what):
+        self.assertEqual(answer["decision"], "allow", "%s: expected allow, got %r"
+                         % (what, answer))
+        self.assertEqual(answer["reasons"], [], what)
+
+    def assertBlocked(self, answer, expected, what, exact=True):
+        """exact: reasons are exactly `expected` (order-free); else include them."""
+        got = codes_of(answer["reasons"])
+        self.assertEqual(answer["decision"], "block", "%s: expected block %s, got %r"
+                         % (what, expected, answer))
+        if exact:
+            self.assertEqual(sorted(got), sorted(expected), "%s: reasons %r" % (what, answer))
+        else:
+            for code in expected:
+                self.assertIn(code, got, "%s: %s missing from %r" % (what, code, answer))
+
+    def scrap_queue(self, token):
+        status, body = self.reg.request("GET", "/v1/scrap-queue", token=token)
+        self.assertEqual(status, 200, "GET /v1/scrap-queue -> %s %r" % (status, body))
+        entries = body.get("cylinders")
+        self.assertIsInstance(entries, list, "scrap-queue: %r" % body)
+        out = {}
+        for e in entries:
+            for k in ("code", "owner_company_id", "reason", "since"):
+                self.assertIn(k, e, "scrap-queue entry without %s: %r" % (k, e))
+            self.assertTrue(e["reason"], "scrap-queue entry with empty reason: %r" % e)
+            self.assertTrue(e["since"], "scrap-queue entry with empty since: %r" % e)
+            out[e["code"]] = e
+        return out
+
+    def inspect(self, code, result, **extra):
+        body = {"code": code, "date": iso(self.today), "result": result,
+                "report_no": "RPT-" + code + "-" + result}
+        body.update(extra)
+        status, answer = self.reg.request("POST", "/v1/inspections", body=body,
+                                          token=self.inspector)
+        self.assertIn(status, (200, 201), "POST /v1/inspections %r -> %s %r"
+                      % (body, status, answer))
+        return answer
+
+    def flag_by_failed_inspection(self, code):
+        self.inspect(code, "fail")
+        self.assertEqual(self.get_cylinder(code)["state"], "scrap_pending",
+                         "a failed inspection must flag %s for scrapping" % code)
+
+    def scrap(self, code):
+        body = {"date": iso(self.today), "method": "drilled",
+                "certificate_no": "SCRAP-" + code}
+        status, answer = self.reg.request("POST", "/v1/cylinders/%s/scrap" % q(code),
+                                          body=body, token=self.inspector)
+        self.assertIn(status, (200, 201), "POST /v1/cylinders/%s/scrap -> %s %r"
+                      % (code, status, answer))
+
+    def fill_body(self, code, check_id=None, station="ST-A1", event_id=None, **extra):
+        body = {"event_id": event_id or str(uuid.uuid4()), "code": code,
+                "station_id": station,
+                "operator_id": self.default_operator.get(station, "OP-A"),
+                "scale_id": "S1", "started_at": now_rfc3339(-60),
+                "ended_at": now_rfc3339(), "tare_kg": 16.4, "gross_before_kg": 16.9,
+                "gross_after_kg": 31.4, "net_kg": 14.5, "residual_kg": 0.5,
+                "result": "ok", "post_checks": {"leak_test": "pass", "reweigh": "pass"}}
+        if check_id is not None:
+            body["check_id"] = check_id
+        body.update(extra)
+        return body
+
+    def post_fill(self, body, station=None):
+        return self.reg.request("POST", "/v1/fills", body=body,
+                                token=self.station_tokens[station or body["station_id"]])
+
+    # =================================================================== 1. set-up
+
+    def test_01_setup(self):
+        # Companies, stations and operators were made by the admin in setUpClass;
+        # companies register cylinders, stations check them.
+        a = self.register("CO-A")
+        b = self.register("CO-B")
+        self.assertEqual(self.get_cylinder(a)["owner_company_id"], "CO-A")
+        self.assertEqual(self.get_cylinder(b)["owner_company_id"], "CO-B")
+        self.assertAllowed(self.check("ST-A1", a), "ST-A1 checks CO-A's " + a)
+        self.assertAllowed(self.check("ST-B1", b), "ST-B1 checks CO-B's " + b)
+        # A company sets up its own station and operator.
+        status, body = self.reg.request("POST", "/v1/stations",
+                                        token=self.company_tokens["CO-F"], body={
+                                            "id": "ST-F9", "company_id": "CO-F",
+                                            "name": "Own station", "district": "Liangyuan"})
+        self.assertEqual(status, 201, "company POST /v1/stations for itself: %s %r"
+                         % (status, body))
+        status, body = self.reg.request("POST", "/v1/operators",
+                                        token=self.company_tokens["CO-F"], body={
+                                            "id": "OP-F9", "company_id": "CO-F",
+                                            "name": "Own operator", "certificate": {
+                                                "number": "C-F9",
+                                                "valid_until": iso(self.far)}})
+        self.assertEqual(status, 201, "company POST /v1/operators for itself: %s %r"
+                         % (status, body))
+        f = self.register("CO-F")
+        self.assertAllowed(self.check("ST-F9", f, operator="OP-F9"),
+                           "company-made station ST-F9 checks " + f)
+        # A company id is registered once.
+        status, body = self.reg.request("POST", "/v1/companies", token=self.admin, body={
+            "id": "CO-A", "name": "again", "filling_license": {
+                "number": "X", "valid_until": iso(self.far)}})
+        self.assertErrorBody(status, body, 409, "POST /v1/companies with an existing id")
+
+    # ============================================================ 2. allow shape
+
+    def test_02_fill_check_allow_shape(self):
+        code = self.register("CO-A")
+        answer = self.check("ST-A1", code, empty_gross_kg=16.9, defects=[])
+        self.assertAllowed(answer, "healthy YSP35.5")
+        self.assertIs(answer["flagged_for_scrap"], False)
+        cyl = answer["cylinder"]
+        for key in ("code", "model", "owner_company_id", "next_inspection_due", "state"):
+            self.assertIn(key, cyl, "cylinder.%s missing from %r" % (key, answer))
+        self.assertEqual(cyl["code"], code)
+        self.assertEqual(cyl["model"], "YSP35.5")
+        self.assertEqual(cyl["owner_company_id"], "CO-A")
+        self.assertEqual(cyl["next_inspection_due"], iso(add_years(self.today, 2)))
+        self.assertEqual(cyl["state"], "active")
+        fill = answer["fill"]
+        self.assertAlmostEqual(fill["tare_kg"], 16.4, places=6, msg=repr(fill))
+        self.assertAlmostEqual(fill["min_kg"], 14.1, places=6, msg=repr(fill))
+        self.assertAlmostEqual(fill["max_kg"], 14.9, places=6, msg=repr(fill))
+        self.assertAlmostEqual(fill["target_kg"], 14.5, places=6, msg=repr(fill))
+        # The record as stored, with its computed fields.
+        rec = self.get_cylinder(code)
+        for key, value in self.cylinder_body(code).items():
+            self.assertIn(key, rec, "GET /v1/cylinders/%s lacks %s: %r" % (code, key, rec))
+            self.assertEqual(rec[key], value, "GET field %s as registered: %r" % (key, rec))
+        self.assertEqual(rec["code"], code)
+        self.assertEqual(rec["state"], "active")
+        self.assertIs(rec["fillable"], True, repr(rec))
+        self.assertEqual(rec["reasons"], [], repr(rec))
+        self.assertIn("service_life_end", rec, repr(rec))
+        self.assertIn("carriers", rec, repr(rec))
+        # The check is in the history, with its decision.
+        checks = [e for e in self.history(code) if e.get("type") == "fill_check"]
+        self.assertEqual(len(checks), 1, "one fill_check event expected: %r" % checks)
+        self.assertEqual(checks[0].get("decision"), "allow", repr(checks[0]))
+        self.assertEqual(codes_of(checks[0].get("reasons")), [], repr(checks[0]))
+
+    # ========================================================= 3. reason codes
+
+    def test_03a_unknown_code(self):
+        code = self.new_code("UNK")
+        answer = self.check("ST-A1", code)
+        self.assertBlocked(answer, ["UNKNOWN_CODE"], "check of unregistered " + code,
+                           exact=False)
+        self.assertIn("cylinder", answer, "cylinder must be present (null): %r" % answer)
+        self.assertIsNone(answer["cylinder"], "cylinder must be null for %r" % answer)
+        # A check does not register anything ...
+        status, body = self.reg.request("GET", "/v1/cylinders/" + code, token=self.regulator)
+        self.assertErrorBody(status, body, 404, "GET an unknown code after its check")
+        # ... but the regulator sees the refused check in the code's history.
+        status, body = self.reg.request("GET", "/v1/cylinders/%s/history" % code,
+                                        token=self.regulator)
+        self.assertEqual(status, 200, "regulator GET history of the checked unknown code: "
+                         "%s %r" % (status, body))
+        checks = [e for e in body.get("events", []) if e.get("type") == "fill_check"]
+        self.assertEqual(len(checks), 1, "the unknown-code check is kept: %r" % body)
+        self.assertEqual(checks[0].get("decision"), "block", repr(checks[0]))
+        self.assertIn("UNKNOWN_CODE", codes_of(checks[0].get("reasons")), repr(checks[0]))
+
+    def test_03b_not_owned_and_custody_boundaries(self):
+        t = self.today
+        own = self.register("CO-A")
+        self.assertBlocked(self.check("ST-B1", own), ["NOT_OWNED"],
+                           "CO-B's station checks CO-A's cylinder, no custody")
+        cases = [  # owner, (valid_from, valid_until), allowed?
+            ("CO-O1", (t - timedelta(days=30), self.yesterday), False),  # ended yesterday
+            ("CO-O2", (t, t + timedelta(days=30)), True),                # starts today
+            ("CO-O3", (t - timedelta(days=30), t), True),                # ends today
+            ("CO-O4", (self.tomorrow, t + timedelta(days=30)), False),   # starts tomorrow
+        ]
+        for owner, (frm, until), allowed in cases:
+            status, body = self.reg.request("POST", "/v1/custody", token=self.admin, body={
+                "owner_company_id": owner, "custodian_company_id": "CO-B",
+                "valid_from": iso(frm), "valid_until": iso(until)})
+            self.assertEqual(status, 201, "POST /v1/custody %s->CO-B: %s %r"
+                             % (owner, status, body))
+        for owner, (frm, until), allowed in cases:
+            with self.subTest(owner=owner, valid_from=iso(frm), valid_until=iso(until)):
+                code = self.register(owner)
+                answer = self.check("ST-B1", code)
+                what = "custody %s..%s, today %s" % (iso(frm), iso(until), iso(t))
+                if allowed:
+                    self.assertAllowed(answer, what)
+                else:
+                    self.assertBlocked(answer, ["NOT_OWNED"], what)
+
+    def test_03c_inspection_overdue_boundary(self):
+        for due, allowed in ((self.yesterday, False), (self.today, True),
+                             (self.tomorrow, True)):
+            with self.subTest(next_inspection_due=iso(due)):
+                code = self.register("CO-A", next_inspection_due=iso(due))
+                answer = self.check("ST-A1", code)
+                rec = self.get_cylinder(code)
+                what = "next_inspection_due %s, today %s" % (iso(due), iso(self.today))
+                self.assertEqual(rec["next_inspection_due"], iso(due), repr(rec))
+                if allowed:
+                    self.assertAllowed(answer, what)
+                    self.assertIs(rec["fillable"], True, "%s: GET %r" % (what, rec))
+                else:
+                    self.assertBlocked(answer, ["INSPECTION_OVERDUE"], what)
+                    self.assertIs(answer["flagged_for_scrap"], False, what)
+                    self.assertIs(rec["fillable"], False, "%s: GET %r" % (what, rec))
+                    self.assertIn("INSPECTION_OVERDUE", codes_of(rec["reasons"]),
+                                  "%s: GET %r" % (what, rec))
+                    self.assertEqual(rec["state"], "active", "overdue does not flag: %r" % rec)
+
+    def test_03d_next_inspection_due_computed(self):
+        # From the last inspection: + 4 years for YSP35.5.
+        code = self.register("CO-A", last_inspection="2023-01-15", next_inspection_due=None)
+        self.assertEqual(self.get_cylinder(code)["next_inspection_due"], "2027-01-15",
+                         "last inspection 2023-01-15 + 4 years")
+        # From the manufacture month: its last day + 4 years.
+        code = self.register("CO-A", manufactured="2023-01", last_inspection=None,
+                             next_inspection_due=None)
+        self.assertEqual(self.get_cylinder(code)["next_inspection_due"], "2027-01-31",
+                         "manufactured 2023-01 + 4 years")
+        # YSP118: 3 years.
+        code = self.register("CO-A", model="YSP118", tare_kg=48.0, allowed_fill_kg=49.5,
+                             last_inspection="2023-01-15", next_inspection_due=None)
+        self.assertEqual(self.get_cylinder(code)["next_inspection_due"], "2026-01-15",
+                         "YSP118 last inspection 2023-01-15 + 3 years")
+        # Computed due, at the boundary: last inspection exactly 4 years before
+        # yesterday (overdue) and before today (valid through the due date).
+        for due, allowed in ((self.yesterday, False), (self.today, True)):
+            with self.subTest(computed_due=iso(due)):
+                code = self.register("CO-A", last_inspection=iso(add_years(due, -4)),
+                                     manufactured=year_month(add_years(due, -5)),
+                                     next_inspection_due=None)
+                answer = self.check("ST-A1", code)
+                if allowed:
+                    self.assertAllowed(answer, "computed due " + iso(due))
+                else:
+                    self.assertBlocked(answer, ["INSPECTION_OVERDUE"],
+                                       "computed due " + iso(due))
+
+    def test_03e_inspection_failed_flags_for_scrap(self):
+        code = self.register("CO-A")
+        self.flag_by_failed_inspection(code)
+        queue = self.scrap_queue(self.inspector)
+        self.assertIn(code, queue, "a failed inspection puts %s in the scrap queue" % code)
+        self.assertEqual(queue[code]["owner_company_id"], "CO-A")
+        answer = self.check("ST-A1", code)
+        self.assertBlocked(answer, ["INSPECTION_FAILED", "SCRAP_PENDING"],
+                           "after a failed inspection", exact=False)
+        types = self.types_of(self.history(code))
+        self.assertIn("inspection", types, repr(types))
+        self.assertIn("flagged_for_scrap", types, repr(types))
+
+    def test_03f_inspection_pass_renews_due(self):
+        code = self.register("CO-A", next_inspection_due=iso(self.yesterday))
+        self.assertBlocked(self.check("ST-A1", code), ["INSPECTION_OVERDUE"], "overdue")
+        new_due = add_years(self.today, 4)
+        self.inspect(code, "pass", next_due=iso(new_due))
+        self.assertEqual(self.get_cylinder(code)["next_inspection_due"], iso(new_due))
+        self.assertAllowed(self.check("ST-A1", code), "after a passed inspection")
+
+    def test_03g_service_life_boundary(self):
+        # design life 8 years from the manufacture month's last day: made 8 years
+        # before this month -> ends this month's last day (>= today, allowed); one
+        # month earlier -> ended last month (on the 1st that is yesterday).
+        y, m = self.today.year - 8, self.today.month
+        py, pm = add_months(y, m, -1)
+        for (yy, mm), allowed in (((py, pm), False), ((y, m), True)):
+            with self.subTest(manufactured=ym_text(yy, mm)):
+                code = self.register("CO-A", manufactured=ym_text(yy, mm),
+                                     design_life_years=8,
+                                     last_inspection=iso(self.today - timedelta(days=100)),
+                                     next_inspection_due=iso(self.far))
+                rec = self.get_cylinder(code)
+                end = last_day(*add_months(yy, mm, 96))
+                self.assertEqual(rec["service_life_end"], iso(end),
+                                 "manufactured %s + 8 years: %r" % (ym_text(yy, mm), rec))
+                answer = self.check("ST-A1", code)
+                what = "service life ends %s, today %s" % (iso(end), iso(self.today))
+                if allowed:
+                    self.assertAllowed(answer, what)
+                else:
+                    self.assertBlocked(answer, ["SERVICE_LIFE_EXCEEDED"], what)
+                    self.assertIs(answer["flagged_for_scrap"], True, what)
+                    self.assertEqual(self.get_cylinder(code)["state"], "scrap_pending", what)
+
+    def test_03h_assessment_extends_service_life(self):
+        y, m = add_months(self.today.year - 8, self.today.month, -1)
+        code = self.register("CO-A", manufactured=ym_text(y, m), design_life_years=8,
+                             next_inspection_due=iso(self.far))
+        self.assertIs(self.get_cylinder(code)["fillable"], False,
+                      "life ended last month: not fillable")
+        until = self.today + timedelta(days=200)
+        status, body = self.reg.request("POST", "/v1/assessments", token=self.inspector,
+                                        body={"code": code, "date": iso(self.today),
+                                              "result": "pass",
+                                              "extends_until": iso(until)})
+        self.assertIn(status, (200, 201), "POST /v1/assessments: %s %r" % (status, body))
+        rec = self.get_cylinder(code)
+        self.assertEqual(rec["service_life_end"], iso(until), repr(rec))
+        self.assertAllowed(self.check("ST-A1", code), "after a passed safety assessment")
+        self.assertIn("assessment", self.types_of(self.history(code)))
+
+    def test_03i_dual_phase_banned(self):
+        code = self.register("CO-A", model="YSP118-II", phase=None, tare_kg=48.0,
+                             allowed_fill_kg=49.5)
+        self.assertEqual(self.get_cylinder(code)["phase"], "dual",
+                         "YSP118-II defaults to phase dual")
+        answer = self.check("ST-A1", code)
+        self.assertBlocked(answer, ["DUAL_PHASE_BANNED"], "YSP118-II")
+        self.assertIs(answer["flagged_for_scrap"], True, "dual phase flags for scrap")
+        self.assertEqual(self.get_cylinder(code)["state"], "scrap_pending")
+        self.assertIn(code, self.scrap_queue(self.regulator))
+
+    def test_03j_recalled(self):
+        batch = "Recall Works Batch Ltd."
+        whole = "Recall Works Whole Ltd."
+        for body in ({"manufacturer": batch, "manufactured_from": "2021-03",
+                      "manufactured_to": "2021-08", "reason": "weld defect"},
+                     {"manufacturer": whole, "reason": "blacklisted"}):
+            status, answer = self.reg.request("POST", "/v1/recalls", body=body,
+                                              token=self.regulator)
+            self.assertEqual(status, 201, "POST /v1/recalls %r: %s %r" % (body, status, answer))
+        for manufacturer, made, recalled in ((batch, "2021-02", False),
+                                             (batch, "2021-03", True),
+                                             (batch, "2021-08", True),
+                                             (batch, "2021-09", False),
+                                             (whole, "2024-05", True)):
+            with self.subTest(manufacturer=manufacturer, manufactured=made):
+                code = self.register("CO-A", manufacturer=manufacturer, manufactured=made,
+                                     next_inspection_due=iso(self.far))
+                answer = self.check("ST-A1", code)
+                what = "%s made %s" % (manufacturer, made)
+                if recalled:
+                    self.assertBlocked(answer, ["RECALLED"], what)
+                    self.assertIs(answer["flagged_for_scrap"], True, what)
+                else:
+                    self.assertAllowed(answer, what)
+
+    def test_03k_scrap_pending(self):
+        code = self.register("CO-A", model="YSP118-II", phase=None, tare_kg=48.0,
+                             allowed_fill_kg=49.5)
+        self.check("ST-A1", code)  # flags it
+        answer = self.check("ST-A1", code)
+        self.assertBlocked(answer, ["SCRAP_PENDING", "DUAL_PHASE_BANNED"],
+                           "second check of a flagged cylinder", exact=False)
+        rec = self.get_cylinder(code)
+        self.assertEqual(rec["state"], "scrap_pending")
+        self.assertIn("SCRAP_PENDING", codes_of(rec["reasons"]), repr(rec))
+        self.assertIn("flagged_for_scrap", self.types_of(self.history(code)))
+
+    def test_03l_scrapped(self):
+        code = self.register("CO-A")
+        self.flag_by_failed_inspection(code)
+        self.scrap(code)
+        rec = self.get_cylinder(code)
+        self.assertEqual(rec["state"], "scrapped", repr(rec))
+        self.assertNotIn(code, self.scrap_queue(self.regulator),
+                         "a scrapped cylinder leaves the scrap queue")
+        self.assertBlocked(self.check("ST-A1", code), ["SCRAPPED"], "scrapped cylinder",
+                           exact=False)
+        self.assertIn("scrapped", self.types_of(self.history(code)))
+        # Nothing leaves scrapped.
+        status, _ = self.reg.request("POST", "/v1/inspections", token=self.inspector, body={
+            "code": code, "date": iso(self.today), "result": "pass",
+            "next_due": iso(self.far), "report_no": "LATE"})
+        self.assertEqual(self.get_cylinder(code)["state"], "scrapped",
+                         "a pass inspection (answered %s) must not revive a scrapped "
+                         "cylinder" % status)
+
+    def test_03m_defects(self):
+        for defect in SCRAP_CLASS_DEFECTS:
+            with self.subTest(defect=defect, scrap_class=True):
+                code = self.register("CO-A")
+                answer = self.check("ST-A1", code, defects=[defect])
+                self.assertBlocked(answer, ["DEFECT_FOUND"], "defect " + defect, exact=False)
+                self.assertIs(answer["flagged_for_scrap"], True,
+                              "%s is a scrap class: %r" % (defect, answer))
+                self.assertEqual(self.get_cylinder(code)["state"], "scrap_pending", defect)
+        for defect in OTHER_DEFECTS:
+            with self.subTest(defect=defect, scrap_class=False):
+                code = self.register("CO-A")
+                answer = self.check("ST-A1", code, defects=[defect])
+                self.assertBlocked(answer, ["DEFECT_FOUND"], "defect " + defect)
+                self.assertIs(answer["flagged_for_scrap"], False,
+                              "%s is not a scrap class: %r" % (defect, answer))
+                self.assertEqual(self.get_cylinder(code)["state"], "active", defect)
+        code = self.register("CO-A")
+        self.assertAllowed(self.check("ST-A1", code, defects=[]), "no defects")
+
+    def test_03n_tare_mismatch_boundary(self):
+        code = self.register("CO-A", tare_kg=16.4)
+        self.assertAllowed(self.check("ST-A1", code, empty_gross_kg=16.9),
+                           "empty gross above tare (residual gas)")
+        self.assertAllowed(self.check("ST-A1", code, empty_gross_kg=16.1),
+                           "empty gross = tare - 0.3 (the tolerance)")
+        answer = self.check("ST-A1", code, empty_gross_kg=16.09)
+        self.assertBlocked(answer, ["TARE_MISMATCH"], "empty gross = tare - 0.31")
+        self.assertIs(answer["flagged_for_scrap"], False)
+
+    def test_03o_clone_suspected(self):
+        code = self.register("CO-A")
+        self.assertAllowed(self.check("ST-A1", code), "first sighting at ST-A1")
+        self.assertAllowed(self.check("ST-A1", code), "same station again is no clone")
+        self.assertBlocked(self.check("ST-A2", code), ["CLONE_SUSPECTED"],
+                           "same code at ST-A2 right after ST-A1")
+
+    def test_03p_station_license_expiry(self):
+        lx = self.register("CO-LX")
+        self.assertBlocked(self.check("ST-LX", lx), ["STATION_LICENSE_INVALID"],
+                           "licence valid until yesterday")
+        lt = self.register("CO-LT")
+        self.assertAllowed(self.check("ST-LT", lt), "licence valid until today")
+
+    def test_03q_station_lock_unlock(self):
+        code = self.register("CO-A")
+        self.assertAllowed(self.check("ST-LK", code), "before the lock")
+        status, body = self.reg.request("POST", "/v1/stations/ST-LK/lock",
+                                        token=self.station_tokens["ST-LK"],
+                                        body={"reason": "self-unlock attempt"})
+        self.assertErrorBody(status, body, 403, "a station locking itself")
+        status, body = self.reg.request("POST", "/v1/stations/ST-LK/lock",
+                                        token=self.regulator, body={"reason": "inspection"})
+        self.assertEqual(status, 200, "regulator lock: %s %r" % (status, body))
+        self.assertBlocked(self.check("ST-LK", code), ["STATION_LICENSE_INVALID"],
+                           "station locked")
+        status, body = self.reg.request("POST", "/v1/stations/ST-LK/unlock",
+                                        token=self.station_tokens["ST-LK"], body={})
+        self.assertErrorBody(status, body, 403, "a station unlocking itself")
+        status, body = self.reg.request("POST", "/v1/stations/ST-LK/unlock",
+                                        token=self.regulator, body={"reason": "fixed"})
+        self.assertEqual(status, 200, "regulator unlock: %s %r" % (status, body))
+        self.assertAllowed(self.check("ST-LK", code), "after the unlock")
+
+    def test_03r_license_revoked_and_restored(self):
+        code = self.register("CO-RV")
+        self.assertAllowed(self.check("ST-RV", code), "licence valid")
+        path = "/v1/companies/CO-RV/license"
+        status, body = self.reg.request("POST", path, token=self.regulator, body={
+            "number": "TS-CO-RV", "valid_until": iso(self.far), "revoked": True})
+        self.assertEqual(status, 200, "regulator revokes: %s %r" % (status, body))
+        self.assertBlocked(self.check("ST-RV", code), ["STATION_LICENSE_INVALID"],
+                           "licence revoked")
+        status, body = self.reg.request("POST", path, token=self.admin, body={
+            "number": "TS-CO-RV-2", "valid_until": iso(self.far), "revoked": False})
+        self.assertEqual(status, 200, "admin restores: %s %r" % (status, body))
+        self.assertAllowed(self.check("ST-RV", code), "licence restored")
+        status, body = self.reg.request("POST", path, token=self.company_tokens["CO-A"],
+                                        body={"number": "X", "valid_until": iso(self.far),
+                                              "revoked": False})
+        self.assertErrorBody(status, body, 403, "a company setting a licence")
+
+    def test_03s_operator_certificate(self):
+        code = self.register("CO-A")
+        self.assertBlocked(self.check("ST-A1", code, operator="OP-A-EXP"),
+                           ["OPERATOR_NOT_CERTIFIED"], "certificate valid until yesterday")
+        self.assertAllowed(self.check("ST-A1", code, operator="OP-A-TODAY"),
+                           "certificate valid until today")
+        self.assertBlocked(self.check("ST-A1", code, operator="OP-NOBODY"),
+                           ["OPERATOR_NOT_CERTIFIED"], "unknown operator")
+
+    def test_03t_every_failing_rule_is_listed(self):
+        code = self.register("CO-A", model="YSP118-II", phase=None, tare_kg=48.0,
+                             allowed_fill_kg=49.5, next_inspection_due=iso(self.yesterday))
+        answer = self.check("ST-A1", code)
+        self.assertBlocked(answer, ["INSPECTION_OVERDUE", "DUAL_PHASE_BANNED"],
+                           "dual phase and overdue")
+        code = self.register("CO-A", tare_kg=16.4, next_inspection_due=iso(self.yesterday))
+        answer = self.check("ST-A1", code, operator="OP-NOBODY", empty_gross_kg=15.0,
+                            defects=["dent"])
+        self.assertBlocked(answer, ["INSPECTION_OVERDUE", "OPERATOR_NOT_CERTIFIED",
+                                    "TARE_MISMATCH", "DEFECT_FOUND"],
+                           "overdue, uncertified, tare mismatch, dent")
+
+    # ============================================================ 4. scan forms
+
+    def test_04a_scan_forms_resolve_to_one_cylinder(self):
+        uid = "UID:E004" + uuid.uuid4().hex[:12].upper()
+        code = self.register("CO-A", carriers=[uid])
+        forms = ["https://x/c/" + code, "https://x/scan?code=" + code,
+                 "  " + code.lower() + "  ", uid, code]
+        for scan in forms:
+            with self.subTest(scan=scan):
+                answer = self.check("ST-A1", scan=scan)
+                self.assertIsNotNone(answer.get("cylinder"), "scan %r: %r" % (scan, answer))
+                self.assertEqual(answer["cylinder"]["code"], code, "scan %r" % scan)
+                self.assertAllowed(answer, "scan %r" % scan)
+                status, body = self.reg.request("GET", "/v1/resolve?scan=" + q(scan),
+                                                token=self.station_tokens["ST-A1"])
+                self.assertEqual((status, body), (200, {"code": code}),
+                                 "GET /v1/resolve?scan=%r" % scan)
+        status, body = self.reg.request("GET", "/v1/resolve?scan=" + q("TQNOSUCHCODE"),
+                                        token=self.regulator)
+        self.assertErrorBody(status, body, 404, "resolve an unregistered code")
+        status, body = self.reg.request("GET", "/v1/resolve?scan=" + q("UID:E0040000DEADBEEF"),
+                                        token=self.regulator)
+        self.assertErrorBody(status, body, 404, "resolve an unbound UID")
+
+    def test_04b_bind_carrier(self):
+        code = self.register("CO-A")
+        other = self.register("CO-A")
+        epc = "EPC:30" + uuid.uuid4().hex[:22].upper()
+        path = "/v1/cylinders/%s/carriers" % q(code)
+        status, body = self.reg.request("POST", path, body={"carrier": epc},
+                                        token=self.company_tokens["CO-A"])
+        self.assertEqual(status, 201, "bind %s: %s %r" % (epc, status, body))
+        status, body = self.reg.request("GET", "/v1/resolve?scan=" + q(epc),
+                                        token=self.regulator)
+        self.assertEqual((status, body), (200, {"code": code}), "resolve " + epc)
+        self.assertIn(epc, self.get_cylinder(code).get("carriers", []))
+        self.assertIn("carrier_bound", self.types_of(self.history(code)))
+        before = len(self.history(other))
+        status, body = self.reg.request("POST", "/v1/cylinders/%s/carriers" % q(other),
+                                        body={"carrier": epc},
+                                        token=self.company_tokens["CO-A"])
+        self.assertErrorBody(status, body, 409, "bind a carrier bound to another cylinder")
+        self.assertEqual(len(self.history(other)), before, "the refused bind stored nothing")
+        self.assertNotIn(epc, self.get_cylinder(other).get("carriers", []))
+
+    def test_04c_gs1_grai_forms(self):
+        code = self.register("CO-A", carriers=["GRAI:00614141123452400"])
+        for scan in ("(8003)00614141123452400",
+                     "https://id.gs1.org/8003/00614141123452400"):
+            with self.subTest(scan=scan):
+                status, body = self.reg.request("GET", "/v1/resolve?scan=" + q(scan),
+                                                token=self.regulator)
+                self.assertEqual((status, body), (200, {"code": code}),
+                                 "GET /v1/resolve?scan=%r" % scan)
+
+    def test_04d_code_normalised_at_registration(self):
+        code = self.new_code("LOW")
+        status, body = self.reg.request("POST", "/v1/cylinders",
+                                        token=self.company_tokens["CO-A"],
+                                        body=self.cylinder_body(" " + code.lower() + " "))
+        self.assertEqual(status, 201, "register a lower-case code with spaces: %s %r"
+                         % (status, body))
+        self.assertEqual(self.get_cylinder(code)["code"], code)
+
+    # ============================================================ 5. bad input
+
+    def assertNotStored(self, code, what):
+        status, body = self.reg.request("GET", "/v1/cylinders/" + q(code),
+                                        token=self.regulator)
+        self.assertEqual(status, 404, "%s: %s must not be stored, GET -> %s %r"
+                         % (what, code, status, body))
+
+    def test_05a_malformed_json(self):
+        code = self.new_code("BAD")
+        raw = '{"code": "%s", "model": "YSP35.5", "tare_kg": 16.4,' % code
+        for payload in (raw, "not json", "", '{"code": "%s"' % code, b"\xff\xfe{}"):
+            with self.subTest(payload=payload):
+                status, body = self.reg.request("POST", "/v1/cylinders", raw=payload,
+                                                token=self.company_tokens["CO-A"])
+                self.assertErrorBody(status, body, 400 if payload else (400, 422),
+                                     "POST /v1/cylinders %r" % payload)
+        self.assertNotStored(code, "malformed JSON")
+        status, body = self.reg.request("POST", "/v1/fill-checks", raw="{oops",
+                                        token=self.station_tokens["ST-A1"])
+        self.assertErrorBody(status, body, 400, "POST /v1/fill-checks malformed")
+
+    def test_05b_wrong_types(self):
+        cases = {"tare_kg": "16.4", "manufactured": 202301, "model": 35.5,
+                 "carriers": "UID:E004000000000001", "design_life_years": "eight",
+                 "phase": True}
+        for field, value in cases.items():
+            with self.subTest(field=field, value=value):
+                code = self.new_code("TYP")
+                status, body = self.reg.request(
+                    "POST", "/v1/cylinders", token=self.company_tokens["CO-A"],
+                    body=self.cylinder_body(code, **{field: value}))
+                self.assertErrorBody(status, body, (400, 422),
+                                     "%s = %r" % (field, value))
+                self.assertNotStored(code, "%s = %r" % (field, value))
+        for payload in ([], "a string", 42, None):
+            with self.subTest(top_level=payload):
+                status, body = self.reg.request("POST", "/v1/cylinders",
+                                                raw=json.dumps(payload),
+                                                token=self.company_tokens["CO-A"])
+                self.assertErrorBody(status, body, (400, 422), "top-level %r" % payload)
+        status, body = self.reg.request("POST", "/v1/cylinders", token=self.admin,
+                                        body={"code": 7})
+        self.assertErrorBody(status, body, (400, 422), "code as a number")
+
+    def test_05c_missing_required_fields(self):
+        for field in ("code", "model", "manufacturer", "manufactured", "tare_kg"):
+            with self.subTest(missing=field):
+                code = self.new_code("MIS")
+                body = self.cylinder_body(code)
+                del body[field]
+                status, answer = self.reg.request("POST", "/v1/cylinders", body=body,
+                                                  token=self.company_tokens["CO-A"])
+                self.assertErrorBody(status, answer, 422, "without " + field)
+                self.assertNotStored(code, "without " + field)
+        code = self.new_code("MIS")
+        status, answer = self.reg.request("POST", "/v1/cylinders", token=self.admin,
+                                          body=self.cylinder_body(code))
+        self.assertErrorBody(status, answer, 422, "admin without owner_company_id")
+        self.assertNotStored(code, "admin without owner_company_id")
+
+    def test_05d_invalid_values(self):
+        cases = [("model", "YSP999"), ("phase", "plasma"), ("manufactured", "2023-13"),
+                 ("manufactured", "2023-1-5"), ("next_inspection_due", "2027-02-30"),
+                 ("last_inspection", "yesterday"), ("tare_kg", -1.0),
+                 ("code", "TQ BAD/CODE!"), ("code", ""), ("code", "X" * 65),
+                 ("carriers", ["UID:NOTHEX"])]
+        for field, value in cases:
+            with self.subTest(field=field, value=value):
+                if field == "code":
+                    code, payload = value, self.cylinder_body(value)
+                else:
+                    code = self.new_code("INV")
+                    payload = self.cylinder_body(code, **{field: value})
+                status, body = self.reg.request("POST", "/v1/cylinders", body=payload,
+                                                token=self.company_tokens["CO-A"])
+                self.assertErrorBody(status, body, 422, "%s = %r" % (field, value))
+                if field != "code":
+                    self.assertNotStored(code, "%s = %r" % (field, value))
+        # A fill check with a defect outside the vocabulary, or with neither scan nor
+        # code, is invalid and leaves no event.
+        code = self.register("CO-A")
+        before = len(self.history(code))
+        for extra in ({"code": code, "defects": ["scratched"]}, {}):
+            with self.subTest(fill_check=extra):
+                body = {"station_id": "ST-A1", "operator_id": "OP-A"}
+                body.update(extra)
+                status, answer = self.reg.request("POST", "/v1/fill-checks", body=body,
+                                                  token=self.station_tokens["ST-A1"])
+                self.assertErrorBody(status, answer, 422, "fill check %r" % body)
+        self.assertEqual(len(self.history(code)), before, "invalid checks stored no event")
+
+    def test_05e_body_over_1mib_is_413(self):
+        code = self.new_code("BIG")
+        body = self.cylinder_body(code, registration_no="R" * (1024 * 1024 + 100))
+        status, answer = self.reg.request("POST", "/v1/cylinders", body=body,
+                                          token=self.company_tokens["CO-A"])
+        self.assertErrorBody(status, answer, 413, "1 MiB + 100 B body to /v1/cylinders")
+        self.assertNotStored(code, "a body over 1 MiB")
+        # The server still answers afterwards.
+        self.register("CO-A")
+
+    def test_05f_two_mib_batch_is_accepted(self):
+        prefix = self.new_code("BT")
+        items = [self.cylinder_body("%s-%05d" % (prefix, i)) for i in range(7500)]
+        payload = json.dumps({"cylinders": items})
+        self.assertGreater(len(payload), 2 * 1024 * 1024, "the batch must exceed 2 MiB")
+        status, body = self.reg.request("POST", "/v1/cylinders/batch", raw=payload,
+                                        token=self.company_tokens["CO-BIG"], timeout=120)
+        self.assertEqual(status, 200, "POST a %d-byte batch: %s %r"
+                         % (len(payload), status, str(body)[:500]))
+        results = body.get("results")
+        self.assertEqual(len(results), len(items))
+        bad = [r for r in results if r.get("status") != 201]
+        self.assertEqual(bad[:5], [], "every item of the big batch is new")
+        for i in (0, len(items) // 2, len(items) - 1):
+            self.assertEqual(results[i].get("code"), items[i]["code"])
+            self.assertEqual(self.get_cylinder(items[i]["code"])["owner_company_id"],
+                             "CO-BIG")
+
+    def test_05g_unknown_code_is_404(self):
+        for path in ("/v1/cylinders/TQNOSUCH", "/v1/cylinders/TQNOSUCH/history"):
+            with self.subTest(path=path):
+                status, body = self.reg.request("GET", path, token=self.regulator)
+                self.assertErrorBody(status, body, 404, "GET " + path)
+
+    def test_05h_station_id_must_be_the_token_subject(self):
+        code = self.register("CO-A")
+        before = len(self.history(code))
+        status, body = self.reg.request("POST", "/v1/fill-checks",
+                                        token=self.station_tokens["ST-A1"],
+                                        body={"station_id": "ST-A2", "operator_id": "OP-A",
+                                              "code": code})
+        self.assertErrorBody(status, body, 403, "ST-A1's token checking as ST-A2")
+        self.assertEqual(len(self.history(code)), before, "the refused check stored nothing")
+        # and the refused check left no sighting: ST-A2 may check without a clone alarm
+        self.assertAllowed(self.check("ST-A2", code), "ST-A2 after the refused attempt")
+
+    def test_05i_authentication(self):
+        code = self.new_code("AUTH")
+        for token, headers, what in ((None, None, "no token"),
+                                     ("not-a-real-token", None, "bad token"),
+                                     (None, {"Authorization": "Bearer"}, "empty bearer"),
+                                     (None, {"Authorization": "Basic YWRtaW46YWRtaW4="},
+                                      "basic auth")):
+            with self.subTest(what=what):
+                status, body = self.reg.request("GET", "/v1/cylinders/TQANY", token=token,
+                                                headers=headers)
+                self.assertErrorBody(status, body, 401, "GET with " + what)
+                status, body = self.reg.request("POST", "/v1/cylinders", token=token,
+                                                headers=headers,
+                                                body=self.cylinder_body(code))
+                self.assertErrorBody(status, body, 401, "POST with " + what)
+        self.assertNotStored(code, "unauthenticated POST")
+
+    def test_05j_role_not_allowed(self):
+        code = self.new_code("ROLE")
+        cases = [
+            ("station POST /v1/cylinders", "POST", "/v1/cylinders",
+             self.station_tokens["ST-A1"], self.cylinder_body(code)),
+            ("courier POST /v1/cylinders", "POST", "/v1/cylinders", self.courier,
+             self.cylinder_body(code)),
+            ("regulator POST /v1/cylinders", "POST", "/v1/cylinders", self.regulator,
+             dict(self.cylinder_body(code), owner_company_id="CO-A")),
+            ("courier GET /v1/scrap-queue", "GET", "/v1/scrap-queue", self.courier, None),
+            ("station GET /v1/scrap-queue", "GET", "/v1/scrap-queue",
+             self.station_tokens["ST-A1"], None),
+            ("company POST /v1/companies", "POST", "/v1/companies",
+             self.company_tokens["CO-A"],
+             {"id": "CO-EVIL", "name": "x",
+              "filling_license": {"number": "x", "valid_until": iso(self.far)}}),
+            ("company POST /v1/recalls", "POST", "/v1/recalls", self.company_tokens["CO-A"],
+             {"manufacturer": MANUFACTURER, "reason": "competitor"}),
+            ("station POST /v1/inspections", "POST", "/v1/inspections",
+             self.station_tokens["ST-A1"],
+             {"code": "TQANY", "date": iso(self.today), "result": "fail", "report_no": "x"}),
+            ("inspector POST /v1/fill-checks", "POST", "/v1/fill-checks", self.inspector,
+             {"station_id": "ST-A1", "operator_id": "OP-A", "code": "TQANY"}),
+            ("company POST /v1/stations for another company", "POST", "/v1/stations",
+             self.company_tokens["CO-A"],
+             {"id": "ST-EVIL", "company_id": "CO-B", "name": "x", "district": "x"}),
+            ("company POST /v1/custody for another owner", "POST", "/v1/custody",
+             self.company_tokens["CO-B"],
+             {"owner_company_id": "CO-A", "custodian_company_id": "CO-B",
+              "valid_from": iso(self.today), "valid_until": iso(self.far)}),
+        ]
+        for what, method, path, token, body in cases:
+            with self.subTest(what=what):
+                status, answer = self.reg.request(method, path, body=body, token=token)
+                self.assertErrorBody(status, answer, 403, what)
+        self.assertNotStored(code, "refused registrations")
+        # The refused custody did not let CO-B fill CO-A's cylinders.
+        own = self.register("CO-A")
+        self.assertBlocked(self.check("ST-B1", own), ["NOT_OWNED"],
+                           "after the refused custody")
+
+    def test_05k_company_registers_only_for_itself(self):
+        code = self.new_code("OWN")
+        body = dict(self.cylinder_body(code), owner_company_id="CO-B")
+        status, answer = self.reg.request("POST", "/v1/cylinders", body=body,
+                                          token=self.company_tokens["CO-A"])
+        if status == 201:
+            self.assertEqual(self.get_cylinder(code)["owner_company_id"], "CO-A",
+                             "a company's cylinder is owned by itself, whatever it says")
+        else:
+            self.assertErrorBody(status, answer, (403, 422), "CO-A registering for CO-B")
+            self.assertNotStored(code, "CO-A registering for CO-B")
+
+    def test_05l_duplicate_registration_is_409(self):
+        code = self.register("CO-A", tare_kg=16.4)
+        for token, owner in ((self.company_tokens["CO-A"], None),
+                             (self.company_tokens["CO-B"], None), (self.admin, "CO-B")):
+            with self.subTest(owner=owner or "token's company"):
+                body = self.cylinder_body(code, tare_kg=17.0)
+                if owner:
+                    body["owner_company_id"] = owner
+                status, answer = self.reg.request("POST", "/v1/cylinders", body=body,
+                                                  token=token)
+                self.assertErrorBody(status, answer, 409, "second registration of " + code)
+        rec = self.get_cylinder(code)
+        self.assertEqual(rec["owner_company_id"], "CO-A")
+        self.assertAlmostEqual(rec["tare_kg"], 16.4, msg="the refused copy changed nothing")
+        self.assertEqual(self.types_of(self.history(code)).count("registered"), 1)
+
+    def test_05m_scrapped_code_never_reused(self):
+        code = self.register("CO-A")
+        self.flag_by_failed_inspection(code)
+        self.scrap(code)
+        for token in (self.company_tokens["CO-A"], self.company_tokens["CO-B"]):
+            status, answer = self.reg.request("POST", "/v1/cylinders", token=token,
+                                              body=self.cylinder_body(code))
+            self.assertErrorBody(status, answer, 409, "re-register scrapped " + code)
+        self.assertEqual(self.get_cylinder(code)["state"], "scrapped")
+
+    # ================================================================= 6. batch
+
+    def test_06_batch_mixed_items(self):
+        existing = self.register("CO-A")
+        good1, good2, bad = self.new_code("BA"), self.new_code("BA"), self.new_code("BA")
+        bad_item = self.cylinder_body(bad)
+        del bad_item["tare_kg"]
+        items = [self.cylinder_body(good1), self.cylinder_body(existing), bad_item,
+                 self.cylinder_body(good2), self.cylinder_body(good1, tare_kg=20.0),
+                 self.cylinder_body(self.new_code("BA"), model="YSP999")]
+        status, body = self.reg.request("POST", "/v1/cylinders/batch",
+                                        body={"cylinders": items},
+                                        token=self.company_tokens["CO-A"])
+        self.assertEqual(status, 200, "batch: %s %r" % (status, body))
+        results = body.get("results")
+        self.assertIsInstance(results, list, repr(body))
+        self.assertEqual([r.get("code") for r in results], [i["code"] for i in items],
+                         "one result per item, in order: %r" % results)
+        self.assertEqual([r.get("status") for r in results], [201, 409, 422, 201, 409, 422],
+                         "statuses: %r" % results)
+        for r in results:
+            if r["status"] != 201:
+                self.assertTrue(r.get("error"), "a failed item says why: %r" % r)
+        for code in (good1, good2):
+            self.assertEqual(self.get_cylinder(code)["owner_company_id"], "CO-A")
+        self.assertAlmostEqual(self.get_cylinder(good1)["tare_kg"], 16.4,
+                               msg="the in-batch duplicate changed nothing")
+        self.assertNotStored(bad, "batch item without tare_kg")
+        status, body = self.reg.request("POST", "/v1/cylinders/batch", body={"cylinders": 3},
+                                        token=self.company_tokens["CO-A"])
+        self.assertErrorBody(status, body, (400, 422), "batch with cylinders: 3")
+
+    # ================================================================= 7. fills
+
+    def fill_events(self, code):
+        return [e for e in self.history(code) if e.get("type") == "fill"]
+
+    def test_07a_fill_idempotent(self):
+        code = self.register("CO-A")
+        check = self.check("ST-A1", code, empty_gross_kg=16.9)
+        self.assertAllowed(check, "fill test cylinder")
+        body = self.fill_body(code, check["check_id"])
+        status, answer = self.post_fill(body)
+        self.assertEqual(status, 201, "first POST /v1/fills: %s %r" % (status, answer))
+        for attempt in range(2):
+            status, answer = self.post_fill(body)
+            self.assertEqual(status, 200, "retry %d of the same event_id: %s %r"
+                             % (attempt, status, answer))
+            self.assertIs(answer.get("duplicate"), True, repr(answer))
+        fills = self.fill_events(code)
+        self.assertEqual(len(fills), 1, "exactly one fill event: %r" % fills)
+        self.assertEqual(fills[0]["actor"], {"role": "station", "id": "ST-A1"},
+                         repr(fills[0]))
+
+    def test_07b_fill_without_allowing_check_is_409(self):
+        code = self.register("CO-A", next_inspection_due=iso(self.yesterday))
+        blocked = self.check("ST-A1", code)
+        self.assertBlocked(blocked, ["INSPECTION_OVERDUE"], "overdue")
+        other = self.register("CO-A")
+        other_check = self.check("ST-A1", other)
+        self.assertAllowed(other_check, "another cylinder")
+        for what, check_id in (("no check_id", None), ("unknown check_id", "no-such-check"),
+                               ("a blocked check", blocked["check_id"]),
+                               ("another cylinder's allowing check",
+                                other_check["check_id"])):
+            with self.subTest(what=what):
+                status, answer = self.post_fill(self.fill_body(code, check_id))
+                self.assertErrorBody(status, answer, 409, "fill with " + what)
+        self.assertEqual(self.fill_events(code), [], "no fill stored for " + code)
+
+    def test_07c_offline_fill_records_violation(self):
+        code = self.register("CO-A", next_inspection_due=iso(self.yesterday))
+        body = self.fill_body(code, offline=True,
+                              offline_decision={"decision": "allow", "reasons": []})
+        status, answer = self.post_fill(body)
+        self.assertEqual(status, 201, "offline fill: %s %r" % (status, answer))
+        events = self.history(code, token=self.regulator)
+        types = self.types_of(events)
+        self.assertEqual(types.count("fill"), 1, repr(types))
+        self.assertIn("violation", types, "the registry would block %s: %r" % (code, types))
+        status, answer = self.post_fill(body)
+        self.assertEqual(status, 200, "offline fill retried: %s %r" % (status, answer))
+        self.assertIs(answer.get("duplicate"), True, repr(answer))
+        self.assertEqual(self.types_of(self.history(code)).count("violation"), 1,
+                         "a retry records no second violation")
+        # An offline fill the registry agrees with records no violation.
+        good = self.register("CO-A")
+        status, answer = self.post_fill(self.fill_body(
+            good, offline=True, offline_decision={"decision": "allow", "reasons": []}))
+        self.assertEqual(status, 201, "agreeing offline fill: %s %r" % (status, answer))
+        types = self.types_of(self.history(good))
+        self.assertEqual(types.count("fill"), 1, repr(types))
+        self.assertNotIn("violation", types, repr(types))
+
+    def test_07d_fill_as_another_station_is_403(self):
+        code = self.register("CO-A")
+        check = self.check("ST-A1", code)
+        status, answer = self.post_fill(self.fill_body(code, check["check_id"]),
+                                        station="ST-A2")
+        self.assertErrorBody(status, answer, 403, "ST-A2's token posting ST-A1's fill")
+        self.assertEqual(self.fill_events(code), [])
+
+    # =============================================================== 8. history
+
+    def test_08_history_pagination(self):
+        code = self.register("CO-A", carriers=["UID:E004" + uuid.uuid4().hex[:12].upper()])
+        status, body = self.reg.request(
+            "POST", "/v1/cylinders/%s/carriers" % q(code),
+            body={"carrier": "EPC:30" + uuid.uuid4().hex[:22].upper()},
+            token=self.company_tokens["CO-A"])
+        self.assertEqual(status, 201, "bind: %s %r" % (status, body))
+        self.check("ST-A1", code, operator="OP-A-EXP")  # blocked
+        for i in range(3):
+            check = self.check("ST-A1", code, empty_gross_kg=16.9)
+        status, body = self.post_fill(self.fill_body(code, check["check_id"]))
+        self.assertEqual(status, 201, "fill: %s %r" % (status, body))
+
+        status, full = self.reg.request("GET", "/v1/cylinders/%s/history?limit=1000" % code,
+                                        token=self.regulator)
+        self.assertEqual(status, 200, repr(full))
+        all_events = full["events"]
+        self.assertGreaterEqual(len(all_events), 7, repr(self.types_of(all_events)))
+
+        walked, cursor, pages = [], None, 0
+        while True:
+            path = "/v1/cylinders/%s/history?limit=2" % code
+            if cursor:
+                path += "&cursor=" + q(str(cursor))
+            status, page = self.reg.request("GET", path, token=self.company_tokens["CO-A"])
+            self.assertEqual(status, 200, "GET %s: %s %r" % (path, status, page))
+            self.assertLessEqual(len(page["events"]), 2, "limit=2: %r" % page)
+            walked.extend(page["events"])
+            pages += 1
+            cursor = page.get("next_cursor")
+            if not cursor or not page["events"]:
+                break
+            self.assertLess(pages, 50, "pagination does not end")
+        ids = [e["id"] for e in walked]
+        self.assertEqual(len(ids), len(set(ids)), "duplicate events across pages: %r" % ids)
+        self.assertEqual(ids, [e["id"] for e in all_events],
+                         "paging with limit=2 walks the same events in the same order")
+        self.assertGreaterEqual(pages, 4)
+
+        self.assertEqual(walked[0]["type"], "registered", "oldest first: %r" % walked[0])
+        self.assertEqual(walked[0]["actor"], {"role": "company", "id": "CO-A"})
+        previous = None
+        for e in walked:
+            for key in ("id", "type", "at", "actor"):
+                self.assertIn(key, e, "event without %s: %r" % (key, e))
+            self.assertIn(e["type"], EVENT_TYPES, repr(e))
+            self.assertIsInstance(e["actor"], dict, repr(e))
+            self.assertTrue(e["actor"].get("role") and e["actor"].get("id"), repr(e))
+            at = datetime.fromisoformat(e["at"].replace("Z", "+00:00"))
+            self.assertIsNotNone(at.tzinfo, "at must be RFC 3339 with a zone: %r" % e)
+            if previous is not None:
+                self.assertGreaterEqual(at, previous, "oldest first: %r" % e)
+            previous = at
+            if e["type"] == "fill_check":
+                self.assertIn(e.get("decision"), ("allow", "block"), repr(e))
+                self.assertIsInstance(e.get("reasons"), list, repr(e))
+                self.assertEqual(e["actor"], {"role": "station", "id": "ST-A1"}, repr(e))
+        types = self.types_of(walked)
+        self.assertEqual(types.count("fill_check"), 4, repr(types))
+        self.assertEqual(types.count("fill"), 1, repr(types))
+        self.assertIn("carrier_bound", types)
+        blocked = [e for e in walked if e["type"] == "fill_check" and e["decision"] == "block"]
+        self.assertEqual(len(blocked), 1, repr(blocked))
+        self.assertEqual(codes_of(blocked[0]["reasons"]), ["OPERATOR_NOT_CERTIFIED"])
+
+    # ================================================================= 9. roles
+
+    def test_09_regulator_reads_all_company_sees_own_queue(self):
+        a = self.register("CO-A")
+        b = self.register("CO-B")
+        self.flag_by_failed_inspection(a)
+        self.flag_by_failed_inspection(b)
+        for code, owner in ((a, "CO-A"), (b, "CO-B")):
+            self.assertEqual(self.get_cylinder(code, token=self.regulator)["owner_company_id"],
+                             owner)
+            self.assertTrue(self.history(code, token=self.regulator))
+        queue = self.scrap_queue(self.regulator)
+        self.assertIn(a, queue, "regulator's scrap queue")
+        self.assertIn(b, queue, "regulator's scrap queue")
+        self.assertIn("INSPECTION_FAILED", json.dumps(queue[a]).upper().replace(" ", "_"),
+                      "the queue says why: %r" % queue[a])
+        since = datetime.fromisoformat(str(queue[a]["since"]).replace("Z", "+00:00"))
+        self.assertIsNotNone(since)
+        own = self.scrap_queue(self.company_tokens["CO-A"])
+        self.assertIn(a, own, "CO-A sees its own flagged cylinder")
+        self.assertNotIn(b, own, "CO-A must not see CO-B's flagged cylinder")
+        self.assertEqual({e["owner_company_id"] for e in own.values()}, {"CO-A"},
+                         "company scrap queue holds only its own cylinders")
+        own_b = self.scrap_queue(self.company_tokens["CO-B"])
+        self.assertIn(b, own_b)
+        self.assertNotIn(a, own_b)
+
+    # ================================================================= 11. fleet
+
+    def fleet_walk(self, station, since=None):
+        """Follows the feed until it returns no cylinders; returns (codes, cursor)."""
+        token = self.station_tokens[station]
+        codes, cursor, calls = [], since, 0
+        while True:
+            path = "/v1/stations/%s/fleet" % station
+            if cursor:
+                path += "?since=" + q(str(cursor))
+            status, body = self.reg.request("GET", path, token=token)
+            self.assertEqual(status, 200, "GET %s: %s %r" % (path, status, body))
+            cylinders = body.get("cylinders")
+            self.assertIsInstance(cylinders, list, "fleet answer: %r" % body)
+            self.assertTrue(body.get("next_cursor"), "fleet answer without next_cursor: %r"
+                            % body)
+            for c in cylinders:
+                self.assertIsInstance(c, dict, repr(c))
+                codes.append(c.get("code"))
+            calls += 1
+            cursor = body["next_cursor"]
+            if not cylinders:
+                return codes, cursor
+            self.assertLess(calls, 200, "the fleet feed does not end")
+
+    def test_11_fleet_feed(self):
+        owned = self.register("CO-F")
+        status, body = self.reg.request("POST", "/v1/custody", token=self.admin, body={
+            "owner_company_id": "CO-FO", "custodian_company_id": "CO-F",
+            "valid_from": iso(self.today - timedelta(days=1)),
+            "valid_until": iso(self.far)})
+        self.assertEqual(status, 201, "custody CO-FO -> CO-F: %s %r" % (status, body))
+        custody = self.register("CO-FO")
+        foreign = self.register("CO-B")
+        codes, cursor = self.fleet_walk("ST-F1")
+        self.assertIn(owned, codes, "the station's own company's cylinder")
+        self.assertIn(custody, codes, "a cylinder under custody")
+        self.assertNotIn(foreign, codes, "another company's cylinder")
+        # No change since the cursor: nothing.
+        status, body = self.reg.request("GET", "/v1/stations/ST-F1/fleet?since=" + q(str(cursor)),
+                                        token=self.station_tokens["ST-F1"])
+        self.assertEqual(status, 200, repr(body))
+        self.assertEqual(body.get("cylinders"), [], "no change since the cursor: %r" % body)
+        self.assertTrue(body.get("next_cursor"))
+        # A change shows up.
+        newer = self.register("CO-F")
+        codes, _ = self.fleet_walk("ST-F1", since=cursor)
+        self.assertIn(newer, codes, "a cylinder registered after the cursor")
+        self.assertNotIn(custody, codes, "unchanged cylinders are not sent again")
+        status, body = self.reg.request("GET", "/v1/stations/ST-A1/fleet",
+                                        token=self.station_tokens["ST-F1"])
+        self.assertErrorBody(status, body, 403, "ST-F1 reading ST-A1's fleet")
+
+    # ================================================== tokens added while serving
+
+    def test_98_tokens_added_while_serving(self):
+        # `token add` on the live database, then the new tokens are used at once,
+        # followed by ordinary writes (the server must not trip over the CLI's rows).
+        admin2 = self.reg.token("admin", "root-2")
+        company = self.reg.token("company", "CO-LATE")
+        station = self.reg.token("station", "ST-LATE")
+        for path, body in (
+                ("/v1/companies", {"id": "CO-LATE", "name": "Late Gas", "filling_license": {
+                    "number": "TS-LATE", "valid_until": iso(self.far)}}),
+                ("/v1/stations", {"id": "ST-LATE", "company_id": "CO-LATE", "name": "Late",
+                                  "district": "Xiayi"}),
+                ("/v1/operators", {"id": "OP-LATE", "company_id": "CO-LATE", "name": "Late",
+                                   "certificate": {"number": "C-LATE",
+                                                   "valid_until": iso(self.far)}})):
+            status, answer = self.reg.request("POST", path, body=body, token=admin2)
+            self.assertEqual(status, 201, "POST %s with a token added while serving: %s %r"
+                             % (path, status, answer))
+        self.company_tokens["CO-LATE"] = company
+        self.station_tokens["ST-LATE"] = station
+        code = self.register("CO-LATE")
+        self.assertAllowed(self.check("ST-LATE", code, operator="OP-LATE"),
+                           "station token added while serving")
+        self.register("CO-A")  # and the old tokens still write
+
+    # ================================================================ 10. verify
+
+    def test_99_verify_event_chain(self):
+        # Enough events for rowid 3 to exist even when run alone.
+        code = self.register("CO-A")
+        self.check("ST-A1", code)
+        self.check("ST-A1", code)
+        self.reg.stop()  # SIGTERM; asserts exit 0
+        r = self.reg.verify()
+        self.assertEqual(r.returncode, 0, "verify on an intact chain: rc %d, stdout %r, "
+                         "stderr %r" % (r.returncode, r.stdout, r.stderr))
+        self.assertIn("ok", r.stdout.lower(), "verify prints a line with ok: %r" % r.stdout)
+
+        db = sqlite3.connect(self.reg.db)
+        try:
+            try:
+                row = db.execute("SELECT * FROM events WHERE rowid = 3").fetchone()
+                cols = [d[0] for d in db.execute("SELECT * FROM events LIMIT 0").description]
+            except sqlite3.Error as e:
+                schema = "\n".join(s for (s,) in db.execute(
+                    "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"))
+                print("\nevents table not as expected (%s); schema:\n%s" % (e, schema))
+                self.skipTest("no events(body) table: %s" % e)
+            self.assertIsNotNone(row, "events has no rowid 3")
+            record = dict(zip(cols, row))
+            if "body" not in record:
+                print("\nevents columns: %r" % cols)
+                self.skipTest("events has no body column")
+            original = record["body"]
+            text = original.decode("utf-8") if isinstance(original, bytes) else str(original)
+            try:
+                doc = json.loads(text)
+                if isinstance(doc, dict):
+                    doc["tampered"] = True
+                    tampered = json.dumps(doc)
+                else:
+                    tampered = text + " "
+            except ValueError:
+                tampered = text + " "
+            if isinstance(original, bytes):
+                tampered = tampered.encode("utf-8")
+            db.execute("UPDATE events SET body = ? WHERE rowid = 3", (tampered,))
+            db.commit()
+        finally:
+            db.close()
+
+        r = self.reg.verify()
+        output = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 1, "verify after corrupting event rowid 3: rc %d, %r"
+                         % (r.returncode, output))
+        names = []
+        if record.get("id") is not None:
+            names.append(str(record["id"]))
+        try:
+            body_id = json.loads(text).get("id")
+            if body_id is not None:
+                names.append(str(body_id))
+        except (ValueError, AttributeError):
+            pass
+        if not names:
+            names.append("3")
+        self.assertTrue(any(n in output for n in names),
+                        "verify must name the broken event (one of %r): %r" % (names, output))
+
+
+if __name__ == "__main__":
+    BINARY = take_binary_argument()
+    unittest.main(verbosity=2)

@@ -1,0 +1,211 @@
+"""Crash and shutdown durability of pingma-registry (ARCHITECTURE.md "done": a crash at
+any moment loses no acknowledged record; retries store nothing twice).
+
+Run: python3 registry_durability_test.py /path/to/pingma-registry [unittest args]
+
+8 client threads register cylinders as fast as the server acknowledges them; the server
+is killed with SIGKILL (or stopped with SIGTERM) while they write, restarted on the same
+database, and every cylinder that got a 201 must be there; `verify` must pass.
+"""
+
+import os
+import sys
+import threading
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from registry_harness import (NoAnswer, Registry, add_years, iso, now_rfc3339, q,
+                              take_binary_argument, today_shanghai, year_month)
+
+BINARY = None  # set in __main__
+WRITERS = 8
+WRITE_SECONDS = 2.0
+
+
+class DurabilityTest(unittest.TestCase):
+    maxDiff = 2000
+
+    def setUp(self):
+        self.today = today_shanghai()
+        self.reg = Registry(BINARY)
+        self.addCleanup(self.reg.cleanup)
+        self.admin = self.reg.token("admin", "root")
+        self.company = self.reg.token("company", "CO-D")
+        self.station = self.reg.token("station", "ST-D1")
+        self.regulator = self.reg.token("regulator", "SAMR")
+        self.reg.start()
+        far = iso(add_years(self.today, 1))
+        for path, body in (
+                ("/v1/companies", {"id": "CO-D", "name": "Durable Gas",
+                                   "filling_license": {"number": "TS-D",
+                                                       "valid_until": far}}),
+                ("/v1/stations", {"id": "ST-D1", "company_id": "CO-D", "name": "D1",
+                                  "district": "Suiyang"}),
+                ("/v1/operators", {"id": "OP-D", "company_id": "CO-D", "name": "Op D",
+                                   "certificate": {"number": "C-D", "valid_until": far}})):
+            status, answer = self.reg.request("POST", path, body=body, token=self.admin)
+            self.assertEqual(status, 201, "set-up POST %s: %s %r" % (path, status, answer))
+
+    def cylinder(self, code):
+        t = self.today
+        return {"code": code, "model": "YSP35.5", "phase": "gas",
+                "manufacturer": "Hebei Example Cylinder Co.", "serial": "S-" + code,
+                "manufactured": year_month(add_years(t, -1)), "tare_kg": 16.4,
+                "allowed_fill_kg": 14.9, "design_life_years": 8,
+                "next_inspection_due": iso(add_years(t, 3))}
+
+    # ------------------------------------------------------------------ writers
+
+    def start_writers(self, prefix):
+        """Starts WRITERS threads registering cylinders; returns (state, threads)."""
+        state = {"stopped": threading.Event(), "stopping": threading.Event(),
+                 "acked": [[] for _ in range(WRITERS)],
+                 "unexpected": [], "no_answer_before_stop": 0}
+
+        def write(i):
+            conn = self.reg.connection(timeout=10)
+            n, failures = 0, 0
+            try:
+                while not state["stopped"].is_set():
+                    code = "%s%02d%07d" % (prefix, i, n)
+                    n += 1
+                    try:
+                        status, body, _ = conn.request("POST", "/v1/cylinders",
+                                                       body=self.cylinder(code),
+                                                       token=self.company)
+                    except NoAnswer:
+                        if state["stopping"].is_set():
+                            break
+                        state["no_answer_before_stop"] += 1
+                        failures += 1
+                        if failures > 50:
+                            break
+                        time.sleep(0.01)
+                        continue
+                    failures = 0
+                    if status == 201:
+                        state["acked"][i].append(code)
+                    elif not state["stopping"].is_set():
+                        state["unexpected"].append((code, status, body))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=write, args=(i,), daemon=True)
+                   for i in range(WRITERS)]
+        for t in threads:
+            t.start()
+        return state, threads
+
+    def stop_writers(self, state, threads):
+        state["stopped"].set()
+        for t in threads:
+            t.join(30)
+            self.assertFalse(t.is_alive(), "a writer thread hung")
+        acked = [c for per in state["acked"] for c in per]
+        self.assertEqual(state["unexpected"][:5], [],
+                         "the server refused writes while healthy")
+        self.assertGreaterEqual(len(acked), WRITERS,
+                                "too few writes acknowledged to mean anything: %d" % len(acked))
+        return acked
+
+    def assert_all_present(self, codes):
+        """GETs every code on WRITERS keep-alive connections; all must be 200."""
+        missing, lock = [], threading.Lock()
+        chunks = [codes[i::WRITERS] for i in range(WRITERS)]
+
+        def read(chunk):
+            conn = self.reg.connection(timeout=30)
+            try:
+                for code in chunk:
+                    try:
+                        status, body, _ = conn.request("GET", "/v1/cylinders/" + q(code),
+                                                       token=self.regulator, retry=True)
+                    except NoAnswer as e:
+                        status, body = None, str(e)
+                    if status != 200 or body.get("code") != code:
+                        with lock:
+                            missing.append((code, status, body))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=read, args=(c,)) for c in chunks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(len(missing), 0, "%d of %d acknowledged cylinders lost; first: %r"
+                         % (len(missing), len(codes), missing[:5]))
+
+    def assert_verify_ok(self):
+        r = self.reg.verify()
+        self.assertEqual(r.returncode, 0, "verify after restart: rc %d, stdout %r, stderr %r"
+                         % (r.returncode, r.stdout, r.stderr))
+        self.assertIn("ok", r.stdout.lower(), "verify prints ok: %r" % r.stdout)
+
+    # -------------------------------------------------------------------- tests
+
+    def test_sigkill_loses_no_acknowledged_write(self):
+        # A cylinder to fill during the storm.
+        fill_code = "DKFILL01"
+        status, body = self.reg.request("POST", "/v1/cylinders",
+                                        body=self.cylinder(fill_code), token=self.company)
+        self.assertEqual(status, 201, "register %s: %s %r" % (fill_code, status, body))
+        status, check = self.reg.request("POST", "/v1/fill-checks", token=self.station,
+                                         body={"station_id": "ST-D1", "operator_id": "OP-D",
+                                               "code": fill_code, "empty_gross_kg": 16.9})
+        self.assertEqual(status, 200, "check: %s %r" % (status, check))
+        self.assertEqual(check.get("decision"), "allow", repr(check))
+        fill = {"event_id": str(uuid.uuid4()), "check_id": check["check_id"],
+                "code": fill_code, "station_id": "ST-D1", "operator_id": "OP-D",
+                "scale_id": "S1", "started_at": now_rfc3339(-60), "ended_at": now_rfc3339(),
+                "tare_kg": 16.4, "gross_before_kg": 16.9, "gross_after_kg": 31.4,
+                "net_kg": 14.5, "residual_kg": 0.5, "result": "ok",
+                "post_checks": {"leak_test": "pass", "reweigh": "pass"}}
+
+        state, threads = self.start_writers("DK")
+        time.sleep(WRITE_SECONDS)
+        status, answer = self.reg.request("POST", "/v1/fills", body=fill, token=self.station)
+        self.assertEqual(status, 201, "fill during the storm: %s %r" % (status, answer))
+        time.sleep(0.2)
+        state["stopping"].set()
+        rc = self.reg.kill()  # SIGKILL while the writers write
+        self.assertEqual(rc, -9, "the server was still running when killed (rc %r)" % rc)
+        acked = self.stop_writers(state, threads)
+        print("\n%d cylinders acknowledged before SIGKILL" % len(acked))
+
+        self.reg.start()
+        self.assert_all_present(acked)
+        status, answer = self.reg.request("POST", "/v1/fills", body=fill, token=self.station)
+        self.assertEqual(status, 200, "the acknowledged fill retried after the crash: %s %r"
+                         % (status, answer))
+        self.assertIs(answer.get("duplicate"), True, repr(answer))
+        status, hist = self.reg.request(
+            "GET", "/v1/cylinders/%s/history?limit=1000" % fill_code, token=self.regulator)
+        self.assertEqual(status, 200, repr(hist))
+        fills = [e for e in hist["events"] if e.get("type") == "fill"]
+        self.assertEqual(len(fills), 1, "exactly one fill after crash and retry: %r" % fills)
+        # Still writable, then a clean stop and an intact chain.
+        status, body = self.reg.request("POST", "/v1/cylinders",
+                                        body=self.cylinder("DKAFTER01"), token=self.company)
+        self.assertEqual(status, 201, "write after restart: %s %r" % (status, body))
+        self.reg.stop()
+        self.assert_verify_ok()
+
+    def test_sigterm_under_load_exits_0_and_keeps_acknowledged(self):
+        state, threads = self.start_writers("DT")
+        time.sleep(1.0)
+        state["stopping"].set()
+        self.reg.stop()  # SIGTERM while the writers write: finish in-flight, exit 0
+        acked = self.stop_writers(state, threads)
+        print("\n%d cylinders acknowledged before SIGTERM" % len(acked))
+        self.assert_verify_ok()
+        self.reg.start()
+        self.assert_all_present(acked)
+        self.reg.stop()
+
+
+if __name__ == "__main__":
+    BINARY = take_binary_argument()
+    unittest.main(verbosity=2)

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# pingma quick start: set up a Debian 12 machine, build, then run the demo or the
+# tests.
+#
+#   tools/quickstart.sh demo    install, build, run the filling-line demo
+#   tools/quickstart.sh test    install, build, run the whole test suite (ctest)
+#   tools/quickstart.sh build   install and build only
+#
+# Environment: BUILD_DIR (default: build), JOBS (default: nproc),
+# PINGMA_WERROR=ON to fail on compiler warnings (set by CI).
+set -euo pipefail
+
+usage() {
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+cmd=${1:-}
+case "$cmd" in
+  demo | test | build) ;;
+  -h | --help | help) usage; exit 0 ;;
+  *) usage >&2; echo "quickstart: unknown command '${cmd}'" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${BUILD_DIR:-$root/build}
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+# Debian packages: the toolchain, the libraries of ARCHITECTURE.md, and the
+# programs the tests talk to.
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libsqlite3-dev sqlite3 libssl-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
+  libcli11-dev librestinio-dev libasio-dev libhttp-parser-dev libzxing-dev
+  libcurl4-openssl-dev libtomlplusplus-dev libmodbus-dev doctest-dev
+  python3 curl ca-certificates
+)
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "==> all ${#packages[@]} Debian packages are installed"
+    return
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "quickstart: run as root or install sudo" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "==> installing ${#missing[@]} Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  echo "==> configuring in $build_dir"
+  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPINGMA_WERROR="${PINGMA_WERROR:-OFF}" >/dev/null
+  echo "==> building with $jobs jobs (the first build takes a few minutes)"
+  cmake --build "$build_dir" -j "$jobs"
+}
+
+install_packages
+build
+case "$cmd" in
+  demo)
+    exec python3 "$root/tools/demo/filling_line_demo.py" --registry "$build_dir/registry/pingma-registry"
+    ;;
+  test)
+    echo "==> running the test suite"
+    cd "$build_dir"
+    exec ctest --output-on-failure -j "$jobs"
+    ;;
+  build) ;;
+esac
