@@ -32,7 +32,7 @@ packages=(
   libsqlite3-dev sqlite3 libssl-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   libcli11-dev librestinio-dev libasio-dev libhttp-parser-dev libzxing-dev
   libcurl4-openssl-dev libtomlplusplus-dev libmodbus-dev doctest-dev
-  python3 curl ca-certificates
+  python3 curl ca-certificates wrk
 )
 
 install_packages() {

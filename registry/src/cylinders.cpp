@@ -242,8 +242,8 @@ Reply FlagForScrap(WriteTx& tx, const Principal& who, const std::string& code, R
       "WHERE code = ? AND state = 'active'");
   if (!st.ok()) return ErrorReply(st.status());
   json body = {{"reason", ToString(reason)}};
-  auto seq = tx.Append({NewId("evt_"), code, "flagged_for_scrap", tx.now(), ToString(who.role),
-                        who.subject, body.dump()});
+  auto seq = tx.Append(
+      {"", code, "flagged_for_scrap", tx.now(), ToString(who.role), who.subject, body.dump()});
   if (!seq.ok()) return ErrorReply(seq.status());
   (*st)->Bind(1, ToString(reason)).Bind(2, tx.now().unix_ms).Bind(3, *seq).Bind(4, code);
   if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
@@ -446,8 +446,8 @@ void Service::PostCarrier(const Call& call, Store::Done done) {
     }
     json out = {{"code", code}, {"carrier", carrier}};
     if (*taken) return Okay(out);
-    auto seq = tx.Append({NewId("evt_"), code, "carrier_bound", tx.now(), ToString(who.role),
-                          who.subject, out.dump()});
+    auto seq = tx.Append(
+        {"", code, "carrier_bound", tx.now(), ToString(who.role), who.subject, out.dump()});
     if (!seq.ok()) return ErrorReply(seq.status());
     if (Status s = BindCarrier(tx, carrier, code, *seq); !s.ok()) return ErrorReply(s);
     return Created(out);
@@ -490,8 +490,8 @@ void Service::PostInspection(const Call& call, Store::Done done) {
                 {"result", ToString(*result)},
                 {"report_no", *report_no}};
     if (next_due) out["next_due"] = next_due->ToString();
-    auto seq = tx.Append(
-        {NewId("evt_"), code, "inspection", tx.now(), ToString(who.role), who.subject, out.dump()});
+    auto seq =
+        tx.Append({"", code, "inspection", tx.now(), ToString(who.role), who.subject, out.dump()});
     if (!seq.ok()) return ErrorReply(seq.status());
     auto st = tx.conn().Prepare(
         "UPDATE cylinders SET last_inspection = ?, last_inspection_result = ?, "
@@ -561,8 +561,8 @@ void Service::PostAssessment(const Call& call, Store::Done done) {
     const Date granted = passed ? extends_until.value_or(cap) : life_end;
     json out = {{"code", code}, {"date", date->ToString()}, {"result", ToString(*result)}};
     if (passed) out["extends_until"] = granted.ToString();
-    auto seq = tx.Append(
-        {NewId("evt_"), code, "assessment", tx.now(), ToString(who.role), who.subject, out.dump()});
+    auto seq =
+        tx.Append({"", code, "assessment", tx.now(), ToString(who.role), who.subject, out.dump()});
     if (!seq.ok()) return ErrorReply(seq.status());
     auto st = tx.conn().Prepare(
         "UPDATE cylinders SET assessment_date = ?, assessment_passed = ?, "
@@ -632,8 +632,8 @@ void Service::PostScrap(const Call& call, Store::Done done) {
     json out = {{"code", code},        {"date", date->ToString()},
                 {"method", *method},   {"certificate_no", *certificate_no},
                 {"state", "scrapped"}, {"registration_state", "cancelled"}};
-    auto seq = tx.Append(
-        {NewId("evt_"), code, "scrapped", tx.now(), ToString(who.role), who.subject, out.dump()});
+    auto seq =
+        tx.Append({"", code, "scrapped", tx.now(), ToString(who.role), who.subject, out.dump()});
     if (!seq.ok()) return ErrorReply(seq.status());
     auto st = tx.conn().Prepare(
         "UPDATE cylinders SET state = 'scrapped', registration_state = 'cancelled', "

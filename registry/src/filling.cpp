@@ -65,40 +65,6 @@ Result<FillCheckRequest> ParseFillCheck(const json& body, const Principal& who) 
   return r;
 }
 
-// Loads what the policy needs about the station, operator and cylinder.
-Result<FillCheckInput> GatherFacts(Conn& conn, const std::string& station_id,
-                                   const std::string& operator_id,
-                                   const std::optional<CylinderRow>& row) {
-  FillCheckInput in;
-  auto station = LoadStation(conn, station_id);
-  if (!station.ok()) return station.status();
-  if (!*station) {
-    return Status::Invalid(fmt::format("station {} is not registered", station_id));
-  }
-  in.station = **station;
-  auto op = LoadOperator(conn, operator_id);
-  if (!op.ok()) return op.status();
-  in.operator_facts = *op;
-  if (row) {
-    in.cylinder = row->cylinder;
-    auto custody = LoadCustody(conn, row->cylinder.owner_company_id);
-    if (!custody.ok()) return custody.status();
-    in.custody = std::move(*custody);
-    auto recalls = LoadRecalls(conn, row->cylinder.manufacturer);
-    if (!recalls.ok()) return recalls.status();
-    in.recalls = std::move(*recalls);
-  }
-  return in;
-}
-
-Status UpdateLastCheck(WriteTx& tx, const std::string& code, const std::string& station) {
-  auto st = tx.conn().Prepare(
-      "UPDATE cylinders SET last_check_station = ?, last_check_at = ? WHERE code = ?");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, station).Bind(2, tx.now().unix_ms).Bind(3, code);
-  return (*st)->Run();
-}
-
 json FillLimitsJson(const FillLimits& f) {
   return {{"tare_kg", f.tare_kg},
           {"min_kg", f.min_kg},
@@ -108,6 +74,84 @@ json FillLimitsJson(const FillLimits& f) {
 
 }  // namespace
 
+Result<FillCheckInput> Service::GatherFacts(Conn& conn, const std::string& station_id,
+                                            const std::string& operator_id,
+                                            const std::optional<CylinderRow>& row) {
+  FillCheckInput in;
+  auto station = facts_.stations.find(station_id);
+  if (station == facts_.stations.end()) {
+    auto loaded = LoadStation(conn, station_id);
+    if (!loaded.ok()) return loaded.status();
+    station = facts_.stations.emplace(station_id, std::move(*loaded)).first;
+  }
+  if (!station->second) {
+    return Status::Invalid(fmt::format("station {} is not registered", station_id));
+  }
+  in.station = *station->second;
+  auto op = facts_.operators.find(operator_id);
+  if (op == facts_.operators.end()) {
+    auto loaded = LoadOperator(conn, operator_id);
+    if (!loaded.ok()) return loaded.status();
+    op = facts_.operators.emplace(operator_id, std::move(*loaded)).first;
+  }
+  in.operator_facts = op->second;
+  if (row) {
+    const Cylinder& c = row->cylinder;
+    in.cylinder = c;
+    auto custody = facts_.custody.find(c.owner_company_id);
+    if (custody == facts_.custody.end()) {
+      auto loaded = LoadCustody(conn, c.owner_company_id);
+      if (!loaded.ok()) return loaded.status();
+      custody = facts_.custody.emplace(c.owner_company_id, std::move(*loaded)).first;
+    }
+    in.custody = custody->second;
+    auto recalls = facts_.recalls.find(c.manufacturer);
+    if (recalls == facts_.recalls.end()) {
+      auto loaded = LoadRecalls(conn, c.manufacturer);
+      if (!loaded.ok()) return loaded.status();
+      recalls = facts_.recalls.emplace(c.manufacturer, std::move(*loaded)).first;
+    }
+    in.recalls = recalls->second;
+  }
+  return in;
+}
+
+Status Service::LoadSightings() {
+  Reply r = store_->Run([this](WriteTx& tx) -> Reply {
+    const std::int64_t cutoff =
+        tx.now().unix_ms - static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
+    // The log is in time order: read on from the last event before the window.
+    auto st = tx.conn().Prepare(
+        "SELECT code, at, body FROM events WHERE type = 'fill_check' AND code IS NOT NULL "
+        "AND seq > COALESCE((SELECT MAX(seq) FROM events WHERE at < ?), 0) ORDER BY seq");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, cutoff);
+    for (;;) {
+      auto row = (*st)->Step();
+      if (!row.ok()) return ErrorReply(row.status());
+      if (!*row) break;
+      json body = json::parse((*st)->Text(2), nullptr, false);
+      if (!body.is_object() || !body.contains("station_id")) continue;
+      sightings_[(*st)->Text(0)] =
+          Sighting{body["station_id"].get<std::string>(), Instant{(*st)->Int(1)}};
+    }
+    return Reply{};
+  });
+  return r.failed() ? Status::IoError(r.body.dump()) : Status::Ok();
+}
+
+void Service::RecordSighting(const std::string& code, Sighting sighting) {
+  const Instant at = sighting.at;
+  sightings_[code] = std::move(sighting);
+  // Bound the memory: now and then, forget the sightings older than the window.
+  if (sightings_.size() % 65536 == 0) {
+    const std::int64_t window = static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
+    for (auto it = sightings_.begin(); it != sightings_.end();) {
+      it = at.unix_ms - it->second.at.unix_ms > window ? sightings_.erase(it) : std::next(it);
+    }
+  }
+}
+
 void Service::PostFillCheck(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
@@ -115,11 +159,11 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
   if (!req.ok()) return done(ErrorReply(req.status()));
   Write(std::move(done), [this, req = std::move(*req), who = call.who](WriteTx& tx) -> Reply {
     std::string key;
-    auto code = ResolveScan(tx.conn(), req.scan, &key);
+    auto code = ResolveScan(tx.conn(), req.scan, &key, /*trust_codes=*/true);
     if (!code.ok()) return ErrorReply(code.status());
     std::optional<CylinderRow> row;
     if (*code) {
-      auto loaded = LoadCylinder(tx.conn(), **code);
+      auto loaded = LoadCylinder(tx.conn(), **code, /*with_carriers=*/false);
       if (!loaded.ok()) return ErrorReply(loaded.status());
       row = std::move(*loaded);
     }
@@ -129,11 +173,12 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
     in.empty_gross_kg = req.empty_gross_kg;
     in.defects = req.defects;
     in.now = tx.now();
-    if (row) in.last_check = row->last_check;
+    const std::string subject = row ? row->cylinder.code : key;
+    if (auto seen = sightings_.find(subject); seen != sightings_.end()) {
+      in.last_check = seen->second;
+    }
     const FillDecision decision = DecideFill(policy_, in);
 
-    const std::string check_id = NewId("chk_");
-    const std::string subject = row ? row->cylinder.code : key;
     json event = {{"station_id", req.station_id},
                   {"operator_id", req.operator_id},
                   {"scan", req.scan},
@@ -145,8 +190,9 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
       for (Defect d : req.defects) event["defects"].push_back(ToString(d));
     }
     auto seq = tx.Append(
-        {check_id, subject, "fill_check", tx.now(), ToString(who.role), who.subject, event.dump()});
+        {"", subject, "fill_check", tx.now(), ToString(who.role), who.subject, event.dump()});
     if (!seq.ok()) return ErrorReply(seq.status());
+    const std::string check_id = EventId(*seq);
 
     json out = {{"check_id", check_id},
                 {"decision", decision.allowed() ? "allow" : "block"},
@@ -154,9 +200,6 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
                 {"cylinder", nullptr},
                 {"flagged_for_scrap", false}};
     if (row) {
-      if (Status s = UpdateLastCheck(tx, row->cylinder.code, req.station_id); !s.ok()) {
-        return ErrorReply(s);
-      }
       const Cylinder& c = row->cylinder;
       CylinderState state = c.state;
       if (decision.flags_for_scrap() && c.state == CylinderState::kActive) {
@@ -175,6 +218,7 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
           {"state", ToString(state)}};
     }
     if (decision.fill) out["fill"] = FillLimitsJson(*decision.fill);
+    if (row) RecordSighting(subject, Sighting{req.station_id, tx.now()});
     return Reply{200, std::move(out), {}, {}};
   });
 }
@@ -249,9 +293,11 @@ Result<FillRecord> ParseFill(const json& body, const Principal& who) {
 
 // The check event a fill refers to, if it allowed this fill.
 Status CheckAllows(Conn& conn, const FillRecord& f) {
-  auto st = conn.Prepare("SELECT code, type, body FROM events WHERE id = ?");
+  const auto seq = SeqOfEventId(*f.check_id);
+  if (!seq) return Status::Conflict(fmt::format("there is no fill check {}", *f.check_id));
+  auto st = conn.Prepare("SELECT code, type, body FROM events WHERE seq = ?");
   if (!st.ok()) return st.status();
-  (*st)->Bind(1, *f.check_id);
+  (*st)->Bind(1, *seq);
   auto row = (*st)->Step();
   if (!row.ok()) return row.status();
   if (!*row || (*st)->Text(1) != "fill_check") {
@@ -339,8 +385,8 @@ void Service::PostFill(const Call& call, Store::Done done) {
     }
     json out = {{"event_id", f.event_id}, {"duplicate", false}, {"violation", false}};
     if (!violation.is_null()) {
-      auto v = tx.Append(
-          {NewId("vio_"), f.code, "violation", tx.now(), "registry", "policy", violation.dump()});
+      auto v =
+          tx.Append({"", f.code, "violation", tx.now(), "registry", "policy", violation.dump()});
       if (!v.ok()) return ErrorReply(v.status());
       out["violation"] = true;
       out["reasons"] = violation["reasons"];

@@ -1,9 +1,12 @@
 // The HTTP edge: RESTinio on a pool of Asio threads, one catch-all handler that
 // hands each request to the Service and answers asynchronously when the Service is
 // done (after the commit, for writes). The only translation unit with RESTinio.
+#include <pthread.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+
+#include <future>
 #include <thread>
 
 #include <fmt/format.h>
@@ -86,7 +89,24 @@ Status Serve(const ServeOptions& options) {
   std::atomic<int> in_flight{0};
   asio::io_context io;
 
-  auto handler = [&service, &in_flight](restinio::request_handle_t req) {
+  // Sends a reply. Runs on an HTTP thread: the writer thread, which completes
+  // writes, only posts the reply here and goes on with the next batch.
+  auto respond = [&in_flight](const restinio::request_handle_t& req, Reply& reply) {
+    auto response = req->create_response(restinio::http_status_line_t(
+        restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
+        ReasonPhrase(reply.status)));
+    if (reply.raw_content_type.empty()) {
+      response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
+      response.set_body(reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    } else {
+      response.append_header(restinio::http_field::content_type, reply.raw_content_type);
+      response.set_body(std::move(reply.raw_body));
+    }
+    response.done();
+    --in_flight;
+  };
+
+  auto handler = [&service, &in_flight, &io, respond](restinio::request_handle_t req) {
     Request r;
     r.method = req->header().method().c_str();
     r.target = req->header().request_target();
@@ -95,21 +115,8 @@ Status Serve(const ServeOptions& options) {
     }
     r.body = req->body();
     ++in_flight;
-    service.Handle(r, [req, &in_flight](Reply reply) {
-      auto response = req->create_response(restinio::http_status_line_t(
-          restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
-          ReasonPhrase(reply.status)));
-      if (reply.raw_content_type.empty()) {
-        response.append_header(restinio::http_field::content_type,
-                               "application/json; charset=utf-8");
-        response.set_body(
-            reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      } else {
-        response.append_header(restinio::http_field::content_type, reply.raw_content_type);
-        response.set_body(std::move(reply.raw_body));
-      }
-      response.done();
-      --in_flight;
+    service.Handle(r, [req, &io, respond](Reply reply) {
+      asio::post(io, [req, respond, reply = std::move(reply)]() mutable { respond(req, reply); });
     });
     return restinio::request_accepted();
   };
@@ -163,7 +170,12 @@ Status Serve(const ServeOptions& options) {
   });
 
   std::vector<std::thread> pool;
-  for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  for (unsigned i = 0; i < threads; ++i) {
+    pool.emplace_back([&io] {
+      pthread_setname_np(pthread_self(), "pingma-http");
+      io.run();
+    });
+  }
   Status open_status = opened_future.get();
   if (open_status.ok()) {
     std::printf("listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(bound_port));
@@ -174,6 +186,9 @@ Status Serve(const ServeOptions& options) {
   for (auto& t : pool) t.join();
   if (stopper.joinable()) stopper.join();
   (*store)->Close();
+  const Store::Stats& stats = (*store)->stats();
+  std::fprintf(stderr, "pingma-registry: stopped; %zu writes in %zu commits (up to %zu at once)\n",
+               stats.jobs, stats.batches, stats.max_batch);
   return open_status;
 }
 

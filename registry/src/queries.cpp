@@ -12,7 +12,7 @@ constexpr const char* kCylinderColumns =
     "water_capacity_l, allowed_fill_kg, design_life_years, registration_no, registration_state, "
     "last_inspection, last_inspection_result, next_inspection_due, assessment_date, "
     "assessment_passed, assessment_extends_until, state, state_reason, state_since, "
-    "last_check_station, last_check_at, last_fill_station, last_fill_at, rev";
+    "last_fill_station, last_fill_at, rev";
 
 std::optional<Date> OptDate(const sql::Statement& st, int col) {
   if (st.IsNull(col)) return std::nullopt;
@@ -31,7 +31,8 @@ Result<bool> Exists(Conn& conn, const char* table, const std::string& id) {
   return *row;
 }
 
-Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code) {
+Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
+                                                bool with_carriers) {
   auto st = conn.Prepare(fmt::format("SELECT {} FROM cylinders WHERE code = ?", kCylinderColumns));
   if (!st.ok()) return st.status();
   sql::Statement& s = **st;
@@ -68,10 +69,10 @@ Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& c
   c.state = state.ok() ? *state : CylinderState::kActive;
   r.state_reason = s.OptText(20);
   if (!s.IsNull(21)) r.state_since = Instant{s.Int(21)};
-  if (!s.IsNull(22)) r.last_check = Sighting{s.Text(22), Instant{s.Int(23)}};
-  if (!s.IsNull(24)) r.last_fill = Sighting{s.Text(24), Instant{s.Int(25)}};
-  r.rev = s.Int(26);
+  if (!s.IsNull(22)) r.last_fill = Sighting{s.Text(22), Instant{s.Int(23)}};
+  r.rev = s.Int(24);
   s.Reset();
+  if (!with_carriers) return std::optional<CylinderRow>(std::move(r));
 
   auto carriers = conn.Prepare("SELECT carrier FROM carriers WHERE code = ? ORDER BY carrier");
   if (!carriers.ok()) return carriers.status();
@@ -86,10 +87,11 @@ Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& c
 }
 
 Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan,
-                                               std::string* key_text) {
+                                               std::string* key_text, bool trust_codes) {
   auto key = ParseScan(scan);
   if (!key.ok()) return key.status();
   if (key_text) *key_text = key->text;
+  if (key->kind == ScanKind::kCode && trust_codes) return std::optional<std::string>(key->text);
   if (key->kind == ScanKind::kCode) {
     auto st = conn.Prepare("SELECT code FROM cylinders WHERE code = ?");
     if (!st.ok()) return st.status();

@@ -156,16 +156,21 @@ Reply ErrorReply(const Status& status) {
   return r;
 }
 
-std::string NewId(const char* prefix) {
-  unsigned char bytes[12];
-  RAND_bytes(bytes, sizeof bytes);
-  std::string out = prefix;
-  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
-  return out;
+Service::Service(Store* store, Policy policy, const Clock* clock)
+    : store_(store), policy_(std::move(policy)), clock_(clock), routes_(Routes()) {
+  store_->set_on_commit_failure([this] {
+    facts_.Clear();
+    sightings_.clear();
+  });  // A failure here only leaves clone detection to start afresh; the log is intact.
+  (void)LoadSightings();
 }
 
-Service::Service(Store* store, Policy policy, const Clock* clock)
-    : store_(store), policy_(std::move(policy)), clock_(clock), routes_(Routes()) {}
+void Service::WriteSetup(Store::Done done, Store::Job job) {
+  Write(std::move(done), [this, job = std::move(job)](WriteTx& tx) {
+    facts_.Clear();
+    return job(tx);
+  });
+}
 
 std::vector<Service::Route> Service::Routes() {
   const size_t one = kMaxBody;
@@ -268,7 +273,7 @@ Result<std::string> Service::AddToken(Role role, const std::string& subject) {
     (*st)->BindBlob(1, hash.data(), hash.size()).Bind(2, ToString(role)).Bind(3, subject);
     (*st)->Bind(4, tx.now().unix_ms);
     if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
-    auto ev = tx.Append({NewId("evt_"), "", "token_added", tx.now(), "admin", "cli",
+    auto ev = tx.Append({"", "", "token_added", tx.now(), "admin", "cli",
                          json{{"role", ToString(role)}, {"subject", subject}}.dump()});
     if (!ev.ok()) return ErrorReply(ev.status());
     return Created({});
@@ -359,7 +364,7 @@ void Service::PostCompany(const Call& call, Store::Done done) {
     }
   }
   if (!s.ok()) return done(ErrorReply(s));
-  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto exists = Exists(tx.conn(), "companies", id);
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("company {} already exists", id)));
@@ -376,8 +381,8 @@ void Service::PostCompany(const Call& call, Store::Done done) {
     json out = {{"id", id}, {"name", *name}};
     if (number)
       out["filling_license"] = {{"number", *number}, {"valid_until", valid_until->ToString()}};
-    auto ev = tx.Append({NewId("evt_"), "", "company_registered", tx.now(), ToString(who.role),
-                         who.subject, ActorBody(out)});
+    auto ev = tx.Append(
+        {"", "", "company_registered", tx.now(), ToString(who.role), who.subject, ActorBody(out)});
     if (!ev.ok()) return ErrorReply(ev.status());
     return Created(out);
   });
@@ -394,7 +399,7 @@ void Service::PostLicense(const Call& call, Store::Done done) {
   if (s.ok()) s = GetBool(*body, "revoked", Need::kOptional, &revoked);
   if (!s.ok()) return done(ErrorReply(s));
   const std::string id = call.params[0];
-  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto st = tx.conn().Prepare(
         "UPDATE companies SET license_number = ?, license_valid_until = ?, license_revoked = ? "
         "WHERE id = ?");
@@ -412,8 +417,8 @@ void Service::PostLicense(const Call& call, Store::Done done) {
                 {"number", *number},
                 {"valid_until", valid_until->ToString()},
                 {"revoked", revoked.value_or(false)}};
-    auto ev = tx.Append({NewId("evt_"), "", "license_updated", tx.now(), ToString(who.role),
-                         who.subject, ActorBody(out)});
+    auto ev = tx.Append(
+        {"", "", "license_updated", tx.now(), ToString(who.role), who.subject, ActorBody(out)});
     if (!ev.ok()) return ErrorReply(ev.status());
     return Okay(out);
   });
@@ -432,7 +437,7 @@ void Service::PostStation(const Call& call, Store::Done done) {
   if (!ActsForCompany(call.who, company_id)) {
     return done(ErrorReply(Status::PermissionDenied("a company may add stations only for itself")));
   }
-  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto company = Exists(tx.conn(), "companies", company_id);
     if (!company.ok()) return ErrorReply(company.status());
     if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", company_id)));
@@ -448,8 +453,8 @@ void Service::PostStation(const Call& call, Store::Done done) {
                 {"company_id", company_id},
                 {"name", *name},
                 {"district", district.value_or("")}};
-    auto ev = tx.Append({NewId("evt_"), "", "station_registered", tx.now(), ToString(who.role),
-                         who.subject, ActorBody(out)});
+    auto ev = tx.Append(
+        {"", "", "station_registered", tx.now(), ToString(who.role), who.subject, ActorBody(out)});
     if (!ev.ok()) return ErrorReply(ev.status());
     return Created(out);
   });
@@ -493,7 +498,7 @@ Reply SetLock(WriteTx& tx, const Principal& who, const std::string& id, bool loc
     return ErrorReply(Status::NotFound(fmt::format("no station {}", id)));
   }
   json out = {{"station_id", id}, {"locked", locked}, {"reason", reason}};
-  auto ev = tx.Append({NewId("evt_"), "", locked ? "station_locked" : "station_unlocked", tx.now(),
+  auto ev = tx.Append({"", "", locked ? "station_locked" : "station_unlocked", tx.now(),
                        ToString(who.role), who.subject, out.dump()});
   if (!ev.ok()) return ErrorReply(ev.status());
   return Okay(out);
@@ -508,7 +513,7 @@ void Service::LockStation(const Call& call, Store::Done done) {
   if (Status s = GetString(*body, "reason", Need::kRequired, &reason, 1000); !s.ok()) {
     return done(ErrorReply(s));
   }
-  Write(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
+  WriteSetup(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
     return SetLock(tx, who, id, true, *reason);
   });
 }
@@ -520,7 +525,7 @@ void Service::UnlockStation(const Call& call, Store::Done done) {
   if (Status s = GetString(*body, "reason", Need::kOptional, &reason, 1000); !s.ok()) {
     return done(ErrorReply(s));
   }
-  Write(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
+  WriteSetup(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
     return SetLock(tx, who, id, false, reason.value_or(""));
   });
 }
@@ -548,7 +553,7 @@ void Service::PostOperator(const Call& call, Store::Done done) {
     return done(
         ErrorReply(Status::PermissionDenied("a company may add operators only for itself")));
   }
-  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto company = Exists(tx.conn(), "companies", company_id);
     if (!company.ok()) return ErrorReply(company.status());
     if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", company_id)));
@@ -569,8 +574,8 @@ void Service::PostOperator(const Call& call, Store::Done done) {
     json out = {{"id", id}, {"company_id", company_id}, {"name", *name}};
     if (number)
       out["certificate"] = {{"number", *number}, {"valid_until", valid_until->ToString()}};
-    auto ev = tx.Append({NewId("evt_"), "", "operator_registered", tx.now(), ToString(who.role),
-                         who.subject, ActorBody(out)});
+    auto ev = tx.Append(
+        {"", "", "operator_registered", tx.now(), ToString(who.role), who.subject, ActorBody(out)});
     if (!ev.ok()) return ErrorReply(ev.status());
     return Created(out);
   });
@@ -592,7 +597,7 @@ void Service::PostCustody(const Call& call, Store::Done done) {
     return done(ErrorReply(
         Status::PermissionDenied("only the owner company may grant custody of its cylinders")));
   }
-  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     for (const std::string& c : {owner, custodian}) {
       auto company = Exists(tx.conn(), "companies", c);
       if (!company.ok()) return ErrorReply(company.status());
@@ -602,8 +607,8 @@ void Service::PostCustody(const Call& call, Store::Done done) {
                 {"custodian_company_id", custodian},
                 {"valid_from", from->ToString()},
                 {"valid_until", until->ToString()}};
-    auto seq = tx.Append({NewId("evt_"), "", "custody_granted", tx.now(), ToString(who.role),
-                          who.subject, ActorBody(out)});
+    auto seq = tx.Append(
+        {"", "", "custody_granted", tx.now(), ToString(who.role), who.subject, ActorBody(out)});
     if (!seq.ok()) return ErrorReply(seq.status());
     auto st = tx.conn().Prepare(
         "INSERT INTO custody(owner_company_id, custodian_company_id, valid_from, valid_until, "
@@ -634,7 +639,7 @@ void Service::PostRecall(const Call& call, Store::Done done) {
     s = Status::Invalid("manufactured_to is before manufactured_from");
   }
   if (!s.ok()) return done(ErrorReply(s));
-  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto st = tx.conn().Prepare(
         "INSERT INTO recalls(manufacturer, manufactured_from, manufactured_to, reason) "
         "VALUES(?,?,?,?)");
@@ -652,8 +657,8 @@ void Service::PostRecall(const Call& call, Store::Done done) {
     json out = {{"manufacturer", *manufacturer}, {"reason", *reason}};
     if (from) out["manufactured_from"] = from->ToString();
     if (to) out["manufactured_to"] = to->ToString();
-    auto ev = tx.Append({NewId("evt_"), "", "recall_added", tx.now(), ToString(who.role),
-                         who.subject, ActorBody(out)});
+    auto ev = tx.Append(
+        {"", "", "recall_added", tx.now(), ToString(who.role), who.subject, ActorBody(out)});
     if (!ev.ok()) return ErrorReply(ev.status());
     return Created(out);
   });

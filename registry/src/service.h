@@ -47,10 +47,26 @@ struct CylinderRow {
   std::string registration_state;
   std::optional<std::string> state_reason;
   std::optional<Instant> state_since;
-  std::optional<Sighting> last_check;
   std::optional<Sighting> last_fill;
   std::int64_t rev = 0;
   std::vector<std::string> carriers;
+};
+
+/// What fill checks need about stations, operators, custody and recalls, which
+/// change rarely. Touched only on the writer thread, inside jobs; every set-up
+/// write clears it, and so does a failed commit.
+struct FactsCache {
+  std::unordered_map<std::string, std::optional<StationFacts>> stations;
+  std::unordered_map<std::string, std::optional<OperatorFacts>> operators;
+  std::unordered_map<std::string, std::vector<CustodyAgreement>> custody;  ///< by owner
+  std::unordered_map<std::string, std::vector<Recall>> recalls;            ///< by manufacturer
+
+  void Clear() {
+    stations.clear();
+    operators.clear();
+    custody.clear();
+    recalls.clear();
+  }
 };
 
 class Service {
@@ -116,6 +132,16 @@ class Service {
 
   /// Runs a write job; the reply reaches `done` after commit.
   void Write(Store::Done done, Store::Job job) { store_->Submit(std::move(job), std::move(done)); }
+  /// Runs a set-up write job, which invalidates the facts cache.
+  void WriteSetup(Store::Done done, Store::Job job);
+  /// The facts of a fill check, from the cache or the store (writer thread only).
+  Result<FillCheckInput> GatherFacts(Conn& conn, const std::string& station_id,
+                                     const std::string& operator_id,
+                                     const std::optional<CylinderRow>& row);
+  /// Reads the clone-detection sightings of the last window back from the log.
+  Status LoadSightings();
+  /// Remembers a check for clone detection, dropping sightings past the window.
+  void RecordSighting(const std::string& code, Sighting sighting);
   /// Runs a read on a pooled connection and answers at once.
   void ReadReply(Store::Done done, const std::function<Reply(Conn&)>& fn);
 
@@ -123,6 +149,10 @@ class Service {
   Policy policy_;
   const Clock* clock_;
   std::vector<Route> routes_;
+  FactsCache facts_;  ///< writer thread only
+  /// The latest check of each code within the clone window (writer thread only);
+  /// rebuilt from the log at start-up.
+  std::unordered_map<std::string, Sighting> sightings_;
 
   std::mutex tokens_mu_;
   std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256
@@ -130,10 +160,13 @@ class Service {
 
 // Store access shared by the use cases (queries.cpp). All take an open
 // connection (the writer's inside a job, or a reader's).
-Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code);
+Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
+                                                bool with_carriers = true);
 /// Resolves any scan form to a registered code; nullopt when nothing matches.
+/// With `trust_codes`, a scan that is a plain code is returned as it is, unlooked
+/// up (for callers that load the cylinder next anyway).
 Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan,
-                                               std::string* key_text);
+                                               std::string* key_text, bool trust_codes = false);
 Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id);
 Result<std::optional<OperatorFacts>> LoadOperator(Conn& conn, const std::string& id);
 Result<std::vector<CustodyAgreement>> LoadCustody(Conn& conn, const std::string& owner);
@@ -148,8 +181,5 @@ Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string&
                            ReasonCode reason);
 /// May `who` see the cylinders of company `owner`?
 Status CanSeeOwner(Conn& conn, const Principal& who, const std::string& owner);
-
-/// A fresh random identifier with a prefix: "chk_1f0c...".
-std::string NewId(const char* prefix);
 
 }  // namespace pingma::registry

@@ -19,8 +19,13 @@ Result<Database> Database::Open(const std::string& path, bool create, bool read_
   // synchronous=FULL: every commit is fsync'ed to the WAL before it is acknowledged,
   // so an acknowledged record survives power loss (NORMAL would only survive a crash
   // of the process). Batched commits keep the cost of that fsync shared.
-  PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"));
-  if (!read_only) PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL;"));
+  PINGMA_RETURN_IF_ERROR(
+      db.Exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA mmap_size=1073741824;"));
+  if (!read_only) {
+    // Checkpoints run on their own connection and thread (Store), off the path
+    // of the commits that requests wait for.
+    PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"));
+  }
   return db;
 }
 

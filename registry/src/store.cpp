@@ -2,6 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include <pthread.h>
+
+#include <chrono>
 #include <future>
 
 #include <fmt/format.h>
@@ -14,7 +17,7 @@ namespace {
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events(
   seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
+  id TEXT NOT NULL,
   code TEXT,
   type TEXT NOT NULL,
   at INTEGER NOT NULL,
@@ -92,8 +95,6 @@ CREATE TABLE IF NOT EXISTS cylinders(
   state TEXT NOT NULL DEFAULT 'active',
   state_reason TEXT,
   state_since INTEGER,
-  last_check_station TEXT,
-  last_check_at INTEGER,
   last_fill_station TEXT,
   last_fill_at INTEGER,
   rev INTEGER NOT NULL
@@ -138,9 +139,11 @@ std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Even
   AppendField(&material, e.actor_role);
   AppendField(&material, e.actor_id);
   AppendField(&material, e.body);
+  // Fetched once: OpenSSL 3 looks the algorithm up anew on every EVP_sha256() use.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(material.data(), material.size(), digest, &len, EVP_sha256(), nullptr);
+  EVP_Digest(material.data(), material.size(), digest, &len, sha256, nullptr);
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
@@ -155,8 +158,28 @@ Result<ScopedStatement> Conn::Prepare(const std::string& sql) {
   return ScopedStatement(&it->second);
 }
 
-Result<std::int64_t> WriteTx::Append(const Event& e) {
+std::string EventId(std::int64_t seq) {
+  return "ev-" + std::to_string(seq);
+}
+
+std::optional<std::int64_t> SeqOfEventId(std::string_view id) {
+  if (id.size() < 4 || id.size() > 22 || id.substr(0, 3) != "ev-") return std::nullopt;
+  std::int64_t seq = 0;
+  for (char c : id.substr(3)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    seq = seq * 10 + (c - '0');
+  }
+  return seq;
+}
+
+Result<std::int64_t> WriteTx::Append(const Event& event) {
   const std::int64_t seq = *head_seq_ + 1;
+  Event named;
+  if (event.id.empty()) {
+    named = event;
+    named.id = EventId(seq);
+  }
+  const Event& e = event.id.empty() ? named : event;
   std::string hash = ChainHash(*head_hash_, seq, e);
   auto st = conn_->Prepare(
       "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) "
@@ -166,36 +189,54 @@ Result<std::int64_t> WriteTx::Append(const Event& e) {
   if (e.code.empty()) (*st)->BindNull(3);
   (*st)->Bind(6, e.actor_role).Bind(7, e.actor_id).Bind(8, e.body);
   (*st)->BindBlob(9, hash.data(), hash.size());
-  Status s = (*st)->Run();
-  if (!s.ok()) {
-    if (s.code() == StatusCode::kConflict) {
-      return Status::Conflict(fmt::format("event id {} is already in the log", e.id));
-    }
-    return s;
-  }
+  PINGMA_RETURN_IF_ERROR((*st)->Run());
   *head_seq_ = seq;
   *head_hash_ = std::move(hash);
   return seq;
 }
 
+Status RunCached(Conn& conn, const std::string& sql) {
+  auto st = conn.Prepare(sql);
+  if (!st.ok()) return st.status();
+  return (*st)->Run();
+}
+
 Reply WriteTx::Nested(const std::function<Reply()>& fn) {
-  if (Status s = conn_->db().Exec("SAVEPOINT item"); !s.ok()) return ErrorReply(s);
-  const std::string saved_hash = *head_hash_;
-  const std::int64_t saved_seq = *head_seq_;
-  Reply reply = fn();
-  if (reply.failed()) {
-    (void)conn_->db().Exec("ROLLBACK TO item");
-    *head_hash_ = saved_hash;
-    *head_seq_ = saved_seq;
+  return InSavepoint(*conn_, "item", head_hash_, head_seq_, fn);
+}
+
+Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
+                  std::int64_t* head_seq, const std::function<Reply()>& fn) {
+  if (Status s = RunCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
+  const std::string saved_hash = *head_hash;
+  const std::int64_t saved_seq = *head_seq;
+  Reply reply;
+  try {
+    reply = fn();
+  } catch (const std::exception& e) {
+    reply = ErrorReply(Status::Internal(std::string("unexpected error: ") + e.what()));
   }
-  (void)conn_->db().Exec("RELEASE item");
+  if (reply.failed()) {
+    // The work changes nothing: undo its rows and its links in the chain.
+    (void)RunCached(conn, "ROLLBACK TO " + name);
+    *head_hash = saved_hash;
+    *head_seq = saved_seq;
+  }
+  (void)RunCached(conn, "RELEASE " + name);
   return reply;
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock& clock) {
   std::unique_ptr<Store> store(new Store(path, clock));
   PINGMA_RETURN_IF_ERROR(store->Init());
-  store->thread_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  store->thread_ = std::thread([s = store.get()] {
+    pthread_setname_np(pthread_self(), "pingma-writer");
+    s->WriterLoop();
+  });
+  store->checkpointer_ = std::thread([s = store.get()] {
+    pthread_setname_np(pthread_self(), "pingma-ckpt");
+    s->CheckpointLoop();
+  });
   return store;
 }
 
@@ -203,6 +244,7 @@ Status Store::Init() {
   auto db = sql::Database::Open(path_, /*create=*/true, /*read_only=*/false);
   if (!db.ok()) return db.status();
   writer_ = std::make_unique<Conn>(std::move(*db));
+  PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA cache_size=-262144"));  // 256 MiB
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec(kSchema));
   return LoadHead();
 }
@@ -229,6 +271,8 @@ void Store::Close() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
@@ -257,17 +301,28 @@ void Store::WriterLoop() {
   constexpr size_t kMaxBatch = 1024;
   std::vector<Pending> batch;
   std::vector<Reply> replies;
+  size_t last_batch = 0;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued is done
+      // Group commit: the clients of the last batch are likely sending their next
+      // requests right now. Give them a moment to join this batch; a lone client
+      // (last batch of one) never waits.
+      if (queue_.size() < last_batch && !stopping_) {
+        cv_.wait_for(lock, std::chrono::microseconds(250),
+                     [&] { return stopping_ || queue_.size() >= last_batch; });
+      }
       while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    max_batch_ = std::max(max_batch_, batch.size());
+    last_batch = batch.size();
+    stats_.max_batch = std::max(stats_.max_batch, batch.size());
+    ++stats_.batches;
+    stats_.jobs += batch.size();
     // Another process (`token add`) may have appended since the last batch: with
     // the write lock held, the head read here is the real one.
     Status begun = writer_->db().Exec("BEGIN IMMEDIATE");
@@ -280,40 +335,48 @@ void Store::WriterLoop() {
         replies.push_back(ErrorReply(begun));
         continue;
       }
-      const std::string saved_hash = head_hash_;
-      const std::int64_t saved_seq = head_seq_;
-      Reply reply;
-      Status sp = writer_->db().Exec("SAVEPOINT job");
-      if (sp.ok()) {
-        WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now());
-        try {
-          reply = p.job(tx);
-        } catch (const std::exception& e) {
-          reply = ErrorReply(Status::Internal(std::string("unexpected error: ") + e.what()));
-        }
-        if (reply.failed()) {
-          // The job changes nothing: undo its rows and its links in the chain.
-          (void)writer_->db().Exec("ROLLBACK TO job");
-          head_hash_ = saved_hash;
-          head_seq_ = saved_seq;
-        }
-        (void)writer_->db().Exec("RELEASE job");
-      } else {
-        reply = ErrorReply(sp);
-      }
-      replies.push_back(std::move(reply));
+      WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now());
+      replies.push_back(
+          InSavepoint(*writer_, "job", &head_hash_, &head_seq_, [&] { return p.job(tx); }));
     }
     if (begun.ok()) {
       Status committed = writer_->db().Exec("COMMIT");
       if (!committed.ok()) {
         (void)writer_->db().Exec("ROLLBACK");
+        if (on_commit_failure_) on_commit_failure_();
         for (auto& r : replies) r = ErrorReply(committed);
       }
     }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++commits_;
+    }
+    checkpoint_cv_.notify_one();
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
     batch.clear();
     replies.clear();
   }
+}
+
+void Store::CheckpointLoop() {
+  auto db = sql::Database::Open(path_, /*create=*/false, /*read_only=*/false);
+  if (!db.ok()) return;
+  std::uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Wake after some commits, or at least every second while there are any.
+      checkpoint_cv_.wait_for(lock, std::chrono::seconds(1), [&] {
+        return commits_ >= seen + 64 || (stopping_ && queue_.empty());
+      });
+      if (stopping_ && queue_.empty()) break;
+      if (commits_ == seen) continue;
+      seen = commits_;
+    }
+    // PASSIVE: copies what it can without blocking the writer or the readers.
+    (void)db->Exec("PRAGMA wal_checkpoint(PASSIVE)");
+  }
+  (void)db->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 Result<std::unique_ptr<Conn>> Store::AcquireReader() {
@@ -327,6 +390,7 @@ Result<std::unique_ptr<Conn>> Store::AcquireReader() {
   }
   auto db = sql::Database::Open(path_, /*create=*/false, /*read_only=*/true);
   if (!db.ok()) return db.status();
+  PINGMA_RETURN_IF_ERROR(db->Exec("PRAGMA cache_size=-65536"));  // 64 MiB
   return std::make_unique<Conn>(std::move(*db));
 }
 

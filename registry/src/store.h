@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -62,7 +63,7 @@ class Conn {
 
 /// One entry of the log.
 struct Event {
-  std::string id;
+  std::string id;    ///< empty: Append names it EventId(seq)
   std::string code;  ///< the cylinder's code; empty for set-up events
   std::string type;
   Instant at;
@@ -71,8 +72,18 @@ struct Event {
   std::string body;  ///< JSON object with the details
 };
 
+/// The id of a log entry that has no natural id of its own: "ev-<seq>".
+std::string EventId(std::int64_t seq);
+/// The sequence number in an EventId, or nullopt when `id` is not one.
+std::optional<std::int64_t> SeqOfEventId(std::string_view id);
+
 /// SHA-256 over the previous link and the event's fields, length-prefixed.
 std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& event);
+
+/// Runs `fn` inside savepoint `name`: when it fails (an error reply or an
+/// exception) its rows and its links in the chain are undone.
+Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
+                  std::int64_t* head_seq, const std::function<Reply()>& fn);
 
 /// The writer's view during one job.
 class WriteTx {
@@ -122,14 +133,24 @@ class Store {
   /// Finishes the queued jobs, stops the writer and closes the database.
   void Close();
 
-  /// Largest batch committed so far (a figure for benchmarks).
-  size_t max_batch() const { return max_batch_; }
+  /// Called on the writer thread when a batch fails to commit, so that caches of
+  /// what the batch wrote can be dropped. Set before the first Submit.
+  void set_on_commit_failure(std::function<void()> fn) { on_commit_failure_ = std::move(fn); }
+
+  struct Stats {
+    size_t batches = 0;    ///< transactions committed (or failed)
+    size_t jobs = 0;       ///< jobs run in them
+    size_t max_batch = 0;  ///< most jobs in one
+  };
+  /// Group-commit figures; read them after Close().
+  const Stats& stats() const { return stats_; }
 
  private:
   Store(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
   Status Init();
   Status LoadHead();  ///< reads the chain's last link into head_seq_/head_hash_
   void WriterLoop();
+  void CheckpointLoop();
   Result<std::unique_ptr<Conn>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Conn> conn);
 
@@ -140,6 +161,7 @@ class Store {
 
   std::string path_;
   const Clock& clock_;
+  std::function<void()> on_commit_failure_;
   std::unique_ptr<Conn> writer_;
   std::string head_hash_;
   std::int64_t head_seq_ = 0;
@@ -149,7 +171,10 @@ class Store {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   std::thread thread_;
-  size_t max_batch_ = 0;
+  std::thread checkpointer_;
+  std::condition_variable checkpoint_cv_;  ///< on mu_; signalled after commits
+  std::uint64_t commits_ = 0;              ///< guarded by mu_; wakes the checkpointer
+  Stats stats_;                            ///< written by the writer thread only
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;

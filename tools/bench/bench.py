@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""pingma benchmarks: each one prints its figures as ratios to a baseline that is
+measured in the same run, because absolute times on shared machines do not compare
+from run to run.
+
+  bench.py fill-check    fill checks over HTTP (32 connections, wrk) vs a bare
+                         RESTinio handler returning fixed JSON
+  bench.py batch         registering a fleet through /v1/cylinders/batch vs inserting
+                         the same rows straight into SQLite in one transaction
+  bench.py large-store   fill-check p99 on a 1,000,000-cylinder / 10,000,000-event
+                         store vs a 10,000-cylinder store; bytes on disk per event
+  bench.py all           all three
+
+Run from the repository root after ./tools/quickstart.sh build.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+WRK_SCRIPT = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("PINGMA_TOKEN")
+local n = tonumber(os.getenv("PINGMA_CODES"))
+local prefix = os.getenv("PINGMA_PREFIX")
+request = function()
+  local code = string.format("%s%08d", prefix, math.random(0, n - 1))
+  return wrk.format(nil, nil, nil,
+    '{"station_id":"ST-01","operator_id":"OP-7","code":"' .. code .. '"}')
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %f %d %d %d %d\n", summary.requests,
+    summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read +
+    summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Server:
+    """A program that prints 'listening on http://HOST:PORT' when ready."""
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise SystemExit(f"bench: {argv[0]} did not start: {line!r}")
+        self.url = line[len("listening on "):]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+def call(url, method, path, token, body=None, timeout=600):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def token(registry, db, role, subject):
+    return subprocess.run([registry, "token", "add", "--db", db, "--role", role,
+                           "--subject", subject], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def setup_registry(registry, db):
+    """Tokens, a company, a station and an operator; returns the tokens."""
+    tokens = {r: token(registry, db, r, s) for r, s in
+              [("admin", "root"), ("company", "CO-A"), ("station", "ST-01")]}
+    return tokens
+
+
+def setup_entities(url, tokens):
+    admin = tokens["admin"]
+    for path, body in [
+        ("/v1/companies", {"id": "CO-A", "name": "Bench Gas",
+                           "filling_license": {"number": "L1", "valid_until": "2099-12-31"}}),
+        ("/v1/stations", {"id": "ST-01", "company_id": "CO-A", "name": "Bench station"}),
+        ("/v1/operators", {"id": "OP-7", "company_id": "CO-A", "name": "Op",
+                           "certificate": {"number": "C1", "valid_until": "2099-12-31"}}),
+    ]:
+        status, answer = call(url, "POST", path, admin, body)
+        if status != 201:
+            raise SystemExit(f"bench: {path}: {status} {answer}")
+
+
+def fleet(prefix, count):
+    return [{"code": f"{prefix}{i:08d}", "model": "YSP35.5",
+             "manufacturer": "Hebei Example Cylinder Co.", "serial": f"S-{i:08d}",
+             "manufactured": "2023-01", "tare_kg": 16.4, "last_inspection": "2025-01-15"}
+            for i in range(count)]
+
+
+def wrk(url, token_value, prefix, codes, seconds, connections, threads):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+        script = f.name
+    env = dict(os.environ, PINGMA_TOKEN=token_value, PINGMA_CODES=str(codes),
+               PINGMA_PREFIX=prefix)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d",
+                          f"{seconds}s", "--timeout", "10s", "-s", script,
+                          url + "/v1/fill-checks"], env=env, capture_output=True, text=True)
+    os.unlink(script)
+    m = re.search(r"RESULT (\d+) ([\d.]+) (\d+) (\d+) (\d+) (\d+)", out.stdout)
+    if not m:
+        raise SystemExit(f"bench: wrk failed: {out.stdout} {out.stderr}")
+    n, dur, p50, p99, bad_status, sock_err = m.groups()
+    if int(bad_status) or int(sock_err):
+        raise SystemExit(f"bench: {bad_status} non-2xx answers and {sock_err} socket errors")
+    return {"rps": int(n) / float(dur), "p50_ms": int(p50) / 1000, "p99_ms": int(p99) / 1000}
+
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def bench_fill_check(args, work):
+    registry, bare = args.registry, args.bare
+    db = os.path.join(work, "fill-check.db")
+    tokens = setup_registry(registry, db)
+    reg = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
+    base = Server([bare, "--port", "0"])
+    try:
+        setup_entities(reg.url, tokens)
+        status, answer = call(reg.url, "POST", "/v1/cylinders/batch", tokens["company"],
+                              {"cylinders": fleet("BF", 10000)})
+        assert status == 200, answer
+        log(f"fill-check: {args.rounds} rounds of {args.seconds}s each, "
+            f"{args.connections} connections")
+        wrk(reg.url, tokens["station"], "BF", 10000, 2, args.connections, args.wrk_threads)
+        wrk(base.url, "x", "BF", 10000, 2, args.connections, args.wrk_threads)
+        reg_runs, base_runs = [], []
+        for i in range(args.rounds):
+            base_runs.append(wrk(base.url, "x", "BF", 10000, args.seconds, args.connections,
+                                 args.wrk_threads))
+            reg_runs.append(wrk(reg.url, tokens["station"], "BF", 10000, args.seconds,
+                                args.connections, args.wrk_threads))
+            log(f"  round {i + 1}: bare {base_runs[-1]['rps']:.0f} req/s, "
+                f"registry {reg_runs[-1]['rps']:.0f} req/s")
+    finally:
+        reg.stop()
+        base.stop()
+    verify = subprocess.run([registry, "verify", "--db", db], capture_output=True, text=True)
+    result = {}
+    for name, runs in [("registry", reg_runs), ("bare", base_runs)]:
+        result[name] = {k: median_of(runs, k) for k in ("rps", "p50_ms", "p99_ms")}
+    result["ratio_rps"] = result["registry"]["rps"] / result["bare"]["rps"]
+    print("## fill checks over HTTP (32 connections)")
+    print(f"| | req/s | p50 ms | p99 ms |")
+    print(f"|---|---|---|---|")
+    for name in ("bare", "registry"):
+        r = result[name]
+        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    print(f"ratio registry/bare throughput: {result['ratio_rps']:.2f} (goal >= 0.5); "
+          f"p99 {result['registry']['p99_ms'] / result['bare']['p99_ms']:.2f}x bare; "
+          f"chain: {verify.stdout.strip()}")
+    return result
+
+
+def bench_batch(args, work):
+    registry = args.registry
+    n = args.cylinders
+    db = os.path.join(work, "batch.db")
+    tokens = setup_registry(registry, db)
+    reg = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
+    try:
+        setup_entities(reg.url, tokens)
+        body = json.dumps({"cylinders": fleet("BT", n)}).encode()
+        log(f"batch: {n} cylinders, {len(body) / 1e6:.1f} MB body")
+        req = urllib.request.Request(reg.url + "/v1/cylinders/batch", data=body, method="POST")
+        req.add_header("Authorization", "Bearer " + tokens["company"])
+        start = time.monotonic()
+        with urllib.request.urlopen(req, timeout=3600) as resp:
+            answer = json.loads(resp.read())
+        seconds = time.monotonic() - start
+    finally:
+        reg.stop()
+    created = sum(1 for r in answer["results"] if r["status"] == 201)
+    if created != n:
+        raise SystemExit(f"bench: only {created} of {n} stored")
+    raw_db = os.path.join(work, "raw.db")
+    raw = float(subprocess.run([args.sqlite_insert, "--db", raw_db, "--rows", str(n)],
+                               check=True, capture_output=True, text=True).stdout)
+    print(f"## registering {n} cylinders in one /v1/cylinders/batch call")
+    print(f"registry: {seconds:.2f} s ({n / seconds:.0f} cylinders/s); "
+          f"raw SQLite insert of the same rows in one transaction: {raw:.2f} s "
+          f"({n / raw:.0f} rows/s); ratio {raw / seconds:.3f} "
+          f"(the registry also validates, appends and hashes one event per cylinder)")
+    return {"seconds": seconds, "raw_seconds": raw, "ratio": raw / seconds}
+
+
+def seeded(args, work, name, cylinders, events):
+    db = os.path.join(work, f"{name}.db")
+    log(f"large-store: seeding {name}: {cylinders} cylinders, {events} events")
+    start = time.monotonic()
+    subprocess.run([args.seed, "--db", db, "--cylinders", str(cylinders), "--events",
+                    str(events)], check=True)
+    log(f"  seeded in {time.monotonic() - start:.0f} s")
+    return db
+
+
+def event_bytes(db):
+    con = sqlite3.connect(db)
+    count = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    try:
+        table = con.execute(
+            "SELECT SUM(pgsize) FROM dbstat WHERE name IN "
+            "('events', 'events_by_code', 'sqlite_autoindex_events_1')").fetchone()[0]
+    except sqlite3.OperationalError:
+        table = None
+    con.close()
+    return count, os.path.getsize(db), table
+
+
+def bench_large_store(args, work):
+    registry = args.registry
+    results = {}
+    for name, cyl, ev in [("small", args.small_cylinders, args.small_cylinders * 10),
+                          ("large", args.large_cylinders, args.large_events)]:
+        db = seeded(args, work, name, cyl, ev)
+        count, size, table = event_bytes(db)
+        tok = token(registry, db, "station", "ST-01")
+        srv = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
+        try:
+            wrk(srv.url, tok, "BM", cyl, 2, args.connections, args.wrk_threads)
+            runs = [wrk(srv.url, tok, "BM", cyl, args.seconds, args.connections,
+                        args.wrk_threads) for _ in range(args.rounds)]
+        finally:
+            srv.stop()
+        results[name] = {"cylinders": cyl, "events": count, "file_bytes": size,
+                         "event_bytes": table,
+                         "rps": median_of(runs, "rps"), "p50_ms": median_of(runs, "p50_ms"),
+                         "p99_ms": median_of(runs, "p99_ms")}
+        log(f"  {name}: {results[name]}")
+        if not args.keep:
+            os.unlink(db)
+    s, l = results["small"], results["large"]
+    print("## fill check on a large store")
+    print("| store | cylinders | events | req/s | p50 ms | p99 ms | bytes/event (file) "
+          "| bytes/event (events table + indexes) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in [("small", s), ("large", l)]:
+        per_table = f"{r['event_bytes'] / r['events']:.0f}" if r["event_bytes"] else "n/a"
+        print(f"| {name} | {r['cylinders']} | {r['events']} | {r['rps']:.0f} | "
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['file_bytes'] / r['events']:.0f} | "
+              f"{per_table} |")
+    print(f"p99 large/small: {l['p99_ms'] / s['p99_ms']:.2f} (goal <= 1.5)")
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", choices=["fill-check", "batch", "large-store", "all"])
+    parser.add_argument("--build", default="build", help="build directory (default: build)")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per subject")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--cylinders", type=int, default=100000, help="batch: fleet size")
+    parser.add_argument("--small-cylinders", type=int, default=10000)
+    parser.add_argument("--large-cylinders", type=int, default=1000000)
+    parser.add_argument("--large-events", type=int, default=10000000)
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
+    args = parser.parse_args()
+    if not shutil.which("wrk") and args.which in ("fill-check", "large-store", "all"):
+        raise SystemExit("bench: wrk is missing (./tools/quickstart.sh build installs it)")
+    args.registry = os.path.join(args.build, "registry", "pingma-registry")
+    args.bare = os.path.join(args.build, "tools", "bench", "pingma-bench-bare")
+    args.sqlite_insert = os.path.join(args.build, "tools", "bench", "pingma-bench-sqlite-insert")
+    args.seed = os.path.join(args.build, "tools", "bench", "pingma-bench-seed")
+    work = args.work_dir or tempfile.mkdtemp(prefix="pingma-bench-")
+    os.makedirs(work, exist_ok=True)
+    try:
+        if args.which in ("fill-check", "all"):
+            bench_fill_check(args, work)
+        if args.which in ("batch", "all"):
+            bench_batch(args, work)
+        if args.which in ("large-store", "all"):
+            bench_large_store(args, work)
+    finally:
+        if not args.keep and not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
