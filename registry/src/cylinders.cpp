@@ -1,4 +1,6 @@
 // Cylinder registration and queries, carriers, inspection, assessment, scrapping.
+#include <set>
+
 #include <fmt/format.h>
 
 #include "fields.h"
@@ -149,18 +151,27 @@ Status BindCarrier(WriteTx& tx, const std::string& carrier, const std::string& c
 }
 
 // Stores one validated cylinder. Everything is checked before the first write.
-Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who) {
+// `known_companies` remembers the owners already found within one job; the reply
+// carries the record only when `with_record` (a batch answers with statuses).
+Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
+                     std::set<std::string>* known_companies, bool with_record) {
   const Cylinder& c = item.row.cylinder;
-  auto company = Exists(tx.conn(), "companies", c.owner_company_id);
-  if (!company.ok()) return ErrorReply(company.status());
-  if (!*company) {
-    return ErrorReply(Status::Invalid(fmt::format("no company {}", c.owner_company_id)));
+  if (known_companies->count(c.owner_company_id) == 0) {
+    auto company = Exists(tx.conn(), "companies", c.owner_company_id);
+    if (!company.ok()) return ErrorReply(company.status());
+    if (!*company) {
+      return ErrorReply(Status::Invalid(fmt::format("no company {}", c.owner_company_id)));
+    }
+    known_companies->insert(c.owner_company_id);
   }
-  auto existing = LoadCylinder(tx.conn(), c.code);
+  auto state = tx.conn().Prepare("SELECT state FROM cylinders WHERE code = ?");
+  if (!state.ok()) return ErrorReply(state.status());
+  (*state)->Bind(1, c.code);
+  auto existing = (*state)->Step();
   if (!existing.ok()) return ErrorReply(existing.status());
   if (*existing) {
     return ErrorReply(Status::Conflict(
-        (*existing)->cylinder.state == CylinderState::kScrapped
+        (*state)->Text(0) == ToString(CylinderState::kScrapped)
             ? fmt::format("code {} belonged to a scrapped cylinder and is retired", c.code)
             : fmt::format("code {} is already registered", c.code)));
   }
@@ -202,7 +213,7 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who)
   for (const std::string& carrier : item.row.carriers) {
     if (Status r = BindCarrier(tx, carrier, c.code, *seq); !r.ok()) return ErrorReply(r);
   }
-  return Created(item.record);
+  return with_record ? Created(item.record) : Created({});
 }
 
 // May `who` see cylinders owned by `owner`? Regulators, inspectors and admins see
@@ -268,7 +279,8 @@ void Service::PostCylinder(const Call& call, Store::Done done) {
       ParseCylinder(*body, call.who, policy_, clock_->Now().LocalDate(policy_.utc_offset_minutes));
   if (!item.ok()) return done(ErrorReply(item.status()));
   Write(std::move(done), [item = std::move(*item), who = call.who](WriteTx& tx) {
-    return InsertCylinder(tx, item, who);
+    std::set<std::string> known_companies;
+    return InsertCylinder(tx, item, who, &known_companies, /*with_record=*/true);
   });
 }
 
@@ -293,6 +305,7 @@ void Service::PostCylinderBatch(const Call& call, Store::Done done) {
   }
   Write(std::move(done), [items, raw_codes, who = call.who](WriteTx& tx) -> Reply {
     json results = json::array();
+    std::set<std::string> known_companies;
     for (size_t i = 0; i < items->size(); ++i) {
       auto& item = (*items)[i];
       json result = {{"code", (*raw_codes)[i]}};
@@ -301,7 +314,8 @@ void Service::PostCylinderBatch(const Call& call, Store::Done done) {
         result["error"] = ErrorReply(item.status()).body["error"];
       } else {
         result["code"] = item->row.cylinder.code;
-        Reply r = tx.Nested([&] { return InsertCylinder(tx, *item, who); });
+        Reply r = tx.Nested(
+            [&] { return InsertCylinder(tx, *item, who, &known_companies, /*with_record=*/false); });
         result["status"] = r.status;
         if (r.failed()) result["error"] = r.body["error"];
       }

@@ -124,21 +124,22 @@ Status Serve(const ServeOptions& options) {
   std::uint16_t bound_port = port;
   std::optional<restinio::http_server_t<Traits>> server;
   try {
-    server.emplace(restinio::external_io_context(io),
-                   restinio::server_settings_t<Traits>{}
-                       .address(host)
-                       .port(port)
-                       .request_handler(handler)
-                       // Big enough for the batch endpoint; the Service applies the
-                       // per-endpoint limits of API.md and answers 413 itself.
-                       .incoming_http_msg_limits(
-                           restinio::incoming_http_msg_limits_t{}.max_body_size(kMaxBatchBody + 1))
-                       .read_next_http_message_timelimit(std::chrono::seconds(60))
-                       .handle_request_timeout(std::chrono::seconds(120))
-                       .write_http_response_timelimit(std::chrono::seconds(60))
-                       .acceptor_post_bind_hook([&bound_port](asio::ip::tcp::acceptor& acceptor) {
-                         bound_port = acceptor.local_endpoint().port();
-                       }));
+    server.emplace(
+        restinio::external_io_context(io),
+        restinio::server_settings_t<Traits>{}
+            .address(host)
+            .port(port)
+            .request_handler(handler)
+            // Big enough for the batch endpoint; the Service applies the
+            // per-endpoint limits of API.md and answers 413 itself.
+            .incoming_http_msg_limits(
+                restinio::incoming_http_msg_limits_t{}.max_body_size(kMaxBatchBody * 3 / 2))
+            .read_next_http_message_timelimit(std::chrono::seconds(60))
+            .handle_request_timeout(std::chrono::seconds(120))
+            .write_http_response_timelimit(std::chrono::seconds(60))
+            .acceptor_post_bind_hook([&bound_port](asio::ip::tcp::acceptor& acceptor) {
+              bound_port = acceptor.local_endpoint().port();
+            }));
   } catch (const std::exception& e) {
     return Status::Unavailable(fmt::format("cannot set up the HTTP server: {}", e.what()));
   }

@@ -913,6 +913,16 @@ class RegistryApiTest(unittest.TestCase):
             self.assertEqual(self.get_cylinder(items[i]["code"])["owner_company_id"],
                              "CO-BIG")
 
+    def test_05f2_batch_over_64mib_is_413(self):
+        prefix = self.new_code("HUGE")
+        item = self.cylinder_body(prefix + "-0")
+        # One real item, padded past 64 MiB with a field the registry ignores.
+        payload = json.dumps({"cylinders": [item], "padding": "x" * (64 * 1024 * 1024 + 10)})
+        status, answer = self.reg.request("POST", "/v1/cylinders/batch", raw=payload,
+                                          token=self.company_tokens["CO-BIG"], timeout=120)
+        self.assertErrorBody(status, answer, 413, "a 64 MiB + 10 B batch")
+        self.assertNotStored(prefix + "-0", "a batch over 64 MiB")
+
     def test_05g_unknown_code_is_404(self):
         for path in ("/v1/cylinders/TQNOSUCH", "/v1/cylinders/TQNOSUCH/history"):
             with self.subTest(path=path):

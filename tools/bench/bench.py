@@ -212,6 +212,9 @@ def bench_batch(args, work):
 
 def seeded(args, work, name, cylinders, events):
     db = os.path.join(work, f"{name}.db")
+    if args.keep and os.path.exists(db):
+        log(f"large-store: reusing {db} (--keep)")
+        return db
     log(f"large-store: seeding {name}: {cylinders} cylinders, {events} events")
     start = time.monotonic()
     subprocess.run([args.seed, "--db", db, "--cylinders", str(cylinders), "--events",
@@ -282,7 +285,8 @@ def main():
     parser.add_argument("--small-cylinders", type=int, default=10000)
     parser.add_argument("--large-cylinders", type=int, default=1000000)
     parser.add_argument("--large-events", type=int, default=10000000)
-    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the databases, and reuse those already in --work-dir")
     parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
     args = parser.parse_args()
     if not shutil.which("wrk") and args.which in ("fill-check", "large-store", "all"):
