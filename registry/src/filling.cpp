@@ -120,20 +120,22 @@ Status Service::LoadSightings() {
   Reply r = store_->Run([this](WriteTx& tx) -> Reply {
     const std::int64_t cutoff =
         tx.now().unix_ms - static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
-    // The log is in time order: read on from the last event before the window.
-    auto st = tx.conn().Prepare(
-        "SELECT code, at, body FROM events WHERE type = 'fill_check' AND code IS NOT NULL "
-        "AND seq > COALESCE((SELECT MAX(seq) FROM events WHERE at < ?), 0) ORDER BY seq");
+    // Newest first, by sequence (the primary key), stopping at the first event
+    // older than the window: the log is in time order, so this reads only the tail.
+    auto st = tx.conn().Prepare("SELECT code, at, type, body FROM events ORDER BY seq DESC");
     if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, cutoff);
     for (;;) {
       auto row = (*st)->Step();
       if (!row.ok()) return ErrorReply(row.status());
-      if (!*row) break;
-      json body = json::parse((*st)->Text(2), nullptr, false);
-      if (!body.is_object() || !body.contains("station_id")) continue;
-      sightings_[(*st)->Text(0)] =
-          Sighting{body["station_id"].get<std::string>(), Instant{(*st)->Int(1)}};
+      if (!*row || (*st)->Int(1) < cutoff) break;
+      if ((*st)->IsNull(0) || (*st)->Text(2) != "fill_check") continue;
+      json body = json::parse((*st)->Text(3), nullptr, false);
+      if (!body.is_object() || !body.contains("station_id") || !body["station_id"].is_string()) {
+        continue;
+      }
+      // The newest sighting of a code wins.
+      sightings_.emplace((*st)->Text(0),
+                         Sighting{body["station_id"].get<std::string>(), Instant{(*st)->Int(1)}});
     }
     return Reply{};
   });

@@ -158,6 +158,10 @@ Reply ErrorReply(const Status& status) {
 
 Service::Service(Store* store, Policy policy, const Clock* clock)
     : store_(store), policy_(std::move(policy)), clock_(clock), routes_(Routes()) {
+  for (const Route& r : routes_) {
+    route_segments_.emplace_back();
+    for (std::string_view part : SplitPath(r.pattern)) route_segments_.back().emplace_back(part);
+  }
   store_->set_on_commit_failure([this] {
     facts_.Clear();
     sightings_.clear();
@@ -297,8 +301,9 @@ void Service::Handle(const Request& request, Store::Done done) {
   const Route* route = nullptr;
   bool path_known = false;
   std::vector<std::string> params;
-  for (const Route& r : routes_) {
-    const auto pattern = SplitPath(r.pattern);
+  for (size_t k = 0; k < routes_.size(); ++k) {
+    const Route& r = routes_[k];
+    const auto& pattern = route_segments_[k];
     if (pattern.size() != parts.size()) continue;
     std::vector<std::string> captured;
     bool match = true;

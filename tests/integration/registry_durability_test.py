@@ -205,6 +205,34 @@ class DurabilityTest(unittest.TestCase):
         self.assert_all_present(acked)
         self.reg.stop()
 
+    def test_clone_detection_survives_a_restart(self):
+        # Recent sightings are kept in memory and read back from the log at start-up:
+        # a check at one station, a restart, then the same code at another station
+        # within the window must still be CLONE_SUSPECTED.
+        station2 = self.reg.token("station", "ST-D2")
+        status, answer = self.reg.request(
+            "POST", "/v1/stations", token=self.admin,
+            body={"id": "ST-D2", "company_id": "CO-D", "name": "D2", "district": "Suiyang"})
+        self.assertEqual(status, 201, answer)
+        code = "DCLONE0001"
+        status, answer = self.reg.request("POST", "/v1/cylinders", body=self.cylinder(code),
+                                          token=self.company)
+        self.assertEqual(status, 201, answer)
+        status, first = self.reg.request(
+            "POST", "/v1/fill-checks", token=self.station,
+            body={"station_id": "ST-D1", "operator_id": "OP-D", "code": code})
+        self.assertEqual((status, first["decision"]), (200, "allow"), first)
+        self.reg.stop()
+        self.reg.start()
+        status, second = self.reg.request(
+            "POST", "/v1/fill-checks", token=station2,
+            body={"station_id": "ST-D2", "operator_id": "OP-D", "code": code})
+        self.assertEqual(status, 200, second)
+        self.assertEqual([r["code"] for r in second["reasons"]], ["CLONE_SUSPECTED"],
+                         "the check before the restart must still count: %r" % second)
+        self.reg.stop()
+        self.assert_verify_ok()
+
 
 if __name__ == "__main__":
     BINARY = take_binary_argument()

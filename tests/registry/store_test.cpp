@@ -1,0 +1,235 @@
+// The registry's store: the event log's hash chain, the rollback of failed jobs,
+// group commit under concurrency, and a second writer on the same file (as
+// `pingma-registry token add` is while the service runs).
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store.h"
+
+namespace pingma::registry {
+namespace {
+
+class FixedClock final : public Clock {
+ public:
+  Instant Now() const override { return Instant{1767225600000}; }  // 2026-01-01T00:00:00Z
+};
+
+// A fresh directory per test case, removed afterwards.
+struct TempDb {
+  TempDb() {
+    char dir_template[] = "/tmp/pingma-store-test-XXXXXX";
+    dir = mkdtemp(dir_template);
+    path = dir + "/registry.db";
+  }
+  ~TempDb() { (void)system(("rm -rf '" + dir + "'").c_str()); }
+  std::string dir;
+  std::string path;
+};
+
+Event MakeEvent(const std::string& code, const std::string& body = "{}") {
+  return Event{"", code, "test", Instant{1767225600000}, "admin", "root", body};
+}
+
+Store::Job Appends(int n, const std::string& code, int status = 201) {
+  return [=](WriteTx& tx) -> Reply {
+    for (int i = 0; i < n; ++i) {
+      auto seq = tx.Append(MakeEvent(code));
+      if (!seq.ok()) return ErrorReply(seq.status());
+    }
+    return Reply{status, {}, {}, {}};
+  };
+}
+
+std::int64_t CountEvents(Store& store) {
+  auto n = store.Read([](Conn& conn) -> Result<std::int64_t> {
+    auto st = conn.Prepare("SELECT COUNT(*) FROM events");
+    if (!st.ok()) return st.status();
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    return (*st)->Int(0);
+  });
+  REQUIRE(n.ok());
+  return *n;
+}
+
+void ExecRaw(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST_CASE("appended events form a chain that verifies") {
+  TempDb tmp;
+  FixedClock clock;
+  {
+    auto store = Store::Open(tmp.path, clock);
+    REQUIRE(store.ok());
+    CHECK((*store)->Run(Appends(5, "C1")).status == 201);
+    CHECK(CountEvents(**store) == 5);
+  }
+  auto verified = VerifyChain(tmp.path);
+  REQUIRE(verified.ok());
+  CHECK(*verified == "ok: 5 events, chain intact");
+}
+
+TEST_CASE("a failed job leaves no rows and no links behind") {
+  TempDb tmp;
+  FixedClock clock;
+  {
+    auto store = Store::Open(tmp.path, clock);
+    REQUIRE(store.ok());
+    CHECK((*store)->Run(Appends(2, "C1")).status == 201);
+    CHECK((*store)->Run(Appends(3, "C2", 409)).status == 409);  // appends, then fails
+    CHECK(CountEvents(**store) == 2);
+    CHECK((*store)->Run(Appends(1, "C3")).status == 201);
+    auto ids = (*store)->Read([](Conn& conn) -> Result<std::string> {
+      auto st = conn.Prepare("SELECT group_concat(id || ':' || code, ',') FROM events");
+      if (!st.ok()) return st.status();
+      auto row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      return (*st)->Text(0);
+    });
+    REQUIRE(ids.ok());
+    // Sequence numbers stay contiguous: the failed job's ev-3..ev-5 were undone.
+    CHECK(*ids == "ev-1:C1,ev-2:C1,ev-3:C3");
+  }
+  CHECK(VerifyChain(tmp.path).ok());
+}
+
+TEST_CASE("an exception in a job is an internal error that changes nothing") {
+  TempDb tmp;
+  FixedClock clock;
+  auto store = Store::Open(tmp.path, clock);
+  REQUIRE(store.ok());
+  Reply r = (*store)->Run([](WriteTx& tx) -> Reply {
+    (void)tx.Append(MakeEvent("C1"));
+    throw std::runtime_error("boom");
+  });
+  CHECK(r.status == 500);
+  CHECK(r.body["error"]["message"].get<std::string>().find("boom") != std::string::npos);
+  CHECK(CountEvents(**store) == 0);
+}
+
+TEST_CASE("a nested item that fails is undone; the rest of the job stands") {
+  TempDb tmp;
+  FixedClock clock;
+  {
+    auto store = Store::Open(tmp.path, clock);
+    REQUIRE(store.ok());
+    Reply r = (*store)->Run([](WriteTx& tx) -> Reply {
+      for (int item = 0; item < 3; ++item) {
+        Reply one = tx.Nested([&]() -> Reply {
+          (void)tx.Append(MakeEvent("ITEM" + std::to_string(item)));
+          return Reply{item == 1 ? 422 : 201, {}, {}, {}};
+        });
+        CHECK(one.status == (item == 1 ? 422 : 201));
+      }
+      return Reply{200, {}, {}, {}};
+    });
+    CHECK(r.status == 200);
+    CHECK(CountEvents(**store) == 2);
+  }
+  CHECK(VerifyChain(tmp.path).ok());
+}
+
+TEST_CASE("verify names the first event whose content was changed") {
+  TempDb tmp;
+  FixedClock clock;
+  {
+    auto store = Store::Open(tmp.path, clock);
+    REQUIRE(store.ok());
+    CHECK((*store)->Run(Appends(4, "C1")).status == 201);
+  }
+  ExecRaw(tmp.path, "UPDATE events SET body = '{\"forged\":true}' WHERE seq = 3");
+  auto verified = VerifyChain(tmp.path);
+  REQUIRE_FALSE(verified.ok());
+  CHECK(verified.status().code() == StatusCode::kCorruption);
+  CHECK(verified.status().message().find("#3 (id ev-3") != std::string::npos);
+}
+
+TEST_CASE("verify notices a deleted event") {
+  TempDb tmp;
+  FixedClock clock;
+  {
+    auto store = Store::Open(tmp.path, clock);
+    REQUIRE(store.ok());
+    CHECK((*store)->Run(Appends(4, "C1")).status == 201);
+  }
+  ExecRaw(tmp.path, "DELETE FROM events WHERE seq = 2");
+  auto verified = VerifyChain(tmp.path);
+  REQUIRE_FALSE(verified.ok());
+  CHECK(verified.status().message().find("event #2 is missing") != std::string::npos);
+}
+
+TEST_CASE("concurrent submitters: every job committed once, in one unbroken chain") {
+  TempDb tmp;
+  FixedClock clock;
+  constexpr int kThreads = 8;
+  constexpr int kJobsEach = 200;
+  {
+    auto store = Store::Open(tmp.path, clock);
+    REQUIRE(store.ok());
+    std::vector<std::thread> threads;
+    std::atomic<int> created{0};
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int j = 0; j < kJobsEach; ++j) {
+          if ((*store)->Run(Appends(1, "T" + std::to_string(t))).status == 201) ++created;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(created == kThreads * kJobsEach);
+    CHECK(CountEvents(**store) == kThreads * kJobsEach);
+    (*store)->Close();
+    CHECK((*store)->stats().jobs == static_cast<size_t>(kThreads * kJobsEach));
+    CHECK((*store)->stats().batches <= (*store)->stats().jobs);
+  }
+  auto verified = VerifyChain(tmp.path);
+  REQUIRE(verified.ok());
+  CHECK(*verified == "ok: 1600 events, chain intact");
+}
+
+// Regression: `token add` appended to the chain from another process while the
+// service ran; the service's next write collided with it and every write after
+// that failed.
+TEST_CASE("a second writer on the same file does not fork the chain") {
+  TempDb tmp;
+  FixedClock clock;
+  {
+    auto service_store = Store::Open(tmp.path, clock);
+    REQUIRE(service_store.ok());
+    CHECK((*service_store)->Run(Appends(2, "A")).status == 201);
+    {
+      auto cli_store = Store::Open(tmp.path, clock);
+      REQUIRE(cli_store.ok());
+      CHECK((*cli_store)->Run(Appends(1, "CLI")).status == 201);
+    }
+    CHECK((*service_store)->Run(Appends(2, "A")).status == 201);
+    CHECK(CountEvents(**service_store) == 5);
+  }
+  auto verified = VerifyChain(tmp.path);
+  REQUIRE(verified.ok());
+  CHECK(*verified == "ok: 5 events, chain intact");
+}
+
+TEST_CASE("event ids made from sequence numbers parse back, and nothing else does") {
+  CHECK(EventId(42) == "ev-42");
+  CHECK(SeqOfEventId("ev-42") == std::optional<std::int64_t>(42));
+  for (const char* bad :
+       {"", "ev-", "ev-4x", "chk_42", "EV-42", "ev--1", "ev-99999999999999999999"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(SeqOfEventId(bad).has_value());
+  }
+}
+
+}  // namespace
+}  // namespace pingma::registry
