@@ -261,6 +261,27 @@ Reply FlagForScrap(WriteTx& tx, const Principal& who, const std::string& code, R
   return Okay(body);
 }
 
+/// The head shared by inspection and assessment records: code, date, result.
+struct InspectorRecord {
+  std::string code;
+  Date date;
+  InspectionResult result = InspectionResult::kPass;
+};
+
+Result<InspectorRecord> ParseInspectorRecord(const json& body, const char* what, Date today) {
+  std::optional<std::string> raw_code, result_text;
+  std::optional<Date> date;
+  PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kRequired, &raw_code, 64));
+  PINGMA_RETURN_IF_ERROR(GetDate(body, "date", Need::kRequired, &date));
+  PINGMA_RETURN_IF_ERROR(GetString(body, "result", Need::kRequired, &result_text, 16));
+  auto result = ParseInspectionResult(*result_text);
+  if (!result.ok()) return result.status();
+  if (today < *date) return Status::Invalid(fmt::format("the {} date is in the future", what));
+  auto code = NormaliseCode(*raw_code);
+  if (!code.ok()) return code.status();
+  return InspectorRecord{*code, *date, *result};
+}
+
 }  // namespace
 
 Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string& code,
@@ -314,8 +335,9 @@ void Service::PostCylinderBatch(const Call& call, Store::Done done) {
         result["error"] = ErrorReply(item.status()).body["error"];
       } else {
         result["code"] = item->row.cylinder.code;
-        Reply r = tx.Nested(
-            [&] { return InsertCylinder(tx, *item, who, &known_companies, /*with_record=*/false); });
+        Reply r = tx.Nested([&] {
+          return InsertCylinder(tx, *item, who, &known_companies, /*with_record=*/false);
+        });
         result["status"] = r.status;
         if (r.failed()) result["error"] = r.body["error"];
       }
@@ -471,28 +493,21 @@ void Service::PostCarrier(const Call& call, Store::Done done) {
 void Service::PostInspection(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
-  std::optional<std::string> raw_code, result_text, report_no;
-  std::optional<Date> date, next_due;
-  Status s = GetString(*body, "code", Need::kRequired, &raw_code, 64);
-  if (s.ok()) s = GetDate(*body, "date", Need::kRequired, &date);
-  if (s.ok()) s = GetString(*body, "result", Need::kRequired, &result_text, 16);
+  auto head = ParseInspectorRecord(*body, "inspection",
+                                   clock_->Now().LocalDate(policy_.utc_offset_minutes));
+  std::optional<std::string> report_no;
+  std::optional<Date> next_due;
+  Status s = head.status();
   if (s.ok()) s = GetDate(*body, "next_due", Need::kOptional, &next_due);
   if (s.ok()) s = GetString(*body, "report_no", Need::kRequired, &report_no, 64);
-  std::optional<InspectionResult> result;
-  if (s.ok()) {
-    auto r = ParseInspectionResult(*result_text);
-    if (r.ok())
-      result = *r;
-    else
-      s = r.status();
-  }
-  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
-  if (s.ok() && today < *date) s = Status::Invalid("the inspection date is in the future");
-  if (s.ok() && next_due && *next_due <= *date)
+  if (s.ok() && next_due && *next_due <= head->date) {
     s = Status::Invalid("next_due must be after the date");
-  auto code = s.ok() ? NormaliseCode(*raw_code) : Result<std::string>(s);
-  if (!code.ok()) return done(ErrorReply(code.status()));
-  Write(std::move(done), [=, code = *code, who = call.who](WriteTx& tx) -> Reply {
+  }
+  if (!s.ok()) return done(ErrorReply(s));
+  const std::string code = head->code;
+  const Date date = head->date;
+  const InspectionResult result = head->result;
+  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto row = LoadCylinder(tx.conn(), code);
     if (!row.ok()) return ErrorReply(row.status());
     if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
@@ -500,8 +515,8 @@ void Service::PostInspection(const Call& call, Store::Done done) {
       return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
     }
     json out = {{"code", code},
-                {"date", date->ToString()},
-                {"result", ToString(*result)},
+                {"date", date.ToString()},
+                {"result", ToString(result)},
                 {"report_no", *report_no}};
     if (next_due) out["next_due"] = next_due->ToString();
     auto seq =
@@ -511,7 +526,7 @@ void Service::PostInspection(const Call& call, Store::Done done) {
         "UPDATE cylinders SET last_inspection = ?, last_inspection_result = ?, "
         "next_inspection_due = ?, rev = ? WHERE code = ?");
     if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, date->ToString()).Bind(2, ToString(*result));
+    (*st)->Bind(1, date.ToString()).Bind(2, ToString(result));
     if (next_due)
       (*st)->Bind(3, next_due->ToString());
     else
@@ -519,7 +534,7 @@ void Service::PostInspection(const Call& call, Store::Done done) {
     (*st)->Bind(4, *seq).Bind(5, code);
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
     out["flagged_for_scrap"] = false;
-    if (*result == InspectionResult::kFail && (*row)->cylinder.state == CylinderState::kActive) {
+    if (result == InspectionResult::kFail && (*row)->cylinder.state == CylinderState::kActive) {
       Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kInspectionFailed);
       if (flagged.failed()) return flagged;
       out["flagged_for_scrap"] = true;
@@ -531,72 +546,64 @@ void Service::PostInspection(const Call& call, Store::Done done) {
 void Service::PostAssessment(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
-  std::optional<std::string> raw_code, result_text;
-  std::optional<Date> date, extends_until;
-  Status s = GetString(*body, "code", Need::kRequired, &raw_code, 64);
-  if (s.ok()) s = GetDate(*body, "date", Need::kRequired, &date);
-  if (s.ok()) s = GetString(*body, "result", Need::kRequired, &result_text, 16);
+  auto head = ParseInspectorRecord(*body, "assessment",
+                                   clock_->Now().LocalDate(policy_.utc_offset_minutes));
+  std::optional<Date> extends_until;
+  Status s = head.status();
   if (s.ok()) s = GetDate(*body, "extends_until", Need::kOptional, &extends_until);
-  std::optional<InspectionResult> result;
-  if (s.ok()) {
-    auto r = ParseInspectionResult(*result_text);
-    if (r.ok())
-      result = *r;
-    else
-      s = r.status();
-  }
-  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
-  if (s.ok() && today < *date) s = Status::Invalid("the assessment date is in the future");
-  auto code = s.ok() ? NormaliseCode(*raw_code) : Result<std::string>(s);
-  if (!code.ok()) return done(ErrorReply(code.status()));
-  const Policy policy = policy_;
-  Write(std::move(done), [=, code = *code, who = call.who](WriteTx& tx) -> Reply {
-    auto row = LoadCylinder(tx.conn(), code);
-    if (!row.ok()) return ErrorReply(row.status());
-    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
-    Cylinder c = (*row)->cylinder;
-    if (c.state == CylinderState::kScrapped) {
-      return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
-    }
-    if (c.assessment) {
-      return ErrorReply(
-          Status::Conflict(fmt::format("cylinder {} already had its one safety assessment on {}",
-                                       code, c.assessment->date.ToString())));
-    }
-    c.assessment.reset();
-    const Date life_end = ServiceLifeEnd(policy, c);
-    const Date cap = life_end.AddYears(policy.life_extension_max_years);
-    const bool passed = *result == InspectionResult::kPass;
-    if (passed && extends_until && (*extends_until <= life_end || cap < *extends_until)) {
-      return ErrorReply(Status::Invalid(
-          fmt::format("extends_until must be after the design life end {} and no later than {}",
-                      life_end.ToString(), cap.ToString())));
-    }
-    const Date granted = passed ? extends_until.value_or(cap) : life_end;
-    json out = {{"code", code}, {"date", date->ToString()}, {"result", ToString(*result)}};
-    if (passed) out["extends_until"] = granted.ToString();
-    auto seq =
-        tx.Append({"", code, "assessment", tx.now(), ToString(who.role), who.subject, out.dump()});
-    if (!seq.ok()) return ErrorReply(seq.status());
-    auto st = tx.conn().Prepare(
-        "UPDATE cylinders SET assessment_date = ?, assessment_passed = ?, "
-        "assessment_extends_until = ?, rev = ? WHERE code = ?");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, date->ToString()).Bind(2, passed ? 1 : 0);
-    if (passed)
-      (*st)->Bind(3, granted.ToString());
-    else
-      (*st)->BindNull(3);
-    (*st)->Bind(4, *seq).Bind(5, code);
-    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
-    out["flagged_for_scrap"] = false;
-    if (!passed && c.state == CylinderState::kActive) {
-      Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kServiceLifeExceeded);
-      if (flagged.failed()) return flagged;
-      out["flagged_for_scrap"] = true;
-    }
-    return Created(out);
-  });
+  if (!s.ok()) return done(ErrorReply(s));
+  const std::string code = head->code;
+  const Date date = head->date;
+  const InspectionResult result = head->result;
+  Write(std::move(done),
+        [this, code, date, result, extends_until, who = call.who](WriteTx& tx) -> Reply {
+          const Policy& policy = policy_;
+          auto row = LoadCylinder(tx.conn(), code);
+          if (!row.ok()) return ErrorReply(row.status());
+          if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
+          Cylinder c = (*row)->cylinder;
+          if (c.state == CylinderState::kScrapped) {
+            return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
+          }
+          if (c.assessment) {
+            return ErrorReply(Status::Conflict(
+                fmt::format("cylinder {} already had its one safety assessment on {}", code,
+                            c.assessment->date.ToString())));
+          }
+          c.assessment.reset();
+          const Date life_end = ServiceLifeEnd(policy, c);
+          const Date cap = life_end.AddYears(policy.life_extension_max_years);
+          const bool passed = result == InspectionResult::kPass;
+          if (passed && extends_until && (*extends_until <= life_end || cap < *extends_until)) {
+            return ErrorReply(Status::Invalid(fmt::format(
+                "extends_until must be after the design life end {} and no later than {}",
+                life_end.ToString(), cap.ToString())));
+          }
+          const Date granted = passed ? extends_until.value_or(cap) : life_end;
+          json out = {{"code", code}, {"date", date.ToString()}, {"result", ToString(result)}};
+          if (passed) out["extends_until"] = granted.ToString();
+          auto seq = tx.Append(
+              {"", code, "assessment", tx.now(), ToString(who.role), who.subject, out.dump()});
+          if (!seq.ok()) return ErrorReply(seq.status());
+          auto st = tx.conn().Prepare(
+              "UPDATE cylinders SET assessment_date = ?, assessment_passed = ?, "
+              "assessment_extends_until = ?, rev = ? WHERE code = ?");
+          if (!st.ok()) return ErrorReply(st.status());
+          (*st)->Bind(1, date.ToString()).Bind(2, passed ? 1 : 0);
+          if (passed)
+            (*st)->Bind(3, granted.ToString());
+          else
+            (*st)->BindNull(3);
+          (*st)->Bind(4, *seq).Bind(5, code);
+          if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+          out["flagged_for_scrap"] = false;
+          if (!passed && c.state == CylinderState::kActive) {
+            Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kServiceLifeExceeded);
+            if (flagged.failed()) return flagged;
+            out["flagged_for_scrap"] = true;
+          }
+          return Created(out);
+        });
 }
 
 void Service::GetScrapQueue(const Call& call, Store::Done done) {
