@@ -26,9 +26,9 @@ Result<Database> Database::Open(const std::string& path, bool create, bool read_
     // path of the commits that requests wait for. But under a steady stream of
     // writes those passive checkpoints never catch up with the end of the WAL,
     // which then can never restart and grows without bound; the writer's own
-    // auto-checkpoint (every 4000 pages, mostly copied already) closes the gap.
+    // auto-checkpoint (every 16000 pages, mostly copied already) closes the gap.
     PINGMA_RETURN_IF_ERROR(db.Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=4000; "
+        "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=16000; "
         "PRAGMA journal_size_limit=67108864;"));
   }
   return db;

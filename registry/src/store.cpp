@@ -244,7 +244,7 @@ Status Store::Init() {
   auto db = sql::Database::Open(path_, /*create=*/true, /*read_only=*/false);
   if (!db.ok()) return db.status();
   writer_ = std::make_unique<Conn>(std::move(*db));
-  PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA cache_size=-262144"));  // 256 MiB
+  PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA cache_size=-1048576"));  // 1 GiB
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec(kSchema));
   return LoadHead();
 }
@@ -367,7 +367,7 @@ void Store::CheckpointLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       // Wake after some commits, or at least every second while there are any.
       checkpoint_cv_.wait_for(lock, std::chrono::seconds(1), [&] {
-        return commits_ >= seen + 64 || (stopping_ && queue_.empty());
+        return commits_ >= seen + 16 || (stopping_ && queue_.empty());
       });
       if (stopping_ && queue_.empty()) break;
       if (commits_ == seen) continue;
