@@ -150,7 +150,7 @@ class Service {
   const Clock* clock_;
   std::vector<Route> routes_;
   std::vector<std::vector<std::string>> route_segments_;  ///< each pattern split at '/'
-  FactsCache facts_;  ///< writer thread only
+  FactsCache facts_;                                      ///< writer thread only
   /// The latest check of each code within the clone window (writer thread only);
   /// rebuilt from the log at start-up.
   std::unordered_map<std::string, Sighting> sightings_;

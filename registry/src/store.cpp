@@ -233,10 +233,6 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
     pthread_setname_np(pthread_self(), "pingma-writer");
     s->WriterLoop();
   });
-  store->checkpointer_ = std::thread([s = store.get()] {
-    pthread_setname_np(pthread_self(), "pingma-ckpt");
-    s->CheckpointLoop();
-  });
   return store;
 }
 
@@ -271,8 +267,6 @@ void Store::Close() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  checkpoint_cv_.notify_all();
-  if (checkpointer_.joinable()) checkpointer_.join();
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
@@ -347,36 +341,10 @@ void Store::WriterLoop() {
         for (auto& r : replies) r = ErrorReply(committed);
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++commits_;
-    }
-    checkpoint_cv_.notify_one();
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
     batch.clear();
     replies.clear();
   }
-}
-
-void Store::CheckpointLoop() {
-  auto db = sql::Database::Open(path_, /*create=*/false, /*read_only=*/false);
-  if (!db.ok()) return;
-  std::uint64_t seen = 0;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      // Wake after some commits, or at least every second while there are any.
-      checkpoint_cv_.wait_for(lock, std::chrono::seconds(1), [&] {
-        return commits_ >= seen + 16 || (stopping_ && queue_.empty());
-      });
-      if (stopping_ && queue_.empty()) break;
-      if (commits_ == seen) continue;
-      seen = commits_;
-    }
-    // PASSIVE: copies what it can without blocking the writer or the readers.
-    (void)db->Exec("PRAGMA wal_checkpoint(PASSIVE)");
-  }
-  (void)db->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 Result<std::unique_ptr<Conn>> Store::AcquireReader() {

@@ -150,7 +150,6 @@ class Store {
   Status Init();
   Status LoadHead();  ///< reads the chain's last link into head_seq_/head_hash_
   void WriterLoop();
-  void CheckpointLoop();
   Result<std::unique_ptr<Conn>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Conn> conn);
 
@@ -171,9 +170,6 @@ class Store {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   std::thread thread_;
-  std::thread checkpointer_;
-  std::condition_variable checkpoint_cv_;  ///< on mu_; signalled after commits
-  std::uint64_t commits_ = 0;              ///< guarded by mu_; wakes the checkpointer
   Stats stats_;                            ///< written by the writer thread only
 
   std::mutex readers_mu_;
