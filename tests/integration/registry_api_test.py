@@ -923,6 +923,32 @@ class RegistryApiTest(unittest.TestCase):
         self.assertErrorBody(status, answer, 413, "a 64 MiB + 10 B batch")
         self.assertNotStored(prefix + "-0", "a batch over 64 MiB")
 
+    def test_05f3_hostile_bodies_get_4xx_and_the_server_lives(self):
+        admin = self.admin
+        cases = [
+            ("deeply nested arrays", "/v1/companies", b"[" * 400000 + b"]" * 400000, (422,)),
+            ("deeply nested objects", "/v1/companies",
+             b'{"a":' * 150000 + b"1" + b"}" * 150000, (422,)),
+            ("invalid UTF-8", "/v1/companies", b'{"id":"\xff\xfe","name":"x"}', (400,)),
+            ("number out of range", "/v1/companies", b'{"id":"Z9","name":1e400}', (400,)),
+            ("a million nested arrays in a batch", "/v1/cylinders/batch",
+             b'{"cylinders":' + b"[" * 1000000 + b"]" * 1000000 + b"}", (200,)),
+            ("NUL bytes", "/v1/companies", b'{"id":"A\x00B","name":"x"}', (400, 422)),
+        ]
+        for what, path, raw, expected in cases:
+            with self.subTest(what=what):
+                token = admin if path == "/v1/companies" else self.company_tokens["CO-A"]
+                status, answer = self.reg.request("POST", path, raw=raw, token=token, timeout=120)
+                self.assertIn(status, expected, "%s: %s %r" % (what, status, str(answer)[:200]))
+                if status >= 400:
+                    self.assertErrorBody(status, answer, status, what)
+                else:
+                    self.assertEqual(answer["results"][0]["status"], 422, what)
+        # Still serving, and nothing was stored.
+        status, _ = self.reg.request("GET", "/v1/stations/Z9", token=admin)
+        self.assertEqual(status, 404)
+        self.register("CO-A")
+
     def test_05g_unknown_code_is_404(self):
         for path in ("/v1/cylinders/TQNOSUCH", "/v1/cylinders/TQNOSUCH/history"):
             with self.subTest(path=path):
