@@ -5,18 +5,20 @@
 #   tools/quickstart.sh demo    install, build, run the filling-line demo
 #   tools/quickstart.sh test    install, build, run the whole test suite (ctest)
 #   tools/quickstart.sh build   install and build only
+#   tools/quickstart.sh fuzz    install clang, build the fuzz harnesses, run each for
+#                               FUZZ_SECONDS (default 60)
 #
 # Environment: BUILD_DIR (default: build), JOBS (default: nproc),
 # PINGMA_WERROR=ON to fail on compiler warnings (set by CI).
 set -euo pipefail
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 cmd=${1:-}
 case "$cmd" in
-  demo | test | build) ;;
+  demo | test | build | fuzz) ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; echo "quickstart: unknown command '${cmd}'" >&2; exit 2 ;;
 esac
@@ -61,6 +63,25 @@ build() {
   echo "==> building with $jobs jobs (the first build takes a few minutes)"
   cmake --build "$build_dir" -j "$jobs"
 }
+
+if [ "$cmd" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev)
+  install_packages
+  fuzz_dir=${BUILD_DIR:-$root/build-fuzz}
+  echo "==> building the fuzz harnesses in $fuzz_dir"
+  cmake -S "$root" -B "$fuzz_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINGMA_FUZZ=ON -DPINGMA_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$fuzz_dir" -j "$jobs" --target scan_fuzz policy_fuzz calendar_fuzz
+  for name in scan policy calendar; do
+    echo "==> fuzzing ${name} for ${FUZZ_SECONDS:-60} s"
+    corpus=$(mktemp -d)
+    cp "$root/tests/fuzz/corpus/$name/"* "$corpus/"
+    "$fuzz_dir/tests/fuzz/${name}_fuzz" -max_total_time="${FUZZ_SECONDS:-60}" \
+      -max_len=4096 "$corpus" 2>&1 | tail -n 3
+    rm -rf "$corpus"
+  done
+  exit 0
+fi
 
 install_packages
 build

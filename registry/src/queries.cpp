@@ -105,7 +105,16 @@ Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan
   (*st)->Bind(1, key->text);
   auto row = (*st)->Step();
   if (!row.ok()) return row.status();
-  return *row ? std::optional<std::string>((*st)->Text(0)) : std::nullopt;
+  if (*row) return std::optional<std::string>((*st)->Text(0));
+  if (!key->also_code) return std::optional<std::string>();
+  // Bare text that reads as a tag but is bound to none: it may be a numeric code.
+  if (key_text) *key_text = *key->also_code;
+  auto code = conn.Prepare("SELECT code FROM cylinders WHERE code = ?");
+  if (!code.ok()) return code.status();
+  (*code)->Bind(1, *key->also_code);
+  auto found = (*code)->Step();
+  if (!found.ok()) return found.status();
+  return *found ? std::optional<std::string>((*code)->Text(0)) : std::nullopt;
 }
 
 Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id) {

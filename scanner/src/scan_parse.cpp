@@ -58,6 +58,18 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && StartsWithNoCase(a, b);
 }
 
+// The headers of the 96-bit EPC schemes of the Tag Data Standard (GDTI, GSRN,
+// USDoD, SGTIN, SSCC, SGLN, GRAI, GIAI, GID, CPI, SGCN). Bare 24-digit hex that
+// starts otherwise is no EPC, and is read as a code.
+bool HasEpc96Header(std::string_view hex) {
+  static constexpr std::string_view kHeaders[] = {"2C", "2D", "2F", "30", "31", "32",
+                                                  "33", "34", "35", "3C", "3F"};
+  for (std::string_view h : kHeaders) {
+    if (EqualsNoCase(hex.substr(0, 2), h)) return true;
+  }
+  return false;
+}
+
 bool AllHex(std::string_view s) {
   for (char c : s) {
     if (!epc::IsHexDigit(c)) return false;
@@ -264,7 +276,7 @@ Result<ScanKey> ParseForm(std::string_view s) {
   // which no current TDS scheme uses.
   if (IsValidBareGrai(s)) return ParseGs1Data(s);
   if (AllHex(s)) {
-    if (s.size() == kBareGrai96HexDigits ||
+    if ((s.size() == kBareGrai96HexDigits && HasEpc96Header(s)) ||
         (s.size() == kBareGrai170HexDigits && s.substr(0, 2) == kGrai170HeaderHex)) {
       return epc::DecodeEpcHex(s);
     }
@@ -320,7 +332,14 @@ Result<ScanKey> ParseScan(std::string_view raw) {
   // Only allocation can throw in here, and no exception may leave the module. The
   // message is short enough for the small-string buffer, so building it cannot throw.
   try {
-    return ParseScanUnguarded(raw);
+    Result<ScanKey> key = ParseScanUnguarded(raw);
+    if (key.ok() && key->kind != ScanKind::kCode) {
+      // Only bare text passes as a code too: prefixed, bracketed and URL forms hold
+      // characters that no code may contain.
+      Result<std::string> code = NormaliseCode(raw);
+      if (code.ok()) key->also_code = *code;
+    }
+    return key;
   } catch (const std::exception&) {
     return Status::Internal("out of memory");
   }

@@ -949,6 +949,20 @@ class RegistryApiTest(unittest.TestCase):
         self.assertEqual(status, 404)
         self.register("CO-A")
 
+    def test_04e_numeric_code_that_looks_like_a_tag(self):
+        # 24 digits starting 30 read as an SGTIN-96 EPC; bound to no cylinder as a
+        # carrier, the same text must still find the cylinder registered with it.
+        code = "30%022d" % (int(self.new_code("N")[3:]) + 10 ** 20)
+        self.assertEqual(len(code), 24)
+        self.register("CO-A", code=code)
+        for scan in (code, code.lower(), " %s\r\n" % code):
+            with self.subTest(scan=scan):
+                answer = self.check(scan=scan)
+                self.assertEqual(answer["cylinder"]["code"], code, answer)
+                status, body = self.reg.request("GET", "/v1/resolve?scan=" + q(scan),
+                                                token=self.regulator)
+                self.assertEqual((status, body), (200, {"code": code}))
+
     def test_05g_unknown_code_is_404(self):
         for path in ("/v1/cylinders/TQNOSUCH", "/v1/cylinders/TQNOSUCH/history"):
             with self.subTest(path=path):

@@ -22,6 +22,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -83,6 +84,9 @@ TEST_CASE("ParseScan: plain code text and public-page URLs") {
        ScanKind::kCode, "3074257BF7194E4000001A853074257BF7194E400000"},
       {"bare 8003 with a bad check digit stays a code", "8003006141411234535678", ScanKind::kCode,
        "8003006141411234535678"},
+      // Regression (found by tests/fuzz/scan_fuzz): 24 digits with no EPC header.
+      {"24 hex with no 96-bit EPC header is a code", "801411041411001814110018", ScanKind::kCode,
+       "801411041411001814110018"},
       {"URL path", "https://x.cn/c/HB0100000123", ScanKind::kCode, "HB0100000123"},
       {"URL path, trailing slash, http", "http://x.cn/c/hb0100000123/", ScanKind::kCode,
        "HB0100000123"},
@@ -132,8 +136,9 @@ TEST_CASE("ParseScan: GS1 element strings and Digital Link") {
        "GRAI:" + tds},
       {"bare valid GRAI of 24 digits beats EPC hex", "800300614141123452567800", ScanKind::kGrai,
        "GRAI:00614141123452567800"},
-      {"bare 24 digits, bad check digit: EPC hex", "800300614141123453567800", ScanKind::kEpc,
-       "EPC:800300614141123453567800"},
+      // 0x80 is no EPC header, so neither GRAI nor EPC: a numeric code.
+      {"bare 24 digits, bad check digit: a code", "800300614141123453567800", ScanKind::kCode,
+       "800300614141123453567800"},
       {"canonical GRAI: key", "GRAI:" + tds, ScanKind::kGrai, "GRAI:" + tds},
       {"grai: prefix in any case", "grai:" + tds, ScanKind::kGrai, "GRAI:" + tds},
       {"Digital Link", "https://id.gs1.org/8003/" + tds, ScanKind::kGrai, "GRAI:" + tds},
@@ -367,6 +372,34 @@ TEST_CASE("ParseScan: one carrier in different forms gives one key") {
       REQUIRE_MESSAGE(key.ok(), key.status().ToString());
       CHECK(key->text == g.key);
     }
+  }
+}
+
+TEST_CASE("ParseScan: bare text read as a tag also offers its reading as a code") {
+  struct Row {
+    const char* name;
+    const char* raw;
+    ScanKind kind;
+    std::optional<std::string> also_code;
+  };
+  const Row rows[] = {
+      {"24 digits with an SGTIN header", "301411041411001814110018", ScanKind::kEpc,
+       "301411041411001814110018"},
+      {"lower-case bare EPC hex", "3074257bf7194e4000001a85", ScanKind::kEpc,
+       "3074257BF7194E4000001A85"},
+      {"bare ISO 15693 UID", "e004015012345678", ScanKind::kUid, "E004015012345678"},
+      {"bare GRAI digits", "8003006141411234525678", ScanKind::kGrai, "8003006141411234525678"},
+      {"EPC: prefix is no code", "EPC:3074257BF7194E4000001A85", ScanKind::kEpc, std::nullopt},
+      {"UID: prefix is no code", "UID:E004015012345678", ScanKind::kUid, std::nullopt},
+      {"bracketed GRAI is no code", "(8003)006141411234525678", ScanKind::kGrai, std::nullopt},
+      {"a plain code needs none", "HB0100000123", ScanKind::kCode, std::nullopt},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.name);
+    auto key = ParseScan(row.raw);
+    REQUIRE(key.ok());
+    CHECK(key->kind == row.kind);
+    CHECK(key->also_code == row.also_code);
   }
 }
 

@@ -5,8 +5,10 @@
 // to a cylinder (see POST /v1/cylinders/{code}/carriers).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "pingma/common/status.h"
 
@@ -22,8 +24,16 @@ enum class ScanKind {
 const char* ToString(ScanKind kind);  // "code", "grai", "epc", "uid"
 
 struct ScanKey {
+  ScanKey() = default;
+  ScanKey(ScanKind k, std::string t) : kind(k), text(std::move(t)) {}
+
   ScanKind kind = ScanKind::kCode;
   std::string text;  ///< the canonical form above; equal keys mean the same carrier
+  /// For a carrier guessed from bare text (hex that reads as an EPC or a UID, digits
+  /// that read as a GRAI): the same text read as a plain code. A numeric code can
+  /// look exactly like a tag, so a registry that finds no such carrier tries this.
+  /// Not part of the key's identity.
+  std::optional<std::string> also_code;
 
   friend bool operator==(const ScanKey& a, const ScanKey& b) {
     return a.kind == b.kind && a.text == b.text;
