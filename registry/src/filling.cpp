@@ -1,5 +1,7 @@
 // Filling: the fill check (the policy engine online), fill records, and the
 // station's offline replica feed.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "fields.h"
@@ -74,44 +76,44 @@ json FillLimitsJson(const FillLimits& f) {
 
 }  // namespace
 
+namespace {
+
+// The cached value for `key`, loaded once with `load` when missing.
+template <typename Map, typename Load>
+Result<const typename Map::mapped_type*> Cached(Map& map, const std::string& key, Load load) {
+  auto it = map.find(key);
+  if (it == map.end()) {
+    auto loaded = load();
+    if (!loaded.ok()) return loaded.status();
+    it = map.emplace(key, std::move(*loaded)).first;
+  }
+  return &it->second;
+}
+
+}  // namespace
+
 Result<FillCheckInput> Service::GatherFacts(Conn& conn, const std::string& station_id,
                                             const std::string& operator_id,
                                             const std::optional<CylinderRow>& row) {
   FillCheckInput in;
-  auto station = facts_.stations.find(station_id);
-  if (station == facts_.stations.end()) {
-    auto loaded = LoadStation(conn, station_id);
-    if (!loaded.ok()) return loaded.status();
-    station = facts_.stations.emplace(station_id, std::move(*loaded)).first;
-  }
-  if (!station->second) {
-    return Status::Invalid(fmt::format("station {} is not registered", station_id));
-  }
-  in.station = *station->second;
-  auto op = facts_.operators.find(operator_id);
-  if (op == facts_.operators.end()) {
-    auto loaded = LoadOperator(conn, operator_id);
-    if (!loaded.ok()) return loaded.status();
-    op = facts_.operators.emplace(operator_id, std::move(*loaded)).first;
-  }
-  in.operator_facts = op->second;
+  auto station = Cached(facts_.stations, station_id, [&] { return LoadStation(conn, station_id); });
+  if (!station.ok()) return station.status();
+  if (!**station) return Status::Invalid(fmt::format("station {} is not registered", station_id));
+  in.station = ***station;
+  auto op = Cached(facts_.operators, operator_id, [&] { return LoadOperator(conn, operator_id); });
+  if (!op.ok()) return op.status();
+  in.operator_facts = **op;
   if (row) {
     const Cylinder& c = row->cylinder;
     in.cylinder = c;
-    auto custody = facts_.custody.find(c.owner_company_id);
-    if (custody == facts_.custody.end()) {
-      auto loaded = LoadCustody(conn, c.owner_company_id);
-      if (!loaded.ok()) return loaded.status();
-      custody = facts_.custody.emplace(c.owner_company_id, std::move(*loaded)).first;
-    }
-    in.custody = custody->second;
-    auto recalls = facts_.recalls.find(c.manufacturer);
-    if (recalls == facts_.recalls.end()) {
-      auto loaded = LoadRecalls(conn, c.manufacturer);
-      if (!loaded.ok()) return loaded.status();
-      recalls = facts_.recalls.emplace(c.manufacturer, std::move(*loaded)).first;
-    }
-    in.recalls = recalls->second;
+    auto custody = Cached(facts_.custody, c.owner_company_id,
+                          [&] { return LoadCustody(conn, c.owner_company_id); });
+    if (!custody.ok()) return custody.status();
+    in.custody = **custody;
+    auto recalls =
+        Cached(facts_.recalls, c.manufacturer, [&] { return LoadRecalls(conn, c.manufacturer); });
+    if (!recalls.ok()) return recalls.status();
+    in.recalls = **recalls;
   }
   return in;
 }
@@ -133,6 +135,12 @@ Status Service::LoadSightings() {
       if (!body.is_object() || !body.contains("station_id") || !body["station_id"].is_string()) {
         continue;
       }
+      // As at run time, only checks that found a cylinder count as sightings.
+      const json& reasons = body.value("reasons", json::array());
+      if (std::find(reasons.begin(), reasons.end(), ToString(ReasonCode::kUnknownCode)) !=
+          reasons.end()) {
+        continue;
+      }
       // The newest sighting of a code wins.
       sightings_.emplace((*st)->Text(0),
                          Sighting{body["station_id"].get<std::string>(), Instant{(*st)->Int(1)}});
@@ -145,12 +153,15 @@ Status Service::LoadSightings() {
 void Service::RecordSighting(const std::string& code, Sighting sighting) {
   const Instant at = sighting.at;
   sightings_[code] = std::move(sighting);
-  // Bound the memory: now and then, forget the sightings older than the window.
-  if (sightings_.size() % 65536 == 0) {
+  // Bound the memory: when the map has grown past the mark, forget the sightings
+  // older than the window, and set the mark at twice what is left, so that the
+  // sweep's cost is spread over at least as many new codes.
+  if (sightings_.size() >= sightings_prune_at_) {
     const std::int64_t window = static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
     for (auto it = sightings_.begin(); it != sightings_.end();) {
       it = at.unix_ms - it->second.at.unix_ms > window ? sightings_.erase(it) : std::next(it);
     }
+    sightings_prune_at_ = std::max(kMinSightingsPruneAt, 2 * sightings_.size());
   }
 }
 

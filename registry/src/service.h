@@ -154,6 +154,8 @@ class Service {
   /// The latest check of each code within the clone window (writer thread only);
   /// rebuilt from the log at start-up.
   std::unordered_map<std::string, Sighting> sightings_;
+  static constexpr size_t kMinSightingsPruneAt = 65536;
+  size_t sightings_prune_at_ = kMinSightingsPruneAt;  ///< sweep when the map reaches this
 
   std::mutex tokens_mu_;
   std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256

@@ -163,7 +163,8 @@ std::string EventId(std::int64_t seq) {
 }
 
 std::optional<std::int64_t> SeqOfEventId(std::string_view id) {
-  if (id.size() < 4 || id.size() > 22 || id.substr(0, 3) != "ev-") return std::nullopt;
+  // At most 18 digits, so that the number cannot overflow: ids come from clients.
+  if (id.size() < 4 || id.size() > 3 + 18 || id.substr(0, 3) != "ev-") return std::nullopt;
   std::int64_t seq = 0;
   for (char c : id.substr(3)) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -172,14 +173,9 @@ std::optional<std::int64_t> SeqOfEventId(std::string_view id) {
   return seq;
 }
 
-Result<std::int64_t> WriteTx::Append(const Event& event) {
+Result<std::int64_t> WriteTx::Append(Event e) {
   const std::int64_t seq = *head_seq_ + 1;
-  Event named;
-  if (event.id.empty()) {
-    named = event;
-    named.id = EventId(seq);
-  }
-  const Event& e = event.id.empty() ? named : event;
+  if (e.id.empty()) e.id = EventId(seq);
   std::string hash = ChainHash(*head_hash_, seq, e);
   auto st = conn_->Prepare(
       "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) "

@@ -93,7 +93,7 @@ class WriteTx {
   Conn& conn() { return *conn_; }
   Instant now() const { return now_; }
   /// Appends to the log and the chain; returns the event's sequence number.
-  Result<std::int64_t> Append(const Event& event);
+  Result<std::int64_t> Append(Event event);
   /// Runs `fn` in a nested savepoint: a failed reply undoes its rows and its links
   /// in the chain, and leaves the rest of the job standing.
   Reply Nested(const std::function<Reply()>& fn);
@@ -170,7 +170,7 @@ class Store {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   std::thread thread_;
-  Stats stats_;                            ///< written by the writer thread only
+  Stats stats_;  ///< written by the writer thread only
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;

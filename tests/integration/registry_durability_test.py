@@ -222,8 +222,20 @@ class DurabilityTest(unittest.TestCase):
             "POST", "/v1/fill-checks", token=self.station,
             body={"station_id": "ST-D1", "operator_id": "OP-D", "code": code})
         self.assertEqual((status, first["decision"]), (200, "allow"), first)
+        # An unregistered code is no sighting, before a restart or after it.
+        black = "DBLACK0001"
+        status, answer = self.reg.request(
+            "POST", "/v1/fill-checks", token=self.station,
+            body={"station_id": "ST-D1", "operator_id": "OP-D", "code": black})
+        self.assertEqual([r["code"] for r in answer["reasons"]], ["UNKNOWN_CODE"], answer)
         self.reg.stop()
         self.reg.start()
+        status, answer = self.reg.request(
+            "POST", "/v1/fill-checks", token=station2,
+            body={"station_id": "ST-D2", "operator_id": "OP-D", "code": black})
+        self.assertEqual([r["code"] for r in answer["reasons"]], ["UNKNOWN_CODE"],
+                         "an unregistered code's check is no sighting after a restart: %r"
+                         % answer)
         status, second = self.reg.request(
             "POST", "/v1/fill-checks", token=station2,
             body={"station_id": "ST-D2", "operator_id": "OP-D", "code": code})
