@@ -2,10 +2,10 @@
 // hands each request to the Service and answers asynchronously when the Service is
 // done (after the commit, for writes). The only translation unit with RESTinio.
 #include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-
 #include <future>
 #include <thread>
 

@@ -86,19 +86,27 @@ Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& c
   return std::optional<CylinderRow>(std::move(r));
 }
 
+namespace {
+
+// `code` itself when a cylinder is registered under it.
+Result<std::optional<std::string>> RegisteredCode(Conn& conn, const std::string& code) {
+  auto st = conn.Prepare("SELECT code FROM cylinders WHERE code = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, code);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? std::optional<std::string>(code) : std::nullopt;
+}
+
+}  // namespace
+
 Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan,
                                                std::string* key_text, bool trust_codes) {
   auto key = ParseScan(scan);
   if (!key.ok()) return key.status();
   if (key_text) *key_text = key->text;
-  if (key->kind == ScanKind::kCode && trust_codes) return std::optional<std::string>(key->text);
   if (key->kind == ScanKind::kCode) {
-    auto st = conn.Prepare("SELECT code FROM cylinders WHERE code = ?");
-    if (!st.ok()) return st.status();
-    (*st)->Bind(1, key->text);
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    return *row ? std::optional<std::string>((*st)->Text(0)) : std::nullopt;
+    return trust_codes ? std::optional<std::string>(key->text) : RegisteredCode(conn, key->text);
   }
   auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = ?");
   if (!st.ok()) return st.status();
@@ -109,12 +117,7 @@ Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan
   if (!key->also_code) return std::optional<std::string>();
   // Bare text that reads as a tag but is bound to none: it may be a numeric code.
   if (key_text) *key_text = *key->also_code;
-  auto code = conn.Prepare("SELECT code FROM cylinders WHERE code = ?");
-  if (!code.ok()) return code.status();
-  (*code)->Bind(1, *key->also_code);
-  auto found = (*code)->Step();
-  if (!found.ok()) return found.status();
-  return *found ? std::optional<std::string>((*code)->Text(0)) : std::nullopt;
+  return RegisteredCode(conn, *key->also_code);
 }
 
 Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id) {

@@ -165,7 +165,8 @@ Service::Service(Store* store, Policy policy, const Clock* clock)
   store_->set_on_commit_failure([this] {
     facts_.Clear();
     sightings_.clear();
-  });  // A failure here only leaves clone detection to start afresh; the log is intact.
+  });
+  // A failure here only leaves clone detection to start afresh; the log is intact.
   (void)LoadSightings();
 }
 
