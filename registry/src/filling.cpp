@@ -5,18 +5,12 @@
 #include <fmt/format.h>
 
 #include "fields.h"
+#include "json_text.h"
 #include "pingma/scanner/scan.h"
 #include "service.h"
 
 namespace pingma::registry {
 namespace {
-
-json ReasonsJson(const std::vector<Reason>& reasons) {
-  json out = json::array();
-  for (const Reason& r : reasons)
-    out.push_back({{"code", ToString(r.code)}, {"message", r.message}});
-  return out;
-}
 
 json ReasonCodes(const std::vector<Reason>& reasons) {
   json out = json::array();
@@ -28,6 +22,7 @@ struct FillCheckRequest {
   std::string station_id;
   std::string operator_id;
   std::string scan;
+  ScanKey key;
   std::optional<double> empty_gross_kg;
   std::vector<Defect> defects;
 };
@@ -45,10 +40,11 @@ Result<FillCheckRequest> ParseFillCheck(const json& body, const Principal& who) 
   PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kOptional, &code, 64));
   if (!scan && !code) return Status::Invalid("give the cylinder as 'scan' or 'code'");
   r.scan = scan ? *scan : *code;
-  if (!ParseScan(r.scan).ok()) {
-    return Status::Invalid("the scan is not a cylinder code: " +
-                           ParseScan(r.scan).status().message());
+  auto key = ParseScan(r.scan);
+  if (!key.ok()) {
+    return Status::Invalid("the scan is not a cylinder code: " + key.status().message());
   }
+  r.key = std::move(*key);
   PINGMA_RETURN_IF_ERROR(GetNumber(body, "empty_gross_kg", Need::kOptional, &r.empty_gross_kg));
   if (r.empty_gross_kg && !(*r.empty_gross_kg >= 0 && *r.empty_gross_kg < 1000)) {
     return Status::Invalid("empty_gross_kg must be from 0 to 1000");
@@ -67,11 +63,125 @@ Result<FillCheckRequest> ParseFillCheck(const json& body, const Principal& who) 
   return r;
 }
 
-json FillLimitsJson(const FillLimits& f) {
-  return {{"tare_kg", f.tare_kg},
-          {"min_kg", f.min_kg},
-          {"max_kg", f.max_kg},
-          {"target_kg", f.target_kg}};
+const char* DecisionName(const FillDecision& d) {
+  return d.allowed() ? "allow" : "block";
+}
+
+// The fill_check event's details, as nlohmann prints the object (keys sorted).
+std::string CheckEventBody(const FillCheckRequest& req, const FillDecision& decision) {
+  std::string out;
+  out.reserve(160 + req.scan.size());
+  out.push_back('{');
+  AppendJsonKey(&out, "decision");
+  AppendJsonString(&out, DecisionName(decision));
+  if (!req.defects.empty()) {
+    out.push_back(',');
+    AppendJsonKey(&out, "defects");
+    out.push_back('[');
+    for (size_t i = 0; i < req.defects.size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(&out, ToString(req.defects[i]));
+    }
+    out.push_back(']');
+  }
+  if (req.empty_gross_kg) {
+    out.push_back(',');
+    AppendJsonKey(&out, "empty_gross_kg");
+    AppendJsonNumber(&out, *req.empty_gross_kg);
+  }
+  out.push_back(',');
+  AppendJsonKey(&out, "operator_id");
+  AppendJsonString(&out, req.operator_id);
+  out.push_back(',');
+  AppendJsonKey(&out, "reasons");
+  out.push_back('[');
+  for (size_t i = 0; i < decision.reasons.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, ToString(decision.reasons[i].code));
+  }
+  out.push_back(']');
+  out.push_back(',');
+  AppendJsonKey(&out, "scan");
+  AppendJsonString(&out, req.scan);
+  out.push_back(',');
+  AppendJsonKey(&out, "station_id");
+  AppendJsonString(&out, req.station_id);
+  out.push_back('}');
+  return out;
+}
+
+// The answer to a fill check (API.md), written directly: the same text as the
+// JSON object {check_id, decision, reasons, cylinder, flagged_for_scrap, fill}.
+std::string CheckAnswer(const std::string& check_id, const FillDecision& decision,
+                        const Cylinder* cylinder, CylinderState state, bool flagged) {
+  std::string out;
+  out.reserve(512);
+  out.push_back('{');
+  AppendJsonKey(&out, "check_id");
+  AppendJsonString(&out, check_id);
+  out.push_back(',');
+  AppendJsonKey(&out, "decision");
+  AppendJsonString(&out, DecisionName(decision));
+  out.push_back(',');
+  AppendJsonKey(&out, "reasons");
+  out.push_back('[');
+  for (size_t i = 0; i < decision.reasons.size(); ++i) {
+    if (i) out.push_back(',');
+    out.push_back('{');
+    AppendJsonKey(&out, "code");
+    AppendJsonString(&out, ToString(decision.reasons[i].code));
+    out.push_back(',');
+    AppendJsonKey(&out, "message");
+    AppendJsonString(&out, decision.reasons[i].message);
+    out.push_back('}');
+  }
+  out.append("],");
+  AppendJsonKey(&out, "cylinder");
+  if (cylinder) {
+    out.push_back('{');
+    AppendJsonKey(&out, "code");
+    AppendJsonString(&out, cylinder->code);
+    out.push_back(',');
+    AppendJsonKey(&out, "model");
+    AppendJsonString(&out, cylinder->model);
+    out.push_back(',');
+    AppendJsonKey(&out, "owner_company_id");
+    AppendJsonString(&out, cylinder->owner_company_id);
+    out.push_back(',');
+    AppendJsonKey(&out, "next_inspection_due");
+    if (decision.next_inspection_due) {
+      AppendJsonString(&out, decision.next_inspection_due->ToString());
+    } else {
+      out.append("null");
+    }
+    out.push_back(',');
+    AppendJsonKey(&out, "state");
+    AppendJsonString(&out, ToString(state));
+    out.push_back('}');
+  } else {
+    out.append("null");
+  }
+  out.push_back(',');
+  AppendJsonKey(&out, "flagged_for_scrap");
+  out.append(flagged ? "true" : "false");
+  if (decision.fill) {
+    const FillLimits& f = *decision.fill;
+    const std::pair<const char*, double> limits[] = {{"tare_kg", f.tare_kg},
+                                                     {"min_kg", f.min_kg},
+                                                     {"max_kg", f.max_kg},
+                                                     {"target_kg", f.target_kg}};
+    out.push_back(',');
+    AppendJsonKey(&out, "fill");
+    out.push_back('{');
+    for (size_t i = 0; i < 4; ++i) {
+      if (i) out.push_back(',');
+      AppendJsonKey(&out, limits[i].first);
+      AppendJsonNumber(&out, limits[i].second);
+    }
+    out.push_back('}');
+  }
+  out.push_back('}');
+  return out;
 }
 
 }  // namespace
@@ -94,7 +204,7 @@ Result<const typename Map::mapped_type*> Cached(Map& map, const std::string& key
 
 Result<FillCheckInput> Service::GatherFacts(Conn& conn, const std::string& station_id,
                                             const std::string& operator_id,
-                                            const std::optional<CylinderRow>& row) {
+                                            const Cylinder* cylinder) {
   FillCheckInput in;
   auto station = Cached(facts_.stations, station_id, [&] { return LoadStation(conn, station_id); });
   if (!station.ok()) return station.status();
@@ -103,8 +213,8 @@ Result<FillCheckInput> Service::GatherFacts(Conn& conn, const std::string& stati
   auto op = Cached(facts_.operators, operator_id, [&] { return LoadOperator(conn, operator_id); });
   if (!op.ok()) return op.status();
   in.operator_facts = **op;
-  if (row) {
-    const Cylinder& c = row->cylinder;
+  if (cylinder) {
+    const Cylinder& c = *cylinder;
     in.cylinder = c;
     auto custody = Cached(facts_.custody, c.owner_company_id,
                           [&] { return LoadCustody(conn, c.owner_company_id); });
@@ -165,6 +275,19 @@ void Service::RecordSighting(const std::string& code, Sighting sighting) {
   }
 }
 
+Result<const std::optional<CylinderRow>*> Service::CachedCylinder(Conn& conn,
+                                                                  const std::string& code) {
+  if (auto it = cylinders_.find(code); it != cylinders_.end()) return &it->second;
+  auto loaded = LoadCylinder(conn, code, /*with_carriers=*/false);
+  if (!loaded.ok()) return loaded.status();
+  if (cylinders_.size() >= kMaxCachedCylinders) {
+    // Full: answer from a slot for what is not kept, valid until the next call.
+    uncached_cylinder_ = std::move(*loaded);
+    return &uncached_cylinder_;
+  }
+  return &cylinders_.emplace(code, std::move(*loaded)).first->second;
+}
+
 void Service::PostFillCheck(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
@@ -172,67 +295,48 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
   if (!req.ok()) return done(ErrorReply(req.status()));
   Write(std::move(done), [this, req = std::move(*req), who = call.who](WriteTx& tx) -> Reply {
     std::string key;
-    auto code = ResolveScan(tx.conn(), req.scan, &key, /*trust_codes=*/true);
+    auto code = ResolveKey(tx.conn(), req.key, &key, /*trust_codes=*/true);
     if (!code.ok()) return ErrorReply(code.status());
-    std::optional<CylinderRow> row;
+    const Cylinder* cached = nullptr;
     if (*code) {
-      auto loaded = LoadCylinder(tx.conn(), **code, /*with_carriers=*/false);
-      if (!loaded.ok()) return ErrorReply(loaded.status());
-      row = std::move(*loaded);
+      auto row = CachedCylinder(tx.conn(), **code);
+      if (!row.ok()) return ErrorReply(row.status());
+      if (**row) cached = &(**row)->cylinder;
     }
-    auto facts = GatherFacts(tx.conn(), req.station_id, req.operator_id, row);
+    // GatherFacts copies the cylinder: the cache entry goes when the check flags it.
+    auto facts = GatherFacts(tx.conn(), req.station_id, req.operator_id, cached);
     if (!facts.ok()) return ErrorReply(facts.status());
     FillCheckInput& in = *facts;
     in.empty_gross_kg = req.empty_gross_kg;
     in.defects = req.defects;
     in.now = tx.now();
-    const std::string subject = row ? row->cylinder.code : key;
+    const std::string subject = in.cylinder ? in.cylinder->code : key;
     if (auto seen = sightings_.find(subject); seen != sightings_.end()) {
       in.last_check = seen->second;
     }
     const FillDecision decision = DecideFill(policy_, in);
 
-    json event = {{"station_id", req.station_id},
-                  {"operator_id", req.operator_id},
-                  {"scan", req.scan},
-                  {"decision", decision.allowed() ? "allow" : "block"},
-                  {"reasons", ReasonCodes(decision.reasons)}};
-    if (req.empty_gross_kg) event["empty_gross_kg"] = *req.empty_gross_kg;
-    if (!req.defects.empty()) {
-      event["defects"] = json::array();
-      for (Defect d : req.defects) event["defects"].push_back(ToString(d));
-    }
-    auto seq = tx.Append(
-        {"", subject, "fill_check", tx.now(), ToString(who.role), who.subject, event.dump()});
+    auto seq = tx.Append({"", subject, "fill_check", tx.now(), ToString(who.role), who.subject,
+                          CheckEventBody(req, decision)});
     if (!seq.ok()) return ErrorReply(seq.status());
-    const std::string check_id = EventId(*seq);
 
-    json out = {{"check_id", check_id},
-                {"decision", decision.allowed() ? "allow" : "block"},
-                {"reasons", ReasonsJson(decision.reasons)},
-                {"cylinder", nullptr},
-                {"flagged_for_scrap", false}};
-    if (row) {
-      const Cylinder& c = row->cylinder;
-      CylinderState state = c.state;
-      if (decision.flags_for_scrap() && c.state == CylinderState::kActive) {
-        Reply flagged = FlagCylinderForScrap(tx, who, c.code, decision.scrap_reasons.front());
-        if (flagged.failed()) return flagged;
-        out["flagged_for_scrap"] = true;
+    bool flagged = false;
+    CylinderState state = CylinderState::kActive;
+    if (in.cylinder) {
+      state = in.cylinder->state;
+      if (decision.flags_for_scrap() && state == CylinderState::kActive) {
+        Reply r = FlagCylinderForScrap(tx, who, subject, decision.scrap_reasons.front());
+        if (r.failed()) return r;
+        flagged = true;
         state = CylinderState::kScrapPending;
       }
-      out["cylinder"] = {
-          {"code", c.code},
-          {"model", c.model},
-          {"owner_company_id", c.owner_company_id},
-          {"next_inspection_due", decision.next_inspection_due
-                                      ? json(decision.next_inspection_due->ToString())
-                                      : json(nullptr)},
-          {"state", ToString(state)}};
+      RecordSighting(subject, Sighting{req.station_id, tx.now()});
     }
-    if (decision.fill) out["fill"] = FillLimitsJson(*decision.fill);
-    if (row) RecordSighting(subject, Sighting{req.station_id, tx.now()});
-    return Reply{200, std::move(out), {}, {}};
+    Reply reply;
+    reply.raw_content_type = "application/json; charset=utf-8";
+    reply.raw_body =
+        CheckAnswer(EventId(*seq), decision, in.cylinder ? &*in.cylinder : nullptr, state, flagged);
+    return reply;
   });
 }
 
@@ -365,7 +469,8 @@ void Service::PostFill(const Call& call, Store::Done done) {
       if (Status s = CheckAllows(tx.conn(), f); !s.ok()) return ErrorReply(s);
     } else {
       // Check again, as of the fill's start, with what the registry knows.
-      auto facts = GatherFacts(tx.conn(), f.station_id, f.operator_id, *row);
+      auto facts =
+          GatherFacts(tx.conn(), f.station_id, f.operator_id, *row ? &(*row)->cylinder : nullptr);
       if (!facts.ok()) return ErrorReply(facts.status());
       facts->now = *f.started_at;
       const FillDecision d = DecideFill(policy_, *facts);

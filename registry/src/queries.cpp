@@ -33,7 +33,9 @@ Result<bool> Exists(Conn& conn, const char* table, const std::string& id) {
 
 Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
                                                 bool with_carriers) {
-  auto st = conn.Prepare(fmt::format("SELECT {} FROM cylinders WHERE code = ?", kCylinderColumns));
+  static const std::string sql =
+      fmt::format("SELECT {} FROM cylinders WHERE code = ?", kCylinderColumns);
+  auto st = conn.Prepare(sql);
   if (!st.ok()) return st.status();
   sql::Statement& s = **st;
   s.Bind(1, code);
@@ -104,20 +106,25 @@ Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan
                                                std::string* key_text, bool trust_codes) {
   auto key = ParseScan(scan);
   if (!key.ok()) return key.status();
-  if (key_text) *key_text = key->text;
-  if (key->kind == ScanKind::kCode) {
-    return trust_codes ? std::optional<std::string>(key->text) : RegisteredCode(conn, key->text);
+  return ResolveKey(conn, *key, key_text, trust_codes);
+}
+
+Result<std::optional<std::string>> ResolveKey(Conn& conn, const ScanKey& key, std::string* key_text,
+                                              bool trust_codes) {
+  if (key_text) *key_text = key.text;
+  if (key.kind == ScanKind::kCode) {
+    return trust_codes ? std::optional<std::string>(key.text) : RegisteredCode(conn, key.text);
   }
   auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = ?");
   if (!st.ok()) return st.status();
-  (*st)->Bind(1, key->text);
+  (*st)->Bind(1, key.text);
   auto row = (*st)->Step();
   if (!row.ok()) return row.status();
   if (*row) return std::optional<std::string>((*st)->Text(0));
-  if (!key->also_code) return std::optional<std::string>();
+  if (!key.also_code) return std::optional<std::string>();
   // Bare text that reads as a tag but is bound to none: it may be a numeric code.
-  if (key_text) *key_text = *key->also_code;
-  return RegisteredCode(conn, *key->also_code);
+  if (key_text) *key_text = *key.also_code;
+  return RegisteredCode(conn, *key.also_code);
 }
 
 Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id) {

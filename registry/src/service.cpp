@@ -162,12 +162,27 @@ Service::Service(Store* store, Policy policy, const Clock* clock)
     route_segments_.emplace_back();
     for (std::string_view part : SplitPath(r.pattern)) route_segments_.back().emplace_back(part);
   }
-  store_->set_on_commit_failure([this] {
-    facts_.Clear();
-    sightings_.clear();
-  });
+  store_->set_hooks({[this](bool whole_batch) { OnRollback(whole_batch); },
+                     [this](const Event& event) { OnAppend(event); }});
   // A failure here only leaves clone detection to start afresh; the log is intact.
   (void)LoadSightings();
+}
+
+void Service::OnAppend(const Event& event) {
+  if (event.code.empty()) {
+    cylinders_.clear();  // set-up: custody and the like reach many cylinders
+  } else if (event.type != "fill_check") {
+    cylinders_.erase(event.code);
+  }
+}
+
+void Service::OnRollback(bool whole_batch) {
+  // Caches may hold what was undone.
+  cylinders_.clear();
+  facts_.Clear();
+  // Sightings are recorded only once a check's job has succeeded; a batch that
+  // fails to commit takes its checks with it.
+  if (whole_batch) sightings_.clear();
 }
 
 void Service::WriteSetup(Store::Done done, Store::Job job) {

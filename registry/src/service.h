@@ -18,6 +18,10 @@
 #include "reply.h"
 #include "store.h"
 
+namespace pingma {
+struct ScanKey;  // pingma/scanner/scan.h
+}  // namespace pingma
+
 namespace pingma::registry {
 
 enum class Role { kAdmin, kCompany, kStation, kInspector, kCourier, kRegulator };
@@ -134,10 +138,14 @@ class Service {
   void Write(Store::Done done, Store::Job job) { store_->Submit(std::move(job), std::move(done)); }
   /// Runs a set-up write job, which invalidates the facts cache.
   void WriteSetup(Store::Done done, Store::Job job);
+  /// The cylinder of a fill check, from the cache or the store (writer thread only).
+  Result<const std::optional<CylinderRow>*> CachedCylinder(Conn& conn, const std::string& code);
+  /// Keeps the writer's caches true after an event or a rollback.
+  void OnAppend(const Event& event);
+  void OnRollback(bool whole_batch);
   /// The facts of a fill check, from the cache or the store (writer thread only).
   Result<FillCheckInput> GatherFacts(Conn& conn, const std::string& station_id,
-                                     const std::string& operator_id,
-                                     const std::optional<CylinderRow>& row);
+                                     const std::string& operator_id, const Cylinder* cylinder);
   /// Reads the clone-detection sightings of the last window back from the log.
   Status LoadSightings();
   /// Remembers a check for clone detection, dropping sightings past the window.
@@ -151,6 +159,13 @@ class Service {
   std::vector<Route> routes_;
   std::vector<std::vector<std::string>> route_segments_;  ///< each pattern split at '/'
   FactsCache facts_;                                      ///< writer thread only
+  /// Cylinders as fill checks last read them, by code; nullopt for a code that is
+  /// not registered (writer thread only). Any event about a code other than a
+  /// fill check drops its entry; a set-up event or a rollback drops them all.
+  std::unordered_map<std::string, std::optional<CylinderRow>> cylinders_;
+  /// Past this many entries, further cylinders are read but not kept.
+  static constexpr size_t kMaxCachedCylinders = 1u << 18;
+  std::optional<CylinderRow> uncached_cylinder_;  ///< see CachedCylinder
   /// The latest check of each code within the clone window (writer thread only);
   /// rebuilt from the log at start-up.
   std::unordered_map<std::string, Sighting> sightings_;
@@ -170,6 +185,9 @@ Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& c
 /// up (for callers that load the cylinder next anyway).
 Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan,
                                                std::string* key_text, bool trust_codes = false);
+/// ResolveScan of a scan already parsed.
+Result<std::optional<std::string>> ResolveKey(Conn& conn, const ScanKey& key, std::string* key_text,
+                                              bool trust_codes = false);
 Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id);
 Result<std::optional<OperatorFacts>> LoadOperator(Conn& conn, const std::string& id);
 Result<std::vector<CustodyAgreement>> LoadCustody(Conn& conn, const std::string& owner);

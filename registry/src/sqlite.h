@@ -57,6 +57,10 @@ class Statement {
   Statement& Bind(int i, int value) { return Bind(i, static_cast<std::int64_t>(value)); }
   Statement& Bind(int i, double value);
   Statement& BindBlob(int i, const void* data, size_t size);
+  /// Bind without a copy: the bytes must stay as they are until the statement
+  /// has been run (for the hot path of appending events).
+  Statement& BindUnowned(int i, std::string_view text);
+  Statement& BindBlobUnowned(int i, std::string_view bytes);
   Statement& BindNull(int i);
   template <typename T>
   Statement& Bind(int i, const std::optional<T>& value) {

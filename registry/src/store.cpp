@@ -1,10 +1,14 @@
 #include "store.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
-
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 
 #include <fmt/format.h>
@@ -120,30 +124,46 @@ CREATE TABLE IF NOT EXISTS fills(
 )sql";
 
 void AppendField(std::string* out, std::string_view field) {
-  out->append(std::to_string(field.size()));
+  const fmt::format_int size(field.size());
+  out->append(size.data(), size.size());
   out->push_back(':');
   out->append(field);
 }
 
+void AppendField(std::string* out, std::int64_t number) {
+  const fmt::format_int text(number);
+  AppendField(out, std::string_view(text.data(), text.size()));
+}
+
+struct FreeDigestContext {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
 }  // namespace
 
 std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& e) {
-  std::string material;
-  material.reserve(prev_hash.size() + e.body.size() + 128);
+  // One buffer and one digest context per thread: the writer hashes every event.
+  thread_local std::string material;
+  material.clear();
   AppendField(&material, prev_hash);
-  AppendField(&material, std::to_string(seq));
+  AppendField(&material, seq);
   AppendField(&material, e.id);
   AppendField(&material, e.code);
   AppendField(&material, e.type);
-  AppendField(&material, std::to_string(e.at.unix_ms));
+  AppendField(&material, e.at.unix_ms);
   AppendField(&material, e.actor_role);
   AppendField(&material, e.actor_id);
   AppendField(&material, e.body);
   // Fetched once: OpenSSL 3 looks the algorithm up anew on every EVP_sha256() use.
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, FreeDigestContext> ctx(EVP_MD_CTX_new());
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(material.data(), material.size(), digest, &len, sha256, nullptr);
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), material.data(), material.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    EVP_Digest(material.data(), material.size(), digest, &len, sha256, nullptr);
+  }
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
@@ -181,13 +201,20 @@ Result<std::int64_t> WriteTx::Append(Event e) {
       "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) "
       "VALUES(?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
-  (*st)->Bind(1, seq).Bind(2, e.id).Bind(5, e.at.unix_ms).Bind(3, e.code).Bind(4, e.type);
-  if (e.code.empty()) (*st)->BindNull(3);
-  (*st)->Bind(6, e.actor_role).Bind(7, e.actor_id).Bind(8, e.body);
-  (*st)->BindBlob(9, hash.data(), hash.size());
+  // Unowned: `e` and `hash` outlive the Run below.
+  sql::Statement& insert = **st;
+  insert.Bind(1, seq).BindUnowned(2, e.id).Bind(5, e.at.unix_ms).BindUnowned(4, e.type);
+  if (e.code.empty()) {
+    insert.BindNull(3);
+  } else {
+    insert.BindUnowned(3, e.code);
+  }
+  insert.BindUnowned(6, e.actor_role).BindUnowned(7, e.actor_id).BindUnowned(8, e.body);
+  insert.BindBlobUnowned(9, hash);
   PINGMA_RETURN_IF_ERROR((*st)->Run());
   *head_seq_ = seq;
   *head_hash_ = std::move(hash);
+  if (hooks_->on_append) hooks_->on_append(e);
   return seq;
 }
 
@@ -198,11 +225,12 @@ Status RunCached(Conn& conn, const std::string& sql) {
 }
 
 Reply WriteTx::Nested(const std::function<Reply()>& fn) {
-  return InSavepoint(*conn_, "item", head_hash_, head_seq_, fn);
+  return InSavepoint(*conn_, "item", head_hash_, head_seq_, *hooks_, fn);
 }
 
 Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
-                  std::int64_t* head_seq, const std::function<Reply()>& fn) {
+                  std::int64_t* head_seq, const WriteHooks& hooks,
+                  const std::function<Reply()>& fn) {
   if (Status s = RunCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
   const std::string saved_hash = *head_hash;
   const std::int64_t saved_seq = *head_seq;
@@ -217,6 +245,7 @@ Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
     (void)RunCached(conn, "ROLLBACK TO " + name);
     *head_hash = saved_hash;
     *head_seq = saved_seq;
+    if (hooks.on_rollback) hooks.on_rollback(/*whole_batch=*/false);
   }
   (void)RunCached(conn, "RELEASE " + name);
   return reply;
@@ -225,6 +254,12 @@ Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock& clock) {
   std::unique_ptr<Store> store(new Store(path, clock));
   PINGMA_RETURN_IF_ERROR(store->Init());
+  for (int i = 0; i < kSyncers; ++i) {
+    store->syncers_.emplace_back([s = store.get()] {
+      pthread_setname_np(pthread_self(), "pingma-syncer");
+      s->SyncLoop();
+    });
+  }
   store->thread_ = std::thread([s = store.get()] {
     pthread_setname_np(pthread_self(), "pingma-writer");
     s->WriterLoop();
@@ -237,6 +272,10 @@ Status Store::Init() {
   if (!db.ok()) return db.status();
   writer_ = std::make_unique<Conn>(std::move(*db));
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA cache_size=-1048576"));  // 1 GiB
+  // Durability is synchronous=FULL's, but the fsync is the syncer's: SQLite
+  // itself syncs only at checkpoints (NORMAL), and no reply leaves before the
+  // syncer's fdatasync of the WAL has covered its commit (see SyncLoop).
+  PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA synchronous=NORMAL"));
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec(kSchema));
   return LoadHead();
 }
@@ -263,6 +302,13 @@ void Store::Close() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    sync_stopping_ = true;
+  }
+  sync_cv_.notify_all();
+  for (std::thread& t : syncers_) t.join();
+  syncers_.clear();
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
@@ -271,13 +317,16 @@ void Store::Close() {
 void Store::Submit(Job job, Done done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
+    if (!stopping_ && !failed_) {
       queue_.push_back({std::move(job), std::move(done)});
-      cv_.notify_one();
+      if (writer_waiting_) cv_.notify_one();
       return;
     }
   }
-  done(ErrorReply(Status::Unavailable("the registry is shutting down")));
+  done(ErrorReply(Status::Unavailable(
+      failed_ ? "the registry could not write to its disk and takes no more writes; "
+                "restart it once the disk is sound"
+              : "the registry is shutting down")));
 }
 
 Reply Store::Run(Job job) {
@@ -287,60 +336,131 @@ Reply Store::Run(Job job) {
   return future.get();
 }
 
+Reply Store::RunJob(const Job& job) {
+  WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now(), &hooks_);
+  return InSavepoint(*writer_, "job", &head_hash_, &head_seq_, hooks_, [&] { return job(tx); });
+}
+
 void Store::WriterLoop() {
   constexpr size_t kMaxBatch = 1024;
   std::vector<Pending> batch;
-  std::vector<Reply> replies;
-  size_t last_batch = 0;
+  bool failed = false;
   for (;;) {
     {
+      // Group commit: what queued up while the last batch ran forms the next one.
+      // No waiting for more: the syncer, not this thread, waits for the disk, so
+      // the clients of the last batch are still waiting for their answers.
       std::unique_lock<std::mutex> lock(mu_);
+      writer_waiting_ = true;
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      writer_waiting_ = false;
       if (queue_.empty()) return;  // stopping, and everything queued is done
-      // Group commit: the clients of the last batch are likely sending their next
-      // requests right now. Give them a moment to join this batch; a lone client
-      // (last batch of one) never waits.
-      if (queue_.size() < last_batch && !stopping_) {
-        cv_.wait_for(lock, std::chrono::microseconds(250),
-                     [&] { return stopping_ || queue_.size() >= last_batch; });
-      }
+      failed = failed_;
       while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    last_batch = batch.size();
     stats_.max_batch = std::max(stats_.max_batch, batch.size());
     ++stats_.batches;
     stats_.jobs += batch.size();
+    Committed committed;
+    committed.dones.reserve(batch.size());
+    committed.replies.reserve(batch.size());
     // Another process (`token add`) may have appended since the last batch: with
     // the write lock held, the head read here is the real one.
-    Status begun = writer_->db().Exec("BEGIN IMMEDIATE");
+    Status begun = failed ? Status::Unavailable(
+                                "the registry takes no more writes after a failed "
+                                "write to its disk; restart it")
+                          : writer_->db().Exec("BEGIN IMMEDIATE");
     if (begun.ok()) {
       begun = LoadHead();
       if (!begun.ok()) (void)writer_->db().Exec("ROLLBACK");
     }
     for (auto& p : batch) {
-      if (!begun.ok()) {
-        replies.push_back(ErrorReply(begun));
-        continue;
-      }
-      WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now());
-      replies.push_back(
-          InSavepoint(*writer_, "job", &head_hash_, &head_seq_, [&] { return p.job(tx); }));
+      committed.replies.push_back(begun.ok() ? RunJob(p.job) : ErrorReply(begun));
+      committed.dones.push_back(std::move(p.done));
     }
-    if (begun.ok()) {
-      Status committed = writer_->db().Exec("COMMIT");
-      if (!committed.ok()) {
-        (void)writer_->db().Exec("ROLLBACK");
-        if (on_commit_failure_) on_commit_failure_();
-        for (auto& r : replies) r = ErrorReply(committed);
-      }
-    }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
     batch.clear();
-    replies.clear();
+    Status ended = begun.ok() ? writer_->db().Exec("COMMIT") : begun;
+    if (!ended.ok()) {
+      if (begun.ok()) {
+        (void)writer_->db().Exec("ROLLBACK");
+        if (hooks_.on_rollback) hooks_.on_rollback(/*whole_batch=*/true);
+      }
+      for (size_t i = 0; i < committed.dones.size(); ++i) committed.dones[i](ErrorReply(ended));
+      continue;
+    }
+    // Committed, but perhaps only in the page cache: the syncer answers once the
+    // WAL is on the disk. Meanwhile this thread goes on with the next batch.
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    to_sync_.push_back(std::move(committed));
+    if (sync_waiting_ > 0) sync_cv_.notify_one();
   }
+}
+
+void Store::SyncLoop() {
+  int fd = -1;  // this thread's own descriptor of the WAL file
+  std::deque<Committed> work;
+  for (;;) {
+    Status failure;
+    {
+      std::unique_lock<std::mutex> lock(sync_mu_);
+      ++sync_waiting_;
+      sync_cv_.wait(lock, [this] { return sync_stopping_ || !to_sync_.empty(); });
+      --sync_waiting_;
+      if (to_sync_.empty()) break;  // stopping, and every commit is answered
+      work.swap(to_sync_);
+      failure = sync_failure_;
+    }
+    // An fdatasync that begins after a batch's commit makes it durable, whichever
+    // thread wrote the pages out. After a failed one nothing is acknowledged any
+    // more: the kernel may have dropped the pages it could not write, and a later
+    // sync succeeding proves nothing.
+    const auto t0 = std::chrono::steady_clock::now();
+    Status synced = failure.ok() ? SyncWal(&fd) : failure;
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    {
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      ++stats_.syncs;
+      stats_.sync_us += static_cast<size_t>(us);
+      if (!synced.ok() && sync_failure_.ok()) sync_failure_ = synced;
+    }
+    if (!synced.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_ = true;
+    }
+    for (Committed& c : work) {
+      for (size_t i = 0; i < c.dones.size(); ++i) {
+        c.dones[i](synced.ok() ? std::move(c.replies[i]) : ErrorReply(synced));
+      }
+    }
+    work.clear();
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+Status Store::SyncWal(int* fd) {
+  // The WAL is created with the database and is never replaced while the writer's
+  // connection is open; should it be, the descriptor is opened anew.
+  const std::string wal = path_ + "-wal";
+  struct stat by_path {};
+  struct stat by_fd {};
+  if (*fd >= 0 && (::stat(wal.c_str(), &by_path) != 0 || ::fstat(*fd, &by_fd) != 0 ||
+                   by_path.st_ino != by_fd.st_ino || by_path.st_dev != by_fd.st_dev)) {
+    ::close(*fd);
+    *fd = -1;
+  }
+  if (*fd < 0) *fd = ::open(wal.c_str(), O_RDWR | O_CLOEXEC);
+  if (*fd < 0 || ::fdatasync(*fd) != 0) {
+    return Status::Unavailable(fmt::format(
+        "the write may not have reached the disk (fdatasync of {} failed: {}); the registry "
+        "takes no more writes until it is restarted",
+        wal, std::strerror(errno)));
+  }
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<Conn>> Store::AcquireReader() {

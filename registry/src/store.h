@@ -3,8 +3,10 @@
 //
 // Threading: every write runs on one writer thread, which owns the only writing
 // connection and commits queued jobs in batches (group commit); each job runs in its
-// own savepoint, so a job that fails changes nothing. Reads run on the caller's
-// thread on a pooled read-only connection and see committed data only.
+// own savepoint, so a job that fails changes nothing. A second thread, the syncer,
+// makes each committed batch durable (fdatasync of the WAL) and only then hands
+// out its replies, while the writer goes on with the next batch. Reads run on the
+// caller's thread on a pooled read-only connection and see committed data only.
 #pragma once
 
 #include <condition_variable>
@@ -80,16 +82,28 @@ std::optional<std::int64_t> SeqOfEventId(std::string_view id);
 /// SHA-256 over the previous link and the event's fields, length-prefixed.
 std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& event);
 
+/// What the writer tells the owner of the store, on the writer thread, so that
+/// caches of what is written stay true.
+struct WriteHooks {
+  /// Work was undone: a job's savepoint rolled back (false), or a whole batch
+  /// failed to commit (true).
+  std::function<void(bool whole_batch)> on_rollback;
+  /// An event was appended (not yet committed).
+  std::function<void(const Event&)> on_append;
+};
+
 /// Runs `fn` inside savepoint `name`: when it fails (an error reply or an
 /// exception) its rows and its links in the chain are undone.
 Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
-                  std::int64_t* head_seq, const std::function<Reply()>& fn);
+                  std::int64_t* head_seq, const WriteHooks& hooks,
+                  const std::function<Reply()>& fn);
 
 /// The writer's view during one job.
 class WriteTx {
  public:
-  WriteTx(Conn* conn, std::string* head_hash, std::int64_t* head_seq, Instant now)
-      : conn_(conn), head_hash_(head_hash), head_seq_(head_seq), now_(now) {}
+  WriteTx(Conn* conn, std::string* head_hash, std::int64_t* head_seq, Instant now,
+          const WriteHooks* hooks)
+      : conn_(conn), head_hash_(head_hash), head_seq_(head_seq), now_(now), hooks_(hooks) {}
   Conn& conn() { return *conn_; }
   Instant now() const { return now_; }
   /// Appends to the log and the chain; returns the event's sequence number.
@@ -103,6 +117,7 @@ class WriteTx {
   std::string* head_hash_;
   std::int64_t* head_seq_;
   Instant now_;
+  const WriteHooks* hooks_;
 };
 
 class Store {
@@ -114,8 +129,9 @@ class Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& path, const Clock& clock);
   ~Store();
 
-  /// Queues a job. `done` runs on the writer thread once the job's batch has
-  /// committed (or failed): a reply is never sent before its data is durable.
+  /// Queues a job. `done` runs on the syncer thread once the job's batch has
+  /// committed and reached the disk (or on the writer thread when it failed): a
+  /// reply is never sent before its data is durable.
   void Submit(Job job, Done done);
   /// Submit and wait for the reply (command-line tools, tests).
   Reply Run(Job job);
@@ -133,14 +149,15 @@ class Store {
   /// Finishes the queued jobs, stops the writer and closes the database.
   void Close();
 
-  /// Called on the writer thread when a batch fails to commit, so that caches of
-  /// what the batch wrote can be dropped. Set before the first Submit.
-  void set_on_commit_failure(std::function<void()> fn) { on_commit_failure_ = std::move(fn); }
+  /// Set before the first Submit.
+  void set_hooks(WriteHooks hooks) { hooks_ = std::move(hooks); }
 
   struct Stats {
     size_t batches = 0;    ///< transactions committed (or failed)
     size_t jobs = 0;       ///< jobs run in them
     size_t max_batch = 0;  ///< most jobs in one
+    size_t syncs = 0;      ///< fdatasync calls that made batches durable
+    size_t sync_us = 0;    ///< time spent in them, in microseconds
   };
   /// Group-commit figures; read them after Close().
   const Stats& stats() const { return stats_; }
@@ -150,6 +167,11 @@ class Store {
   Status Init();
   Status LoadHead();  ///< reads the chain's last link into head_seq_/head_hash_
   void WriterLoop();
+  void SyncLoop();
+  /// fdatasync of the WAL file: every commit written so far reaches the disk.
+  Status SyncWal(int* fd);
+  /// Runs one job in its own savepoint (writer thread).
+  Reply RunJob(const Job& job);
   Result<std::unique_ptr<Conn>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Conn> conn);
 
@@ -158,9 +180,15 @@ class Store {
     Done done;
   };
 
+  /// A committed batch on its way to the disk.
+  struct Committed {
+    std::vector<Done> dones;
+    std::vector<Reply> replies;
+  };
+
   std::string path_;
   const Clock& clock_;
-  std::function<void()> on_commit_failure_;
+  WriteHooks hooks_;
   std::unique_ptr<Conn> writer_;
   std::string head_hash_;
   std::int64_t head_seq_ = 0;
@@ -168,9 +196,26 @@ class Store {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  /// Submit wakes the writer only when it waits: a busy writer looks at the
+  /// queue before it waits again.
+  bool writer_waiting_ = false;
   bool stopping_ = false;
+  /// A sync failed: what was committed may not be on the disk, so the store
+  /// refuses further writes until it is opened again.
+  bool failed_ = false;
   std::thread thread_;
-  Stats stats_;  ///< written by the writer thread only
+  Stats stats_;  ///< batches, jobs: the writer's; syncs: the syncers', under sync_mu_
+
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::deque<Committed> to_sync_;
+  int sync_waiting_ = 0;  ///< syncers idle
+  bool sync_stopping_ = false;
+  /// Syncers: with two, a batch committed while one is in fdatasync need not wait
+  /// for it to end before its own begins.
+  static constexpr int kSyncers = 2;
+  std::vector<std::thread> syncers_;
+  Status sync_failure_ = Status::Ok();  ///< the first failed sync
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;

@@ -731,6 +731,54 @@ class RegistryApiTest(unittest.TestCase):
 
     # ============================================================ 4. scan forms
 
+    def test_03u_changes_reach_a_cylinder_checked_before(self):
+        # Fill checks keep the cylinders they read; every kind of change must still
+        # reach the next check of a cylinder that was checked just before it.
+        code = self.register("CO-A", manufacturer="Later Recall Works Ltd.")
+        self.assertAllowed(self.check("ST-A1", code), "before the failed inspection")
+        self.inspect(code, "fail")
+        self.assertBlocked(self.check("ST-A1", code), ["INSPECTION_FAILED", "SCRAP_PENDING"],
+                           "checked before, then a failed inspection", exact=False)
+
+        code = self.register("CO-A", manufacturer="Later Recall Works Ltd.",
+                             manufactured="2020-05")
+        self.assertAllowed(self.check("ST-A1", code), "before the recall")
+        status, answer = self.reg.request("POST", "/v1/recalls", token=self.regulator, body={
+            "manufacturer": "Later Recall Works Ltd.", "reason": "valve defect"})
+        self.assertEqual(status, 201, "POST /v1/recalls: %s %r" % (status, answer))
+        answer = self.check("ST-A1", code)
+        self.assertBlocked(answer, ["RECALLED"], "checked before, then recalled")
+        self.assertIs(answer["flagged_for_scrap"], True, repr(answer))
+        self.assertBlocked(self.check("ST-A1", code), ["RECALLED", "SCRAP_PENDING"],
+                           "the check after the one that flagged it", exact=False)
+
+        status, answer = self.reg.request("POST", "/v1/companies", token=self.admin, body={
+            "id": "CO-CU", "name": "Company CO-CU",
+            "filling_license": {"number": "TS-CO-CU", "valid_until": iso(self.far)}})
+        self.assertEqual(status, 201, "POST /v1/companies CO-CU: %s %r" % (status, answer))
+        code = self.register("CO-CU")
+        self.assertBlocked(self.check("ST-B1", code), ["NOT_OWNED"], "before custody")
+        status, answer = self.reg.request("POST", "/v1/custody", token=self.admin, body={
+            "owner_company_id": "CO-CU", "custodian_company_id": "CO-B",
+            "valid_from": iso(self.today), "valid_until": iso(self.far)})
+        self.assertEqual(status, 201, "POST /v1/custody: %s %r" % (status, answer))
+        self.assertAllowed(self.check("ST-B1", code), "checked before, then custody granted")
+
+        # A write that fails and is undone leaves the next check right.
+        code = self.register("CO-A")
+        self.assertAllowed(self.check("ST-A1", code), "before a refused fill record")
+        status, answer = self.reg.request("POST", "/v1/fills", token=self.station_tokens["ST-A1"],
+                                          body={"event_id": "FILL-UNDONE-" + code,
+                                                "check_id": "ev-999999999", "code": code,
+                                                "station_id": "ST-A1", "operator_id": "OP-A",
+                                                "started_at": now_rfc3339(-60),
+                                                "ended_at": now_rfc3339(), "result": "ok"})
+        self.assertGreaterEqual(status, 400, "a fill with an unknown check: %r" % answer)
+        self.assertAllowed(self.check("ST-A1", code), "after a refused fill record")
+        self.inspect(code, "fail")
+        self.assertBlocked(self.check("ST-A1", code), ["INSPECTION_FAILED"],
+                           "after a refused fill record and a failed inspection", exact=False)
+
     def test_04a_scan_forms_resolve_to_one_cylinder(self):
         uid = "UID:E004" + uuid.uuid4().hex[:12].upper()
         code = self.register("CO-A", carriers=[uid])

@@ -3,7 +3,9 @@
 // `pingma-registry token add` is while the service runs).
 #include <doctest/doctest.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -195,6 +197,63 @@ TEST_CASE("concurrent submitters: every job committed once, in one unbroken chai
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
   CHECK(*verified == "ok: 1600 events, chain intact");
+}
+
+TEST_CASE("the hooks hear of every event appended and every job undone") {
+  TempDb tmp;
+  FixedClock clock;
+  auto store = Store::Open(tmp.path, clock);
+  REQUIRE(store.ok());
+  std::vector<std::string> appended;
+  std::vector<bool> rollbacks;
+  (*store)->set_hooks({[&](bool whole_batch) { rollbacks.push_back(whole_batch); },
+                       [&](const Event& e) { appended.push_back(e.code + "/" + e.id); }});
+  CHECK((*store)->Run(Appends(2, "C1")).status == 201);
+  CHECK(rollbacks.empty());
+  CHECK((*store)->Run(Appends(1, "C2", 422)).status == 422);
+  (*store)->Close();  // the hooks ran on the writer thread; Close joins it
+  CHECK(appended == std::vector<std::string>{"C1/ev-1", "C1/ev-2", "C2/ev-3"});
+  CHECK(rollbacks == std::vector<bool>{false});
+}
+
+TEST_CASE("every acknowledged batch was synced; one fdatasync may cover several") {
+  TempDb tmp;
+  FixedClock clock;
+  auto store = Store::Open(tmp.path, clock);
+  REQUIRE(store.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 50; ++j) created += (*store)->Run(Appends(1, "S")).status == 201;
+    });
+  }
+  for (auto& t : threads) t.join();
+  (*store)->Close();
+  const Store::Stats& stats = (*store)->stats();
+  CHECK(created == 200);
+  CHECK(stats.syncs >= 1);
+  CHECK(stats.syncs <= stats.batches);
+}
+
+// Simulates a disk that can no longer be synced: the syncer cannot open the WAL
+// file anew. Nothing committed after that is acknowledged, and the store refuses
+// further writes rather than pretend they are safe.
+TEST_CASE("when the WAL cannot be synced, nothing more is acknowledged") {
+  TempDb tmp;
+  FixedClock clock;
+  auto store = Store::Open(tmp.path, clock);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->Run(Appends(1, "OK")).status == 201);
+  const std::string wal = tmp.path + "-wal";
+  REQUIRE(rename(wal.c_str(), (tmp.path + "-moved").c_str()) == 0);
+  REQUIRE(mkdir(wal.c_str(), 0700) == 0);  // a directory cannot be opened for writing
+  const Reply failed = (*store)->Run(Appends(1, "LOST"));
+  CHECK(failed.status == 503);
+  CHECK(failed.body.dump().find("fdatasync") != std::string::npos);
+  const Reply refused = (*store)->Run(Appends(1, "LATER"));
+  CHECK(refused.status == 503);
+  CHECK(refused.body.dump().find("no more writes") != std::string::npos);
 }
 
 // Regression: `token add` appended to the chain from another process while the
