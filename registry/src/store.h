@@ -74,6 +74,11 @@ struct Event {
   std::string body;  ///< JSON object with the details
 };
 
+/// The log's per-cylinder index is partitioned by `seq >> kEventBucketBits`
+/// (events_by_code_time), so that appends touch only the newest partition. A
+/// query of one code's events walks the partitions in order.
+constexpr int kEventBucketBits = 16;
+
 /// The id of a log entry that has no natural id of its own: "ev-<seq>".
 std::string EventId(std::int64_t seq);
 /// The sequence number in an EventId, or nullopt when `id` is not one.

@@ -229,7 +229,7 @@ def event_bytes(db):
     try:
         table = con.execute(
             "SELECT SUM(pgsize) FROM dbstat WHERE name IN "
-            "('events', 'events_by_code', 'sqlite_autoindex_events_1')").fetchone()[0]
+            "('events', 'events_by_code_time')").fetchone()[0]
     except sqlite3.OperationalError:
         table = None
     con.close()
