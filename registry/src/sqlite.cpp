@@ -16,9 +16,10 @@ Result<Database> Database::Open(const std::string& path, bool create, bool read_
                                        raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
   sqlite3_busy_timeout(raw, 10000);
-  // synchronous=FULL: every commit is fsync'ed to the WAL before it is acknowledged,
-  // so an acknowledged record survives power loss (NORMAL would only survive a crash
-  // of the process). Batched commits keep the cost of that fsync shared.
+  // synchronous=FULL: every commit is fsync'ed to the WAL before it returns, so an
+  // acknowledged record survives power loss (NORMAL alone would only survive a crash
+  // of the process). The registry's writer lowers this to NORMAL and makes each
+  // commit durable itself before acknowledging it (see Store::SyncLoop).
   PINGMA_RETURN_IF_ERROR(
       db.Exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA mmap_size=1073741824;"));
   if (!read_only) {

@@ -3,10 +3,11 @@
 //
 // Threading: every write runs on one writer thread, which owns the only writing
 // connection and commits queued jobs in batches (group commit); each job runs in its
-// own savepoint, so a job that fails changes nothing. A second thread, the syncer,
-// makes each committed batch durable (fdatasync of the WAL) and only then hands
-// out its replies, while the writer goes on with the next batch. Reads run on the
-// caller's thread on a pooled read-only connection and see committed data only.
+// own savepoint, so a job that fails changes nothing. Syncer threads make each
+// committed batch durable (fdatasync of the WAL) and only then hand out its
+// replies, while the writer goes on with the next batch. Reads run on the caller's
+// thread on a pooled read-only connection and see committed data only (which may
+// be a moment ahead of what is durable, and acknowledged).
 #pragma once
 
 #include <condition_variable>
@@ -134,7 +135,7 @@ class Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& path, const Clock& clock);
   ~Store();
 
-  /// Queues a job. `done` runs on the syncer thread once the job's batch has
+  /// Queues a job. `done` runs on a syncer thread once the job's batch has
   /// committed and reached the disk (or on the writer thread when it failed): a
   /// reply is never sent before its data is durable.
   void Submit(Job job, Done done);
@@ -151,7 +152,8 @@ class Store {
     return result;
   }
 
-  /// Finishes the queued jobs, stops the writer and closes the database.
+  /// Finishes the queued jobs, stops the writer and the syncers, and closes the
+  /// database.
   void Close();
 
   /// Set before the first Submit.

@@ -2,32 +2,16 @@
 // per-code index (kEventBucketBits): every event of the code, in order, once,
 // whatever the page size and wherever the partition boundaries fall.
 #include <doctest/doctest.h>
-#include <stdlib.h>
 
 #include <future>
 #include <string>
 #include <vector>
 
 #include "service.h"
+#include "test_store.h"
 
 namespace pingma::registry {
 namespace {
-
-class FixedClock final : public Clock {
- public:
-  Instant Now() const override { return Instant{1767225600000}; }  // 2026-01-01T00:00:00Z
-};
-
-struct TempDb {
-  TempDb() {
-    char dir_template[] = "/tmp/pingma-history-test-XXXXXX";
-    dir = mkdtemp(dir_template);
-    path = dir + "/registry.db";
-  }
-  ~TempDb() { (void)system(("rm -rf '" + dir + "'").c_str()); }
-  std::string dir;
-  std::string path;
-};
 
 Reply Get(Service& service, const std::string& token, const std::string& target) {
   std::promise<Reply> promise;

@@ -1,6 +1,8 @@
 // The registry's store: the event log's hash chain, the rollback of failed jobs,
-// group commit under concurrency, and a second writer on the same file (as
-// `pingma-registry token add` is while the service runs).
+// group commit under concurrency, the hooks that keep caches true, the syncers
+// that make each batch durable before its replies (and stop acknowledging when
+// the disk fails), and a second writer on the same file (as `pingma-registry
+// token add` is while the service runs).
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,26 +16,10 @@
 #include <vector>
 
 #include "store.h"
+#include "test_store.h"
 
 namespace pingma::registry {
 namespace {
-
-class FixedClock final : public Clock {
- public:
-  Instant Now() const override { return Instant{1767225600000}; }  // 2026-01-01T00:00:00Z
-};
-
-// A fresh directory per test case, removed afterwards.
-struct TempDb {
-  TempDb() {
-    char dir_template[] = "/tmp/pingma-store-test-XXXXXX";
-    dir = mkdtemp(dir_template);
-    path = dir + "/registry.db";
-  }
-  ~TempDb() { (void)system(("rm -rf '" + dir + "'").c_str()); }
-  std::string dir;
-  std::string path;
-};
 
 Event MakeEvent(const std::string& code, const std::string& body = "{}") {
   return Event{"", code, "test", Instant{1767225600000}, "admin", "root", body};

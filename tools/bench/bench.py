@@ -181,28 +181,39 @@ def bench_fill_check(args, work):
 def bench_batch(args, work):
     registry = args.registry
     n = args.cylinders
-    db = os.path.join(work, "batch.db")
-    tokens = setup_registry(registry, db)
-    reg = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
-    try:
-        setup_entities(reg.url, tokens)
-        body = json.dumps({"cylinders": fleet("BT", n)}).encode()
-        log(f"batch: {n} cylinders, {len(body) / 1e6:.1f} MB body")
-        req = urllib.request.Request(reg.url + "/v1/cylinders/batch", data=body, method="POST")
-        req.add_header("Authorization", "Bearer " + tokens["company"])
-        start = time.monotonic()
-        with urllib.request.urlopen(req, timeout=3600) as resp:
-            answer = json.loads(resp.read())
-        seconds = time.monotonic() - start
-    finally:
-        reg.stop()
-    created = sum(1 for r in answer["results"] if r["status"] == 201)
-    if created != n:
-        raise SystemExit(f"bench: only {created} of {n} stored")
-    raw_db = os.path.join(work, "raw.db")
-    raw = float(subprocess.run([args.sqlite_insert, "--db", raw_db, "--rows", str(n)],
-                               check=True, capture_output=True, text=True).stdout)
-    print(f"## registering {n} cylinders in one /v1/cylinders/batch call")
+    body = json.dumps({"cylinders": fleet("BT", n)}).encode()
+    log(f"batch: {n} cylinders, {len(body) / 1e6:.1f} MB body, {args.rounds} rounds")
+    reg_runs, raw_runs = [], []
+    for i in range(args.rounds):
+        db = os.path.join(work, f"batch-{i}.db")
+        tokens = setup_registry(registry, db)
+        reg = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
+        try:
+            setup_entities(reg.url, tokens)
+            req = urllib.request.Request(reg.url + "/v1/cylinders/batch", data=body,
+                                         method="POST")
+            req.add_header("Authorization", "Bearer " + tokens["company"])
+            start = time.monotonic()
+            with urllib.request.urlopen(req, timeout=3600) as resp:
+                answer = json.loads(resp.read())
+            reg_runs.append(time.monotonic() - start)
+        finally:
+            reg.stop()
+        created = sum(1 for r in answer["results"] if r["status"] == 201)
+        if created != n:
+            raise SystemExit(f"bench: only {created} of {n} stored")
+        raw_db = os.path.join(work, f"raw-{i}.db")
+        raw_runs.append(float(subprocess.run(
+            [args.sqlite_insert, "--db", raw_db, "--rows", str(n)], check=True,
+            capture_output=True, text=True).stdout))
+        log(f"  round {i + 1}: registry {reg_runs[-1]:.2f} s, raw SQLite {raw_runs[-1]:.2f} s")
+        if not args.keep:
+            for f in os.listdir(work):
+                if f.startswith((f"batch-{i}.db", f"raw-{i}.db")):
+                    os.unlink(os.path.join(work, f))
+    seconds, raw = statistics.median(reg_runs), statistics.median(raw_runs)
+    print(f"## registering {n} cylinders in one /v1/cylinders/batch call (medians of "
+          f"{args.rounds})")
     print(f"registry: {seconds:.2f} s ({n / seconds:.0f} cylinders/s); "
           f"raw SQLite insert of the same rows in one transaction: {raw:.2f} s "
           f"({n / raw:.0f} rows/s); ratio {raw / seconds:.3f} "
@@ -237,27 +248,41 @@ def event_bytes(db):
 
 
 def bench_large_store(args, work):
+    """Both stores are served at once and measured in alternating rounds, so that
+    the machine's drift over the run falls on both alike."""
     registry = args.registry
-    results = {}
+    stores = {}
     for name, cyl, ev in [("small", args.small_cylinders, args.small_cylinders * 10),
                           ("large", args.large_cylinders, args.large_events)]:
         db = seeded(args, work, name, cyl, ev)
         count, size, table = event_bytes(db)
-        tok = token(registry, db, "station", "ST-01")
-        srv = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
-        try:
-            wrk(srv.url, tok, "BM", cyl, 2, args.connections, args.wrk_threads)
-            runs = [wrk(srv.url, tok, "BM", cyl, args.seconds, args.connections,
-                        args.wrk_threads) for _ in range(args.rounds)]
-        finally:
+        stores[name] = {"db": db, "cylinders": cyl, "events": count, "file_bytes": size,
+                        "event_bytes": table, "token": token(registry, db, "station", "ST-01"),
+                        "runs": []}
+    servers = {}
+    try:
+        for name, st in stores.items():
+            servers[name] = Server([registry, "serve", "--db", st["db"], "--listen",
+                                    "127.0.0.1:0"])
+            wrk(servers[name].url, st["token"], "BM", st["cylinders"], 2, args.connections,
+                args.wrk_threads)
+        log(f"large-store: {args.rounds} alternating rounds of {args.seconds}s each")
+        for i in range(args.rounds):
+            for name, st in stores.items():
+                st["runs"].append(wrk(servers[name].url, st["token"], "BM", st["cylinders"],
+                                      args.seconds, args.connections, args.wrk_threads))
+            log(f"  round {i + 1}: p99 small {stores['small']['runs'][-1]['p99_ms']:.2f} ms, "
+                f"large {stores['large']['runs'][-1]['p99_ms']:.2f} ms")
+    finally:
+        for srv in servers.values():
             srv.stop()
-        results[name] = {"cylinders": cyl, "events": count, "file_bytes": size,
-                         "event_bytes": table,
-                         "rps": median_of(runs, "rps"), "p50_ms": median_of(runs, "p50_ms"),
-                         "p99_ms": median_of(runs, "p99_ms")}
-        log(f"  {name}: {results[name]}")
+    results = {}
+    for name, st in stores.items():
+        results[name] = {k: st[k] for k in ("cylinders", "events", "file_bytes", "event_bytes")}
+        for k in ("rps", "p50_ms", "p99_ms"):
+            results[name][k] = median_of(st["runs"], k)
         if not args.keep:
-            os.unlink(db)
+            os.unlink(st["db"])
     s, l = results["small"], results["large"]
     print("## fill check on a large store")
     print("| store | cylinders | events | req/s | p50 ms | p99 ms | bytes/event (file) "
@@ -278,7 +303,7 @@ def main():
     parser.add_argument("which", choices=["fill-check", "batch", "large-store", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per subject")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--cylinders", type=int, default=100000, help="batch: fleet size")
