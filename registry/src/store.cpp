@@ -277,9 +277,9 @@ Status Store::Init() {
   if (!db.ok()) return db.status();
   writer_ = std::make_unique<Conn>(std::move(*db));
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA cache_size=-1048576"));  // 1 GiB
-  // Durability is synchronous=FULL's, but the fsync is the syncer's: SQLite
+  // Durability is synchronous=FULL's, but the fsync is the syncers': SQLite
   // itself syncs only at checkpoints (NORMAL), and no reply leaves before the
-  // syncer's fdatasync of the WAL has covered its commit (see SyncLoop).
+  // syncers' fdatasync of the WAL has covered its commit (see SyncLoop).
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA synchronous=NORMAL"));
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec(kSchema));
   return LoadHead();
@@ -353,7 +353,7 @@ void Store::WriterLoop() {
   for (;;) {
     {
       // Group commit: what queued up while the last batch ran forms the next one.
-      // No waiting for more: the syncer, not this thread, waits for the disk, so
+      // No waiting for more: the syncers, not this thread, wait for the disk, so
       // the clients of the last batch are still waiting for their answers.
       std::unique_lock<std::mutex> lock(mu_);
       writer_waiting_ = true;
@@ -396,7 +396,7 @@ void Store::WriterLoop() {
       for (size_t i = 0; i < committed.dones.size(); ++i) committed.dones[i](ErrorReply(ended));
       continue;
     }
-    // Committed, but perhaps only in the page cache: the syncer answers once the
+    // Committed, but perhaps only in the page cache: a syncer answers once the
     // WAL is on the disk. Meanwhile this thread goes on with the next batch.
     std::lock_guard<std::mutex> lock(sync_mu_);
     to_sync_.push_back(std::move(committed));
