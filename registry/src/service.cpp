@@ -2,7 +2,6 @@
 // operators, custody, recalls).
 #include "service.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <fmt/format.h>
@@ -17,13 +16,6 @@ constexpr Role kCompany = Role::kCompany;
 constexpr Role kStation = Role::kStation;
 constexpr Role kInspector = Role::kInspector;
 constexpr Role kRegulator = Role::kRegulator;
-
-std::string Sha256(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(digest), len);
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -146,9 +146,24 @@ struct FreeDigestContext {
 
 }  // namespace
 
+std::string Sha256(std::string_view bytes) {
+  // Fetched once: OpenSSL 3 looks the algorithm up anew on every EVP_sha256() use.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  // One context per thread, reused: the writer hashes every event, the HTTP
+  // threads every bearer token.
+  thread_local std::unique_ptr<EVP_MD_CTX, FreeDigestContext> ctx(EVP_MD_CTX_new());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    EVP_Digest(bytes.data(), bytes.size(), digest, &len, sha256, nullptr);
+  }
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
 std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& e) {
-  // One buffer and one digest context per thread: the writer hashes every event.
-  thread_local std::string material;
+  thread_local std::string material;  // one buffer per thread, reused
   material.clear();
   AppendField(&material, prev_hash);
   AppendField(&material, seq);
@@ -159,17 +174,7 @@ std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Even
   AppendField(&material, e.actor_role);
   AppendField(&material, e.actor_id);
   AppendField(&material, e.body);
-  // Fetched once: OpenSSL 3 looks the algorithm up anew on every EVP_sha256() use.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local std::unique_ptr<EVP_MD_CTX, FreeDigestContext> ctx(EVP_MD_CTX_new());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), material.data(), material.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
-    EVP_Digest(material.data(), material.size(), digest, &len, sha256, nullptr);
-  }
-  return std::string(reinterpret_cast<const char*>(digest), len);
+  return Sha256(material);
 }
 
 Result<ScopedStatement> Conn::Prepare(const std::string& sql) {

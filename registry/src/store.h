@@ -85,6 +85,9 @@ std::string EventId(std::int64_t seq);
 /// The sequence number in an EventId, or nullopt when `id` is not one.
 std::optional<std::int64_t> SeqOfEventId(std::string_view id);
 
+/// The SHA-256 digest of `bytes` (32 raw bytes).
+std::string Sha256(std::string_view bytes);
+
 /// SHA-256 over the previous link and the event's fields, length-prefixed.
 std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& event);
 

@@ -54,6 +54,24 @@ void ExecRaw(const std::string& path, const char* sql) {
   sqlite3_close(db);
 }
 
+TEST_CASE("SHA-256 gives the FIPS 180-2 digests, again and again on one thread") {
+  auto hex = [](const std::string& raw) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+    return out;
+  };
+  for (int i = 0; i < 3; ++i) {  // the digest context is reused
+    CHECK(hex(Sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(hex(Sha256("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(hex(Sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  }
+}
+
 TEST_CASE("appended events form a chain that verifies") {
   TempDb tmp;
   FixedClock clock;
