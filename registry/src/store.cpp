@@ -128,6 +128,8 @@ CREATE TABLE IF NOT EXISTS fills(
 );
 )sql";
 
+static_assert(kEventBucketBits == 16, "events_by_code_time in the schema names the partition size");
+
 void AppendField(std::string* out, std::string_view field) {
   const fmt::format_int size(field.size());
   out->append(size.data(), size.size());
