@@ -184,20 +184,21 @@ std::string CheckAnswer(const std::string& check_id, const FillDecision& decisio
   return out;
 }
 
-}  // namespace
-
-namespace {
-
-// The cached value for `key`, loaded once with `load` when missing.
+// The cached value for `key`, loaded with `load` when missing. Once the map holds
+// `max_size` entries a loaded value is not kept but put in `*overflow`, valid
+// until the next call.
 template <typename Map, typename Load>
-Result<const typename Map::mapped_type*> Cached(Map& map, const std::string& key, Load load) {
-  auto it = map.find(key);
-  if (it == map.end()) {
-    auto loaded = load();
-    if (!loaded.ok()) return loaded.status();
-    it = map.emplace(key, std::move(*loaded)).first;
+Result<const typename Map::mapped_type*> Cached(Map& map, const std::string& key, Load load,
+                                                size_t max_size = static_cast<size_t>(-1),
+                                                typename Map::mapped_type* overflow = nullptr) {
+  if (auto it = map.find(key); it != map.end()) return &it->second;
+  auto loaded = load();
+  if (!loaded.ok()) return loaded.status();
+  if (overflow != nullptr && map.size() >= max_size) {
+    *overflow = std::move(*loaded);
+    return overflow;
   }
-  return &it->second;
+  return &map.emplace(key, std::move(*loaded)).first->second;
 }
 
 }  // namespace
@@ -277,15 +278,9 @@ void Service::RecordSighting(const std::string& code, Sighting sighting) {
 
 Result<const std::optional<CylinderRow>*> Service::CachedCylinder(Conn& conn,
                                                                   const std::string& code) {
-  if (auto it = cylinders_.find(code); it != cylinders_.end()) return &it->second;
-  auto loaded = LoadCylinder(conn, code, /*with_carriers=*/false);
-  if (!loaded.ok()) return loaded.status();
-  if (cylinders_.size() >= kMaxCachedCylinders) {
-    // Full: answer from a slot for what is not kept, valid until the next call.
-    uncached_cylinder_ = std::move(*loaded);
-    return &uncached_cylinder_;
-  }
-  return &cylinders_.emplace(code, std::move(*loaded)).first->second;
+  return Cached(
+      cylinders_, code, [&] { return LoadCylinder(conn, code, /*with_carriers=*/false); },
+      kMaxCachedCylinders, &uncached_cylinder_);
 }
 
 void Service::PostFillCheck(const Call& call, Store::Done done) {

@@ -21,13 +21,9 @@ Reply Get(Service& service, const std::string& token, const std::string& target)
   return future.get();
 }
 
-TEST_CASE("history pages walk every partition of the index, in order") {
+TEST_CASE_FIXTURE(StoreOnTempDb, "history pages walk every partition of the index, in order") {
   constexpr std::int64_t kPartition = std::int64_t{1} << kEventBucketBits;
-  TempDb tmp;
-  FixedClock clock;
-  auto store = Store::Open(tmp.path, clock);
-  REQUIRE(store.ok());
-  Service service(store->get(), Policy::Defaults(), &clock);
+  Service service(store.get(), Policy::Defaults(), &clock);
   const std::string admin = *service.AddToken(Role::kAdmin, "root");  // event 1
 
   // Events of HB-H at both sides of the first two partition boundaries, at the
@@ -40,7 +36,7 @@ TEST_CASE("history pages walk every partition of the index, in order") {
                                             2 * kPartition,
                                             4 * kPartition + 7};
   const std::int64_t total = wanted.back() + 3;
-  Reply appended = (*store)->Run([&](WriteTx& tx) -> Reply {
+  Reply appended = store->Run([&](WriteTx& tx) -> Reply {
     size_t next = 0;
     for (std::int64_t seq = 2; seq <= total; ++seq) {
       const bool mine = next < wanted.size() && wanted[next] == seq;
@@ -68,7 +64,7 @@ TEST_CASE("history pages walk every partition of the index, in order") {
     }
     CHECK(seen == wanted);
   }
-  (*store)->Close();
+  store->Close();
 }
 
 }  // namespace

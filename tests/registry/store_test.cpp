@@ -72,88 +72,65 @@ TEST_CASE("SHA-256 gives the FIPS 180-2 digests, again and again on one thread")
   }
 }
 
-TEST_CASE("appended events form a chain that verifies") {
-  TempDb tmp;
-  FixedClock clock;
-  {
-    auto store = Store::Open(tmp.path, clock);
-    REQUIRE(store.ok());
-    CHECK((*store)->Run(Appends(5, "C1")).status == 201);
-    CHECK(CountEvents(**store) == 5);
-  }
+TEST_CASE_FIXTURE(StoreOnTempDb, "appended events form a chain that verifies") {
+  CHECK(store->Run(Appends(5, "C1")).status == 201);
+  CHECK(CountEvents(*store) == 5);
+  store->Close();
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
   CHECK(*verified == "ok: 5 events, chain intact");
 }
 
-TEST_CASE("a failed job leaves no rows and no links behind") {
-  TempDb tmp;
-  FixedClock clock;
-  {
-    auto store = Store::Open(tmp.path, clock);
-    REQUIRE(store.ok());
-    CHECK((*store)->Run(Appends(2, "C1")).status == 201);
-    CHECK((*store)->Run(Appends(3, "C2", 409)).status == 409);  // appends, then fails
-    CHECK(CountEvents(**store) == 2);
-    CHECK((*store)->Run(Appends(1, "C3")).status == 201);
-    auto ids = (*store)->Read([](Conn& conn) -> Result<std::string> {
-      auto st = conn.Prepare("SELECT group_concat(id || ':' || code, ',') FROM events");
-      if (!st.ok()) return st.status();
-      auto row = (*st)->Step();
-      if (!row.ok()) return row.status();
-      return (*st)->Text(0);
-    });
-    REQUIRE(ids.ok());
-    // Sequence numbers stay contiguous: the failed job's ev-3..ev-5 were undone.
-    CHECK(*ids == "ev-1:C1,ev-2:C1,ev-3:C3");
-  }
+TEST_CASE_FIXTURE(StoreOnTempDb, "a failed job leaves no rows and no links behind") {
+  CHECK(store->Run(Appends(2, "C1")).status == 201);
+  CHECK(store->Run(Appends(3, "C2", 409)).status == 409);  // appends, then fails
+  CHECK(CountEvents(*store) == 2);
+  CHECK(store->Run(Appends(1, "C3")).status == 201);
+  auto ids = store->Read([](Conn& conn) -> Result<std::string> {
+    auto st = conn.Prepare("SELECT group_concat(id || ':' || code, ',') FROM events");
+    if (!st.ok()) return st.status();
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    return (*st)->Text(0);
+  });
+  REQUIRE(ids.ok());
+  // Sequence numbers stay contiguous: the failed job's ev-3..ev-5 were undone.
+  CHECK(*ids == "ev-1:C1,ev-2:C1,ev-3:C3");
+  store->Close();
   CHECK(VerifyChain(tmp.path).ok());
 }
 
-TEST_CASE("an exception in a job is an internal error that changes nothing") {
-  TempDb tmp;
-  FixedClock clock;
-  auto store = Store::Open(tmp.path, clock);
-  REQUIRE(store.ok());
-  Reply r = (*store)->Run([](WriteTx& tx) -> Reply {
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "an exception in a job is an internal error that changes nothing") {
+  Reply r = store->Run([](WriteTx& tx) -> Reply {
     (void)tx.Append(MakeEvent("C1"));
     throw std::runtime_error("boom");
   });
   CHECK(r.status == 500);
   CHECK(r.body["error"]["message"].get<std::string>().find("boom") != std::string::npos);
-  CHECK(CountEvents(**store) == 0);
+  CHECK(CountEvents(*store) == 0);
 }
 
-TEST_CASE("a nested item that fails is undone; the rest of the job stands") {
-  TempDb tmp;
-  FixedClock clock;
-  {
-    auto store = Store::Open(tmp.path, clock);
-    REQUIRE(store.ok());
-    Reply r = (*store)->Run([](WriteTx& tx) -> Reply {
-      for (int item = 0; item < 3; ++item) {
-        Reply one = tx.Nested([&]() -> Reply {
-          (void)tx.Append(MakeEvent("ITEM" + std::to_string(item)));
-          return Reply{item == 1 ? 422 : 201, {}, {}, {}};
-        });
-        CHECK(one.status == (item == 1 ? 422 : 201));
-      }
-      return Reply{200, {}, {}, {}};
-    });
-    CHECK(r.status == 200);
-    CHECK(CountEvents(**store) == 2);
-  }
+TEST_CASE_FIXTURE(StoreOnTempDb, "a nested item that fails is undone; the rest of the job stands") {
+  Reply r = store->Run([](WriteTx& tx) -> Reply {
+    for (int item = 0; item < 3; ++item) {
+      Reply one = tx.Nested([&]() -> Reply {
+        (void)tx.Append(MakeEvent("ITEM" + std::to_string(item)));
+        return Reply{item == 1 ? 422 : 201, {}, {}, {}};
+      });
+      CHECK(one.status == (item == 1 ? 422 : 201));
+    }
+    return Reply{200, {}, {}, {}};
+  });
+  CHECK(r.status == 200);
+  CHECK(CountEvents(*store) == 2);
+  store->Close();
   CHECK(VerifyChain(tmp.path).ok());
 }
 
-TEST_CASE("verify names the first event whose content was changed") {
-  TempDb tmp;
-  FixedClock clock;
-  {
-    auto store = Store::Open(tmp.path, clock);
-    REQUIRE(store.ok());
-    CHECK((*store)->Run(Appends(4, "C1")).status == 201);
-  }
+TEST_CASE_FIXTURE(StoreOnTempDb, "verify names the first event whose content was changed") {
+  CHECK(store->Run(Appends(4, "C1")).status == 201);
+  store->Close();
   ExecRaw(tmp.path, "UPDATE events SET body = '{\"forged\":true}' WHERE seq = 3");
   auto verified = VerifyChain(tmp.path);
   REQUIRE_FALSE(verified.ok());
@@ -161,80 +138,63 @@ TEST_CASE("verify names the first event whose content was changed") {
   CHECK(verified.status().message().find("#3 (id ev-3") != std::string::npos);
 }
 
-TEST_CASE("verify notices a deleted event") {
-  TempDb tmp;
-  FixedClock clock;
-  {
-    auto store = Store::Open(tmp.path, clock);
-    REQUIRE(store.ok());
-    CHECK((*store)->Run(Appends(4, "C1")).status == 201);
-  }
+TEST_CASE_FIXTURE(StoreOnTempDb, "verify notices a deleted event") {
+  CHECK(store->Run(Appends(4, "C1")).status == 201);
+  store->Close();
   ExecRaw(tmp.path, "DELETE FROM events WHERE seq = 2");
   auto verified = VerifyChain(tmp.path);
   REQUIRE_FALSE(verified.ok());
   CHECK(verified.status().message().find("event #2 is missing") != std::string::npos);
 }
 
-TEST_CASE("concurrent submitters: every job committed once, in one unbroken chain") {
-  TempDb tmp;
-  FixedClock clock;
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "concurrent submitters: every job committed once, in one unbroken chain") {
   constexpr int kThreads = 8;
   constexpr int kJobsEach = 200;
-  {
-    auto store = Store::Open(tmp.path, clock);
-    REQUIRE(store.ok());
-    std::vector<std::thread> threads;
-    std::atomic<int> created{0};
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        for (int j = 0; j < kJobsEach; ++j) {
-          if ((*store)->Run(Appends(1, "T" + std::to_string(t))).status == 201) ++created;
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    CHECK(created == kThreads * kJobsEach);
-    CHECK(CountEvents(**store) == kThreads * kJobsEach);
-    (*store)->Close();
-    CHECK((*store)->stats().jobs == static_cast<size_t>(kThreads * kJobsEach));
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int j = 0; j < kJobsEach; ++j) {
+        if (store->Run(Appends(1, "T" + std::to_string(t))).status == 201) ++created;
+      }
+    });
   }
+  for (auto& t : threads) t.join();
+  CHECK(created == kThreads * kJobsEach);
+  CHECK(CountEvents(*store) == kThreads * kJobsEach);
+  store->Close();
+  CHECK(store->stats().jobs == static_cast<size_t>(kThreads * kJobsEach));
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
   CHECK(*verified == "ok: 1600 events, chain intact");
 }
 
-TEST_CASE("the hooks hear of every event appended and every job undone") {
-  TempDb tmp;
-  FixedClock clock;
-  auto store = Store::Open(tmp.path, clock);
-  REQUIRE(store.ok());
+TEST_CASE_FIXTURE(StoreOnTempDb, "the hooks hear of every event appended and every job undone") {
   std::vector<std::string> appended;
   std::vector<bool> rollbacks;
-  (*store)->set_hooks({[&](bool whole_batch) { rollbacks.push_back(whole_batch); },
-                       [&](const Event& e) { appended.push_back(e.code + "/" + e.id); }});
-  CHECK((*store)->Run(Appends(2, "C1")).status == 201);
+  store->set_hooks({[&](bool whole_batch) { rollbacks.push_back(whole_batch); },
+                    [&](const Event& e) { appended.push_back(e.code + "/" + e.id); }});
+  CHECK(store->Run(Appends(2, "C1")).status == 201);
   CHECK(rollbacks.empty());
-  CHECK((*store)->Run(Appends(1, "C2", 422)).status == 422);
-  (*store)->Close();  // the hooks ran on the writer thread; Close joins it
+  CHECK(store->Run(Appends(1, "C2", 422)).status == 422);
+  store->Close();  // the hooks ran on the writer thread; Close joins it
   CHECK(appended == std::vector<std::string>{"C1/ev-1", "C1/ev-2", "C2/ev-3"});
   CHECK(rollbacks == std::vector<bool>{false});
 }
 
-TEST_CASE("every acknowledged batch was synced; one fdatasync may cover several") {
-  TempDb tmp;
-  FixedClock clock;
-  auto store = Store::Open(tmp.path, clock);
-  REQUIRE(store.ok());
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "every acknowledged batch was synced; one fdatasync may cover several") {
   std::vector<std::thread> threads;
   std::atomic<int> created{0};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
-      for (int j = 0; j < 50; ++j) created += (*store)->Run(Appends(1, "S")).status == 201;
+      for (int j = 0; j < 50; ++j) created += store->Run(Appends(1, "S")).status == 201;
     });
   }
   for (auto& t : threads) t.join();
-  (*store)->Close();
-  const Store::Stats& stats = (*store)->stats();
+  store->Close();
+  const Store::Stats& stats = store->stats();
   CHECK(created == 200);
   CHECK(stats.syncs >= 1);
   CHECK(stats.syncs <= stats.batches);
@@ -243,19 +203,15 @@ TEST_CASE("every acknowledged batch was synced; one fdatasync may cover several"
 // Simulates a disk that can no longer be synced: the syncer cannot open the WAL
 // file anew. Nothing committed after that is acknowledged, and the store refuses
 // further writes rather than pretend they are safe.
-TEST_CASE("when the WAL cannot be synced, nothing more is acknowledged") {
-  TempDb tmp;
-  FixedClock clock;
-  auto store = Store::Open(tmp.path, clock);
-  REQUIRE(store.ok());
-  REQUIRE((*store)->Run(Appends(1, "OK")).status == 201);
+TEST_CASE_FIXTURE(StoreOnTempDb, "when the WAL cannot be synced, nothing more is acknowledged") {
+  REQUIRE(store->Run(Appends(1, "OK")).status == 201);
   const std::string wal = tmp.path + "-wal";
   REQUIRE(rename(wal.c_str(), (tmp.path + "-moved").c_str()) == 0);
   REQUIRE(mkdir(wal.c_str(), 0700) == 0);  // a directory cannot be opened for writing
-  const Reply failed = (*store)->Run(Appends(1, "LOST"));
+  const Reply failed = store->Run(Appends(1, "LOST"));
   CHECK(failed.status == 503);
   CHECK(failed.body.dump().find("fdatasync") != std::string::npos);
-  const Reply refused = (*store)->Run(Appends(1, "LATER"));
+  const Reply refused = store->Run(Appends(1, "LATER"));
   CHECK(refused.status == 503);
   CHECK(refused.body.dump().find("no more writes") != std::string::npos);
 }
@@ -263,21 +219,16 @@ TEST_CASE("when the WAL cannot be synced, nothing more is acknowledged") {
 // Regression: `token add` appended to the chain from another process while the
 // service ran; the service's next write collided with it and every write after
 // that failed.
-TEST_CASE("a second writer on the same file does not fork the chain") {
-  TempDb tmp;
-  FixedClock clock;
+TEST_CASE_FIXTURE(StoreOnTempDb, "a second writer on the same file does not fork the chain") {
+  CHECK(store->Run(Appends(2, "A")).status == 201);
   {
-    auto service_store = Store::Open(tmp.path, clock);
-    REQUIRE(service_store.ok());
-    CHECK((*service_store)->Run(Appends(2, "A")).status == 201);
-    {
-      auto cli_store = Store::Open(tmp.path, clock);
-      REQUIRE(cli_store.ok());
-      CHECK((*cli_store)->Run(Appends(1, "CLI")).status == 201);
-    }
-    CHECK((*service_store)->Run(Appends(2, "A")).status == 201);
-    CHECK(CountEvents(**service_store) == 5);
+    auto cli_store = Store::Open(tmp.path, clock);
+    REQUIRE(cli_store.ok());
+    CHECK((*cli_store)->Run(Appends(1, "CLI")).status == 201);
   }
+  CHECK(store->Run(Appends(2, "A")).status == 201);
+  CHECK(CountEvents(*store) == 5);
+  store->Close();
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
   CHECK(*verified == "ok: 5 events, chain intact");

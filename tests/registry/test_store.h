@@ -1,11 +1,15 @@
-// What the registry's unit tests share: a fixed clock and a fresh database file.
+// What the registry's unit tests share: a fixed clock, a fresh database file,
+// and a store opened on one.
 #pragma once
 
+#include <doctest/doctest.h>
 #include <stdlib.h>
 
+#include <memory>
 #include <string>
 
 #include "pingma/common/domain.h"
+#include "store.h"
 
 namespace pingma::registry {
 
@@ -26,6 +30,19 @@ struct TempDb {
   TempDb& operator=(const TempDb&) = delete;
   std::string dir;
   std::string path;
+};
+
+/// A test fixture: a Store opened on a fresh database, closed (if the test has
+/// not closed it) before the database is removed.
+struct StoreOnTempDb {
+  StoreOnTempDb() {
+    auto opened = Store::Open(tmp.path, clock);
+    REQUIRE(opened.ok());
+    store = std::move(*opened);
+  }
+  TempDb tmp;
+  FixedClock clock;
+  std::unique_ptr<Store> store;
 };
 
 }  // namespace pingma::registry
