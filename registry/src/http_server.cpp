@@ -6,7 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -66,6 +68,42 @@ Status ParseListen(const std::string& listen, std::string* host, std::uint16_t* 
   return Status::Ok();
 }
 
+/// Replies completed on the store's threads, on their way to the HTTP threads.
+/// Waking a thread costs far more than sending a reply, so the replies that come
+/// in while one hand-over is pending ride along with it: one post, and one wake,
+/// per group (a committed batch answers all its requests at once). Sending from
+/// an HTTP thread also lets each reply go out on its connection's strand at once.
+class Outbox {
+ public:
+  using Respond = std::function<void(const restinio::request_handle_t&, Reply&)>;
+  Outbox(asio::io_context& io, Respond respond) : io_(io), respond_(std::move(respond)) {}
+
+  void Put(restinio::request_handle_t req, Reply reply) {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting_.emplace_back(std::move(req), std::move(reply));
+    if (posted_) return;
+    posted_ = true;
+    asio::post(io_, [this] { Drain(); });
+  }
+
+ private:
+  void Drain() {
+    std::vector<std::pair<restinio::request_handle_t, Reply>> sending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sending.swap(waiting_);
+      posted_ = false;
+    }
+    for (auto& [req, reply] : sending) respond_(req, reply);
+  }
+
+  asio::io_context& io_;
+  Respond respond_;
+  std::mutex mu_;
+  std::vector<std::pair<restinio::request_handle_t, Reply>> waiting_;
+  bool posted_ = false;
+};
+
 }  // namespace
 
 Status Serve(const ServeOptions& options) {
@@ -83,14 +121,13 @@ Status Serve(const ServeOptions& options) {
   if (!store.ok()) return store.status();
   Service service(store->get(), std::move(policy), &clock);
 
-  const unsigned threads = options.threads > 0
-                               ? static_cast<unsigned>(options.threads)
-                               : std::max(2u, 2 * std::thread::hardware_concurrency());
+  const unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
+                                               : std::max(2u, std::thread::hardware_concurrency());
   std::atomic<int> in_flight{0};
   asio::io_context io;
 
-  // Sends a reply. Runs on an HTTP thread: the writer thread, which completes
-  // writes, only posts the reply here and goes on with the next batch.
+  // Sends a reply. Runs on an HTTP thread: the store's threads, which complete
+  // writes, only hand their replies over and go on.
   auto respond = [&in_flight](const restinio::request_handle_t& req, Reply& reply) {
     auto response = req->create_response(restinio::http_status_line_t(
         restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
@@ -105,8 +142,9 @@ Status Serve(const ServeOptions& options) {
     response.done();
     --in_flight;
   };
+  Outbox outbox(io, respond);
 
-  auto handler = [&service, &in_flight, &io, respond](restinio::request_handle_t req) {
+  auto handler = [&service, &in_flight, &outbox, respond](restinio::request_handle_t req) {
     Request r;
     r.method = req->header().method().c_str();
     r.target = req->header().request_target();
@@ -115,12 +153,12 @@ Status Serve(const ServeOptions& options) {
     }
     r.body = req->body();
     ++in_flight;
-    service.Handle(r, [req, &io, respond](Reply reply) {
-      // A body already written out (fill checks) is sent from the thread that
-      // completes the request, saving a hop; a JSON tree is printed on an HTTP
-      // thread, so that a large answer never holds up the store's threads.
-      if (!reply.raw_content_type.empty()) return respond(req, reply);
-      asio::post(io, [req, respond, reply = std::move(reply)]() mutable { respond(req, reply); });
+    const std::thread::id here = std::this_thread::get_id();
+    service.Handle(r, [req, &outbox, respond, here](Reply reply) {
+      // Answered at once (bad input, reads): send it from this HTTP thread.
+      // Completed by the store's threads: hand it to the outbox.
+      if (std::this_thread::get_id() == here) return respond(req, reply);
+      outbox.Put(req, std::move(reply));
     });
     return restinio::request_accepted();
   };

@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--policy", serve.policy_file,
                         "policy file (JSON); default: the figures of DOMAIN.md");
-  serve_cmd->add_option("--threads", serve.threads, "HTTP worker threads (0: 2 per core)")
+  serve_cmd
+      ->add_option("--threads", serve.threads, "HTTP worker threads (0: one per core, at least 2)")
       ->check(CLI::Range(0, 256));
 
   std::string db, role, subject;
