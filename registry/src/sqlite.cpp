@@ -4,12 +4,13 @@
 
 namespace pingma::sql {
 
-Result<Database> Database::Open(const std::string& path, bool create, bool read_only) {
+Result<Database> Database::Open(const std::string& path, bool create, bool read_only,
+                                const char* vfs) {
   sqlite3* raw = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
   flags |= SQLITE_OPEN_NOMUTEX;  // one thread per connection, by contract
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, vfs);
   Database db(raw);
   if (rc != SQLITE_OK) {
     return Status::IoError(fmt::format("cannot open database {}: {}", path,
@@ -17,16 +18,19 @@ Result<Database> Database::Open(const std::string& path, bool create, bool read_
   }
   sqlite3_busy_timeout(raw, 10000);
   // synchronous=FULL: every commit is fsync'ed to the WAL before it returns, so an
-  // acknowledged record survives power loss (NORMAL alone would only survive a crash
-  // of the process). The registry's writer lowers this to NORMAL and makes each
-  // commit durable itself before acknowledging it (see Store::SyncLoop).
+  // acknowledged record survives power loss (NORMAL alone would only survive a
+  // crash of the process). The registry's writer leaves its commits' syncs to its
+  // syncer threads, which make each commit durable before it is acknowledged (see
+  // Store::SyncLoop and wal_vfs.h).
   PINGMA_RETURN_IF_ERROR(
       db.Exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA mmap_size=1073741824;"));
   if (!read_only) {
-    // Checkpoints stay SQLite's own, run by the writer after a commit every 1000
-    // WAL pages. Measured: a separate checkpointing thread let the WAL grow without
-    // bound under steady writes (passive checkpoints never caught up), and even
-    // with a backstop its I/O on a large file doubled the fill-check p99.
+    // Checkpoints are run by the writer after a commit, every 1000 WAL pages: by
+    // SQLite itself, or by the registry's Store, which runs them just after the
+    // commit so that their syncs stay real ones. Measured: a separate
+    // checkpointing thread let the WAL grow without bound under steady writes
+    // (passive checkpoints never caught up), and even with a backstop its I/O on a
+    // large file doubled the fill-check p99.
     PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL; PRAGMA journal_size_limit=67108864;"));
   }
   return db;

@@ -17,8 +17,10 @@ namespace pingma::sql {
 class Database {
  public:
   /// Opens (creating if asked) the file with the pragmas every pingma connection
-  /// uses: WAL, synchronous=FULL, foreign keys, a busy timeout.
-  static Result<Database> Open(const std::string& path, bool create, bool read_only);
+  /// uses: WAL, synchronous=FULL, foreign keys, a busy timeout. `vfs`: the name of
+  /// a registered SQLite VFS, or nullptr for the default one.
+  static Result<Database> Open(const std::string& path, bool create, bool read_only,
+                               const char* vfs = nullptr);
 
   Database() = default;
   Database(Database&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }

@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "wal_vfs.h"
+
 namespace pingma::registry {
 namespace {
 
@@ -280,14 +282,23 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
 }
 
 Status Store::Init() {
-  auto db = sql::Database::Open(path_, /*create=*/true, /*read_only=*/false);
+  PINGMA_RETURN_IF_ERROR(sql::RegisterWalVfs());
+  auto db = sql::Database::Open(path_, /*create=*/true, /*read_only=*/false, sql::kWalVfsName);
   if (!db.ok()) return db.status();
   writer_ = std::make_unique<Conn>(std::move(*db));
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA cache_size=-1048576"));  // 1 GiB
-  // Durability is synchronous=FULL's, but the fsync is the syncers': SQLite
-  // itself syncs only at checkpoints (NORMAL), and no reply leaves before the
-  // syncers' fdatasync of the WAL has covered its commit (see SyncLoop).
-  PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA synchronous=NORMAL"));
+  // Durability is synchronous=FULL's, but the fsync of a batch's commit is the
+  // syncers': the commit only writes the WAL out (sql::CommitWithoutSync), and no
+  // reply leaves before a syncer's fdatasync of the WAL has covered it (SyncLoop).
+  // Checkpoints are run by WriterLoop after the commit, so that their syncs stay
+  // real ones: the hook replaces SQLite's automatic checkpoints.
+  sqlite3_wal_hook(
+      writer_->db().get(),
+      [](void* arg, sqlite3*, const char*, int frames) {
+        *static_cast<int*>(arg) = frames;
+        return SQLITE_OK;
+      },
+      &wal_frames_);
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec(kSchema));
   return LoadHead();
 }
@@ -394,7 +405,11 @@ void Store::WriterLoop() {
       committed.dones.push_back(std::move(p.done));
     }
     batch.clear();
-    Status ended = begun.ok() ? writer_->db().Exec("COMMIT") : begun;
+    Status ended = begun;
+    if (begun.ok()) {
+      sql::CommitWithoutSync durable_later;  // by a syncer, before any reply
+      ended = writer_->db().Exec("COMMIT");
+    }
     if (!ended.ok()) {
       if (begun.ok()) {
         (void)writer_->db().Exec("ROLLBACK");
@@ -405,10 +420,22 @@ void Store::WriterLoop() {
     }
     // Committed, but perhaps only in the page cache: a syncer answers once the
     // WAL is on the disk. Meanwhile this thread goes on with the next batch.
-    std::lock_guard<std::mutex> lock(sync_mu_);
-    to_sync_.push_back(std::move(committed));
-    if (sync_waiting_ > 0) sync_cv_.notify_one();
+    {
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      to_sync_.push_back(std::move(committed));
+      if (sync_waiting_ > 0) sync_cv_.notify_one();
+    }
+    if (wal_frames_ >= kCheckpointFrames) Checkpoint();
   }
+}
+
+void Store::Checkpoint() {
+  // What SQLite's automatic checkpoint does, with real syncs of the WAL and of
+  // the database. One that cannot finish (a reader still on older pages) or that
+  // fails is tried again after the next commit; the WAL keeps everything, and
+  // the next commit after one that finished starts the WAL afresh.
+  (void)sqlite3_wal_checkpoint_v2(writer_->db().get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                  nullptr);
 }
 
 void Store::SyncLoop() {

@@ -178,6 +178,8 @@ class Store {
   Status LoadHead();  ///< reads the chain's last link into head_seq_/head_hash_
   void WriterLoop();
   void SyncLoop();
+  /// A checkpoint of the WAL into the database (writer thread, between batches).
+  void Checkpoint();
   /// fdatasync of the WAL file: every commit written so far reaches the disk.
   Status SyncWal(int* fd);
   /// Runs one job in its own savepoint (writer thread).
@@ -200,6 +202,11 @@ class Store {
   const Clock& clock_;
   WriteHooks hooks_;
   std::unique_ptr<Conn> writer_;
+  /// Pages in the WAL after the last commit (SQLite's WAL hook); from
+  /// kCheckpointFrames on, the writer checkpoints after each batch, as SQLite
+  /// would by itself.
+  int wal_frames_ = 0;
+  static constexpr int kCheckpointFrames = 1000;
   std::string head_hash_;
   std::int64_t head_seq_ = 0;
 
