@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <mutex>
 #include <new>
 #include <string>
@@ -49,6 +48,7 @@ const sqlite3_io_methods* Real(File* f) {
   return f->real->pMethods;
 }
 
+/// Writes out what was gathered; nothing to do for other files, which never gather.
 int Flush(File* f) {
   int rc = SQLITE_OK;
   for (size_t done = 0; done < f->pending.size() && rc == SQLITE_OK; done += kMaxWrite) {
@@ -63,7 +63,7 @@ int Flush(File* f) {
 
 int Close(sqlite3_file* file) {
   File* f = Self(file);
-  const int flushed = f->wal ? Flush(f) : SQLITE_OK;
+  const int flushed = Flush(f);
   const int rc = Real(f)->xClose(f->real);
   f->~File();
   return flushed != SQLITE_OK ? flushed : rc;
@@ -71,9 +71,7 @@ int Close(sqlite3_file* file) {
 
 int Read(sqlite3_file* file, void* buf, int amount, sqlite3_int64 offset) {
   File* f = Self(file);
-  if (f->wal) {
-    if (int rc = Flush(f); rc != SQLITE_OK) return rc;
-  }
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
   return Real(f)->xRead(f->real, buf, amount, offset);
 }
 
@@ -93,9 +91,7 @@ int Write(sqlite3_file* file, const void* buf, int amount, sqlite3_int64 offset)
 
 int Truncate(sqlite3_file* file, sqlite3_int64 size) {
   File* f = Self(file);
-  if (f->wal) {
-    if (int rc = Flush(f); rc != SQLITE_OK) return rc;
-  }
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
   return Real(f)->xTruncate(f->real, size);
 }
 
@@ -115,9 +111,7 @@ int Sync(sqlite3_file* file, int flags) {
 
 int FileSize(sqlite3_file* file, sqlite3_int64* size) {
   File* f = Self(file);
-  if (f->wal) {
-    if (int rc = Flush(f); rc != SQLITE_OK) return rc;
-  }
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
   return Real(f)->xFileSize(f->real, size);
 }
 
@@ -135,9 +129,7 @@ int CheckReservedLock(sqlite3_file* file, int* out) {
 
 int FileControl(sqlite3_file* file, int op, void* arg) {
   File* f = Self(file);
-  if (f->wal) {
-    if (int rc = Flush(f); rc != SQLITE_OK) return rc;
-  }
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
   return Real(f)->xFileControl(f->real, op, arg);
 }
 
