@@ -280,7 +280,7 @@ Result<const std::optional<CylinderRow>*> Service::CachedCylinder(Conn& conn,
                                                                   const std::string& code) {
   return Cached(
       cylinders_, code, [&] { return LoadCylinder(conn, code, /*with_carriers=*/false); },
-      kMaxCachedCylinders, &uncached_cylinder_);
+      max_cached_cylinders_, &uncached_cylinder_);
 }
 
 void Service::PostFillCheck(const Call& call, Store::Done done) {

@@ -77,6 +77,11 @@ class Service {
  public:
   Service(Store* store, Policy policy, const Clock* clock);
 
+  /// How many cylinders fill checks keep in memory, by default.
+  static constexpr size_t kMaxCachedCylinders = 1u << 18;
+  /// Sets that limit; before the first request.
+  void set_max_cached_cylinders(size_t n) { max_cached_cylinders_ = n; }
+
   /// Answers one request. `done` is called exactly once, possibly on another
   /// thread, and for writes only after the data is committed.
   void Handle(const Request& request, Store::Done done);
@@ -164,7 +169,7 @@ class Service {
   /// fill check drops its entry; a set-up event or a rollback drops them all.
   std::unordered_map<std::string, std::optional<CylinderRow>> cylinders_;
   /// Past this many entries, further cylinders are read but not kept.
-  static constexpr size_t kMaxCachedCylinders = 1u << 18;
+  size_t max_cached_cylinders_ = kMaxCachedCylinders;
   std::optional<CylinderRow> uncached_cylinder_;  ///< see CachedCylinder
   /// The latest check of each code within the clone window (writer thread only);
   /// rebuilt from the log at start-up.
