@@ -354,6 +354,14 @@ void Service::Handle(const Request& request, Store::Done done) {
     return;
   }
   Call call{*who, std::move(params), ParseQuery(query), &request};
+  if (std::string_view(route->method) == "GET") {
+    // A read may see commits whose fdatasync is still running: its answer waits
+    // for it, as their writers' answers do, so that nothing is shown that a power
+    // loss could still undo.
+    done = [store = store_, done = std::move(done)](Reply reply) {
+      store->WhenDurable([done, reply = std::move(reply)]() mutable { done(std::move(reply)); });
+    };
+  }
   (this->*(route->handler))(call, std::move(done));
 }
 

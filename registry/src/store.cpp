@@ -408,7 +408,9 @@ void Store::WriterLoop() {
     Status ended = begun;
     if (begun.ok()) {
       sql::CommitWithoutSync durable_later;  // by a syncer, before any reply
+      ++commits_begun_;                      // readers may see it from here on
       ended = writer_->db().Exec("COMMIT");
+      ++commits_ended_;
     }
     if (!ended.ok()) {
       if (begun.ok()) {
@@ -416,6 +418,13 @@ void Store::WriterLoop() {
         if (hooks_.on_rollback) hooks_.on_rollback(/*whole_batch=*/true);
       }
       for (size_t i = 0; i < committed.dones.size(); ++i) committed.dones[i](ErrorReply(ended));
+      // Nothing to answer after a sync, but reads waiting for this commit's
+      // number are released by the syncers' next round.
+      committed.dones.clear();
+      committed.replies.clear();
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      to_sync_.push_back(std::move(committed));
+      if (sync_waiting_ > 0) sync_cv_.notify_one();
       continue;
     }
     // Committed, but perhaps only in the page cache: a syncer answers once the
@@ -443,6 +452,7 @@ void Store::SyncLoop() {
   std::deque<Committed> work;
   for (;;) {
     Status failure;
+    std::function<void()> hook;
     {
       std::unique_lock<std::mutex> lock(sync_mu_);
       ++sync_waiting_;
@@ -451,21 +461,27 @@ void Store::SyncLoop() {
       if (to_sync_.empty()) break;  // stopping, and every commit is answered
       work.swap(to_sync_);
       failure = sync_failure_;
+      hook = before_sync_;
     }
     // An fdatasync that begins after a batch's commit makes it durable, whichever
     // thread wrote the pages out. After a failed one nothing is acknowledged any
     // more: the kernel may have dropped the pages it could not write, and a later
     // sync succeeding proves nothing.
+    if (hook) hook();
+    const std::uint64_t covers = commits_ended_.load();
     const auto t0 = std::chrono::steady_clock::now();
     Status synced = failure.ok() ? SyncWal(&fd) : failure;
     const auto us =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
             .count();
+    std::vector<std::function<void()>> reads;
     {
       std::lock_guard<std::mutex> lock(sync_mu_);
       ++stats_.syncs;
       stats_.sync_us += static_cast<size_t>(us);
       if (!synced.ok() && sync_failure_.ok()) sync_failure_ = synced;
+      if (synced.ok()) synced_ = std::max(synced_, covers);
+      reads = TakeReadsCovered();
     }
     if (!synced.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -477,8 +493,46 @@ void Store::SyncLoop() {
       }
     }
     work.clear();
+    for (auto& read : reads) read();
   }
   if (fd >= 0) ::close(fd);
+  // Stopping: every commit was answered, so no read waits for more.
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> reads;
+  {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    reads.swap(waiting_reads_);
+  }
+  for (auto& read : reads) read.second();
+}
+
+void Store::WhenDurable(std::function<void()> fn) {
+  // Read after the reads that `fn` answers for: every commit they could have
+  // seen was counted here before SQLite published it.
+  const std::uint64_t seen = commits_begun_.load();
+  {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    if (synced_ < seen && sync_failure_.ok() && !sync_stopping_) {
+      // That commit has ended and is queued for a syncer, or will be when it
+      // ends; the sync after it releases `fn`.
+      waiting_reads_.emplace_back(seen, std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+std::vector<std::function<void()>> Store::TakeReadsCovered() {
+  std::vector<std::function<void()>> ready;
+  auto keep = waiting_reads_.begin();
+  for (auto& [commit, fn] : waiting_reads_) {
+    if (commit <= synced_ || !sync_failure_.ok()) {
+      ready.push_back(std::move(fn));
+    } else {
+      *keep++ = {commit, std::move(fn)};
+    }
+  }
+  waiting_reads_.erase(keep, waiting_reads_.end());
+  return ready;
 }
 
 Status Store::SyncWal(int* fd) {

@@ -6,10 +6,12 @@
 // own savepoint, so a job that fails changes nothing. Syncer threads make each
 // committed batch durable (fdatasync of the WAL) and only then hand out its
 // replies, while the writer goes on with the next batch. Reads run on the caller's
-// thread on a pooled read-only connection and see committed data only (which may
-// be a moment ahead of what is durable, and acknowledged).
+// thread on a pooled read-only connection and see committed data only, which may
+// be a moment ahead of what is durable: answers built from them go out through
+// WhenDurable.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -162,6 +164,19 @@ class Store {
   /// Set before the first Submit.
   void set_hooks(WriteHooks hooks) { hooks_ = std::move(hooks); }
 
+  /// Runs `fn` once every commit that a read made before this call could have
+  /// seen is durable: at once when it is, otherwise on a syncer thread after the
+  /// fdatasync that covers it. So an answer built from reads never shows a write
+  /// before that write is acknowledged, and never one that a power loss could
+  /// undo. (A failed sync ends the waiting too: no later sync will come.)
+  void WhenDurable(std::function<void()> fn);
+
+  /// Tests only: runs on the syncer thread just before each fdatasync.
+  void set_before_sync_for_test(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    before_sync_ = std::move(fn);
+  }
+
   struct Stats {
     size_t batches = 0;    ///< transactions committed (or failed)
     size_t jobs = 0;       ///< jobs run in them
@@ -182,6 +197,8 @@ class Store {
   void Checkpoint();
   /// fdatasync of the WAL file: every commit written so far reaches the disk.
   Status SyncWal(int* fd);
+  /// WhenDurable's callbacks that the syncs so far have released (under sync_mu_).
+  std::vector<std::function<void()>> TakeReadsCovered();
   /// Runs one job in its own savepoint (writer thread).
   Reply RunJob(const Job& job);
   Result<std::unique_ptr<Conn>> AcquireReader();
@@ -233,6 +250,15 @@ class Store {
   static constexpr int kSyncers = 2;
   std::vector<std::thread> syncers_;
   Status sync_failure_ = Status::Ok();  ///< the first failed sync
+  /// Commits begun (counted before COMMIT publishes them to readers) and ended
+  /// (after it returns, committed or not); and, under sync_mu_, how many of
+  /// those ended a finished fdatasync has covered.
+  std::atomic<std::uint64_t> commits_begun_{0};
+  std::atomic<std::uint64_t> commits_ended_{0};
+  std::uint64_t synced_ = 0;
+  /// WhenDurable's waiting callbacks, with the commit count each waits for.
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> waiting_reads_;
+  std::function<void()> before_sync_;  ///< under sync_mu_
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;

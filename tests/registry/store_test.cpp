@@ -1,7 +1,8 @@
 // The registry's store: the event log's hash chain, the rollback of failed jobs,
 // group commit under concurrency, the hooks that keep caches true, the syncers
 // that make each batch durable before its replies (and stop acknowledging when
-// the disk fails), and a second writer on the same file (as `pingma-registry
+// the disk fails), answers from reads that wait for the sync of what they saw,
+// and a second writer on the same file (as `pingma-registry
 // token add` is while the service runs).
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +73,42 @@ TEST_CASE("SHA-256 gives the FIPS 180-2 digests, again and again on one thread")
     CHECK(hex(Sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
           "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   }
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb, "an answer built from reads waits for the sync of what they saw") {
+  bool at_once = false;
+  store->WhenDurable([&] { at_once = true; });
+  CHECK(at_once);  // nothing committed that is not durable
+
+  // Hold the syncers before their next fdatasync.
+  std::promise<void> entered;
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  std::atomic<bool> first{true};
+  store->set_before_sync_for_test([&entered, open, &first] {
+    if (!first.exchange(false)) return;
+    entered.set_value();
+    open.wait();
+  });
+  std::promise<Reply> written;
+  store->Submit(Appends(1, "C-R"), [&written](Reply r) { written.set_value(std::move(r)); });
+  auto written_future = written.get_future();
+  entered.get_future().wait();  // committed, and its fdatasync not begun
+
+  CHECK(CountEvents(*store) == 1);  // a reader sees the commit...
+  std::promise<void> released;
+  std::atomic<bool> answered{false};
+  store->WhenDurable([&] {
+    answered = true;
+    released.set_value();
+  });
+  CHECK_FALSE(answered.load());  // ...and the answer built from it waits
+  CHECK(written_future.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+
+  gate.set_value();
+  REQUIRE(released.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  CHECK(written_future.get().status == 201);
+  store->Close();
 }
 
 TEST_CASE_FIXTURE(StoreOnTempDb, "appended events form a chain that verifies") {
