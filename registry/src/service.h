@@ -83,7 +83,8 @@ class Service {
   void set_max_cached_cylinders(size_t n) { max_cached_cylinders_ = n; }
 
   /// Answers one request. `done` is called exactly once, possibly on another
-  /// thread, and for writes only after the data is committed.
+  /// thread: for writes only after the data is committed and durable, for reads
+  /// only once every commit they could have seen is (Store::WhenDurable).
   void Handle(const Request& request, Store::Done done);
 
   /// Creates a token for a role and subject; returns the bearer token. Only its
