@@ -3,7 +3,6 @@
 // is durable.
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <chrono>
 #include <future>
 #include <string>
@@ -122,20 +121,11 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "a read answers only once the write it shows is
   Service service(store.get(), Policy::Defaults(), &clock);
   const Fleet fleet(service);
 
-  // Hold the syncers before their next fdatasync.
-  std::promise<void> entered;
-  std::promise<void> gate;
-  std::shared_future<void> open = gate.get_future().share();
-  std::atomic<bool> first{true};
-  store->set_before_sync_for_test([&entered, open, &first] {
-    if (!first.exchange(false)) return;
-    entered.set_value();
-    open.wait();
-  });
+  HeldSync held(*store);
   std::promise<Reply> written;
   Send(service, fleet.company, "POST", "/v1/cylinders", Cylinder("HB-R1", "2027-01-31"),
        [&written](Reply r) { written.set_value(std::move(r)); });
-  entered.get_future().wait();  // committed, and its fdatasync not begun
+  held.WaitUntilHeld();
 
   std::promise<Reply> read;
   auto read_future = read.get_future();
@@ -143,7 +133,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "a read answers only once the write it shows is
        [&read](Reply r) { read.set_value(std::move(r)); });
   CHECK(read_future.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
 
-  gate.set_value();
+  held.Release();
   REQUIRE(read_future.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
   const Reply shown = read_future.get();
   CHECK(shown.status == 200);

@@ -80,20 +80,11 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "an answer built from reads waits for the sync 
   store->WhenDurable([&] { at_once = true; });
   CHECK(at_once);  // nothing committed that is not durable
 
-  // Hold the syncers before their next fdatasync.
-  std::promise<void> entered;
-  std::promise<void> gate;
-  std::shared_future<void> open = gate.get_future().share();
-  std::atomic<bool> first{true};
-  store->set_before_sync_for_test([&entered, open, &first] {
-    if (!first.exchange(false)) return;
-    entered.set_value();
-    open.wait();
-  });
+  HeldSync held(*store);
   std::promise<Reply> written;
   store->Submit(Appends(1, "C-R"), [&written](Reply r) { written.set_value(std::move(r)); });
   auto written_future = written.get_future();
-  entered.get_future().wait();  // committed, and its fdatasync not begun
+  held.WaitUntilHeld();
 
   CHECK(CountEvents(*store) == 1);  // a reader sees the commit...
   std::promise<void> released;
@@ -105,7 +96,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "an answer built from reads waits for the sync 
   CHECK_FALSE(answered.load());  // ...and the answer built from it waits
   CHECK(written_future.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
 
-  gate.set_value();
+  held.Release();
   REQUIRE(released.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
   CHECK(written_future.get().status == 201);
   store->Close();

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
+#include <atomic>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -43,6 +45,38 @@ struct StoreOnTempDb {
   TempDb tmp;
   FixedClock clock;
   std::unique_ptr<Store> store;
+};
+
+/// Holds the store's syncers before their next fdatasync, until Release (or the
+/// end of the test): what is committed then is not yet durable.
+class HeldSync {
+ public:
+  explicit HeldSync(Store& store) : state_(std::make_shared<State>()) {
+    state_->open = state_->gate.get_future().share();
+    store.set_before_sync_for_test([state = state_] {
+      if (state->held.exchange(true)) return;
+      state->entered.set_value();
+      state->open.wait();
+    });
+  }
+  ~HeldSync() { Release(); }
+  HeldSync(const HeldSync&) = delete;
+  HeldSync& operator=(const HeldSync&) = delete;
+  /// Returns once a syncer is held: a commit is done and its fdatasync not begun.
+  void WaitUntilHeld() { state_->entered.get_future().wait(); }
+  void Release() {
+    if (!state_->released.exchange(true)) state_->gate.set_value();
+  }
+
+ private:
+  struct State {
+    std::promise<void> entered;
+    std::promise<void> gate;
+    std::shared_future<void> open;
+    std::atomic<bool> held{false};
+    std::atomic<bool> released{false};
+  };
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace pingma::registry
