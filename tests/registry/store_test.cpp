@@ -99,6 +99,9 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "an answer built from reads waits for the sync 
   held.Release();
   REQUIRE(released.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
   CHECK(written_future.get().status == 201);
+  bool after = false;
+  store->WhenDurable([&] { after = true; });
+  CHECK(after);  // that commit is durable now: no more waiting
   store->Close();
 }
 
