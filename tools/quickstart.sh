@@ -71,8 +71,8 @@ if [ "$cmd" = fuzz ]; then
   echo "==> building the fuzz harnesses in $fuzz_dir"
   cmake -S "$root" -B "$fuzz_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINGMA_FUZZ=ON -DPINGMA_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$fuzz_dir" -j "$jobs" --target scan_fuzz policy_fuzz calendar_fuzz
-  for name in scan policy calendar; do
+  cmake --build "$fuzz_dir" -j "$jobs" --target scan_fuzz policy_fuzz calendar_fuzz service_fuzz
+  for name in scan policy calendar service; do
     echo "==> fuzzing ${name} for ${FUZZ_SECONDS:-60} s"
     corpus=$(mktemp -d)
     cp "$root/tests/fuzz/corpus/$name/"* "$corpus/"
