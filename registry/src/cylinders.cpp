@@ -1,4 +1,5 @@
 // Cylinder registration and queries, carriers, inspection, assessment, scrapping.
+#include <cstdint>
 #include <set>
 
 #include <fmt/format.h>
@@ -374,22 +375,14 @@ void Service::GetCylinder(const Call& call, Store::Done done) {
 
 void Service::GetHistory(const Call& call, Store::Done done) {
   std::int64_t cursor = 0;
-  int limit = 100;
+  std::int64_t limit = 100;
   if (auto it = call.query.find("cursor"); it != call.query.end() && !it->second.empty()) {
-    try {
-      size_t used = 0;
-      cursor = std::stoll(it->second, &used);
-      if (used != it->second.size() || cursor < 0) throw std::invalid_argument("cursor");
-    } catch (const std::exception&) {
+    if (!ParseWhole(it->second, 0, INT64_MAX, &cursor)) {
       return done(ErrorReply(Status::Malformed("the cursor must be the next_cursor of a page")));
     }
   }
   if (auto it = call.query.find("limit"); it != call.query.end()) {
-    try {
-      size_t used = 0;
-      limit = std::stoi(it->second, &used);
-      if (used != it->second.size() || limit < 1 || limit > 1000) throw std::out_of_range("limit");
-    } catch (const std::exception&) {
+    if (!ParseWhole(it->second, 1, 1000, &limit)) {
       return done(ErrorReply(Status::Malformed("limit must be a whole number from 1 to 1000")));
     }
   }
@@ -502,6 +495,11 @@ void Service::PostCarrier(const Call& call, Store::Done done) {
         {"", code, "carrier_bound", tx.now(), ToString(who.role), who.subject, out.dump()});
     if (!seq.ok()) return ErrorReply(seq.status());
     if (Status s = BindCarrier(tx, carrier, code, *seq); !s.ok()) return ErrorReply(s);
+    // The record changed: the fleet feed sends it again, with the new carrier.
+    auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = ? WHERE code = ?");
+    if (!bump.ok()) return ErrorReply(bump.status());
+    (*bump)->Bind(1, *seq).Bind(2, code);
+    if (Status s = (*bump)->Run(); !s.ok()) return ErrorReply(s);
     return Created(out);
   });
 }

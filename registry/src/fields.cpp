@@ -34,6 +34,18 @@ Status GetParsed(const json& obj, const char* key, Need need, std::optional<T>* 
 
 }  // namespace
 
+bool ParseWhole(std::string_view text, std::int64_t min, std::int64_t max, std::int64_t* out) {
+  if (text.empty() || text.size() > 18) return false;
+  std::int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  if (value < min || value > max) return false;
+  *out = value;
+  return true;
+}
+
 Result<json> ParseBody(std::string_view text) {
   json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return Status::Malformed("the request body is not valid JSON");

@@ -2,8 +2,10 @@
 // Status naming the field, so that every bad input gets a precise 422.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +29,10 @@ Status GetBool(const json& obj, const char* key, Need need, std::optional<bool>*
 Status GetDate(const json& obj, const char* key, Need need, std::optional<Date>* out);
 Status GetYearMonth(const json& obj, const char* key, Need need, std::optional<YearMonth>* out);
 Status GetInstant(const json& obj, const char* key, Need need, std::optional<Instant>* out);
+
+/// A whole number in [min, max] written in decimal digits alone (a query
+/// parameter, a cursor); false for anything else.
+bool ParseWhole(std::string_view text, std::int64_t min, std::int64_t max, std::int64_t* out);
 
 /// A required non-empty identifier (company, station, operator id): 1..64 of
 /// [A-Za-z0-9-_.:].

@@ -1,6 +1,10 @@
 // Filling: the fill check (the policy engine online), fill records, and the
 // station's offline replica feed.
 #include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -440,6 +444,36 @@ Status CheckAllows(Conn& conn, const FillRecord& f) {
   return Status::Ok();
 }
 
+// The largest page of the fleet feed, and its default.
+constexpr std::int64_t kFleetPage = 5000;
+
+// Where a fleet page starts: after `after_code` within `rev`, or after all of
+// `rev` when there is no code.
+struct FleetCursor {
+  std::string text;  ///< as given; the next cursor of an empty page
+  std::int64_t rev = 0;
+  std::optional<std::string> after_code;
+};
+
+// "", "REV" or "REV:CODE", as next_cursor gives them.
+Result<FleetCursor> ParseFleetCursor(const std::map<std::string, std::string>& query) {
+  FleetCursor c;
+  c.text = "0";
+  auto it = query.find("since");
+  if (it == query.end() || it->second.empty()) return c;
+  c.text = it->second;
+  const std::string_view text = it->second;
+  const size_t colon = text.find(':');
+  bool ok = ParseWhole(text.substr(0, colon), 0, INT64_MAX, &c.rev);
+  if (ok && colon != std::string_view::npos) {
+    auto code = NormaliseCode(text.substr(colon + 1));
+    ok = code.ok() && *code == text.substr(colon + 1);
+    if (ok) c.after_code = *code;
+  }
+  if (!ok) return Status::Malformed("since must be a next_cursor from this feed");
+  return c;
+}
+
 }  // namespace
 
 void Service::PostFill(const Call& call, Store::Done done) {
@@ -514,17 +548,15 @@ void Service::GetFleet(const Call& call, Store::Done done) {
     return done(ErrorReply(Status::PermissionDenied(
         fmt::format("this token is for station {}, not {}", call.who.subject, station_id))));
   }
-  std::int64_t since = 0;
-  if (auto it = call.query.find("since"); it != call.query.end() && !it->second.empty()) {
-    try {
-      size_t used = 0;
-      since = std::stoll(it->second, &used);
-      if (used != it->second.size() || since < 0) throw std::invalid_argument("since");
-    } catch (const std::exception&) {
-      return done(ErrorReply(Status::Malformed("since must be a next_cursor from this feed")));
+  auto cursor = ParseFleetCursor(call.query);
+  if (!cursor.ok()) return done(ErrorReply(cursor.status()));
+  std::int64_t limit = kFleetPage;
+  if (auto it = call.query.find("limit"); it != call.query.end()) {
+    if (!ParseWhole(it->second, 1, kFleetPage, &limit)) {
+      return done(ErrorReply(
+          Status::Malformed(fmt::format("limit must be a whole number from 1 to {}", kFleetPage))));
     }
   }
-  constexpr int kPage = 5000;
   const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     auto station = LoadStation(conn, station_id);
@@ -551,11 +583,19 @@ void Service::GetFleet(const Call& call, Store::Done done) {
                          {"valid_until", (*cst)->Text(2)}});
     }
     json owner_list = owners;
+    // In (rev, code) order: a custody grant gives all of an owner's cylinders one
+    // rev, so the cursor names the last code sent as well as its rev.
     auto st = conn.Prepare(
         "SELECT code FROM cylinders WHERE owner_company_id IN (SELECT value FROM json_each(?)) "
-        "AND rev > ? ORDER BY rev LIMIT ?");
+        "AND (rev > ? OR (rev = ? AND code > ?)) ORDER BY rev, code LIMIT ?");
     if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, owner_list.dump()).Bind(2, since).Bind(3, kPage);
+    (*st)->Bind(1, owner_list.dump()).Bind(2, cursor->rev).Bind(3, cursor->rev);
+    if (cursor->after_code) {
+      (*st)->Bind(4, *cursor->after_code);
+    } else {
+      (*st)->BindNull(4);  // the whole of `rev` was sent
+    }
+    (*st)->Bind(5, limit);
     std::vector<std::string> codes;
     for (;;) {
       auto more = (*st)->Step();
@@ -564,12 +604,12 @@ void Service::GetFleet(const Call& call, Store::Done done) {
       codes.push_back((*st)->Text(0));
     }
     json cylinders = json::array();
-    std::int64_t cursor = since;
+    std::string next_cursor = cursor->text;
     for (const std::string& code : codes) {
       auto row = LoadCylinder(conn, code);
       if (!row.ok()) return ErrorReply(row.status());
       if (!*row) continue;
-      cursor = std::max(cursor, (*row)->rev);
+      next_cursor = fmt::format("{}:{}", (*row)->rev, code);
       cylinders.push_back(CylinderJson(**row, policy_));
     }
     auto recalls = conn.Prepare(
@@ -594,8 +634,8 @@ void Service::GetFleet(const Call& call, Store::Done done) {
                   {"cylinders", cylinders},
                   {"custody", custody},
                   {"recalls", recall_list},
-                  {"next_cursor", std::to_string(cursor)},
-                  {"more", codes.size() == static_cast<size_t>(kPage)}},
+                  {"next_cursor", next_cursor},
+                  {"more", codes.size() == static_cast<size_t>(limit)}},
                  {},
                  {}};
   });

@@ -105,6 +105,7 @@ class RegistryApiTest(unittest.TestCase):
             "CO-LX": iso(cls.yesterday), "CO-LT": iso(t), "CO-RV": iso(cls.far),
             "CO-O1": iso(cls.far), "CO-O2": iso(cls.far), "CO-O3": iso(cls.far),
             "CO-O4": iso(cls.far), "CO-F": iso(cls.far), "CO-FO": iso(cls.far),
+            "CO-FT": iso(cls.far),
         }
         for cid, valid_until in cls.companies.items():
             status, body = reg.request("POST", "/v1/companies", token=cls.admin, body={
@@ -1323,28 +1324,39 @@ class RegistryApiTest(unittest.TestCase):
 
     # ================================================================= 11. fleet
 
-    def fleet_walk(self, station, since=None):
-        """Follows the feed until it returns no cylinders; returns (codes, cursor)."""
+    def fleet_walk(self, station, since=None, limit=None):
+        """Follows the feed until it returns no cylinders; returns (records, cursor)."""
         token = self.station_tokens[station]
-        codes, cursor, calls = [], since, 0
+        records, cursor, calls = [], since, 0
         while True:
-            path = "/v1/stations/%s/fleet" % station
+            params = []
             if cursor:
-                path += "?since=" + q(str(cursor))
+                params.append("since=" + q(str(cursor)))
+            if limit:
+                params.append("limit=%d" % limit)
+            path = "/v1/stations/%s/fleet" % station
+            if params:
+                path += "?" + "&".join(params)
             status, body = self.reg.request("GET", path, token=token)
             self.assertEqual(status, 200, "GET %s: %s %r" % (path, status, body))
             cylinders = body.get("cylinders")
             self.assertIsInstance(cylinders, list, "fleet answer: %r" % body)
             self.assertTrue(body.get("next_cursor"), "fleet answer without next_cursor: %r"
                             % body)
+            if limit:
+                self.assertLessEqual(len(cylinders), limit, "a page longer than its limit")
             for c in cylinders:
                 self.assertIsInstance(c, dict, repr(c))
-                codes.append(c.get("code"))
+                records.append(c)
             calls += 1
             cursor = body["next_cursor"]
             if not cylinders:
-                return codes, cursor
+                return records, cursor
             self.assertLess(calls, 200, "the fleet feed does not end")
+
+    def fleet_codes(self, station, since=None, limit=None):
+        records, cursor = self.fleet_walk(station, since, limit)
+        return [c.get("code") for c in records], cursor
 
     def test_11_fleet_feed(self):
         owned = self.register("CO-F")
@@ -1355,7 +1367,7 @@ class RegistryApiTest(unittest.TestCase):
         self.assertEqual(status, 201, "custody CO-FO -> CO-F: %s %r" % (status, body))
         custody = self.register("CO-FO")
         foreign = self.register("CO-B")
-        codes, cursor = self.fleet_walk("ST-F1")
+        codes, cursor = self.fleet_codes("ST-F1")
         self.assertIn(owned, codes, "the station's own company's cylinder")
         self.assertIn(custody, codes, "a cylinder under custody")
         self.assertNotIn(foreign, codes, "another company's cylinder")
@@ -1367,12 +1379,45 @@ class RegistryApiTest(unittest.TestCase):
         self.assertTrue(body.get("next_cursor"))
         # A change shows up.
         newer = self.register("CO-F")
-        codes, _ = self.fleet_walk("ST-F1", since=cursor)
+        codes, _ = self.fleet_codes("ST-F1", since=cursor)
         self.assertIn(newer, codes, "a cylinder registered after the cursor")
         self.assertNotIn(custody, codes, "unchanged cylinders are not sent again")
+        # Binding a carrier changes the record: it is sent again, with the carrier.
+        _, cursor = self.fleet_walk("ST-F1", since=cursor)
+        epc = "EPC:30" + uuid.uuid4().hex[:22].upper()
+        status, body = self.reg.request("POST", "/v1/cylinders/%s/carriers" % q(owned),
+                                        body={"carrier": epc},
+                                        token=self.company_tokens.get("CO-F", self.admin))
+        self.assertEqual(status, 201, "bind %s to %s: %s %r" % (epc, owned, status, body))
+        records, _ = self.fleet_walk("ST-F1", since=cursor)
+        self.assertEqual([c.get("code") for c in records], [owned],
+                         "only the cylinder whose carrier was bound")
+        self.assertIn(epc, records[0].get("carriers", []), repr(records[0]))
         status, body = self.reg.request("GET", "/v1/stations/ST-A1/fleet",
                                         token=self.station_tokens["ST-F1"])
         self.assertErrorBody(status, body, 403, "ST-F1 reading ST-A1's fleet")
+
+    def test_11b_fleet_feed_pages_through_one_custody_grant(self):
+        # A custody grant changes all the owner's cylinders at once (one rev): pages
+        # smaller than that group must still carry every one of them, exactly once.
+        _, cursor = self.fleet_walk("ST-F1")
+        granted = sorted(self.register("CO-FT") for _ in range(7))
+        _, after_registering = self.fleet_walk("ST-F1", since=cursor)
+        status, body = self.reg.request("POST", "/v1/custody", token=self.admin, body={
+            "owner_company_id": "CO-FT", "custodian_company_id": "CO-F",
+            "valid_from": iso(self.today), "valid_until": iso(self.far)})
+        self.assertEqual(status, 201, "custody CO-FT -> CO-F: %s %r" % (status, body))
+        for limit in (1, 2, 3, 7, 8):
+            with self.subTest(limit=limit):
+                codes, _ = self.fleet_codes("ST-F1", since=after_registering, limit=limit)
+                self.assertEqual(sorted(codes), granted,
+                                 "pages of %d after the grant" % limit)
+        for bad in ("since=abc", "since=-1", "since=5:lower", "since=5:", "limit=0",
+                    "limit=5001", "limit=x"):
+            with self.subTest(query=bad):
+                status, body = self.reg.request("GET", "/v1/stations/ST-F1/fleet?" + bad,
+                                                token=self.station_tokens["ST-F1"])
+                self.assertErrorBody(status, body, 400, "fleet ?" + bad)
 
     # ================================================== tokens added while serving
 
