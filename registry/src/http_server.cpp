@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -127,7 +128,9 @@ Status Serve(const ServeOptions& options) {
   asio::io_context io;
 
   // Sends a reply. Runs on an HTTP thread: the store's threads, which complete
-  // writes, only hand their replies over and go on.
+  // writes, only hand their replies over and go on. The request stays in flight
+  // until its response has been written out (or its connection is gone), so that
+  // shutdown does not cut a long answer short.
   auto respond = [&in_flight](const restinio::request_handle_t& req, Reply& reply) {
     auto response = req->create_response(restinio::http_status_line_t(
         restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
@@ -139,12 +142,28 @@ Status Serve(const ServeOptions& options) {
       response.append_header(restinio::http_field::content_type, reply.raw_content_type);
       response.set_body(std::move(reply.raw_body));
     }
-    response.done();
-    --in_flight;
+    // RESTinio calls the callback once the write is done or has failed, and drops
+    // it uncalled when the connection is already closed: either way it is destroyed.
+    std::shared_ptr<void> written(nullptr, [&in_flight](void*) { --in_flight; });
+    response.done([written = std::move(written)](const asio::error_code&) {});
   };
   Outbox outbox(io, respond);
 
-  auto handler = [&service, &in_flight, &outbox, respond](restinio::request_handle_t req) {
+  // Set on SIGTERM/SIGINT: requests that arrive from then on are refused (503, and
+  // the connection closed), so that those in flight can finish.
+  std::atomic<bool> draining{false};
+
+  auto handler = [&service, &in_flight, &draining, &outbox,
+                  respond](restinio::request_handle_t req) {
+    if (draining.load()) {
+      Reply reply = ErrorReply(Status::Unavailable("the registry is shutting down; try again"));
+      req->create_response(restinio::status_service_unavailable())
+          .append_header(restinio::http_field::content_type, "application/json; charset=utf-8")
+          .connection_close()
+          .set_body(reply.body.dump())
+          .done();
+      return restinio::request_accepted();
+    }
     Request r;
     r.method = req->header().method().c_str();
     r.target = req->header().request_target();
@@ -203,6 +222,7 @@ Status Serve(const ServeOptions& options) {
   std::thread stopper;
   signals.async_wait([&](const asio::error_code& ec, int) {
     if (ec) return;
+    draining = true;
     stopper = std::thread([&] {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
       while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {

@@ -9,6 +9,7 @@ database, and every cylinder that got a 201 must be there; `verify` must pass.
 """
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -203,6 +204,55 @@ class DurabilityTest(unittest.TestCase):
         self.assert_verify_ok()
         self.reg.start()
         self.assert_all_present(acked)
+        self.reg.stop()
+
+    def test_sigterm_finishes_what_is_in_flight_and_refuses_new_requests(self):
+        # A batch big enough to be still running when SIGTERM comes (a few seconds
+        # here): it must be answered in full, and a request that arrives after the
+        # signal must be refused (503, or no longer accepted) and not stored.
+        codes = ["DB%07d" % i for i in range(50000)]
+        batch = {"cylinders": [self.cylinder(c) for c in codes]}
+        result = {}
+
+        def send_batch():
+            conn = self.reg.connection(timeout=300)
+            try:
+                result["answer"] = conn.request("POST", "/v1/cylinders/batch", body=batch,
+                                                token=self.company)
+            except NoAnswer as e:
+                result["error"] = e
+            finally:
+                conn.close()
+
+        sender = threading.Thread(target=send_batch)
+        sender.start()
+        time.sleep(1.0)  # the body is sent and the registry is working on it
+        self.reg.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        probe = self.reg.connection(timeout=30)
+        try:
+            status, body, _ = probe.request("POST", "/v1/cylinders",
+                                            body=self.cylinder("DBLATE01"), token=self.company)
+        except NoAnswer:
+            status, body = None, None  # no longer accepting connections: refused as well
+        finally:
+            probe.close()
+        if status is not None:
+            self.assertEqual(status, 503, "a request after SIGTERM: %s %r" % (status, body))
+            self.assertIsInstance(body.get("error", {}).get("message"), str, repr(body))
+        sender.join(300)
+        self.assertIn("answer", result,
+                      "the batch in flight at SIGTERM got no answer: %r" % result.get("error"))
+        status, body, _ = result["answer"]
+        self.assertEqual(status, 200, "the batch in flight at SIGTERM: %s" % status)
+        self.assertEqual([r.get("status") for r in body["results"]], [201] * len(codes),
+                         "every item of the batch in flight at SIGTERM is stored")
+        self.reg.stop()  # waits for exit 0
+        self.assert_verify_ok()
+        self.reg.start()
+        self.assert_all_present(codes[::997] + codes[-1:])
+        status, body = self.reg.request("GET", "/v1/cylinders/DBLATE01", token=self.regulator)
+        self.assertEqual(status, 404, "the request refused at shutdown was stored: %r" % body)
         self.reg.stop()
 
     def test_clone_detection_survives_a_restart(self):
