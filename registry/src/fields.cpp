@@ -34,6 +34,13 @@ Status GetParsed(const json& obj, const char* key, Need need, std::optional<T>* 
 
 }  // namespace
 
+Status GetObject(const json& obj, const char* key, Need need, const json** out) {
+  *out = Find(obj, key);
+  if (*out == nullptr) return need == Need::kRequired ? Missing(key) : Status::Ok();
+  if (!(*out)->is_object()) return WrongType(key, "an object");
+  return Status::Ok();
+}
+
 bool ParseWhole(std::string_view text, std::int64_t min, std::int64_t max, std::int64_t* out) {
   if (text.empty() || text.size() > 18) return false;
   std::int64_t value = 0;

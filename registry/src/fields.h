@@ -29,6 +29,8 @@ Status GetBool(const json& obj, const char* key, Need need, std::optional<bool>*
 Status GetDate(const json& obj, const char* key, Need need, std::optional<Date>* out);
 Status GetYearMonth(const json& obj, const char* key, Need need, std::optional<YearMonth>* out);
 Status GetInstant(const json& obj, const char* key, Need need, std::optional<Instant>* out);
+/// An object-valued field; `*out` is null when it is optional and absent.
+Status GetObject(const json& obj, const char* key, Need need, const json** out);
 
 /// A whole number in [min, max] written in decimal digits alone (a query
 /// parameter, a cursor); false for anything else.

@@ -351,7 +351,8 @@ struct FillRecord {
   std::optional<double> net_kg;
   std::string result;
   bool offline = false;
-  json stored;  ///< the record as received, for the event
+  bool station_allowed = false;  ///< an offline fill: the station's own decision
+  json stored;                   ///< the record as received, for the event
 };
 
 Result<FillRecord> ParseFill(const json& body, const Principal& who) {
@@ -370,15 +371,15 @@ Result<FillRecord> ParseFill(const json& body, const Principal& who) {
         fmt::format("this token is for station {}, not {}", who.subject, f.station_id));
   }
   PINGMA_RETURN_IF_ERROR(GetId(body, "operator_id", &f.operator_id));
-  PINGMA_RETURN_IF_ERROR(GetString(body, "scale_id", Need::kOptional, &scale_id, 64));
+  PINGMA_RETURN_IF_ERROR(GetString(body, "scale_id", Need::kRequired, &scale_id, 64));
   PINGMA_RETURN_IF_ERROR(GetInstant(body, "started_at", Need::kRequired, &f.started_at));
   PINGMA_RETURN_IF_ERROR(GetInstant(body, "ended_at", Need::kRequired, &f.ended_at));
   if (*f.ended_at < *f.started_at) return Status::Invalid("ended_at is before started_at");
   for (const char* key :
        {"tare_kg", "gross_before_kg", "gross_after_kg", "net_kg", "residual_kg"}) {
     std::optional<double> v;
-    PINGMA_RETURN_IF_ERROR(GetNumber(body, key, Need::kOptional, &v));
-    if (v && !(*v > -100 && *v < 1000)) {
+    PINGMA_RETURN_IF_ERROR(GetNumber(body, key, Need::kRequired, &v));
+    if (!(*v > -100 && *v < 1000)) {
       return Status::Invalid(fmt::format("the field '{}' is out of range", key));
     }
     if (std::string(key) == "net_kg") f.net_kg = v;
@@ -389,17 +390,21 @@ Result<FillRecord> ParseFill(const json& body, const Principal& who) {
     return Status::Invalid("result must be ok, overfill, underfill or interrupted");
   }
   f.result = *result;
-  if (auto it = body.find("post_checks"); it != body.end() && !it->is_null() && !it->is_object()) {
-    return Status::Invalid("post_checks must be an object");
-  }
+  const json* post_checks = nullptr;
+  PINGMA_RETURN_IF_ERROR(GetObject(body, "post_checks", Need::kRequired, &post_checks));
   std::optional<bool> offline;
   PINGMA_RETURN_IF_ERROR(GetBool(body, "offline", Need::kOptional, &offline));
   f.offline = offline.value_or(false);
   if (f.offline) {
-    auto it = body.find("offline_decision");
-    if (it == body.end() || !it->is_object()) {
-      return Status::Invalid("an offline fill needs the station's 'offline_decision' object");
+    const json* station_decision = nullptr;
+    PINGMA_RETURN_IF_ERROR(GetObject(body, "offline_decision", Need::kRequired, &station_decision));
+    std::optional<std::string> decision;
+    PINGMA_RETURN_IF_ERROR(
+        GetString(*station_decision, "decision", Need::kRequired, &decision, 16));
+    if (*decision != "allow" && *decision != "block") {
+      return Status::Invalid("offline_decision.decision must be allow or block");
     }
+    f.station_allowed = *decision == "allow";
   } else if (!f.check_id) {
     return Status::Conflict("a fill needs the check_id of the check that allowed it");
   }
@@ -503,11 +508,14 @@ void Service::PostFill(const Call& call, Store::Done done) {
       if (!facts.ok()) return ErrorReply(facts.status());
       facts->now = *f.started_at;
       const FillDecision d = DecideFill(policy_, *facts);
-      if (!d.allowed()) {
+      // A violation when the registry would have blocked the fill, and when the
+      // station filled although its own decision was to block.
+      if (!d.allowed() || !f.station_allowed) {
         violation = {{"fill_event_id", f.event_id},
                      {"station_id", f.station_id},
-                     {"registry_decision", "block"},
+                     {"registry_decision", d.allowed() ? "allow" : "block"},
                      {"reasons", ReasonCodes(d.reasons)},
+                     {"filled_against_own_block", !f.station_allowed},
                      {"offline_decision", f.stored["offline_decision"]}};
       }
     }

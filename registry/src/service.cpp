@@ -375,15 +375,10 @@ void Service::PostCompany(const Call& call, Store::Done done) {
   std::optional<Date> valid_until;
   Status s = GetId(*body, "id", &id);
   if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name);
-  if (s.ok() && body->contains("filling_license")) {
-    const json& lic = (*body)["filling_license"];
-    if (!lic.is_object()) {
-      s = Status::Invalid("the field 'filling_license' must be an object");
-    } else {
-      s = GetString(lic, "number", Need::kRequired, &number);
-      if (s.ok()) s = GetDate(lic, "valid_until", Need::kRequired, &valid_until);
-    }
-  }
+  const json* license = nullptr;
+  if (s.ok()) s = GetObject(*body, "filling_license", Need::kRequired, &license);
+  if (s.ok()) s = GetString(*license, "number", Need::kRequired, &number);
+  if (s.ok()) s = GetDate(*license, "valid_until", Need::kRequired, &valid_until);
   if (!s.ok()) return done(ErrorReply(s));
   WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto exists = Exists(tx.conn(), "companies", id);
@@ -417,7 +412,7 @@ void Service::PostLicense(const Call& call, Store::Done done) {
   std::optional<bool> revoked;
   Status s = GetString(*body, "number", Need::kRequired, &number);
   if (s.ok()) s = GetDate(*body, "valid_until", Need::kRequired, &valid_until);
-  if (s.ok()) s = GetBool(*body, "revoked", Need::kOptional, &revoked);
+  if (s.ok()) s = GetBool(*body, "revoked", Need::kRequired, &revoked);
   if (!s.ok()) return done(ErrorReply(s));
   const std::string id = call.params[0];
   WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
@@ -453,7 +448,7 @@ void Service::PostStation(const Call& call, Store::Done done) {
   Status s = GetId(*body, "id", &id);
   if (s.ok()) s = GetId(*body, "company_id", &company_id);
   if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name);
-  if (s.ok()) s = GetString(*body, "district", Need::kOptional, &district);
+  if (s.ok()) s = GetString(*body, "district", Need::kRequired, &district);
   if (!s.ok()) return done(ErrorReply(s));
   if (!ActsForCompany(call.who, company_id)) {
     return done(ErrorReply(Status::PermissionDenied("a company may add stations only for itself")));
@@ -540,14 +535,14 @@ void Service::LockStation(const Call& call, Store::Done done) {
 }
 
 void Service::UnlockStation(const Call& call, Store::Done done) {
-  auto body = ParseBody(call.request->body.empty() ? "{}" : call.request->body);
+  auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   std::optional<std::string> reason;
-  if (Status s = GetString(*body, "reason", Need::kOptional, &reason, 1000); !s.ok()) {
+  if (Status s = GetString(*body, "reason", Need::kRequired, &reason, 1000); !s.ok()) {
     return done(ErrorReply(s));
   }
   WriteSetup(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
-    return SetLock(tx, who, id, false, reason.value_or(""));
+    return SetLock(tx, who, id, false, *reason);
   });
 }
 
@@ -560,15 +555,10 @@ void Service::PostOperator(const Call& call, Store::Done done) {
   Status s = GetId(*body, "id", &id);
   if (s.ok()) s = GetId(*body, "company_id", &company_id);
   if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name);
-  if (s.ok() && body->contains("certificate") && !(*body)["certificate"].is_null()) {
-    const json& cert = (*body)["certificate"];
-    if (!cert.is_object()) {
-      s = Status::Invalid("the field 'certificate' must be an object");
-    } else {
-      s = GetString(cert, "number", Need::kRequired, &number);
-      if (s.ok()) s = GetDate(cert, "valid_until", Need::kRequired, &valid_until);
-    }
-  }
+  const json* certificate = nullptr;
+  if (s.ok()) s = GetObject(*body, "certificate", Need::kRequired, &certificate);
+  if (s.ok()) s = GetString(*certificate, "number", Need::kRequired, &number);
+  if (s.ok()) s = GetDate(*certificate, "valid_until", Need::kRequired, &valid_until);
   if (!s.ok()) return done(ErrorReply(s));
   if (!ActsForCompany(call.who, company_id)) {
     return done(

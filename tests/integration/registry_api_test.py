@@ -903,6 +903,65 @@ class RegistryApiTest(unittest.TestCase):
         self.assertErrorBody(status, answer, 422, "admin without owner_company_id")
         self.assertNotStored(code, "admin without owner_company_id")
 
+    def test_05c2_missing_fields_of_set_up_and_fills(self):
+        # Every field that API.md writes without "?" is required: without it, 422 and
+        # nothing stored (the full body is then accepted as new).
+        creates = [
+            ("/v1/companies", {"id": "CO-MISS", "name": "Missing Gas", "filling_license": {
+                "number": "TS-MISS", "valid_until": iso(self.far)}}),
+            ("/v1/stations", {"id": "ST-MISS", "company_id": "CO-MISS", "name": "Missing",
+                              "district": "Xiayi"}),
+            ("/v1/operators", {"id": "OP-MISS", "company_id": "CO-MISS", "name": "Missing",
+                               "certificate": {"number": "C-MISS",
+                                               "valid_until": iso(self.far)}}),
+        ]
+        for path, full in creates:
+            for field in full:
+                with self.subTest(path=path, missing=field):
+                    body = {k: v for k, v in full.items() if k != field}
+                    status, answer = self.reg.request("POST", path, body=body,
+                                                      token=self.admin)
+                    self.assertErrorBody(status, answer, 422, "%s without %s" % (path, field))
+            status, answer = self.reg.request("POST", path, body=full, token=self.admin)
+            self.assertEqual(status, 201, "%s in full, after the refusals: %s %r"
+                             % (path, status, answer))
+        for path in ("/v1/stations/ST-MISS/lock", "/v1/stations/ST-MISS/unlock"):
+            with self.subTest(path=path, missing="reason"):
+                status, answer = self.reg.request("POST", path, body={}, token=self.regulator)
+                self.assertErrorBody(status, answer, 422, path + " without reason")
+        status, station = self.reg.request("GET", "/v1/stations/ST-MISS", token=self.regulator)
+        self.assertIs(station.get("locked"), False, "not locked by a refused request: %r"
+                      % station)
+        license = {"number": "TS-MISS-2", "valid_until": iso(self.far), "revoked": True}
+        for field in license:
+            with self.subTest(path="license", missing=field):
+                status, answer = self.reg.request(
+                    "POST", "/v1/companies/CO-MISS/license", token=self.regulator,
+                    body={k: v for k, v in license.items() if k != field})
+                self.assertErrorBody(status, answer, 422, "license without " + field)
+        # The licence is as it was: not revoked, so ST-MISS may fill.
+        self.station_tokens["ST-MISS"] = self.reg.token("station", "ST-MISS")
+        self.default_operator["ST-MISS"] = "OP-MISS"
+        code = self.register("CO-MISS")
+        self.assertAllowed(self.check("ST-MISS", code), "licence untouched by refusals")
+
+        # A fill record: every weight, the scale and the post-fill checks.
+        code = self.register("CO-A")
+        check = self.check("ST-A1", code)
+        self.assertAllowed(check, code)
+        full = self.fill_body(code, check["check_id"])
+        for field in ("event_id", "check_id", "code", "station_id", "operator_id", "scale_id",
+                      "started_at", "ended_at", "tare_kg", "gross_before_kg",
+                      "gross_after_kg", "net_kg", "residual_kg", "result", "post_checks"):
+            with self.subTest(path="/v1/fills", missing=field):
+                body = {k: v for k, v in full.items() if k != field}
+                status, answer = self.post_fill(body, station="ST-A1")
+                self.assertErrorBody(status, answer, (409, 422) if field == "check_id" else 422,
+                                     "fill without " + field)
+        self.assertEqual(self.fill_events(code), [], "no fill stored from a refused record")
+        status, answer = self.post_fill(full)
+        self.assertEqual(status, 201, "the fill in full: %s %r" % (status, answer))
+
     def test_05d_invalid_values(self):
         cases = [("model", "YSP999"), ("phase", "plasma"), ("manufactured", "2023-13"),
                  ("manufactured", "2023-1-5"), ("next_inspection_due", "2027-02-30"),
@@ -1219,6 +1278,28 @@ class RegistryApiTest(unittest.TestCase):
         types = self.types_of(self.history(good))
         self.assertEqual(types.count("fill"), 1, repr(types))
         self.assertNotIn("violation", types, repr(types))
+        # A station that filled against its own block disagrees with itself: a
+        # violation, although the registry would have allowed the fill.
+        own_block = self.register("CO-A")
+        status, answer = self.post_fill(self.fill_body(
+            own_block, offline=True,
+            offline_decision={"decision": "block", "reasons": [{"code": "DEFECT_FOUND"}]}))
+        self.assertEqual(status, 201, "offline fill against its own block: %s %r"
+                         % (status, answer))
+        self.assertIs(answer.get("violation"), True, repr(answer))
+        violations = [e for e in self.history(own_block, token=self.regulator)
+                      if e.get("type") == "violation"]
+        self.assertEqual(len(violations), 1, repr(violations))
+        self.assertEqual(violations[0].get("registry_decision"), "allow", repr(violations))
+        self.assertIs(violations[0].get("filled_against_own_block"), True, repr(violations))
+        # The station's decision must be there, and be allow or block.
+        for decision in ({}, {"decision": "maybe"}, {"decision": True}, "allow"):
+            with self.subTest(offline_decision=decision):
+                code = self.register("CO-A")
+                status, answer = self.post_fill(self.fill_body(
+                    code, offline=True, offline_decision=decision))
+                self.assertErrorBody(status, answer, 422, "offline_decision %r" % (decision,))
+                self.assertEqual(self.fill_events(code), [])
 
     def test_07d_fill_as_another_station_is_403(self):
         code = self.register("CO-A")

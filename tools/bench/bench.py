@@ -96,7 +96,8 @@ def setup_entities(url, tokens):
     for path, body in [
         ("/v1/companies", {"id": "CO-A", "name": "Bench Gas",
                            "filling_license": {"number": "L1", "valid_until": "2099-12-31"}}),
-        ("/v1/stations", {"id": "ST-01", "company_id": "CO-A", "name": "Bench station"}),
+        ("/v1/stations", {"id": "ST-01", "company_id": "CO-A", "name": "Bench station",
+                          "district": "Bench"}),
         ("/v1/operators", {"id": "OP-7", "company_id": "CO-A", "name": "Op",
                            "certificate": {"number": "C1", "valid_until": "2099-12-31"}}),
     ]:

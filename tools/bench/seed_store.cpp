@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
           R"({"id":"CO-A","name":"Bench Gas","filling_license":{"number":"L1","valid_until":"2099-12-31"}})"),
       "company");
   Must(Call(service, "POST", "/v1/stations", admin,
-            R"({"id":"ST-01","company_id":"CO-A","name":"Bench station"})"),
+            R"({"id":"ST-01","company_id":"CO-A","name":"Bench station","district":"Bench"})"),
        "station");
   Must(
       Call(
