@@ -499,7 +499,7 @@ void Service::PostFill(const Call& call, Store::Done done) {
     if (!row.ok()) return ErrorReply(row.status());
     json violation;
     if (!f.offline) {
-      if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", f.code)));
+      // An unregistered code has no allowing check either (its checks block): 409.
       if (Status s = CheckAllows(tx.conn(), f); !s.ok()) return ErrorReply(s);
     } else {
       // Check again, as of the fill's start, with what the registry knows.

@@ -241,7 +241,10 @@ Status Serve(const ServeOptions& options) {
   }
   Status open_status = opened_future.get();
   if (open_status.ok()) {
-    std::printf("listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(bound_port));
+    // An IPv6 address is bracketed, as in a URL.
+    const bool v6 = host.find(':') != std::string::npos;
+    std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
+                static_cast<unsigned>(bound_port));
     std::fflush(stdout);
   } else {
     io.stop();
@@ -249,6 +252,7 @@ Status Serve(const ServeOptions& options) {
   for (auto& t : pool) t.join();
   if (stopper.joinable()) stopper.join();
   (*store)->Close();
+  if (!open_status.ok()) return open_status;  // the caller prints the one error line
   const Store::Stats& stats = (*store)->stats();
   std::fprintf(stderr,
                "pingma-registry: stopped; %zu writes in %zu commits (up to %zu at once), made "

@@ -242,9 +242,14 @@ Result<Principal> Service::Authenticate(const std::string& header) {
   if (header.empty()) {
     return Status::Unauthenticated("this call needs an 'Authorization: Bearer TOKEN' header");
   }
-  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
-    return Status::Unauthenticated("the Authorization header must be 'Bearer TOKEN'");
-  }
+  // The scheme's name is case-insensitive (RFC 9110, 11.1).
+  const auto lower = [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  };
+  const bool bearer = header.size() > kBearer.size() &&
+                      std::equal(kBearer.begin(), kBearer.end(), header.begin(),
+                                 [&lower](char a, char b) { return lower(a) == lower(b); });
+  if (!bearer) return Status::Unauthenticated("the Authorization header must be 'Bearer TOKEN'");
   const std::string hash = Sha256(std::string_view(header).substr(kBearer.size()));
   {
     std::lock_guard<std::mutex> lock(tokens_mu_);
@@ -306,6 +311,18 @@ void Service::Handle(const Request& request, Store::Done done) {
       q == std::string::npos ? std::string_view() : std::string_view(request.target).substr(q + 1);
   const auto parts = SplitPath(path);
 
+  // Every /v1/ call needs a token, whether or not it names an endpoint (all the
+  // routes are under /v1/).
+  if (parts.empty() || parts[0] != "v1") {
+    done(ErrorReply(Status::NotFound(fmt::format("no such endpoint: {}", std::string(path)))));
+    return;
+  }
+  auto who = Authenticate(request.authorization);
+  if (!who.ok()) {
+    done(ErrorReply(who.status()));
+    return;
+  }
+
   const Route* route = nullptr;
   bool path_known = false;
   std::vector<std::string> params;
@@ -341,11 +358,6 @@ void Service::Handle(const Request& request, Store::Done done) {
   if (request.body.size() > route->max_body) {
     done(ErrorReply(Status::TooLarge(fmt::format("the body is {} bytes; the limit here is {}",
                                                  request.body.size(), route->max_body))));
-    return;
-  }
-  auto who = Authenticate(request.authorization);
-  if (!who.ok()) {
-    done(ErrorReply(who.status()));
     return;
   }
   if (std::find(route->roles.begin(), route->roles.end(), who->role) == route->roles.end()) {

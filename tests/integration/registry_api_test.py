@@ -12,7 +12,10 @@ chain with `pingma-registry verify`, then corrupts it. Dates are built relative 
 
 import json
 import os
+import signal
+import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import unittest
@@ -1104,7 +1107,21 @@ class RegistryApiTest(unittest.TestCase):
                                                 headers=headers,
                                                 body=self.cylinder_body(code))
                 self.assertErrorBody(status, body, 401, "POST with " + what)
+                # A token is needed on every /v1/ call, even one that names no endpoint.
+                for method, path in (("GET", "/v1/no-such-thing"), ("DELETE", "/v1/cylinders")):
+                    status, body = self.reg.request(method, path, token=token, headers=headers)
+                    self.assertErrorBody(status, body, 401, "%s %s with %s" % (method, path, what))
         self.assertNotStored(code, "unauthenticated POST")
+        # With a valid token those are unknown (404); the scheme's name is
+        # case-insensitive.
+        for method, path in (("GET", "/v1/no-such-thing"), ("DELETE", "/v1/cylinders")):
+            status, body = self.reg.request(method, path, token=self.regulator)
+            self.assertErrorBody(status, body, 404, "%s %s with a token" % (method, path))
+        for scheme in ("bearer", "BEARER", "BeArEr"):
+            with self.subTest(scheme=scheme):
+                status, body = self.reg.request(
+                    "GET", "/v1/policy", headers={"Authorization": scheme + " " + self.regulator})
+                self.assertEqual(status, 200, "scheme %r: %s %r" % (scheme, status, body))
 
     def test_05j_role_not_allowed(self):
         code = self.new_code("ROLE")
@@ -1254,6 +1271,16 @@ class RegistryApiTest(unittest.TestCase):
                 status, answer = self.post_fill(self.fill_body(code, check_id))
                 self.assertErrorBody(status, answer, 409, "fill with " + what)
         self.assertEqual(self.fill_events(code), [], "no fill stored for " + code)
+        # An unregistered code: its check blocks, so a fill with it is refused too.
+        unknown = self.new_code("UNREG")
+        check = self.check("ST-A1", unknown)
+        self.assertBlocked(check, ["UNKNOWN_CODE"], "unregistered")
+        for what, check_id in (("its blocked check", check["check_id"]),
+                               ("another cylinder's allowing check", other_check["check_id"])):
+            with self.subTest(what="unregistered code, " + what):
+                status, answer = self.post_fill(self.fill_body(unknown, check_id))
+                self.assertErrorBody(status, answer, 409, "unregistered code, " + what)
+        self.assertEqual(self.fill_events(unknown), [], "no fill stored for " + unknown)
 
     def test_07c_offline_fill_records_violation(self):
         code = self.register("CO-A", next_inspection_due=iso(self.yesterday))
@@ -1499,6 +1526,61 @@ class RegistryApiTest(unittest.TestCase):
                 status, body = self.reg.request("GET", "/v1/stations/ST-F1/fleet?" + bad,
                                                 token=self.station_tokens["ST-F1"])
                 self.assertErrorBody(status, body, 400, "fleet ?" + bad)
+
+    # ============================================================ command line
+
+    def test_97_command_line_conventions(self):
+        # API.md: every program has --help; exit 0 on success, 2 on bad usage, 1 on
+        # failure; an error is one readable line on stderr.
+        for args in (["--help"], ["serve", "--help"], ["token", "add", "--help"],
+                     ["verify", "--help"]):
+            with self.subTest(args=args):
+                r = self.reg.run_cli(*args)
+                self.assertEqual(r.returncode, 0, "%s: %r" % (args, r.stderr))
+                self.assertIn("serve" if args == ["--help"] else "--db", r.stdout,
+                              "%s prints the subcommands or the options" % args)
+        workdir = self.reg.workdir
+        not_sqlite = os.path.join(workdir, "not-a-database.db")
+        with open(not_sqlite, "wb") as f:
+            f.write(b"this is not a SQLite file" * 100)
+        cases = [
+            ([], 2), (["frobnicate"], 2), (["token", "add", "--db", self.reg.db],  2),
+            (["token", "add", "--db", self.reg.db, "--role", "wizard", "--subject", "x"], 2),
+            (["serve", "--db", os.path.join(workdir, "x.db"), "--listen", "nonsense"], 2),
+            (["serve", "--db", os.path.join(workdir, "x.db"), "--threads", "999"], 2),
+            (["verify", "--db", os.path.join(workdir, "missing.db")], 2),
+            (["verify", "--db", not_sqlite], 1),
+            (["serve", "--db", os.path.join(workdir, "y.db"),
+              "--listen", "%s:%d" % (self.reg.host, self.reg.port)], 1),  # port in use
+        ]
+        for args, rc in cases:
+            with self.subTest(args=args):
+                r = self.reg.run_cli(*args)
+                self.assertEqual(r.returncode, rc, "%s: rc %d, stderr %r"
+                                 % (args, r.returncode, r.stderr))
+                lines = r.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, "%s: one line on stderr: %r" % (args, r.stderr))
+                self.assertTrue(lines[0].startswith("pingma-registry: "), repr(lines[0]))
+
+    def test_97b_listens_on_ipv6_and_prints_a_url(self):
+        try:
+            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            probe.bind(("::1", 0))
+            probe.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback on this machine")
+        other = Registry(self.reg.binary)
+        try:
+            proc = subprocess.Popen([other.binary, "serve", "--db", other.db,
+                                     "--listen", "[::1]:0"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    universal_newlines=True)
+            line = proc.stdout.readline().strip()
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(60), 0, proc.stderr.read())
+            self.assertRegex(line, r"^listening on http://\[::1\]:[1-9][0-9]*$")
+        finally:
+            other.cleanup()
 
     # ================================================== tokens added while serving
 
