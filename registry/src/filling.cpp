@@ -636,9 +636,38 @@ void Service::GetFleet(const Call& call, Store::Done done) {
             (*recalls)->OptText(2) ? json(*(*recalls)->OptText(2)) : json(nullptr)},
            {"reason", (*recalls)->Text(3)}});
     }
+    // The station's own facts and its company's operators, for the licence, lock
+    // and certificate rules.
+    const StationFacts& facts = **station;
+    json license = nullptr;
+    if (facts.license) {
+      license = {{"number", facts.license->number},
+                 {"valid_until", facts.license->valid_until.ToString()},
+                 {"revoked", facts.license->revoked}};
+    }
+    auto ops = conn.Prepare(
+        "SELECT id, cert_number, cert_valid_until FROM operators WHERE company_id = ? ORDER BY id");
+    if (!ops.ok()) return ErrorReply(ops.status());
+    (*ops)->Bind(1, company);
+    json operators = json::array();
+    for (;;) {
+      auto more = (*ops)->Step();
+      if (!more.ok()) return ErrorReply(more.status());
+      if (!*more) break;
+      json certificate = nullptr;
+      if (!(*ops)->IsNull(1) && !(*ops)->IsNull(2)) {
+        certificate = {{"number", (*ops)->Text(1)}, {"valid_until", (*ops)->Text(2)}};
+      }
+      operators.push_back({{"id", (*ops)->Text(0)}, {"certificate", certificate}});
+    }
     return Reply{200,
                  {{"station_id", station_id},
                   {"company_id", company},
+                  {"station",
+                   {{"locked", facts.locked},
+                    {"lock_reason", facts.lock_reason},
+                    {"filling_license", license}}},
+                  {"operators", operators},
                   {"cylinders", cylinders},
                   {"custody", custody},
                   {"recalls", recall_list},

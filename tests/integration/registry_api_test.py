@@ -1479,6 +1479,20 @@ class RegistryApiTest(unittest.TestCase):
         self.assertIn(owned, codes, "the station's own company's cylinder")
         self.assertIn(custody, codes, "a cylinder under custody")
         self.assertNotIn(foreign, codes, "another company's cylinder")
+        # With the facts of the station and its company's operators, for the
+        # licence, lock and certificate rules.
+        status, body = self.reg.request("GET", "/v1/stations/ST-F1/fleet?limit=1",
+                                        token=self.station_tokens["ST-F1"])
+        self.assertEqual(status, 200, repr(body))
+        self.assertEqual(body.get("station"), {
+            "locked": False, "lock_reason": "",
+            "filling_license": {"number": "TS-CO-F", "valid_until": iso(self.far),
+                                "revoked": False}}, repr(body.get("station")))
+        self.assertIn({"id": "OP-F", "certificate": {"number": "CERT-OP-F",
+                                                     "valid_until": iso(self.far)}},
+                      body.get("operators", []), repr(body.get("operators")))
+        self.assertNotIn("OP-A", [o.get("id") for o in body.get("operators", [])],
+                         "another company's operator")
         # No change since the cursor: nothing.
         status, body = self.reg.request("GET", "/v1/stations/ST-F1/fleet?since=" + q(str(cursor)),
                                         token=self.station_tokens["ST-F1"])
