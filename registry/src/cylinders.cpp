@@ -664,6 +664,13 @@ void Service::PostScrap(const Call& call, Store::Done done) {
     if ((*row)->cylinder.state == CylinderState::kScrapped) {
       return ErrorReply(Status::Conflict(fmt::format("cylinder {} is already scrapped", code)));
     }
+    // DOMAIN.md: active -> scrap_pending (flagged) -> scrapped.
+    if ((*row)->cylinder.state != CylinderState::kScrapPending) {
+      return ErrorReply(Status::Conflict(
+          fmt::format("cylinder {} is not flagged for scrapping; record the failed inspection "
+                      "or assessment that flags it first",
+                      code)));
+    }
     json out = {{"code", code},        {"date", date->ToString()},
                 {"method", *method},   {"certificate_no", *certificate_no},
                 {"state", "scrapped"}, {"registration_state", "cancelled"}};

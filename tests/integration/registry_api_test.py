@@ -612,6 +612,13 @@ class RegistryApiTest(unittest.TestCase):
 
     def test_03l_scrapped(self):
         code = self.register("CO-A")
+        # Only a flagged cylinder is scrapped (active -> scrap_pending -> scrapped).
+        status, answer = self.reg.request(
+            "POST", "/v1/cylinders/%s/scrap" % q(code), token=self.inspector,
+            body={"date": iso(self.today), "method": "drilled", "certificate_no": "S-" + code})
+        self.assertErrorBody(status, answer, 409, "scrapping an active cylinder")
+        self.assertEqual(self.get_cylinder(code)["state"], "active")
+        self.assertNotIn("scrapped", self.types_of(self.history(code)))
         self.flag_by_failed_inspection(code)
         self.scrap(code)
         rec = self.get_cylinder(code)
