@@ -7,18 +7,20 @@
 #   tools/quickstart.sh build   install and build only
 #   tools/quickstart.sh fuzz    install clang, build the fuzz harnesses, run each for
 #                               FUZZ_SECONDS (default 60)
+#   tools/quickstart.sh sanitize  install, build with AddressSanitizer and UBSan (in
+#                               build-sanitize), run the whole test suite on it
 #
 # Environment: BUILD_DIR (default: build), JOBS (default: nproc),
 # PINGMA_WERROR=ON to fail on compiler warnings (set by CI).
 set -euo pipefail
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 cmd=${1:-}
 case "$cmd" in
-  demo | test | build | fuzz) ;;
+  demo | test | build | fuzz | sanitize) ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; echo "quickstart: unknown command '${cmd}'" >&2; exit 2 ;;
 esac
@@ -81,6 +83,19 @@ if [ "$cmd" = fuzz ]; then
     rm -rf "$corpus"
   done
   exit 0
+fi
+
+if [ "$cmd" = sanitize ]; then
+  install_packages
+  san_dir=${BUILD_DIR:-$root/build-sanitize}
+  flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  echo "==> building with AddressSanitizer and UBSan in $san_dir"
+  cmake -S "$root" -B "$san_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+  cmake --build "$san_dir" -j "$jobs"
+  echo "==> running the test suite under the sanitizers (slower than the plain build)"
+  cd "$san_dir"
+  exec ctest --output-on-failure -j "$jobs"
 fi
 
 install_packages

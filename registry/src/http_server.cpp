@@ -224,9 +224,20 @@ Status Serve(const ServeOptions& options) {
     if (ec) return;
     draining = true;
     stopper = std::thread([&] {
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+      // A large batch takes seconds; the limit is for clients that stop reading.
+      constexpr auto kDrainLimit = std::chrono::seconds(60);
+      const auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
+      if (const int n = in_flight.load(); n > 0) {
+        std::fprintf(stderr, "pingma-registry: stopping; finishing %d request(s) in flight\n", n);
+      }
       while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (const int n = in_flight.load(); n > 0) {
+        std::fprintf(stderr,
+                     "pingma-registry: %d answer(s) still unsent after %lld s; closing their "
+                     "connections\n",
+                     n, static_cast<long long>(kDrainLimit.count()));
       }
       server->close_async([&io] { io.stop(); }, [&io](std::exception_ptr) { io.stop(); });
     });
