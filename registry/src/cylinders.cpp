@@ -1,4 +1,5 @@
 // Cylinder registration and queries, carriers, inspection, assessment, scrapping.
+#include <algorithm>
 #include <cstdint>
 #include <set>
 
@@ -382,9 +383,10 @@ void Service::GetHistory(const Call& call, Store::Done done) {
     }
   }
   if (auto it = call.query.find("limit"); it != call.query.end()) {
-    if (!ParseWhole(it->second, 1, 1000, &limit)) {
-      return done(ErrorReply(Status::Malformed("limit must be a whole number from 1 to 1000")));
+    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
+      return done(ErrorReply(Status::Malformed("limit must be a whole number of at least 1")));
     }
+    limit = std::min<std::int64_t>(limit, 1000);  // larger pages are capped, not refused
   }
   const std::string code = call.params[0];
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {

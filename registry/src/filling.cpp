@@ -560,10 +560,10 @@ void Service::GetFleet(const Call& call, Store::Done done) {
   if (!cursor.ok()) return done(ErrorReply(cursor.status()));
   std::int64_t limit = kFleetPage;
   if (auto it = call.query.find("limit"); it != call.query.end()) {
-    if (!ParseWhole(it->second, 1, kFleetPage, &limit)) {
-      return done(ErrorReply(
-          Status::Malformed(fmt::format("limit must be a whole number from 1 to {}", kFleetPage))));
+    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
+      return done(ErrorReply(Status::Malformed("limit must be a whole number of at least 1")));
     }
+    limit = std::min(limit, kFleetPage);  // larger pages are capped, not refused
   }
   const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {

@@ -1363,6 +1363,13 @@ class RegistryApiTest(unittest.TestCase):
         self.assertEqual(status, 200, repr(full))
         all_events = full["events"]
         self.assertGreaterEqual(len(all_events), 7, repr(self.types_of(all_events)))
+        # A limit past the largest page (1,000) is capped, not refused; 0 is refused.
+        status, big = self.reg.request("GET", "/v1/cylinders/%s/history?limit=50000" % code,
+                                       token=self.regulator)
+        self.assertEqual((status, big.get("events")), (200, all_events), "limit=50000")
+        status, body = self.reg.request("GET", "/v1/cylinders/%s/history?limit=0" % code,
+                                        token=self.regulator)
+        self.assertErrorBody(status, body, 400, "limit=0")
 
         walked, cursor, pages = [], None, 0
         while True:
@@ -1541,8 +1548,11 @@ class RegistryApiTest(unittest.TestCase):
                 codes, _ = self.fleet_codes("ST-F1", since=after_registering, limit=limit)
                 self.assertEqual(sorted(codes), granted,
                                  "pages of %d after the grant" % limit)
+        # A limit past the largest page gets the largest page.
+        codes, _ = self.fleet_codes("ST-F1", since=after_registering, limit=99999)
+        self.assertEqual(sorted(codes), granted, "limit=99999")
         for bad in ("since=abc", "since=-1", "since=5:lower", "since=5:", "limit=0",
-                    "limit=5001", "limit=x"):
+                    "limit=-3", "limit=x", "limit="):
             with self.subTest(query=bad):
                 status, body = self.reg.request("GET", "/v1/stations/ST-F1/fleet?" + bad,
                                                 token=self.station_tokens["ST-F1"])
