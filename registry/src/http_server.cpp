@@ -267,11 +267,13 @@ Status Serve(const ServeOptions& options) {
   const Store::Stats& stats = (*store)->stats();
   std::fprintf(stderr,
                "pingma-registry: stopped; %zu writes in %zu commits (up to %zu at once), made "
-               "durable by %zu fdatasyncs of %.2f ms on average\n",
+               "durable by %zu fdatasyncs of %.2f ms on average; %zu WAL checkpoints (%zu on "
+               "the writer)\n",
                stats.jobs, stats.batches, stats.max_batch, stats.syncs,
                stats.syncs
                    ? static_cast<double>(stats.sync_us) / 1000.0 / static_cast<double>(stats.syncs)
-                   : 0.0);
+                   : 0.0,
+               stats.checkpoints, stats.writer_checkpoints);
   return open_status;
 }
 

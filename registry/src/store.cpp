@@ -274,6 +274,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
       s->SyncLoop();
     });
   }
+  store->checkpointer_ = std::thread([s = store.get()] {
+    pthread_setname_np(pthread_self(), "pingma-ckpt");
+    s->CheckpointLoop();
+  });
   store->thread_ = std::thread([s = store.get()] {
     pthread_setname_np(pthread_self(), "pingma-writer");
     s->WriterLoop();
@@ -290,8 +294,8 @@ Status Store::Init() {
   // Durability is synchronous=FULL's, but the fsync of a batch's commit is the
   // syncers': the commit only writes the WAL out (sql::CommitWithoutSync), and no
   // reply leaves before a syncer's fdatasync of the WAL has covered it (SyncLoop).
-  // Checkpoints are run by WriterLoop after the commit, so that their syncs stay
-  // real ones: the hook replaces SQLite's automatic checkpoints.
+  // Checkpoints run on a connection of their own, whose syncs are real ones
+  // (CheckpointLoop); the hook replaces SQLite's automatic checkpoints.
   sqlite3_wal_hook(
       writer_->db().get(),
       [](void* arg, sqlite3*, const char*, int frames) {
@@ -300,6 +304,9 @@ Status Store::Init() {
       },
       &wal_frames_);
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec(kSchema));
+  auto ckpt = sql::Database::Open(path_, /*create=*/false, /*read_only=*/false);
+  if (!ckpt.ok()) return ckpt.status();
+  ckpt_db_ = std::move(*ckpt);
   return LoadHead();
 }
 
@@ -332,6 +339,15 @@ void Store::Close() {
   sync_cv_.notify_all();
   for (std::thread& t : syncers_) t.join();
   syncers_.clear();
+  {
+    std::lock_guard<std::mutex> lock(ckpt_mu_);
+    ckpt_stopping_ = true;
+  }
+  ckpt_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  ckpt_db_ = sql::Database();
+  stats_.writer_checkpoints = writer_checkpoints_.load();
+  stats_.checkpoints = checkpoints_.load() + stats_.writer_checkpoints;
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
@@ -434,17 +450,43 @@ void Store::WriterLoop() {
       to_sync_.push_back(std::move(committed));
       if (sync_waiting_ > 0) sync_cv_.notify_one();
     }
-    if (wal_frames_ >= kCheckpointFrames) Checkpoint();
+    if (wal_frames_ < ckpt_asked_at_) ckpt_asked_at_ = 0;  // the WAL started afresh
+    if (wal_frames_ >= writer_checkpoint_frames_) {
+      // The checkpointer has done most of the copying; what is left is short.
+      Checkpoint(writer_->db());
+      ++writer_checkpoints_;
+    } else if (wal_frames_ - ckpt_asked_at_ >= checkpoint_frames_ ||
+               (wal_frames_ >= writer_checkpoint_frames_ / 2 && wal_frames_ > ckpt_asked_at_)) {
+      // Past half the writer's limit, after every commit: the closer the
+      // checkpointer keeps up, the shorter the writer's own checkpoint.
+      ckpt_asked_at_ = wal_frames_;
+      std::lock_guard<std::mutex> lock(ckpt_mu_);
+      ckpt_wanted_ = true;
+      ckpt_cv_.notify_one();
+    }
   }
 }
 
-void Store::Checkpoint() {
+void Store::Checkpoint(sql::Database& db) {
   // What SQLite's automatic checkpoint does, with real syncs of the WAL and of
-  // the database. One that cannot finish (a reader still on older pages) or that
-  // fails is tried again after the next commit; the WAL keeps everything, and
-  // the next commit after one that finished starts the WAL afresh.
-  (void)sqlite3_wal_checkpoint_v2(writer_->db().get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                                  nullptr);
+  // the database. One that cannot finish (a reader still on older pages, the
+  // other thread's checkpoint) or that fails is asked for again after the next
+  // commit; the WAL keeps everything, and the next commit after one that
+  // finished starts the WAL afresh.
+  (void)sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+}
+
+void Store::CheckpointLoop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(ckpt_mu_);
+      ckpt_cv_.wait(lock, [this] { return ckpt_stopping_ || ckpt_wanted_; });
+      if (ckpt_stopping_) return;
+      ckpt_wanted_ = false;
+    }
+    Checkpoint(ckpt_db_);
+    ++checkpoints_;
+  }
 }
 
 void Store::SyncLoop() {

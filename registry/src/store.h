@@ -8,7 +8,8 @@
 // replies, while the writer goes on with the next batch. Reads run on the caller's
 // thread on a pooled read-only connection and see committed data only, which may
 // be a moment ahead of what is durable: answers built from them go out through
-// WhenDurable.
+// WhenDurable. A checkpointer thread copies the WAL into the database on its own
+// connection, so that the writer does not stop for it (but see wal_frames_).
 #pragma once
 
 #include <atomic>
@@ -178,14 +179,23 @@ class Store {
   }
 
   struct Stats {
-    size_t batches = 0;    ///< transactions committed (or failed)
-    size_t jobs = 0;       ///< jobs run in them
-    size_t max_batch = 0;  ///< most jobs in one
-    size_t syncs = 0;      ///< fdatasync calls that made batches durable
-    size_t sync_us = 0;    ///< time spent in them, in microseconds
+    size_t batches = 0;             ///< transactions committed (or failed)
+    size_t jobs = 0;                ///< jobs run in them
+    size_t max_batch = 0;           ///< most jobs in one
+    size_t syncs = 0;               ///< fdatasync calls that made batches durable
+    size_t sync_us = 0;             ///< time spent in them, in microseconds
+    size_t checkpoints = 0;         ///< WAL checkpoints run, by either thread
+    size_t writer_checkpoints = 0;  ///< of those, run by the writer itself
   };
   /// Group-commit figures; read them after Close().
   const Stats& stats() const { return stats_; }
+
+  /// The WAL checkpoint threshold, in frames, for tests (before the first Submit);
+  /// the writer's own threshold stays eight times it.
+  void set_checkpoint_frames_for_test(int frames) {
+    checkpoint_frames_ = frames;
+    writer_checkpoint_frames_ = frames * 8;
+  }
 
  private:
   Store(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
@@ -193,8 +203,11 @@ class Store {
   Status LoadHead();  ///< reads the chain's last link into head_seq_/head_hash_
   void WriterLoop();
   void SyncLoop();
-  /// A checkpoint of the WAL into the database (writer thread, between batches).
-  void Checkpoint();
+  /// The checkpointer thread: checkpoints the WAL into the database on its own
+  /// connection whenever the writer asks, while the writer goes on.
+  void CheckpointLoop();
+  /// A checkpoint of the WAL on `db` (PASSIVE, with real syncs).
+  static void Checkpoint(sql::Database& db);
   /// fdatasync of the WAL file: every commit written so far reaches the disk.
   Status SyncWal(int* fd);
   /// WhenDurable's callbacks that the syncs so far have released (under sync_mu_).
@@ -219,11 +232,19 @@ class Store {
   const Clock& clock_;
   WriteHooks hooks_;
   std::unique_ptr<Conn> writer_;
-  /// Pages in the WAL after the last commit (SQLite's WAL hook); from
-  /// kCheckpointFrames on, the writer checkpoints after each batch, as SQLite
-  /// would by itself.
+  /// Pages in the WAL after the last commit (SQLite's WAL hook). Each time it has
+  /// grown by kCheckpointFrames, the writer asks the checkpointer for a checkpoint
+  /// (where SQLite would checkpoint by itself, on the writer). The
+  /// WAL starts afresh only at a commit that finds all of it checkpointed, which
+  /// a checkpoint running beside the writer may keep missing: from
+  /// kWriterCheckpointFrames on, the writer checkpoints itself, between batches,
+  /// so the WAL stays bounded.
   int wal_frames_ = 0;
   static constexpr int kCheckpointFrames = 1000;
+  static constexpr int kWriterCheckpointFrames = 32000;
+  int checkpoint_frames_ = kCheckpointFrames;
+  int ckpt_asked_at_ = 0;  ///< wal_frames_ when the checkpointer was last asked (writer only)
+  int writer_checkpoint_frames_ = kWriterCheckpointFrames;
   std::string head_hash_;
   std::int64_t head_seq_ = 0;
 
@@ -262,6 +283,15 @@ class Store {
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;
+
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_wanted_ = false;
+  bool ckpt_stopping_ = false;
+  sql::Database ckpt_db_;  ///< the checkpointer's connection (the platform's VFS)
+  std::thread checkpointer_;
+  /// Checkpoints run, by the checkpointer and by the writer (tests, BENCHMARKS).
+  std::atomic<std::uint64_t> checkpoints_{0}, writer_checkpoints_{0};
 };
 
 /// Recomputes the hash chain of the database at `path`. OK with a summary
