@@ -191,7 +191,7 @@ class Store {
   const Stats& stats() const { return stats_; }
 
   /// The WAL checkpoint threshold, in frames, for tests (before the first Submit);
-  /// the writer's own threshold stays eight times it.
+  /// the writer's own threshold becomes eight times it.
   void set_checkpoint_frames_for_test(int frames) {
     checkpoint_frames_ = frames;
     writer_checkpoint_frames_ = frames * 8;
@@ -238,7 +238,8 @@ class Store {
   /// WAL starts afresh only at a commit that finds all of it checkpointed, which
   /// a checkpoint running beside the writer may keep missing: from
   /// kWriterCheckpointFrames on, the writer checkpoints itself, between batches,
-  /// so the WAL stays bounded.
+  /// so the WAL stays bounded. Past half that, the checkpointer is asked after
+  /// every commit, so that little is left for the writer.
   int wal_frames_ = 0;
   static constexpr int kCheckpointFrames = 1000;
   static constexpr int kWriterCheckpointFrames = 32000;
