@@ -469,10 +469,10 @@ void Store::WriterLoop() {
 
 void Store::Checkpoint(sql::Database& db) {
   // What SQLite's automatic checkpoint does, with real syncs of the WAL and of
-  // the database. One that cannot finish (a reader still on older pages, the
-  // other thread's checkpoint) or that fails is asked for again after the next
-  // commit; the WAL keeps everything, and the next commit after one that
-  // finished starts the WAL afresh.
+  // the database. One that cannot finish (a reader still on older pages) or that
+  // fails is asked for again after the next commit; the WAL keeps everything,
+  // and the next commit after one that finished starts the WAL afresh.
+  std::lock_guard<std::mutex> lock(ckpt_run_mu_);
   (void)sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }
 

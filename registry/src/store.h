@@ -206,8 +206,9 @@ class Store {
   /// The checkpointer thread: checkpoints the WAL into the database on its own
   /// connection whenever the writer asks, while the writer goes on.
   void CheckpointLoop();
-  /// A checkpoint of the WAL on `db` (PASSIVE, with real syncs).
-  static void Checkpoint(sql::Database& db);
+  /// A checkpoint of the WAL on `db` (PASSIVE, with real syncs), one at a time:
+  /// the writer's waits for the checkpointer's to end instead of failing busy.
+  void Checkpoint(sql::Database& db);
   /// fdatasync of the WAL file: every commit written so far reaches the disk.
   Status SyncWal(int* fd);
   /// WhenDurable's callbacks that the syncs so far have released (under sync_mu_).
@@ -286,6 +287,7 @@ class Store {
   std::vector<std::unique_ptr<Conn>> readers_;
 
   std::mutex ckpt_mu_;
+  std::mutex ckpt_run_mu_;  ///< held while a checkpoint runs
   std::condition_variable ckpt_cv_;
   bool ckpt_wanted_ = false;
   bool ckpt_stopping_ = false;
