@@ -105,6 +105,21 @@ class Outbox {
   bool posted_ = false;
 };
 
+// The HTTP response of a reply: status, content type and body (moved out).
+auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
+  auto response = req->create_response(restinio::http_status_line_t(
+      restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
+      ReasonPhrase(reply.status)));
+  if (reply.raw_content_type.empty()) {
+    response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
+    response.set_body(reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    response.append_header(restinio::http_field::content_type, reply.raw_content_type);
+    response.set_body(std::move(reply.raw_body));
+  }
+  return response;
+}
+
 }  // namespace
 
 Status Serve(const ServeOptions& options) {
@@ -132,16 +147,7 @@ Status Serve(const ServeOptions& options) {
   // until its response has been written out (or its connection is gone), so that
   // shutdown does not cut a long answer short.
   auto respond = [&in_flight](const restinio::request_handle_t& req, Reply& reply) {
-    auto response = req->create_response(restinio::http_status_line_t(
-        restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
-        ReasonPhrase(reply.status)));
-    if (reply.raw_content_type.empty()) {
-      response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
-      response.set_body(reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    } else {
-      response.append_header(restinio::http_field::content_type, reply.raw_content_type);
-      response.set_body(std::move(reply.raw_body));
-    }
+    auto response = ResponseFor(req, reply);
     // RESTinio calls the callback once the write is done or has failed, and drops
     // it uncalled when the connection is already closed: either way it is destroyed.
     std::shared_ptr<void> written(nullptr, [&in_flight](void*) { --in_flight; });
@@ -157,11 +163,7 @@ Status Serve(const ServeOptions& options) {
                   respond](restinio::request_handle_t req) {
     if (draining.load()) {
       Reply reply = ErrorReply(Status::Unavailable("the registry is shutting down; try again"));
-      req->create_response(restinio::status_service_unavailable())
-          .append_header(restinio::http_field::content_type, "application/json; charset=utf-8")
-          .connection_close()
-          .set_body(reply.body.dump())
-          .done();
+      ResponseFor(req, reply).connection_close().done();
       return restinio::request_accepted();
     }
     Request r;

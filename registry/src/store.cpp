@@ -346,8 +346,6 @@ void Store::Close() {
   ckpt_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
   ckpt_db_ = sql::Database();
-  stats_.writer_checkpoints = writer_checkpoints_.load();
-  stats_.checkpoints = checkpoints_.load() + stats_.writer_checkpoints;
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
@@ -454,7 +452,7 @@ void Store::WriterLoop() {
     if (wal_frames_ >= writer_checkpoint_frames_) {
       // The checkpointer has done most of the copying; what is left is short.
       Checkpoint(writer_->db());
-      ++writer_checkpoints_;
+      ++stats_.writer_checkpoints;
     } else if (wal_frames_ - ckpt_asked_at_ >= checkpoint_frames_ ||
                (wal_frames_ >= writer_checkpoint_frames_ / 2 && wal_frames_ > ckpt_asked_at_)) {
       // Past half the writer's limit, after every commit: the closer the
@@ -474,6 +472,7 @@ void Store::Checkpoint(sql::Database& db) {
   // and the next commit after one that finished starts the WAL afresh.
   std::lock_guard<std::mutex> lock(ckpt_run_mu_);
   (void)sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  ++stats_.checkpoints;
 }
 
 void Store::CheckpointLoop() {
@@ -485,7 +484,6 @@ void Store::CheckpointLoop() {
       ckpt_wanted_ = false;
     }
     Checkpoint(ckpt_db_);
-    ++checkpoints_;
   }
 }
 

@@ -261,7 +261,9 @@ class Store {
   /// refuses further writes until it is opened again.
   bool failed_ = false;
   std::thread thread_;
-  Stats stats_;  ///< batches, jobs: the writer's; syncs: the syncers', under sync_mu_
+  /// batches, jobs, writer_checkpoints: the writer's; syncs: the syncers', under
+  /// sync_mu_; checkpoints: under ckpt_run_mu_.
+  Stats stats_;
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
@@ -293,8 +295,6 @@ class Store {
   bool ckpt_stopping_ = false;
   sql::Database ckpt_db_;  ///< the checkpointer's connection (the platform's VFS)
   std::thread checkpointer_;
-  /// Checkpoints run, by the checkpointer and by the writer (tests, BENCHMARKS).
-  std::atomic<std::uint64_t> checkpoints_{0}, writer_checkpoints_{0};
 };
 
 /// Recomputes the hash chain of the database at `path`. OK with a summary
