@@ -46,6 +46,20 @@ OTHER_DEFECTS = ["dent", "corrosion", "valve_fault", "shroud_loose",
 MANUFACTURER = "Hebei Example Cylinder Co."
 
 
+def company_set_up(tag, name, valid_until):
+    """The set-up calls for company CO-<tag> with station ST-<tag> and operator
+    OP-<tag>, every field of API.md given: [(path, body), ...]."""
+    company = "CO-" + tag
+    return [
+        ("/v1/companies", {"id": company, "name": name + " Gas", "filling_license": {
+            "number": "TS-" + tag, "valid_until": valid_until}}),
+        ("/v1/stations", {"id": "ST-" + tag, "company_id": company, "name": name,
+                          "district": "Xiayi"}),
+        ("/v1/operators", {"id": "OP-" + tag, "company_id": company, "name": name,
+                           "certificate": {"number": "C-" + tag, "valid_until": valid_until}}),
+    ]
+
+
 def codes_of(reasons):
     """Reason codes from a list of {code, message} objects or of plain codes."""
     out = []
@@ -916,16 +930,7 @@ class RegistryApiTest(unittest.TestCase):
     def test_05c2_missing_fields_of_set_up_and_fills(self):
         # Every field that API.md writes without "?" is required: without it, 422 and
         # nothing stored (the full body is then accepted as new).
-        creates = [
-            ("/v1/companies", {"id": "CO-MISS", "name": "Missing Gas", "filling_license": {
-                "number": "TS-MISS", "valid_until": iso(self.far)}}),
-            ("/v1/stations", {"id": "ST-MISS", "company_id": "CO-MISS", "name": "Missing",
-                              "district": "Xiayi"}),
-            ("/v1/operators", {"id": "OP-MISS", "company_id": "CO-MISS", "name": "Missing",
-                               "certificate": {"number": "C-MISS",
-                                               "valid_until": iso(self.far)}}),
-        ]
-        for path, full in creates:
+        for path, full in company_set_up("MISS", "Missing", iso(self.far)):
             for field in full:
                 with self.subTest(path=path, missing=field):
                     body = {k: v for k, v in full.items() if k != field}
@@ -1621,14 +1626,7 @@ class RegistryApiTest(unittest.TestCase):
         admin2 = self.reg.token("admin", "root-2")
         company = self.reg.token("company", "CO-LATE")
         station = self.reg.token("station", "ST-LATE")
-        for path, body in (
-                ("/v1/companies", {"id": "CO-LATE", "name": "Late Gas", "filling_license": {
-                    "number": "TS-LATE", "valid_until": iso(self.far)}}),
-                ("/v1/stations", {"id": "ST-LATE", "company_id": "CO-LATE", "name": "Late",
-                                  "district": "Xiayi"}),
-                ("/v1/operators", {"id": "OP-LATE", "company_id": "CO-LATE", "name": "Late",
-                                   "certificate": {"number": "C-LATE",
-                                                   "valid_until": iso(self.far)}})):
+        for path, body in company_set_up("LATE", "Late", iso(self.far)):
             status, answer = self.reg.request("POST", path, body=body, token=admin2)
             self.assertEqual(status, 201, "POST %s with a token added while serving: %s %r"
                              % (path, status, answer))
