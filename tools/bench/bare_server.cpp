@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 #include <restinio/all.hpp>
 
+#include "fixed_answer.h"
+
 int main(int argc, char** argv) {
   CLI::App app{
       "pingma-bench-bare: a bare RESTinio handler returning fixed JSON (benchmark baseline)"};
@@ -21,12 +23,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "worker threads")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  static const std::string kBody =
-      R"({"check_id":"chk_000000000000000000000000","decision":"allow","reasons":[],)"
-      R"("cylinder":{"code":"BM00000000","model":"YSP35.5","owner_company_id":"CO-A",)"
-      R"("next_inspection_due":"2027-01-31","state":"active"},)"
-      R"("fill":{"tare_kg":16.4,"min_kg":14.1,"max_kg":14.9,"target_kg":14.5},)"
-      R"("flagged_for_scrap":false})";
+  static const std::string kBody = pingma::bench::kFixedAnswer;
   asio::io_context io;
   std::uint16_t bound = port;
   using Traits = restinio::default_traits_t;

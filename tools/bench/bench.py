@@ -4,7 +4,9 @@ measured in the same run, because absolute times on shared machines do not compa
 from run to run.
 
   bench.py fill-check    fill checks over HTTP (32 connections, wrk) vs a bare
-                         RESTinio handler returning fixed JSON
+                         RESTinio handler returning fixed JSON; and the floor
+                         under both: a server that only appends each request
+                         durably to SQLite, with and without the fdatasync
   bench.py batch         registering a fleet through /v1/cylinders/batch vs inserting
                          the same rows straight into SQLite in one transaction
   bench.py large-store   fill-check p99 on a 1,000,000-cylinder / 10,000,000-event
@@ -55,16 +57,19 @@ def log(msg):
 class Server:
     """A program that prints 'listening on http://HOST:PORT' when ready."""
 
-    def __init__(self, argv):
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    def __init__(self, argv, capture_stderr=False):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                                     stderr=subprocess.PIPE if capture_stderr else None)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
             raise SystemExit(f"bench: {argv[0]} did not start: {line!r}")
         self.url = line[len("listening on "):]
 
     def stop(self):
+        """Stops the program; returns what it wrote on stderr, if captured."""
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
+        _, err = self.proc.communicate(timeout=60)
+        return err or ""
 
 
 def call(url, method, path, token, body=None, timeout=600):
@@ -137,45 +142,65 @@ def median_of(runs, key):
 
 
 def bench_fill_check(args, work):
-    registry, bare = args.registry, args.bare
+    """The registry, the bare handler and the floor, in alternating rounds."""
+    registry = args.registry
     db = os.path.join(work, "fill-check.db")
     tokens = setup_registry(registry, db)
-    reg = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
-    base = Server([bare, "--port", "0"])
+    servers = {
+        "bare": Server([args.bare, "--port", "0"]),
+        "floor": Server([args.floor, "--db", os.path.join(work, "floor.db")],
+                        capture_stderr=True),
+        "floor-no-sync": Server([args.floor, "--db", os.path.join(work, "floor-ns.db"),
+                                 "--no-sync"], capture_stderr=True),
+        "registry": Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"]),
+    }
+    tok = {name: "x" for name in servers}
+    tok["registry"] = tokens["station"]
+    runs = {name: [] for name in servers}
+    floor_log = ""
     try:
-        setup_entities(reg.url, tokens)
-        status, answer = call(reg.url, "POST", "/v1/cylinders/batch", tokens["company"],
-                              {"cylinders": fleet("BF", 10000)})
+        setup_entities(servers["registry"].url, tokens)
+        status, answer = call(servers["registry"].url, "POST", "/v1/cylinders/batch",
+                              tokens["company"], {"cylinders": fleet("BF", 10000)})
         assert status == 200, answer
         log(f"fill-check: {args.rounds} rounds of {args.seconds}s each, "
             f"{args.connections} connections")
-        wrk(reg.url, tokens["station"], "BF", 10000, 2, args.connections, args.wrk_threads)
-        wrk(base.url, "x", "BF", 10000, 2, args.connections, args.wrk_threads)
-        reg_runs, base_runs = [], []
+        for name, srv in servers.items():
+            wrk(srv.url, tok[name], "BF", 10000, 2, args.connections, args.wrk_threads)
         for i in range(args.rounds):
-            base_runs.append(wrk(base.url, "x", "BF", 10000, args.seconds, args.connections,
-                                 args.wrk_threads))
-            reg_runs.append(wrk(reg.url, tokens["station"], "BF", 10000, args.seconds,
-                                args.connections, args.wrk_threads))
-            log(f"  round {i + 1}: bare {base_runs[-1]['rps']:.0f} req/s, "
-                f"registry {reg_runs[-1]['rps']:.0f} req/s")
+            for name, srv in servers.items():
+                runs[name].append(wrk(srv.url, tok[name], "BF", 10000, args.seconds,
+                                      args.connections, args.wrk_threads))
+            log(f"  round {i + 1}: " + ", ".join(
+                f"{name} {runs[name][-1]['rps']:.0f}" for name in servers) + " req/s")
     finally:
-        reg.stop()
-        base.stop()
+        for name, srv in servers.items():
+            err = srv.stop()
+            if name == "floor":
+                floor_log = err.strip()
     verify = subprocess.run([registry, "verify", "--db", db], capture_output=True, text=True)
-    result = {}
-    for name, runs in [("registry", reg_runs), ("bare", base_runs)]:
-        result[name] = {k: median_of(runs, k) for k in ("rps", "p50_ms", "p99_ms")}
-    result["ratio_rps"] = result["registry"]["rps"] / result["bare"]["rps"]
-    print("## fill checks over HTTP (32 connections)")
-    print(f"| | req/s | p50 ms | p99 ms |")
-    print(f"|---|---|---|---|")
-    for name in ("bare", "registry"):
+    result = {name: {k: median_of(r, k) for k in ("rps", "p50_ms", "p99_ms")}
+              for name, r in runs.items()}
+    bare = result["bare"]["rps"]
+    result["ratio_rps"] = result["registry"]["rps"] / bare
+    print(f"## fill checks over HTTP ({args.connections} connections, medians of "
+          f"{args.rounds} alternating rounds)")
+    print("| | req/s | p50 ms | p99 ms | ratio to bare |")
+    print("|---|---|---|---|---|")
+    for name in ("bare", "floor-no-sync", "floor", "registry"):
         r = result[name]
-        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
-    print(f"ratio registry/bare throughput: {result['ratio_rps']:.2f} (goal >= 0.5); "
-          f"p99 {result['registry']['p99_ms'] / result['bare']['p99_ms']:.2f}x bare; "
-          f"chain: {verify.stdout.strip()}")
+        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{r['rps'] / bare:.2f} |")
+    per_round = ", ".join(f"{r['rps'] / b['rps']:.2f}" for r, b in
+                          zip(runs["registry"], runs["bare"]))
+    floor_round = ", ".join(f"{r['rps'] / b['rps']:.2f}" for r, b in
+                            zip(runs["floor"], runs["bare"]))
+    print(f"ratio registry/bare throughput: {result['ratio_rps']:.2f} (goal >= 0.5), "
+          f"per round {per_round}; p99 {result['registry']['p99_ms'] / result['bare']['p99_ms']:.2f}x bare")
+    print(f"floor/bare: {result['floor']['rps'] / bare:.2f}, per round {floor_round}; "
+          f"registry/floor: {result['registry']['rps'] / result['floor']['rps']:.2f}")
+    print(f"floor: {floor_log}")
+    print(f"chain: {verify.stdout.strip()}")
     return result
 
 
@@ -322,6 +347,7 @@ def main():
         raise SystemExit("bench: wrk is missing (./tools/quickstart.sh build installs it)")
     args.registry = os.path.join(args.build, "registry", "pingma-registry")
     args.bare = os.path.join(args.build, "tools", "bench", "pingma-bench-bare")
+    args.floor = os.path.join(args.build, "tools", "bench", "pingma-bench-floor")
     args.sqlite_insert = os.path.join(args.build, "tools", "bench", "pingma-bench-sqlite-insert")
     args.seed = os.path.join(args.build, "tools", "bench", "pingma-bench-seed")
     work = args.work_dir or tempfile.mkdtemp(prefix="pingma-bench-")
