@@ -375,14 +375,22 @@ Result<FillRecord> ParseFill(const json& body, const Principal& who) {
   PINGMA_RETURN_IF_ERROR(GetInstant(body, "started_at", Need::kRequired, &f.started_at));
   PINGMA_RETURN_IF_ERROR(GetInstant(body, "ended_at", Need::kRequired, &f.ended_at));
   if (*f.ended_at < *f.started_at) return Status::Invalid("ended_at is before started_at");
-  for (const char* key :
-       {"tare_kg", "gross_before_kg", "gross_after_kg", "net_kg", "residual_kg"}) {
+  // Scale readings cannot be negative; net and residual are differences of
+  // readings (a residual below zero is an empty cylinder lighter than its tare).
+  struct Weight {
+    const char* key;
+    double min;
+  };
+  for (const Weight w :
+       {Weight{"tare_kg", 0}, Weight{"gross_before_kg", 0}, Weight{"gross_after_kg", 0},
+        Weight{"net_kg", -100}, Weight{"residual_kg", -100}}) {
     std::optional<double> v;
-    PINGMA_RETURN_IF_ERROR(GetNumber(body, key, Need::kRequired, &v));
-    if (!(*v > -100 && *v < 1000)) {
-      return Status::Invalid(fmt::format("the field '{}' is out of range", key));
+    PINGMA_RETURN_IF_ERROR(GetNumber(body, w.key, Need::kRequired, &v));
+    if (!(*v >= w.min && *v < 1000)) {
+      return Status::Invalid(
+          fmt::format("the field '{}' must be from {} to 1000 kg", w.key, w.min));
     }
-    if (std::string(key) == "net_kg") f.net_kg = v;
+    if (std::string_view(w.key) == "net_kg") f.net_kg = v;
   }
   PINGMA_RETURN_IF_ERROR(GetString(body, "result", Need::kRequired, &result, 16));
   if (*result != "ok" && *result != "overfill" && *result != "underfill" &&
@@ -449,6 +457,31 @@ Status CheckAllows(Conn& conn, const FillRecord& f) {
   return Status::Ok();
 }
 
+// What the weights say of a fill, against the cylinder's limits: "overfill",
+// "underfill" or "ok", compared in whole grams.
+const char* ResultByWeight(double net_kg, const FillLimits& limits) {
+  const std::int64_t net = ToGrams(net_kg);
+  if (net > ToGrams(limits.max_kg)) return "overfill";
+  if (net < ToGrams(limits.min_kg)) return "underfill";
+  return "ok";
+}
+
+// The fill's record disagrees with its own weights in the direction that matters:
+// an overfill reported as anything but an overfill (it must not leave the station),
+// or an underfill reported as a good fill. Null when they agree.
+json ResultMismatch(const FillRecord& f, const std::optional<FillLimits>& limits) {
+  if (!limits || !f.net_kg) return nullptr;
+  const std::string by_weight = ResultByWeight(*f.net_kg, *limits);
+  const bool hidden_overfill = by_weight == "overfill" && f.result != "overfill";
+  const bool hidden_underfill = by_weight == "underfill" && f.result == "ok";
+  if (!hidden_overfill && !hidden_underfill) return nullptr;
+  return {{"result_reported", f.result},
+          {"result_by_weight", by_weight},
+          {"net_kg", *f.net_kg},
+          {"min_kg", limits->min_kg},
+          {"max_kg", limits->max_kg}};
+}
+
 // The largest page of the fleet feed, and its default.
 constexpr std::int64_t kFleetPage = 5000;
 
@@ -497,7 +530,7 @@ void Service::PostFill(const Call& call, Store::Done done) {
 
     auto row = LoadCylinder(tx.conn(), f.code);
     if (!row.ok()) return ErrorReply(row.status());
-    json violation;
+    json violation = json::object();
     if (!f.offline) {
       // An unregistered code has no allowing check either (its checks block): 409.
       if (Status s = CheckAllows(tx.conn(), f); !s.ok()) return ErrorReply(s);
@@ -511,13 +544,15 @@ void Service::PostFill(const Call& call, Store::Done done) {
       // A violation when the registry would have blocked the fill, and when the
       // station filled although its own decision was to block.
       if (!d.allowed() || !f.station_allowed) {
-        violation = {{"fill_event_id", f.event_id},
-                     {"station_id", f.station_id},
-                     {"registry_decision", d.allowed() ? "allow" : "block"},
-                     {"reasons", ReasonCodes(d.reasons)},
-                     {"filled_against_own_block", !f.station_allowed},
-                     {"offline_decision", f.stored["offline_decision"]}};
+        violation.update({{"registry_decision", d.allowed() ? "allow" : "block"},
+                          {"reasons", ReasonCodes(d.reasons)},
+                          {"filled_against_own_block", !f.station_allowed},
+                          {"offline_decision", f.stored["offline_decision"]}});
       }
+    }
+    if (*row) {
+      json mismatch = ResultMismatch(f, FillLimitsFor(policy_, (*row)->cylinder));
+      if (!mismatch.is_null()) violation.update(mismatch);
     }
     json event = f.stored;
     event.erase("event_id");
@@ -539,12 +574,15 @@ void Service::PostFill(const Call& call, Store::Done done) {
       if (Status s = (*upd)->Run(); !s.ok()) return ErrorReply(s);
     }
     json out = {{"event_id", f.event_id}, {"duplicate", false}, {"violation", false}};
-    if (!violation.is_null()) {
+    if (!violation.empty()) {
+      violation.update({{"fill_event_id", f.event_id}, {"station_id", f.station_id}});
       auto v =
           tx.Append({"", f.code, "violation", tx.now(), "registry", "policy", violation.dump()});
       if (!v.ok()) return ErrorReply(v.status());
       out["violation"] = true;
-      out["reasons"] = violation["reasons"];
+      for (const char* key : {"reasons", "result_by_weight"}) {
+        if (violation.contains(key)) out[key] = violation[key];
+      }
     }
     return Reply{201, std::move(out), {}, {}};
   });

@@ -1340,6 +1340,64 @@ class RegistryApiTest(unittest.TestCase):
                 self.assertErrorBody(status, answer, 422, "offline_decision %r" % (decision,))
                 self.assertEqual(self.fill_events(code), [])
 
+    def test_07c2_fill_result_checked_against_its_weights(self):
+        """DOMAIN: an overfill (net > max) must never leave the station and is recorded
+        as `overfill`; an underfill (net < min) is recorded too. A record whose own
+        weights contradict its result is stored as sent, with a violation beside it.
+        YSP35.5 with allowed_fill_kg 14.9: min 14.1, max 14.9, compared in grams."""
+        cases = [  # (result reported, net_kg, the weights' verdict when they disagree)
+            ("ok", 14.9, None), ("ok", 14.901, "overfill"), ("ok", 16.0, "overfill"),
+            ("ok", 14.1, None), ("ok", 14.099, "underfill"), ("ok", 14.5, None),
+            ("overfill", 16.0, None), ("underfill", 10.0, None),
+            ("interrupted", 5.0, None), ("interrupted", 15.0, "overfill"),
+            ("underfill", 15.2, "overfill"),
+        ]
+        for result, net, verdict in cases:
+            with self.subTest(result=result, net_kg=net):
+                code = self.register("CO-A")
+                check = self.check("ST-A1", code)
+                self.assertAllowed(check, "cylinder for the %s fill" % result)
+                body = self.fill_body(code, check["check_id"], result=result, net_kg=net)
+                status, answer = self.post_fill(body)
+                self.assertEqual(status, 201, "%s %r" % (status, answer))
+                self.assertIs(answer.get("violation"), verdict is not None, repr(answer))
+                events = self.history(code, token=self.regulator)
+                fills = [e for e in events if e.get("type") == "fill"]
+                self.assertEqual(len(fills), 1, repr(events))
+                self.assertEqual(fills[0].get("result"), result, "stored as sent")
+                violations = [e for e in events if e.get("type") == "violation"]
+                if verdict is None:
+                    self.assertEqual(violations, [])
+                    continue
+                self.assertEqual(answer.get("result_by_weight"), verdict, repr(answer))
+                self.assertEqual(len(violations), 1, repr(violations))
+                v = violations[0]
+                self.assertEqual((v.get("result_reported"), v.get("result_by_weight"),
+                                  v.get("fill_event_id")),
+                                 (result, verdict, body["event_id"]), repr(v))
+                self.assertEqual((v.get("min_kg"), v.get("max_kg")), (14.1, 14.9), repr(v))
+                status, again = self.post_fill(body)
+                self.assertEqual((status, again.get("duplicate")), (200, True), repr(again))
+                self.assertEqual(self.types_of(self.history(code)).count("violation"), 1,
+                                 "a retry records no second violation")
+
+    def test_07c3_fill_weights_out_of_range_are_refused(self):
+        for key, value in (("tare_kg", -0.1), ("gross_before_kg", -1), ("gross_after_kg", -5),
+                           ("net_kg", -100.5), ("residual_kg", 1000), ("tare_kg", 1e9)):
+            with self.subTest(key=key, value=value):
+                code = self.register("CO-A")
+                check = self.check("ST-A1", code)
+                status, answer = self.post_fill(
+                    self.fill_body(code, check["check_id"], **{key: value}))
+                self.assertErrorBody(status, answer, 422, "%s = %r" % (key, value))
+                self.assertIn(key, answer["error"]["message"])
+                self.assertEqual(self.fill_events(code), [])
+        # A residual below zero is a reading (an empty cylinder lighter than its tare).
+        code = self.register("CO-A")
+        check = self.check("ST-A1", code)
+        status, answer = self.post_fill(self.fill_body(code, check["check_id"], residual_kg=-0.2))
+        self.assertEqual(status, 201, "%s %r" % (status, answer))
+
     def test_07d_fill_as_another_station_is_403(self):
         code = self.register("CO-A")
         check = self.check("ST-A1", code)
