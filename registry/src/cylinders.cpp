@@ -530,6 +530,14 @@ void Service::PostInspection(const Call& call, Store::Done done) {
     if ((*row)->cylinder.state == CylinderState::kScrapped) {
       return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
     }
+    // The record holds the latest inspection: an older one, entered late, would put
+    // the cylinder's due date back and its result in place of a newer one's.
+    if (const auto& last = (*row)->cylinder.last_inspection; last && date < *last) {
+      return ErrorReply(Status::Conflict(
+          fmt::format("cylinder {} has an inspection dated {} on record; one dated {} is "
+                      "older and cannot follow it",
+                      code, last->ToString(), date.ToString())));
+    }
     json out = {{"code", code},
                 {"date", date.ToString()},
                 {"result", ToString(result)},

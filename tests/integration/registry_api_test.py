@@ -650,6 +650,30 @@ class RegistryApiTest(unittest.TestCase):
                          "a pass inspection (answered %s) must not revive a scrapped "
                          "cylinder" % status)
 
+    def test_03l2_inspections_in_date_order(self):
+        """The record keeps the latest inspection: one dated before it is refused
+        (409) and changes nothing; one of the same day or later is taken."""
+        last = self.today - timedelta(days=10)
+        code = self.register("CO-A", last_inspection=iso(last),
+                             next_inspection_due=iso(add_years(last, 4)))
+        before = self.get_cylinder(code)
+        for result in ("fail", "pass"):
+            with self.subTest(result=result, date="the day before"):
+                status, answer = self.reg.request(
+                    "POST", "/v1/inspections", token=self.inspector,
+                    body={"code": code, "date": iso(last - timedelta(days=1)), "result": result,
+                          "report_no": "LATE-" + result})
+                self.assertErrorBody(status, answer, 409, "inspection older than the last")
+                self.assertIn(iso(last), answer["error"]["message"])
+        self.assertEqual(self.get_cylinder(code), before, "nothing changed")
+        self.assertNotIn("inspection", self.types_of(self.history(code)))
+        self.inspect(code, "pass", date=iso(last), next_due=iso(add_years(last, 4)))
+        self.inspect(code, "pass", date=iso(last + timedelta(days=1)),
+                     next_due=iso(add_years(last, 4)))
+        rec = self.get_cylinder(code)
+        self.assertEqual((rec["last_inspection"], rec["state"]),
+                         (iso(last + timedelta(days=1)), "active"), repr(rec))
+
     def test_03m_defects(self):
         for defect in SCRAP_CLASS_DEFECTS:
             with self.subTest(defect=defect, scrap_class=True):
