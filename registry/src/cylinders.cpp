@@ -186,9 +186,8 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
           Status::Conflict(fmt::format("carrier {} is bound to cylinder {}", carrier, holder)));
     }
   }
-  auto seq = tx.Append({c.code, c.code, "registered", tx.now(), ToString(who.role), who.subject,
-                        item.record.dump()});
-  // The event id is the code itself: one registration per code, ever.
+  auto seq = tx.Append(
+      {"", c.code, "registered", tx.now(), ToString(who.role), who.subject, item.record.dump()});
   if (!seq.ok()) return ErrorReply(seq.status());
   auto st = tx.conn().Prepare(
       "INSERT INTO cylinders(code, owner_company_id, model, phase, manufacturer, serial, "

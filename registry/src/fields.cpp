@@ -129,4 +129,27 @@ Status GetId(const json& obj, const char* key, std::string* out) {
   return Status::Ok();
 }
 
+Status GetUuid(const json& obj, const char* key, std::string* out) {
+  std::optional<std::string> value;
+  PINGMA_RETURN_IF_ERROR(GetString(obj, key, Need::kRequired, &value, 64));
+  std::string& v = *value;
+  bool ok = v.size() == 36;
+  for (size_t i = 0; ok && i < v.size(); ++i) {
+    const char c = v[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      ok = c == '-';
+    } else if (c >= 'A' && c <= 'F') {
+      v[i] = static_cast<char>(c - 'A' + 'a');
+    } else {
+      ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    }
+  }
+  if (!ok) {
+    return Status::Invalid(fmt::format(
+        "the field '{}' must be a UUID, such as 3f2b8c1e-9d4a-4c6e-8b7a-1e2d3c4b5a69", key));
+  }
+  *out = std::move(v);
+  return Status::Ok();
+}
+
 }  // namespace pingma::registry

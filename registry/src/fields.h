@@ -36,6 +36,9 @@ Status GetObject(const json& obj, const char* key, Need need, const json** out);
 /// parameter, a cursor); false for anything else.
 bool ParseWhole(std::string_view text, std::int64_t min, std::int64_t max, std::int64_t* out);
 
+/// A required UUID (8-4-4-4-12 hex digits, either case), as a client names the
+/// records it may send again; given back in lower case.
+Status GetUuid(const json& obj, const char* key, std::string* out);
 /// A required non-empty identifier (company, station, operator id): 1..64 of
 /// [A-Za-z0-9-_.:].
 Status GetId(const json& obj, const char* key, std::string* out);

@@ -358,7 +358,7 @@ struct FillRecord {
 Result<FillRecord> ParseFill(const json& body, const Principal& who) {
   FillRecord f;
   std::optional<std::string> check_id, raw_code, result, scale_id;
-  PINGMA_RETURN_IF_ERROR(GetId(body, "event_id", &f.event_id));
+  PINGMA_RETURN_IF_ERROR(GetUuid(body, "event_id", &f.event_id));
   PINGMA_RETURN_IF_ERROR(GetString(body, "check_id", Need::kOptional, &check_id, 64));
   f.check_id = check_id;
   PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kRequired, &raw_code, 64));

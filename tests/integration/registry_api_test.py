@@ -1292,6 +1292,35 @@ class RegistryApiTest(unittest.TestCase):
         self.assertEqual(fills[0]["actor"], {"role": "station", "id": "ST-A1"},
                          repr(fills[0]))
 
+    def test_07a2_fill_event_ids_are_uuids_and_every_event_id_is_unique(self):
+        """API.md names a fill by `"event_id": "uuid"`. Anything else could take the
+        id of another event (the registry names its own `ev-N`), so it is refused."""
+        code = self.register("CO-A")
+        for bad in ("f-1", "ev-1", code, "3f2b8c1e-9d4a-4c6e-8b7a-1e2d3c4b5a6",
+                    "3f2b8c1e-9d4a-4c6e-8b7a-1e2d3c4b5a69x", "3f2b8c1e_9d4a_4c6e_8b7a_1e2d3c4b5a69",
+                    "3f2b8c1e-9d4a-4c6e-8b7a-1e2d3c4b5g69", 7):
+            with self.subTest(event_id=bad):
+                check = self.check("ST-A1", code)
+                status, answer = self.post_fill(self.fill_body(code, check["check_id"],
+                                                               event_id=bad))
+                self.assertErrorBody(status, answer, 422, "event_id %r" % (bad,))
+                self.assertIn("UUID" if isinstance(bad, str) else "string",
+                              answer["error"]["message"])
+        self.assertEqual(self.fill_events(code), [])
+        # Either case is a UUID, and the same one: a retry in the other case is a duplicate.
+        event_id = str(uuid.uuid4())
+        check = self.check("ST-A1", code)
+        status, answer = self.post_fill(self.fill_body(code, check["check_id"],
+                                                       event_id=event_id.upper()))
+        self.assertEqual((status, answer.get("event_id")), (201, event_id), repr(answer))
+        status, answer = self.post_fill(self.fill_body(code, check["check_id"],
+                                                       event_id=event_id))
+        self.assertEqual((status, answer.get("duplicate")), (200, True), repr(answer))
+        ids = [e["id"] for e in self.history(code)]
+        self.assertEqual(len(ids), len(set(ids)), "event ids repeat: %r" % ids)
+        self.assertNotIn(code, ids, "the registration is an event like any other")
+        self.assertIn(event_id, ids)
+
     def test_07b_fill_without_allowing_check_is_409(self):
         code = self.register("CO-A", next_inspection_due=iso(self.yesterday))
         blocked = self.check("ST-A1", code)
