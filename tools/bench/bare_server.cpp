@@ -9,7 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <restinio/all.hpp>
 
-#include "fixed_answer.h"
+#include "baseline_server.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -23,32 +23,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "worker threads")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  static const std::string kBody = pingma::bench::kFixedAnswer;
   asio::io_context io;
-  std::uint16_t bound = port;
-  using Traits = restinio::default_traits_t;
-  restinio::http_server_t<Traits> server(
-      restinio::external_io_context(io),
-      restinio::server_settings_t<Traits>{}
-          .address(host)
-          .port(port)
-          .request_handler([](restinio::request_handle_t req) {
-            req->create_response()
-                .append_header(restinio::http_field::content_type,
-                               "application/json; charset=utf-8")
-                .set_body(kBody)
-                .done();
-            return restinio::request_accepted();
-          })
-          .acceptor_post_bind_hook(
-              [&bound](asio::ip::tcp::acceptor& a) { bound = a.local_endpoint().port(); }));
-  server.open_sync();
-  std::printf("listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(bound));
-  std::fflush(stdout);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const asio::error_code&, int) { io.stop(); });
-  std::vector<std::thread> pool;
-  for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  for (auto& t : pool) t.join();
+  pingma::bench::Serve(io, host, port, threads, [](restinio::request_handle_t req) {
+    pingma::bench::AnswerFixed(req);
+    return restinio::request_accepted();
+  });
   return 0;
 }

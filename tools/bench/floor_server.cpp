@@ -22,7 +22,7 @@
 #include <CLI/CLI.hpp>
 #include <restinio/all.hpp>
 
-#include "fixed_answer.h"
+#include "baseline_server.h"
 
 namespace {
 
@@ -138,13 +138,7 @@ class DurableAppender {
       // All the answers in one hand-over, as the registry's syncers do.
       asio::post(io_, [batches = std::move(batches)] {
         for (const Requests& batch : batches) {
-          for (const auto& req : batch) {
-            req->create_response()
-                .append_header(restinio::http_field::content_type,
-                               "application/json; charset=utf-8")
-                .set_body(pingma::bench::kFixedAnswer)
-                .done();
-          }
+          for (const auto& req : batch) pingma::bench::AnswerFixed(req);
         }
       });
     }
@@ -186,26 +180,9 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   DurableAppender appender(db_path, !no_sync, io);
-  std::uint16_t bound = port;
-  using Traits = restinio::default_traits_t;
-  restinio::http_server_t<Traits> server(
-      restinio::external_io_context(io),
-      restinio::server_settings_t<Traits>{}
-          .address(host)
-          .port(port)
-          .request_handler([&appender](restinio::request_handle_t req) {
-            appender.Submit(std::move(req));
-            return restinio::request_accepted();
-          })
-          .acceptor_post_bind_hook(
-              [&bound](asio::ip::tcp::acceptor& a) { bound = a.local_endpoint().port(); }));
-  server.open_sync();
-  std::printf("listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(bound));
-  std::fflush(stdout);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const asio::error_code&, int) { io.stop(); });
-  std::vector<std::thread> pool;
-  for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  for (auto& t : pool) t.join();
+  pingma::bench::Serve(io, host, port, threads, [&appender](restinio::request_handle_t req) {
+    appender.Submit(std::move(req));
+    return restinio::request_accepted();
+  });
   return 0;
 }
