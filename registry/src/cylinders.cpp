@@ -529,33 +529,33 @@ void Service::PostInspection(const Call& call, Store::Done done) {
     if ((*row)->cylinder.state == CylinderState::kScrapped) {
       return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
     }
-    // The record holds the latest inspection: an older one, entered late, would put
-    // the cylinder's due date back and its result in place of a newer one's.
-    if (const auto& last = (*row)->cylinder.last_inspection; last && date < *last) {
-      return ErrorReply(Status::Conflict(
-          fmt::format("cylinder {} has an inspection dated {} on record; one dated {} is "
-                      "older and cannot follow it",
-                      code, last->ToString(), date.ToString())));
-    }
+    // The record holds the latest inspection. One dated before it, entered late,
+    // is kept in the history but does not put the due date back or replace the
+    // newer result; a fail still flags the cylinder for scrapping, whatever its date.
+    const auto& last = (*row)->cylinder.last_inspection;
+    const bool latest = !last || !(date < *last);
     json out = {{"code", code},
                 {"date", date.ToString()},
                 {"result", ToString(result)},
                 {"report_no", *report_no}};
     if (next_due) out["next_due"] = next_due->ToString();
+    out["latest"] = latest;
     auto seq =
         tx.Append({"", code, "inspection", tx.now(), ToString(who.role), who.subject, out.dump()});
     if (!seq.ok()) return ErrorReply(seq.status());
-    auto st = tx.conn().Prepare(
-        "UPDATE cylinders SET last_inspection = ?, last_inspection_result = ?, "
-        "next_inspection_due = ?, rev = ? WHERE code = ?");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, date.ToString()).Bind(2, ToString(result));
-    if (next_due)
-      (*st)->Bind(3, next_due->ToString());
-    else
-      (*st)->BindNull(3);
-    (*st)->Bind(4, *seq).Bind(5, code);
-    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    if (latest) {
+      auto st = tx.conn().Prepare(
+          "UPDATE cylinders SET last_inspection = ?, last_inspection_result = ?, "
+          "next_inspection_due = ?, rev = ? WHERE code = ?");
+      if (!st.ok()) return ErrorReply(st.status());
+      (*st)->Bind(1, date.ToString()).Bind(2, ToString(result));
+      if (next_due)
+        (*st)->Bind(3, next_due->ToString());
+      else
+        (*st)->BindNull(3);
+      (*st)->Bind(4, *seq).Bind(5, code);
+      if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    }
     out["flagged_for_scrap"] = false;
     if (result == InspectionResult::kFail && (*row)->cylinder.state == CylinderState::kActive) {
       Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kInspectionFailed);

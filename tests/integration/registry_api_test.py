@@ -650,29 +650,41 @@ class RegistryApiTest(unittest.TestCase):
                          "a pass inspection (answered %s) must not revive a scrapped "
                          "cylinder" % status)
 
-    def test_03l2_inspections_in_date_order(self):
-        """The record keeps the latest inspection: one dated before it is refused
-        (409) and changes nothing; one of the same day or later is taken."""
+    def test_03l2_inspection_older_than_the_record(self):
+        """The record keeps the latest inspection. One dated before it, entered late,
+        is kept in the history (latest: false) without putting the due date back; a
+        fail still flags the cylinder for scrapping. One of the same day or later
+        replaces the record."""
         last = self.today - timedelta(days=10)
-        code = self.register("CO-A", last_inspection=iso(last),
-                             next_inspection_due=iso(add_years(last, 4)))
+        due = add_years(last, 4)
+        code = self.register("CO-A", last_inspection=iso(last), next_inspection_due=iso(due))
         before = self.get_cylinder(code)
-        for result in ("fail", "pass"):
-            with self.subTest(result=result, date="the day before"):
-                status, answer = self.reg.request(
-                    "POST", "/v1/inspections", token=self.inspector,
-                    body={"code": code, "date": iso(last - timedelta(days=1)), "result": result,
-                          "report_no": "LATE-" + result})
-                self.assertErrorBody(status, answer, 409, "inspection older than the last")
-                self.assertIn(iso(last), answer["error"]["message"])
-        self.assertEqual(self.get_cylinder(code), before, "nothing changed")
-        self.assertNotIn("inspection", self.types_of(self.history(code)))
-        self.inspect(code, "pass", date=iso(last), next_due=iso(add_years(last, 4)))
-        self.inspect(code, "pass", date=iso(last + timedelta(days=1)),
-                     next_due=iso(add_years(last, 4)))
+        answer = self.inspect(code, "pass", date=iso(last - timedelta(days=1)),
+                              next_due=iso(add_years(last, 1)))
+        self.assertIs(answer.get("latest"), False, repr(answer))
+        self.assertEqual(self.get_cylinder(code), before, "an older pass changes nothing")
+        older = [e for e in self.history(code) if e.get("type") == "inspection"]
+        self.assertEqual([(e["date"], e["latest"]) for e in older],
+                         [(iso(last - timedelta(days=1)), False)], repr(older))
+        answer = self.inspect(code, "pass", date=iso(last))
+        self.assertIs(answer.get("latest"), True, "the same day: %r" % answer)
         rec = self.get_cylinder(code)
-        self.assertEqual((rec["last_inspection"], rec["state"]),
-                         (iso(last + timedelta(days=1)), "active"), repr(rec))
+        self.assertEqual(rec["last_inspection"], iso(last), repr(rec))
+        answer = self.inspect(code, "pass", date=iso(last + timedelta(days=1)),
+                              next_due=iso(due))
+        self.assertIs(answer.get("latest"), True, "the day after: %r" % answer)
+        rec = self.get_cylinder(code)
+        self.assertEqual((rec["last_inspection"], rec["next_inspection_due"], rec["state"]),
+                         (iso(last + timedelta(days=1)), iso(due), "active"), repr(rec))
+        # An older fail: the record keeps the newer pass and its due date, but the
+        # cylinder failed an inspection and goes to scrapping.
+        answer = self.inspect(code, "fail", date=iso(last - timedelta(days=30)))
+        self.assertEqual((answer.get("latest"), answer.get("flagged_for_scrap")), (False, True),
+                         repr(answer))
+        rec = self.get_cylinder(code)
+        self.assertEqual((rec["last_inspection"], rec["next_inspection_due"], rec["state"]),
+                         (iso(last + timedelta(days=1)), iso(due), "scrap_pending"), repr(rec))
+        self.assertEqual(self.scrap_queue(self.regulator)[code]["reason"], "INSPECTION_FAILED")
 
     def test_03m_defects(self):
         for defect in SCRAP_CLASS_DEFECTS:
