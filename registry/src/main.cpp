@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
       ->required();
 
   auto* verify_cmd = app.add_subcommand("verify", "recompute the event hash chain");
-  verify_cmd->add_option("--db", db, "SQLite database file")->required()->check(CLI::ExistingFile);
+  verify_cmd->add_option("--db", db, "SQLite database file")->required();
 
   try {
     app.parse(argc, argv);

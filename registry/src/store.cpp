@@ -617,6 +617,10 @@ void Store::ReleaseReader(std::unique_ptr<Conn> conn) {
 }
 
 Result<std::string> VerifyChain(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return Status::NotFound(fmt::format("no database at {}: {}", path, std::strerror(errno)));
+  }
   auto db = sql::Database::Open(path, /*create=*/false, /*read_only=*/true);
   if (!db.ok()) return db.status();
   auto st = sql::Statement::Prepare(

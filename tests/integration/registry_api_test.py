@@ -1707,7 +1707,7 @@ class RegistryApiTest(unittest.TestCase):
             (["token", "add", "--db", self.reg.db, "--role", "wizard", "--subject", "x"], 2),
             (["serve", "--db", os.path.join(workdir, "x.db"), "--listen", "nonsense"], 2),
             (["serve", "--db", os.path.join(workdir, "x.db"), "--threads", "999"], 2),
-            (["verify", "--db", os.path.join(workdir, "missing.db")], 2),
+            (["verify", "--db", os.path.join(workdir, "missing.db")], 1),  # a failure
             (["verify", "--db", not_sqlite], 1),
             (["serve", "--db", os.path.join(workdir, "y.db"),
               "--listen", "%s:%d" % (self.reg.host, self.reg.port)], 1),  # port in use
@@ -1720,6 +1720,8 @@ class RegistryApiTest(unittest.TestCase):
                 lines = r.stderr.strip().splitlines()
                 self.assertEqual(len(lines), 1, "%s: one line on stderr: %r" % (args, r.stderr))
                 self.assertTrue(lines[0].startswith("pingma-registry: "), repr(lines[0]))
+        self.assertFalse(os.path.exists(os.path.join(workdir, "missing.db")),
+                         "verify creates no database")
 
     def test_97b_listens_on_ipv6_and_prints_a_url(self):
         try:
