@@ -18,6 +18,12 @@
 namespace pingma::registry {
 namespace {
 
+// The text of an errno value; std::strerror is not safe on the syncer threads.
+std::string ErrnoText(int error) {
+  char buffer[256];
+  return ::strerror_r(error, buffer, sizeof buffer);  // GNU: the text, wherever it is
+}
+
 // The schema. Every cylinder-scoped table is keyed by code, so that a distributed
 // backend can shard by it. Times are Unix milliseconds; dates are 'YYYY-MM-DD'.
 constexpr const char* kSchema = R"sql(
@@ -591,7 +597,7 @@ Status Store::SyncWal(int* fd) {
     return Status::Unavailable(fmt::format(
         "the write may not have reached the disk (fdatasync of {} failed: {}); the registry "
         "takes no more writes until it is restarted",
-        wal, std::strerror(errno)));
+        wal, ErrnoText(errno)));
   }
   return Status::Ok();
 }
@@ -619,7 +625,7 @@ void Store::ReleaseReader(std::unique_ptr<Conn> conn) {
 Result<std::string> VerifyChain(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
-    return Status::NotFound(fmt::format("no database at {}: {}", path, std::strerror(errno)));
+    return Status::NotFound(fmt::format("no database at {}: {}", path, ErrnoText(errno)));
   }
   auto db = sql::Database::Open(path, /*create=*/false, /*read_only=*/true);
   if (!db.ok()) return db.status();
