@@ -146,19 +146,21 @@ def bench_fill_check(args, work):
     registry = args.registry
     db = os.path.join(work, "fill-check.db")
     tokens = setup_registry(registry, db)
-    servers = {
-        "bare": Server([args.bare, "--port", "0"]),
-        "floor": Server([args.floor, "--db", os.path.join(work, "floor.db")],
-                        capture_stderr=True),
-        "floor-no-sync": Server([args.floor, "--db", os.path.join(work, "floor-ns.db"),
-                                 "--no-sync"], capture_stderr=True),
-        "registry": Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"]),
+    commands = {
+        "bare": ([args.bare, "--port", "0"], False),
+        "floor": ([args.floor, "--db", os.path.join(work, "floor.db")], True),
+        "floor-no-sync": ([args.floor, "--db", os.path.join(work, "floor-ns.db"), "--no-sync"],
+                          True),
+        "registry": ([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"], False),
     }
-    tok = {name: "x" for name in servers}
+    tok = {name: "x" for name in commands}
     tok["registry"] = tokens["station"]
-    runs = {name: [] for name in servers}
+    runs = {name: [] for name in commands}
+    servers = {}
     floor_log = ""
     try:
+        for name, (argv, capture) in commands.items():
+            servers[name] = Server(argv, capture_stderr=capture)
         setup_entities(servers["registry"].url, tokens)
         status, answer = call(servers["registry"].url, "POST", "/v1/cylinders/batch",
                               tokens["company"], {"cylinders": fleet("BF", 10000)})
