@@ -1457,11 +1457,16 @@ class RegistryApiTest(unittest.TestCase):
                 self.assertErrorBody(status, answer, 422, "%s = %r" % (key, value))
                 self.assertIn(key, answer["error"]["message"])
                 self.assertEqual(self.fill_events(code), [])
-        # A residual below zero is a reading (an empty cylinder lighter than its tare).
-        code = self.register("CO-A")
-        check = self.check("ST-A1", code)
-        status, answer = self.post_fill(self.fill_body(code, check["check_id"], residual_kg=-0.2))
-        self.assertEqual(status, 201, "%s %r" % (status, answer))
+        # The other side of each bound is taken; a residual below zero is a reading
+        # (an empty cylinder lighter than its tare).
+        for key, value in (("tare_kg", 0), ("gross_before_kg", 0), ("gross_after_kg", 999.99),
+                           ("residual_kg", -0.2), ("net_kg", -100)):
+            with self.subTest(key=key, value=value, accepted=True):
+                code = self.register("CO-A")
+                check = self.check("ST-A1", code)
+                status, answer = self.post_fill(
+                    self.fill_body(code, check["check_id"], **{key: value}))
+                self.assertEqual(status, 201, "%s = %r: %s %r" % (key, value, status, answer))
 
     def test_07d_fill_as_another_station_is_403(self):
         code = self.register("CO-A")
