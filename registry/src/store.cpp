@@ -442,18 +442,12 @@ void Store::WriterLoop() {
       // number are released by the syncers' next round.
       committed.dones.clear();
       committed.replies.clear();
-      std::lock_guard<std::mutex> lock(sync_mu_);
-      to_sync_.push_back(std::move(committed));
-      if (sync_waiting_ > 0) sync_cv_.notify_one();
+      HandToSyncers(std::move(committed));
       continue;
     }
     // Committed, but perhaps only in the page cache: a syncer answers once the
     // WAL is on the disk. Meanwhile this thread goes on with the next batch.
-    {
-      std::lock_guard<std::mutex> lock(sync_mu_);
-      to_sync_.push_back(std::move(committed));
-      if (sync_waiting_ > 0) sync_cv_.notify_one();
-    }
+    HandToSyncers(std::move(committed));
     if (wal_frames_ < ckpt_asked_at_) ckpt_asked_at_ = 0;  // the WAL started afresh
     if (wal_frames_ >= writer_checkpoint_frames_) {
       // The checkpointer has done most of the copying; what is left is short.
@@ -469,6 +463,12 @@ void Store::WriterLoop() {
       ckpt_cv_.notify_one();
     }
   }
+}
+
+void Store::HandToSyncers(Committed committed) {
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  to_sync_.push_back(std::move(committed));
+  if (sync_waiting_ > 0) sync_cv_.notify_one();
 }
 
 void Store::Checkpoint(sql::Database& db) {

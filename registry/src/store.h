@@ -228,6 +228,8 @@ class Store {
     std::vector<Done> dones;
     std::vector<Reply> replies;
   };
+  /// Queues a batch for the syncers (which also release the reads waiting for it).
+  void HandToSyncers(Committed committed);
 
   std::string path_;
   const Clock& clock_;
