@@ -343,6 +343,16 @@ class RegistryApiTest(unittest.TestCase):
         return self.reg.request("POST", "/v1/fills", body=body,
                                 token=self.station_tokens[station or body["station_id"]])
 
+    def fill_after_allowed_check(self, **fields):
+        """Registers a cylinder, checks it at ST-A1 (allowed) and posts a fill record
+        for it with `fields` changed; returns (code, body, status, answer)."""
+        code = self.register("CO-A")
+        check = self.check("ST-A1", code)
+        self.assertAllowed(check, "cylinder for the fill %r" % (fields,))
+        body = self.fill_body(code, check["check_id"], **fields)
+        status, answer = self.post_fill(body)
+        return code, body, status, answer
+
     # =================================================================== 1. set-up
 
     def test_01_setup(self):
@@ -1419,11 +1429,8 @@ class RegistryApiTest(unittest.TestCase):
         ]
         for result, net, verdict in cases:
             with self.subTest(result=result, net_kg=net):
-                code = self.register("CO-A")
-                check = self.check("ST-A1", code)
-                self.assertAllowed(check, "cylinder for the %s fill" % result)
-                body = self.fill_body(code, check["check_id"], result=result, net_kg=net)
-                status, answer = self.post_fill(body)
+                code, body, status, answer = self.fill_after_allowed_check(result=result,
+                                                                          net_kg=net)
                 self.assertEqual(status, 201, "%s %r" % (status, answer))
                 self.assertIs(answer.get("violation"), verdict is not None, repr(answer))
                 events = self.history(code, token=self.regulator)
@@ -1450,10 +1457,7 @@ class RegistryApiTest(unittest.TestCase):
         for key, value in (("tare_kg", -0.1), ("gross_before_kg", -1), ("gross_after_kg", -5),
                            ("net_kg", -100.5), ("residual_kg", 1000), ("tare_kg", 1e9)):
             with self.subTest(key=key, value=value):
-                code = self.register("CO-A")
-                check = self.check("ST-A1", code)
-                status, answer = self.post_fill(
-                    self.fill_body(code, check["check_id"], **{key: value}))
+                code, _, status, answer = self.fill_after_allowed_check(**{key: value})
                 self.assertErrorBody(status, answer, 422, "%s = %r" % (key, value))
                 self.assertIn(key, answer["error"]["message"])
                 self.assertEqual(self.fill_events(code), [])
@@ -1462,10 +1466,7 @@ class RegistryApiTest(unittest.TestCase):
         for key, value in (("tare_kg", 0), ("gross_before_kg", 0), ("gross_after_kg", 999.99),
                            ("residual_kg", -0.2), ("net_kg", -100)):
             with self.subTest(key=key, value=value, accepted=True):
-                code = self.register("CO-A")
-                check = self.check("ST-A1", code)
-                status, answer = self.post_fill(
-                    self.fill_body(code, check["check_id"], **{key: value}))
+                _, _, status, answer = self.fill_after_allowed_check(**{key: value})
                 self.assertEqual(status, 201, "%s = %r: %s %r" % (key, value, status, answer))
 
     def test_07d_fill_as_another_station_is_403(self):
