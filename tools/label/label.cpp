@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -261,6 +262,18 @@ std::vector<std::string> SplitCodePoints(const std::string& s) {
   return out;
 }
 
+// The code point of one valid UTF-8 sequence, for messages.
+std::uint32_t CodePoint(const std::string& ch) {
+  if (ch.empty()) return 0;
+  const auto b0 = static_cast<unsigned char>(ch[0]);
+  if (ch.size() == 1) return b0;
+  std::uint32_t cp = b0 & (0x7Fu >> ch.size());
+  for (std::size_t i = 1; i < ch.size(); ++i) {
+    cp = (cp << 6) | (static_cast<unsigned char>(ch[i]) & 0x3Fu);
+  }
+  return cp;
+}
+
 // The selected font must have a glyph for every character: fontconfig silently
 // substitutes a font without Chinese when the CJK font is missing, and a label
 // printed with empty boxes would go on thousands of cylinders.
@@ -278,9 +291,10 @@ Status CheckGlyphs(cairo_t* cr, const std::string& text, const char* family) {
     const std::string ch = static_cast<std::size_t>(count) == chars.size()
                                ? chars[static_cast<std::size_t>(i)]
                                : std::string("?");
-    result = Status::Invalid(fmt::format(
-        "the font \"{}\" has no glyph for \"{}\" in \"{}\" (is fonts-noto-cjk installed?)", family,
-        ch, text));
+    result = Status::Invalid(
+        fmt::format("the font \"{}\" has no glyph for U+{:04X} \"{}\" in \"{}\" (is "
+                    "fonts-noto-cjk installed?)",
+                    family, CodePoint(ch), ch, text));
     break;
   }
   cairo_glyph_free(glyphs);
