@@ -472,6 +472,10 @@ class LabelTest(unittest.TestCase):
                                                   self.path("missing", "sub")]),
             ("directory that is a file", ["--csv", csv_path, "--out", self.path("file")]),
         ]
+        # A folder where one of the PNGs should go: no other PNG is left in "half".
+        os.makedirs(self.path("half", "HB0200000002.png"))
+        cases.append(("a PNG's name taken by a folder", ["--csv", csv_path, "--out",
+                                                         self.path("half")]))
         if os.geteuid() != 0:  # root writes into read-only folders anyway
             os.mkdir(self.path("ro"), 0o555)
             cases.append(("read-only folder", single + [self.path("ro", "x.png")]))
@@ -481,7 +485,8 @@ class LabelTest(unittest.TestCase):
             with self.subTest(what):
                 rc, o, e = label(*argv)
                 self.assert_refused(rc, e, 1, what)
-                self.assert_nothing_left(what, keep=["ok.csv", "file", "ro"])
+                self.assert_nothing_left(what, keep=["ok.csv", "file", "ro", "half"])
+                self.assertEqual(os.listdir(self.path("half")), ["HB0200000002.png"])
                 if os.path.isdir(self.path("ro")):
                     self.assertEqual(os.listdir(self.path("ro")), [])
 

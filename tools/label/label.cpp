@@ -622,6 +622,14 @@ Result<int> RenderLabelDirectory(const std::vector<LabelContent>& labels, std::s
     if (created) ::rmdir(dir.c_str());
     return failed;
   }
+  // A rename cannot replace a folder: find one before the first rename, so that this
+  // failure, too, leaves the folder as it was.
+  for (const auto& file : files) {
+    struct stat target {};
+    if (::stat(file->path().c_str(), &target) == 0 && S_ISDIR(target.st_mode)) {
+      return Status::IoError(fmt::format("cannot write {}: it is a directory", file->path()));
+    }
+  }
   for (auto& file : files) PINGMA_RETURN_IF_ERROR(file->Publish());
   SyncDirectory(dir);
   return static_cast<int>(files.size());
