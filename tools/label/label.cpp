@@ -407,7 +407,8 @@ void DrawLabel(cairo_t* cr, const LabelLayout& l, const ZXing::BitMatrix& symbol
   }
 }
 
-// A 1x1 surface to measure text on before the real surface's size is known.
+// A 1x1 surface to measure text on before the real surface's size is known. Owns the
+// surface and its context; used by one thread.
 struct Scratch {
   SurfacePtr surface;
   ContextPtr cr;
