@@ -36,7 +36,8 @@ packages=(
   libsqlite3-dev sqlite3 libssl-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   libcli11-dev librestinio-dev libasio-dev libhttp-parser-dev libzxing-dev
   libcurl4-openssl-dev libtomlplusplus-dev libmodbus-dev doctest-dev
-  python3 curl ca-certificates wrk
+  libpng-dev libjpeg62-turbo-dev libcairo2-dev fonts-noto-cjk
+  python3 curl ca-certificates wrk zbar-tools imagemagick librsvg2-bin poppler-utils socat
 )
 
 install_packages() {
