@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
-#include <functional>
+#include <limits>
 
 namespace pingma {
 
@@ -150,26 +150,84 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
+namespace {
+
+constexpr std::int64_t kFree = std::numeric_limits<std::int64_t>::min();
+
+std::uint64_t Load64(const char* p) {
+  std::uint64_t word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
+}
+
+std::uint64_t Load32(const char* p) {
+  std::uint32_t word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
+}
+
+std::uint64_t Mix(std::uint64_t h, std::uint64_t word) {
+  h = (h ^ word) * 0xBF58476D1CE4E5B9ULL;
+  return h ^ (h >> 31);
+}
+
+// A fast 64-bit hash of short texts: one multiply per 8 bytes (the last 8 read
+// overlapping, so no byte loop and no memcpy call), then a finaliser that spreads
+// every input bit over the low bits the set index uses. Not for an adversary: a
+// collision costs a text comparison, never a wrong answer.
+std::uint64_t HashText(std::string_view text) {
+  const char* p = text.data();
+  const std::size_t n = text.size();
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+  if (n >= 8) {
+    std::size_t i = 0;
+    for (; i + 8 < n; i += 8) h = Mix(h, Load64(p + i));
+    h = Mix(h, Load64(p + n - 8));
+  } else if (n >= 4) {
+    h = Mix(h, Load32(p) | (Load32(p + n - 4) << 32));
+  } else if (n > 0) {
+    const auto byte = [p](std::size_t i) {
+      return std::uint64_t{static_cast<unsigned char>(p[i])};
+    };
+    h = Mix(h, byte(0) | (byte(n / 2) << 8) | (byte(n - 1) << 16));
+  }
+  h *= 0x94D049BB133111EBULL;
+  return h ^ (h >> 29);
+}
+
+}  // namespace
+
+ScanDedup::ScanDedup(std::chrono::milliseconds window)
+    : window_(window), window_ticks_(std::chrono::duration_cast<Clock::duration>(window).count()) {
+  for (Set& set : sets_) {
+    for (std::size_t w = 0; w < kWays; ++w) {
+      set.hash[w] = 0;
+      set.last_read[w] = kFree;
+    }
+  }
+}
+
 bool ScanDedup::Accept(std::string_view text, Clock::time_point now) {
-  if (window_.count() <= 0) return true;
-  const std::uint64_t hash = std::hash<std::string_view>{}(text);
-  Entry* set = &entries_[(hash % kSets) * kWays];
-  Entry* victim = &set[0];
+  static_assert((kSets & (kSets - 1)) == 0, "kSets is a power of two");
+  if (window_ticks_ <= 0) return true;
+  const std::uint64_t hash = HashText(text);
+  const std::size_t index = hash & (kSets - 1);
+  Set& set = sets_[index];
+  std::string* texts = &texts_[index * kWays];
+  const std::int64_t t = now.time_since_epoch().count();
+  std::size_t victim = 0;
   for (std::size_t w = 0; w < kWays; ++w) {
-    Entry& e = set[w];
-    if (e.used && e.hash == hash && e.text == text) {
-      const bool repeat = now - e.last_read < window_;
-      e.last_read = std::max(e.last_read, now);  // a repeat slides the window
+    if (set.hash[w] == hash && set.last_read[w] != kFree && texts[w] == text) {
+      const bool repeat = t - set.last_read[w] < window_ticks_;
+      set.last_read[w] = std::max(set.last_read[w], t);  // a repeat slides the window
       return !repeat;
     }
-    // Prefer a free entry, then the one read longest ago (expired ones first).
-    if (!victim->used) continue;
-    if (!e.used || e.last_read < victim->last_read) victim = &e;
+    // The one read longest ago; a free entry (kFree) before any other.
+    if (set.last_read[w] < set.last_read[victim]) victim = w;
   }
-  victim->used = true;
-  victim->hash = hash;
-  victim->last_read = now;
-  victim->text.assign(text.data(), text.size());
+  set.hash[victim] = hash;
+  set.last_read[victim] = t;
+  texts[victim].assign(text.data(), text.size());
   return true;
 }
 

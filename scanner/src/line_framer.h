@@ -86,15 +86,17 @@ bool IsValidUtf8(std::string_view text);
 /// cache keyed by the text's hash), entries older than the window count as absent,
 /// and a new text takes the oldest entry of its set. When more than kWays texts of
 /// one set are read within one window, the oldest is forgotten and its next repeat
-/// passes as a new scan: it fails open, never swallowing a real scan. No allocation
-/// once an entry's string has grown to its text. One per source; not thread-safe.
+/// passes as a new scan: it fails open, never swallowing a real scan (texts are
+/// compared whole, not by hash). A set's hashes and times share one cache line, so
+/// a new text costs a hash, one line and a copy of the text; no allocation once an
+/// entry's string has grown to its text. One per source; not thread-safe.
 class ScanDedup {
  public:
   using Clock = std::chrono::steady_clock;
-  static constexpr std::size_t kSets = 256;
+  static constexpr std::size_t kSets = 256;  // a power of two
   static constexpr std::size_t kWays = 4;
 
-  explicit ScanDedup(std::chrono::milliseconds window) : window_(window) {}
+  explicit ScanDedup(std::chrono::milliseconds window);
 
   /// Whether `text`, read at `now`, is a new scan; records the read either way.
   /// `now` never goes back in a source; if it does, the entry counts as fresh.
@@ -103,15 +105,16 @@ class ScanDedup {
   std::chrono::milliseconds window() const { return window_; }
 
  private:
-  struct Entry {
-    std::uint64_t hash = 0;
-    Clock::time_point last_read{};
-    bool used = false;
-    std::string text;
+  /// The hashes and last reads (clock ticks; kFree when unused) of one set.
+  struct alignas(64) Set {
+    std::uint64_t hash[kWays];
+    std::int64_t last_read[kWays];
   };
 
   std::chrono::milliseconds window_;
-  std::array<Entry, kSets * kWays> entries_{};
+  std::int64_t window_ticks_;
+  std::array<Set, kSets> sets_;
+  std::array<std::string, kSets * kWays> texts_;
 };
 
 }  // namespace pingma

@@ -402,10 +402,13 @@ class TcpConnectSource final : public SourceBase {
   }
 
   void Connect(const tcp::resolver::results_type& results) {
+    dialled_ = false;
     timed_out_ = false;
+    const unsigned dial = ++dial_;
     deadline_.expires_after(kConnectTimeout);
-    deadline_.async_wait([this, d = delivery_](const std::error_code& ec) {
-      if (ec || d->stopped()) return;
+    deadline_.async_wait([this, d = delivery_, dial](const std::error_code& ec) {
+      // A deadline that expired as its dial completed must not close the next one.
+      if (ec || d->stopped() || dial != dial_ || dialled_) return;
       timed_out_ = true;
       std::error_code ignored;
       socket_.close(ignored);
@@ -414,6 +417,7 @@ class TcpConnectSource final : public SourceBase {
                         [this, d = delivery_](const std::error_code& ec, const tcp::endpoint&) {
                           if (d->stopped()) return;
                           deadline_.cancel();
+                          dialled_ = true;
                           if (ec) {
                             return DialFailed(timed_out_ ? std::string("timed out") : ec.message());
                           }
@@ -479,6 +483,8 @@ class TcpConnectSource final : public SourceBase {
   bool started_ = false;
   bool outage_reported_ = false;
   bool timed_out_ = false;
+  bool dialled_ = false;  // the current dial has completed, either way
+  unsigned dial_ = 0;     // counts dials, so a late deadline knows its own
 };
 
 // ---- serial and stdin -------------------------------------------------------
