@@ -25,7 +25,8 @@
 
 namespace {
 
-using nlohmann::json;
+// Keys stay in the order API.md writes them: input, decoded, raw, symbology, code, key.
+using json = nlohmann::ordered_json;
 
 void PrintLine(const json& line) {
   std::fputs((line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n").c_str(), stdout);
