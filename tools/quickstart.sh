@@ -37,7 +37,8 @@ packages=(
   libcli11-dev librestinio-dev libasio-dev libhttp-parser-dev libzxing-dev
   libcurl4-openssl-dev libtomlplusplus-dev libmodbus-dev doctest-dev
   libpng-dev libjpeg62-turbo-dev libcairo2-dev fonts-noto-cjk
-  python3 curl ca-certificates wrk zbar-tools imagemagick librsvg2-bin poppler-utils socat
+  python3 curl ca-certificates wrk zbar-tools qrencode imagemagick librsvg2-bin poppler-utils
+  socat
 )
 
 install_packages() {
