@@ -11,7 +11,11 @@ from run to run.
                          the same rows straight into SQLite in one transaction
   bench.py large-store   fill-check p99 on a 1,000,000-cylinder / 10,000,000-event
                          store vs a 10,000-cylinder store; bytes on disk per event
-  bench.py all           all three
+  bench.py photos        label photos decoded per second and the pass rate:
+                         pingma-scan vs zbarimg vs ZXing's ReadBarcode called once
+                         with its defaults, on the generated photo set of
+                         tests/integration/photo_set.py
+  bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
 """
@@ -328,10 +332,68 @@ def bench_large_store(args, work):
     return results
 
 
+def bench_photos(args, work):
+    """Three decoders over the same photo set, in alternating rounds."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    import photo_set
+    label = os.path.join(args.build, "tools", "label", "pingma-label")
+    scan = os.path.join(args.build, "tools", "scan", "pingma-scan")
+    decode = os.path.join(args.build, "tools", "bench", "pingma-bench-decode")
+    code = "HB0100000123"
+    url = "https://pingma.example/c/" + code
+    photo_dir = os.path.join(work, "photos")
+    label_png = os.path.join(work, "label.png")
+    if not os.path.isdir(photo_dir):
+        subprocess.run([label, "--code", code, "--model", "YSP35.5", "--owner", "河北测试燃气有限公司",
+                        "--out", label_png], check=True, capture_output=True)
+        log("photos: making the photo set with ImageMagick")
+        photo_set.make_photo_set(label_png, photo_set.scene_qr_box(label_png), photo_dir)
+    files = sorted(os.path.join(photo_dir, f) for f in os.listdir(photo_dir))
+    log(f"photos: {len(files)} photos, {args.rounds} rounds")
+
+    def timed(cmd):
+        start = time.monotonic()
+        out = subprocess.run(cmd, capture_output=True, check=False).stdout.decode("utf-8", "replace")
+        return time.monotonic() - start, out
+
+    # Which photos zbarimg reads: one call per photo (its output does not name files).
+    zbar_reads = sum(url in subprocess.run(["zbarimg", "--raw", "-q", f], capture_output=True)
+                     .stdout.decode("utf-8", "replace").splitlines() for f in files)
+    times = {"pingma-scan": [], "zbarimg": [], "zxing-once": [], "ratio": []}
+    for r in range(args.rounds):
+        t, out = timed([scan] + files)
+        times["pingma-scan"].append(t)
+        ours = sum(json.loads(l).get("code") == code for l in out.splitlines())
+        t, _ = timed(["zbarimg", "--raw", "-q"] + files)
+        times["zbarimg"].append(t)
+        t, out = timed([decode, "--mode", "zxing"] + files)
+        times["zxing-once"].append(t)
+        once = {j["file"]: j for j in map(json.loads, out.splitlines())}
+        _, out = timed([decode, "--mode", "pingma"] + files)
+        full = {j["file"]: j for j in map(json.loads, out.splitlines())}
+        read_once = [f for f in files if once[f]["read"] and once[f].get("text") == url]
+        ratio = (sum(full[f]["ms"] for f in read_once) / sum(once[f]["ms"] for f in read_once))
+        times["ratio"].append(ratio)
+        log(f"  round {r + 1}: pingma-scan {times['pingma-scan'][-1]:.2f} s, zbarimg "
+            f"{times['zbarimg'][-1]:.2f} s, zxing-once {times['zxing-once'][-1]:.2f} s, "
+            f"time ratio on photos zxing-once reads {ratio:.2f}")
+    n = len(files)
+    print(f"photos: {n} photos of one label (tests/integration/photo_set.py), {args.rounds} rounds")
+    print(f"{'decoder':12} {'read':>8} {'photos/s':>9} {'time vs zxing-once':>19}")
+    base = statistics.median(times["zxing-once"])
+    for name, reads in (("pingma-scan", ours), ("zbarimg", zbar_reads),
+                        ("zxing-once", len(read_once))):
+        t = statistics.median(times[name])
+        print(f"{name:12} {reads:4}/{n:<3} {n / t:9.1f} {t / base:19.2f}")
+    print(f"pingma's decode time / zxing-once's on the {len(read_once)} photos zxing-once reads: "
+          f"{statistics.median(times['ratio']):.2f} (goal <= 2)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["fill-check", "batch", "large-store", "all"])
+    parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -361,6 +423,8 @@ def main():
             bench_batch(args, work)
         if args.which in ("large-store", "all"):
             bench_large_store(args, work)
+        if args.which in ("photos", "all"):
+            bench_photos(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
