@@ -75,13 +75,16 @@ if [ "$cmd" = fuzz ]; then
   echo "==> building the fuzz harnesses in $fuzz_dir"
   cmake -S "$root" -B "$fuzz_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINGMA_FUZZ=ON -DPINGMA_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$fuzz_dir" -j "$jobs" --target scan_fuzz policy_fuzz calendar_fuzz service_fuzz
-  for name in scan policy calendar service; do
+  cmake --build "$fuzz_dir" -j "$jobs" --target scan_fuzz policy_fuzz calendar_fuzz service_fuzz image_fuzz \
+    line_framer_fuzz
+  for name in scan policy calendar service image line_framer; do
     echo "==> fuzzing ${name} for ${FUZZ_SECONDS:-60} s"
     corpus=$(mktemp -d)
+    max_len=4096
+    [ "$name" = image ] && max_len=65536  # whole small photos, not only their headers
     cp "$root/tests/fuzz/corpus/$name/"* "$corpus/"
     "$fuzz_dir/tests/fuzz/${name}_fuzz" -max_total_time="${FUZZ_SECONDS:-60}" \
-      -max_len=4096 "$corpus" 2>&1 | tail -n 3
+      -max_len="$max_len" "$corpus" 2>&1 | tail -n 3
     rm -rf "$corpus"
   done
   exit 0
