@@ -1,0 +1,1 @@
+// Written with the station issue; see the header beside it.

@@ -1,0 +1,113 @@
+// The filling scale: its register map (a profile) and a driver over Modbus.
+//
+// A Scale is used by one filling position's thread at a time: not thread-safe. Every
+// call is bounded by the profile's response deadline; none blocks longer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pingma/common/status.h"
+
+namespace pingma::station {
+
+enum class RegisterKind { kHolding, kInput, kCoil, kDiscreteInput };
+enum class ValueType { kUint16, kInt16, kUint32, kInt32, kFloat32 };
+/// Which register of a 32-bit value comes first.
+enum class WordOrder { kHighFirst, kLowFirst };
+
+/// Where one value lives and how to read it. For a bit inside a register, `bit` is
+/// 0..15; for a coil or discrete input the address is the bit's own. Engineering
+/// value = raw * scale (raw 12345 with scale 0.001 is 12.345 kg).
+struct RegisterSpec {
+  RegisterKind kind = RegisterKind::kHolding;
+  int address = -1;  ///< 0-based; -1: the scale has no such value
+  ValueType type = ValueType::kUint16;
+  WordOrder words = WordOrder::kHighFirst;
+  bool swap_bytes = false;  ///< the two bytes of each register swapped
+  double scale = 1.0;
+  int bit = -1;
+
+  bool present() const { return address >= 0; }
+};
+
+/// A scale's register map. The default, pingma-fill-v1, is API.md's table; others
+/// are loaded from a TOML table (station/profiles/ has a real indicator's map).
+struct ScaleProfile {
+  std::string name;
+  RegisterSpec gross_kg;         ///< read: live gross weight
+  RegisterSpec cutoff_gross_kg;  ///< write: the indicator closes the valve at this gross
+  RegisterSpec stable, valve_open, fill_done, fault, present, overload;  ///< read bits
+  RegisterSpec command;  ///< write: start / stop / zero
+  int command_start = 1, command_stop = 2, command_zero = 3;
+  RegisterSpec interlock;  ///< write: locked_value keeps the valve shut
+  int interlock_locked = 0, interlock_unlocked = 1;
+  RegisterSpec heartbeat;   ///< read, optional: counts up while the indicator runs
+  RegisterSpec fault_code;  ///< read, optional
+  double capacity_kg = 150;             ///< a reading above this is a fault, not a weight
+  double negative_tolerance_kg = 0.5;   ///< a reading below minus this is a fault
+  std::chrono::milliseconds response_timeout{500};  ///< every Modbus call's deadline
+};
+
+/// pingma-fill-v1 (API.md "Default scale profile").
+ScaleProfile DefaultProfile();
+/// A profile from TOML text (the [profile] table format of station/profiles/*.toml);
+/// kInvalid naming the key that is missing or wrong.
+Result<ScaleProfile> ParseProfile(std::string_view toml_text);
+Result<ScaleProfile> LoadProfile(const std::string& path_or_builtin_name);
+
+/// How to reach the scale.
+struct ScaleEndpoint {
+  enum class Transport { kTcp, kRtu } transport = Transport::kTcp;
+  std::string host = "127.0.0.1";
+  int port = 502;
+  std::string device;  ///< RTU: serial device path
+  int baud = 9600;
+  char parity = 'N';  ///< RTU: 'N', 'E' or 'O'
+  int data_bits = 8, stop_bits = 1;
+  int unit = 1;  ///< Modbus unit / slave id
+};
+
+/// One reading of every value the profile maps.
+struct ScaleReading {
+  double gross_kg = 0;
+  bool stable = false, valve_open = false, fill_done = false, fault = false, present = false,
+       overload = false;
+  std::optional<std::uint32_t> heartbeat;
+  std::optional<std::uint32_t> fault_code;
+};
+
+enum class ScaleCommand { kStart, kStop, kZero };
+
+/// The driver interface the filling position uses; tests of the position use a fake.
+class Scale {
+ public:
+  virtual ~Scale() = default;
+  /// Connects (or reconnects) and, before anything else, writes the interlock locked.
+  /// kUnavailable when the scale does not answer; the interlock write failing is an
+  /// error too, and the scale counts as not connected.
+  virtual Status Connect() = 0;
+  virtual void Disconnect() = 0;
+  virtual bool connected() const = 0;
+  /// Reads gross weight and status. A NaN or infinite weight, one below
+  /// -negative_tolerance_kg or above capacity_kg, is kInvalid ("fault, not a
+  /// reading"), as is a Modbus exception; a lost connection is kUnavailable and
+  /// disconnects.
+  virtual Result<ScaleReading> Read() = 0;
+  virtual Status WriteCutoff(double gross_kg) = 0;
+  /// Writes the interlock: locked (false) or unlocked for one fill (true), then reads
+  /// it back where the register is readable.
+  virtual Status SetInterlock(bool unlocked) = 0;
+  virtual Status Send(ScaleCommand command) = 0;
+  /// "tcp 127.0.0.1:1502 unit 1" or "rtu /dev/ttyUSB0 9600 8N1 unit 1", for logs.
+  virtual std::string Describe() const = 0;
+};
+
+/// The libmodbus driver. Reconnects are the caller's (Connect again after an error).
+std::unique_ptr<Scale> MakeModbusScale(const ScaleEndpoint& endpoint, const ScaleProfile& profile);
+
+}  // namespace pingma::station
