@@ -1,1 +1,414 @@
-// Written with the station issue; see the header beside it.
+// The station agent: wires the config's positions to their scanner sources and
+// scales, decides online with the registry and offline on the replica, uploads the
+// journal's fills, keeps the replica in step, and serves GET /status.
+//
+// Threads: one io_context thread (scanner sources, status server, signals); one
+// thread per filling position (blocking Modbus calls with deadlines); an uploader;
+// a replica syncer. Each thread that talks to the registry has its own client.
+#include <pthread.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <restinio/all.hpp>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "journal.h"
+#include "pingma/station/station.h"
+#include "position.h"
+#include "registry_client.h"
+#include "replica.h"
+
+namespace pingma::station {
+namespace {
+
+using nlohmann::json;
+
+// JSON events on stdout, operator lines on stderr, one whole line at a time.
+class Sink final : public EventSink {
+ public:
+  void Emit(const json& event) override {
+    const std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fputs(line.c_str(), stdout);
+    std::fflush(stdout);
+  }
+  void Say(const std::string& position_id, const std::string& text) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fprintf(stderr, "[%s] %s\n", position_id.c_str(), text.c_str());
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+// Whether the registry answered the last call, for the status page and the event
+// stream. Safe from any thread.
+class Health {
+ public:
+  explicit Health(Sink& sink) : sink_(sink) {}
+  void Reached();
+  void Lost(const std::string& why);
+  bool online() const { return online_; }
+
+ private:
+  Sink& sink_;
+  std::atomic<bool> online_{true};
+  std::mutex mu_;
+};
+
+void Health::Reached() {
+  if (!online_.exchange(true)) {
+    sink_.Emit({{"event", "online"}});
+  }
+}
+
+void Health::Lost(const std::string& why) {
+  if (online_.exchange(false)) {
+    sink_.Emit({{"event", "offline"}, {"why", why}});
+    sink_.Say("station", "注册中心不可达，转为离线判定 / Registry unreachable: deciding offline");
+  }
+}
+
+// The registry within its deadline; the replica when it cannot be reached.
+class OnlineOrReplica final : public Decider {
+ public:
+  OnlineOrReplica(ClientOptions options, Replica& replica, Health& health, const Clock& clock)
+      : client_(std::move(options)), replica_(replica), health_(health), clock_(clock) {}
+
+  Result<CheckAnswer> Decide(const CheckRequest& request) override {
+    Result<CheckAnswer> online = client_.Check(request);
+    if (online.ok()) {
+      health_.Reached();
+      return online;
+    }
+    if (online.status().code() != StatusCode::kUnavailable) return online.status();
+    health_.Lost(online.status().message());
+    return replica_.Decide(request, clock_.Now());
+  }
+
+ private:
+  RegistryClient client_;
+  Replica& replica_;
+  Health& health_;
+  const Clock& clock_;
+};
+
+// Sleeps up to `d` or until stop is set and Notify is called.
+class Waiter {
+ public:
+  void WaitFor(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, d, [&] { return stop.load() || kicked_; });
+    kicked_ = false;
+  }
+  void Notify() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      kicked_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool kicked_ = false;
+};
+
+// Uploads the journal's recorded fills, oldest first, until the registry has each.
+void UploadLoop(ClientOptions options, Journal& journal, Health& health, Sink& sink, Waiter& waiter,
+                const std::atomic<bool>& stop) {
+  RegistryClient client(std::move(options));
+  std::chrono::milliseconds backoff{0};
+  while (!stop) {
+    Result<std::vector<OutboxItem>> items = journal.Pending(50);
+    if (!items.ok()) {
+      sink.Emit({{"event", "journal_error"}, {"error", items.status().message()}});
+      waiter.WaitFor(std::chrono::seconds(5), stop);
+      continue;
+    }
+    if (items->empty()) {
+      waiter.WaitFor(std::chrono::seconds(1), stop);
+      continue;
+    }
+    bool unreachable = false;
+    for (const OutboxItem& item : *items) {
+      if (stop) break;
+      Result<Upload> up = client.PostFill(item.record_json);
+      if (up.ok()) {
+        health.Reached();
+        (void)journal.MarkUploaded(item.event_id);
+        sink.Emit({{"event", "upload"},
+                   {"event_id", item.event_id},
+                   {"status", *up == Upload::kStored ? "stored" : "duplicate"},
+                   {"attempts", item.attempts + 1}});
+        backoff = std::chrono::milliseconds(0);
+      } else if (up.status().code() == StatusCode::kUnavailable) {
+        health.Lost(up.status().message());
+        (void)journal.MarkAttempt(item.event_id, up.status().message());
+        unreachable = true;
+        break;
+      } else {
+        (void)journal.MarkRejected(item.event_id, up.status().message());
+        sink.Emit({{"event", "upload_rejected"},
+                   {"event_id", item.event_id},
+                   {"error", up.status().message()}});
+        sink.Say("station", "注册中心拒收充装记录 / The registry refused fill " + item.event_id +
+                                ": " + up.status().message());
+      }
+    }
+    if (unreachable) {
+      backoff = backoff.count() == 0 ? std::chrono::milliseconds(500)
+                                     : std::min(backoff * 2, std::chrono::milliseconds(30000));
+      waiter.WaitFor(backoff, stop);
+    }
+  }
+}
+
+// Keeps the replica in step with the fleet feed.
+void SyncLoop(ClientOptions options, std::string station_id, std::chrono::seconds interval,
+              Replica& replica, Health& health, Sink& sink, Waiter& waiter,
+              const std::atomic<bool>& stop) {
+  RegistryClient client(std::move(options));
+  bool failing = false;
+  while (!stop) {
+    Result<SyncStats> s = replica.Sync(client, station_id);
+    if (s.ok()) {
+      health.Reached();
+      failing = false;
+      Result<std::int64_t> size = replica.Size();
+      if (s->cylinders > 0) {
+        sink.Emit({{"event", "replica_synced"},
+                   {"received", s->cylinders},
+                   {"pages", s->pages},
+                   {"cylinders", size.ok() ? *size : -1}});
+      }
+    } else if (!failing) {
+      failing = true;
+      sink.Emit({{"event", "replica_sync_failed"}, {"error", s.status().message()}});
+    }
+    waiter.WaitFor(failing ? std::chrono::seconds(5) : interval, stop);
+  }
+}
+
+std::pair<std::string, std::uint16_t> SplitHostPort(const std::string& hp) {
+  const auto colon = hp.rfind(':');
+  if (colon == std::string::npos) return {hp, 0};
+  std::string host = hp.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return {host, static_cast<std::uint16_t>(std::stoi(hp.substr(colon + 1)))};
+}
+
+}  // namespace
+
+Status RunStation(const std::string& config_path) {
+  Result<StationConfig> loaded = LoadStationConfig(config_path);
+  if (!loaded.ok()) return loaded.status();
+  const StationConfig& cfg = *loaded;
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) return Status::IoError("cannot make data_dir " + cfg.data_dir + ": " + ec.message());
+  Result<std::unique_ptr<Journal>> journal = Journal::Open(cfg.data_dir + "/journal.db");
+  if (!journal.ok()) return journal.status();
+  Result<std::unique_ptr<Replica>> replica = Replica::Open(cfg.data_dir + "/replica.db");
+  if (!replica.ok()) return replica.status();
+
+  ClientOptions client_options;
+  client_options.base_url = cfg.registry;
+  client_options.token = cfg.token;
+  client_options.ca_file = cfg.ca_file;
+  client_options.check_deadline = cfg.check_deadline;
+
+  Sink sink;
+  Health health(sink);
+  SystemClock clock;
+  std::atomic<bool> stop{false};
+
+  struct Lane {
+    std::unique_ptr<Scale> scale;
+    std::unique_ptr<OnlineOrReplica> decider;
+    std::unique_ptr<Position> position;
+    std::unique_ptr<ScanSource> source;
+  };
+  std::vector<Lane> lanes;
+  asio::io_context io;
+  for (const PositionConfig& pc : cfg.positions) {
+    Lane lane;
+    lane.scale = MakeModbusScale(pc.scale, pc.profile);
+    lane.decider = std::make_unique<OnlineOrReplica>(client_options, **replica, health, clock);
+    PositionOptions po;
+    po.station_id = cfg.id;
+    po.position_id = pc.id;
+    po.scale_id = pc.scale_id;
+    po.operator_id = pc.operator_id;
+    lane.position =
+        std::make_unique<Position>(po, *lane.scale, *lane.decider, **journal, sink, clock);
+    Position* position = lane.position.get();
+    const std::string id = pc.id;
+    auto source = MakeScanSource(
+        io, pc.scanner, [position](const Scan& scan) { position->Submit(scan.text); },
+        [&sink, id](const SourceNotice& notice) {
+          sink.Emit({{"event", "scanner"},
+                     {"position", id},
+                     {"level", notice.level == SourceNotice::Level::kWarning ? "warning" : "info"},
+                     {"message", notice.message}});
+        });
+    if (!source.ok()) {
+      return Status(source.status().code(), "position " + pc.id + ": " + source.status().message());
+    }
+    lane.source = std::move(*source);
+    if (Status s = lane.source->Start(); !s.ok()) {
+      return Status(s.code(), "position " + pc.id + " scanner: " + s.message());
+    }
+    lanes.push_back(std::move(lane));
+  }
+
+  // GET /status.
+  auto status_json = [&]() {
+    json positions = json::array();
+    for (const Lane& lane : lanes) {
+      const PositionSnapshot s = lane.position->Snapshot();
+      json p = {{"id", s.id},
+                {"operator_id", s.operator_id},
+                {"state", s.state},
+                {"scale", {{"connected", s.scale_connected}, {"describe", lane.scale->Describe()}}},
+                {"scanner", lane.source->Describe()},
+                {"last_scan", s.last_scan},
+                {"fills", s.fills},
+                {"blocks", s.blocks}};
+      if (s.gross_kg) p["scale"]["gross_kg"] = *s.gross_kg;
+      p["last_decision"] = s.last_decision_json.empty()
+                               ? json(nullptr)
+                               : json::parse(s.last_decision_json, nullptr, false);
+      positions.push_back(std::move(p));
+    }
+    json out = {{"station_id", cfg.id},
+                {"online", health.online()},
+                {"registry", cfg.registry},
+                {"positions", positions}};
+    if (Result<JournalStats> js = (*journal)->Stats(); js.ok()) {
+      out["outbox"] = {{"pending", js->pending},
+                       {"rejected", js->rejected},
+                       {"uploaded", js->uploaded},
+                       {"open_fills", js->begun}};
+    }
+    Result<std::int64_t> size = (*replica)->Size();
+    out["replica"] = {{"cylinders", size.ok() ? *size : -1}, {"ready", (*replica)->ready()}};
+    return out;
+  };
+  using Traits = restinio::default_traits_t;
+  const auto [host, port] = SplitHostPort(cfg.status_listen);
+  std::uint16_t bound_port = port;
+  std::optional<restinio::http_server_t<Traits>> server;
+  try {
+    server.emplace(
+        restinio::external_io_context(io),
+        restinio::server_settings_t<Traits>{}
+            .address(host)
+            .port(port)
+            .request_handler([&](restinio::request_handle_t req) {
+              if (req->header().method() != restinio::http_method_get()) {
+                return req->create_response(restinio::status_method_not_allowed())
+                    .append_header("Allow", "GET")
+                    .done();
+              }
+              if (req->header().path() != "/status") {
+                return req->create_response(restinio::status_not_found())
+                    .append_header(restinio::http_field::content_type,
+                                   "application/json; charset=utf-8")
+                    .set_body(R"({"error":{"code":"NOT_FOUND","message":"only GET /status"}})")
+                    .done();
+              }
+              return req->create_response()
+                  .append_header(restinio::http_field::content_type,
+                                 "application/json; charset=utf-8")
+                  .set_body(status_json().dump())
+                  .done();
+            })
+            .acceptor_post_bind_hook([&bound_port](asio::ip::tcp::acceptor& acceptor) {
+              bound_port = acceptor.local_endpoint().port();
+            }));
+  } catch (const std::exception& e) {
+    return Status::Unavailable(std::string("cannot set up the status server: ") + e.what());
+  }
+  std::promise<Status> opened;
+  server->open_async([&opened] { opened.set_value(Status::Ok()); },
+                     [&opened, &cfg](std::exception_ptr ex) {
+                       try {
+                         std::rethrow_exception(ex);
+                       } catch (const std::exception& e) {
+                         opened.set_value(Status::Unavailable("cannot listen on " +
+                                                              cfg.status_listen + ": " + e.what()));
+                       }
+                     });
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& error, int) {
+    if (error) return;
+    stop = true;
+    for (Lane& lane : lanes) {
+      lane.source->Stop();
+      lane.position->Wake();
+    }
+    server->close_async([&io] { io.stop(); }, [&io](std::exception_ptr) { io.stop(); });
+  });
+  std::thread io_thread([&io] {
+    pthread_setname_np(pthread_self(), "station-io");
+    io.run();
+  });
+  Status open_status = opened.get_future().get();
+  if (!open_status.ok()) {
+    stop = true;
+    io.stop();
+    io_thread.join();
+    return open_status;
+  }
+
+  std::printf("ready\n");
+  std::fflush(stdout);
+  sink.Emit({{"event", "ready"},
+             {"station_id", cfg.id},
+             {"status", "http://" + host + ":" + std::to_string(bound_port) + "/status"},
+             {"positions", lanes.size()}});
+
+  Waiter upload_waiter, sync_waiter;
+  std::vector<std::thread> threads;
+  for (Lane& lane : lanes) {
+    Position* position = lane.position.get();
+    threads.emplace_back([position, &stop, &sink, &upload_waiter] {
+      pthread_setname_np(pthread_self(), "station-pos");
+      if (Status s = position->RecoverUnfinished(); !s.ok()) {
+        sink.Emit({{"event", "journal_error"}, {"error", s.message()}});
+      }
+      upload_waiter.Notify();
+      position->Run(stop);
+    });
+  }
+  threads.emplace_back([&] {
+    pthread_setname_np(pthread_self(), "station-upload");
+    UploadLoop(client_options, **journal, health, sink, upload_waiter, stop);
+  });
+  threads.emplace_back([&] {
+    pthread_setname_np(pthread_self(), "station-sync");
+    SyncLoop(client_options, cfg.id, cfg.sync_interval, **replica, health, sink, sync_waiter, stop);
+  });
+
+  io_thread.join();  // returns after SIGINT/SIGTERM
+  stop = true;
+  upload_waiter.Notify();
+  sync_waiter.Notify();
+  for (Lane& lane : lanes) lane.position->Wake();
+  for (std::thread& t : threads) t.join();
+  sink.Emit({{"event", "stopped"}});
+  return Status::Ok();
+}
+
+}  // namespace pingma::station

@@ -1,1 +1,257 @@
-// Written with the station issue; see the header beside it.
+// TOML through toml++, with every key checked against what this file knows, so that
+// a misspelt key is an error rather than a silently ignored setting.
+#include "config.h"
+
+#include <toml++/toml.h>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace pingma::station {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+// Reads typed keys of one table, remembering which were seen so that the rest can
+// be reported as unknown.
+class Table {
+ public:
+  Table(const toml::table* t, std::string where) : t_(t), where_(std::move(where)) {}
+
+  template <typename T>
+  Status Get(const char* key, bool required, T* out) {
+    seen_.insert(key);
+    const toml::node* n = t_ ? t_->get(key) : nullptr;
+    if (n == nullptr) {
+      return required ? Status::Invalid(Name(key) + " is missing") : Status::Ok();
+    }
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (!n->is_string()) return Status::Invalid(Name(key) + " must be a string");
+      *out = *n->value<std::string>();
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!n->is_boolean()) return Status::Invalid(Name(key) + " must be true or false");
+      *out = *n->value<bool>();
+    } else {
+      if (!n->is_integer()) return Status::Invalid(Name(key) + " must be a whole number");
+      *out = static_cast<T>(*n->value<std::int64_t>());
+    }
+    return Status::Ok();
+  }
+
+  Status GetRange(const char* key, bool required, std::int64_t lo, std::int64_t hi,
+                  std::int64_t* out) {
+    PINGMA_RETURN_IF_ERROR(Get(key, required, out));
+    if (*out < lo || *out > hi) {
+      return Status::Invalid(Name(key) + " must be from " + std::to_string(lo) + " to " +
+                             std::to_string(hi));
+    }
+    return Status::Ok();
+  }
+
+  const toml::table* Sub(const char* key) {
+    seen_.insert(key);
+    return t_ ? t_->get_as<toml::table>(key) : nullptr;
+  }
+
+  Status NoOthers() const {
+    if (!t_) return Status::Ok();
+    for (const auto& [k, v] : *t_) {
+      if (!seen_.count(std::string(k.str()))) {
+        return Status::Invalid("unknown key " + Name(std::string(k.str())));
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::string Name(const std::string& key) const {
+    return where_.empty() ? key : where_ + "." + key;
+  }
+
+ private:
+  const toml::table* t_;
+  std::string where_;
+  std::set<std::string> seen_;
+};
+
+Status ParseScanner(const toml::table* t, const std::string& where, const std::string& base_dir,
+                    SourceConfig* out) {
+  if (!t) return Status::Invalid(where + " is missing (a table such as { kind = \"stdin\" })");
+  Table s(t, where);
+  std::string kind;
+  PINGMA_RETURN_IF_ERROR(s.Get("kind", true, &kind));
+  Result<SourceKind> k = ParseSourceKind(kind);
+  if (!k.ok()) return Status::Invalid(s.Name("kind") + ": " + k.status().message());
+  out->kind = *k;
+  std::string listen, connect;
+  PINGMA_RETURN_IF_ERROR(s.Get("listen", out->kind == SourceKind::kTcpListen, &listen));
+  PINGMA_RETURN_IF_ERROR(s.Get("connect", out->kind == SourceKind::kTcpConnect, &connect));
+  out->address = out->kind == SourceKind::kTcpListen ? listen : connect;
+  PINGMA_RETURN_IF_ERROR(s.Get("device", out->kind == SourceKind::kSerial, &out->device));
+  std::int64_t baud = out->baud;
+  PINGMA_RETURN_IF_ERROR(s.GetRange("baud", false, 50, 4'000'000, &baud));
+  out->baud = static_cast<unsigned>(baud);
+  bool rts = false, dtr = false;
+  if (t->contains("rts")) {
+    PINGMA_RETURN_IF_ERROR(s.Get("rts", false, &rts));
+    out->rts = rts;
+  } else {
+    (void)s.Get("rts", false, &rts);
+  }
+  if (t->contains("dtr")) {
+    PINGMA_RETURN_IF_ERROR(s.Get("dtr", false, &dtr));
+    out->dtr = dtr;
+  } else {
+    (void)s.Get("dtr", false, &dtr);
+  }
+  std::string dir;
+  PINGMA_RETURN_IF_ERROR(s.Get("dir", out->kind == SourceKind::kImageDir, &dir));
+  out->dir = Resolve(base_dir, dir);
+  std::int64_t dedup = out->dedup_window.count();
+  PINGMA_RETURN_IF_ERROR(s.GetRange("dedup_ms", false, 0, 3'600'000, &dedup));
+  out->dedup_window = std::chrono::milliseconds(dedup);
+  std::int64_t fd = out->fd;
+  PINGMA_RETURN_IF_ERROR(s.GetRange("fd", false, 0, 1'000'000, &fd));
+  out->fd = static_cast<int>(fd);
+  return s.NoOthers();
+}
+
+Status ParseScale(const toml::table* t, const std::string& where, const std::string& base_dir,
+                  PositionConfig* out) {
+  if (!t)
+    return Status::Invalid(where + " is missing (a table such as { transport = \"tcp\", ... })");
+  Table s(t, where);
+  ScaleEndpoint& e = out->scale;
+  std::string transport = "tcp";
+  PINGMA_RETURN_IF_ERROR(s.Get("transport", false, &transport));
+  if (transport == "tcp") {
+    e.transport = ScaleEndpoint::Transport::kTcp;
+  } else if (transport == "rtu") {
+    e.transport = ScaleEndpoint::Transport::kRtu;
+  } else {
+    return Status::Invalid(s.Name("transport") + " must be tcp or rtu, not '" + transport + "'");
+  }
+  const bool tcp = e.transport == ScaleEndpoint::Transport::kTcp;
+  PINGMA_RETURN_IF_ERROR(s.Get("host", tcp, &e.host));
+  std::int64_t port = e.port, unit = e.unit, baud = e.baud, data_bits = e.data_bits,
+               stop_bits = e.stop_bits;
+  PINGMA_RETURN_IF_ERROR(s.GetRange("port", tcp, 1, 65535, &port));
+  PINGMA_RETURN_IF_ERROR(s.GetRange("unit", false, 0, 247, &unit));
+  PINGMA_RETURN_IF_ERROR(s.Get("device", !tcp, &e.device));
+  PINGMA_RETURN_IF_ERROR(s.GetRange("baud", false, 50, 4'000'000, &baud));
+  PINGMA_RETURN_IF_ERROR(s.GetRange("data_bits", false, 5, 8, &data_bits));
+  PINGMA_RETURN_IF_ERROR(s.GetRange("stop_bits", false, 1, 2, &stop_bits));
+  std::string parity = "N";
+  PINGMA_RETURN_IF_ERROR(s.Get("parity", false, &parity));
+  if (parity != "N" && parity != "E" && parity != "O") {
+    return Status::Invalid(s.Name("parity") + " must be N, E or O");
+  }
+  e.port = static_cast<int>(port);
+  e.unit = static_cast<int>(unit);
+  e.baud = static_cast<int>(baud);
+  e.data_bits = static_cast<int>(data_bits);
+  e.stop_bits = static_cast<int>(stop_bits);
+  e.parity = parity[0];
+  std::string profile = "pingma-fill-v1";
+  PINGMA_RETURN_IF_ERROR(s.Get("profile", false, &profile));
+  const bool file = profile.find('/') != std::string::npos ||
+                    (profile.size() > 5 && profile.substr(profile.size() - 5) == ".toml");
+  Result<ScaleProfile> p = LoadProfile(file ? Resolve(base_dir, profile) : profile);
+  if (!p.ok()) return Status::Invalid(s.Name("profile") + ": " + p.status().message());
+  out->profile = *p;
+  PINGMA_RETURN_IF_ERROR(s.Get("id", false, &out->scale_id));
+  return s.NoOthers();
+}
+
+Result<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(std::string("cannot read the ") + what + " " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::string& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return Status::Invalid("station config, line " + std::to_string(where.line) + ": " +
+                           std::string(e.description()));
+  }
+  StationConfig c;
+  Table top(&root, "");
+  const toml::table* station = top.Sub("station");
+  if (!station) return Status::Invalid("station config: the [station] table is missing");
+  Table st(station, "station");
+  PINGMA_RETURN_IF_ERROR(st.Get("id", true, &c.id));
+  PINGMA_RETURN_IF_ERROR(st.Get("registry", true, &c.registry));
+  if (c.registry.rfind("http://", 0) != 0 && c.registry.rfind("https://", 0) != 0) {
+    return Status::Invalid("station.registry must be an http:// or https:// URL");
+  }
+  std::string token_file;
+  PINGMA_RETURN_IF_ERROR(st.Get("token_file", true, &token_file));
+  PINGMA_RETURN_IF_ERROR(st.Get("ca_file", false, &c.ca_file));
+  c.ca_file = Resolve(base_dir, c.ca_file);
+  PINGMA_RETURN_IF_ERROR(st.Get("data_dir", true, &c.data_dir));
+  c.data_dir = Resolve(base_dir, c.data_dir);
+  PINGMA_RETURN_IF_ERROR(st.Get("status_listen", false, &c.status_listen));
+  std::int64_t deadline = c.check_deadline.count(), sync = c.sync_interval.count();
+  PINGMA_RETURN_IF_ERROR(st.GetRange("check_deadline_ms", false, 100, 60'000, &deadline));
+  PINGMA_RETURN_IF_ERROR(st.GetRange("sync_interval_s", false, 1, 86'400, &sync));
+  c.check_deadline = std::chrono::milliseconds(deadline);
+  c.sync_interval = std::chrono::seconds(sync);
+  PINGMA_RETURN_IF_ERROR(st.NoOthers());
+
+  const toml::array* positions = root.get_as<toml::array>("position");
+  (void)top.Sub("position");
+  PINGMA_RETURN_IF_ERROR(top.NoOthers());
+  if (!positions || positions->empty()) {
+    return Status::Invalid("station config: no [[position]] (a filling position) is given");
+  }
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < positions->size(); ++i) {
+    const std::string where = "position[" + std::to_string(i + 1) + "]";
+    const toml::table* t = positions->get(i)->as_table();
+    if (!t) return Status::Invalid(where + " must be a table");
+    Table p(t, where);
+    PositionConfig pc;
+    PINGMA_RETURN_IF_ERROR(p.Get("id", true, &pc.id));
+    if (!ids.insert(pc.id).second)
+      return Status::Invalid(where + ".id " + pc.id + " is given twice");
+    PINGMA_RETURN_IF_ERROR(p.Get("operator", true, &pc.operator_id));
+    PINGMA_RETURN_IF_ERROR(
+        ParseScanner(p.Sub("scanner"), where + ".scanner", base_dir, &pc.scanner));
+    PINGMA_RETURN_IF_ERROR(ParseScale(p.Sub("scale"), where + ".scale", base_dir, &pc));
+    if (pc.scale_id.empty()) pc.scale_id = pc.id;
+    PINGMA_RETURN_IF_ERROR(p.NoOthers());
+    c.positions.push_back(std::move(pc));
+  }
+
+  Result<std::string> token = ReadFile(Resolve(base_dir, token_file), "token file");
+  if (!token.ok()) return token.status();
+  c.token = *token;
+  while (!c.token.empty() &&
+         (c.token.back() == '\n' || c.token.back() == '\r' || c.token.back() == ' ')) {
+    c.token.pop_back();
+  }
+  if (c.token.empty()) return Status::Invalid("the token file " + token_file + " is empty");
+  return c;
+}
+
+Result<StationConfig> LoadStationConfig(const std::string& path) {
+  Result<std::string> text = ReadFile(path, "station config");
+  if (!text.ok()) return text.status();
+  const std::string base = fs::path(path).parent_path().string();
+  return ParseStationConfig(*text, base.empty() ? "." : base);
+}
+
+}  // namespace pingma::station

@@ -1,0 +1,121 @@
+// A filling position: one scanner, one scale, and the state machine between them.
+//
+//   idle -> scanned -> checking -> blocked (stays locked, says why)      -> idle
+//                               -> allowed -> filling -> recording       -> idle
+//
+// The scale's interlock is written unlocked only after an allowing decision and
+// after the fill has been begun in the journal; it is written locked again after
+// the fill's record is in the journal. Each position runs on a thread of its own
+// (Run); scans arrive from the scanner thread through Submit. Thread-safe: Submit
+// and Snapshot may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "journal.h"
+#include "pingma/common/domain.h"
+#include "registry_client.h"
+#include "scale.h"
+
+namespace pingma::station {
+
+/// Decides a fill check: the registry within its deadline, else the replica.
+class Decider {
+ public:
+  virtual ~Decider() = default;
+  /// Errors only when neither could decide (then nothing may be filled).
+  virtual Result<CheckAnswer> Decide(const CheckRequest& request) = 0;
+};
+
+/// Where a position reports what happens: one JSON object per event (see
+/// PositionEvent in position.cpp for the kinds) and, for the operator, lines in
+/// Chinese and English. Must be safe to call from several position threads.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void Emit(const nlohmann::json& event) = 0;
+  virtual void Say(const std::string& position_id, const std::string& text) = 0;
+};
+
+struct PositionOptions {
+  std::string station_id;
+  std::string position_id;
+  std::string scale_id;
+  std::string operator_id;  ///< the operator at start; an `OP:<id>` scan changes it
+  std::chrono::milliseconds poll_interval{100};
+  std::chrono::milliseconds idle_poll_interval{1000};
+  std::chrono::milliseconds stable_wait{5000};        ///< for a stable empty or final weight
+  std::chrono::milliseconds heartbeat_timeout{3000};  ///< a frozen indicator stops a fill
+  std::chrono::milliseconds fill_timeout{180000};     ///< the longest a fill may run
+  std::chrono::milliseconds reconnect_min{250}, reconnect_max{5000};
+};
+
+/// What the status page shows of a position.
+struct PositionSnapshot {
+  std::string id;
+  std::string operator_id;
+  std::string state;  ///< idle, scanned, checking, filling, recording
+  bool scale_connected = false;
+  std::optional<double> gross_kg;
+  std::string last_scan;
+  std::string last_decision_json;  ///< "" before the first decision
+  std::int64_t fills = 0;
+  std::int64_t blocks = 0;
+};
+
+class Position {
+ public:
+  Position(PositionOptions options, Scale& scale, Decider& decider, Journal& journal,
+           EventSink& sink, const Clock& clock);
+
+  /// Hands over a scan line (any thread). Dropped with a notice while a fill runs.
+  void Submit(const std::string& scan_text);
+  /// Closes fills begun before a crash: each is recorded as interrupted, with the
+  /// scale's weight now when it can be read. Call before Run.
+  Status RecoverUnfinished();
+  /// The position's loop: keeps the scale connected (locked first on every
+  /// connect), handles scans, fills. Returns when `stop` is set; the interlock is
+  /// written locked on the way out.
+  void Run(const std::atomic<bool>& stop);
+  void Wake();  ///< makes Run look at `stop` now
+  PositionSnapshot Snapshot() const;
+
+ private:
+  struct Fill;
+  void HandleScan(const std::string& text, const std::atomic<bool>& stop);
+  bool EnsureConnected();
+  std::optional<ScaleReading> ReadStable(std::chrono::milliseconds wait,
+                                         const std::atomic<bool>& stop);
+  void RunFill(const CheckAnswer& answer, const ScaleReading& empty, const std::string& raw,
+               const std::atomic<bool>& stop);
+  void Finish(Fill& fill, const std::string& result, std::optional<double> gross_after,
+              const std::string& why);
+  void SetState(const char* state);
+  void Report(const nlohmann::json& event);
+
+  PositionOptions options_;
+  Scale& scale_;
+  Decider& decider_;
+  Journal& journal_;
+  EventSink& sink_;
+  const Clock& clock_;
+
+  mutable std::mutex mu_;  // guards the queue and the snapshot
+  std::condition_variable wake_;
+  std::deque<std::string> scans_;
+  bool filling_ = false;
+  PositionSnapshot snapshot_;
+  std::chrono::steady_clock::time_point next_connect_{};
+  std::chrono::milliseconds backoff_{0};
+};
+
+}  // namespace pingma::station
