@@ -1,1 +1,508 @@
-// Written with the station issue; see the header beside it.
+// The offline replica: the fleet feed's pages kept in SQLite, and DecideFill run on
+// them when the registry cannot be reached. See replica.h for the contract.
+#include "replica.h"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cylinder_json.h"
+#include "pingma/scanner/scan.h"
+#include "sqlite_db.h"
+
+namespace pingma::station {
+namespace {
+
+using nlohmann::json;
+
+// Schema version 1.
+//  cylinders: the feed's cylinder object as received (its JSON), keyed by code;
+//             owner kept as a column for inspection and future queries.
+//  carriers:  canonical carrier key ("EPC:...", "UID:...", "GRAI:...") -> code, so
+//             that a tag scan resolves offline as the registry resolves it.
+//  meta:      key -> text: the cursor, the policy (PolicyToJson), the station's
+//             facts, custody, recalls and operators as the last page gave them, and
+//             when a full sync last completed.
+//  sightings: this station's own last check of each code, for the clone rule's
+//             `last_check`; rows older than the clone window are dropped.
+constexpr int kSchemaVersion = 1;
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS cylinders(
+  code TEXT PRIMARY KEY,
+  owner_company_id TEXT NOT NULL,
+  record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS carriers(
+  carrier TEXT PRIMARY KEY,
+  code TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS carriers_by_code ON carriers(code);
+CREATE TABLE IF NOT EXISTS meta(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sightings(
+  code TEXT PRIMARY KEY,
+  at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sightings_by_at ON sightings(at);
+PRAGMA user_version = 1;
+)sql";
+
+// Meta keys.
+constexpr const char* kCursor = "cursor";
+constexpr const char* kPolicy = "policy";
+constexpr const char* kStationId = "station_id";
+constexpr const char* kCompanyId = "company_id";
+constexpr const char* kStation = "station";
+constexpr const char* kOperators = "operators";
+constexpr const char* kCustody = "custody";
+constexpr const char* kRecalls = "recalls";
+constexpr const char* kLastFullSync = "last_full_sync";
+
+// What the policy needs besides the cylinder, as the latest page gave it.
+struct Facts {
+  StationFacts station;
+  std::map<std::string, OperatorFacts, std::less<>> operators;
+  std::vector<CustodyAgreement> custody;
+  std::vector<Recall> recalls;
+};
+
+Result<Date> DateField(const json& o, const char* key, const char* what) {
+  auto text = JsonOptString(o, key);
+  if (!text) return Status::Malformed(std::string(what) + ": no date '" + key + "'");
+  auto d = Date::Parse(*text);
+  if (!d.ok())
+    return Status::Invalid(std::string(what) + ": '" + key + "': " + d.status().message());
+  return *d;
+}
+
+Result<std::optional<YearMonth>> OptYearMonth(const json& o, const char* key) {
+  auto text = JsonOptString(o, key);
+  if (!text) return std::optional<YearMonth>();
+  auto ym = YearMonth::Parse(*text);
+  if (!ym.ok())
+    return Status::Invalid(std::string("recall: '") + key + "': " + ym.status().message());
+  return std::optional<YearMonth>(*ym);
+}
+
+// The facts of a page (or of the meta table, which keeps them as a page gave them).
+Result<Facts> ParseFacts(const std::string& station_id, const std::string& company_id,
+                         const json& station, const json& operators, const json& custody,
+                         const json& recalls) {
+  Facts f;
+  f.station.id = station_id;
+  f.station.company_id = company_id;
+  if (!station.is_object()) return Status::Malformed("fleet page: no 'station' object");
+  f.station.locked = JsonBool(station, "locked", false);
+  f.station.lock_reason = JsonString(station, "lock_reason");
+  if (auto it = station.find("filling_license"); it != station.end() && it->is_object()) {
+    auto until = DateField(*it, "valid_until", "filling_license");
+    if (!until.ok()) return until.status();
+    f.station.license =
+        FillingLicense{JsonString(*it, "number"), *until, JsonBool(*it, "revoked", false)};
+  }
+  if (!operators.is_array()) return Status::Malformed("fleet page: no 'operators' list");
+  for (const json& o : operators) {
+    OperatorFacts op;
+    op.id = JsonString(o, "id");
+    if (op.id.empty()) return Status::Malformed("fleet page: an operator without an id");
+    if (auto it = o.find("certificate"); it != o.end() && it->is_object()) {
+      auto until = DateField(*it, "valid_until", "certificate");
+      if (!until.ok()) return until.status();
+      op.certificate = Certificate{JsonString(*it, "number"), *until};
+    }
+    f.operators[op.id] = std::move(op);
+  }
+  if (!custody.is_array()) return Status::Malformed("fleet page: no 'custody' list");
+  for (const json& c : custody) {
+    CustodyAgreement a;
+    a.owner_company_id = JsonString(c, "owner_company_id");
+    a.custodian_company_id = JsonString(c, "custodian_company_id");
+    auto from = DateField(c, "valid_from", "custody");
+    if (!from.ok()) return from.status();
+    auto until = DateField(c, "valid_until", "custody");
+    if (!until.ok()) return until.status();
+    a.valid_from = *from;
+    a.valid_until = *until;
+    f.custody.push_back(std::move(a));
+  }
+  if (!recalls.is_array()) return Status::Malformed("fleet page: no 'recalls' list");
+  for (const json& r : recalls) {
+    Recall recall;
+    recall.manufacturer = JsonString(r, "manufacturer");
+    recall.reason = JsonString(r, "reason");
+    auto from = OptYearMonth(r, "manufactured_from");
+    if (!from.ok()) return from.status();
+    auto to = OptYearMonth(r, "manufactured_to");
+    if (!to.ok()) return to.status();
+    recall.manufactured_from = *from;
+    recall.manufactured_to = *to;
+    f.recalls.push_back(std::move(recall));
+  }
+  return f;
+}
+
+json ParseOrNull(const std::string& text) {
+  return json::parse(text, nullptr, false);
+}
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Instant WallNow() {
+  return Instant{std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count()};
+}
+
+}  // namespace
+
+struct Replica::Impl {
+  std::mutex mu;
+  lite::Database db;
+  lite::Statement put_cylinder, drop_carriers, put_carrier, get_cylinder, get_carrier, put_meta,
+      get_meta, count, get_sighting, put_sighting, prune_sightings;
+  // Parsed copies of meta, so that Decide parses only the cylinder's record.
+  std::optional<Policy> policy;
+  std::optional<Facts> facts;
+  std::string cursor;
+  std::atomic<bool> synced{false};
+
+  Status PutMeta(const char* key, const std::string& value) {
+    put_meta.Start().Bind(1, key).Bind(2, value);
+    return put_meta.Run();
+  }
+  Result<std::optional<std::string>> GetMeta(const char* key) {
+    get_meta.Start().Bind(1, key);
+    auto row = get_meta.Step();
+    if (!row.ok()) return row.status();
+    std::optional<std::string> out;
+    if (*row) out = get_meta.Text(0);
+    get_meta.Start();
+    return out;
+  }
+
+  // The stored record of `code`, or nullopt.
+  Result<std::optional<Cylinder>> Load(const std::string& code) {
+    get_cylinder.Start().Bind(1, code);
+    auto row = get_cylinder.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::optional<Cylinder>();
+    const std::string record = get_cylinder.Text(0);
+    get_cylinder.Start();
+    auto parsed = ParseFleetCylinder(ParseOrNull(record));
+    if (!parsed.ok()) {
+      return Status::Corruption("replica record of " + code + ": " + parsed.status().message());
+    }
+    return std::optional<Cylinder>(std::move(parsed->cylinder));
+  }
+
+  // The code a scan resolves to, as the registry's ResolveKey does: a code is
+  // itself, a carrier goes through the carriers table, and bare text that only
+  // looks like a tag is tried as a code when no such carrier is bound.
+  Result<std::optional<Cylinder>> Resolve(const ScanKey& key) {
+    if (key.kind == ScanKind::kCode) return Load(key.text);
+    get_carrier.Start().Bind(1, key.text);
+    auto row = get_carrier.Step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      const std::string code = get_carrier.Text(0);
+      get_carrier.Start();
+      return Load(code);
+    }
+    if (key.also_code) return Load(*key.also_code);
+    return std::optional<Cylinder>();
+  }
+
+  Status LoadMeta() {
+    auto cursor_text = GetMeta(kCursor);
+    if (!cursor_text.ok()) return cursor_text.status();
+    cursor = cursor_text->value_or("");
+    auto policy_text = GetMeta(kPolicy);
+    if (!policy_text.ok()) return policy_text.status();
+    if (*policy_text) {
+      auto parsed = ParsePolicy(**policy_text);
+      if (!parsed.ok()) return Status::Corruption("replica policy: " + parsed.status().message());
+      policy = std::move(*parsed);
+    }
+    std::optional<std::string> values[6];
+    const char* keys[6] = {kStationId, kCompanyId, kStation, kOperators, kCustody, kRecalls};
+    for (int i = 0; i < 6; ++i) {
+      auto v = GetMeta(keys[i]);
+      if (!v.ok()) return v.status();
+      values[i] = std::move(*v);
+    }
+    if (values[0] && values[1] && values[2] && values[3] && values[4] && values[5]) {
+      auto parsed =
+          ParseFacts(*values[0], *values[1], ParseOrNull(*values[2]), ParseOrNull(*values[3]),
+                     ParseOrNull(*values[4]), ParseOrNull(*values[5]));
+      if (!parsed.ok()) return Status::Corruption("replica facts: " + parsed.status().message());
+      facts = std::move(*parsed);
+    }
+    auto last = GetMeta(kLastFullSync);
+    if (!last.ok()) return last.status();
+    synced = last->has_value();
+    return Status::Ok();
+  }
+};
+
+Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  auto db = lite::Database::Open(path);
+  if (!db.ok()) return db.status();
+  impl->db = std::move(*db);
+  auto version = impl->db.UserVersion();
+  if (!version.ok()) return version.status();
+  if (*version > kSchemaVersion) {
+    return Status::IoError(path + " has replica schema version " + std::to_string(*version) +
+                           ", newer than this program's " + std::to_string(kSchemaVersion));
+  }
+  if (*version < kSchemaVersion) PINGMA_RETURN_IF_ERROR(impl->db.Exec(kSchema));
+  struct Prepared {
+    lite::Statement* st;
+    const char* sql;
+  };
+  const Prepared statements[] = {
+      {&impl->put_cylinder,
+       "INSERT INTO cylinders(code, owner_company_id, record) VALUES(?, ?, ?) "
+       "ON CONFLICT(code) DO UPDATE SET owner_company_id = excluded.owner_company_id, "
+       "record = excluded.record"},
+      {&impl->drop_carriers, "DELETE FROM carriers WHERE code = ?"},
+      {&impl->put_carrier, "INSERT OR REPLACE INTO carriers(carrier, code) VALUES(?, ?)"},
+      {&impl->get_cylinder, "SELECT record FROM cylinders WHERE code = ?"},
+      {&impl->get_carrier, "SELECT code FROM carriers WHERE carrier = ?"},
+      {&impl->put_meta, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"},
+      {&impl->get_meta, "SELECT value FROM meta WHERE key = ?"},
+      {&impl->count, "SELECT count(*) FROM cylinders"},
+      {&impl->get_sighting, "SELECT at FROM sightings WHERE code = ?"},
+      {&impl->put_sighting, "INSERT OR REPLACE INTO sightings(code, at) VALUES(?, ?)"},
+      {&impl->prune_sightings, "DELETE FROM sightings WHERE at < ?"},
+  };
+  for (const Prepared& p : statements) {
+    auto st = lite::Statement::Prepare(impl->db, p.sql);
+    if (!st.ok()) return st.status();
+    *p.st = std::move(*st);
+  }
+  PINGMA_RETURN_IF_ERROR(impl->LoadMeta());
+  return std::unique_ptr<Replica>(new Replica(std::move(impl)));
+}
+
+Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Replica::~Replica() = default;
+
+Status Replica::ApplyPage(const std::string& page_json) {
+  // Everything is parsed and checked before the transaction: a bad page changes
+  // nothing, not even the cursor, so the next sync asks for it again.
+  const json page = ParseOrNull(page_json);
+  if (!page.is_object()) return Status::Malformed("the fleet page is not a JSON object");
+  const auto station_id = JsonOptString(page, "station_id");
+  const auto company_id = JsonOptString(page, "company_id");
+  const auto next_cursor = JsonOptString(page, "next_cursor");
+  if (!station_id || !company_id || !next_cursor) {
+    return Status::Malformed("the fleet page has no station_id, company_id or next_cursor");
+  }
+  auto list = page.find("cylinders");
+  if (list == page.end() || !list->is_array()) {
+    return Status::Malformed("the fleet page has no cylinders list");
+  }
+  const json none;
+  auto field = [&](const char* key) -> const json& {
+    auto it = page.find(key);
+    return it == page.end() ? none : *it;
+  };
+  auto facts = ParseFacts(*station_id, *company_id, field(kStation), field(kOperators),
+                          field(kCustody), field(kRecalls));
+  if (!facts.ok()) return facts.status();
+  std::vector<std::pair<FleetCylinder, std::string>> cylinders;
+  cylinders.reserve(list->size());
+  for (const json& c : *list) {
+    auto parsed = ParseFleetCylinder(c);
+    if (!parsed.ok()) return parsed.status();
+    cylinders.emplace_back(std::move(*parsed), Dump(c));
+  }
+
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->facts && impl_->facts->station.id != *station_id) {
+    return Status::Invalid("this replica is station " + impl_->facts->station.id +
+                           "'s, the page is for " + *station_id);
+  }
+  lite::Transaction tx(&impl_->db);
+  PINGMA_RETURN_IF_ERROR(tx.Begin());
+  for (const auto& [c, record] : cylinders) {
+    impl_->put_cylinder.Start()
+        .Bind(1, c.cylinder.code)
+        .Bind(2, c.cylinder.owner_company_id)
+        .Bind(3, record);
+    PINGMA_RETURN_IF_ERROR(impl_->put_cylinder.Run());
+    // The page carries the cylinder's whole carrier list: replace what was bound.
+    impl_->drop_carriers.Start().Bind(1, c.cylinder.code);
+    PINGMA_RETURN_IF_ERROR(impl_->drop_carriers.Run());
+    for (const std::string& carrier : c.carriers) {
+      impl_->put_carrier.Start().Bind(1, carrier).Bind(2, c.cylinder.code);
+      PINGMA_RETURN_IF_ERROR(impl_->put_carrier.Run());
+    }
+  }
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kStationId, *station_id));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCompanyId, *company_id));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kStation, Dump(field(kStation))));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kOperators, Dump(field(kOperators))));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCustody, Dump(field(kCustody))));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kRecalls, Dump(field(kRecalls))));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCursor, *next_cursor));
+  PINGMA_RETURN_IF_ERROR(tx.Commit());
+  impl_->facts = std::move(*facts);
+  impl_->cursor = *next_cursor;
+  return Status::Ok();
+}
+
+Status Replica::SetPolicy(const Policy& policy) {
+  const std::string text = PolicyToJson(policy);
+  // Stored as text, read back at Open: check now that it reads back the same.
+  auto again = ParsePolicy(text);
+  if (!again.ok())
+    return Status::Invalid("the policy does not round-trip: " + again.status().message());
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kPolicy, text));
+  impl_->policy = std::move(*again);
+  return Status::Ok();
+}
+
+Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& station_id) {
+  SyncStats stats;
+  std::string cursor;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    cursor = impl_->cursor;
+  }
+  // A page is at most 5,000 cylinders; the cap only stops a feed that never ends.
+  for (int guard = 0; guard < 1000000; ++guard) {
+    auto page = client.Fleet(station_id, cursor);
+    if (!page.ok()) return page.status();
+    PINGMA_RETURN_IF_ERROR(ApplyPage(page->json));
+    stats.pages += 1;
+    stats.cylinders += static_cast<std::int64_t>(page->cylinders);
+    const bool advanced = page->next_cursor != cursor;
+    cursor = page->next_cursor;
+    if (!page->more) break;
+    if (!advanced) return Status::Internal("the fleet feed's cursor did not advance: " + cursor);
+  }
+  auto policy = client.FetchPolicy();
+  if (!policy.ok()) return policy.status();
+  PINGMA_RETURN_IF_ERROR(SetPolicy(*policy));
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kLastFullSync, WallNow().ToString()));
+    impl_->synced = true;
+  }
+  stats.cursor = cursor;
+  return stats;
+}
+
+Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
+  auto key = ParseScan(request.scan);
+  if (!key.ok()) {
+    return Status::Invalid("the scan is not a cylinder code: " + key.status().message());
+  }
+  // The same input checks as the registry's fill check, so that a request the
+  // registry would refuse is refused offline too.
+  FillCheckInput in;
+  in.now = now;
+  in.empty_gross_kg = request.empty_gross_kg;
+  if (in.empty_gross_kg && !(*in.empty_gross_kg >= 0 && *in.empty_gross_kg < 1000)) {
+    return Status::Invalid("empty_gross_kg must be from 0 to 1000");
+  }
+  for (const std::string& d : request.defects) {
+    auto defect = ParseDefect(d);
+    if (!defect.ok()) return defect.status();
+    in.defects.push_back(*defect);
+  }
+
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (!impl_->policy || !impl_->facts) {
+    return Status::Unavailable("the replica has not been synced yet: no policy or station facts");
+  }
+  const Policy& policy = *impl_->policy;
+  const Facts& facts = *impl_->facts;
+  if (request.station_id != facts.station.id) {
+    return Status::PermissionDenied("this replica is station " + facts.station.id + "'s, not " +
+                                    request.station_id + "'s");
+  }
+  auto cylinder = impl_->Resolve(*key);
+  if (!cylinder.ok()) return cylinder.status();
+  in.cylinder = std::move(*cylinder);
+  in.station = facts.station;
+  if (auto op = facts.operators.find(request.operator_id); op != facts.operators.end()) {
+    in.operator_facts = op->second;
+  }
+  in.custody = facts.custody;
+  in.recalls = facts.recalls;
+  if (in.cylinder) {
+    impl_->get_sighting.Start().Bind(1, in.cylinder->code);
+    auto row = impl_->get_sighting.Step();
+    if (!row.ok()) return row.status();
+    if (*row) in.last_check = Sighting{facts.station.id, Instant{impl_->get_sighting.Int(0)}};
+    impl_->get_sighting.Start();
+  }
+
+  const FillDecision decision = DecideFill(policy, in);
+
+  if (in.cylinder) {
+    // As the registry does, only a check that found a cylinder is a sighting.
+    impl_->put_sighting.Start().Bind(1, in.cylinder->code).Bind(2, now.unix_ms);
+    PINGMA_RETURN_IF_ERROR(impl_->put_sighting.Run());
+    const std::int64_t window = static_cast<std::int64_t>(policy.clone_window_minutes) * 60000;
+    impl_->prune_sightings.Start().Bind(1, now.unix_ms - window);
+    PINGMA_RETURN_IF_ERROR(impl_->prune_sightings.Run());
+  }
+
+  CheckAnswer answer;
+  answer.offline = true;
+  answer.allowed = decision.allowed();
+  json codes = json::array();
+  for (const Reason& r : decision.reasons) {
+    answer.reasons.push_back({ToString(r.code), r.message});
+    codes.push_back(ToString(r.code));
+  }
+  if (in.cylinder) {
+    const Cylinder& c = *in.cylinder;
+    answer.cylinder = CheckedCylinder{
+        c.code, c.model, c.owner_company_id,
+        decision.next_inspection_due ? decision.next_inspection_due->ToString() : "",
+        ToString(c.state)};
+  }
+  answer.fill = decision.fill;
+  // Offline nothing is flagged: the registry flags the cylinder at its next check.
+  answer.flagged_for_scrap = false;
+  // The `offline_decision` a fill made on this answer carries (POST /v1/fills): the
+  // registry needs `decision`; the rest says what the station knew, and when.
+  answer.json = Dump(json{{"decision", decision.allowed() ? "allow" : "block"},
+                          {"reasons", codes},
+                          {"decided_at", now.ToString()},
+                          {"replica_cursor", impl_->cursor}});
+  return answer;
+}
+
+Result<std::int64_t> Replica::Size() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->count.Start();
+  auto row = impl_->count.Step();
+  if (!row.ok()) return row.status();
+  const std::int64_t n = *row ? impl_->count.Int(0) : 0;
+  impl_->count.Start();
+  return n;
+}
+
+// A sync completes only after the policy is stored, so `synced` implies a policy.
+bool Replica::ready() const {
+  return impl_->synced;
+}
+
+}  // namespace pingma::station
