@@ -4,10 +4,13 @@
 // Modbus RTU through a socat pty pair, configured from the shipped real indicator's
 // map (station/profiles/bde-2007.toml). No timings are asserted: waits have a cap
 // only so that a broken peer fails the test instead of hanging it.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -828,6 +832,116 @@ TEST_CASE("pymodbus over RTU through a socat pty pair, BDE-2007 map") {
   const std::vector<std::string> writes = again.Writes();
   REQUIRE_FALSE(writes.empty());
   CHECK(writes.front() == "c63=0");
+}
+
+// ---- pingma-scale-sim (tools/scale_sim), the project's own simulator ---------------------
+
+/// A line-oriented TCP client for the simulator's control port.
+class ControlClient {
+ public:
+  explicit ControlClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ControlClient(const ControlClient&) = delete;
+  ControlClient& operator=(const ControlClient&) = delete;
+  ~ControlClient() { ::close(fd_); }
+
+  std::string Ask(const std::string& line) {
+    const std::string text = line + "\n";
+    REQUIRE(::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(text.size()));
+    const auto deadline = std::chrono::steady_clock::now() + kCap;
+    while (buffer_.find('\n') == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= deadline) return "";
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char chunk[65536];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return "";
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+    const auto nl = buffer_.find('\n');
+    std::string answer = buffer_.substr(0, nl);
+    buffer_.erase(0, nl + 1);
+    return answer;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+/// "modbus on 127.0.0.1:40123" -> 40123.
+int PortOf(const std::string& line) {
+  const auto colon = line.rfind(':');
+  REQUIRE_MESSAGE(colon != std::string::npos, "no port in '", line, "'");
+  return std::stoi(line.substr(colon + 1));
+}
+
+/// Reads until `done` holds; the cap is a hang guard.
+ScaleReading ReadUntil(Scale& scale, const std::function<bool(const ScaleReading&)>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kCap;
+  while (true) {
+    Result<ScaleReading> r = scale.Read();
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    if (done(*r)) return *r;
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the scale never got there");
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+/// One fill on the simulator through the driver with the default profile.
+void SimFill(Scale& scale, ControlClient& control) {
+  const Status connected = ConnectWithin(scale);
+  REQUIRE_MESSAGE(connected.ok(), connected.ToString());
+  // The first interlock write the simulator saw is the lock, from Connect.
+  const std::string status = control.Ask("status");
+  const auto writes = status.find("\"interlock_writes\":[");
+  REQUIRE_MESSAGE(writes != std::string::npos, status);
+  CHECK(status.find("\"value\":0", writes) < status.find("\"value\":1", writes));
+
+  REQUIRE(control.Ask("place 15 10") == "ok");
+  ScaleReading r = ReadUntil(scale, [](const ScaleReading& x) { return x.present && x.stable; });
+  CHECK(r.gross_kg == doctest::Approx(25).epsilon(0.001));
+  REQUIRE(scale.WriteCutoff(27).ok());
+  const Status unlocked = scale.SetInterlock(true);
+  REQUIRE_MESSAGE(unlocked.ok(), unlocked.ToString());
+  const Status started = scale.Send(ScaleCommand::kStart);
+  REQUIRE_MESSAGE(started.ok(), started.ToString());
+  r = ReadUntil(scale, [](const ScaleReading& x) { return x.fill_done && x.stable; });
+  CHECK(r.gross_kg >= 27);
+  CHECK(r.gross_kg < 27.5);
+  CHECK_FALSE(r.valve_open);
+}
+
+TEST_CASE("pingma-scale-sim over TCP and RTU: a fill through the driver") {
+  SUBCASE("tcp") {
+    Child sim({PINGMA_SCALE_SIM, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0",
+               "--flow-kg-s", "2"});
+    const int modbus_port = PortOf(sim.ReadLine());
+    ControlClient control(PortOf(sim.ReadLine()));
+    std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(modbus_port), DefaultProfile());
+    SimFill(*scale, control);
+  }
+  SUBCASE("rtu") {
+    TempDir dir;
+    PtyPair ptys(dir);
+    Child sim(
+        {PINGMA_SCALE_SIM, "--rtu", ptys.a(), "--control", "127.0.0.1:0", "--flow-kg-s", "2"});
+    REQUIRE(sim.ReadLine().rfind("modbus on rtu", 0) == 0);
+    ControlClient control(PortOf(sim.ReadLine()));
+    ScaleEndpoint endpoint;
+    endpoint.transport = ScaleEndpoint::Transport::kRtu;
+    endpoint.device = ptys.b();
+    std::unique_ptr<Scale> scale = MakeModbusScale(endpoint, DefaultProfile());
+    SimFill(*scale, control);
+  }
 }
 
 }  // namespace
