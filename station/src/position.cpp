@@ -144,19 +144,27 @@ bool Position::EnsureConnected() {
   return false;
 }
 
+Result<ScaleReading> Position::ReadScale() {
+  Result<ScaleReading> r = scale_.Read();
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.scale_connected = scale_.connected();
+  if (!r.ok()) return r;
+  // A float32 register gives 16.899999618530273 for 16.9: weights are kept to the
+  // gram, as the registry compares them.
+  r->gross_kg = Grams(r->gross_kg);
+  snapshot_.gross_kg = r->gross_kg;
+  return r;
+}
+
 std::optional<ScaleReading> Position::ReadStable(std::chrono::milliseconds wait,
                                                  const std::atomic<bool>& stop) {
   const auto deadline = Steady::now() + wait;
   std::optional<ScaleReading> last;
   while (!stop) {
     if (EnsureConnected()) {
-      Result<ScaleReading> r = scale_.Read();
+      Result<ScaleReading> r = ReadScale();
       if (r.ok()) {
         last = *r;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          snapshot_.gross_kg = r->gross_kg;
-        }
         if (r->stable && !r->fault) return last;
       } else {
         Report({{"event", "scale_error"}, {"error", r.status().message()}});
@@ -318,7 +326,7 @@ void Position::RunFill(const CheckAnswer& answer, const ScaleReading& empty, con
       Finish(fill, "interrupted", std::nullopt, "the station is stopping");
       return;
     }
-    Result<ScaleReading> r = scale_.Read();
+    Result<ScaleReading> r = ReadScale();
     if (!r.ok()) {
       if (!scale_.connected()) {
         // Lost mid-fill: the indicator still closes at the cutoff. Record the fill as
@@ -327,7 +335,7 @@ void Position::RunFill(const CheckAnswer& answer, const ScaleReading& empty, con
         const auto until = Steady::now() + options_.stable_wait;
         while (!stop && Steady::now() < until) {
           if (EnsureConnected()) {
-            Result<ScaleReading> again = scale_.Read();
+            Result<ScaleReading> again = ReadScale();
             if (again.ok()) after = again->gross_kg;
             break;
           }
@@ -341,10 +349,6 @@ void Position::RunFill(const CheckAnswer& answer, const ScaleReading& empty, con
       return;
     }
     fill.last_gross = r->gross_kg;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      snapshot_.gross_kg = r->gross_kg;
-    }
     const auto now = Steady::now();
     if (r->heartbeat && r->heartbeat != last_beat) {
       last_beat = r->heartbeat;
@@ -444,7 +448,7 @@ Status Position::RecoverUnfinished() {
     fill.last_gross = fill.record.value("gross_before_kg", 0.0);
     std::optional<double> now_gross;
     if (EnsureConnected()) {  // locked first
-      Result<ScaleReading> r = scale_.Read();
+      Result<ScaleReading> r = ReadScale();
       if (r.ok()) now_gross = r->gross_kg;
     }
     Report({{"event", "fill_recovered"}, {"event_id", b.event_id}});
@@ -471,12 +475,7 @@ void Position::Run(const std::atomic<bool>& stop) {
       continue;
     }
     // Idle: keep the scale connected and its weight on the status page.
-    if (EnsureConnected()) {
-      Result<ScaleReading> r = scale_.Read();
-      std::lock_guard<std::mutex> lock(mu_);
-      snapshot_.scale_connected = scale_.connected();
-      if (r.ok()) snapshot_.gross_kg = r->gross_kg;
-    }
+    if (EnsureConnected()) (void)ReadScale();
   }
   if (scale_.connected()) (void)scale_.SetInterlock(false);
 }

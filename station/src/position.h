@@ -93,6 +93,8 @@ class Position {
   struct Fill;
   void HandleScan(const std::string& text, const std::atomic<bool>& stop);
   bool EnsureConnected();
+  /// Reads the scale, weights rounded to the gram, and keeps the status page's copy.
+  Result<ScaleReading> ReadScale();
   std::optional<ScaleReading> ReadStable(std::chrono::milliseconds wait,
                                          const std::atomic<bool>& stop);
   void RunFill(const CheckAnswer& answer, const ScaleReading& empty, const std::string& raw,

@@ -1,0 +1,351 @@
+"""Process-level tests of pingma-station: the real registry, real pingma-scale-sim
+scales over Modbus TCP, and the station agent, all started here on loopback.
+
+Run: /usr/bin/python3 station_test.py BUILD_DIR [unittest args]
+
+What the scale simulator logs of every interlock write is the proof: a blocked
+cylinder never gets an interlock=1 write, and after any (re)connect the first write
+is interlock=0.
+"""
+
+import datetime
+import os
+import random
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools", "demo"))
+from line_processes import (Registry, ScaleSim, Station, tcp_listen_scanner,  # noqa: E402
+                            tcp_scale)
+
+BUILD = None  # set in __main__
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+TODAY = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=8)).date()
+LEGAL = ["HB0100000001", "HB0100000011", "HB0100000012", "HB0100000013", "HB0100000014",
+         "HB0100000015", "HB0100000016", "HB0100000017", "HB0100000018"]
+TARE = 16.4
+
+
+def binary(*parts):
+    return os.path.join(BUILD, *parts)
+
+
+class Line:
+    """A registry with a small fleet, one scale simulator and a one-position station."""
+
+    def __init__(self, flow_kg_s=5.0, sim_extra=(), scale_profile="pingma-fill-v1"):
+        self.work = tempfile.mkdtemp(prefix="pingma-station-test-")
+        self.reg = Registry(binary("registry", "pingma-registry"),
+                            os.path.join(self.work, "registry.db"))
+        self.admin = self.reg.token("admin", "root")
+        self.company = self.reg.token("company", "HB-GAS")
+        self.station_token = self.reg.token("station", "ST-01")
+        self.inspector = self.reg.token("inspector", "INSP-1")
+        self.reg.start()
+        year = datetime.timedelta(days=365)
+        self.reg.must("POST", "/v1/companies", self.admin, {
+            "id": "HB-GAS", "name": "河北示例燃气",
+            "filling_license": {"number": "L1", "valid_until": str(TODAY + 2 * year)}})
+        self.reg.must("POST", "/v1/stations", self.company, {
+            "id": "ST-01", "company_id": "HB-GAS", "name": "一号站", "district": "桥西区"})
+        self.reg.must("POST", "/v1/operators", self.company, {
+            "id": "OP-7", "company_id": "HB-GAS", "name": "王师傅",
+            "certificate": {"number": "C7", "valid_until": str(TODAY + year)}})
+        base = {"model": "YSP35.5", "manufacturer": "河北示例钢瓶厂", "manufactured": "2023-01",
+                "tare_kg": TARE, "last_inspection": "2023-01-15"}
+        fleet = [dict(base, code=c) for c in LEGAL]
+        fleet.append(dict(base, code="HB0100000002",
+                          next_inspection_due=str(TODAY - datetime.timedelta(days=1))))
+        fleet.append(dict(base, code="HB0100000003", model="YSP118-II", tare_kg=48.0))
+        self.reg.must("POST", "/v1/cylinders/batch", self.company, {"cylinders": fleet})
+        self.sim = ScaleSim(binary("tools", "scale_sim", "pingma-scale-sim"), flow_kg_s,
+                            sim_extra)
+        self.station = Station(binary("station", "pingma-station"),
+                               os.path.join(self.work, "station"), "ST-01", self.reg.url,
+                               self.station_token,
+                               [("P1", "OP-7", tcp_listen_scanner(),
+                                 tcp_scale(self.sim, scale_profile))],
+                               check_deadline_ms=1000, sync_interval_s=3600)
+
+    def start_station(self, synced=True):
+        self.station.start()
+        if synced:
+            self.station.wait_for(lambda e: e["event"] == "replica_synced", what="a replica sync")
+        return self.station
+
+    def close(self):
+        for stop in (self.station.stop, self.sim.stop, self.reg.stop):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - best effort: stop the rest too
+                pass
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def fill(self, code, content=0.5):
+        """Places a cylinder, scans it, and returns the decision and (if any) the fill."""
+        self.sim.control(f"place {TARE} {content}")
+        self.station.scan("P1", code)
+        decision = self.station.wait_for(
+            lambda e: e["event"] in ("decision", "scan_refused") and e.get("raw") == code,
+            what=f"a decision on {code}")
+        finished = None
+        if decision.get("decision") == "allow":
+            finished = self.station.wait_for(lambda e: e["event"] == "fill_finished",
+                                             timeout=60, what=f"the fill of {code}")
+        self.sim.clear_platform()
+        return decision, finished
+
+    def fills_at_registry(self, code):
+        history = self.reg.must("GET", f"/v1/cylinders/{code}/history?limit=1000", self.admin)
+        return [e for e in history["events"] if e["type"] == "fill"]
+
+    def violations_at_registry(self, code):
+        history = self.reg.must("GET", f"/v1/cylinders/{code}/history?limit=1000", self.admin)
+        return [e for e in history["events"] if e["type"] == "violation"]
+
+    def wait_drained(self, timeout=60):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            outbox = self.station.status()["outbox"]
+            if outbox["pending"] == 0 and outbox["open_fills"] == 0:
+                return outbox
+            time.sleep(0.1)
+        raise AssertionError(f"the outbox did not drain: {self.station.status()['outbox']}")
+
+
+def unlocks(writes):
+    return [w for w in writes if w["value"] == 1]
+
+
+class Online(unittest.TestCase):
+    def setUp(self):
+        self.line = Line()
+        self.line.start_station()
+
+    def tearDown(self):
+        self.line.close()
+
+    def test_a_blocked_cylinder_never_gets_an_unlock(self):
+        for code, reason in (("HB0100000002", "INSPECTION_OVERDUE"),
+                             ("HB0100000003", "DUAL_PHASE_BANNED"),
+                             ("HB0199999999", "UNKNOWN_CODE")):
+            decision, finished = self.line.fill(code)
+            self.assertEqual(decision["decision"], "block", decision)
+            self.assertIn(reason, [r["code"] for r in decision["reasons"]])
+            self.assertFalse(decision["offline"])
+            self.assertIsNone(finished)
+        self.assertEqual(unlocks(self.line.sim.interlock_writes()), [])
+        self.assertEqual(self.line.sim.status()["fills"], 0)
+
+    def test_an_allowed_fill_reaches_the_registry_within_the_limits(self):
+        decision, finished = self.line.fill("https://pingma.example/c/hb0100000001")
+        self.assertEqual(decision["decision"], "allow")
+        record = finished["record"]
+        self.assertEqual(record["result"], "ok")
+        self.assertTrue(14.1 <= record["net_kg"] <= 14.9, record)
+        self.assertEqual(record["residual_kg"], 0.5)
+        upload = self.line.station.wait_for(lambda e: e["event"] == "upload")
+        self.assertEqual(upload["event_id"], record["event_id"])
+        [fill] = self.line.fills_at_registry("HB0100000001")
+        self.assertEqual(fill["id"], record["event_id"])
+        self.assertEqual(fill["net_kg"], record["net_kg"])
+        self.assertEqual(fill["check_id"], decision["check_id"])
+        self.assertEqual(len(unlocks(self.line.sim.interlock_writes())), 1)
+        status = self.line.station.status()
+        self.assertTrue(status["online"])
+        self.assertEqual(status["positions"][0]["fills"], 1)
+        self.assertEqual(status["positions"][0]["last_decision"]["decision"], "allow")
+
+    def test_an_overfill_is_recorded_as_one(self):
+        self.line.sim.control("fault overshoot 0.8")
+        _, finished = self.line.fill("HB0100000011")
+        self.assertEqual(finished["record"]["result"], "overfill")
+        self.line.station.wait_for(lambda e: e["event"] == "upload")
+        [fill] = self.line.fills_at_registry("HB0100000011")
+        self.assertEqual(fill["result"], "overfill")
+        self.assertEqual(self.line.violations_at_registry("HB0100000011"), [])
+
+    def test_garbage_from_the_scanner_is_dropped_and_the_station_goes_on(self):
+        host, port = self.line.station.scanner_address("P1").rsplit(":", 1)
+        rng = random.Random(7)
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(bytes(rng.randrange(256) for _ in range(20000)))
+            s.sendall(b"\n" + b"x" * 100000 + b"\n\x00\x01\n\xff\xfe\n")
+        self.line.station.wait_for(lambda e: e["event"] == "scanner" and e["level"] == "warning",
+                                   what="a scanner warning")
+        decision, _ = self.line.fill("HB0100000012")
+        self.assertEqual(decision["decision"], "allow")
+
+    def test_a_badge_changes_the_operator(self):
+        self.line.station.scan("P1", "OP:OP-9")
+        self.line.station.wait_for(lambda e: e["event"] == "operator")
+        decision, _ = self.line.fill("HB0100000013")
+        self.assertEqual(decision["decision"], "block")  # OP-9 is no operator of the company
+        self.assertIn("OPERATOR_NOT_CERTIFIED", [r["code"] for r in decision["reasons"]])
+        self.assertEqual(unlocks(self.line.sim.interlock_writes()), [])
+
+
+class Faults(unittest.TestCase):
+    def tearDown(self):
+        self.line.close()
+
+    def test_the_scale_lost_mid_fill_is_interrupted_and_locked_first_on_reconnect(self):
+        self.line = Line(flow_kg_s=0.5)
+        self.line.start_station()
+        self.line.sim.control(f"place {TARE} 0.5")
+        self.line.station.scan("P1", "HB0100000014")
+        self.line.station.wait_for(lambda e: e["event"] == "fill_started")
+        time.sleep(1.0)
+        before = len(self.line.sim.interlock_writes())
+        self.line.sim.control("fault disconnect")
+        finished = self.line.station.wait_for(lambda e: e["event"] == "fill_finished")
+        self.assertEqual(finished["record"]["result"], "interrupted")
+        self.line.sim.control("clear")
+        self.line.station.wait_for(lambda e: e["event"] == "scale_connected", timeout=30)
+        writes = self.line.sim.interlock_writes()[before:]
+        self.assertTrue(writes, "no interlock write after the reconnect")
+        self.assertEqual(writes[0]["value"], 0, writes)
+        self.line.station.wait_for(lambda e: e["event"] == "upload", seen=True)
+        [fill] = self.line.fills_at_registry("HB0100000014")
+        self.assertEqual(fill["result"], "interrupted")
+
+    def test_a_frozen_indicator_stops_the_fill(self):
+        self.line = Line(flow_kg_s=0.5)
+        self.line.start_station()
+        self.line.sim.control(f"place {TARE} 0.5")
+        self.line.station.scan("P1", "HB0100000015")
+        self.line.station.wait_for(lambda e: e["event"] == "fill_started")
+        self.line.sim.control("fault stuck")
+        finished = self.line.station.wait_for(lambda e: e["event"] == "fill_finished")
+        self.assertEqual(finished["record"]["result"], "interrupted")
+        self.assertIn("heartbeat", finished["record"]["interruption"])
+        self.assertEqual(self.line.sim.status()["bits"]["valve_open"], False)
+
+    def test_nan_weights_and_modbus_exceptions_are_refused_not_filled(self):
+        self.line = Line()
+        self.line.start_station()
+        self.line.sim.control("fault nan")
+        decision, _ = self.line.fill("HB0100000016")
+        self.assertEqual(decision["event"], "scan_refused")
+        self.line.sim.control("clear")
+        decision, _ = self.line.fill("HB0100000016")
+        self.assertEqual(decision["decision"], "allow")
+        self.line.close()
+        # A map whose heartbeat sits where the simulator answers exception 2.
+        profile = os.path.join(tempfile.mkdtemp(prefix="pingma-profile-"), "bad.toml")
+        with open(os.path.join(REPO, "station", "profiles", "pingma-fill-v1.toml")) as f:
+            text = f.read()
+        text = text.replace('kind = "holding"\naddress = 7\n', 'kind = "holding"\naddress = 40\n')
+        self.assertIn("address = 40", text)
+        with open(profile, "w") as f:
+            f.write(text)
+        self.line = Line(scale_profile=profile)
+        self.line.start_station()
+        decision, _ = self.line.fill("HB0100000017")
+        self.assertEqual(decision["event"], "scan_refused")
+        errors = [e for e in self.line.station.events if e["event"] == "scale_error"]
+        self.assertTrue(any("address" in e["error"].lower() for e in errors), errors)
+        self.assertEqual(unlocks(self.line.sim.interlock_writes()), [])
+        self.assertTrue(self.line.station.status()["station_id"])  # still serving
+
+
+class Offline(unittest.TestCase):
+    def setUp(self):
+        self.line = Line()
+        self.line.start_station()
+
+    def tearDown(self):
+        self.line.close()
+
+    def test_fills_go_on_offline_and_are_stored_once_when_the_registry_is_back(self):
+        line = self.line
+        # A failed inspection the replica has not seen: the station's stale allow
+        # becomes a violation at the registry.
+        line.reg.must("POST", "/v1/inspections", line.inspector, {
+            "code": "HB0100000012", "date": str(TODAY), "result": "fail", "report_no": "JY-1"})
+        self.assertEqual(line.reg.stop(), 0)
+        records = []
+        for code in ("HB0100000011", "HB0100000012"):
+            decision, finished = line.fill(code)
+            self.assertEqual(decision["decision"], "allow", decision)
+            self.assertTrue(decision["offline"])
+            records.append(finished["record"])
+        blocked, _ = line.fill("HB0100000002")
+        self.assertEqual(blocked["decision"], "block")
+        self.assertTrue(blocked["offline"])
+        unknown, _ = line.fill("HB0199999999")
+        self.assertEqual([r["code"] for r in unknown["reasons"]], ["UNKNOWN_CODE"])
+        status = line.station.status()
+        self.assertFalse(status["online"])
+        self.assertEqual(status["outbox"]["pending"], 2)
+
+        line.reg.start()  # the same port
+        line.wait_drained()
+        for record in records:
+            [fill] = line.fills_at_registry(record["code"])
+            self.assertEqual(fill["id"], record["event_id"])
+            self.assertTrue(fill["offline"])
+        self.assertEqual(line.violations_at_registry("HB0100000011"), [])
+        [violation] = line.violations_at_registry("HB0100000012")
+        self.assertEqual(violation["registry_decision"], "block")
+        self.assertIn("INSPECTION_FAILED", violation["reasons"])
+        self.assertEqual(unlocks(line.sim.interlock_writes())[2:], [])  # only the two fills
+
+
+class Crashes(unittest.TestCase):
+    def tearDown(self):
+        self.line.close()
+
+    def test_sigkill_at_any_point_of_a_fill_loses_nothing_and_stores_nothing_twice(self):
+        self.line = line = Line(flow_kg_s=2.0)
+        line.start_station()
+        codes = LEGAL[1:6]
+        delays = (0.0, 0.05, 0.4, 1.5, 4.0)  # after the scan: before the check ... after the fill
+        for code, delay in zip(codes, delays):
+            with self.subTest(code=code, delay=delay):
+                line.sim.clear_platform()
+                line.sim.control(f"place {TARE} 0.5")
+                line.station.scan("P1", code)
+                time.sleep(delay)
+                before = len(line.sim.interlock_writes())
+                line.station.kill()
+                line.station.start()
+                # The restarted station's first interlock write is a lock.
+                line.station.wait_for(lambda e: e["event"] == "scale_connected")
+                writes = line.sim.interlock_writes()[before:]
+                self.assertTrue(writes)
+                self.assertEqual(writes[0]["value"], 0, writes)
+                line.wait_drained()
+                line.station.read_events()
+        status = line.station.status()["outbox"]
+        self.assertEqual(status["rejected"], 0)
+        stored = 0
+        for code in codes:
+            fills = line.fills_at_registry(code)
+            self.assertLessEqual(len(fills), 1, fills)
+            stored += len(fills)
+        # Every fill that was begun was recorded: the journal's count is the registry's.
+        self.assertEqual(status["uploaded"], stored)
+        # At least one kill fell inside a fill, which the restart closed as interrupted.
+        recovered = [e["event_id"] for e in line.station.events if e["event"] == "fill_recovered"]
+        self.assertTrue(recovered, "no kill landed during a fill")
+        for event_id in recovered:
+            record = next(e["record"] for e in line.station.events
+                          if e["event"] == "fill_finished" and e["record"]["event_id"] == event_id)
+            self.assertEqual(record["result"], "interrupted")
+            [fill] = line.fills_at_registry(record["code"])
+            self.assertEqual(fill["id"], event_id)
+            self.assertEqual(fill["result"], "interrupted")
+        # Each unlock belongs to a fill that was begun, and so recorded and stored.
+        self.assertLessEqual(len(unlocks(line.sim.interlock_writes())), stored)
+
+
+if __name__ == "__main__":
+    BUILD = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
