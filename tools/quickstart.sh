@@ -107,7 +107,7 @@ install_packages
 build
 case "$cmd" in
   demo)
-    exec python3 "$root/tools/demo/filling_line_demo.py" --registry "$build_dir/registry/pingma-registry"
+    exec python3 "$root/tools/demo/filling_line_demo.py" --build "$build_dir" --data-dir "$root/var/demo"
     ;;
   test)
     echo "==> running the test suite"
