@@ -81,20 +81,19 @@ Position::Position(PositionOptions options, Scale& scale, Decider& decider, Jour
 }
 
 void Position::Submit(const std::string& scan_text) {
+  // A badge is taken at any time; a cylinder scan while a fill runs is refused: the
+  // cylinder on the scale is the one being filled.
+  const bool badge = scan_text.rfind(kBadgePrefix, 0) == 0;
+  bool busy = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // A badge is taken at any time; a cylinder scan while a fill runs is refused:
-    // the cylinder on the scale is the one being filled.
-    const bool badge = scan_text.rfind(kBadgePrefix, 0) == 0;
-    if (filling_ && !badge) {
-      sink_.Emit({{"event", "scan_ignored"},
-                  {"position", options_.position_id},
-                  {"raw", scan_text},
-                  {"why", "a fill is running"}});
-      sink_.Say(options_.position_id, "充装进行中，扫码已忽略 / A fill is running: scan ignored");
-      return;
-    }
-    scans_.push_back(scan_text);
+    busy = filling_ && !badge;
+    if (!busy) scans_.push_back(scan_text);
+  }
+  if (busy) {
+    Report({{"event", "scan_ignored"}, {"raw", scan_text}, {"why", "a fill is running"}});
+    sink_.Say(options_.position_id, "充装进行中，扫码已忽略 / A fill is running: scan ignored");
+    return;
   }
   wake_.notify_all();
 }
