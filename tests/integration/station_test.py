@@ -14,6 +14,7 @@ import random
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -296,6 +297,74 @@ class Offline(unittest.TestCase):
         self.assertEqual(violation["registry_decision"], "block")
         self.assertIn("INSPECTION_FAILED", violation["reasons"])
         self.assertEqual(unlocks(line.sim.interlock_writes())[2:], [])  # only the two fills
+
+
+class Https(unittest.TestCase):
+    """The registry behind a TLS terminator (socat, OpenSSL) with a certificate made
+    here: the station verifies it against its ca_file, and without that file it
+    trusts nothing and decides offline."""
+
+    def setUp(self):
+        self.line = Line()
+        self.tls_dir = tempfile.mkdtemp(prefix="pingma-tls-")
+        self.cert = os.path.join(self.tls_dir, "cert.pem")
+        key = os.path.join(self.tls_dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        key, "-out", self.cert, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        reg_host, reg_port = self.line.reg.url[len("http://"):].rsplit(":", 1)
+        self.socat = subprocess.Popen(
+            ["socat", f"OPENSSL-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork,"
+             f"cert={self.cert},key={key},verify=0", f"TCP:{reg_host}:{reg_port}"],
+            stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def tearDown(self):
+        self.socat.terminate()
+        self.socat.wait(timeout=20)
+        self.line.close()
+        shutil.rmtree(self.tls_dir, ignore_errors=True)
+
+    def station(self, ca_file):
+        line = self.line
+        line.station = Station(binary("station", "pingma-station"),
+                               os.path.join(line.work, "station-tls"), "ST-01",
+                               f"https://localhost:{self.port}", line.station_token,
+                               [("P1", "OP-7", tcp_listen_scanner(), tcp_scale(line.sim))],
+                               check_deadline_ms=2000, sync_interval_s=3600, ca_file=ca_file)
+        return line.station
+
+    def test_the_registry_over_https_with_the_ca_file(self):
+        self.station(self.cert)
+        self.line.start_station()
+        decision, finished = self.line.fill("HB0100000018")
+        self.assertEqual(decision["decision"], "allow")
+        self.assertFalse(decision["offline"])
+        self.line.station.wait_for(lambda e: e["event"] == "upload", seen=True)
+        self.assertEqual(len(self.line.fills_at_registry("HB0100000018")), 1)
+
+    def test_an_unverifiable_certificate_is_no_registry(self):
+        self.station(None)
+        self.line.start_station(synced=False)
+        decision, _ = self.line.fill("HB0100000018")
+        # Nothing was synced either: with no replica there is no decision at all, and
+        # the scale stays locked.
+        self.assertEqual(decision["decision"], "error", decision)
+        self.assertIn("not been synced", decision["error"])
+        self.assertEqual(unlocks(self.line.sim.interlock_writes()), [])
+        offline = self.line.station.wait_for(lambda e: e["event"] == "offline", seen=True)
+        self.assertIn("certificate", offline["why"].lower())
 
 
 class Crashes(unittest.TestCase):

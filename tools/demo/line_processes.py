@@ -187,7 +187,7 @@ class Station:
     """pingma-station with a config written here; its events are followed on stdout."""
 
     def __init__(self, binary, workdir, station_id, registry_url, token, positions,
-                 check_deadline_ms=1500, sync_interval_s=60):
+                 check_deadline_ms=1500, sync_interval_s=60, ca_file=None):
         """positions: [(id, operator, scanner_toml, scale_toml)], the TOML inline tables."""
         self.binary = binary
         self.workdir = workdir
@@ -197,7 +197,10 @@ class Station:
         lines = ["[station]", f'id = "{station_id}"', f'registry = "{registry_url}"',
                  'token_file = "station.token"', 'data_dir = "data"',
                  'status_listen = "127.0.0.1:0"', f"check_deadline_ms = {check_deadline_ms}",
-                 f"sync_interval_s = {sync_interval_s}", ""]
+                 f"sync_interval_s = {sync_interval_s}"]
+        if ca_file:
+            lines.append(f'ca_file = "{ca_file}"')
+        lines.append("")
         for pid, operator, scanner, scale in positions:
             lines += ["[[position]]", f'id = "{pid}"', f'operator = "{operator}"',
                       f"scanner = {scanner}", f"scale = {scale}", ""]
