@@ -87,52 +87,38 @@ struct Journal::Impl {
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  auto db = lite::Database::Open(path);
+  auto db = lite::OpenVersioned(path, "journal", kSchemaVersion, kSchema);
   if (!db.ok()) return db.status();
   impl->db = std::move(*db);
-  auto version = impl->db.UserVersion();
-  if (!version.ok()) return version.status();
-  if (*version > kSchemaVersion) {
-    return Status::IoError(path + " has journal schema version " + std::to_string(*version) +
-                           ", newer than this program's " + std::to_string(kSchemaVersion));
-  }
-  if (*version < kSchemaVersion) PINGMA_RETURN_IF_ERROR(impl->db.Exec(kSchema));
-
-  struct Prepared {
-    lite::Statement* st;
-    const char* sql;
-  };
-  const Prepared statements[] = {
-      {&impl->begin,
-       "INSERT INTO fills(event_id, position_id, state, record_json, begun_at) "
-       "VALUES(?, ?, 'begun', ?, ?)"},
-      {&impl->record,
-       "UPDATE fills SET state = 'pending', record_json = ?, recorded_at = ? "
-       "WHERE event_id = ? AND state = 'begun'"},
-      {&impl->unfinished,
-       "SELECT event_id, position_id, record_json FROM fills WHERE state = 'begun' ORDER BY seq"},
-      {&impl->pending,
-       "SELECT event_id, record_json, attempts FROM fills WHERE state = 'pending' "
-       "ORDER BY seq LIMIT ?"},
-      {&impl->uploaded,
-       "UPDATE fills SET state = 'uploaded', done_at = ?, last_error = NULL "
-       "WHERE event_id = ? AND state = 'pending'"},
-      {&impl->attempt,
-       "UPDATE fills SET attempts = attempts + 1, last_error = ?, last_attempt_at = ? "
-       "WHERE event_id = ? AND state = 'pending'"},
-      {&impl->rejected,
-       "UPDATE fills SET state = 'rejected', attempts = attempts + 1, last_error = ?, "
-       "done_at = ? WHERE event_id = ? AND state = 'pending'"},
-      {&impl->stats, "SELECT state, count(*) FROM fills GROUP BY state"},
-      {&impl->state_of, "SELECT state FROM fills WHERE event_id = ?"},
-      {&impl->begun_at_position,
-       "SELECT event_id FROM fills WHERE position_id = ? AND state = 'begun'"},
-  };
-  for (const Prepared& p : statements) {
-    auto st = lite::Statement::Prepare(impl->db, p.sql);
-    if (!st.ok()) return st.status();
-    *p.st = std::move(*st);
-  }
+  PINGMA_RETURN_IF_ERROR(lite::PrepareAll(
+      impl->db,
+      {
+          {&impl->begin,
+           "INSERT INTO fills(event_id, position_id, state, record_json, begun_at) "
+           "VALUES(?, ?, 'begun', ?, ?)"},
+          {&impl->record,
+           "UPDATE fills SET state = 'pending', record_json = ?, recorded_at = ? "
+           "WHERE event_id = ? AND state = 'begun'"},
+          {&impl->unfinished,
+           "SELECT event_id, position_id, record_json FROM fills WHERE state = 'begun' ORDER BY "
+           "seq"},
+          {&impl->pending,
+           "SELECT event_id, record_json, attempts FROM fills WHERE state = 'pending' "
+           "ORDER BY seq LIMIT ?"},
+          {&impl->uploaded,
+           "UPDATE fills SET state = 'uploaded', done_at = ?, last_error = NULL "
+           "WHERE event_id = ? AND state = 'pending'"},
+          {&impl->attempt,
+           "UPDATE fills SET attempts = attempts + 1, last_error = ?, last_attempt_at = ? "
+           "WHERE event_id = ? AND state = 'pending'"},
+          {&impl->rejected,
+           "UPDATE fills SET state = 'rejected', attempts = attempts + 1, last_error = ?, "
+           "done_at = ? WHERE event_id = ? AND state = 'pending'"},
+          {&impl->stats, "SELECT state, count(*) FROM fills GROUP BY state"},
+          {&impl->state_of, "SELECT state FROM fills WHERE event_id = ?"},
+          {&impl->begun_at_position,
+           "SELECT event_id FROM fills WHERE position_id = ? AND state = 'begun'"},
+      }));
   return std::unique_ptr<Journal>(new Journal(std::move(impl)));
 }
 

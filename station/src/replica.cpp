@@ -256,41 +256,27 @@ struct Replica::Impl {
 
 Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  auto db = lite::Database::Open(path);
+  auto db = lite::OpenVersioned(path, "replica", kSchemaVersion, kSchema);
   if (!db.ok()) return db.status();
   impl->db = std::move(*db);
-  auto version = impl->db.UserVersion();
-  if (!version.ok()) return version.status();
-  if (*version > kSchemaVersion) {
-    return Status::IoError(path + " has replica schema version " + std::to_string(*version) +
-                           ", newer than this program's " + std::to_string(kSchemaVersion));
-  }
-  if (*version < kSchemaVersion) PINGMA_RETURN_IF_ERROR(impl->db.Exec(kSchema));
-  struct Prepared {
-    lite::Statement* st;
-    const char* sql;
-  };
-  const Prepared statements[] = {
-      {&impl->put_cylinder,
-       "INSERT INTO cylinders(code, owner_company_id, record) VALUES(?, ?, ?) "
-       "ON CONFLICT(code) DO UPDATE SET owner_company_id = excluded.owner_company_id, "
-       "record = excluded.record"},
-      {&impl->drop_carriers, "DELETE FROM carriers WHERE code = ?"},
-      {&impl->put_carrier, "INSERT OR REPLACE INTO carriers(carrier, code) VALUES(?, ?)"},
-      {&impl->get_cylinder, "SELECT record FROM cylinders WHERE code = ?"},
-      {&impl->get_carrier, "SELECT code FROM carriers WHERE carrier = ?"},
-      {&impl->put_meta, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"},
-      {&impl->get_meta, "SELECT value FROM meta WHERE key = ?"},
-      {&impl->count, "SELECT count(*) FROM cylinders"},
-      {&impl->get_sighting, "SELECT at FROM sightings WHERE code = ?"},
-      {&impl->put_sighting, "INSERT OR REPLACE INTO sightings(code, at) VALUES(?, ?)"},
-      {&impl->prune_sightings, "DELETE FROM sightings WHERE at < ?"},
-  };
-  for (const Prepared& p : statements) {
-    auto st = lite::Statement::Prepare(impl->db, p.sql);
-    if (!st.ok()) return st.status();
-    *p.st = std::move(*st);
-  }
+  PINGMA_RETURN_IF_ERROR(lite::PrepareAll(
+      impl->db,
+      {
+          {&impl->put_cylinder,
+           "INSERT INTO cylinders(code, owner_company_id, record) VALUES(?, ?, ?) "
+           "ON CONFLICT(code) DO UPDATE SET owner_company_id = excluded.owner_company_id, "
+           "record = excluded.record"},
+          {&impl->drop_carriers, "DELETE FROM carriers WHERE code = ?"},
+          {&impl->put_carrier, "INSERT OR REPLACE INTO carriers(carrier, code) VALUES(?, ?)"},
+          {&impl->get_cylinder, "SELECT record FROM cylinders WHERE code = ?"},
+          {&impl->get_carrier, "SELECT code FROM carriers WHERE carrier = ?"},
+          {&impl->put_meta, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"},
+          {&impl->get_meta, "SELECT value FROM meta WHERE key = ?"},
+          {&impl->count, "SELECT count(*) FROM cylinders"},
+          {&impl->get_sighting, "SELECT at FROM sightings WHERE code = ?"},
+          {&impl->put_sighting, "INSERT OR REPLACE INTO sightings(code, at) VALUES(?, ?)"},
+          {&impl->prune_sightings, "DELETE FROM sightings WHERE at < ?"},
+      }));
   PINGMA_RETURN_IF_ERROR(impl->LoadMeta());
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
 }

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -210,5 +211,38 @@ class Transaction {
   Database* db_;
   bool open_ = false;
 };
+
+/// Opens `path` (Database::Open) and brings it to schema `version` by running
+/// `schema_sql` when it is older; a file of a newer version, written by a newer
+/// program, is refused, naming `what` it holds.
+inline Result<Database> OpenVersioned(const std::string& path, const char* what, int version,
+                                      std::string_view schema_sql) {
+  auto db = Database::Open(path);
+  if (!db.ok()) return db.status();
+  auto found = db->UserVersion();
+  if (!found.ok()) return found.status();
+  if (*found > version) {
+    return Status::IoError(path + " has " + what + " schema version " + std::to_string(*found) +
+                           ", newer than this program's " + std::to_string(version));
+  }
+  if (*found < version) PINGMA_RETURN_IF_ERROR(db->Exec(schema_sql));
+  return db;
+}
+
+/// A statement to prepare and where it goes.
+struct StatementSql {
+  Statement* statement;
+  const char* sql;
+};
+
+/// Prepares every statement, stopping at the first error.
+inline Status PrepareAll(const Database& db, std::initializer_list<StatementSql> statements) {
+  for (const StatementSql& s : statements) {
+    auto st = Statement::Prepare(db, s.sql);
+    if (!st.ok()) return st.status();
+    *s.statement = std::move(*st);
+  }
+  return Status::Ok();
+}
 
 }  // namespace pingma::station::lite
