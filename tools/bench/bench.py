@@ -15,16 +15,28 @@ from run to run.
                          pingma-scan vs zbarimg vs ZXing's ReadBarcode called once
                          with its defaults, on the generated photo set of
                          tests/integration/photo_set.py
+  bench.py station-decide  scan to decision at a filling position (scan line over
+                         TCP -> stable Modbus read -> POST /v1/fill-checks -> the
+                         decision event) vs the same fill check sent straight to the
+                         registry; the Modbus read timed alone (the floor)
+  bench.py replica       the station's replica: a full sync of 1,000,000 cylinders vs
+                         inserting the same rows into SQLite; an incremental sync of
+                         1,000 changed ones; offline decisions on the 1M replica
+  bench.py positions     one station, 8 positions filling at once from 8 scale
+                         simulators: Modbus polls per second held, the station's CPU
   bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
 """
 import argparse
+import datetime
+import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -390,10 +402,331 @@ def bench_photos(args, work):
           f"{statistics.median(times['ratio']):.2f} (goal <= 2)")
 
 
+# ---------------------------------------------------------------- the filling station
+
+def line_processes():
+    """tools/demo/line_processes.py: the registry, scale simulator and station as
+    processes (imported by path, like photo_set above)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demo"))
+    import line_processes as lp
+    return lp
+
+
+def china_today():
+    return (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=8)).date()
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * (len(values) - 1) + 0.5))]
+
+
+def line_registry(lp, work, name):
+    """A registry with company CO-A, station ST-01 and operator OP-7; its tokens."""
+    reg = lp.Registry(os.path.join(binaries(), "registry", "pingma-registry"),
+                      os.path.join(work, f"{name}.db"))
+    tokens = {r: reg.token(r, s) for r, s in [("admin", "root"), ("company", "CO-A"),
+                                              ("station", "ST-01"), ("inspector", "INSP-1")]}
+    reg.start()
+    setup_entities(reg.url, tokens)
+    return reg, tokens
+
+
+def binaries():
+    return BUILD_DIR
+
+
+BUILD_DIR = "build"  # main() sets it from --build
+
+
+class KeptAlive:
+    """POST /v1/fill-checks on one kept-alive HTTP/1.1 connection (the baseline)."""
+
+    def __init__(self, url, token_value):
+        host, port = url[len("http://"):].rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.headers = {"Authorization": "Bearer " + token_value,
+                        "Content-Type": "application/json"}
+
+    def check(self, body):
+        self.conn.request("POST", "/v1/fill-checks", body=json.dumps(body), headers=self.headers)
+        resp = self.conn.getresponse()
+        answer = json.loads(resp.read())
+        if resp.status != 200:
+            raise SystemExit(f"bench: fill check {resp.status} {answer}")
+        return answer
+
+    def close(self):
+        self.conn.close()
+
+
+def bench_station_decide(args, work):
+    """Scan to decision at a position, against the bare fill check, in alternating
+    rounds on the same registry; then the Modbus read timed alone."""
+    lp = line_processes()
+    tare, content = 16.4, 0.5
+    scans = args.scans
+    n_codes = 2 * scans * (args.rounds + 1)
+    overdue = str(china_today() - datetime.timedelta(days=1))
+    reg, tokens = line_registry(lp, work, "station-decide")
+    sim = station = None
+    try:
+        fleet_rows = [dict(f, next_inspection_due=overdue) for f in fleet("SD", n_codes)]
+        for i in range(0, n_codes, 5000):
+            reg.must("POST", "/v1/cylinders/batch", tokens["company"],
+                     {"cylinders": fleet_rows[i:i + 5000]})
+        sim = lp.ScaleSim(os.path.join(binaries(), "tools", "scale_sim", "pingma-scale-sim"))
+        station = lp.Station(os.path.join(binaries(), "station", "pingma-station"),
+                             os.path.join(work, "station-decide"), "ST-01", reg.url,
+                             tokens["station"], [("P1", "OP-7", lp.tcp_listen_scanner(),
+                                                  lp.tcp_scale(sim))], sync_interval_s=3600)
+        station.start()
+        station.wait_for(lambda e: e["event"] == "replica_synced", what="a replica sync")
+        sim.control(f"place {tare} {content}")
+        for _ in range(100):  # the load cell settles in 0.5 s
+            if sim.status()["bits"]["stable"]:
+                break
+            time.sleep(0.05)
+        host, port = station.scanner_address("P1").rsplit(":", 1)
+        scanner = socket.create_connection((host, int(port)), timeout=30)
+        client = KeptAlive(reg.url, tokens["station"])
+        codes = iter(f"SD{i:08d}" for i in range(n_codes))
+
+        def via_station():
+            code = next(codes)
+            start = time.perf_counter()
+            scanner.sendall(code.encode() + b"\r\n")
+            d = station.wait_for(lambda e: e["event"] in ("decision", "scan_refused")
+                                 and e.get("raw") == code, what=f"a decision on {code}")
+            took = time.perf_counter() - start
+            if d["event"] != "decision" or d["decision"] != "block" or d["offline"]:
+                raise SystemExit(f"bench: unexpected {d}")
+            return took
+
+        def direct():
+            code = next(codes)
+            body = {"station_id": "ST-01", "operator_id": "OP-7", "scan": code,
+                    "empty_gross_kg": tare + content}
+            start = time.perf_counter()
+            answer = client.check(body)
+            took = time.perf_counter() - start
+            if answer["decision"] != "block":
+                raise SystemExit(f"bench: unexpected {answer}")
+            return took
+
+        sides = {"station": via_station, "direct": direct}
+        for side in sides.values():  # warm-up: connections, caches
+            for _ in range(scans // 4):
+                side()
+        runs = {name: [] for name in sides}
+        log(f"station-decide: {args.rounds} alternating rounds of {scans} scans per side")
+        for r in range(args.rounds):
+            order = list(sides) if r % 2 == 0 else list(reversed(sides))
+            for name in order:
+                runs[name].append([sides[name]() * 1000 for _ in range(scans)])
+            log(f"  round {r + 1}: p50 station {statistics.median(runs['station'][-1]):.2f} ms, "
+                f"direct {statistics.median(runs['direct'][-1]):.2f} ms")
+        scanner.close()
+        client.close()
+        # The floor: the driver's Read() (several Modbus requests) and one raw request,
+        # on the same simulator; the simulator's request count says how many per Read.
+        before = sim.status()["modbus"]["requests"]
+        reads = 2000
+        floor = json.loads(subprocess.run(
+            [os.path.join(binaries(), "tools", "bench", "pingma-bench-station"), "modbus-read",
+             "--host", sim.host, "--port", str(sim.port), "--reads", str(reads)],
+            check=True, capture_output=True, text=True).stdout)
+        per_read = (sim.status()["modbus"]["requests"] - before - reads - 1) / reads
+    finally:
+        for stop in (station and station.stop, sim and sim.stop, reg.stop):
+            if stop:
+                stop()
+    pooled = {name: [t for rnd in rs for t in rnd] for name, rs in runs.items()}
+    res = {name: {"p50": percentile(v, 0.5), "p99": percentile(v, 0.99)}
+           for name, v in pooled.items()}
+    s, d = res["station"], res["direct"]
+    read50, raw50 = floor["read"]["p50_us"] / 1000, floor["raw_request"]["p50_us"] / 1000
+    print(f"## scan to decision at a position, online ({args.rounds} alternating rounds of "
+          f"{scans} blocked cylinders each side, pooled)")
+    print("| | p50 ms | p99 ms |")
+    print("|---|---|---|")
+    print(f"| direct POST /v1/fill-checks (kept alive) | {d['p50']:.2f} | {d['p99']:.2f} |")
+    print(f"| station: scan line -> decision event | {s['p50']:.2f} | {s['p99']:.2f} |")
+    per_round = ", ".join(f"{statistics.median(a) / statistics.median(b):.2f}"
+                          for a, b in zip(runs["station"], runs["direct"]))
+    print(f"ratio station/direct: p50 {s['p50'] / d['p50']:.2f}, p99 {s['p99'] / d['p99']:.2f} "
+          f"(goal <= 1.3); p50 per round {per_round}")
+    print(f"floor: Scale::Read() p50 {read50:.3f} ms, p99 "
+          f"{floor['read']['p99_us'] / 1000:.3f} ms ({per_read:.1f} Modbus requests per Read); "
+          f"one raw request p50 {raw50:.3f} ms; ({d['p50']:.2f} + {read50:.3f}) / {d['p50']:.2f} "
+          f"= {(d['p50'] + read50) / d['p50']:.2f}")
+    return {"res": res, "floor": floor}
+
+
+def bench_replica(args, work):
+    """A full sync of the replica from a registry seeded with 1M cylinders, against
+    inserting the same rows into SQLite; the incremental sync; offline decisions."""
+    lp = line_processes()
+    tool = os.path.join(binaries(), "tools", "bench", "pingma-bench-station")
+    n = args.replica_cylinders
+    db = os.path.join(work, f"replica-registry-{n}.db")
+    if not (args.keep and os.path.exists(db)):
+        log(f"replica: seeding a registry with {n} cylinders")
+        start = time.monotonic()
+        subprocess.run([args.seed, "--db", db, "--cylinders", str(n), "--events", "0"],
+                       check=True)
+        log(f"  seeded in {time.monotonic() - start:.0f} s")
+        os.sync()
+    reg = lp.Registry(args.registry, db)
+    station_token = os.path.join(work, "replica.token")
+    with open(station_token, "w") as f:
+        f.write(reg.token("station", "ST-01") + "\n")
+    inspector = reg.token("inspector", "INSP-1")
+    reg.start()
+    syncs, inserts = [], []
+    try:
+        for r in range(args.rounds):
+            replica = os.path.join(work, f"replica-{r}.db")
+            for f in (replica, replica + "-wal", replica + "-shm"):
+                if os.path.exists(f):
+                    os.unlink(f)
+            syncs.append(json.loads(subprocess.run(
+                [tool, "sync", "--registry", reg.url, "--token-file", station_token,
+                 "--replica", replica], check=True, capture_output=True, text=True).stdout))
+            raw = os.path.join(work, f"replica-raw-{r}.db")
+            for f in (raw, raw + "-wal", raw + "-shm"):
+                if os.path.exists(f):
+                    os.unlink(f)
+            inserts.append(json.loads(subprocess.run(
+                [tool, "insert", "--from", replica, "--db", raw], check=True,
+                capture_output=True, text=True).stdout))
+            os.unlink(raw)
+            log(f"  round {r + 1}: sync {syncs[-1]['seconds']:.1f} s ({syncs[-1]['pages']} pages), "
+                f"raw insert {inserts[-1]['seconds']:.2f} s")
+            if r + 1 < args.rounds:
+                os.unlink(replica)
+        if syncs[-1]["cylinders"] != n:
+            raise SystemExit(f"bench: the replica holds {syncs[-1]['cylinders']} of {n}")
+        # Change some cylinders (an inspection each), then sync what changed.
+        host, port = reg.url[len("http://"):].rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        today = str(china_today())
+        for i in range(0, n, n // args.changed)[:args.changed]:
+            body = {"code": f"BM{i:08d}", "date": today, "result": "pass",
+                    "report_no": f"RPT-{i}"}
+            conn.request("POST", "/v1/inspections", body=json.dumps(body),
+                         headers={"Authorization": "Bearer " + inspector,
+                                  "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            answer = resp.read()
+            if resp.status not in (200, 201):
+                raise SystemExit(f"bench: inspection {resp.status} {answer}")
+        conn.close()
+        incremental = json.loads(subprocess.run(
+            [tool, "sync", "--registry", reg.url, "--token-file", station_token,
+             "--replica", replica], check=True, capture_output=True, text=True).stdout)
+    finally:
+        reg.stop()
+    decide = json.loads(subprocess.run(
+        [tool, "decide", "--replica", replica, "--cylinders", str(n), "--decisions",
+         str(args.decisions)], check=True, capture_output=True, text=True).stdout)
+    sync_s = statistics.median(s["seconds"] for s in syncs)
+    raw_s = statistics.median(i["seconds"] for i in inserts)
+    print(f"## the station's replica: {n} cylinders (medians of {args.rounds} rounds)")
+    print("| | pages | seconds | cylinders/s |")
+    print("|---|---|---|---|")
+    print(f"| raw SQLite insert of the same rows ({inserts[-1]['bytes'] / 1e6:.0f} MB) | | "
+          f"{raw_s:.2f} | {n / raw_s:.0f} |")
+    print(f"| Replica::Sync, full | {syncs[-1]['pages']} | {sync_s:.2f} | {n / sync_s:.0f} |")
+    print(f"| Replica::Sync, incremental | {incremental['pages']} | "
+          f"{incremental['seconds']:.3f} | {incremental['received'] / incremental['seconds']:.0f} |")
+    print(f"ratio raw/sync: {raw_s / sync_s:.3f} (goal >= 0.3); per round " +
+          ", ".join(f"{i['seconds'] / s['seconds']:.3f}" for s, i in zip(syncs, inserts)))
+    print(f"incremental: {incremental['received']} cylinders received after {args.changed} "
+          f"inspections")
+    print(f"offline Replica::Decide on {decide['replica_cylinders']} cylinders, "
+          f"{args.decisions} decisions: " + "; ".join(
+              f"{k} p50 {decide[k]['p50_us'] / 1000:.3f} ms p99 {decide[k]['p99_us'] / 1000:.3f} ms "
+              f"max {decide[k]['max_us'] / 1000:.3f} ms (n={decide[k]['n']})"
+              for k in ("all", "known", "unknown")) + " (goal p99 <= 5 ms)")
+    return {"syncs": syncs, "inserts": inserts, "incremental": incremental, "decide": decide}
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_positions(args, work):
+    """One station, 8 positions, 8 scale simulators, all filling at once."""
+    lp = line_processes()
+    tare, content, positions = 16.4, 0.5, 8
+    reg, tokens = line_registry(lp, work, "positions")
+    sims, station = [], None
+    try:
+        reg.must("POST", "/v1/cylinders/batch", tokens["company"],
+                 {"cylinders": fleet("PF", positions)})
+        for _ in range(positions):
+            sims.append(lp.ScaleSim(os.path.join(binaries(), "tools", "scale_sim",
+                                                 "pingma-scale-sim"), flow_kg_s=0.3))
+        ids = [f"P{i + 1}" for i in range(positions)]
+        station = lp.Station(os.path.join(binaries(), "station", "pingma-station"),
+                             os.path.join(work, "positions"), "ST-01", reg.url,
+                             tokens["station"],
+                             [(pid, "OP-7", lp.tcp_listen_scanner(), lp.tcp_scale(sim))
+                              for pid, sim in zip(ids, sims)], sync_interval_s=3600)
+        station.start()
+        station.wait_for(lambda e: e["event"] == "replica_synced", what="a replica sync")
+        for sim in sims:
+            sim.control(f"place {tare} {content}")
+        time.sleep(1.0)  # the load cells settle
+        for i, pid in enumerate(ids):
+            station.scan(pid, f"PF{i:08d}")
+        started = set()
+        while len(started) < positions:
+            e = station.wait_for(lambda e: e["event"] in ("fill_started", "decision",
+                                                          "scan_refused"), what="fills starting")
+            if e["event"] == "fill_started":
+                started.add(e["position"])
+            elif e["event"] == "scan_refused" or e.get("decision") != "allow":
+                raise SystemExit(f"bench: {e}")
+        log(f"positions: {positions} fills running; measuring {args.window} s")
+        pid = station.program.proc.pid
+        req0 = [s.status()["modbus"]["requests"] for s in sims]
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(args.window)
+        req1 = [s.status()["modbus"]["requests"] for s in sims]
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        valves = [s.status()["valve"] for s in sims]
+        finished = []
+        while len(finished) < positions:
+            e = station.wait_for(lambda e: e["event"] == "fill_finished", timeout=120,
+                                 what="the fills finishing")
+            finished.append(e["record"]["result"])
+    finally:
+        for stop in [station and station.stop] + [s.stop for s in sims] + [reg.stop]:
+            if stop:
+                stop()
+    secs = t1 - t0
+    rates = [(b - a) / secs for a, b in zip(req0, req1)]
+    cpu = (cpu1 - cpu0) / secs
+    print(f"## one station, {positions} positions filling at once ({secs:.1f} s window, "
+          f"flow 0.3 kg/s)")
+    print(f"Modbus requests/s per position: " + ", ".join(f"{r:.1f}" for r in rates))
+    print(f"total {sum(rates):.1f} requests/s = {sum(rates) / 4:.1f} Read()s/s at 4 requests "
+          f"per Read (configured: a Read every 100 ms = 10/s per position, "
+          f"{positions * 10} Read()s/s)")
+    print(f"station CPU: {cpu * 100:.1f}% of one core (utime+stime over the window)")
+    print(f"valves at the window's end: {valves}; fills finished: {finished}")
+    return {"rates": rates, "cpu": cpu, "finished": finished}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos", "all"])
+    parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos",
+                                          "station-decide", "replica", "positions", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -403,6 +736,15 @@ def main():
     parser.add_argument("--small-cylinders", type=int, default=10000)
     parser.add_argument("--large-cylinders", type=int, default=1000000)
     parser.add_argument("--large-events", type=int, default=10000000)
+    parser.add_argument("--scans", type=int, default=200,
+                        help="station-decide: scans per side per round")
+    parser.add_argument("--replica-cylinders", type=int, default=1000000)
+    parser.add_argument("--changed", type=int, default=1000,
+                        help="replica: cylinders changed before the incremental sync")
+    parser.add_argument("--decisions", type=int, default=20000,
+                        help="replica: offline decisions timed")
+    parser.add_argument("--window", type=int, default=20,
+                        help="positions: seconds measured while all 8 fill")
     parser.add_argument("--keep", action="store_true",
                         help="keep the databases, and reuse those already in --work-dir")
     parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
@@ -414,6 +756,8 @@ def main():
     args.floor = os.path.join(args.build, "tools", "bench", "pingma-bench-floor")
     args.sqlite_insert = os.path.join(args.build, "tools", "bench", "pingma-bench-sqlite-insert")
     args.seed = os.path.join(args.build, "tools", "bench", "pingma-bench-seed")
+    global BUILD_DIR
+    BUILD_DIR = os.path.abspath(args.build)
     work = args.work_dir or tempfile.mkdtemp(prefix="pingma-bench-")
     os.makedirs(work, exist_ok=True)
     try:
@@ -425,6 +769,12 @@ def main():
             bench_large_store(args, work)
         if args.which in ("photos", "all"):
             bench_photos(args, work)
+        if args.which in ("station-decide", "all"):
+            bench_station_decide(args, work)
+        if args.which in ("replica", "all"):
+            bench_replica(args, work)
+        if args.which in ("positions", "all"):
+            bench_positions(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

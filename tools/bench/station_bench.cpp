@@ -1,0 +1,277 @@
+// pingma-bench-station: the C++ parts of the station's benchmarks (bench.py
+// station-decide, replica, positions drive it). Each subcommand prints one JSON
+// object on stdout; times are measured here, ratios are taken by bench.py.
+//
+//   sync        Replica::Sync of a replica file from a running registry, timed
+//   insert      the baseline of the sync: every cylinder row of a replica file read
+//               into memory, then inserted into a new file of the replica's shape
+//               in one transaction, one prepared statement, WAL, synchronous=FULL
+//   decide      Replica::Decide on a synced replica: random known codes and a share
+//               of unknown ones, each call timed
+//   modbus-read Scale::Read() (the driver the position uses) and a single raw
+//               register read, timed against a running pingma-scale-sim: the floor
+//               of the station's stable weight read
+#include <modbus/modbus.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "registry_client.h"
+#include "replica.h"
+#include "scale.h"
+
+using namespace pingma;
+using namespace pingma::station;
+using nlohmann::json;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+double Seconds(Steady::time_point since) {
+  return std::chrono::duration<double>(Steady::now() - since).count();
+}
+
+double Micros(Steady::time_point from, Steady::time_point to) {
+  return std::chrono::duration<double, std::micro>(to - from).count();
+}
+
+// p50, p99 and max of a list of microseconds.
+json Percentiles(std::vector<double> us) {
+  if (us.empty()) return json{{"n", 0}};
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) {
+    const auto i = static_cast<std::size_t>(q * static_cast<double>(us.size() - 1) + 0.5);
+    return us[std::min(i, us.size() - 1)];
+  };
+  return json{{"n", us.size()}, {"p50_us", at(0.5)}, {"p99_us", at(0.99)}, {"max_us", us.back()}};
+}
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "pingma-bench-station: %s\n", what.c_str());
+  std::exit(1);
+}
+
+std::string ReadToken(const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (!(in >> token)) Fail("cannot read a token from " + path);
+  return token;
+}
+
+int RunSync(const std::string& url, const std::string& token_file, const std::string& station_id,
+            const std::string& path) {
+  auto replica = Replica::Open(path);
+  if (!replica.ok()) Fail(replica.status().message());
+  ClientOptions options;
+  options.base_url = url;
+  options.token = ReadToken(token_file);
+  options.fleet_timeout = std::chrono::milliseconds(600000);
+  RegistryClient client(options);
+  const auto start = Steady::now();
+  auto stats = (*replica)->Sync(client, station_id);
+  const double seconds = Seconds(start);
+  if (!stats.ok()) Fail("sync: " + stats.status().message());
+  auto size = (*replica)->Size();
+  std::printf("%s\n", json{{"seconds", seconds},
+                           {"pages", stats->pages},
+                           {"received", stats->cylinders},
+                           {"cylinders", size.ok() ? *size : -1},
+                           {"cursor", stats->cursor}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+// Raw SQLite, as pingma-bench-sqlite-insert does for the registry's batch.
+void Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string message = err ? err : "?";
+    sqlite3_free(err);
+    Fail(std::string(sql) + ": " + message);
+  }
+}
+
+int RunInsert(const std::string& from, const std::string& path) {
+  struct Row {
+    std::string code, owner, record;
+  };
+  std::vector<Row> rows;
+  sqlite3* src = nullptr;
+  if (sqlite3_open_v2(from.c_str(), &src, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    Fail("cannot open " + from);
+  }
+  sqlite3_stmt* read = nullptr;
+  if (sqlite3_prepare_v2(src, "SELECT code, owner_company_id, record FROM cylinders", -1, &read,
+                         nullptr) != SQLITE_OK) {
+    Fail(sqlite3_errmsg(src));
+  }
+  auto text = [&](int i) {
+    const unsigned char* p = sqlite3_column_text(read, i);
+    return std::string(reinterpret_cast<const char*>(p),
+                       static_cast<std::size_t>(sqlite3_column_bytes(read, i)));
+  };
+  while (sqlite3_step(read) == SQLITE_ROW) rows.push_back({text(0), text(1), text(2)});
+  sqlite3_finalize(read);
+  sqlite3_close(src);
+  std::size_t bytes = 0;
+  for (const Row& r : rows) bytes += r.code.size() + r.owner.size() + r.record.size();
+
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) Fail("cannot open " + path);
+  Exec(db,
+       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+       "CREATE TABLE cylinders(code TEXT PRIMARY KEY, owner_company_id TEXT NOT NULL,"
+       " record TEXT NOT NULL) WITHOUT ROWID;");
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT INTO cylinders(code, owner_company_id, record) VALUES(?,?,?)",
+                         -1, &st, nullptr) != SQLITE_OK) {
+    Fail(sqlite3_errmsg(db));
+  }
+  const auto start = Steady::now();
+  Exec(db, "BEGIN");
+  for (const Row& r : rows) {
+    sqlite3_bind_text(st, 1, r.code.data(), static_cast<int>(r.code.size()), SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r.owner.data(), static_cast<int>(r.owner.size()), SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r.record.data(), static_cast<int>(r.record.size()), SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) Fail(sqlite3_errmsg(db));
+    sqlite3_reset(st);
+  }
+  Exec(db, "COMMIT");
+  const double seconds = Seconds(start);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  std::printf("%s\n",
+              json{{"seconds", seconds}, {"rows", rows.size()}, {"bytes", bytes}}.dump().c_str());
+  return 0;
+}
+
+int RunDecide(const std::string& path, const std::string& station_id,
+              const std::string& operator_id, const std::string& prefix, long cylinders,
+              long decisions, double unknown_share) {
+  auto replica = Replica::Open(path);
+  if (!replica.ok()) Fail(replica.status().message());
+  auto size = (*replica)->Size();
+  if (!size.ok() || !(*replica)->ready()) Fail("the replica is not synced");
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<long> pick(0, cylinders - 1);
+  std::bernoulli_distribution unknown(unknown_share);
+  std::vector<double> known_us, unknown_us, all_us;
+  long allowed = 0, blocked = 0;
+  for (long i = 0; i < decisions; ++i) {
+    const bool is_unknown = unknown(rng);
+    // Unknown codes differ from the fleet's in their prefix ("X" added).
+    const std::string code = fmt::format("{}{}{:08d}", prefix, is_unknown ? "X" : "", pick(rng));
+    CheckRequest request{station_id, operator_id, code, 16.9, {}};
+    const Instant now{std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count()};
+    const auto start = Steady::now();
+    auto answer = (*replica)->Decide(request, now);
+    const double us = Micros(start, Steady::now());
+    if (!answer.ok()) Fail("decide " + code + ": " + answer.status().message());
+    (answer->allowed ? allowed : blocked) += 1;
+    (is_unknown ? unknown_us : known_us).push_back(us);
+    all_us.push_back(us);
+  }
+  std::printf("%s\n", json{{"replica_cylinders", *size},
+                           {"all", Percentiles(all_us)},
+                           {"known", Percentiles(known_us)},
+                           {"unknown", Percentiles(unknown_us)},
+                           {"allowed", allowed},
+                           {"blocked", blocked}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+int RunModbusRead(const std::string& host, int port, long reads) {
+  ScaleEndpoint endpoint;
+  endpoint.host = host;
+  endpoint.port = port;
+  auto scale = MakeModbusScale(endpoint, DefaultProfile());
+  if (Status s = scale->Connect(); !s.ok()) Fail(s.message());
+  std::vector<double> read_us, raw_us;
+  long stable = 0;
+  for (long i = 0; i < reads; ++i) {
+    const auto start = Steady::now();
+    auto r = scale->Read();
+    read_us.push_back(Micros(start, Steady::now()));
+    if (!r.ok()) Fail("Read: " + r.status().message());
+    stable += r->stable ? 1 : 0;
+  }
+  scale->Disconnect();
+  // One request of two registers (the gross weight), on a libmodbus context of its own.
+  modbus_t* ctx = modbus_new_tcp_pi(host.c_str(), std::to_string(port).c_str());
+  if (ctx == nullptr || modbus_connect(ctx) != 0) Fail("raw modbus connect failed");
+  for (long i = 0; i < reads; ++i) {
+    std::uint16_t regs[2];
+    const auto start = Steady::now();
+    const int rc = modbus_read_registers(ctx, 0, 2, regs);
+    raw_us.push_back(Micros(start, Steady::now()));
+    if (rc != 2) Fail(std::string("raw read: ") + modbus_strerror(errno));
+  }
+  modbus_close(ctx);
+  modbus_free(ctx);
+  std::printf("%s\n", json{{"read", Percentiles(read_us)},
+                           {"raw_request", Percentiles(raw_us)},
+                           {"stable_reads", stable}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pingma-bench-station: the station's benchmarks (driven by bench.py)"};
+  app.require_subcommand(1);
+
+  std::string url, token_file, station_id = "ST-01", replica, db, operator_id = "OP-7",
+                               prefix = "BM", host = "127.0.0.1";
+  long cylinders = 1000000, decisions = 100000, reads = 2000;
+  double unknown_share = 0.05;
+  int port = 0;
+
+  auto* sync = app.add_subcommand("sync", "time Replica::Sync from a registry");
+  sync->add_option("--registry", url, "the registry's base URL")->required();
+  sync->add_option("--token-file", token_file, "a file holding the station's token")->required();
+  sync->add_option("--station", station_id)->capture_default_str();
+  sync->add_option("--replica", replica, "the replica file (created if new)")->required();
+
+  auto* insert = app.add_subcommand("insert", "baseline: the replica's rows into a new file");
+  insert->add_option("--from", replica, "a synced replica file")->required();
+  insert->add_option("--db", db, "the new file")->required();
+
+  auto* decide = app.add_subcommand("decide", "time Replica::Decide");
+  decide->add_option("--replica", replica, "a synced replica file")->required();
+  decide->add_option("--station", station_id)->capture_default_str();
+  decide->add_option("--operator", operator_id)->capture_default_str();
+  decide->add_option("--prefix", prefix, "codes are PREFIX + 8 digits")->capture_default_str();
+  decide->add_option("--cylinders", cylinders, "codes drawn from 0..N-1")->capture_default_str();
+  decide->add_option("--decisions", decisions)->capture_default_str();
+  decide->add_option("--unknown-share", unknown_share)->capture_default_str();
+
+  auto* modbus = app.add_subcommand("modbus-read", "time Scale::Read() and one raw request");
+  modbus->add_option("--host", host)->capture_default_str();
+  modbus->add_option("--port", port)->required();
+  modbus->add_option("--reads", reads)->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (*sync) return RunSync(url, token_file, station_id, replica);
+  if (*insert) return RunInsert(replica, db);
+  if (*decide) {
+    return RunDecide(replica, station_id, operator_id, prefix, cylinders, decisions, unknown_share);
+  }
+  return RunModbusRead(host, port, reads);
+}
