@@ -607,6 +607,15 @@ def bench_replica(args, work):
                 os.unlink(replica)
         if syncs[-1]["cylinders"] != n:
             raise SystemExit(f"bench: the replica holds {syncs[-1]['cylinders']} of {n}")
+        # Where a sync's time goes: the same pages fetched, then applied, timed apart.
+        split_db = os.path.join(work, "replica-split.db")
+        for f in (split_db, split_db + "-wal", split_db + "-shm"):
+            if os.path.exists(f):
+                os.unlink(f)
+        split = json.loads(subprocess.run(
+            [tool, "split", "--registry", reg.url, "--token-file", station_token,
+             "--replica", split_db], check=True, capture_output=True, text=True).stdout)
+        os.unlink(split_db)
         # Change some cylinders (an inspection each), then sync what changed.
         host, port = reg.url[len("http://"):].rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
@@ -642,6 +651,10 @@ def bench_replica(args, work):
           f"{incremental['seconds']:.3f} | {incremental['received'] / incremental['seconds']:.0f} |")
     print(f"ratio raw/sync: {raw_s / sync_s:.3f} (goal >= 0.3); per round " +
           ", ".join(f"{i['seconds'] / s['seconds']:.3f}" for s, i in zip(syncs, inserts)))
+    print(f"where a full sync goes: fetching the {split['pages']} pages "
+          f"({split['bytes'] / 1e6:.0f} MB of JSON) {split['fetch_seconds']:.1f} s, applying them "
+          f"{split['apply_seconds']:.1f} s; raw insert/apply: "
+          f"{raw_s / split['apply_seconds']:.3f}")
     print(f"incremental: {incremental['received']} cylinders received after {args.changed} "
           f"inspections")
     print(f"offline Replica::Decide on {decide['replica_cylinders']} cylinders, "
@@ -649,6 +662,9 @@ def bench_replica(args, work):
               f"{k} p50 {decide[k]['p50_us'] / 1000:.3f} ms p99 {decide[k]['p99_us'] / 1000:.3f} ms "
               f"max {decide[k]['max_us'] / 1000:.3f} ms (n={decide[k]['n']})"
               for k in ("all", "known", "unknown")) + " (goal p99 <= 5 ms)")
+    w = decide["sighting_write"]
+    print(f"floor of a known code's decision: storing its sighting (2 autocommit statements, WAL, "
+          f"synchronous=FULL) p50 {w['p50_us'] / 1000:.3f} ms p99 {w['p99_us'] / 1000:.3f} ms")
     return {"syncs": syncs, "inserts": inserts, "incremental": incremental, "decide": decide}
 
 

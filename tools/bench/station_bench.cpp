@@ -3,11 +3,16 @@
 // object on stdout; times are measured here, ratios are taken by bench.py.
 //
 //   sync        Replica::Sync of a replica file from a running registry, timed
+//   split       what Sync does, in its two halves timed apart: every page fetched
+//               (RegistryClient::Fleet: the registry's work and the transfer), then
+//               every page applied (Replica::ApplyPage: parsing and SQLite)
 //   insert      the baseline of the sync: every cylinder row of a replica file read
 //               into memory, then inserted into a new file of the replica's shape
 //               in one transaction, one prepared statement, WAL, synchronous=FULL
 //   decide      Replica::Decide on a synced replica: random known codes and a share
-//               of unknown ones, each call timed
+//               of unknown ones, each call timed; then the sighting that Decide
+//               stores for a known code (the same two statements, autocommit, on
+//               the same file with the replica's pragmas) timed alone
 //   modbus-read Scale::Read() (the driver the position uses) and a single raw
 //               register read, timed against a running pingma-scale-sim: the floor
 //               of the station's stable weight read
@@ -87,6 +92,42 @@ int RunSync(const std::string& url, const std::string& token_file, const std::st
                            {"received", stats->cylinders},
                            {"cylinders", size.ok() ? *size : -1},
                            {"cursor", stats->cursor}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+int RunSplit(const std::string& url, const std::string& token_file, const std::string& station_id,
+             const std::string& path) {
+  auto replica = Replica::Open(path);
+  if (!replica.ok()) Fail(replica.status().message());
+  ClientOptions options;
+  options.base_url = url;
+  options.token = ReadToken(token_file);
+  options.fleet_timeout = std::chrono::milliseconds(600000);
+  RegistryClient client(options);
+  std::vector<std::string> pages;
+  std::size_t bytes = 0;
+  std::string cursor;
+  const auto fetch_start = Steady::now();
+  for (int guard = 0; guard < 100000; ++guard) {
+    auto page = client.Fleet(station_id, cursor);
+    if (!page.ok()) Fail("fleet: " + page.status().message());
+    bytes += page->json.size();
+    pages.push_back(std::move(page->json));
+    cursor = page->next_cursor;
+    if (!page->more) break;
+  }
+  const double fetch_seconds = Seconds(fetch_start);
+  const auto apply_start = Steady::now();
+  for (const std::string& page : pages) {
+    if (Status s = (*replica)->ApplyPage(page); !s.ok()) Fail("apply: " + s.message());
+  }
+  const double apply_seconds = Seconds(apply_start);
+  std::printf("%s\n", json{{"pages", pages.size()},
+                           {"bytes", bytes},
+                           {"fetch_seconds", fetch_seconds},
+                           {"apply_seconds", apply_seconds}}
                           .dump()
                           .c_str());
   return 0;
@@ -184,7 +225,41 @@ int RunDecide(const std::string& path, const std::string& station_id,
     (is_unknown ? unknown_us : known_us).push_back(us);
     all_us.push_back(us);
   }
+  replica->reset();
+  // The write a known code costs Decide: its sighting stored, old ones pruned, each
+  // statement its own transaction as in Replica::Decide.
+  std::vector<double> write_us;
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) Fail("cannot open " + path);
+  Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+  sqlite3_stmt* put = nullptr;
+  sqlite3_stmt* prune = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO sightings(code, at) VALUES(?, ?)", -1, &put,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "DELETE FROM sightings WHERE at < ?", -1, &prune, nullptr) !=
+          SQLITE_OK) {
+    Fail(sqlite3_errmsg(db));
+  }
+  for (long i = 0; i < std::min(decisions, 2000L); ++i) {
+    const std::string code = fmt::format("{}{:08d}", prefix, pick(rng));
+    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+    const auto start = Steady::now();
+    sqlite3_bind_text(put, 1, code.data(), static_cast<int>(code.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(put, 2, now_ms);
+    if (sqlite3_step(put) != SQLITE_DONE) Fail(sqlite3_errmsg(db));
+    sqlite3_reset(put);
+    sqlite3_bind_int64(prune, 1, now_ms - 30 * 60000);
+    if (sqlite3_step(prune) != SQLITE_DONE) Fail(sqlite3_errmsg(db));
+    sqlite3_reset(prune);
+    write_us.push_back(Micros(start, Steady::now()));
+  }
+  sqlite3_finalize(put);
+  sqlite3_finalize(prune);
+  sqlite3_close(db);
   std::printf("%s\n", json{{"replica_cylinders", *size},
+                           {"sighting_write", Percentiles(write_us)},
                            {"all", Percentiles(all_us)},
                            {"known", Percentiles(known_us)},
                            {"unknown", Percentiles(unknown_us)},
@@ -249,6 +324,12 @@ int main(int argc, char** argv) {
   sync->add_option("--station", station_id)->capture_default_str();
   sync->add_option("--replica", replica, "the replica file (created if new)")->required();
 
+  auto* split = app.add_subcommand("split", "Sync's fetching and applying, timed apart");
+  split->add_option("--registry", url, "the registry's base URL")->required();
+  split->add_option("--token-file", token_file, "a file holding the station's token")->required();
+  split->add_option("--station", station_id)->capture_default_str();
+  split->add_option("--replica", replica, "a new replica file")->required();
+
   auto* insert = app.add_subcommand("insert", "baseline: the replica's rows into a new file");
   insert->add_option("--from", replica, "a synced replica file")->required();
   insert->add_option("--db", db, "the new file")->required();
@@ -269,6 +350,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*sync) return RunSync(url, token_file, station_id, replica);
+  if (*split) return RunSplit(url, token_file, station_id, replica);
   if (*insert) return RunInsert(replica, db);
   if (*decide) {
     return RunDecide(replica, station_id, operator_id, prefix, cylinders, decisions, unknown_share);
