@@ -3,6 +3,7 @@
 #include "position.h"
 
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -18,6 +19,13 @@ constexpr std::string_view kBadgePrefix = "OP:";
 // Weights in the record are kept to the gram, as the registry compares them.
 double Grams(double kg) {
   return std::round(kg * 1000.0) / 1000.0;
+}
+
+// "14.52" for the operator's lines.
+std::string Kg(double kg) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", kg);
+  return text;
 }
 
 std::string ReasonLine(const CheckAnswer& a) {
@@ -158,14 +166,14 @@ Result<ScaleReading> Position::ReadScale() {
 std::optional<ScaleReading> Position::ReadStable(std::chrono::milliseconds wait,
                                                  const std::atomic<bool>& stop) {
   const auto deadline = Steady::now() + wait;
-  std::optional<ScaleReading> last;
+  bool reported = false;  // one scale_error per wait, not one per poll
   while (!stop) {
     if (EnsureConnected()) {
       Result<ScaleReading> r = ReadScale();
       if (r.ok()) {
-        last = *r;
-        if (r->stable && !r->fault) return last;
-      } else {
+        if (r->stable && !r->fault) return *r;
+      } else if (!reported) {
+        reported = true;
         Report({{"event", "scale_error"}, {"error", r.status().message()}});
       }
     }
@@ -251,7 +259,7 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
     return;
   }
   sink_.Say(options_.position_id, "允许充装 ALLOWED " + code + where + ": 目标净重 target " +
-                                      std::to_string(answer->fill->target_kg).substr(0, 5) + " kg");
+                                      Kg(answer->fill->target_kg) + " kg");
   RunFill(*answer, *empty, text, stop);
 }
 
@@ -419,9 +427,8 @@ void Position::Finish(Fill& fill, const std::string& result, std::optional<doubl
   Report(event);
   const std::string code = rec.value("code", "");
   if (result == "ok") {
-    sink_.Say(options_.position_id, "充装完成 Filled " + code + ": 净重 net " +
-                                        std::to_string(rec["net_kg"].get<double>()).substr(0, 6) +
-                                        " kg");
+    sink_.Say(options_.position_id,
+              "充装完成 Filled " + code + ": 净重 net " + Kg(rec["net_kg"].get<double>()) + " kg");
   } else if (result == "overfill") {
     sink_.Say(options_.position_id, "超装！扣留气瓶，抽残后复秤 / OVERFILLED " + code +
                                         ": hold the cylinder, decant and re-weigh");
