@@ -466,7 +466,7 @@ def bench_station_decide(args, work):
     lp = line_processes()
     tare, content = 16.4, 0.5
     scans = args.scans
-    n_codes = 2 * scans * (args.rounds + 1)
+    n_codes = 2 * scans * (args.rounds + 2)
     overdue = str(china_today() - datetime.timedelta(days=1))
     reg, tokens = line_registry(lp, work, "station-decide")
     sim = station = None
@@ -537,6 +537,16 @@ def bench_station_decide(args, work):
              "--host", sim.host, "--port", str(sim.port), "--reads", str(reads)],
             check=True, capture_output=True, text=True).stdout)
         per_read = (sim.status()["modbus"]["requests"] - before - reads - 1) / reads
+        # The registry's check through the station's own client (libcurl, C++), on
+        # codes not checked before: the check without Python's HTTP client.
+        token_file = os.path.join(work, "station-decide.token")
+        with open(token_file, "w") as f:
+            f.write(tokens["station"] + "\n")
+        libcurl = json.loads(subprocess.run(
+            [os.path.join(binaries(), "tools", "bench", "pingma-bench-station"), "check",
+             "--registry", reg.url, "--token-file", token_file, "--prefix", "SD", "--first",
+             str(n_codes - 2 * scans), "--count", str(2 * scans)],
+            check=True, capture_output=True, text=True).stdout)["check"]
     finally:
         for stop in (station and station.stop, sim and sim.stop, reg.stop):
             if stop:
@@ -556,6 +566,9 @@ def bench_station_decide(args, work):
                           for a, b in zip(runs["station"], runs["direct"]))
     print(f"ratio station/direct: p50 {s['p50'] / d['p50']:.2f}, p99 {s['p99'] / d['p99']:.2f} "
           f"(goal <= 1.3); p50 per round {per_round}")
+    print(f"the same check through the station's libcurl client (C++, after the rounds): "
+          f"p50 {libcurl['p50_us'] / 1000:.2f} ms, p99 {libcurl['p99_us'] / 1000:.2f} ms; "
+          f"station/libcurl p50 {s['p50'] / (libcurl['p50_us'] / 1000):.2f}")
     print(f"floor: Scale::Read() p50 {read50:.3f} ms, p99 "
           f"{floor['read']['p99_us'] / 1000:.3f} ms ({per_read:.1f} Modbus requests per Read); "
           f"one raw request p50 {raw50:.3f} ms; ({d['p50']:.2f} + {read50:.3f}) / {d['p50']:.2f} "

@@ -13,6 +13,8 @@
 //               of unknown ones, each call timed; then the sighting that Decide
 //               stores for a known code (the same two statements, autocommit, on
 //               the same file with the replica's pragmas) timed alone
+//   check       RegistryClient::Check (the station's libcurl client, kept alive) on
+//               distinct codes, timed: the registry's fill check without the station
 //   modbus-read Scale::Read() (the driver the position uses) and a single raw
 //               register read, timed against a running pingma-scale-sim: the floor
 //               of the station's stable weight read
@@ -270,6 +272,24 @@ int RunDecide(const std::string& path, const std::string& station_id,
   return 0;
 }
 
+int RunCheck(const std::string& url, const std::string& token_file, const std::string& station_id,
+             const std::string& operator_id, const std::string& prefix, long first, long count) {
+  ClientOptions options;
+  options.base_url = url;
+  options.token = ReadToken(token_file);
+  RegistryClient client(options);
+  std::vector<double> us;
+  for (long i = first; i < first + count; ++i) {
+    CheckRequest request{station_id, operator_id, fmt::format("{}{:08d}", prefix, i), 16.9, {}};
+    const auto start = Steady::now();
+    auto answer = client.Check(request);
+    us.push_back(Micros(start, Steady::now()));
+    if (!answer.ok()) Fail("check: " + answer.status().message());
+  }
+  std::printf("%s\n", json{{"check", Percentiles(us)}}.dump().c_str());
+  return 0;
+}
+
 int RunModbusRead(const std::string& host, int port, long reads) {
   ScaleEndpoint endpoint;
   endpoint.host = host;
@@ -343,6 +363,16 @@ int main(int argc, char** argv) {
   decide->add_option("--decisions", decisions)->capture_default_str();
   decide->add_option("--unknown-share", unknown_share)->capture_default_str();
 
+  long first = 0, count = 200;
+  auto* check = app.add_subcommand("check", "time RegistryClient::Check");
+  check->add_option("--registry", url, "the registry's base URL")->required();
+  check->add_option("--token-file", token_file, "a file holding the station's token")->required();
+  check->add_option("--station", station_id)->capture_default_str();
+  check->add_option("--operator", operator_id)->capture_default_str();
+  check->add_option("--prefix", prefix, "codes are PREFIX + 8 digits")->capture_default_str();
+  check->add_option("--first", first, "the first code's number")->capture_default_str();
+  check->add_option("--count", count, "checks, one code each")->capture_default_str();
+
   auto* modbus = app.add_subcommand("modbus-read", "time Scale::Read() and one raw request");
   modbus->add_option("--host", host)->capture_default_str();
   modbus->add_option("--port", port)->required();
@@ -350,6 +380,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*sync) return RunSync(url, token_file, station_id, replica);
+  if (*check) return RunCheck(url, token_file, station_id, operator_id, prefix, first, count);
   if (*split) return RunSplit(url, token_file, station_id, replica);
   if (*insert) return RunInsert(replica, db);
   if (*decide) {
