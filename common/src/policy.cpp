@@ -148,6 +148,15 @@ void CylinderRules(const Policy& policy, const Cylinder& c, const std::vector<Re
     reasons->Scrap(ReasonCode::kServiceLifeExceeded);
   }
 
+  // A failed assessment is a verdict on the cylinder itself, not on its age: it
+  // stands from its date on, even while the stamped life still runs (an agency may
+  // assess ahead of the end), and it is never lifted, as there is no second one.
+  if (c.assessment && !c.assessment->passed && today >= c.assessment->date) {
+    const std::string when = c.assessment->date.ToString();
+    reasons->Add(ReasonCode::kAssessmentFailed, "{} 安全评估结论不合格 / failed on {}", when, when);
+    reasons->Scrap(ReasonCode::kAssessmentFailed);
+  }
+
   if (c.phase == Phase::kDual) {
     reasons->Add(ReasonCode::kDualPhaseBanned, "型号 {} / model {}", c.model, c.model);
     reasons->Scrap(ReasonCode::kDualPhaseBanned);

@@ -67,22 +67,16 @@ Date D(int y, int m, int d) {
 
 // API.md spellings, in ReasonCode order.
 const char* const kReasonNames[] = {
-    "UNKNOWN_CODE",
-    "NOT_OWNED",
-    "INSPECTION_OVERDUE",
-    "INSPECTION_FAILED",
-    "SERVICE_LIFE_EXCEEDED",
-    "DUAL_PHASE_BANNED",
-    "RECALLED",
-    "SCRAP_PENDING",
-    "SCRAPPED",
-    "DEFECT_FOUND",
-    "TARE_MISMATCH",
-    "CLONE_SUSPECTED",
-    "STATION_LICENSE_INVALID",
+    "UNKNOWN_CODE",           "NOT_OWNED",
+    "INSPECTION_OVERDUE",     "INSPECTION_FAILED",
+    "SERVICE_LIFE_EXCEEDED",  "ASSESSMENT_FAILED",
+    "DUAL_PHASE_BANNED",      "RECALLED",
+    "SCRAP_PENDING",          "SCRAPPED",
+    "DEFECT_FOUND",           "TARE_MISMATCH",
+    "CLONE_SUSPECTED",        "STATION_LICENSE_INVALID",
     "OPERATOR_NOT_CERTIFIED",
 };
-constexpr int kReasonCount = 14;
+constexpr int kReasonCount = 15;
 
 std::string Names(std::vector<ReasonCode> codes, bool sort = false) {
   if (sort) std::sort(codes.begin(), codes.end());
@@ -627,7 +621,42 @@ std::vector<RuleRow> RuleRows() {
          Cyl(in).manufactured = YearMonth{2018, 5};
          Cyl(in).assessment = Assessment{D(2026, 5, 20), false, D(2030, 5, 31)};
        },
-       {R::kServiceLifeExceeded}, {R::kServiceLifeExceeded}},
+       {R::kServiceLifeExceeded, R::kAssessmentFailed},
+       {R::kServiceLifeExceeded, R::kAssessmentFailed}},
+
+      // --- ASSESSMENT_FAILED (life still running: ends 2031-01-31) ----------------
+      {"failed assessment dated tomorrow: not yet in force",
+       [](Policy&, FillCheckInput& in) {
+         Cyl(in).assessment = Assessment{kToday.AddDays(1), false, std::nullopt};
+       },
+       kNone, kNone},
+      {"failed assessment dated today",
+       [](Policy&, FillCheckInput& in) {
+         Cyl(in).assessment = Assessment{kToday, false, std::nullopt};
+       },
+       {R::kAssessmentFailed}, {R::kAssessmentFailed}},
+      {"failed assessment dated yesterday",
+       [](Policy&, FillCheckInput& in) {
+         Cyl(in).assessment = Assessment{kToday.AddDays(-1), false, std::nullopt};
+       },
+       {R::kAssessmentFailed}, {R::kAssessmentFailed}},
+      {"failed assessment today, at 2026-06-29T16:00Z (2026-06-30 in Shanghai)",
+       [](Policy&, FillCheckInput& in) {
+         Cyl(in).assessment = Assessment{kToday, false, std::nullopt};
+         in.now = Utc(2026, 6, 29, 16);
+       },
+       {R::kAssessmentFailed}, {R::kAssessmentFailed}},
+      {"failed assessment today, at 2026-06-29T15:59:59.999Z (still the 29th)",
+       [](Policy&, FillCheckInput& in) {
+         Cyl(in).assessment = Assessment{kToday, false, std::nullopt};
+         in.now = Utc(2026, 6, 29, 15, 59, 59, 999);
+       },
+       kNone, kNone},
+      {"passed assessment dated today blocks nothing",
+       [](Policy&, FillCheckInput& in) {
+         Cyl(in).assessment = Assessment{kToday, true, std::nullopt};
+       },
+       kNone, kNone},
       {"passed assessment capped at 4 years (2022-05-31 + 4 < today)",
        [](Policy&, FillCheckInput& in) {
          Cyl(in).manufactured = YearMonth{2014, 5};

@@ -118,6 +118,9 @@ enum class ReasonCode {
   kInspectionOverdue,
   kInspectionFailed,
   kServiceLifeExceeded,
+  /// The one safety assessment (安全评估) past design life failed: the cylinder may
+  /// not be filled from the assessment's date on, whether or not its life has ended.
+  kAssessmentFailed,
   kDualPhaseBanned,
   kRecalled,
   kScrapPending,
