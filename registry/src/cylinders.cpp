@@ -430,6 +430,12 @@ void Service::GetHistory(const Call& call, Store::Done done) {
         ev["type"] = (*st)->Text(2);
         ev["at"] = Instant{(*st)->Int(3)}.ToString();
         ev["actor"] = {{"role", (*st)->Text(4)}, {"id", (*st)->Text(5)}};
+        // A public report's contact is for the regulator: a company may be the
+        // one reported.
+        if (ev["type"] == "public_report" && call.who.role != Role::kRegulator &&
+            call.who.role != Role::kAdmin) {
+          ev.erase("contact");
+        }
         last = (*st)->Int(0);
         ev["seq"] = last;
         events.push_back(std::move(ev));
@@ -621,7 +627,7 @@ void Service::PostAssessment(const Call& call, Store::Done done) {
           if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
           out["flagged_for_scrap"] = false;
           if (!passed && c.state == CylinderState::kActive) {
-            Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kServiceLifeExceeded);
+            Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kAssessmentFailed);
             if (flagged.failed()) return flagged;
             out["flagged_for_scrap"] = true;
           }

@@ -37,12 +37,16 @@ const char* ReasonPhrase(int status) {
       return "Forbidden";
     case 404:
       return "Not Found";
+    case 405:
+      return "Method Not Allowed";
     case 409:
       return "Conflict";
     case 413:
       return "Payload Too Large";
     case 422:
       return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
     case 503:
       return "Service Unavailable";
     default:
@@ -110,6 +114,7 @@ auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
   auto response = req->create_response(restinio::http_status_line_t(
       restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
       ReasonPhrase(reply.status)));
+  for (const auto& [name, value] : reply.headers) response.append_header(name, value);
   if (reply.raw_content_type.empty()) {
     response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
     response.set_body(reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -136,6 +141,40 @@ Status Serve(const ServeOptions& options) {
   auto store = Store::Open(options.db_path, clock);
   if (!store.ok()) return store.status();
   Service service(store->get(), std::move(policy), &clock);
+  service.set_hotline(options.hotline);
+
+  // One full walk of the hash chain in the background, so that GET /v1/audit/head
+  // can say honestly whether the chain verified, and when, without walking tens of
+  // millions of events per request. It covers the events committed at its start.
+  std::atomic<bool> stop_verifier{false};
+  service.SetChainCheck({{"state", "running"}, {"started_at", clock.Now().ToString()}});
+  std::thread verifier([&service, &clock, &stop_verifier, path = options.db_path] {
+    pthread_setname_np(pthread_self(), "pingma-verify");
+    const Instant started = clock.Now();
+    auto walk = WalkChain(path, &stop_verifier);
+    json check = {{"started_at", started.ToString()}, {"finished_at", clock.Now().ToString()}};
+    if (walk.ok()) {
+      check["state"] = "ok";
+      check["length"] = walk->length;
+      check["head"] = walk->length > 0 ? json(HexOf(walk->head)) : json(nullptr);
+    } else if (walk.status().code() == StatusCode::kCorruption) {
+      check["state"] = "broken";
+      check["message"] = walk.status().message();
+    } else {
+      check["state"] = "error";
+      check["message"] = walk.status().message();
+    }
+    if (!stop_verifier.load()) service.SetChainCheck(std::move(check));
+  });
+  // Joined before the store closes, on every way out of this function.
+  struct JoinVerifier {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~JoinVerifier() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } join_verifier{stop_verifier, verifier};
 
   const unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
                                                : std::max(2u, std::thread::hardware_concurrency());
@@ -173,6 +212,12 @@ Status Serve(const ServeOptions& options) {
       r.authorization = std::string(*auth);
     }
     r.body = req->body();
+    if (auto type = req->header().opt_value_of(restinio::http_field::content_type)) {
+      r.content_type = std::string(*type);
+    }
+    // The peer itself: behind a reverse proxy that is the proxy, and a forwarded
+    // header is not trusted, since anyone can send one.
+    r.client = req->remote_endpoint().address().to_string();
     ++in_flight;
     const std::thread::id here = std::this_thread::get_id();
     service.Handle(r, [req, &outbox, respond, here](Reply reply) {
@@ -264,6 +309,7 @@ Status Serve(const ServeOptions& options) {
   }
   for (auto& t : pool) t.join();
   if (stopper.joinable()) stopper.join();
+  stop_verifier = true;
   (*store)->Close();
   if (!open_status.ok()) return open_status;  // the caller prints the one error line
   const Store::Stats& stats = (*store)->stats();

@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
       ->add_option("--threads", serve.threads, "HTTP worker threads (0: one per core, at least 2)")
       ->check(CLI::Range(0, 256));
 
+  serve_cmd
+      ->add_option("--hotline", serve.hotline,
+                   "the complaint telephone line the public page /c/{code} shows")
+      ->capture_default_str();
+
   std::string db, role, subject;
   auto* token_cmd = app.add_subcommand("token", "manage bearer tokens");
   token_cmd->require_subcommand(1);

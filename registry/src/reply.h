@@ -2,6 +2,11 @@
 // HTTP library, so use cases are tested without sockets.
 #pragma once
 
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "pingma/common/status.h"
@@ -16,6 +21,8 @@ struct Reply {
   /// When set, the body is sent as this content type and text (CSV, HTML).
   std::string raw_content_type;
   std::string raw_body;
+  /// Extra response headers, such as `Allow` on a 405 or `Retry-After` on a 429.
+  std::vector<std::pair<std::string, std::string>> headers = {};
 
   bool failed() const { return status >= 400; }
 };
@@ -25,5 +32,9 @@ int HttpStatusFor(StatusCode code);
 
 /// {"error": {"code": ..., "message": ...}} with the matching HTTP status.
 Reply ErrorReply(const Status& status);
+
+/// 405 METHOD_NOT_ALLOWED with an `Allow` header naming the methods the path takes.
+Reply MethodNotAllowed(std::string_view method, std::string_view path,
+                       const std::vector<std::string>& allowed);
 
 }  // namespace pingma::registry

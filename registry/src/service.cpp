@@ -75,6 +75,32 @@ Reply Okay(json body) {
   return Reply{200, std::move(body), {}, {}};
 }
 
+}  // namespace
+
+std::string DecodePercent(std::string_view in, bool plus_is_space) {
+  return PercentDecode(in, plus_is_space);
+}
+
+std::map<std::string, std::string> ParseFormFields(std::string_view text) {
+  return ParseQuery(text);
+}
+
+Reply MethodNotAllowed(std::string_view method, std::string_view path,
+                       const std::vector<std::string>& allowed) {
+  std::string allow;
+  for (const std::string& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+  Reply r;
+  r.status = 405;
+  r.body = {
+      {"error",
+       {{"code", "METHOD_NOT_ALLOWED"},
+        {"message", fmt::format("{} is not allowed on {}; it takes {}", method, path, allow)}}}};
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+namespace {
+
 // The company a principal acts for, when it is the company itself.
 bool ActsForCompany(const Principal& who, const std::string& company_id) {
   return who.role == Role::kAdmin || (who.role == Role::kCompany && who.subject == company_id);
@@ -201,6 +227,11 @@ std::vector<Service::Route> Service::Routes() {
       {"POST", "/v1/custody", {kAdmin, kCompany}, &Service::PostCustody, one},
       {"POST", "/v1/recalls", {kRegulator}, &Service::PostRecall, one},
       {"GET",
+       "/v1/audit/head",
+       {kAdmin, kCompany, kStation, kInspector, Role::kCourier, kRegulator},
+       &Service::GetAuditHead,
+       one},
+      {"GET",
        "/v1/policy",
        {kAdmin, kCompany, kStation, kInspector, Role::kCourier, kRegulator},
        &Service::GetPolicy,
@@ -311,6 +342,11 @@ void Service::Handle(const Request& request, Store::Done done) {
       q == std::string::npos ? std::string_view() : std::string_view(request.target).substr(q + 1);
   const auto parts = SplitPath(path);
 
+  // The public page (/c/{code}, the URL a label's QR carries) needs no token.
+  if (!parts.empty() && parts[0] == "c") {
+    HandlePublic(request, parts, std::move(done));
+    return;
+  }
   // Every /v1/ call needs a token, whether or not it names an endpoint (all the
   // routes are under /v1/).
   if (parts.empty() || parts[0] != "v1") {
@@ -324,7 +360,7 @@ void Service::Handle(const Request& request, Store::Done done) {
   }
 
   const Route* route = nullptr;
-  bool path_known = false;
+  std::vector<std::string> allowed;  ///< the methods of the routes whose path matches
   std::vector<std::string> params;
   for (size_t k = 0; k < routes_.size(); ++k) {
     const Route& r = routes_[k];
@@ -341,7 +377,9 @@ void Service::Handle(const Request& request, Store::Done done) {
       }
     }
     if (!match) continue;
-    path_known = true;
+    if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end()) {
+      allowed.emplace_back(r.method);
+    }
     if (request.method == r.method) {
       route = &r;
       params = std::move(captured);
@@ -349,10 +387,11 @@ void Service::Handle(const Request& request, Store::Done done) {
     }
   }
   if (!route) {
-    done(ErrorReply(
-        path_known ? Status(StatusCode::kNotFound, fmt::format("{} is not allowed on {}",
-                                                               request.method, std::string(path)))
-                   : Status::NotFound(fmt::format("no such endpoint: {}", std::string(path)))));
+    if (allowed.empty()) {
+      done(ErrorReply(Status::NotFound(fmt::format("no such endpoint: {}", std::string(path)))));
+    } else {
+      done(MethodNotAllowed(request.method, path, allowed));
+    }
     return;
   }
   if (request.body.size() > route->max_body) {
@@ -684,6 +723,30 @@ void Service::PostRecall(const Call& call, Store::Done done) {
         {"", "", "recall_added", tx.now(), ToString(who.role), who.subject, ActorBody(out)});
     if (!ev.ok()) return ErrorReply(ev.status());
     return Created(out);
+  });
+}
+
+// ---- Audit --------------------------------------------------------------------
+
+void Service::GetAuditHead(const Call&, Store::Done done) {
+  json verified;
+  {
+    std::lock_guard<std::mutex> lock(audit_mu_);
+    verified = chain_check_;
+  }
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    // The last link, by the primary key: one lookup however long the log. Its seq
+    // is the chain's length, as the chain starts at 1 without gaps (verify checks).
+    auto st = conn.Prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1");
+    if (!st.ok()) return ErrorReply(st.status());
+    auto row = (*st)->Step();
+    if (!row.ok()) return ErrorReply(row.status());
+    json out = {{"head", nullptr}, {"length", 0}, {"verified", verified}};
+    if (*row) {
+      out["head"] = HexOf((*st)->Blob(1));
+      out["length"] = (*st)->Int(0);
+    }
+    return Okay(out);
   });
 }
 

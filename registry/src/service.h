@@ -38,6 +38,8 @@ struct Request {
   std::string target;         ///< path and query as received: "/v1/resolve?scan=..."
   std::string authorization;  ///< the Authorization header, or empty
   std::string body;
+  std::string content_type = {};  ///< the Content-Type header, or empty
+  std::string client = {};        ///< the peer's address, for the public form's rate limit
 };
 
 /// Body limits of API.md.
@@ -93,6 +95,21 @@ class Service {
 
   const Policy& policy() const { return policy_; }
 
+  /// The complaint line the public page shows; before the first request.
+  void set_hotline(std::string hotline) { hotline_ = std::move(hotline); }
+
+  /// What the last full walk of the hash chain found, for GET /v1/audit/head:
+  /// {"state": "running" | "ok" | "broken" | "error", ...}. Any thread.
+  void SetChainCheck(json check) {
+    std::lock_guard<std::mutex> lock(audit_mu_);
+    chain_check_ = std::move(check);
+  }
+
+  /// Public reports accepted per client address within the window (the public
+  /// page's form); tests shorten nothing, they send six.
+  static constexpr size_t kReportsPerWindow = 5;
+  static constexpr std::int64_t kReportWindowMs = 10 * 60 * 1000;
+
  private:
   struct Call {
     Principal who;
@@ -135,6 +152,16 @@ class Service {
   void PostAssessment(const Call& call, Store::Done done);
   void GetScrapQueue(const Call& call, Store::Done done);
   void PostScrap(const Call& call, Store::Done done);
+  // Audit (service.cpp)
+  void GetAuditHead(const Call& call, Store::Done done);
+  // The public page, without a token (public_page.cpp)
+  void HandlePublic(const Request& request, const std::vector<std::string_view>& parts,
+                    Store::Done done);
+  void GetPublicPage(const Request& request, const std::string& raw_code, Store::Done done);
+  void PostPublicReport(const Request& request, const std::string& raw_code, Store::Done done);
+  /// Counts a report from `client` if the window has room; false when it has not,
+  /// with the seconds until it has.
+  bool TakeReportSlot(const std::string& client, std::int64_t* retry_after_s);
   // Filling (filling.cpp)
   void PostFillCheck(const Call& call, Store::Done done);
   void PostFill(const Call& call, Store::Done done);
@@ -178,6 +205,15 @@ class Service {
   static constexpr size_t kMinSightingsPruneAt = 65536;
   size_t sightings_prune_at_ = kMinSightingsPruneAt;  ///< sweep when the map reaches this
 
+  std::string hotline_ = "12315";  ///< 全国12315 market-regulation complaint line
+
+  std::mutex audit_mu_;
+  json chain_check_ = {{"state", "not_run"}};  ///< under audit_mu_
+
+  std::mutex reports_mu_;
+  /// Times of the reports accepted per client address in the last window.
+  std::unordered_map<std::string, std::vector<std::int64_t>> reports_by_client_;
+
   std::mutex tokens_mu_;
   std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256
 };
@@ -202,6 +238,11 @@ Result<bool> Exists(Conn& conn, const char* table, const std::string& id);
 /// The record as the API shows it, with `fillable` and `reasons` when a decision
 /// is given.
 json CylinderJson(const CylinderRow& row, const Policy& policy);
+
+/// Percent-decoding of a path segment or form value ('+' as a space when asked).
+std::string DecodePercent(std::string_view in, bool plus_is_space);
+/// The fields of a query string or an application/x-www-form-urlencoded body.
+std::map<std::string, std::string> ParseFormFields(std::string_view text);
 
 /// Moves an active cylinder to scrap_pending and records why.
 Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string& code,

@@ -622,7 +622,24 @@ void Store::ReleaseReader(std::unique_ptr<Conn> conn) {
   readers_.push_back(std::move(conn));
 }
 
+std::string HexOf(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
 Result<std::string> VerifyChain(const std::string& path) {
+  auto walk = WalkChain(path);
+  if (!walk.ok()) return walk.status();
+  return fmt::format("ok: {} events, chain intact", walk->length);
+}
+
+Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     return Status::NotFound(fmt::format("no database at {}: {}", path, ErrnoText(errno)));
@@ -656,8 +673,11 @@ Result<std::string> VerifyChain(const std::string& path) {
     prev = std::move(hash);
     ++count;
     ++expected_seq;
+    if (cancel != nullptr && (count & 0xffff) == 0 && cancel->load()) {
+      return Status::Unavailable(fmt::format("stopped after {} events", count));
+    }
   }
-  return fmt::format("ok: {} events, chain intact", count);
+  return ChainWalk{count, prev};
 }
 
 }  // namespace pingma::registry

@@ -303,4 +303,16 @@ class Store {
 /// ("ok: 1234 events") or Corruption naming the first broken event.
 Result<std::string> VerifyChain(const std::string& path);
 
+/// How far a walk of the chain got: its length and last link.
+struct ChainWalk {
+  std::int64_t length = 0;
+  std::string head;  ///< the last event's hash (32 raw bytes); empty for an empty log
+};
+/// VerifyChain's walk, over the events committed when it starts. With `cancel`,
+/// it stops with Unavailable once *cancel is true (a server shutting down).
+Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel = nullptr);
+
+/// Lower-case hex of raw bytes (a hash as the API shows it).
+std::string HexOf(std::string_view bytes);
+
 }  // namespace pingma::registry

@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import unittest
 import uuid
 from datetime import datetime, timedelta
@@ -31,7 +32,8 @@ BINARY = None  # set in __main__
 
 REASON_CODES = {
     "UNKNOWN_CODE", "NOT_OWNED", "INSPECTION_OVERDUE", "INSPECTION_FAILED",
-    "SERVICE_LIFE_EXCEEDED", "DUAL_PHASE_BANNED", "RECALLED", "SCRAP_PENDING",
+    "SERVICE_LIFE_EXCEEDED", "ASSESSMENT_FAILED", "DUAL_PHASE_BANNED", "RECALLED",
+    "SCRAP_PENDING",
     "SCRAPPED", "DEFECT_FOUND", "TARE_MISMATCH", "CLONE_SUSPECTED",
     "STATION_LICENSE_INVALID", "OPERATOR_NOT_CERTIFIED",
 }
@@ -585,6 +587,25 @@ class RegistryApiTest(unittest.TestCase):
         self.assertEqual(rec["service_life_end"], iso(until), repr(rec))
         self.assertAllowed(self.check("ST-A1", code), "after a passed safety assessment")
         self.assertIn("assessment", self.types_of(self.history(code)))
+
+    def test_03h2_failed_assessment_flags_with_its_own_reason(self):
+        # The life runs for years yet: a failed assessment is its own reason to scrap,
+        # not SERVICE_LIFE_EXCEEDED.
+        code = self.register("CO-A", next_inspection_due=iso(self.far))
+        status, body = self.reg.request("POST", "/v1/assessments", token=self.inspector,
+                                        body={"code": code, "date": iso(self.today),
+                                              "result": "fail"})
+        self.assertIn(status, (200, 201), "POST /v1/assessments: %s %r" % (status, body))
+        self.assertIs(body.get("flagged_for_scrap"), True, repr(body))
+        rec = self.get_cylinder(code)
+        self.assertEqual(rec["state"], "scrap_pending", repr(rec))
+        self.assertEqual(rec.get("state_reason"), "ASSESSMENT_FAILED", repr(rec))
+        self.assertIn("ASSESSMENT_FAILED", codes_of(rec["reasons"]), repr(rec))
+        self.assertNotIn("SERVICE_LIFE_EXCEEDED", codes_of(rec["reasons"]), repr(rec))
+        self.assertEqual(self.scrap_queue(self.regulator).get(code, {}).get("reason"),
+                         "ASSESSMENT_FAILED")
+        self.assertBlocked(self.check("ST-A1", code), ["ASSESSMENT_FAILED", "SCRAP_PENDING"],
+                           "after a failed safety assessment")
 
     def test_03i_dual_phase_banned(self):
         code = self.register("CO-A", model="YSP118-II", phase=None, tare_kg=48.0,
@@ -1170,16 +1191,61 @@ class RegistryApiTest(unittest.TestCase):
                     status, body = self.reg.request(method, path, token=token, headers=headers)
                     self.assertErrorBody(status, body, 401, "%s %s with %s" % (method, path, what))
         self.assertNotStored(code, "unauthenticated POST")
-        # With a valid token those are unknown (404); the scheme's name is
+        # With a valid token, an unknown path is 404 and a wrong method on a known
+        # path 405 with Allow (it was 404 until issue 12); the scheme's name is
         # case-insensitive.
-        for method, path in (("GET", "/v1/no-such-thing"), ("DELETE", "/v1/cylinders")):
-            status, body = self.reg.request(method, path, token=self.regulator)
-            self.assertErrorBody(status, body, 404, "%s %s with a token" % (method, path))
+        status, body = self.reg.request("GET", "/v1/no-such-thing", token=self.regulator)
+        self.assertErrorBody(status, body, 404, "GET /v1/no-such-thing with a token")
+        for method, path, allow in (("DELETE", "/v1/cylinders", {"POST"}),
+                                    ("GET", "/v1/fill-checks", {"POST"}),
+                                    ("POST", "/v1/audit/head", {"GET"}),
+                                    ("PUT", "/v1/cylinders/TQANY", {"GET"}),
+                                    ("DELETE", "/v1/cylinders/batch", {"GET", "POST"})):
+            with self.subTest(method=method, path=path):
+                conn = self.reg.connection()
+                try:
+                    status, body, headers = conn.request(method, path, token=self.regulator)
+                finally:
+                    conn.close()
+                err = self.assertErrorBody(status, body, 405, "%s %s" % (method, path))
+                self.assertEqual(err["code"], "METHOD_NOT_ALLOWED", repr(body))
+                got = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+                self.assertEqual(got, allow, "Allow of %s %s: %r" % (method, path, headers))
         for scheme in ("bearer", "BEARER", "BeArEr"):
             with self.subTest(scheme=scheme):
                 status, body = self.reg.request(
                     "GET", "/v1/policy", headers={"Authorization": scheme + " " + self.regulator})
                 self.assertEqual(status, 200, "scheme %r: %s %r" % (scheme, status, body))
+
+    def test_05i2_audit_head(self):
+        # Every role may read the head; it is the last link of the chain and the
+        # chain's length, and `verified` is the server's own walk at start-up.
+        tokens = [self.admin, self.regulator, self.inspector, self.courier,
+                  self.company_tokens["CO-A"], self.station_tokens["ST-A1"]]
+        for token in tokens:
+            status, body = self.reg.request("GET", "/v1/audit/head", token=token)
+            self.assertEqual(status, 200, "GET /v1/audit/head: %s %r" % (status, body))
+            self.assertRegex(body["head"], r"^[0-9a-f]{64}$", repr(body))
+            self.assertIsInstance(body["length"], int, repr(body))
+            self.assertIn(body["verified"]["state"], ("running", "ok"), repr(body))
+        before = body["length"]
+        self.register("CO-A")  # one event
+        status, body = self.reg.request("GET", "/v1/audit/head", token=self.regulator)
+        self.assertGreaterEqual(body["length"], before + 1, repr(body))
+        status, _ = self.reg.request("GET", "/v1/audit/head")
+        self.assertEqual(status, 401)
+        # The world was built before serve: the start-up walk covers it and agrees
+        # with the head of that moment, as `verify` does.
+        deadline = time.monotonic() + 30
+        while body["verified"]["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status, body = self.reg.request("GET", "/v1/audit/head", token=self.regulator)
+        v = body["verified"]
+        self.assertEqual(v["state"], "ok", repr(body))
+        self.assertRegex(v["head"], r"^[0-9a-f]{64}$")
+        self.assertLessEqual(v["length"], body["length"])
+        for key in ("started_at", "finished_at"):
+            self.assertTrue(v[key], repr(v))
 
     def test_05j_role_not_allowed(self):
         code = self.new_code("ROLE")

@@ -168,8 +168,10 @@ class Connection:
         else:
             data = None
         conn.putrequest(method, path, skip_accept_encoding=True)
+        given = {k.lower() for k in (headers or {})}
         if data is not None:
-            conn.putheader("Content-Type", "application/json")
+            if "content-type" not in given:
+                conn.putheader("Content-Type", "application/json")
             conn.putheader("Content-Length", str(len(data)))
         elif method in ("POST", "PUT", "PATCH"):
             conn.putheader("Content-Length", "0")

@@ -15,6 +15,7 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";  ///< HOST:PORT; port 0 picks a free one
   std::string policy_file;                ///< empty: DOMAIN.md's defaults
   int threads = 0;                        ///< HTTP worker threads; 0: 2 per core
+  std::string hotline = "12315";          ///< the complaint line on the public page
 };
 
 /// Runs the HTTP service. Prints "listening on http://HOST:PORT" on stdout once it
