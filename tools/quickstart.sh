@@ -39,6 +39,7 @@ packages=(
   libpng-dev libjpeg62-turbo-dev libcairo2-dev fonts-noto-cjk
   python3 curl ca-certificates wrk zbar-tools qrencode imagemagick librsvg2-bin poppler-utils
   socat mbpoll python3-pymodbus python3-serial-asyncio
+  chromium chromium-driver python3-selenium
 )
 
 install_packages() {
