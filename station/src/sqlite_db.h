@@ -21,13 +21,18 @@
 
 namespace pingma::station::lite {
 
+/// How hard a commit holds on: kPowerLoss (synchronous=FULL) fsyncs the log at
+/// every commit, so a commit that has returned survives power loss; kCrash
+/// (synchronous=NORMAL) survives a crash of the process, and after a power loss the
+/// file is consistent but may lack its last commits.
+enum class Durability { kPowerLoss, kCrash };
+
 class Database {
  public:
-  /// Opens or creates `path` in WAL mode with synchronous=FULL: in WAL mode FULL
-  /// fsyncs the log at every commit, so a commit that has returned survives power
-  /// loss (NORMAL would only survive a crash of the process, and a fill record
-  /// shown to the operator as saved must survive both).
-  static Result<Database> Open(const std::string& path) {
+  /// Opens or creates `path` in WAL mode. The fill journal needs kPowerLoss: a fill
+  /// record shown to the operator as saved must survive both.
+  static Result<Database> Open(const std::string& path,
+                               Durability durability = Durability::kPowerLoss) {
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &raw,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -41,7 +46,9 @@ class Database {
     sqlite3_extended_result_codes(raw, 1);
     sqlite3_busy_timeout(raw, 5000);
     PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL"));
-    PINGMA_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL"));
+    PINGMA_RETURN_IF_ERROR(db.Exec(durability == Durability::kPowerLoss
+                                       ? "PRAGMA synchronous=FULL"
+                                       : "PRAGMA synchronous=NORMAL"));
     // Fail now, not at the first write, when the file is not a database.
     PINGMA_RETURN_IF_ERROR(db.Exec("SELECT count(*) FROM sqlite_master"));
     return db;
@@ -216,8 +223,9 @@ class Transaction {
 /// `schema_sql` when it is older; a file of a newer version, written by a newer
 /// program, is refused, naming `what` it holds.
 inline Result<Database> OpenVersioned(const std::string& path, const char* what, int version,
-                                      std::string_view schema_sql) {
-  auto db = Database::Open(path);
+                                      std::string_view schema_sql,
+                                      Durability durability = Durability::kPowerLoss) {
+  auto db = Database::Open(path, durability);
   if (!db.ok()) return db.status();
   auto found = db->UserVersion();
   if (!found.ok()) return found.status();

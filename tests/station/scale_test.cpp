@@ -897,6 +897,14 @@ ScaleReading ReadUntil(Scale& scale, const std::function<bool(const ScaleReading
 }
 
 /// One fill on the simulator through the driver with the default profile.
+// The simulator's count of Modbus requests it has answered.
+long Requests(ControlClient& control) {
+  const std::string status = control.Ask("status");
+  const auto at = status.find("\"requests\":");
+  REQUIRE_MESSAGE(at != std::string::npos, status);
+  return std::stol(status.substr(at + 11));
+}
+
 void SimFill(Scale& scale, ControlClient& control) {
   const Status connected = ConnectWithin(scale);
   REQUIRE_MESSAGE(connected.ok(), connected.ToString());
@@ -909,6 +917,10 @@ void SimFill(Scale& scale, ControlClient& control) {
   REQUIRE(control.Ask("place 15 10") == "ok");
   ScaleReading r = ReadUntil(scale, [](const ScaleReading& x) { return x.present && x.stable; });
   CHECK(r.gross_kg == doctest::Approx(25).epsilon(0.001));
+  // pingma-fill-v1 maps registers 0..8: one reading is one request, not one per value.
+  const long before = Requests(control);
+  REQUIRE(scale.Read().ok());
+  CHECK(Requests(control) - before == 1);
   REQUIRE(scale.WriteCutoff(27).ok());
   const Status unlocked = scale.SetInterlock(true);
   REQUIRE_MESSAGE(unlocked.ok(), unlocked.ToString());
