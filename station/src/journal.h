@@ -35,7 +35,7 @@ struct JournalStats {
   std::int64_t pending = 0;   ///< recorded, not yet stored by the registry
   std::int64_t rejected = 0;  ///< refused by the registry for good (kept, not retried)
   std::int64_t uploaded = 0;
-  std::int64_t begun = 0;     ///< open fills (at most one per position)
+  std::int64_t begun = 0;  ///< open fills (at most one per position)
 };
 
 class Journal {

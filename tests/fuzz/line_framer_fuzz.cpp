@@ -20,8 +20,7 @@ struct Recorder : pingma::LineSink {
     events.emplace_back(line);
   }
   void OnDropped(pingma::LineDrop why, std::size_t bytes) override {
-    events.push_back("drop " + std::to_string(static_cast<int>(why)) + " " +
-                     std::to_string(bytes));
+    events.push_back("drop " + std::to_string(static_cast<int>(why)) + " " + std::to_string(bytes));
   }
 };
 
