@@ -14,10 +14,12 @@ cylinder's history and the violations the registry found.
 import argparse
 import datetime
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from line_processes import (Registry, ScaleSim, Station, tcp_listen_scanner,  # noqa: E402
@@ -222,6 +224,16 @@ def main():
         outbox = wait_drained(station)
         print(f"  已上传 uploaded {outbox['uploaded']}, 待上传 pending {outbox['pending']}, "
               f"拒收 rejected {outbox['rejected']}")
+
+        heading("公众查询页 / the public page a label's QR opens")
+        for code in ("HB0100000001", "HB0100000009"):
+            url = f"{reg.url}/c/{code}"
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                page = resp.read().decode("utf-8")
+            verdict = re.search(r'<h1 id="verdict">(.*?)</h1>', page, re.S)
+            text = re.sub(r"<[^>]+>", " ", verdict.group(1)) if verdict else "?"
+            print(f"  {url}")
+            print(f"      {' '.join(text.split())}")
 
         heading("气瓶履历 / the history of HB0100000009")
         history = reg.must("GET", "/v1/cylinders/HB0100000009/history", tokens["regulator"])
