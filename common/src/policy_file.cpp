@@ -85,10 +85,10 @@ Status ReadModel(const std::string& name, const json& obj, Policy* policy) {
 }
 
 Status ReadPolicy(const json& root, Policy* p) {
-  PINGMA_RETURN_IF_ERROR(
-      CheckKeys(root, "policy",
-                {"time_zone", "models", "design_life", "life_extension_max_years",
-                 "tare_tolerance_kg", "clone_window_minutes"}));
+  PINGMA_RETURN_IF_ERROR(CheckKeys(
+      root, "policy",
+      {"time_zone", "models", "design_life", "life_extension_max_years", "tare_tolerance_kg",
+       "clone_window_minutes", "regulator_service_life_years", "hazard_deadline_days"}));
   if (auto tz = root.find("time_zone"); tz != root.end()) {
     PINGMA_RETURN_IF_ERROR(CheckKeys(*tz, "time_zone", {"name", "utc_offset_minutes"}));
     PINGMA_RETURN_IF_ERROR(Read(*tz, "name", "time_zone", &p->time_zone));
@@ -124,6 +124,15 @@ Status ReadPolicy(const json& root, Policy* p) {
       Read(root, "life_extension_max_years", "policy", &p->life_extension_max_years));
   PINGMA_RETURN_IF_ERROR(Read(root, "tare_tolerance_kg", "policy", &p->tare_tolerance_kg));
   PINGMA_RETURN_IF_ERROR(Read(root, "clone_window_minutes", "policy", &p->clone_window_minutes));
+  PINGMA_RETURN_IF_ERROR(
+      Read(root, "regulator_service_life_years", "policy", &p->regulator_service_life_years));
+  PINGMA_RETURN_IF_ERROR(Read(root, "hazard_deadline_days", "policy", &p->hazard_deadline_days));
+  if (p->regulator_service_life_years <= 0) {
+    return Status::Invalid("policy.regulator_service_life_years must be positive");
+  }
+  if (p->hazard_deadline_days < 0) {
+    return Status::Invalid("policy.hazard_deadline_days must not be negative");
+  }
   if (p->life_extension_max_years < 0) {
     return Status::Invalid("policy.life_extension_max_years must not be negative");
   }
@@ -175,6 +184,8 @@ std::string PolicyToJson(const Policy& p) {
       {"life_extension_max_years", p.life_extension_max_years},
       {"tare_tolerance_kg", p.tare_tolerance_kg},
       {"clone_window_minutes", p.clone_window_minutes},
+      {"regulator_service_life_years", p.regulator_service_life_years},
+      {"hazard_deadline_days", p.hazard_deadline_days},
   };
   return root.dump(2);
 }

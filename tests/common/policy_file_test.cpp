@@ -32,6 +32,8 @@ void CheckSamePolicy(const Policy& actual, const Policy& expected) {
   CHECK(actual.life_extension_max_years == expected.life_extension_max_years);
   CHECK(actual.tare_tolerance_kg == doctest::Approx(expected.tare_tolerance_kg));
   CHECK(actual.clone_window_minutes == expected.clone_window_minutes);
+  CHECK(actual.regulator_service_life_years == expected.regulator_service_life_years);
+  CHECK(actual.hazard_deadline_days == expected.hazard_deadline_days);
   CHECK(actual.models.size() == expected.models.size());
   for (const auto& [name, rule] : expected.models) {
     CAPTURE(name);
@@ -116,6 +118,10 @@ TEST_CASE("ParsePolicy: any subset overrides the defaults") {
        [](Policy& p) { p.tare_tolerance_kg = 1.0; }},
       {"clone window", R"({"clone_window_minutes": 30})",
        [](Policy& p) { p.clone_window_minutes = 30; }},
+      {"regulator life of 3 years", R"({"regulator_service_life_years": 3})",
+       [](Policy& p) { p.regulator_service_life_years = 3; }},
+      {"hazard deadline the same day", R"({"hazard_deadline_days": 0})",
+       [](Policy& p) { p.hazard_deadline_days = 0; }},
       {"the documented example",
        R"({"time_zone": {"name": "Asia/Shanghai", "utc_offset_minutes": 480},
            "models": {"YSP35.5": {"inspection_interval_years": 4, "min_fill_kg": 14.1,
@@ -201,6 +207,14 @@ TEST_CASE("ParsePolicy: errors name the offending key") {
        R"({"clone_window_minutes": 60.5})",
        StatusCode::kInvalid,
        {"clone_window_minutes"}},
+      {"regulator life of zero",
+       R"({"regulator_service_life_years": 0})",
+       StatusCode::kInvalid,
+       {"regulator_service_life_years"}},
+      {"negative hazard deadline",
+       R"({"hazard_deadline_days": -1})",
+       StatusCode::kInvalid,
+       {"hazard_deadline_days"}},
       {"extension as a string",
        R"({"life_extension_max_years": "4"})",
        StatusCode::kInvalid,

@@ -36,6 +36,11 @@ struct Policy {
   int life_extension_max_years = 4;        ///< one safety assessment, at most this long
   double tare_tolerance_kg = 0.3;
   int clone_window_minutes = 60;
+  /// A gas regulator's (减压阀) service life at the door-step check: 3 or 5 years
+  /// by region (DOMAIN.md "Delivery and handover").
+  int regulator_service_life_years = 5;
+  /// Days a hazard opened by a safety check has to be put right (隐患台账).
+  int hazard_deadline_days = 7;
 
   /// DOMAIN.md's figures.
   static Policy Defaults();
