@@ -15,6 +15,7 @@ constexpr Role kAdmin = Role::kAdmin;
 constexpr Role kCompany = Role::kCompany;
 constexpr Role kStation = Role::kStation;
 constexpr Role kInspector = Role::kInspector;
+constexpr Role kCourier = Role::kCourier;
 constexpr Role kRegulator = Role::kRegulator;
 
 int HexValue(char c) {
@@ -228,12 +229,12 @@ std::vector<Service::Route> Service::Routes() {
       {"POST", "/v1/recalls", {kRegulator}, &Service::PostRecall, one},
       {"GET",
        "/v1/audit/head",
-       {kAdmin, kCompany, kStation, kInspector, Role::kCourier, kRegulator},
+       {kAdmin, kCompany, kStation, kInspector, kRegulator},
        &Service::GetAuditHead,
        one},
       {"GET",
        "/v1/policy",
-       {kAdmin, kCompany, kStation, kInspector, Role::kCourier, kRegulator},
+       {kAdmin, kCompany, kStation, kInspector, kRegulator},
        &Service::GetPolicy,
        one},
       {"POST", "/v1/cylinders", {kAdmin, kCompany}, &Service::PostCylinder, one},
@@ -256,7 +257,7 @@ std::vector<Service::Route> Service::Routes() {
       {"POST", "/v1/cylinders/{}/scrap", {kInspector}, &Service::PostScrap, one},
       {"GET",
        "/v1/resolve",
-       {kAdmin, kCompany, kStation, kInspector, Role::kCourier, kRegulator},
+       {kAdmin, kCompany, kStation, kInspector, kRegulator},
        &Service::GetResolve,
        one},
       {"POST", "/v1/fill-checks", {kStation}, &Service::PostFillCheck, one},
@@ -265,6 +266,13 @@ std::vector<Service::Route> Service::Routes() {
       {"POST", "/v1/inspections", {kInspector}, &Service::PostInspection, one},
       {"POST", "/v1/assessments", {kInspector}, &Service::PostAssessment, one},
       {"GET", "/v1/scrap-queue", {kInspector, kRegulator, kCompany}, &Service::GetScrapQueue, one},
+      // Delivery: a courier token reaches nothing but its handovers and hazards.
+      {"POST", "/v1/vehicles", {kAdmin, kCompany}, &Service::PostVehicle, one},
+      {"POST", "/v1/couriers", {kAdmin, kCompany}, &Service::PostCourier, one},
+      {"POST", "/v1/customers", {kAdmin, kCompany}, &Service::PostCustomer, one},
+      {"POST", "/v1/handovers", {kCourier}, &Service::PostHandover, one},
+      {"GET", "/v1/hazards", {kAdmin, kCompany, kCourier, kRegulator}, &Service::GetHazards, one},
+      {"POST", "/v1/hazards/{}/close", {kCompany, kCourier}, &Service::CloseHazard, one},
   };
 }
 

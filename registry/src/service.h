@@ -166,6 +166,13 @@ class Service {
   void PostFillCheck(const Call& call, Store::Done done);
   void PostFill(const Call& call, Store::Done done);
   void GetFleet(const Call& call, Store::Done done);
+  // Delivery and handover (delivery.cpp)
+  void PostVehicle(const Call& call, Store::Done done);
+  void PostCourier(const Call& call, Store::Done done);
+  void PostCustomer(const Call& call, Store::Done done);
+  void PostHandover(const Call& call, Store::Done done);
+  void GetHazards(const Call& call, Store::Done done);
+  void CloseHazard(const Call& call, Store::Done done);
 
   /// Runs a write job; the reply reaches `done` after commit.
   void Write(Store::Done done, Store::Job job) { store_->Submit(std::move(job), std::move(done)); }

@@ -134,6 +134,91 @@ CREATE TABLE IF NOT EXISTS fills(
   net_kg REAL,
   seq INTEGER NOT NULL
 );
+-- Secrets the server makes for itself, such as the key of the customers' phone
+-- and ID hashes (never sent anywhere).
+CREATE TABLE IF NOT EXISTS meta(
+  key TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+-- Delivery (送气): couriers bound to one vehicle (人车对应) with their zones (a JSON
+-- array of districts), vehicles, and real-name customers (实名购气), whose phone
+-- and ID number are kept only as keyed hashes and masked forms.
+CREATE TABLE IF NOT EXISTS vehicles(
+  id TEXT PRIMARY KEY,
+  company_id TEXT NOT NULL REFERENCES companies(id),
+  plate TEXT NOT NULL,
+  kind TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS couriers(
+  id TEXT PRIMARY KEY,
+  company_id TEXT NOT NULL REFERENCES companies(id),
+  name TEXT NOT NULL,
+  vehicle_id TEXT NOT NULL REFERENCES vehicles(id),
+  zones TEXT NOT NULL,
+  cert_number TEXT,
+  cert_valid_until TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS customers(
+  id TEXT PRIMARY KEY,
+  company_id TEXT NOT NULL REFERENCES companies(id),
+  name TEXT NOT NULL,
+  phone_hash BLOB NOT NULL,
+  phone_masked TEXT NOT NULL,
+  id_hash BLOB NOT NULL,
+  id_masked TEXT NOT NULL,
+  address TEXT NOT NULL,
+  district TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  basement INTEGER NOT NULL,
+  semi_basement INTEGER NOT NULL,
+  cylinder_room INTEGER NOT NULL,
+  outdoor INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS customers_by_phone ON customers(phone_hash);
+CREATE INDEX IF NOT EXISTS customers_by_id_number ON customers(id_hash);
+-- Every handover by its client-made event_id, with the answer given, so that a
+-- retry gets the same answer and nothing is stored twice.
+CREATE TABLE IF NOT EXISTS handovers(
+  event_id TEXT PRIMARY KEY,
+  code TEXT NOT NULL,
+  customer_id TEXT NOT NULL,
+  courier_id TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  answer TEXT NOT NULL,
+  seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS handovers_by_code ON handovers(code, seq)
+  WHERE direction = 'deliver' AND decision = 'allow';
+-- Where each handed-over cylinder is: with a customer after a delivery, back with
+-- a company after a collection.
+CREATE TABLE IF NOT EXISTS whereabouts(
+  code TEXT PRIMARY KEY,
+  holder_kind TEXT NOT NULL,
+  holder_id TEXT NOT NULL,
+  since_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS whereabouts_by_holder ON whereabouts(holder_kind, holder_id);
+-- The hazard ledger (隐患台账).
+CREATE TABLE IF NOT EXISTS hazards(
+  id TEXT PRIMARY KEY,
+  code TEXT NOT NULL,
+  item TEXT NOT NULL,
+  cylinder TEXT NOT NULL,
+  customer_id TEXT NOT NULL,
+  company_id TEXT NOT NULL,
+  responsible TEXT NOT NULL,
+  opened_by TEXT NOT NULL,
+  opened_at INTEGER NOT NULL,
+  deadline TEXT NOT NULL,
+  state TEXT NOT NULL,
+  closed_by TEXT,
+  closed_at INTEGER,
+  closed_by_actor TEXT,
+  how TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hazards_by_company ON hazards(company_id, state, deadline);
+CREATE INDEX IF NOT EXISTS hazards_by_state ON hazards(state, deadline);
 )sql";
 
 static_assert(kEventBucketBits == 16, "events_by_code_time in the schema names the partition size");

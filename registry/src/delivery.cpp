@@ -1,0 +1,970 @@
+// Delivery and handover (送气随瓶安检): couriers, vehicles and real-name customers,
+// the handover decision at the customer's door, and the hazard ledger (隐患台账)
+// that failed door-step safety checks feed. DOMAIN.md "Delivery and handover".
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "fields.h"
+#include "pingma/scanner/scan.h"
+#include "service.h"
+
+namespace pingma::registry {
+namespace {
+
+Reply Created(json body) {
+  return Reply{201, std::move(body), {}, {}};
+}
+Reply Okay(json body) {
+  return Reply{200, std::move(body), {}, {}};
+}
+
+bool ActsForCompany(const Principal& who, const std::string& company_id) {
+  return who.role == Role::kAdmin || (who.role == Role::kCompany && who.subject == company_id);
+}
+
+// ---- Real-name data (实名购气) ---------------------------------------------------
+
+// A mainland mobile number: 11 digits starting 13..19.
+Status CheckPhone(const std::string& phone) {
+  if (phone.size() != 11 ||
+      !std::all_of(phone.begin(), phone.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return Status::Invalid("phone must be a mainland mobile number of 11 digits");
+  }
+  if (phone[0] != '1' || phone[1] < '3') {
+    return Status::Invalid("phone must be a mainland mobile number starting 13 to 19");
+  }
+  return Status::Ok();
+}
+
+// A resident ID number (GB 11643-1999): 17 digits and a check character, the ISO
+// 7064 MOD 11-2 of the rest. Upper-cases a trailing 'x'.
+Status CheckIdNumber(std::string* id) {
+  if (id->size() != 18) return Status::Invalid("id_number must have 18 characters");
+  if ((*id)[17] == 'x') (*id)[17] = 'X';
+  static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+  static constexpr char kCheck[] = "10X98765432";
+  int sum = 0;
+  for (int i = 0; i < 17; ++i) {
+    const char c = (*id)[static_cast<size_t>(i)];
+    if (c < '0' || c > '9') {
+      return Status::Invalid("id_number must be 17 digits and a check digit (0-9 or X)");
+    }
+    sum += (c - '0') * kWeights[i];
+  }
+  if ((*id)[17] != kCheck[sum % 11]) {
+    return Status::Invalid("id_number's check digit is wrong (GB 11643): not a valid ID number");
+  }
+  return Status::Ok();
+}
+
+std::string MaskPhone(const std::string& phone) {
+  return phone.substr(0, 3) + "****" + phone.substr(7);
+}
+std::string MaskIdNumber(const std::string& id) {
+  return id.substr(0, 4) + std::string(10, '*') + id.substr(14);
+}
+
+// The key of the customers' phone and ID hashes: 32 random bytes made on first
+// use and kept in the database's meta table, so that a hash matches the same
+// number again but cannot be reversed by hashing every phone number without it.
+Result<std::string> CustomerHashKey(Conn& conn) {
+  auto get = conn.Prepare("SELECT value FROM meta WHERE key = 'customer_hash_key'");
+  if (!get.ok()) return get.status();
+  auto row = (*get)->Step();
+  if (!row.ok()) return row.status();
+  if (*row) return std::string((*get)->Blob(0));
+  (*get)->Reset();
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes");
+  auto put = conn.Prepare("INSERT INTO meta(key, value) VALUES('customer_hash_key', ?)");
+  if (!put.ok()) return put.status();
+  (*put)->BindBlob(1, bytes, sizeof bytes);
+  PINGMA_RETURN_IF_ERROR((*put)->Run());
+  return std::string(reinterpret_cast<const char*>(bytes), sizeof bytes);
+}
+
+std::string KeyedHash(const std::string& key, std::string_view kind, std::string_view value) {
+  // The kind keeps a phone from ever matching an ID number.
+  const std::string material = std::string(kind) + ':' + std::string(value);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(material.data()), material.size(), out, &len);
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+// ---- The door-step safety check (随瓶安检) ----------------------------------------
+
+struct CheckItem {
+  const char* item;
+  const char* hazard_code;
+  const char* zh;
+};
+constexpr CheckItem kCheckItems[] = {
+    {"hose_length", "HOSE_TOO_LONG", "胶管超过2米 / hose longer than 2 m"},
+    {"hose_joints", "HOSE_JOINTS", "胶管有接头 / hose has joints"},
+    {"hose_through_wall", "HOSE_THROUGH_WALL", "胶管穿墙穿楼板 / hose through a wall or floor"},
+    {"regulator_standard", "REGULATOR_NOT_STANDARD", "减压阀不合标准 / regulator not to standard"},
+    {"regulator_age", "REGULATOR_EXPIRED", "减压阀超期使用 / regulator past its service life"},
+    {"gas_alarm", "NO_GAS_ALARM", "未装燃气报警器 / no gas alarm"},
+    {"flame_failure_device", "NO_FLAME_FAILURE_DEVICE", "灶具无熄火保护 / no flame-failure device"},
+    {"ventilation", "POOR_VENTILATION", "通风不良 / poor ventilation"},
+    {"cylinders_apart", "CYLINDERS_NOT_APART", "备用瓶与在用瓶未分开 / spare and in-use together"},
+};
+// Measured facts a check may carry instead of (or beside) a verdict; the registry
+// judges them by the figures.
+constexpr double kMaxHoseLengthM = 2.0;
+
+struct FailedItem {
+  const CheckItem* item;
+  std::string responsible;  ///< "customer" | "company"
+  std::string note;
+};
+
+struct SafetyCheck {
+  json stored = json::object();  ///< what the event records
+  std::vector<FailedItem> failed;
+};
+
+Result<SafetyCheck> ParseSafetyCheck(const json* check, bool restaurant, Date today,
+                                     const Policy& policy) {
+  SafetyCheck out;
+  if (!check) return out;
+  for (const auto& entry : check->items()) {
+    const std::string& key = entry.key();
+    if (key == "hose_length_m" || key == "regulator_installed") continue;
+    if (std::none_of(std::begin(kCheckItems), std::end(kCheckItems),
+                     [&](const CheckItem& c) { return key == c.item; })) {
+      return Status::Invalid(fmt::format(
+          "safety_check.{} is not a check item (hose_length, hose_joints, hose_through_wall, "
+          "regulator_standard, regulator_age, gas_alarm, flame_failure_device, ventilation, "
+          "cylinders_apart; measured: hose_length_m, regulator_installed)",
+          key));
+    }
+  }
+  std::optional<double> hose_m;
+  std::optional<Date> installed;
+  PINGMA_RETURN_IF_ERROR(GetNumber(*check, "hose_length_m", Need::kOptional, &hose_m));
+  PINGMA_RETURN_IF_ERROR(GetDate(*check, "regulator_installed", Need::kOptional, &installed));
+  if (hose_m && !(*hose_m >= 0 && *hose_m < 100)) {
+    return Status::Invalid("safety_check.hose_length_m must be from 0 to 100");
+  }
+  if (installed && today < *installed) {
+    return Status::Invalid("safety_check.regulator_installed is after today");
+  }
+  for (const CheckItem& c : kCheckItems) {
+    auto it = check->find(c.item);
+    std::string verdict, responsible = "customer", note;
+    if (it == check->end() || it->is_null()) {
+      const bool measured = (std::string_view(c.item) == "hose_length" && hose_m) ||
+                            (std::string_view(c.item) == "regulator_age" && installed);
+      if (std::string_view(c.item) == "gas_alarm" && restaurant) {
+        return Status::Invalid("safety_check.gas_alarm is required for a restaurant");
+      }
+      if (!measured) continue;
+      verdict = "pass";
+    } else if (it->is_string()) {
+      verdict = it->get<std::string>();
+    } else if (it->is_object()) {
+      std::optional<std::string> result, resp, why;
+      PINGMA_RETURN_IF_ERROR(GetString(*it, "result", Need::kRequired, &result, 8));
+      PINGMA_RETURN_IF_ERROR(GetString(*it, "responsible", Need::kOptional, &resp, 16));
+      PINGMA_RETURN_IF_ERROR(GetString(*it, "note", Need::kOptional, &why, 500));
+      verdict = *result;
+      if (resp) responsible = *resp;
+      if (why) note = *why;
+    } else {
+      return Status::Invalid(fmt::format(
+          "safety_check.{} must be \"pass\", \"fail\" or {{result, responsible}}", c.item));
+    }
+    if (verdict != "pass" && verdict != "fail") {
+      return Status::Invalid(fmt::format("safety_check.{} must be pass or fail", c.item));
+    }
+    if (responsible != "customer" && responsible != "company") {
+      return Status::Invalid(
+          fmt::format("safety_check.{}.responsible must be customer or company", c.item));
+    }
+    // A measure past the figure fails the item whatever the courier ticked.
+    if (std::string_view(c.item) == "hose_length" && hose_m &&
+        ToGrams(*hose_m) > ToGrams(kMaxHoseLengthM)) {
+      verdict = "fail";
+      if (note.empty()) note = fmt::format("{} m > {} m", *hose_m, kMaxHoseLengthM);
+    }
+    if (std::string_view(c.item) == "regulator_age" && installed &&
+        installed->AddYears(policy.regulator_service_life_years) < today) {
+      verdict = "fail";
+      if (note.empty()) {
+        note = fmt::format("installed {}, service life {} years", installed->ToString(),
+                           policy.regulator_service_life_years);
+      }
+    }
+    out.stored[c.item] = verdict;
+    if (verdict == "fail") out.failed.push_back({&c, responsible, note});
+  }
+  if (hose_m) out.stored["hose_length_m"] = *hose_m;
+  if (installed) out.stored["regulator_installed"] = installed->ToString();
+  return out;
+}
+
+// ---- Handover reasons -------------------------------------------------------------
+
+struct HandoverReasons {
+  json list = json::array();
+  void Add(const char* code, const char* zh, const char* en, const std::string& detail) {
+    list.push_back({{"code", code}, {"message", fmt::format("{} / {}: {}", zh, en, detail)}});
+  }
+};
+
+// Net LPG a model holds when full, for what a restaurant keeps on site: the
+// nominal fills (YSP35.5 is the "15 kg" cylinder at 14.5 kg, YSP118 the "50 kg"
+// at its 49.5 kg maximum).
+std::optional<double> NominalNetKg(std::string_view model) {
+  static constexpr std::pair<std::string_view, double> kNet[] = {
+      {"YSP4.7", 1.9},   {"YSP12", 5.0},   {"YSP26.2", 11.0},
+      {"YSP35.5", 14.5}, {"YSP118", 49.5}, {"YSP118-II", 49.5}};
+  for (const auto& [name, kg] : kNet) {
+    if (name == model) return kg;
+  }
+  return std::nullopt;
+}
+// More than this on a restaurant's site needs a cylinder room (DOMAIN.md).
+constexpr double kRestaurantStorageKg = 100.0;
+
+bool IsYsp118(std::string_view model) {
+  return model == "YSP118" || model == "YSP118-II";
+}
+
+struct Courier {
+  std::string id, company_id, vehicle_id, vehicle_plate;
+  std::vector<std::string> zones;
+};
+
+struct Customer {
+  std::string id, company_id, district, kind;
+  bool basement = false, semi_basement = false, cylinder_room = false, outdoor = false;
+};
+
+Result<std::optional<Courier>> LoadCourier(Conn& conn, const std::string& id) {
+  auto st = conn.Prepare(
+      "SELECT c.company_id, c.vehicle_id, v.plate, c.zones FROM couriers c "
+      "JOIN vehicles v ON v.id = c.vehicle_id WHERE c.id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, id);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<Courier>();
+  Courier c{id, (*st)->Text(0), (*st)->Text(1), (*st)->Text(2), {}};
+  json zones = json::parse((*st)->Text(3), nullptr, false);
+  if (zones.is_array()) {
+    for (const json& z : zones) {
+      if (z.is_string()) c.zones.push_back(z.get<std::string>());
+    }
+  }
+  return std::optional<Courier>(std::move(c));
+}
+
+Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) {
+  auto st = conn.Prepare(
+      "SELECT company_id, district, kind, basement, semi_basement, cylinder_room, outdoor "
+      "FROM customers WHERE id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, id);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<Customer>();
+  Customer c;
+  c.id = id;
+  c.company_id = (*st)->Text(0);
+  c.district = (*st)->Text(1);
+  c.kind = (*st)->Text(2);
+  c.basement = (*st)->Int(3) != 0;
+  c.semi_basement = (*st)->Int(4) != 0;
+  c.cylinder_room = (*st)->Int(5) != 0;
+  c.outdoor = (*st)->Int(6) != 0;
+  return std::optional<Customer>(std::move(c));
+}
+
+// Where a cylinder is: {holder_kind, holder_id}, or nullopt when never handed over.
+Result<std::optional<std::pair<std::string, std::string>>> LoadWhereabouts(
+    Conn& conn, const std::string& code) {
+  auto st = conn.Prepare("SELECT holder_kind, holder_id FROM whereabouts WHERE code = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, code);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::pair<std::string, std::string>>();
+  return std::optional<std::pair<std::string, std::string>>(
+      std::make_pair((*st)->Text(0), (*st)->Text(1)));
+}
+
+// The fill rules of a delivery: latest fill at a licensed station of the owner,
+// passed, and not delivered since.
+Status AddFillReasons(Conn& conn, const Policy& policy, const Cylinder& cylinder,
+                      HandoverReasons* reasons) {
+  auto st = conn.Prepare(
+      "SELECT f.station_id, f.ended_at, f.result, f.seq, e.body FROM fills f "
+      "JOIN events e ON e.seq = f.seq WHERE f.code = ? ORDER BY f.seq DESC LIMIT 1");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, cylinder.code);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) {
+    reasons->Add("NOT_FILLED_SINCE_DELIVERY", "未充装", "Not filled",
+                 "no fill of this cylinder is recorded");
+    return Status::Ok();
+  }
+  const std::string station_id = (*st)->Text(0);
+  const Instant ended{(*st)->Int(1)};
+  const std::string result = (*st)->Text(2);
+  const std::int64_t fill_seq = (*st)->Int(3);
+  json body = json::parse((*st)->Text(4), nullptr, false);
+  (*st)->Reset();
+
+  auto last = conn.Prepare(
+      "SELECT MAX(seq) FROM handovers WHERE code = ? AND direction = 'deliver' "
+      "AND decision = 'allow'");
+  if (!last.ok()) return last.status();
+  (*last)->Bind(1, cylinder.code);
+  auto lrow = (*last)->Step();
+  if (!lrow.ok()) return lrow.status();
+  if (*lrow && !(*last)->IsNull(0) && (*last)->Int(0) > fill_seq) {
+    reasons->Add("NOT_FILLED_SINCE_DELIVERY", "未充装", "Not filled",
+                 "delivered already since its latest fill: it cannot be full");
+  }
+  (*last)->Reset();
+
+  std::vector<std::string> failed_checks;
+  if (body.is_object() && body.contains("post_checks") && body["post_checks"].is_object()) {
+    for (const auto& c : body["post_checks"].items()) {
+      if (c.value() != "pass") failed_checks.push_back(c.key());
+    }
+  }
+  if (result != "ok" || !failed_checks.empty()) {
+    std::string detail = fmt::format("latest fill's result is {}", result);
+    for (const std::string& c : failed_checks) detail += fmt::format("; {} not passed", c);
+    reasons->Add("FILL_NOT_PASSED", "充装后检查未通过", "Post-fill check not passed", detail);
+  }
+
+  auto station = LoadStation(conn, station_id);
+  if (!station.ok()) return station.status();
+  if (!*station || (*station)->company_id != cylinder.owner_company_id) {
+    reasons->Add("FILL_NOT_BY_OWNER", "非产权单位充装", "Not filled by its owner",
+                 fmt::format("filled at station {} of {}, not of the owner {}", station_id,
+                             *station ? (*station)->company_id : "?", cylinder.owner_company_id));
+  } else {
+    // The licence as of the fill's day; a revocation or a regulator's lock, which
+    // carry no date, count whenever they came.
+    const Date fill_day = ended.LocalDate(policy.utc_offset_minutes);
+    const auto& license = (*station)->license;
+    if (!license || license->revoked || license->valid_until < fill_day || (*station)->locked) {
+      reasons->Add("FILL_STATION_UNLICENSED", "充装站无有效许可", "Filling station not licensed",
+                   fmt::format("station {}: {}", station_id,
+                               (*station)->locked ? "locked by a regulator"
+                               : !license         ? "no filling licence"
+                               : license->revoked ? "licence revoked"
+                                                  : "licence expired before the fill"));
+    }
+  }
+  return Status::Ok();
+}
+
+// Kilograms at the customer now, by nominal net per model, leaving out `code`
+// (the cylinder being delivered, counted by the caller whether or not it is
+// recorded there already).
+Result<double> OnSiteKg(Conn& conn, const std::string& customer_id, const std::string& code) {
+  auto st = conn.Prepare(
+      "SELECT c.model FROM whereabouts w JOIN cylinders c ON c.code = w.code "
+      "WHERE w.holder_kind = 'customer' AND w.holder_id = ? AND w.code <> ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, customer_id).Bind(2, code);
+  std::int64_t grams = 0;
+  while (true) {
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    grams += ToGrams(NominalNetKg((*st)->Text(0)).value_or(0));
+  }
+  return static_cast<double>(grams) / 1000.0;
+}
+
+struct HandoverRequest {
+  std::string event_id;
+  std::string scan;
+  ScanKey key;
+  std::string customer_id;
+  std::string vehicle;
+  std::string direction;
+  json location;
+  json body;  ///< as received; the job reads the safety check from it
+};
+
+json HazardJson(sql::Statement& s) {
+  json h = {{"id", s.Text(0)},
+            {"code", s.Text(1)},
+            {"item", s.Text(2)},
+            {"cylinder", s.Text(3)},
+            {"customer_id", s.Text(4)},
+            {"company_id", s.Text(5)},
+            {"responsible", s.Text(6)},
+            {"opened_by", s.Text(7)},
+            {"opened_at", Instant{s.Int(8)}.ToString()},
+            {"deadline", s.Text(9)},
+            {"state", s.Text(10)}};
+  if (!s.IsNull(11)) {
+    h["closed_by"] = s.Text(11);
+    h["closed_at"] = Instant{s.Int(12)}.ToString();
+    h["closed_by_actor"] = s.Text(13);
+    h["how"] = s.Text(14);
+  }
+  return h;
+}
+
+constexpr const char* kHazardColumns =
+    "id, code, item, cylinder, customer_id, company_id, responsible, opened_by, opened_at, "
+    "deadline, state, closed_by, closed_at, closed_by_actor, how";
+
+}  // namespace
+
+// ---- Set-up -------------------------------------------------------------------------
+
+void Service::PostVehicle(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::string id, company_id;
+  std::optional<std::string> plate, kind;
+  Status s = GetId(*body, "id", &id);
+  if (s.ok()) s = GetId(*body, "company_id", &company_id);
+  if (s.ok()) s = GetString(*body, "plate", Need::kRequired, &plate, 32);
+  if (s.ok()) s = GetString(*body, "kind", Need::kOptional, &kind, 64);
+  if (!s.ok()) return done(ErrorReply(s));
+  if (!ActsForCompany(call.who, company_id)) {
+    return done(ErrorReply(Status::PermissionDenied("a company may add vehicles only for itself")));
+  }
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto company = Exists(tx.conn(), "companies", company_id);
+    if (!company.ok()) return ErrorReply(company.status());
+    if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", company_id)));
+    auto exists = Exists(tx.conn(), "vehicles", id);
+    if (!exists.ok()) return ErrorReply(exists.status());
+    if (*exists) return ErrorReply(Status::Conflict(fmt::format("vehicle {} already exists", id)));
+    auto st =
+        tx.conn().Prepare("INSERT INTO vehicles(id, company_id, plate, kind) VALUES(?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *plate).Bind(4, kind.value_or(""));
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    json out = {
+        {"id", id}, {"company_id", company_id}, {"plate", *plate}, {"kind", kind.value_or("")}};
+    auto ev = tx.Append(
+        {"", "", "vehicle_registered", tx.now(), ToString(who.role), who.subject, out.dump()});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Created(out);
+  });
+}
+
+void Service::PostCourier(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::string id, company_id, vehicle;
+  std::optional<std::string> name, number;
+  std::optional<Date> valid_until;
+  std::vector<std::string> zones;
+  Status s = GetId(*body, "id", &id);
+  if (s.ok()) s = GetId(*body, "company_id", &company_id);
+  if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name);
+  if (s.ok()) s = GetId(*body, "vehicle", &vehicle);
+  if (s.ok()) {
+    auto z = body->find("zones");
+    if (z == body->end() || !z->is_array() || z->empty() || z->size() > 64) {
+      s = Status::Invalid("zones must be a list of 1 to 64 districts");
+    } else {
+      for (const json& d : *z) {
+        if (!d.is_string() || d.get<std::string>().empty() || d.get<std::string>().size() > 64) {
+          s = Status::Invalid("each zone must be a district name of 1 to 64 bytes");
+          break;
+        }
+        zones.push_back(d.get<std::string>());
+      }
+    }
+  }
+  const json* certificate = nullptr;
+  if (s.ok()) s = GetObject(*body, "certificate", Need::kOptional, &certificate);
+  if (s.ok() && certificate) s = GetString(*certificate, "number", Need::kRequired, &number);
+  if (s.ok() && certificate) {
+    s = GetDate(*certificate, "valid_until", Need::kRequired, &valid_until);
+  }
+  if (!s.ok()) return done(ErrorReply(s));
+  if (!ActsForCompany(call.who, company_id)) {
+    return done(ErrorReply(Status::PermissionDenied("a company may add couriers only for itself")));
+  }
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto company = Exists(tx.conn(), "companies", company_id);
+    if (!company.ok()) return ErrorReply(company.status());
+    if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", company_id)));
+    auto exists = Exists(tx.conn(), "couriers", id);
+    if (!exists.ok()) return ErrorReply(exists.status());
+    if (*exists) return ErrorReply(Status::Conflict(fmt::format("courier {} already exists", id)));
+    // 人车对应: the vehicle is the company's own, and no other courier's.
+    auto v = tx.conn().Prepare("SELECT company_id FROM vehicles WHERE id = ?");
+    if (!v.ok()) return ErrorReply(v.status());
+    (*v)->Bind(1, vehicle);
+    auto vrow = (*v)->Step();
+    if (!vrow.ok()) return ErrorReply(vrow.status());
+    if (!*vrow || (*v)->Text(0) != company_id) {
+      return ErrorReply(
+          Status::Invalid(fmt::format("no vehicle {} of company {}", vehicle, company_id)));
+    }
+    (*v)->Reset();
+    auto bound = tx.conn().Prepare("SELECT id FROM couriers WHERE vehicle_id = ?");
+    if (!bound.ok()) return ErrorReply(bound.status());
+    (*bound)->Bind(1, vehicle);
+    auto brow = (*bound)->Step();
+    if (!brow.ok()) return ErrorReply(brow.status());
+    if (*brow) {
+      return ErrorReply(Status::Conflict(
+          fmt::format("vehicle {} is already bound to courier {}", vehicle, (*bound)->Text(0))));
+    }
+    (*bound)->Reset();
+    auto st = tx.conn().Prepare(
+        "INSERT INTO couriers(id, company_id, name, vehicle_id, zones, cert_number, "
+        "cert_valid_until) VALUES(?,?,?,?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name).Bind(4, vehicle);
+    (*st)->Bind(5, json(zones).dump()).Bind(6, number);
+    if (valid_until) {
+      (*st)->Bind(7, valid_until->ToString());
+    } else {
+      (*st)->BindNull(7);
+    }
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    json out = {{"id", id},
+                {"company_id", company_id},
+                {"name", *name},
+                {"vehicle", vehicle},
+                {"zones", zones}};
+    if (number) {
+      out["certificate"] = {{"number", *number}, {"valid_until", valid_until->ToString()}};
+    }
+    auto ev = tx.Append(
+        {"", "", "courier_registered", tx.now(), ToString(who.role), who.subject, out.dump()});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Created(out);
+  });
+}
+
+void Service::PostCustomer(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::string id, company_id;
+  std::optional<std::string> name, phone, id_number, address, district, kind;
+  std::optional<bool> basement, semi_basement, cylinder_room, outdoor;
+  const json* site = nullptr;
+  Status s = GetId(*body, "id", &id);
+  if (s.ok()) s = GetId(*body, "company_id", &company_id);
+  if (s.ok()) s = GetString(*body, "name", Need::kRequired, &name, 128);
+  if (s.ok()) s = GetString(*body, "phone", Need::kRequired, &phone, 32);
+  if (s.ok()) s = CheckPhone(*phone);
+  if (s.ok()) s = GetString(*body, "id_number", Need::kRequired, &id_number, 32);
+  if (s.ok()) s = CheckIdNumber(&*id_number);
+  if (s.ok()) s = GetString(*body, "address", Need::kRequired, &address, 512);
+  if (s.ok()) s = GetString(*body, "district", Need::kRequired, &district, 64);
+  if (s.ok()) s = GetString(*body, "kind", Need::kRequired, &kind, 16);
+  if (s.ok() && *kind != "household" && *kind != "restaurant") {
+    s = Status::Invalid("kind must be household or restaurant");
+  }
+  if (s.ok()) s = GetObject(*body, "site", Need::kRequired, &site);
+  if (s.ok()) s = GetBool(*site, "basement", Need::kRequired, &basement);
+  if (s.ok()) s = GetBool(*site, "semi_basement", Need::kRequired, &semi_basement);
+  if (s.ok()) s = GetBool(*site, "cylinder_room", Need::kRequired, &cylinder_room);
+  if (s.ok()) s = GetBool(*site, "outdoor", Need::kOptional, &outdoor);
+  if (!s.ok()) return done(ErrorReply(s));
+  if (!ActsForCompany(call.who, company_id)) {
+    return done(
+        ErrorReply(Status::PermissionDenied("a company may add customers only for itself")));
+  }
+  WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    auto company = Exists(tx.conn(), "companies", company_id);
+    if (!company.ok()) return ErrorReply(company.status());
+    if (!*company) return ErrorReply(Status::Invalid(fmt::format("no company {}", company_id)));
+    auto exists = Exists(tx.conn(), "customers", id);
+    if (!exists.ok()) return ErrorReply(exists.status());
+    if (*exists) return ErrorReply(Status::Conflict(fmt::format("customer {} already exists", id)));
+    auto key = CustomerHashKey(tx.conn());
+    if (!key.ok()) return ErrorReply(key.status());
+    const std::string phone_hash = KeyedHash(*key, "phone", *phone);
+    const std::string id_hash = KeyedHash(*key, "id_number", *id_number);
+    auto st = tx.conn().Prepare(
+        "INSERT INTO customers(id, company_id, name, phone_hash, phone_masked, id_hash, "
+        "id_masked, address, district, kind, basement, semi_basement, cylinder_room, outdoor) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name);
+    (*st)->BindBlob(4, phone_hash.data(), phone_hash.size()).Bind(5, MaskPhone(*phone));
+    (*st)->BindBlob(6, id_hash.data(), id_hash.size()).Bind(7, MaskIdNumber(*id_number));
+    (*st)->Bind(8, *address).Bind(9, *district).Bind(10, *kind);
+    (*st)->Bind(11, *basement ? 1 : 0).Bind(12, *semi_basement ? 1 : 0);
+    (*st)->Bind(13, *cylinder_room ? 1 : 0).Bind(14, outdoor.value_or(false) ? 1 : 0);
+    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
+    const json site_out = {{"basement", *basement},
+                           {"semi_basement", *semi_basement},
+                           {"cylinder_room", *cylinder_room},
+                           {"outdoor", outdoor.value_or(false)}};
+    // The log keeps no name or address: events are shown more widely than the
+    // customer table (PIPL: only what each reader needs).
+    json event = {{"id", id},
+                  {"company_id", company_id},
+                  {"phone", MaskPhone(*phone)},
+                  {"id_number", MaskIdNumber(*id_number)},
+                  {"district", *district},
+                  {"kind", *kind},
+                  {"site", site_out}};
+    auto ev = tx.Append(
+        {"", "", "customer_registered", tx.now(), ToString(who.role), who.subject, event.dump()});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    json out = event;
+    out["name"] = *name;
+    out["address"] = *address;
+    return Created(out);
+  });
+}
+
+// ---- Handovers -------------------------------------------------------------------
+
+void Service::PostHandover(const Call& call, Store::Done done) {
+  auto parsed = ParseBody(call.request->body);
+  if (!parsed.ok()) return done(ErrorReply(parsed.status()));
+  const json& body = *parsed;
+  HandoverRequest r;
+  std::optional<std::string> scan, code, vehicle, direction;
+  Status s = GetUuid(body, "event_id", &r.event_id);
+  if (s.ok()) s = GetString(body, "scan", Need::kOptional, &scan, 512);
+  if (s.ok()) s = GetString(body, "code", Need::kOptional, &code, 64);
+  if (s.ok() && !scan && !code) s = Status::Invalid("give the cylinder as 'scan' or 'code'");
+  if (s.ok()) {
+    r.scan = scan ? *scan : *code;
+    auto key = ParseScan(r.scan);
+    if (key.ok()) {
+      r.key = std::move(*key);
+    } else {
+      s = Status::Invalid("the scan is not a cylinder code: " + key.status().message());
+    }
+  }
+  if (s.ok()) s = GetId(body, "customer_id", &r.customer_id);
+  if (s.ok()) s = GetString(body, "vehicle", Need::kRequired, &vehicle, 64);
+  if (s.ok()) s = GetString(body, "direction", Need::kRequired, &direction, 16);
+  if (s.ok() && *direction != "deliver" && *direction != "collect") {
+    s = Status::Invalid("direction must be deliver or collect");
+  }
+  const json* location = nullptr;
+  if (s.ok()) s = GetObject(body, "location", Need::kOptional, &location);
+  if (s.ok() && location) {
+    std::optional<double> lat, lon;
+    s = GetNumber(*location, "lat", Need::kRequired, &lat);
+    if (s.ok()) s = GetNumber(*location, "lon", Need::kRequired, &lon);
+    if (s.ok() && !(*lat >= -90 && *lat <= 90 && *lon >= -180 && *lon <= 180)) {
+      s = Status::Invalid("location must have lat in -90..90 and lon in -180..180");
+    }
+    if (s.ok()) r.location = {{"lat", *lat}, {"lon", *lon}};
+  }
+  const json* check_in = nullptr;
+  if (s.ok()) {
+    s = GetObject(body, "safety_check", *direction == "deliver" ? Need::kRequired : Need::kOptional,
+                  &check_in);
+  }
+  if (!s.ok()) return done(ErrorReply(s));
+  r.vehicle = *vehicle;
+  r.direction = *direction;
+  r.body = body;
+
+  Write(std::move(done), [this, r = std::move(r), who = call.who](WriteTx& tx) -> Reply {
+    Conn& conn = tx.conn();
+    auto dup = conn.Prepare("SELECT answer FROM handovers WHERE event_id = ?");
+    if (!dup.ok()) return ErrorReply(dup.status());
+    (*dup)->Bind(1, r.event_id);
+    auto seen = (*dup)->Step();
+    if (!seen.ok()) return ErrorReply(seen.status());
+    if (*seen) {
+      json answer = json::parse((*dup)->Text(0), nullptr, false);
+      answer["duplicate"] = true;
+      return Okay(std::move(answer));
+    }
+    (*dup)->Reset();
+
+    auto courier = LoadCourier(conn, who.subject);
+    if (!courier.ok()) return ErrorReply(courier.status());
+    if (!*courier) {
+      return ErrorReply(Status::PermissionDenied(
+          fmt::format("this token is for courier {}, who is not registered", who.subject)));
+    }
+    const Courier& cr = **courier;
+    auto customer = LoadCustomer(conn, r.customer_id);
+    if (!customer.ok()) return ErrorReply(customer.status());
+    if (!*customer || (*customer)->company_id != cr.company_id) {
+      return ErrorReply(Status::Invalid(
+          fmt::format("no customer {} of company {}", r.customer_id, cr.company_id)));
+    }
+    const Customer& cu = **customer;
+    const Instant now = tx.now();
+    const Date today = now.LocalDate(policy_.utc_offset_minutes);
+    const auto found = r.body.find("safety_check");
+    const json* safety_check = found != r.body.end() && found->is_object() ? &*found : nullptr;
+    auto check = ParseSafetyCheck(safety_check, cu.kind == "restaurant", today, policy_);
+    if (!check.ok()) return ErrorReply(check.status());
+
+    std::string key_text;
+    auto resolved = ResolveKey(conn, r.key, &key_text);
+    if (!resolved.ok()) return ErrorReply(resolved.status());
+    std::optional<CylinderRow> row;
+    if (*resolved) {
+      auto loaded = LoadCylinder(conn, **resolved, /*with_carriers=*/false);
+      if (!loaded.ok()) return ErrorReply(loaded.status());
+      row = std::move(*loaded);
+    }
+    const std::string subject = row ? row->cylinder.code : key_text;
+
+    HandoverReasons reasons;
+    if (!row) {
+      reasons.Add("UNKNOWN_CODE", TitleZh(ReasonCode::kUnknownCode),
+                  TitleEn(ReasonCode::kUnknownCode),
+                  fmt::format("{} is not a registered cylinder", key_text));
+    } else if (r.direction == "collect") {
+      auto where = LoadWhereabouts(conn, subject);
+      if (!where.ok()) return ErrorReply(where.status());
+      if (!*where || (*where)->first != "customer" || (*where)->second != cu.id) {
+        reasons.Add("NOT_AT_CUSTOMER", "不在该用户处", "Not at this customer",
+                    fmt::format("no delivery of {} to customer {} is open", subject, cu.id));
+      }
+    } else {
+      const Cylinder& c = row->cylinder;
+      auto recalls = LoadRecalls(conn, c.manufacturer);
+      if (!recalls.ok()) return ErrorReply(recalls.status());
+      const FillDecision legal = DecideCylinder(policy_, c, *recalls, now);
+      for (const Reason& reason : legal.reasons) {
+        reasons.list.push_back({{"code", ToString(reason.code)}, {"message", reason.message}});
+      }
+      if (Status fs = AddFillReasons(conn, policy_, c, &reasons); !fs.ok()) {
+        return ErrorReply(fs);
+      }
+      if (cr.company_id != c.owner_company_id) {
+        reasons.Add("COURIER_NOT_OWNER", "送气工非产权单位人员", "Courier not of the owner",
+                    fmt::format("courier {} works for {}, the cylinder belongs to {}", cr.id,
+                                cr.company_id, c.owner_company_id));
+      }
+      if (r.vehicle != cr.vehicle_id && r.vehicle != cr.vehicle_plate) {
+        reasons.Add("VEHICLE_MISMATCH", "人车不对应", "Vehicle mismatch",
+                    fmt::format("courier {} is bound to vehicle {} ({}), not {}", cr.id,
+                                cr.vehicle_id, cr.vehicle_plate, r.vehicle));
+      }
+      if (std::find(cr.zones.begin(), cr.zones.end(), cu.district) == cr.zones.end()) {
+        reasons.Add("OUTSIDE_ZONE", "超出配送区域", "Outside the delivery zone",
+                    fmt::format("district {} is not in courier {}'s zones", cu.district, cr.id));
+      }
+      if (cu.basement || cu.semi_basement) {
+        reasons.Add("BASEMENT_SITE", "地下或半地下场所", "Basement site",
+                    fmt::format("customer {} is in a {}", cu.id,
+                                cu.basement ? "basement" : "semi-basement"));
+      }
+      if (cu.kind == "restaurant" && !cu.cylinder_room) {
+        auto on_site = OnSiteKg(conn, cu.id, subject);
+        if (!on_site.ok()) return ErrorReply(on_site.status());
+        const std::int64_t grams = ToGrams(*on_site) + ToGrams(NominalNetKg(c.model).value_or(0));
+        if (grams > ToGrams(kRestaurantStorageKg)) {
+          reasons.Add("NO_CYLINDER_ROOM", "超量存放无气瓶间", "No cylinder room",
+                      fmt::format("{} kg on site with this one, over {} kg, and no cylinder room",
+                                  static_cast<double>(grams) / 1000.0, kRestaurantStorageKg));
+        }
+      }
+      // GB 5842-2023: YSP118 are not for indoor use in buildings; a restaurant's
+      // dedicated cylinder room is where they may stand.
+      if (IsYsp118(c.model) && !cu.outdoor && !(cu.kind == "restaurant" && cu.cylinder_room)) {
+        reasons.Add("YSP118_INDOORS", "YSP118不得室内使用", "YSP118 indoors",
+                    fmt::format("{} is a {}; customer {} has no outdoor site{}", subject, c.model,
+                                cu.id, cu.kind == "restaurant" ? " or cylinder room" : ""));
+      }
+    }
+    const bool allowed = reasons.list.empty();
+
+    json event = r.body;
+    event.erase("event_id");
+    event.erase("scan");
+    event.erase("code");
+    event["scan"] = r.scan;
+    event["courier_id"] = cr.id;
+    event["company_id"] = cr.company_id;
+    event["decision"] = allowed ? "allow" : "block";
+    event["reasons"] = json::array();
+    for (const json& reason : reasons.list) event["reasons"].push_back(reason["code"]);
+    if (safety_check) event["safety_check"] = check->stored;
+    json custody = nullptr;
+    if (allowed) {
+      custody = r.direction == "deliver" ? json{{"holder", "customer"}, {"id", cu.id}}
+                                         : json{{"holder", "company"}, {"id", cr.company_id}};
+      event["custody"] = custody;
+    }
+    auto seq = tx.Append(
+        {r.event_id, subject, "handover", now, ToString(who.role), who.subject, event.dump()});
+    if (!seq.ok()) return ErrorReply(seq.status());
+
+    // Each failed item opens a hazard, blocked delivery or not: the check was made
+    // at the door either way. Ids follow the handover's place in the log.
+    json hazards = json::array();
+    const Date deadline = today.AddDays(policy_.hazard_deadline_days);
+    for (size_t i = 0; i < check->failed.size(); ++i) {
+      const FailedItem& f = check->failed[i];
+      const std::string id = fmt::format("HZ-{}-{}", *seq, i + 1);
+      json h = {{"id", id},
+                {"code", f.item->hazard_code},
+                {"item", f.item->item},
+                {"cylinder", subject},
+                {"customer_id", cu.id},
+                {"company_id", cr.company_id},
+                {"responsible", f.responsible},
+                {"opened_by", cr.id},
+                {"opened_at", now.ToString()},
+                {"deadline", deadline.ToString()},
+                {"state", "open"},
+                {"handover_event_id", r.event_id}};
+      if (!f.note.empty()) h["note"] = f.note;
+      auto st = conn.Prepare(
+          "INSERT INTO hazards(id, code, item, cylinder, customer_id, company_id, responsible, "
+          "opened_by, opened_at, deadline, state) VALUES(?,?,?,?,?,?,?,?,?,?,'open')");
+      if (!st.ok()) return ErrorReply(st.status());
+      (*st)->Bind(1, id).Bind(2, f.item->hazard_code).Bind(3, f.item->item).Bind(4, subject);
+      (*st)->Bind(5, cu.id).Bind(6, cr.company_id).Bind(7, f.responsible).Bind(8, cr.id);
+      (*st)->Bind(9, now.unix_ms).Bind(10, deadline.ToString());
+      if (Status rs = (*st)->Run(); !rs.ok()) return ErrorReply(rs);
+      auto ev =
+          tx.Append({"", subject, "hazard_opened", now, ToString(who.role), who.subject, h.dump()});
+      if (!ev.ok()) return ErrorReply(ev.status());
+      hazards.push_back(std::move(h));
+    }
+    if (allowed && row) {
+      auto st = conn.Prepare(
+          "INSERT INTO whereabouts(code, holder_kind, holder_id, since_seq) VALUES(?,?,?,?) "
+          "ON CONFLICT(code) DO UPDATE SET holder_kind = excluded.holder_kind, "
+          "holder_id = excluded.holder_id, since_seq = excluded.since_seq");
+      if (!st.ok()) return ErrorReply(st.status());
+      (*st)->Bind(1, subject).Bind(2, custody["holder"].get<std::string>());
+      (*st)->Bind(3, custody["id"].get<std::string>()).Bind(4, *seq);
+      if (Status rs = (*st)->Run(); !rs.ok()) return ErrorReply(rs);
+    }
+    json answer = {{"event_id", r.event_id},   {"code", subject},
+                   {"direction", r.direction}, {"decision", allowed ? "allow" : "block"},
+                   {"reasons", reasons.list},  {"hazards_opened", hazards},
+                   {"custody", custody},       {"duplicate", false}};
+    auto st = conn.Prepare(
+        "INSERT INTO handovers(event_id, code, customer_id, courier_id, direction, decision, "
+        "answer, seq) VALUES(?,?,?,?,?,?,?,?)");
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, r.event_id).Bind(2, subject).Bind(3, cu.id).Bind(4, cr.id);
+    (*st)->Bind(5, r.direction).Bind(6, allowed ? "allow" : "block").Bind(7, answer.dump());
+    (*st)->Bind(8, *seq);
+    if (Status rs = (*st)->Run(); !rs.ok()) return ErrorReply(rs);
+    return Created(std::move(answer));
+  });
+}
+
+// ---- The hazard ledger (隐患台账) -------------------------------------------------
+
+void Service::GetHazards(const Call& call, Store::Done done) {
+  std::string state;
+  if (auto it = call.query.find("state"); it != call.query.end()) {
+    state = it->second;
+    if (state != "open" && state != "closed") {
+      return done(ErrorReply(Status::Invalid("state must be open or closed")));
+    }
+  }
+  bool overdue = false;
+  if (auto it = call.query.find("overdue"); it != call.query.end()) {
+    if (it->second != "true" && it->second != "false") {
+      return done(ErrorReply(Status::Invalid("overdue must be true or false")));
+    }
+    overdue = it->second == "true";
+  }
+  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
+  const Principal who = call.who;
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    // Overdue: still open after its deadline day (valid through the deadline).
+    std::string sql = fmt::format("SELECT {} FROM hazards WHERE 1", kHazardColumns);
+    if (who.role == Role::kCompany) sql += " AND company_id = ?1";
+    if (who.role == Role::kCourier) sql += " AND opened_by = ?1";
+    if (!state.empty()) sql += " AND state = ?2";
+    if (overdue) sql += " AND state = 'open' AND deadline < ?3";
+    sql += " ORDER BY deadline, id LIMIT 10000";
+    auto st = conn.Prepare(sql);
+    if (!st.ok()) return ErrorReply(st.status());
+    if (who.role == Role::kCompany || who.role == Role::kCourier) (*st)->Bind(1, who.subject);
+    if (!state.empty()) (*st)->Bind(2, state);
+    if (overdue) (*st)->Bind(3, today.ToString());
+    json list = json::array();
+    while (true) {
+      auto row = (*st)->Step();
+      if (!row.ok()) return ErrorReply(row.status());
+      if (!*row) break;
+      json h = HazardJson(**st);
+      h["overdue"] = h["state"] == "open" && h["deadline"].get<std::string>() < today.ToString();
+      list.push_back(std::move(h));
+    }
+    return Okay({{"hazards", list}});
+  });
+}
+
+void Service::CloseHazard(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  std::optional<std::string> closed_by, how;
+  Status s = GetString(*body, "closed_by", Need::kRequired, &closed_by, 128);
+  if (s.ok()) s = GetString(*body, "how", Need::kRequired, &how, 2000);
+  if (!s.ok()) return done(ErrorReply(s));
+  Write(std::move(done), [=, id = call.params[0], who = call.who](WriteTx& tx) -> Reply {
+    Conn& conn = tx.conn();
+    auto st = conn.Prepare(fmt::format("SELECT {} FROM hazards WHERE id = ?", kHazardColumns));
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, id);
+    auto row = (*st)->Step();
+    if (!row.ok()) return ErrorReply(row.status());
+    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no hazard {}", id)));
+    json h = HazardJson(**st);
+    (*st)->Reset();
+    const std::string company = h["company_id"];
+    if (who.role == Role::kCompany && who.subject != company) {
+      return ErrorReply(Status::NotFound(fmt::format("no hazard {}", id)));
+    }
+    if (who.role == Role::kCourier) {
+      auto courier = LoadCourier(conn, who.subject);
+      if (!courier.ok()) return ErrorReply(courier.status());
+      if (!*courier || (*courier)->company_id != company) {
+        return ErrorReply(Status::NotFound(fmt::format("no hazard {}", id)));
+      }
+    }
+    if (h["state"] != "open") {
+      return ErrorReply(Status::Conflict(fmt::format("hazard {} is already closed", id)));
+    }
+    const std::string actor = fmt::format("{}:{}", ToString(who.role), who.subject);
+    auto upd = conn.Prepare(
+        "UPDATE hazards SET state = 'closed', closed_by = ?, closed_at = ?, closed_by_actor = ?, "
+        "how = ? WHERE id = ?");
+    if (!upd.ok()) return ErrorReply(upd.status());
+    (*upd)->Bind(1, *closed_by).Bind(2, tx.now().unix_ms).Bind(3, actor).Bind(4, *how);
+    (*upd)->Bind(5, id);
+    if (Status rs = (*upd)->Run(); !rs.ok()) return ErrorReply(rs);
+    h["state"] = "closed";
+    h["closed_by"] = *closed_by;
+    h["closed_at"] = tx.now().ToString();
+    h["closed_by_actor"] = actor;
+    h["how"] = *how;
+    auto ev = tx.Append({"", h["cylinder"].get<std::string>(), "hazard_closed", tx.now(),
+                         ToString(who.role), who.subject,
+                         json{{"id", id}, {"closed_by", *closed_by}, {"how", *how}}.dump()});
+    if (!ev.ok()) return ErrorReply(ev.status());
+    return Okay(h);
+  });
+}
+
+}  // namespace pingma::registry
