@@ -256,6 +256,15 @@ class DeliveryTest(unittest.TestCase):
         code = self.fresh("DL0008", station="ST-E")
         self.assertBlocked(self.hand(code, "HOME"), "FILL_NOT_BY_OWNER")
 
+    def test_13b_fill_station_locked(self):
+        code = self.fresh("DL0009")
+        self.post("/v1/stations/ST-D/lock", {"reason": "inspection"}, self.regulator)
+        try:
+            self.assertBlocked(self.hand(code, "HOME"), "FILL_STATION_UNLICENSED")
+        finally:
+            self.post("/v1/stations/ST-D/unlock", {"reason": "done"}, self.regulator)
+        self.assertAllowed(self.hand(code, "HOME"))
+
     def test_14_zone(self):
         self.assertAllowed(self.hand(self.fresh("DL0010"), "HOME"))
         self.assertBlocked(self.hand(self.fresh("DL0011"), "FAR"), "OUTSIDE_ZONE")
@@ -357,6 +366,9 @@ class DeliveryTest(unittest.TestCase):
         # Another company's courier and the regulator may not close it.
         status, body = self.call("POST", "/v1/hazards/%s/close" % hz,
                                  {"closed_by": "王五", "how": "x"}, self.courier_e)
+        self.assertEqual(status, 404, body)
+        status, body = self.call("POST", "/v1/hazards/%s/close" % hz,
+                                 {"closed_by": "x", "how": "x"}, self.co_e)
         self.assertEqual(status, 404, body)
         status, body = self.call("POST", "/v1/hazards/%s/close" % hz,
                                  {"closed_by": "x", "how": "x"}, self.regulator)
@@ -463,6 +475,8 @@ class DeliveryTest(unittest.TestCase):
             ("responsible", dict(good, safety_check=dict(
                 OK_CHECK, ventilation={"result": "fail", "responsible": "nobody"}))),
             ("location", dict(good, location={"lat": 91, "lon": 0})),
+            ("safety_check", dict(good, safety_check=["hose_length"])),
+            ("hose_length_m", dict(good, safety_check=dict(OK_CHECK, hose_length_m="2"))),
             ("customer", dict(good, customer_id="NOBODY")),
             ("customer", dict(good, customer_id="HOME-E")),
             ("scan", {k: v for k, v in good.items() if k != "code"}),
