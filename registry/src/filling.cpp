@@ -512,6 +512,227 @@ Result<FleetCursor> ParseFleetCursor(const std::map<std::string, std::string>& q
   return c;
 }
 
+std::optional<Date> FleetDate(const sql::Statement& st, int col) {
+  if (st.IsNull(col)) return std::nullopt;
+  auto d = Date::Parse(st.Text(col));
+  return d.ok() ? std::optional<Date>(*d) : std::nullopt;
+}
+
+// The cylinder row of the fleet query below, read as LoadCylinder reads it.
+CylinderRow FleetRow(const sql::Statement& s) {
+  CylinderRow r;
+  Cylinder& c = r.cylinder;
+  c.code = s.Text(0);
+  c.owner_company_id = s.Text(1);
+  c.model = s.Text(2);
+  auto phase = ParsePhase(s.Text(3));
+  c.phase = phase.ok() ? *phase : Phase::kGas;
+  c.manufacturer = s.Text(4);
+  c.serial = s.Text(5);
+  auto ym = YearMonth::Parse(s.Text(6));
+  if (ym.ok()) c.manufactured = *ym;
+  c.tare_kg = s.Double(7);
+  if (!s.IsNull(8)) r.water_capacity_l = s.Double(8);
+  if (!s.IsNull(9)) c.allowed_fill_kg = s.Double(9);
+  if (!s.IsNull(10)) c.design_life_years = static_cast<int>(s.Int(10));
+  c.registration_no = s.Text(11);
+  r.registration_state = s.Text(12);
+  c.last_inspection = FleetDate(s, 13);
+  if (!s.IsNull(14)) {
+    auto res = ParseInspectionResult(s.Text(14));
+    if (res.ok()) c.last_inspection_result = *res;
+  }
+  c.next_inspection_due = FleetDate(s, 15);
+  if (auto date = FleetDate(s, 16)) {
+    c.assessment = Assessment{*date, s.Int(17) != 0, FleetDate(s, 18)};
+  }
+  auto state = ParseCylinderState(s.Text(19));
+  c.state = state.ok() ? *state : CylinderState::kActive;
+  r.state_reason = s.OptText(20);
+  if (!s.IsNull(21)) r.state_since = Instant{s.Int(21)};
+  if (!s.IsNull(22)) r.last_fill = Sighting{s.Text(22), Instant{s.Int(23)}};
+  r.rev = s.Int(24);
+  return r;
+}
+
+// CylinderJson(row, policy).dump(), written directly: the same keys in the same
+// (sorted) order, so the feed's text is what it was when built as a json tree.
+void AppendFleetCylinder(std::string* out, const CylinderRow& row, const Policy& policy) {
+  const Cylinder& c = row.cylinder;
+  out->push_back('{');
+  if (c.allowed_fill_kg) {
+    AppendJsonKey(out, "allowed_fill_kg");
+    AppendJsonNumber(out, *c.allowed_fill_kg);
+    out->push_back(',');
+  }
+  if (c.assessment) {
+    AppendJsonKey(out, "assessment");
+    out->push_back('{');
+    AppendJsonKey(out, "date");
+    AppendJsonString(out, c.assessment->date.ToString());
+    out->push_back(',');
+    if (c.assessment->extends_until) {
+      AppendJsonKey(out, "extends_until");
+      AppendJsonString(out, c.assessment->extends_until->ToString());
+      out->push_back(',');
+    }
+    AppendJsonKey(out, "result");
+    AppendJsonString(out, c.assessment->passed ? "pass" : "fail");
+    out->append("},");
+  }
+  AppendJsonKey(out, "carriers");
+  out->push_back('[');
+  for (size_t i = 0; i < row.carriers.size(); ++i) {
+    if (i) out->push_back(',');
+    AppendJsonString(out, row.carriers[i]);
+  }
+  out->append("],");
+  AppendJsonKey(out, "code");
+  AppendJsonString(out, c.code);
+  out->push_back(',');
+  if (c.design_life_years) {
+    AppendJsonKey(out, "design_life_years");
+    fmt::format_to(std::back_inserter(*out), "{}", *c.design_life_years);
+    out->push_back(',');
+  }
+  if (row.last_fill) {
+    AppendJsonKey(out, "last_fill");
+    out->push_back('{');
+    AppendJsonKey(out, "at");
+    AppendJsonString(out, row.last_fill->at.ToString());
+    out->push_back(',');
+    AppendJsonKey(out, "station_id");
+    AppendJsonString(out, row.last_fill->station_id);
+    out->append("},");
+  }
+  if (c.last_inspection) {
+    AppendJsonKey(out, "last_inspection");
+    AppendJsonString(out, c.last_inspection->ToString());
+    out->push_back(',');
+  }
+  if (c.last_inspection_result) {
+    AppendJsonKey(out, "last_inspection_result");
+    AppendJsonString(out, ToString(*c.last_inspection_result));
+    out->push_back(',');
+  }
+  AppendJsonKey(out, "manufactured");
+  AppendJsonString(out, c.manufactured.ToString());
+  out->push_back(',');
+  AppendJsonKey(out, "manufacturer");
+  AppendJsonString(out, c.manufacturer);
+  out->push_back(',');
+  AppendJsonKey(out, "model");
+  AppendJsonString(out, c.model);
+  out->push_back(',');
+  if (auto due = NextInspectionDue(policy, c)) {
+    AppendJsonKey(out, "next_inspection_due");
+    AppendJsonString(out, due->ToString());
+    out->push_back(',');
+  }
+  AppendJsonKey(out, "owner_company_id");
+  AppendJsonString(out, c.owner_company_id);
+  out->push_back(',');
+  AppendJsonKey(out, "phase");
+  AppendJsonString(out, ToString(c.phase));
+  out->push_back(',');
+  AppendJsonKey(out, "registration_no");
+  AppendJsonString(out, c.registration_no);
+  out->push_back(',');
+  AppendJsonKey(out, "registration_state");
+  AppendJsonString(out, row.registration_state);
+  out->push_back(',');
+  AppendJsonKey(out, "serial");
+  AppendJsonString(out, c.serial);
+  out->push_back(',');
+  AppendJsonKey(out, "service_life_end");
+  AppendJsonString(out, ServiceLifeEnd(policy, c).ToString());
+  out->push_back(',');
+  AppendJsonKey(out, "state");
+  AppendJsonString(out, ToString(c.state));
+  out->push_back(',');
+  if (row.state_reason) {
+    AppendJsonKey(out, "state_reason");
+    AppendJsonString(out, *row.state_reason);
+    out->push_back(',');
+  }
+  if (row.state_since) {
+    AppendJsonKey(out, "state_since");
+    AppendJsonString(out, row.state_since->ToString());
+    out->push_back(',');
+  }
+  AppendJsonKey(out, "tare_kg");
+  AppendJsonNumber(out, c.tare_kg);
+  if (row.water_capacity_l) {
+    out->push_back(',');
+    AppendJsonKey(out, "water_capacity_l");
+    AppendJsonNumber(out, *row.water_capacity_l);
+  }
+  out->push_back('}');
+}
+
+struct FleetPageText {
+  std::int64_t count = 0;   ///< cylinders written
+  std::string next_cursor;  ///< "REV:CODE" of the last one; empty when none
+};
+
+// The JSON array of a page of `owners`' cylinders after `cursor`, appended to
+// `*out`. One query gives the page's rows with their carriers joined (a row per
+// carrier, none for a cylinder without), where the feed used to load each cylinder
+// and its carriers with two queries of its own.
+Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners,
+                                           const FleetCursor& cursor, std::int64_t limit,
+                                           const Policy& policy, std::string* out) {
+  // In (rev, code) order: a custody grant gives all of an owner's cylinders one
+  // rev, so the cursor names the last code sent as well as its rev.
+  auto st = conn.Prepare(
+      "WITH page(code, rev) AS ("
+      "  SELECT code, rev FROM cylinders"
+      "  WHERE owner_company_id IN (SELECT value FROM json_each(?))"
+      "  AND (rev > ? OR (rev = ? AND code > ?)) ORDER BY rev, code LIMIT ?) "
+      "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
+      "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
+      "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
+      "c.next_inspection_due, c.assessment_date, c.assessment_passed, "
+      "c.assessment_extends_until, c.state, c.state_reason, c.state_since, "
+      "c.last_fill_station, c.last_fill_at, c.rev, k.carrier "
+      "FROM page p JOIN cylinders c ON c.code = p.code "
+      "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier");
+  if (!st.ok()) return st.status();
+  sql::Statement& s = **st;
+  s.Bind(1, owners).Bind(2, cursor.rev).Bind(3, cursor.rev);
+  if (cursor.after_code) {
+    s.Bind(4, *cursor.after_code);
+  } else {
+    s.BindNull(4);  // the whole of `rev` was sent
+  }
+  s.Bind(5, limit);
+  FleetPageText page;
+  std::optional<CylinderRow> row;
+  auto flush = [&] {
+    if (!row) return;
+    if (page.count > 0) out->push_back(',');
+    AppendFleetCylinder(out, *row, policy);
+    page.count += 1;
+    page.next_cursor = fmt::format("{}:{}", row->rev, row->cylinder.code);
+    row.reset();
+  };
+  out->push_back('[');
+  for (;;) {
+    auto more = s.Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    if (!row || row->cylinder.code != s.Text(0)) {
+      flush();
+      row = FleetRow(s);
+    }
+    if (!s.IsNull(25)) row->carriers.push_back(s.Text(25));
+  }
+  flush();
+  s.Reset();
+  out->push_back(']');
+  return page;
+}
+
 }  // namespace
 
 void Service::PostFill(const Call& call, Store::Done done) {
@@ -629,35 +850,10 @@ void Service::GetFleet(const Call& call, Store::Done done) {
                          {"valid_until", (*cst)->Text(2)}});
     }
     json owner_list = owners;
-    // In (rev, code) order: a custody grant gives all of an owner's cylinders one
-    // rev, so the cursor names the last code sent as well as its rev.
-    auto st = conn.Prepare(
-        "SELECT code FROM cylinders WHERE owner_company_id IN (SELECT value FROM json_each(?)) "
-        "AND (rev > ? OR (rev = ? AND code > ?)) ORDER BY rev, code LIMIT ?");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, owner_list.dump()).Bind(2, cursor->rev).Bind(3, cursor->rev);
-    if (cursor->after_code) {
-      (*st)->Bind(4, *cursor->after_code);
-    } else {
-      (*st)->BindNull(4);  // the whole of `rev` was sent
-    }
-    (*st)->Bind(5, limit);
-    std::vector<std::string> codes;
-    for (;;) {
-      auto more = (*st)->Step();
-      if (!more.ok()) return ErrorReply(more.status());
-      if (!*more) break;
-      codes.push_back((*st)->Text(0));
-    }
-    json cylinders = json::array();
-    std::string next_cursor = cursor->text;
-    for (const std::string& code : codes) {
-      auto row = LoadCylinder(conn, code);
-      if (!row.ok()) return ErrorReply(row.status());
-      if (!*row) continue;
-      next_cursor = fmt::format("{}:{}", (*row)->rev, code);
-      cylinders.push_back(CylinderJson(**row, policy_));
-    }
+    std::string cylinders;
+    cylinders.reserve(static_cast<size_t>(limit) * 512);
+    auto page = AppendFleetCylinders(conn, owner_list.dump(), *cursor, limit, policy_, &cylinders);
+    if (!page.ok()) return ErrorReply(page.status());
     auto recalls = conn.Prepare(
         "SELECT manufacturer, manufactured_from, manufactured_to, reason FROM recalls");
     if (!recalls.ok()) return ErrorReply(recalls.status());
@@ -698,21 +894,47 @@ void Service::GetFleet(const Call& call, Store::Done done) {
       }
       operators.push_back({{"id", (*ops)->Text(0)}, {"certificate", certificate}});
     }
-    return Reply{200,
-                 {{"station_id", station_id},
-                  {"company_id", company},
-                  {"station",
-                   {{"locked", facts.locked},
-                    {"lock_reason", facts.lock_reason},
-                    {"filling_license", license}}},
-                  {"operators", operators},
-                  {"cylinders", cylinders},
-                  {"custody", custody},
-                  {"recalls", recall_list},
-                  {"next_cursor", next_cursor},
-                  {"more", codes.size() == static_cast<size_t>(limit)}},
-                 {},
-                 {}};
+    // Written as nlohmann would print the whole object (keys sorted), with the
+    // cylinders already text: the page is the feed's bulk, and a json tree of it
+    // cost more than the queries.
+    const auto dump = [](const json& j) {
+      return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    };
+    Reply reply;
+    reply.raw_content_type = "application/json; charset=utf-8";
+    std::string& out = reply.raw_body;
+    out.reserve(cylinders.size() + 4096);
+    out.push_back('{');
+    AppendJsonKey(&out, "company_id");
+    out += dump(company);
+    out.push_back(',');
+    AppendJsonKey(&out, "custody");
+    out += dump(custody);
+    out.push_back(',');
+    AppendJsonKey(&out, "cylinders");
+    out += cylinders;
+    out.push_back(',');
+    AppendJsonKey(&out, "more");
+    out += page->count == limit ? "true" : "false";
+    out.push_back(',');
+    AppendJsonKey(&out, "next_cursor");
+    out += dump(page->next_cursor.empty() ? cursor->text : page->next_cursor);
+    out.push_back(',');
+    AppendJsonKey(&out, "operators");
+    out += dump(operators);
+    out.push_back(',');
+    AppendJsonKey(&out, "recalls");
+    out += dump(recall_list);
+    out.push_back(',');
+    AppendJsonKey(&out, "station");
+    out += dump(json{{"locked", facts.locked},
+                     {"lock_reason", facts.lock_reason},
+                     {"filling_license", license}});
+    out.push_back(',');
+    AppendJsonKey(&out, "station_id");
+    out += dump(station_id);
+    out.push_back('}');
+    return reply;
   });
 }
 
