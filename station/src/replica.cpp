@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -169,7 +170,7 @@ struct Replica::Impl {
   std::mutex mu;
   lite::Database db;
   lite::Statement put_cylinder, drop_carriers, put_carrier, get_cylinder, get_carrier, put_meta,
-      get_meta, count, get_sighting, put_sighting, prune_sightings;
+      get_meta, count, get_sighting, put_sighting, prune_sightings, any_carrier;
   // Parsed copies of meta, so that Decide parses only the cylinder's record.
   std::optional<Policy> policy;
   std::optional<Facts> facts;
@@ -280,6 +281,7 @@ Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path) {
           {&impl->get_sighting, "SELECT at FROM sightings WHERE code = ?"},
           {&impl->put_sighting, "INSERT OR REPLACE INTO sightings(code, at) VALUES(?, ?)"},
           {&impl->prune_sightings, "DELETE FROM sightings WHERE at < ?"},
+          {&impl->any_carrier, "SELECT 1 FROM carriers LIMIT 1"},
       }));
   PINGMA_RETURN_IF_ERROR(impl->LoadMeta());
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
@@ -326,6 +328,14 @@ Status Replica::ApplyPage(const std::string& page_json) {
   }
   lite::Transaction tx(&impl_->db);
   PINGMA_RETURN_IF_ERROR(tx.Begin());
+  // With no carrier bound anywhere (a new replica, or a fleet of printed codes
+  // only) there is nothing to unbind: a page's codes are distinct, so none of its
+  // cylinders can lose a carrier that this page bound. Saves a delete a cylinder.
+  impl_->any_carrier.Start();
+  auto any = impl_->any_carrier.Step();
+  if (!any.ok()) return any.status();
+  const bool carriers_bound = *any;
+  impl_->any_carrier.Start();
   for (const auto& [c, record] : cylinders) {
     impl_->put_cylinder.Start()
         .Bind(1, c.cylinder.code)
@@ -333,8 +343,10 @@ Status Replica::ApplyPage(const std::string& page_json) {
         .Bind(3, record);
     PINGMA_RETURN_IF_ERROR(impl_->put_cylinder.Run());
     // The page carries the cylinder's whole carrier list: replace what was bound.
-    impl_->drop_carriers.Start().Bind(1, c.cylinder.code);
-    PINGMA_RETURN_IF_ERROR(impl_->drop_carriers.Run());
+    if (carriers_bound) {
+      impl_->drop_carriers.Start().Bind(1, c.cylinder.code);
+      PINGMA_RETURN_IF_ERROR(impl_->drop_carriers.Run());
+    }
     for (const std::string& carrier : c.carriers) {
       impl_->put_carrier.Start().Bind(1, carrier).Bind(2, c.cylinder.code);
       PINGMA_RETURN_IF_ERROR(impl_->put_carrier.Run());
@@ -372,14 +384,29 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
     std::lock_guard<std::mutex> lock(impl_->mu);
     cursor = impl_->cursor;
   }
+  // The next page is fetched while this one is applied: the registry's work and
+  // the transfer overlap the parsing and SQLite here, which took a third of a full
+  // sync when run one after the other. One page of look-ahead, and `client` is
+  // used by one thread at a time (each fetch is waited for before the next
+  // starts), as RegistryClient requires. Each page is still applied with its
+  // cursor in one transaction, in order.
+  auto fetch = [&client, &station_id](std::string since) {
+    return std::async(std::launch::async, [&client, &station_id, since = std::move(since)] {
+      return client.Fleet(station_id, since);
+    });
+  };
+  std::future<Result<FleetPage>> next = fetch(cursor);
   // A page is at most 5,000 cylinders; the cap only stops a feed that never ends.
   for (int guard = 0; guard < 1000000; ++guard) {
-    auto page = client.Fleet(station_id, cursor);
+    Result<FleetPage> page = next.get();
     if (!page.ok()) return page.status();
+    const bool advanced = page->next_cursor != cursor;
+    const bool more = page->more && advanced;
+    if (more) next = fetch(page->next_cursor);
+    // On an error here the look-ahead fetch is waited for by `next`'s destructor.
     PINGMA_RETURN_IF_ERROR(ApplyPage(page->json));
     stats.pages += 1;
     stats.cylinders += static_cast<std::int64_t>(page->cylinders);
-    const bool advanced = page->next_cursor != cursor;
     cursor = page->next_cursor;
     if (!page->more) break;
     if (!advanced) return Status::Internal("the fleet feed's cursor did not advance: " + cursor);

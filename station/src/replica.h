@@ -30,7 +30,9 @@ class Replica {
 
   /// Pulls every page since the stored cursor (all of it on a new replica) and the
   /// policy. Each page is stored in its own transaction with the cursor after it,
-  /// so an interrupted sync resumes where it stopped.
+  /// so an interrupted sync resumes where it stopped. The next page is fetched on a
+  /// second thread while one is applied: `client` is used from that thread (never
+  /// from two at once) and must not be used elsewhere until Sync returns.
   Result<SyncStats> Sync(RegistryClient& client, const std::string& station_id);
 
   /// Applies one fleet page's JSON (what Sync does per page; tests feed pages).
