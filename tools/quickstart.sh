@@ -100,7 +100,7 @@ if [ "$cmd" = sanitize ]; then
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
   cmake --build "$san_dir" -j "$jobs"
   echo "==> running the test suite under the sanitizers (slower than the plain build)"
-  export LSAN_OPTIONS="suppressions=$root/tools/sanitize/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+  export LSAN_OPTIONS="suppressions=$root/tools/sanitize/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
   cd "$san_dir"
   exec ctest --output-on-failure -j "$jobs"
 fi

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from line_processes import (Registry, ScaleSim, Station, tcp_listen_scanner,  # noqa: E402
@@ -96,8 +97,19 @@ def setup(reg, t):
                                                   owner_company_id="OTHER-GAS"))
     print(f"  已登记 {len(fleet) + 1} 只气瓶、1 个充装站、1 名持证充装工 / registered "
           f"{len(fleet) + 1} cylinders, a station and a certified operator")
+    courier = reg.token("courier", "CR-3")
+    reg.must("POST", "/v1/vehicles", company, {"id": "V-3", "company_id": "HB-GAS",
+                                               "plate": "冀A·D1234"})
+    reg.must("POST", "/v1/couriers", company, {"id": "CR-3", "company_id": "HB-GAS",
+                                               "name": "赵师傅", "vehicle": "V-3",
+                                               "zones": ["桥西区", "新华区"]})
+    reg.must("POST", "/v1/customers", company, {
+        "id": "CU-88", "company_id": "HB-GAS", "name": "张记小吃", "phone": "13912341234",
+        "id_number": "11010519491231002X", "address": "桥西区中华北大街 88 号",
+        "district": "桥西区", "kind": "restaurant",
+        "site": {"basement": False, "semi_basement": False, "cylinder_room": True}})
     return {"admin": admin, "station": station, "inspector": inspector,
-            "regulator": regulator}
+            "regulator": regulator, "courier": courier, "company": company}
 
 
 def label_photo(build, work, code):
@@ -224,6 +236,27 @@ def main():
         outbox = wait_drained(station)
         print(f"  已上传 uploaded {outbox['uploaded']}, 待上传 pending {outbox['pending']}, "
               f"拒收 rejected {outbox['rejected']}")
+
+        heading("送气到户与随瓶安检 / delivery to the customer and the door-step check")
+        checks = {item: "pass" for item in (
+            "hose_length", "hose_joints", "hose_through_wall", "regulator_standard",
+            "regulator_age", "gas_alarm", "flame_failure_device", "ventilation",
+            "cylinders_apart")}
+        checks["hose_length"] = "fail"
+        for code, title in (("HB0100000001", "充装合格 / filled and passed"),
+                            ("HB0100000006", "超装未处理 / the overfilled one")):
+            answer = reg.must("POST", "/v1/handovers", tokens["courier"], {
+                "event_id": str(uuid.uuid4()), "code": code, "customer_id": "CU-88",
+                "vehicle": "V-3", "direction": "deliver", "safety_check": checks})
+            mark = "✔ 允许交付 DELIVER" if answer["decision"] == "allow" else "✘ 禁止交付 REFUSE"
+            print(f"  {mark}  {code:<14} {title} → 张记小吃 (CU-88)")
+            for r in answer["reasons"]:
+                print(f"      [{r['code']}] {r['message']}")
+            for h in answer["hazards_opened"]:
+                print(f"      隐患 hazard {h['id']}: {h['code']} ({h['item']}), 整改期限 deadline "
+                      f"{h['deadline']}, 责任方 responsible {h['responsible']}")
+        hazards = reg.must("GET", "/v1/hazards?state=open", tokens["regulator"])
+        print(f"  隐患台账 / hazard ledger: {len(hazards['hazards'])} open")
 
         heading("公众查询页 / the public page a label's QR opens")
         for code in ("HB0100000001", "HB0100000009"):
