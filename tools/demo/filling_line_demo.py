@@ -242,12 +242,13 @@ def main():
             "hose_length", "hose_joints", "hose_through_wall", "regulator_standard",
             "regulator_age", "gas_alarm", "flame_failure_device", "ventilation",
             "cylinders_apart")}
-        checks["hose_length"] = "fail"
-        for code, title in (("HB0100000001", "充装合格 / filled and passed"),
-                            ("HB0100000006", "超装未处理 / the overfilled one")):
+        hose_too_long = dict(checks, hose_length="fail")
+        for code, title, check in (
+                ("HB0100000001", "充装合格 / filled and passed", hose_too_long),
+                ("HB0100000006", "超装未处理 / the overfilled one", checks)):
             answer = reg.must("POST", "/v1/handovers", tokens["courier"], {
                 "event_id": str(uuid.uuid4()), "code": code, "customer_id": "CU-88",
-                "vehicle": "V-3", "direction": "deliver", "safety_check": checks})
+                "vehicle": "V-3", "direction": "deliver", "safety_check": check})
             mark = "✔ 允许交付 DELIVER" if answer["decision"] == "allow" else "✘ 禁止交付 REFUSE"
             print(f"  {mark}  {code:<14} {title} → 张记小吃 (CU-88)")
             for r in answer["reasons"]:
