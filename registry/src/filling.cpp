@@ -512,49 +512,6 @@ Result<FleetCursor> ParseFleetCursor(const std::map<std::string, std::string>& q
   return c;
 }
 
-std::optional<Date> FleetDate(const sql::Statement& st, int col) {
-  if (st.IsNull(col)) return std::nullopt;
-  auto d = Date::Parse(st.Text(col));
-  return d.ok() ? std::optional<Date>(*d) : std::nullopt;
-}
-
-// The cylinder row of the fleet query below, read as LoadCylinder reads it.
-CylinderRow FleetRow(const sql::Statement& s) {
-  CylinderRow r;
-  Cylinder& c = r.cylinder;
-  c.code = s.Text(0);
-  c.owner_company_id = s.Text(1);
-  c.model = s.Text(2);
-  auto phase = ParsePhase(s.Text(3));
-  c.phase = phase.ok() ? *phase : Phase::kGas;
-  c.manufacturer = s.Text(4);
-  c.serial = s.Text(5);
-  auto ym = YearMonth::Parse(s.Text(6));
-  if (ym.ok()) c.manufactured = *ym;
-  c.tare_kg = s.Double(7);
-  if (!s.IsNull(8)) r.water_capacity_l = s.Double(8);
-  if (!s.IsNull(9)) c.allowed_fill_kg = s.Double(9);
-  if (!s.IsNull(10)) c.design_life_years = static_cast<int>(s.Int(10));
-  c.registration_no = s.Text(11);
-  r.registration_state = s.Text(12);
-  c.last_inspection = FleetDate(s, 13);
-  if (!s.IsNull(14)) {
-    auto res = ParseInspectionResult(s.Text(14));
-    if (res.ok()) c.last_inspection_result = *res;
-  }
-  c.next_inspection_due = FleetDate(s, 15);
-  if (auto date = FleetDate(s, 16)) {
-    c.assessment = Assessment{*date, s.Int(17) != 0, FleetDate(s, 18)};
-  }
-  auto state = ParseCylinderState(s.Text(19));
-  c.state = state.ok() ? *state : CylinderState::kActive;
-  r.state_reason = s.OptText(20);
-  if (!s.IsNull(21)) r.state_since = Instant{s.Int(21)};
-  if (!s.IsNull(22)) r.last_fill = Sighting{s.Text(22), Instant{s.Int(23)}};
-  r.rev = s.Int(24);
-  return r;
-}
-
 // CylinderJson(row, policy).dump(), written directly: the same keys in the same
 // (sorted) order, so the feed's text is what it was when built as a json tree.
 void AppendFleetCylinder(std::string* out, const CylinderRow& row, const Policy& policy) {
@@ -723,7 +680,7 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
     if (!*more) break;
     if (!row || row->cylinder.code != s.Text(0)) {
       flush();
-      row = FleetRow(s);
+      row = ReadCylinderRow(s);  // the same 25 columns, in LoadCylinder's order
     }
     if (!s.IsNull(25)) row->carriers.push_back(s.Text(25));
   }

@@ -31,23 +31,14 @@ Result<bool> Exists(Conn& conn, const char* table, const std::string& id) {
   return *row;
 }
 
-Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
-                                                bool with_carriers) {
-  static const std::string sql =
-      fmt::format("SELECT {} FROM cylinders WHERE code = ?", kCylinderColumns);
-  auto st = conn.Prepare(sql);
-  if (!st.ok()) return st.status();
-  sql::Statement& s = **st;
-  s.Bind(1, code);
-  auto row = s.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<CylinderRow>();
+CylinderRow ReadCylinderRow(const sql::Statement& s) {
   CylinderRow r;
   Cylinder& c = r.cylinder;
   c.code = s.Text(0);
   c.owner_company_id = s.Text(1);
   c.model = s.Text(2);
-  c.phase = ParsePhase(s.Text(3)).ok() ? *ParsePhase(s.Text(3)) : Phase::kGas;
+  auto phase = ParsePhase(s.Text(3));
+  c.phase = phase.ok() ? *phase : Phase::kGas;
   c.manufacturer = s.Text(4);
   c.serial = s.Text(5);
   auto ym = YearMonth::Parse(s.Text(6));
@@ -73,6 +64,21 @@ Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& c
   if (!s.IsNull(21)) r.state_since = Instant{s.Int(21)};
   if (!s.IsNull(22)) r.last_fill = Sighting{s.Text(22), Instant{s.Int(23)}};
   r.rev = s.Int(24);
+  return r;
+}
+
+Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
+                                                bool with_carriers) {
+  static const std::string sql =
+      fmt::format("SELECT {} FROM cylinders WHERE code = ?", kCylinderColumns);
+  auto st = conn.Prepare(sql);
+  if (!st.ok()) return st.status();
+  sql::Statement& s = **st;
+  s.Bind(1, code);
+  auto row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<CylinderRow>();
+  CylinderRow r = ReadCylinderRow(s);
   s.Reset();
   if (!with_carriers) return std::optional<CylinderRow>(std::move(r));
 

@@ -229,6 +229,10 @@ class Service {
 // connection (the writer's inside a job, or a reader's).
 Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
                                                 bool with_carriers = true);
+/// The record in the current row of a statement that selects the cylinders table's
+/// columns in LoadCylinder's order (code, owner_company_id, ..., rev: 25 columns),
+/// without its carriers.
+CylinderRow ReadCylinderRow(const sql::Statement& s);
 /// Resolves any scan form to a registered code; nullopt when nothing matches.
 /// With `trust_codes`, a scan that is a plain code is returned as it is, unlooked
 /// up (for callers that load the cylinder next anyway).
