@@ -38,7 +38,7 @@ packages=(
   libcurl4-openssl-dev libtomlplusplus-dev libmodbus-dev doctest-dev
   libpng-dev libjpeg62-turbo-dev libcairo2-dev fonts-noto-cjk
   python3 curl ca-certificates wrk zbar-tools qrencode imagemagick librsvg2-bin poppler-utils
-  socat mbpoll python3-pymodbus python3-serial-asyncio
+  socat openssl mbpoll python3-pymodbus python3-serial-asyncio
   chromium chromium-driver python3-selenium
 )
 
