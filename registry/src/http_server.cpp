@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <future>
@@ -269,6 +270,14 @@ Status Serve(const ServeOptions& options) {
   std::thread stopper;
   signals.async_wait([&](const asio::error_code& ec, int) {
     if (ec) return;
+    // From the first signal on, the way out is set: a second SIGTERM or SIGINT (a
+    // supervisor that repeats itself) must not kill the process before it has closed
+    // the store and exited 0. Asio gives the signals back to the default action when
+    // `signals` goes, so they are ignored outright instead.
+    asio::error_code ignored;
+    signals.clear(ignored);
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, SIG_IGN);
     draining = true;
     stopper = std::thread([&] {
       // A large batch takes seconds; the limit is for clients that stop reading.
@@ -309,7 +318,11 @@ Status Serve(const ServeOptions& options) {
   }
   for (auto& t : pool) t.join();
   if (stopper.joinable()) stopper.join();
+  // The chain walk stops within 65,536 events; it is joined here, while `signals`
+  // still holds SIGINT and SIGTERM, so that a second signal during the walk's last
+  // stretch is absorbed rather than killing the process before it closes the store.
   stop_verifier = true;
+  if (verifier.joinable()) verifier.join();
   (*store)->Close();
   if (!open_status.ok()) return open_status;  // the caller prints the one error line
   const Store::Stats& stats = (*store)->stats();

@@ -206,6 +206,17 @@ class DurabilityTest(unittest.TestCase):
         self.assert_all_present(acked)
         self.reg.stop()
 
+    def test_a_second_sigterm_does_not_cut_the_shutdown_short(self):
+        # Regression: a supervisor that sends SIGTERM twice killed the registry (exit
+        # 143) when the second signal found the default action restored.
+        for _ in range(3):
+            proc = self.reg.proc
+            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(30), 0, self.reg.stderr_tail())
+            self.reg.proc = None
+            self.reg.start()
+
     def test_sigterm_finishes_what_is_in_flight_and_refuses_new_requests(self):
         # A batch big enough to be still running when SIGTERM comes (a few seconds
         # here): it must be answered in full, and a request that arrives after the
