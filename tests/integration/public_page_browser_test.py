@@ -19,7 +19,9 @@ from registry_harness import (Registry, add_years, iso, take_binary_argument,
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 BINARY = None
 ARTEFACTS = None
@@ -83,6 +85,17 @@ class PublicPageBrowserTest(unittest.TestCase):
         d.find_element(By.ID, "text").send_keys(text)
         d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
+    def heading_becomes(self, text, timeout=30):
+        """The h1 once it says `text`: the click returns before the answer's page has
+        replaced the form's, whose h1 may still be found, or go stale as it is read."""
+        def heading(driver):
+            try:
+                h1 = driver.find_element(By.TAG_NAME, "h1").text
+            except (NoSuchElementException, StaleElementReferenceException):
+                return False
+            return h1 if text in h1 else False
+        return WebDriverWait(self.driver, timeout).until(heading)
+
     def test_01_legal_cylinder_and_report(self):
         d = self.driver
         d.get(self.base + "/c/brgood001")
@@ -99,7 +112,7 @@ class PublicPageBrowserTest(unittest.TestCase):
             28.0, "the verdict is large")
         self.shot("public-page-legal")
         self.report("short_weight", "只有十二公斤 / only 12 kg")
-        self.assertIn("已收到您的报告", d.find_element(By.TAG_NAME, "h1").text)
+        self.assertIn("已收到您的报告", self.heading_becomes("已收到您的报告"))
         self.assertIn("ev-", d.find_element(By.TAG_NAME, "body").text)
         self.shot("public-page-report-received")
 
@@ -110,7 +123,7 @@ class PublicPageBrowserTest(unittest.TestCase):
         self.assertIn("BRBLACK99", d.find_element(By.TAG_NAME, "body").text)
         self.shot("public-page-unknown")
         self.report("suspected_fake", "菜市场门口 / outside the market")
-        self.assertIn("已收到您的报告", d.find_element(By.TAG_NAME, "h1").text)
+        self.assertIn("已收到您的报告", self.heading_becomes("已收到您的报告"))
         self.shot("public-page-unknown-report-received")
 
 
