@@ -273,6 +273,39 @@ std::vector<Service::Route> Service::Routes() {
       {"POST", "/v1/handovers", {kCourier}, &Service::PostHandover, one},
       {"GET", "/v1/hazards", {kAdmin, kCompany, kCourier, kRegulator}, &Service::GetHazards, one},
       {"POST", "/v1/hazards/{}/close", {kCompany, kCourier}, &Service::CloseHazard, one},
+      // The regulator's reads (a company sees its own; a courier its company's customers).
+      {"GET", "/v1/stats/fill-checks", {kAdmin, kCompany, kRegulator}, &Service::GetFillCheckStats,
+       one},
+      {"GET", "/v1/export/fills.csv", {kAdmin, kCompany, kRegulator}, &Service::ExportFillsCsv, one},
+      {"GET",
+       "/v1/export/refused-checks.csv",
+       {kAdmin, kCompany, kRegulator},
+       &Service::ExportRefusedChecksCsv,
+       one},
+      {"GET", "/v1/export/hazards.csv", {kAdmin, kCompany, kRegulator}, &Service::ExportHazardsCsv,
+       one},
+      {"GET", "/v1/export/epcis", {kAdmin, kRegulator}, &Service::ExportEpcis, one},
+      {"GET",
+       "/v1/foresight/inspections-due",
+       {kAdmin, kCompany, kRegulator},
+       &Service::GetInspectionsDue,
+       one},
+      {"GET", "/v1/foresight/unseen", {kAdmin, kCompany, kRegulator}, &Service::GetUnseen, one},
+      {"GET", "/v1/companies", {kAdmin, kRegulator}, &Service::ListCompanies, one},
+      {"GET", "/v1/stations", {kAdmin, kCompany, kRegulator}, &Service::ListStations, one},
+      {"GET", "/v1/vehicles", {kAdmin, kCompany, kRegulator}, &Service::ListVehicles, one},
+      {"GET", "/v1/couriers", {kAdmin, kCompany, kRegulator}, &Service::ListCouriers, one},
+      {"GET",
+       "/v1/customers",
+       {kAdmin, kCompany, kCourier, kRegulator},
+       &Service::ListCustomers,
+       one},
+      {"GET", "/v1/reports", {kAdmin, kRegulator}, &Service::ListPublicReports, one},
+      {"POST",
+       "/v1/scan/image",
+       {kAdmin, kCompany, kStation, kInspector, kCourier, kRegulator},
+       &Service::PostScanImage,
+       kMaxImageBody},
   };
 }
 
@@ -353,6 +386,11 @@ void Service::Handle(const Request& request, Store::Done done) {
   // The public page (/c/{code}, the URL a label's QR carries) needs no token.
   if (!parts.empty() && parts[0] == "c") {
     HandlePublic(request, parts, std::move(done));
+    return;
+  }
+  // The courier's and the regulator's pages: static files; their calls carry the token.
+  if (!parts.empty() && (parts[0] == "console" || parts[0] == "courier")) {
+    HandleWeb(request, parts, std::move(done));
     return;
   }
   // Every /v1/ call needs a token, whether or not it names an endpoint (all the

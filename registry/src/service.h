@@ -45,6 +45,8 @@ struct Request {
 /// Body limits of API.md.
 constexpr size_t kMaxBody = 1u << 20;
 constexpr size_t kMaxBatchBody = 64u << 20;
+/// A label photo sent to POST /v1/scan/image (the decoder's own file limit).
+constexpr size_t kMaxImageBody = 20u << 20;
 
 /// A stored cylinder with what the registry keeps beside the record.
 struct CylinderRow {
@@ -173,6 +175,26 @@ class Service {
   void PostHandover(const Call& call, Store::Done done);
   void GetHazards(const Call& call, Store::Done done);
   void CloseHazard(const Call& call, Store::Done done);
+  // The regulator's reads: statistics, CSV ledgers, foresight and lists
+  // (regulator.cpp)
+  void GetFillCheckStats(const Call& call, Store::Done done);
+  void ExportFillsCsv(const Call& call, Store::Done done);
+  void ExportRefusedChecksCsv(const Call& call, Store::Done done);
+  void ExportHazardsCsv(const Call& call, Store::Done done);
+  void GetInspectionsDue(const Call& call, Store::Done done);
+  void GetUnseen(const Call& call, Store::Done done);
+  void ListCompanies(const Call& call, Store::Done done);
+  void ListStations(const Call& call, Store::Done done);
+  void ListVehicles(const Call& call, Store::Done done);
+  void ListCouriers(const Call& call, Store::Done done);
+  void ListCustomers(const Call& call, Store::Done done);
+  void ListPublicReports(const Call& call, Store::Done done);
+  // Platform interop: the events as GS1 EPCIS 2.0 JSON-LD (epcis.cpp)
+  void ExportEpcis(const Call& call, Store::Done done);
+  // The courier's and the regulator's pages, and the server-side label reader (web.cpp)
+  void HandleWeb(const Request& request, const std::vector<std::string_view>& parts,
+                 Store::Done done);
+  void PostScanImage(const Call& call, Store::Done done);
 
   /// Runs a write job; the reply reaches `done` after commit.
   void Write(Store::Done done, Store::Job job) { store_->Submit(std::move(job), std::move(done)); }
