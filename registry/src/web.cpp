@@ -1,15 +1,230 @@
 // The courier's page (/courier/) and the regulator's console (/console/), served
 // as static files, and the server-side label reader behind the courier's camera.
+//
+// The files live in registry/web/ and are compiled into the binary (embed.cmake
+// makes web_assets.cpp at build time), so a running registry serves exactly the
+// pages it was built with and reads nothing from disk. Paths are looked up as
+// received, segment by segment, in that fixed table: "..", percent-encoded dots or
+// slashes and anything else that is not a file's own name are simply not found.
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "pingma/scanner/image.h"
+#include "pingma/scanner/scan.h"
 #include "service.h"
 
 namespace pingma::registry {
 
-void Service::HandleWeb(const Request&, const std::vector<std::string_view>&, Store::Done done) {
-  done(ErrorReply(Status::NotFound("not built yet")));
+// Defined in the generated web_assets.cpp (registry/web/embed.cmake).
+std::size_t WebAssetCount();
+std::string_view WebAssetPath(std::size_t i);
+std::string_view WebAssetBytes(std::size_t i);
+std::string_view WebAssetTag(std::size_t i);
+
+namespace {
+
+constexpr std::string_view kContentSecurityPolicy =
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
+
+std::string_view ContentTypeOf(std::string_view path) {
+  const auto ends = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+  };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".js")) return "application/javascript; charset=utf-8";
+  if (ends(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
 }
 
-void Service::PostScanImage(const Call&, Store::Done done) {
-  done(ErrorReply(Status::Unavailable("not built yet")));
+void AddSecurityHeaders(Reply* r) {
+  r->headers.emplace_back("Content-Security-Policy", std::string(kContentSecurityPolicy));
+  r->headers.emplace_back("X-Content-Type-Options", "nosniff");
+  r->headers.emplace_back("Referrer-Policy", "no-referrer");
+  r->headers.emplace_back("X-Frame-Options", "DENY");
+}
+
+Reply WebNotFound(const Request& request) {
+  Reply r;
+  r.status = 404;
+  r.raw_content_type = "text/html; charset=utf-8";
+  if (request.method != "HEAD") {
+    r.raw_body =
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+        "<title>没有这个页面</title></head><body><h1>没有这个页面</h1>"
+        "<p lang=\"en\">No such page.</p><p><a href=\"/courier/\">送气工页面 Courier</a> · "
+        "<a href=\"/console/\">监管平台 Console</a></p></body></html>\n";
+  }
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  AddSecurityHeaders(&r);
+  return r;
+}
+
+// The asset a path names, or npos. `app` is "console" or "courier"; `name` the
+// one segment after it, exactly as received ("" is the index).
+std::size_t FindAsset(std::string_view app, std::string_view name) {
+  if (name.empty()) name = "index.html";
+  const std::string own = fmt::format("{}/{}", app, name);
+  for (std::size_t i = 0; i < WebAssetCount(); ++i) {
+    if (WebAssetPath(i) == own) return i;
+  }
+  // The shared style sheet, reachable from both pages' folders.
+  for (std::size_t i = 0; i < WebAssetCount(); ++i) {
+    if (WebAssetPath(i).find('/') == std::string_view::npos && WebAssetPath(i) == name) return i;
+  }
+  return static_cast<std::size_t>(-1);
+}
+
+// ---- The label reader ------------------------------------------------------------
+
+// The media type without parameters, lower-cased: "image/png".
+std::string MediaType(std::string_view content_type) {
+  content_type = content_type.substr(0, content_type.find(';'));
+  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) {
+    content_type.remove_prefix(1);
+  }
+  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) {
+    content_type.remove_suffix(1);
+  }
+  std::string out(content_type);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+Reply ScanError(int status, std::string_view code, std::string_view zh, const std::string& en) {
+  Reply r;
+  r.status = status;
+  r.body = {{"error", {{"code", code}, {"message", fmt::format("{} / {}", zh, en)}}}};
+  return r;
+}
+
+// What one symbol says, when it is a cylinder's scan.
+struct ReadScan {
+  DecodedSymbol symbol;
+  ScanKey key;
+};
+
+}  // namespace
+
+void Service::HandleWeb(const Request& request, const std::vector<std::string_view>& parts,
+                        Store::Done done) {
+  if (request.method != "GET" && request.method != "HEAD") {
+    const std::size_t q = request.target.find('?');
+    Reply r = MethodNotAllowed(request.method, std::string_view(request.target).substr(0, q),
+                               {"GET", "HEAD"});
+    AddSecurityHeaders(&r);
+    return done(std::move(r));
+  }
+  const std::string_view app = parts[0];
+  if (parts.size() == 1) {
+    // "/console" → "/console/", so that the pages' relative links resolve.
+    Reply r;
+    r.status = 301;
+    r.raw_content_type = "text/plain; charset=utf-8";
+    const std::size_t q = request.target.find('?');
+    const std::string location =
+        fmt::format("/{}/{}", app, q == std::string::npos ? "" : request.target.substr(q));
+    if (request.method != "HEAD") r.raw_body = "Moved to " + location + "\n";
+    r.headers.emplace_back("Location", location);
+    AddSecurityHeaders(&r);
+    return done(std::move(r));
+  }
+  const std::size_t i = parts.size() == 2 ? FindAsset(app, parts[1]) : static_cast<std::size_t>(-1);
+  if (i == static_cast<std::size_t>(-1)) return done(WebNotFound(request));
+  Reply r;
+  r.status = 200;
+  r.raw_content_type = std::string(ContentTypeOf(WebAssetPath(i)));
+  // HEAD: the headers alone (the HTTP layer sends whatever body it is given).
+  if (request.method == "GET") r.raw_body = std::string(WebAssetBytes(i));
+  // Revalidated on every load, so that a new build's pages are seen at once.
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("ETag", std::string(WebAssetTag(i)));
+  AddSecurityHeaders(&r);
+  done(std::move(r));
+}
+
+void Service::PostScanImage(const Call& call, Store::Done done) {
+  const Request& request = *call.request;
+  const std::string type = MediaType(request.content_type);
+  if (type != "image/jpeg" && type != "image/png" && type != "image/jpg") {
+    return done(ScanError(
+        415, "UNSUPPORTED_MEDIA_TYPE", "只接受 JPEG 或 PNG 照片",
+        fmt::format("send the photo's bytes as Content-Type image/jpeg or image/png, not '{}'",
+                    type.empty() ? std::string("(none)") : type)));
+  }
+  if (request.body.empty()) {
+    return done(
+        ScanError(422, "BAD_IMAGE", "照片为空", "the body is empty: send the photo's bytes"));
+  }
+  auto scan = DecodeImage(request.body);
+  if (!scan.ok()) {
+    if (scan.status().code() == StatusCode::kTooLarge) {
+      return done(ScanError(413, "TOO_LARGE", "照片过大", scan.status().message()));
+    }
+    // Corrupt, truncated or not an image at all: the sender's fault, never ours.
+    return done(ScanError(422, "BAD_IMAGE", "无法读取照片",
+                          "the photo cannot be read as a PNG or JPEG: " + scan.status().message()));
+  }
+  if (scan->symbols.empty()) {
+    return done(ScanError(
+        422, "NO_CODE", "照片中未找到二维码，请靠近标签、对准并保持稳定后重拍",
+        fmt::format("no QR code or barcode was found in the photo ({} {}x{}); take it again "
+                    "closer to the label, in focus and in good light",
+                    scan->format, scan->width, scan->height)));
+  }
+  std::vector<ReadScan> codes;
+  std::vector<std::string> other;
+  for (const DecodedSymbol& symbol : scan->symbols) {
+    auto key = ParseScan(symbol.text);
+    if (!key.ok()) {
+      other.push_back(symbol.text);
+      continue;
+    }
+    const bool seen =
+        std::any_of(codes.begin(), codes.end(), [&](const ReadScan& c) { return c.key == *key; });
+    if (!seen) codes.push_back({symbol, std::move(*key)});
+  }
+  if (codes.empty()) {
+    Reply r = ScanError(422, "NOT_A_CYLINDER_CODE", "照片中的码不是气瓶码",
+                        fmt::format("the photo's code reads '{}', which is not a cylinder code",
+                                    other.front().substr(0, 200)));
+    r.body["scan"] = other.front();
+    return done(std::move(r));
+  }
+  if (codes.size() > 1) {
+    std::string list;
+    for (const ReadScan& c : codes) list += (list.empty() ? "" : ", ") + c.key.text;
+    Reply r = ScanError(422, "SEVERAL_CODES", "照片中有多个不同的气瓶码，请只拍一个标签",
+                        fmt::format("the photo shows {} different cylinder codes ({}); take it "
+                                    "again with one label only",
+                                    codes.size(), list));
+    r.body["codes"] = json::array();
+    for (const ReadScan& c : codes) r.body["codes"].push_back(c.key.text);
+    return done(std::move(r));
+  }
+  const ReadScan& found = codes.front();
+  // A plain code is the code; a tag's key (GRAI, EPC, UID) is looked up among the
+  // carriers, and is null when no cylinder carries it.
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    std::string key_text;
+    auto code = ResolveKey(conn, found.key, &key_text, /*trust_codes=*/true);
+    if (!code.ok()) return ErrorReply(code.status());
+    Reply r;
+    r.body = {
+        {"code", *code ? json(**code) : json(nullptr)},
+        {"scan", found.symbol.text},
+        {"format", found.symbol.symbology},
+        {"key", {{"kind", ToString(found.key.kind)}, {"text", found.key.text}}},
+        {"image", {{"format", scan->format}, {"width", scan->width}, {"height", scan->height}}}};
+    return r;
+  });
 }
 
 }  // namespace pingma::registry
