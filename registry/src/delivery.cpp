@@ -896,12 +896,15 @@ void Service::GetHazards(const Call& call, Store::Done done) {
     if (who.role == Role::kCourier) sql += " AND opened_by = ?1";
     if (!state.empty()) sql += " AND state = ?2";
     if (overdue) sql += " AND state = 'open' AND deadline < ?3";
-    sql += " ORDER BY deadline, id LIMIT 10000";
+    // Open past their deadline first, then open by deadline, then closed.
+    sql +=
+        " ORDER BY state <> 'open', NOT (state = 'open' AND deadline < ?3), deadline, id"
+        " LIMIT 10000";
     auto st = conn.Prepare(sql);
     if (!st.ok()) return ErrorReply(st.status());
     if (who.role == Role::kCompany || who.role == Role::kCourier) (*st)->Bind(1, who.subject);
     if (!state.empty()) (*st)->Bind(2, state);
-    if (overdue) (*st)->Bind(3, today.ToString());
+    (*st)->Bind(3, today.ToString());
     json list = json::array();
     while (true) {
       auto row = (*st)->Step();

@@ -188,6 +188,129 @@ std::string CheckAnswer(const std::string& check_id, const FillDecision& decisio
   return out;
 }
 
+// ---- The regulator's counts of fill checks (read in regulator.cpp) ----------------
+
+// The reason codes of a refused check, each once, joined by ','.
+std::string RefusalReasons(const FillDecision& decision) {
+  std::string out;
+  for (const Reason& r : decision.reasons) {
+    const std::string_view code = ToString(r.code);
+    bool seen = false;
+    for (size_t start = 0; start < out.size() && !seen;) {
+      size_t end = out.find(',', start);
+      if (end == std::string::npos) end = out.size();
+      seen = std::string_view(out).substr(start, end - start) == code;
+      start = end + 1;
+    }
+    if (seen) continue;
+    if (!out.empty()) out.push_back(',');
+    out.append(code);
+  }
+  return out;
+}
+
+// Adds one check to its station's day, and a refusal to the refusals with one
+// count per reason. An allowed check costs one small upsert and nothing else.
+Status CountCheck(Conn& conn, const std::string& day, const std::string& station_id,
+                  const std::string& company_id, bool refused) {
+  auto st = conn.Prepare(
+      "INSERT INTO check_days(day, station_id, company_id, checks, refused) VALUES(?,?,?,1,?) "
+      "ON CONFLICT(day, station_id) DO UPDATE SET checks = checks + 1, "
+      "refused = refused + excluded.refused");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, day).Bind(2, station_id).Bind(3, company_id).Bind(4, refused ? 1 : 0);
+  return (*st)->Run();
+}
+
+struct Refusal {
+  std::int64_t seq = 0;
+  Instant at;
+  std::string day, station_id, company_id, operator_id, code;
+  std::string reasons;  ///< codes joined by ','
+};
+
+Status RecordRefusal(Conn& conn, const Refusal& r) {
+  auto st = conn.Prepare(
+      "INSERT INTO refusals(seq, at, day, station_id, company_id, operator_id, code, reasons) "
+      "VALUES(?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, r.seq).Bind(2, r.at.unix_ms).Bind(3, r.day).Bind(4, r.station_id);
+  (*st)->Bind(5, r.company_id).Bind(6, r.operator_id).Bind(7, r.code).Bind(8, r.reasons);
+  PINGMA_RETURN_IF_ERROR((*st)->Run());
+  auto count = conn.Prepare(
+      "INSERT INTO refusal_days(day, station_id, reason, company_id, n) VALUES(?,?,?,?,1) "
+      "ON CONFLICT(day, station_id, reason) DO UPDATE SET n = n + 1");
+  if (!count.ok()) return count.status();
+  std::string_view rest = r.reasons;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    (*count)->Reset();
+    (*count)->Bind(1, r.day).Bind(2, r.station_id).Bind(3, rest.substr(0, comma));
+    (*count)->Bind(4, r.company_id);
+    PINGMA_RETURN_IF_ERROR((*count)->Run());
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return Status::Ok();
+}
+
+// Fills the counts from the log, once: store.cpp clears the mark when it creates
+// the counting tables, so that a store made before them keeps its past in the
+// statistics. Everything is recounted from the log, which is the record.
+Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
+  auto done = conn.Prepare("SELECT 1 FROM meta WHERE key = 'check_counts_complete'");
+  if (!done.ok()) return done.status();
+  auto marked = (*done)->Step();
+  if (!marked.ok()) return marked.status();
+  if (*marked) return Status::Ok();
+  (*done)->Reset();
+  PINGMA_RETURN_IF_ERROR(
+      conn.db().Exec("DELETE FROM check_days; DELETE FROM refusal_days; DELETE FROM refusals;"));
+  std::map<std::string, std::string> company_of;  // station -> company
+  {
+    auto st = conn.Prepare("SELECT id, company_id FROM stations");
+    if (!st.ok()) return st.status();
+    for (;;) {
+      auto row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      company_of.emplace((*st)->Text(0), (*st)->Text(1));
+    }
+  }
+  // SQLite reads the few fields from each body; the log is walked once.
+  auto st = conn.Prepare(
+      "SELECT seq, at, code, json_extract(body, '$.station_id'), "
+      "json_extract(body, '$.operator_id'), json_extract(body, '$.decision'), "
+      "json_extract(body, '$.reasons') FROM events WHERE type = 'fill_check' ORDER BY seq");
+  if (!st.ok()) return st.status();
+  for (;;) {
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    Refusal r;
+    r.seq = (*st)->Int(0);
+    r.at = Instant{(*st)->Int(1)};
+    r.day = r.at.LocalDate(utc_offset_minutes).ToString();
+    r.code = (*st)->Text(2);
+    r.station_id = (*st)->Text(3);
+    r.operator_id = (*st)->Text(4);
+    if (auto it = company_of.find(r.station_id); it != company_of.end()) r.company_id = it->second;
+    const bool refused = (*st)->Text(5) != "allow";
+    PINGMA_RETURN_IF_ERROR(CountCheck(conn, r.day, r.station_id, r.company_id, refused));
+    if (!refused) continue;
+    json reasons = json::parse((*st)->Text(6), nullptr, false);
+    if (reasons.is_array()) {
+      for (const json& code : reasons) {
+        if (!code.is_string()) continue;
+        const std::string text = code.get<std::string>();
+        if (("," + r.reasons + ",").find("," + text + ",") != std::string::npos) continue;
+        r.reasons += (r.reasons.empty() ? "" : ",") + text;
+      }
+    }
+    PINGMA_RETURN_IF_ERROR(RecordRefusal(conn, r));
+  }
+  return conn.db().Exec("INSERT INTO meta(key, value) VALUES('check_counts_complete', '1')");
+}
+
 // The cached value for `key`, loaded with `load` when missing. Once the map holds
 // `max_size` entries a loaded value is not kept but put in `*overflow`, valid
 // until the next call.
@@ -234,6 +357,13 @@ Result<FillCheckInput> Service::GatherFacts(Conn& conn, const std::string& stati
 }
 
 Status Service::LoadSightings() {
+  // Before the first check: the regulator's counts of a store made before them
+  // are filled from the log, once, in one transaction.
+  Reply counted = store_->Run([this](WriteTx& tx) -> Reply {
+    Status s = BackfillCheckCounts(tx.conn(), policy_.utc_offset_minutes);
+    return s.ok() ? Reply{} : ErrorReply(s);
+  });
+  if (counted.failed()) return Status::IoError(counted.body.dump());
   Reply r = store_->Run([this](WriteTx& tx) -> Reply {
     const std::int64_t cutoff =
         tx.now().unix_ms - static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
@@ -318,6 +448,18 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
     auto seq = tx.Append({"", subject, "fill_check", tx.now(), ToString(who.role), who.subject,
                           CheckEventBody(req, decision)});
     if (!seq.ok()) return ErrorReply(seq.status());
+    const std::string day = decision.today.ToString();
+    if (Status s =
+            CountCheck(tx.conn(), day, req.station_id, in.station.company_id, !decision.allowed());
+        !s.ok()) {
+      return ErrorReply(s);
+    }
+    if (!decision.allowed()) {
+      Status s =
+          RecordRefusal(tx.conn(), {*seq, tx.now(), day, req.station_id, in.station.company_id,
+                                    req.operator_id, subject, RefusalReasons(decision)});
+      if (!s.ok()) return ErrorReply(s);
+    }
 
     bool flagged = false;
     CylinderState state = CylinderState::kActive;

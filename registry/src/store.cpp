@@ -114,10 +114,16 @@ CREATE TABLE IF NOT EXISTS cylinders(
   state_since INTEGER,
   last_fill_station TEXT,
   last_fill_at INTEGER,
-  rev INTEGER NOT NULL
+  rev INTEGER NOT NULL,
+  registered_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cylinders_by_owner_rev ON cylinders(owner_company_id, rev);
 CREATE INDEX IF NOT EXISTS cylinders_scrap_pending ON cylinders(state) WHERE state <> 'active';
+-- The scrap queue in its order (oldest flag first), all companies and per company.
+CREATE INDEX IF NOT EXISTS cylinders_scrap_queue ON cylinders(state_since, code)
+  WHERE state = 'scrap_pending';
+CREATE INDEX IF NOT EXISTS cylinders_scrap_queue_by_owner
+  ON cylinders(owner_company_id, state_since, code) WHERE state = 'scrap_pending';
 CREATE TABLE IF NOT EXISTS carriers(
   carrier TEXT PRIMARY KEY,
   code TEXT NOT NULL REFERENCES cylinders(code),
@@ -219,7 +225,149 @@ CREATE TABLE IF NOT EXISTS hazards(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS hazards_by_company ON hazards(company_id, state, deadline);
 CREATE INDEX IF NOT EXISTS hazards_by_state ON hazards(state, deadline);
+-- ---- The regulator's reads (regulator.cpp) ----------------------------------------
+-- Fill checks per station and day (in the policy's zone), kept by each check
+-- (filling.cpp), so that statistics cost days x stations, never the log.
+CREATE TABLE IF NOT EXISTS check_days(
+  day TEXT NOT NULL,
+  station_id TEXT NOT NULL,
+  company_id TEXT NOT NULL,
+  checks INTEGER NOT NULL,
+  refused INTEGER NOT NULL,
+  PRIMARY KEY(day, station_id)
+) WITHOUT ROWID;
+-- Refused checks per station, day and reason: a check refused for several
+-- reasons counts once for each.
+CREATE TABLE IF NOT EXISTS refusal_days(
+  day TEXT NOT NULL,
+  station_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  company_id TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY(day, station_id, reason)
+) WITHOUT ROWID;
+-- Every refused check (a blocked fill_check event, by its seq): the ledger of
+-- refusals without a walk of the log. Allowed checks leave nothing here.
+CREATE TABLE IF NOT EXISTS refusals(
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  day TEXT NOT NULL,
+  station_id TEXT NOT NULL,
+  company_id TEXT NOT NULL,
+  operator_id TEXT NOT NULL,
+  code TEXT NOT NULL,
+  reasons TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refusals_by_day ON refusals(day, seq);
+CREATE INDEX IF NOT EXISTS refusals_by_company ON refusals(company_id, day, seq);
+CREATE INDEX IF NOT EXISTS refusals_by_station ON refusals(station_id, day, seq);
+-- Active cylinders by what their next inspection is due from, per owner, kept by
+-- the triggers below. The due date itself depends on the policy (the model's
+-- interval), so the summary keeps its inputs: basis 0 a recorded due date (model
+-- ''), 1 the last inspection's date, 2 the manufacture year-month; the reader adds
+-- the interval. Its size is bounded by the calendar, not by the fleet.
+CREATE TABLE IF NOT EXISTS due_counts(
+  company_id TEXT NOT NULL,
+  basis INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  base TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY(company_id, basis, model, base)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS due_counts_insert AFTER INSERT ON cylinders
+  WHEN NEW.state = 'active'
+BEGIN
+  INSERT INTO due_counts(company_id, basis, model, base, n) VALUES(NEW.owner_company_id,
+    CASE WHEN NEW.next_inspection_due IS NOT NULL THEN 0
+         WHEN NEW.last_inspection IS NOT NULL THEN 1 ELSE 2 END,
+    CASE WHEN NEW.next_inspection_due IS NOT NULL THEN '' ELSE NEW.model END,
+    COALESCE(NEW.next_inspection_due, NEW.last_inspection, NEW.manufactured), 1)
+  ON CONFLICT(company_id, basis, model, base) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS due_counts_delete AFTER DELETE ON cylinders
+  WHEN OLD.state = 'active'
+BEGIN
+  UPDATE due_counts SET n = n - 1 WHERE company_id = OLD.owner_company_id
+    AND basis = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN 0
+                     WHEN OLD.last_inspection IS NOT NULL THEN 1 ELSE 2 END
+    AND model = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN '' ELSE OLD.model END
+    AND base = COALESCE(OLD.next_inspection_due, OLD.last_inspection, OLD.manufactured);
+END;
+CREATE TRIGGER IF NOT EXISTS due_counts_update AFTER UPDATE OF owner_company_id, model,
+  manufactured, last_inspection, next_inspection_due, state ON cylinders
+BEGIN
+  UPDATE due_counts SET n = n - 1 WHERE OLD.state = 'active'
+    AND company_id = OLD.owner_company_id
+    AND basis = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN 0
+                     WHEN OLD.last_inspection IS NOT NULL THEN 1 ELSE 2 END
+    AND model = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN '' ELSE OLD.model END
+    AND base = COALESCE(OLD.next_inspection_due, OLD.last_inspection, OLD.manufactured);
+  INSERT INTO due_counts(company_id, basis, model, base, n) SELECT NEW.owner_company_id,
+    CASE WHEN NEW.next_inspection_due IS NOT NULL THEN 0
+         WHEN NEW.last_inspection IS NOT NULL THEN 1 ELSE 2 END,
+    CASE WHEN NEW.next_inspection_due IS NOT NULL THEN '' ELSE NEW.model END,
+    COALESCE(NEW.next_inspection_due, NEW.last_inspection, NEW.manufactured), 1
+    WHERE NEW.state = 'active'
+  ON CONFLICT(company_id, basis, model, base) DO UPDATE SET n = n + 1;
+END;
+-- When a cylinder was registered (the time of its `registered` event, whose seq is
+-- the new row's rev): the start of the wait of a cylinder never filled.
+CREATE TRIGGER IF NOT EXISTS cylinders_registered_at AFTER INSERT ON cylinders
+BEGIN
+  UPDATE cylinders SET registered_at = COALESCE(
+    (SELECT at FROM events WHERE seq = NEW.rev), 0) WHERE code = NEW.code;
+END;
+-- Active cylinders by their last sight, per owner, oldest first, so that a page
+-- of the unseen costs its size: those filled by their last fill, those never
+-- filled by their registration. Both keys grow with time, so that new entries
+-- land at the end of an owner's range; a registration adds one entry, a
+-- cylinder's first fill moves it from one index to the other. (A new row enters
+-- the second only once its trigger has set registered_at: at the end.)
+CREATE INDEX IF NOT EXISTS cylinders_unseen_filled
+  ON cylinders(owner_company_id, last_fill_at, code)
+  WHERE state = 'active' AND last_fill_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS cylinders_unseen_unfilled
+  ON cylinders(owner_company_id, registered_at, code)
+  WHERE state = 'active' AND last_fill_at IS NULL AND registered_at IS NOT NULL;
+DROP INDEX IF EXISTS cylinders_unseen;
+DROP INDEX IF EXISTS cylinders_unseen_by_owner;
+-- The fills ledger by station and time, the public reports newest first, and the
+-- console's lists by company.
+CREATE INDEX IF NOT EXISTS fills_by_station_time ON fills(station_id, ended_at);
+CREATE INDEX IF NOT EXISTS events_public_reports ON events(seq) WHERE type = 'public_report';
+CREATE INDEX IF NOT EXISTS stations_by_company ON stations(company_id, id);
+CREATE INDEX IF NOT EXISTS vehicles_by_company ON vehicles(company_id, id);
+CREATE INDEX IF NOT EXISTS couriers_by_company ON couriers(company_id, id);
+CREATE INDEX IF NOT EXISTS customers_by_name ON customers(name, id);
+CREATE INDEX IF NOT EXISTS customers_by_company_name ON customers(company_id, name, id);
 )sql";
+
+// Migrations that kSchema's CREATE ... IF NOT EXISTS cannot do, run before it.
+constexpr const char* kAddRegisteredAt = "ALTER TABLE cylinders ADD COLUMN registered_at INTEGER";
+
+// The summaries a store made before them lacks, filled from what it holds, in
+// the transaction that creates them.
+constexpr const char* kBackfillDueCounts = R"sql(
+INSERT INTO due_counts(company_id, basis, model, base, n)
+SELECT owner_company_id,
+  CASE WHEN next_inspection_due IS NOT NULL THEN 0
+       WHEN last_inspection IS NOT NULL THEN 1 ELSE 2 END AS basis,
+  CASE WHEN next_inspection_due IS NOT NULL THEN '' ELSE model END AS m,
+  COALESCE(next_inspection_due, last_inspection, manufactured) AS b, COUNT(*)
+FROM cylinders WHERE state = 'active' GROUP BY owner_company_id, basis, m, b;
+)sql";
+// A cylinder's registration time from its first `registered` event; 0 (long
+// ago) when the log has none, so that it still counts as unseen.
+constexpr const char* kBackfillRegisteredAt = R"sql(
+UPDATE cylinders SET registered_at = COALESCE(r.at, 0)
+FROM (SELECT c.code AS code, e.at AS at FROM cylinders c LEFT JOIN
+        (SELECT code, MIN(at) AS at FROM events WHERE type = 'registered' GROUP BY code) e
+        ON e.code = c.code WHERE c.registered_at IS NULL) r
+WHERE cylinders.code = r.code;
+)sql";
+// Set once the fill-check counts hold every check of the log; a store whose
+// counting tables are new has them filled from the log at start-up (filling.cpp).
+constexpr const char* kCheckCountsKey = "check_counts_complete";
 
 static_assert(kEventBucketBits == 16, "events_by_code_time in the schema names the partition size");
 
@@ -323,6 +471,53 @@ Result<std::int64_t> WriteTx::Append(Event e) {
   return seq;
 }
 
+namespace {
+
+// Whether the query gives a row.
+Result<bool> HasRow(Conn& conn, const std::string& sql) {
+  auto st = conn.Prepare(sql);
+  if (!st.ok()) return st.status();
+  return (*st)->Step();
+}
+
+Result<bool> HasTable(Conn& conn, const char* name) {
+  return HasRow(
+      conn, fmt::format("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{}'", name));
+}
+
+// kSchema, with what it cannot do by itself for a store made before a change.
+Status Migrate(Conn& conn) {
+  auto had_cylinders = HasTable(conn, "cylinders");
+  if (!had_cylinders.ok()) return had_cylinders.status();
+  auto had_due_counts = HasTable(conn, "due_counts");
+  if (!had_due_counts.ok()) return had_due_counts.status();
+  auto had_check_days = HasTable(conn, "check_days");
+  if (!had_check_days.ok()) return had_check_days.status();
+  bool had_registered_at = false;
+  if (*had_cylinders) {
+    auto column = HasRow(conn,
+                         "SELECT 1 FROM pragma_table_info('cylinders') "
+                         "WHERE name = 'registered_at'");
+    if (!column.ok()) return column.status();
+    had_registered_at = *column;
+    if (!had_registered_at) PINGMA_RETURN_IF_ERROR(conn.db().Exec(kAddRegisteredAt));
+  }
+  PINGMA_RETURN_IF_ERROR(conn.db().Exec(kSchema));
+  if (*had_cylinders && !had_registered_at) {
+    PINGMA_RETURN_IF_ERROR(conn.db().Exec(kBackfillRegisteredAt));
+  }
+  if (*had_cylinders && !*had_due_counts)
+    PINGMA_RETURN_IF_ERROR(conn.db().Exec(kBackfillDueCounts));
+  if (!*had_check_days) {
+    // New counting tables: the service fills them from the log before it serves.
+    PINGMA_RETURN_IF_ERROR(
+        conn.db().Exec(fmt::format("DELETE FROM meta WHERE key = '{}'", kCheckCountsKey)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status RunCached(Conn& conn, const std::string& sql) {
   auto st = conn.Prepare(sql);
   if (!st.ok()) return st.status();
@@ -394,7 +589,15 @@ Status Store::Init() {
         return SQLITE_OK;
       },
       &wal_frames_);
-  PINGMA_RETURN_IF_ERROR(writer_->db().Exec(kSchema));
+  // The schema and its migrations in one transaction: a store made by an earlier
+  // version gets its new summaries filled from what it holds, or nothing changes.
+  PINGMA_RETURN_IF_ERROR(writer_->db().Exec("BEGIN IMMEDIATE"));
+  Status migrated = Migrate(*writer_);
+  if (migrated.ok()) migrated = writer_->db().Exec("COMMIT");
+  if (!migrated.ok()) {
+    (void)writer_->db().Exec("ROLLBACK");
+    return migrated;
+  }
   auto ckpt = sql::Database::Open(path_, /*create=*/false, /*read_only=*/false);
   if (!ckpt.ok()) return ckpt.status();
   ckpt_db_ = std::move(*ckpt);
