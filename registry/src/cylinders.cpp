@@ -636,16 +636,41 @@ void Service::PostAssessment(const Call& call, Store::Done done) {
 }
 
 void Service::GetScrapQueue(const Call& call, Store::Done done) {
+  // Keyset-paged in queue order (oldest flag first): a page costs its size on
+  // the cylinders_scrap_queue index, however long the queue.
+  std::int64_t limit = 100;
+  if (auto it = call.query.find("limit"); it != call.query.end()) {
+    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
+      return done(ErrorReply(Status::Malformed("limit must be a whole number of at least 1")));
+    }
+    limit = std::min<std::int64_t>(limit, 1000);  // larger pages are capped, not refused
+  }
+  std::int64_t after_since = INT64_MIN;
+  std::string after_code;
+  if (auto it = call.query.find("cursor"); it != call.query.end() && !it->second.empty()) {
+    const size_t colon = it->second.find(':');
+    if (colon == std::string::npos ||
+        !ParseWhole(std::string_view(it->second).substr(0, colon), 0, INT64_MAX, &after_since) ||
+        colon + 1 == it->second.size()) {
+      return done(ErrorReply(Status::Malformed(
+          "cursor must be the next_cursor of an earlier page of the scrap queue")));
+    }
+    after_code = it->second.substr(colon + 1);
+  }
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     const bool own = call.who.role == Role::kCompany;
     auto st = conn.Prepare(
         own ? "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
-              "WHERE state = 'scrap_pending' AND owner_company_id = ? ORDER BY state_since, code"
+              "WHERE state = 'scrap_pending' AND owner_company_id = ?3 "
+              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?4"
             : "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
-              "WHERE state = 'scrap_pending' ORDER BY state_since, code");
+              "WHERE state = 'scrap_pending' "
+              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?4");
     if (!st.ok()) return ErrorReply(st.status());
-    if (own) (*st)->Bind(1, call.who.subject);
+    (*st)->Bind(1, after_since).Bind(2, after_code).Bind(4, limit);
+    if (own) (*st)->Bind(3, call.who.subject);
     json list = json::array();
+    std::string next;
     for (;;) {
       auto more = (*st)->Step();
       if (!more.ok()) return ErrorReply(more.status());
@@ -654,8 +679,11 @@ void Service::GetScrapQueue(const Call& call, Store::Done done) {
                       {"owner_company_id", (*st)->Text(1)},
                       {"reason", (*st)->Text(2)},
                       {"since", Instant{(*st)->Int(3)}.ToString()}});
+      next = fmt::format("{}:{}", (*st)->Int(3), (*st)->Text(0));
     }
-    return Okay({{"cylinders", list}});
+    json out = {{"cylinders", list}, {"next_cursor", nullptr}};
+    if (static_cast<std::int64_t>(list.size()) == limit) out["next_cursor"] = next;
+    return Okay(out);
   });
 }
 

@@ -292,10 +292,23 @@ class RegistryApiTest(unittest.TestCase):
                 self.assertIn(code, got, "%s: %s missing from %r" % (what, code, answer))
 
     def scrap_queue(self, token):
-        status, body = self.reg.request("GET", "/v1/scrap-queue", token=token)
-        self.assertEqual(status, 200, "GET /v1/scrap-queue -> %s %r" % (status, body))
-        entries = body.get("cylinders")
-        self.assertIsInstance(entries, list, "scrap-queue: %r" % body)
+        """The whole queue, read in pages of two (so that every caller pages)."""
+        entries, cursor, pages = [], None, 0
+        while True:
+            path = "/v1/scrap-queue?limit=2" + ("&cursor=" + q(cursor) if cursor else "")
+            status, body = self.reg.request("GET", path, token=token)
+            self.assertEqual(status, 200, "GET %s -> %s %r" % (path, status, body))
+            self.assertIsInstance(body.get("cylinders"), list, "scrap-queue: %r" % body)
+            self.assertLessEqual(len(body["cylinders"]), 2, body)
+            entries += body["cylinders"]
+            cursor, pages = body.get("next_cursor"), pages + 1
+            self.assertLess(pages, 10000, "the scrap queue's pages never end")
+            if not cursor:
+                break
+        codes = [e["code"] for e in entries]
+        self.assertEqual(len(codes), len(set(codes)), "a code on two pages: %r" % codes)
+        order = [(e["since"], e["code"]) for e in entries]
+        self.assertEqual(order, sorted(order), "the queue is not oldest first: %r" % order)
         out = {}
         for e in entries:
             for k in ("code", "owner_company_id", "reason", "since"):
@@ -654,6 +667,24 @@ class RegistryApiTest(unittest.TestCase):
         self.assertEqual(rec["state"], "scrap_pending")
         self.assertIn("SCRAP_PENDING", codes_of(rec["reasons"]), repr(rec))
         self.assertIn("flagged_for_scrap", self.types_of(self.history(code)))
+
+    def test_03k2_scrap_queue_paging_and_bad_cursor(self):
+        codes = [self.register("CO-A") for _ in range(3)]
+        for code in codes:
+            self.flag_by_failed_inspection(code)
+        queue = self.scrap_queue(self.regulator)  # pages of two, checked there
+        for code in codes:
+            self.assertIn(code, queue)
+        status, body = self.reg.request("GET", "/v1/scrap-queue?limit=1", token=self.regulator)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(body["cylinders"]), 1, body)
+        self.assertIsNotNone(body["next_cursor"], body)
+        for bad in ("limit=0", "limit=x", "cursor=nocolon", "cursor=12:", "cursor=-1:A",
+                    "cursor=x:A"):
+            status, body = self.reg.request("GET", "/v1/scrap-queue?" + bad,
+                                            token=self.regulator)
+            self.assertEqual(status, 400, "%s -> %s %r" % (bad, status, body))
+            self.assertIn("error", body, bad)
 
     def test_03l_scrapped(self):
         code = self.register("CO-A")

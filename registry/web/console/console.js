@@ -582,19 +582,31 @@
 
   // ---- scrap queue -----------------------------------------------------------------
 
-  async function loadScrap() {
+  let scrapCursor = null;
+  let scrapRows = [];
+
+  async function loadScrap(more) {
     const box = $("scrap-list");
-    clear(box);
-    box.appendChild(emptyNote("加载中…", "Loading…"));
-    try {
-      const data = await api("GET", "/v1/scrap-queue");
-      const list = data.cylinders || [];
+    if (more !== true) {
+      scrapCursor = null;
+      scrapRows = [];
       clear(box);
+      box.appendChild(emptyNote("加载中…", "Loading…"));
+    }
+    try {
+      const data = await api("GET", "/v1/scrap-queue?limit=100" + (more === true && scrapCursor ? "&cursor=" + encodeURIComponent(scrapCursor) : ""));
+      scrapRows = scrapRows.concat(data.cylinders || []);
+      scrapCursor = data.next_cursor || null;
+      const list = scrapRows;
+      clear(box);
+      $("scrap-more").hidden = !scrapCursor;
       if (!list.length) {
         box.appendChild(emptyNote("没有待报废气瓶。", "Nothing is waiting to be scrapped."));
         return;
       }
-      box.appendChild(el("p", { class: "totals", text: "共 " + list.length + " 只 · " + list.length + " cylinders" }));
+      const shown = scrapCursor ? "已显示 " + list.length + " 只（按标记先后）· " + list.length + " shown, oldest first"
+        : "共 " + list.length + " 只 · " + list.length + " cylinders";
+      box.appendChild(el("p", { class: "totals", text: shown }));
       box.appendChild(table([["气瓶码", "Code"], ["产权单位", "Owner"], ["原因", "Reason"], ["标记时间", "Since"]],
         list.map((c) => [codeLink(c.code), c.owner_company_id, reasonText(c.reason), when(c.since)]),
         (i) => ({ "data-code": list[i].code })));
@@ -1015,6 +1027,7 @@
       loadHazards();
     });
     $("reports-more").addEventListener("click", () => loadReports(true));
+    $("scrap-more").addEventListener("click", () => loadScrap(true));
     $("unseen-form").addEventListener("submit", (e) => {
       e.preventDefault();
       loadUnseen(false);
