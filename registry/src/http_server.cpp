@@ -30,6 +30,10 @@ const char* ReasonPhrase(int status) {
       return "OK";
     case 201:
       return "Created";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 401:
@@ -44,6 +48,8 @@ const char* ReasonPhrase(int status) {
       return "Conflict";
     case 413:
       return "Payload Too Large";
+    case 415:
+      return "Unsupported Media Type";
     case 422:
       return "Unprocessable Entity";
     case 429:
@@ -51,7 +57,7 @@ const char* ReasonPhrase(int status) {
     case 503:
       return "Service Unavailable";
     default:
-      return status < 500 ? "Error" : "Internal Server Error";
+      return status < 400 ? "Other" : status < 500 ? "Error" : "Internal Server Error";
   }
 }
 
