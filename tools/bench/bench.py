@@ -24,6 +24,12 @@ from run to run.
                          1,000 changed ones; offline decisions on the 1M replica
   bench.py positions     one station, 8 positions filling at once from 8 scale
                          simulators: Modbus polls per second held, the station's CPU
+  bench.py console       the regulator's queries (a 2,000-event timeline, a scrap
+                         queue of 100,000, foresight, statistics) on a 1,000,000-
+                         cylinder store and a small one: p99 as a ratio to a single
+                         indexed lookup on the same store
+  bench.py handovers     handovers per second beside fill checks per second, in
+                         alternating rounds against the same registry
   bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
@@ -33,6 +39,7 @@ import datetime
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -44,6 +51,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 WRK_SCRIPT = r"""
@@ -342,6 +350,266 @@ def bench_large_store(args, work):
               f"{per_table} |")
     print(f"p99 large/small: {l['p99_ms'] / s['p99_ms']:.2f} (goal <= 1.5)")
     return results
+
+
+CONSOLE_QUERIES = [
+    # (name, path; {code} is a random registered cylinder)
+    ("lookup", "/v1/cylinders/{code}"),
+    ("timeline 2,000+ events", "TIMELINE"),
+    ("scrap queue, first page", "/v1/scrap-queue?limit=100"),
+    ("scrap queue, a page in the middle", "SCRAP_MIDDLE"),
+    ("inspections due, 12 months", "/v1/foresight/inspections-due?months=12"),
+    ("unseen 6 months, first page", "/v1/foresight/unseen?months=6&limit=100"),
+    ("refused checks by station, 30 days", "/v1/stats/fill-checks?group_by=station"),
+    ("refused checks by reason, 30 days", "/v1/stats/fill-checks?group_by=reason"),
+    ("refused checks by day, 30 days", "/v1/stats/fill-checks?group_by=day"),
+    ("hazards, first page", "/v1/hazards"),
+    ("public reports, first page", "/v1/reports?limit=100"),
+]
+
+
+class KeepAliveClient:
+    """One HTTP/1.1 connection, one request at a time: latency, not throughput."""
+
+    def __init__(self, url, token_value):
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=600)
+        self.headers = {"Authorization": "Bearer " + token_value}
+
+    def get(self, path):
+        self.conn.request("GET", path, headers=self.headers)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise SystemExit(f"bench: GET {path} -> {resp.status} {body[:300]!r}")
+        return body
+
+    def close(self):
+        self.conn.close()
+
+
+def console_sample(client, path, cylinders, middle_cursor):
+    """Times one query; returns (seconds, answer bytes, items)."""
+    start = time.perf_counter()
+    if path == "TIMELINE":
+        size, items, cursor = 0, 0, None
+        while True:
+            body = client.get("/v1/cylinders/BM00000001/history?limit=1000" +
+                              (f"&cursor={cursor}" if cursor else ""))
+            page = json.loads(body)
+            size, items, cursor = size + len(body), items + len(page["events"]), \
+                page["next_cursor"]
+            if not cursor:
+                break
+        return time.perf_counter() - start, size, items
+    if path == "SCRAP_MIDDLE":
+        path = "/v1/scrap-queue?limit=100&cursor=" + urllib.parse.quote(middle_cursor)
+    path = path.replace("{code}", f"BM{random.randrange(cylinders):08d}")
+    body = client.get(path)
+    elapsed = time.perf_counter() - start
+    return elapsed, len(body), None
+
+
+def scrap_middle_cursor(client, scrap):
+    """The cursor of the queue's middle page, walked to once before timing."""
+    cursor, seen = None, 0
+    while seen < scrap // 2:
+        page = json.loads(client.get("/v1/scrap-queue?limit=1000" +
+                                     (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")))
+        seen += len(page["cylinders"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    return cursor
+
+
+def bench_console(args, work):
+    """The regulator's queries on a small and a 1,000,000-cylinder store, served at
+    once and measured in alternating rounds; each query's p99 as a ratio to a
+    single indexed lookup (GET /v1/cylinders/{code}) on the same store."""
+    registry = args.registry
+    stores = {}
+    for name, cyl, fills, scrap in [
+            ("small", args.small_cylinders, args.small_cylinders // 2, args.small_cylinders // 10),
+            ("large", args.large_cylinders, args.console_fills, args.console_scrap)]:
+        db = os.path.join(work, f"console-{name}.db")
+        if not (args.keep and os.path.exists(db)):
+            log(f"console: seeding {name}: {cyl} cylinders, {fills} fills over 730 days, "
+                f"{scrap} in the scrap queue, a timeline of {args.timeline}")
+            start = time.monotonic()
+            subprocess.run([args.seed, "--db", db, "--cylinders", str(cyl), "--events", "0",
+                            "--history-days", "730", "--fills", str(fills), "--scrap",
+                            str(scrap), "--timeline", str(args.timeline)], check=True)
+            log(f"  seeded in {time.monotonic() - start:.0f} s")
+            os.sync()
+        else:
+            log(f"console: reusing {db} (--keep)")
+        stores[name] = {"db": db, "cylinders": cyl, "scrap": scrap,
+                        "token": token(registry, db, "regulator", "SAMR"),
+                        "samples": {q: [] for q, _ in CONSOLE_QUERIES}, "sizes": {}}
+    servers, clients = {}, {}
+    try:
+        for name, st in stores.items():
+            servers[name] = Server([registry, "serve", "--db", st["db"], "--listen",
+                                    "127.0.0.1:0"])
+            clients[name] = KeepAliveClient(servers[name].url, st["token"])
+            st["middle"] = scrap_middle_cursor(clients[name], st["scrap"])
+            for q, path in CONSOLE_QUERIES:  # warm the caches once
+                _, size, items = console_sample(clients[name], path, st["cylinders"],
+                                                st["middle"])
+                st["sizes"][q] = (size, items)
+        log(f"console: {args.rounds} alternating rounds of {args.samples} samples per query")
+        for i in range(args.rounds):
+            for name, st in stores.items():
+                for q, path in CONSOLE_QUERIES:
+                    for _ in range(args.samples):
+                        st["samples"][q].append(console_sample(
+                            clients[name], path, st["cylinders"], st["middle"])[0])
+            log(f"  round {i + 1} done")
+    finally:
+        for c in clients.values():
+            c.close()
+        for srv in servers.values():
+            srv.stop()
+    p99 = {name: {q: percentile(st["samples"][q], 0.99) * 1000 for q, _ in CONSOLE_QUERIES}
+           for name, st in stores.items()}
+    s, l = stores["small"], stores["large"]
+    print(f"## the regulator's queries: p99 over {args.rounds * args.samples} samples, "
+          f"one connection")
+    print(f"| query | answer (large) | p99 ms small | p99 ms large | ratio to lookup, small "
+          f"| ratio to lookup, large | large / small |")
+    print("|---|---|---|---|---|---|---|")
+    for q, _ in CONSOLE_QUERIES:
+        size, items = l["sizes"][q]
+        answer = f"{size:,} B" + (f", {items:,} events" if items else "")
+        ps, pl = p99["small"][q], p99["large"][q]
+        print(f"| {q} | {answer} | {ps:.2f} | {pl:.2f} | {ps / p99['small']['lookup']:.1f} | "
+              f"{pl / p99['large']['lookup']:.1f} | {pl / ps:.2f} |")
+    print(f"stores: small {s['cylinders']:,} cylinders ({os.path.getsize(s['db']) >> 20} MiB), "
+          f"large {l['cylinders']:,} ({os.path.getsize(l['db']) >> 20} MiB)")
+    if not args.keep:
+        for st in stores.values():
+            os.unlink(st["db"])
+    return p99
+
+
+HANDOVER_SCRIPT = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("PINGMA_TOKEN")
+local n = tonumber(os.getenv("PINGMA_CODES"))
+local customers = tonumber(os.getenv("PINGMA_CUSTOMERS"))
+local counter = 0
+local tag = ""
+init = function(args)
+  -- Each wrk thread has its own Lua state: its own seed and tag, so that no two
+  -- handovers share an event_id (a repeated one would be answered from the store).
+  tag = string.sub(tostring({}), 10)
+  math.randomseed(os.time() + tonumber(tag, 16) % 100000)
+end
+local check = '"safety_check":{"hose_length":"pass","hose_joints":"pass",' ..
+  '"hose_through_wall":"pass","regulator_standard":"pass","regulator_age":"pass",' ..
+  '"gas_alarm":"pass","flame_failure_device":"pass","ventilation":"pass",' ..
+  '"cylinders_apart":"pass"}'
+request = function()
+  counter = counter + 1
+  local code = string.format("BM%08d", math.random(0, n - 1))
+  local customer = string.format("CU-%04d", math.random(0, customers - 1))
+  return wrk.format(nil, nil, nil, '{"event_id":"bench-' .. tag .. '-' .. counter ..
+    '-' .. math.random(0, 1000000000) .. '","code":"' .. code .. '","customer_id":"' ..
+    customer .. '","vehicle":"V-1","direction":"deliver",' .. check .. '}')
+end
+""" + WRK_SCRIPT[WRK_SCRIPT.index("done = function"):]
+
+
+def wrk_script(url, path, script_text, env_extra, seconds, connections, threads):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script_text)
+        script = f.name
+    env = dict(os.environ, **env_extra)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d",
+                          f"{seconds}s", "--timeout", "10s", "-s", script, url + path],
+                         env=env, capture_output=True, text=True)
+    os.unlink(script)
+    m = re.search(r"RESULT (\d+) ([\d.]+) (\d+) (\d+) (\d+) (\d+)", out.stdout)
+    if not m:
+        raise SystemExit(f"bench: wrk failed: {out.stdout} {out.stderr}")
+    n, dur, p50, p99, bad_status, sock_err = m.groups()
+    if int(bad_status) or int(sock_err):
+        raise SystemExit(f"bench: {bad_status} non-2xx answers and {sock_err} socket errors")
+    return {"rps": int(n) / float(dur), "p50_ms": int(p50) / 1000, "p99_ms": int(p99) / 1000}
+
+
+def bench_handovers(args, work):
+    """Handovers and fill checks against one registry, in alternating rounds: each
+    handover is decided by every delivery rule, recorded with its safety check and
+    made durable before its answer, as a fill check is."""
+    registry = args.registry
+    cylinders, customers = 10000, 1000
+    db = os.path.join(work, "handovers.db")
+    log(f"handovers: seeding {cylinders} cylinders, each filled once")
+    subprocess.run([args.seed, "--db", db, "--cylinders", str(cylinders), "--events", "0",
+                    "--history-days", "30", "--fills", str(cylinders)], check=True)
+    tokens = {"company": token(registry, db, "company", "CO-A"),
+              "station": token(registry, db, "station", "ST-01"),
+              "courier": token(registry, db, "courier", "CR-1")}
+    srv = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
+    runs = {"fill checks": [], "handovers": []}
+    try:
+        co = tokens["company"]
+        for path, body in [
+                ("/v1/vehicles", {"id": "V-1", "company_id": "CO-A", "plate": "豫N12345"}),
+                ("/v1/couriers", {"id": "CR-1", "company_id": "CO-A", "name": "李四",
+                                  "vehicle": "V-1", "zones": ["Bench"]})]:
+            status, answer = call(srv.url, "POST", path, co, body)
+            if status != 201:
+                raise SystemExit(f"bench: {path}: {status} {answer}")
+        for i in range(customers):
+            status, answer = call(srv.url, "POST", "/v1/customers", co, {
+                "id": f"CU-{i:04d}", "company_id": "CO-A", "name": "张三",
+                "phone": f"139{i:08d}", "id_number": "11010519491231002X",
+                "address": f"建设路{i}号", "district": "Bench", "kind": "household",
+                "site": {"basement": False, "semi_basement": False, "cylinder_room": False}})
+            if status != 201:
+                raise SystemExit(f"bench: customer: {status} {answer}")
+        subjects = {
+            "fill checks": ("/v1/fill-checks", WRK_SCRIPT,
+                            {"PINGMA_TOKEN": tokens["station"], "PINGMA_CODES": str(cylinders),
+                             "PINGMA_PREFIX": "BM"}),
+            "handovers": ("/v1/handovers", HANDOVER_SCRIPT,
+                          {"PINGMA_TOKEN": tokens["courier"], "PINGMA_CODES": str(cylinders),
+                           "PINGMA_CUSTOMERS": str(customers)}),
+        }
+        for path, script, env in subjects.values():
+            wrk_script(srv.url, path, script, env, 2, args.connections, args.wrk_threads)
+        log(f"handovers: {args.rounds} alternating rounds of {args.seconds}s each")
+        for i in range(args.rounds):
+            for name, (path, script, env) in subjects.items():
+                runs[name].append(wrk_script(srv.url, path, script, env, args.seconds,
+                                             args.connections, args.wrk_threads))
+            log(f"  round {i + 1}: " + ", ".join(
+                f"{name} {runs[name][-1]['rps']:.0f}/s" for name in runs))
+    finally:
+        srv.stop()
+    con = sqlite3.connect(db)
+    mix = dict(con.execute("SELECT decision, COUNT(*) FROM handovers GROUP BY decision"))
+    con.close()
+    verify = subprocess.run([registry, "verify", "--db", db], capture_output=True, text=True)
+    result = {name: {k: median_of(r, k) for k in ("rps", "p50_ms", "p99_ms")}
+              for name, r in runs.items()}
+    print(f"## handovers beside fill checks ({args.connections} connections, medians of "
+          f"{args.rounds} alternating rounds)")
+    print("| | req/s | p50 ms | p99 ms | ratio to fill checks |")
+    print("|---|---|---|---|---|")
+    base = result["fill checks"]["rps"]
+    for name, r in result.items():
+        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{r['rps'] / base:.2f} |")
+    print(f"handovers stored: {mix} (a cylinder delivered once is blocked until refilled)")
+    print(f"chain: {verify.stdout.strip()}")
+    if not args.keep:
+        os.unlink(db)
+    return result
 
 
 def bench_photos(args, work):
@@ -756,7 +1024,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos",
-                                          "station-decide", "replica", "positions", "all"])
+                                          "station-decide", "replica", "positions", "console",
+                                          "handovers", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -775,6 +1044,14 @@ def main():
                         help="replica: offline decisions timed")
     parser.add_argument("--window", type=int, default=20,
                         help="positions: seconds measured while all 8 fill")
+    parser.add_argument("--console-fills", type=int, default=200000,
+                        help="console: fills spread over the large store's two years")
+    parser.add_argument("--console-scrap", type=int, default=100000,
+                        help="console: the large store's scrap queue")
+    parser.add_argument("--timeline", type=int, default=2000,
+                        help="console: fill checks of the timeline's cylinder")
+    parser.add_argument("--samples", type=int, default=40,
+                        help="console: samples per query per round")
     parser.add_argument("--keep", action="store_true",
                         help="keep the databases, and reuse those already in --work-dir")
     parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
@@ -805,6 +1082,10 @@ def main():
             bench_replica(args, work)
         if args.which in ("positions", "all"):
             bench_positions(args, work)
+        if args.which in ("console", "all"):
+            bench_console(args, work)
+        if args.which in ("handovers", "all"):
+            bench_handovers(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
