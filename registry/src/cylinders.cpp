@@ -192,8 +192,8 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
   auto st = tx.conn().Prepare(
       "INSERT INTO cylinders(code, owner_company_id, model, phase, manufacturer, serial, "
       "manufactured, tare_kg, water_capacity_l, allowed_fill_kg, design_life_years, "
-      "registration_no, last_inspection, last_inspection_result, next_inspection_due, rev) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "registration_no, last_inspection, last_inspection_result, next_inspection_due, rev, "
+      "registered_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return ErrorReply(st.status());
   sql::Statement& s = **st;
   s.Bind(1, c.code).Bind(2, c.owner_company_id).Bind(3, c.model).Bind(4, ToString(c.phase));
@@ -209,7 +209,7 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
     s.Bind(15, c.next_inspection_due->ToString());
   else
     s.BindNull(15);
-  s.Bind(16, *seq);
+  s.Bind(16, *seq).Bind(17, tx.now().unix_ms);  // registered_at: the event's time
   if (Status r = s.Run(); !r.ok()) return ErrorReply(r);
   for (const std::string& carrier : item.row.carriers) {
     if (Status r = BindCarrier(tx, carrier, c.code, *seq); !r.ok()) return ErrorReply(r);

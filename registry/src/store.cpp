@@ -310,27 +310,22 @@ BEGIN
     WHERE NEW.state = 'active'
   ON CONFLICT(company_id, basis, model, base) DO UPDATE SET n = n + 1;
 END;
--- When a cylinder was registered (the time of its `registered` event, whose seq is
--- the new row's rev): the start of the wait of a cylinder never filled.
-CREATE TRIGGER IF NOT EXISTS cylinders_registered_at AFTER INSERT ON cylinders
-BEGIN
-  UPDATE cylinders SET registered_at = COALESCE(
-    (SELECT at FROM events WHERE seq = NEW.rev), 0) WHERE code = NEW.code;
-END;
+-- registered_at, the time of a cylinder's `registered` event (the start of the wait
+-- of a cylinder never filled), is written by the INSERT itself: a trigger setting
+-- it (as the schema once had) costs a second write of every new row.
+DROP TRIGGER IF EXISTS cylinders_registered_at;
 -- Active cylinders by their last sight, per owner, oldest first, so that a page
 -- of the unseen costs its size: those filled by their last fill, those never
 -- filled by their registration. Both keys grow with time, so that new entries
 -- land at the end of an owner's range; a registration adds one entry, a
 -- cylinder's first fill moves it from one index to the other. (A new row enters
--- the second only once its trigger has set registered_at: at the end.)
+-- the second only with registered_at set.)
 CREATE INDEX IF NOT EXISTS cylinders_unseen_filled
   ON cylinders(owner_company_id, last_fill_at, code)
   WHERE state = 'active' AND last_fill_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS cylinders_unseen_unfilled
   ON cylinders(owner_company_id, registered_at, code)
   WHERE state = 'active' AND last_fill_at IS NULL AND registered_at IS NOT NULL;
-DROP INDEX IF EXISTS cylinders_unseen;
-DROP INDEX IF EXISTS cylinders_unseen_by_owner;
 -- The fills ledger by station and time, the public reports newest first, and the
 -- console's lists by company.
 CREATE INDEX IF NOT EXISTS fills_by_station_time ON fills(station_id, ended_at);

@@ -626,7 +626,6 @@ class RegulatorTest(unittest.TestCase):
             "DROP TABLE check_days; DROP TABLE refusal_days; DROP TABLE refusals;"
             "DROP TRIGGER due_counts_insert; DROP TRIGGER due_counts_update;"
             "DROP TRIGGER due_counts_delete; DROP TABLE due_counts;"
-            "DROP TRIGGER cylinders_registered_at;"
             "DROP INDEX cylinders_unseen_filled; DROP INDEX cylinders_unseen_unfilled;"
             "DROP INDEX events_public_reports;"
             "ALTER TABLE cylinders DROP COLUMN registered_at;")

@@ -37,6 +37,8 @@ Reply Call(Service& service, const std::string& method, const std::string& targe
 // A clock the seeder moves forward, so that a store can be given a past.
 class SeedClock final : public Clock {
  public:
+  /// Starts `behind_ms` behind the real clock.
+  explicit SeedClock(std::int64_t behind_ms) : offset_ms_(behind_ms) {}
   Instant Now() const override {
     const std::int64_t offset = offset_ms_.load();
     return Instant{real_.Now().unix_ms - offset};
@@ -50,7 +52,7 @@ class SeedClock final : public Clock {
 
  private:
   SystemClock real_;
-  std::atomic<std::int64_t> offset_ms_{0};
+  std::atomic<std::int64_t> offset_ms_;
 };
 
 // Keeps at most `limit` requests in flight, so the writer batches them.
@@ -62,9 +64,14 @@ class Pipeline {
     cv_.wait(lock, [&] { return in_flight_ < limit_; });
     ++in_flight_;
   }
-  void Leave(bool ok) {
+  /// Counts a request done; the first failure's answer is printed.
+  void Leave(const Reply& r) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!ok) failed_ = true;
+    if (r.failed() && !failed_) {
+      std::fprintf(stderr, "\npingma-bench-seed: %d %s%s\n", r.status, r.body.dump().c_str(),
+                   r.raw_body.c_str());
+    }
+    if (r.failed()) failed_ = true;
     --in_flight_;
     cv_.notify_all();
   }
@@ -122,8 +129,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  SeedClock clock;
-  clock.SetBehind(history_days * kDayMs);
+  SeedClock clock(history_days * kDayMs);
   auto store = Store::Open(path, clock);
   if (!store.ok()) {
     std::fprintf(stderr, "pingma-bench-seed: %s\n", store.status().message().c_str());
@@ -187,19 +193,18 @@ int main(int argc, char** argv) {
     service.Handle(
         {"POST", "/v1/fill-checks", "Bearer " + station,
          fmt::format(R"({{"station_id":"ST-01","operator_id":"OP-7","code":"{}"}})", code)},
-        [&, code](Reply r) {
+        [&, code, i](Reply r) {
           if (r.failed() || r.raw_body.find(R"("decision":"allow")") == std::string::npos) {
-            pipeline.Leave(!r.failed());
+            pipeline.Leave(r);
             return;
           }
           const json answer = json::parse(r.raw_body);
           const std::string now = clock.Now().ToString();
           const std::string fill = fmt::format(
-              R"({{"event_id":"seed-fill-{}","check_id":"{}","code":"{}","station_id":"ST-01","operator_id":"OP-7","scale_id":"S1","started_at":"{}","ended_at":"{}","tare_kg":16.4,"gross_before_kg":16.9,"gross_after_kg":31.4,"net_kg":14.5,"residual_kg":0.5,"result":"ok","post_checks":{{"leak_test":"pass","reweigh":"pass"}}}})",
-              answer["check_id"].get<std::string>(), answer["check_id"].get<std::string>(), code,
-              now, now);
+              R"({{"event_id":"5eed0000-0000-4000-8000-{:012x}","check_id":"{}","code":"{}","station_id":"ST-01","operator_id":"OP-7","scale_id":"S1","started_at":"{}","ended_at":"{}","tare_kg":16.4,"gross_before_kg":16.9,"gross_after_kg":31.4,"net_kg":14.5,"residual_kg":0.5,"result":"ok","post_checks":{{"leak_test":"pass","reweigh":"pass"}}}})",
+              i, answer["check_id"].get<std::string>(), code, now, now);
           service.Handle({"POST", "/v1/fills", "Bearer " + station, fill},
-                         [&](Reply f) { pipeline.Leave(!f.failed()); });
+                         [&](Reply f) { pipeline.Leave(f); });
         });
     if (i % 10000 == 0) std::fprintf(stderr, "\rfills %ld / %ld", i, fills);
   }
@@ -217,13 +222,13 @@ int main(int argc, char** argv) {
         {"POST", "/v1/inspections", "Bearer " + inspector,
          fmt::format(R"({{"code":"BM{:08d}","date":"{}","result":"fail","report_no":"R-{}"}})", i,
                      today.ToString(), i)},
-        [&](Reply r) { pipeline.Leave(!r.failed()); });
+        [&](Reply r) { pipeline.Leave(r); });
   }
   for (long i = 0; i < timeline; ++i) {
     pipeline.Enter();
     service.Handle({"POST", "/v1/fill-checks", "Bearer " + station,
                     R"({"station_id":"ST-01","operator_id":"OP-7","code":"BM00000001"})"},
-                   [&](Reply r) { pipeline.Leave(!r.failed()); });
+                   [&](Reply r) { pipeline.Leave(r); });
   }
   if (!pipeline.Drain()) {
     std::fprintf(stderr, "pingma-bench-seed: some inspections or timeline checks failed\n");
@@ -239,7 +244,7 @@ int main(int argc, char** argv) {
     service.Handle(
         {"POST", "/v1/fill-checks", "Bearer " + station,
          fmt::format(R"({{"station_id":"ST-01","operator_id":"OP-7","code":"BM{:08d}"}})", c)},
-        [&](Reply r) { pipeline.Leave(!r.failed()); });
+        [&](Reply r) { pipeline.Leave(r); });
     if (i % 100000 == 0) std::fprintf(stderr, "\rchecks %ld / %ld", i, checks);
   }
   const bool ok = pipeline.Drain();
