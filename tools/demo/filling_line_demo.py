@@ -168,6 +168,9 @@ def main():
                         help="where the demo's files go (emptied first; default var/demo)")
     parser.add_argument("--flow-kg-s", type=float, default=4.0,
                         help="the simulated scales' flow (default 4 kg/s, for a short demo)")
+    parser.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep the registry serving the console after the demo until "
+                             "Ctrl-C (default: when run from a terminal)")
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     work = os.path.abspath(args.data_dir)
@@ -298,6 +301,21 @@ def main():
                           f"  ⚠ {code}: {e.get('result_reported')} → {e.get('result_by_weight')}")
         print(f"  {found} violation(s)")
 
+        heading("监管控制台 / the regulator's console")
+        stats = reg.must("GET", f"/v1/stats/fill-checks?from={t}&to={t}&group_by=reason",
+                         tokens["regulator"])
+        print(f"  今日充装检查 fill checks today: {stats['total']['checks']}, "
+              f"禁止 refused: {stats['total']['refused']}")
+        for g in stats["groups"]:
+            print(f"      {g['key']:<28} {g['refused']}")
+        queue = reg.must("GET", "/v1/scrap-queue", tokens["regulator"])
+        print(f"  待报废 scrap queue: {', '.join(c['code'] for c in queue['cylinders'])}")
+        print(f"  控制台 console:      {reg.url}/console/   (监管令牌 regulator token "
+              f"{tokens['regulator']})")
+        print(f"  送气工页面 courier:  {reg.url}/courier/   (送气工令牌 courier token "
+              f"{tokens['courier']})")
+        print(f"  公众查询 public page: {reg.url}/c/HB0100000001")
+
         heading("联锁记录 / the scales' interlock logs")
         for name, sim in zip(("P1", "P2"), sims):
             s = sim.status()
@@ -306,6 +324,23 @@ def main():
                        "no blocked cylinder was unlocked" if unlocks == s["fills"] else
                        "解锁次数与充装次数不符 / unlocks and fills differ")
             print(f"  {name}: {s['fills']} fills, {unlocks} unlock writes — {verdict}")
+        station.stop()
+        station = None
+        for sim in sims:
+            sim.stop()
+        sims = []
+        if args.serve or (args.serve is None and sys.stdin.isatty()):
+            heading("注册中心继续运行 / the registry keeps serving")
+            print(f"  打开 open {reg.url}/console/ ; 按 Ctrl-C 结束 / press Ctrl-C to end")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                print()
+        else:
+            print()
+            print("  (这些网址随演示结束而关闭；加 --serve 可保持运行 / these URLs close with the "
+                  "demo; run it with --serve to keep them open)")
     finally:
         if station:
             station.stop()
