@@ -329,6 +329,8 @@ CREATE INDEX IF NOT EXISTS cylinders_unseen_unfilled
 -- The fills ledger by station and time, the public reports newest first, and the
 -- console's lists by company.
 CREATE INDEX IF NOT EXISTS fills_by_station_time ON fills(station_id, ended_at);
+-- A cylinder's latest fill, which every delivery handover checks.
+CREATE INDEX IF NOT EXISTS fills_by_code ON fills(code, seq);
 CREATE INDEX IF NOT EXISTS events_public_reports ON events(seq) WHERE type = 'public_report';
 CREATE INDEX IF NOT EXISTS stations_by_company ON stations(company_id, id);
 CREATE INDEX IF NOT EXISTS vehicles_by_company ON vehicles(company_id, id);
