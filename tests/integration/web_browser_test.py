@@ -57,6 +57,10 @@ def id_number(first17):
     return first17 + "10X98765432"[total % 11]
 
 
+CLEAR_PHONE = "13987651234"
+CLEAR_ID_NUMBER = id_number("11010519491231002")
+
+
 class WebBrowserTest(unittest.TestCase):
     maxDiff = 4000
 
@@ -159,8 +163,8 @@ class WebBrowserTest(unittest.TestCase):
             facts = {"basement": False, "semi_basement": False, "cylinder_room": False}
             facts.update(site)
             cls.api("POST", "/v1/customers", {
-                "id": cid, "company_id": "CO-W", "name": name, "phone": "13987651234",
-                "id_number": id_number("11010519491231002"), "address": "建设路1号",
+                "id": cid, "company_id": "CO-W", "name": name, "phone": CLEAR_PHONE,
+                "id_number": CLEAR_ID_NUMBER, "address": "建设路1号",
                 "district": "Xiayi", "kind": "household", "site": facts}, cls.company)
         # Legal and filled: the courier's delivery, and two handovers with hazards.
         for code in ("GOOD01", "GOOD02", "HZ01", "HZ02"):
@@ -237,6 +241,11 @@ class WebBrowserTest(unittest.TestCase):
         d.set_window_size(size[0], max(size[1], height + 40))
         d.save_screenshot(os.path.join(ARTEFACTS, name + ".png"))
         d.set_window_size(*size)
+        # Every page shown, in every state: the customers' clear phone and ID number
+        # are nowhere in it (only their masked forms ever reach a page).
+        shown = d.execute_script("return document.documentElement.outerHTML")
+        for secret in (CLEAR_PHONE, CLEAR_ID_NUMBER):
+            self.assertNotIn(secret, shown, "%s shows a clear phone or ID number" % name)
 
     def wait(self, condition, timeout=20, message=""):
         def safe(driver):
