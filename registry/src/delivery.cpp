@@ -887,34 +887,72 @@ void Service::GetHazards(const Call& call, Store::Done done) {
     }
     overdue = it->second == "true";
   }
+  std::int64_t limit = 100;
+  if (auto it = call.query.find("limit"); it != call.query.end()) {
+    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
+      return done(ErrorReply(Status::Malformed("limit must be a whole number of at least 1")));
+    }
+    limit = std::min<std::int64_t>(limit, 1000);  // larger pages are capped, not refused
+  }
+  // The ledger's order: open hazards by deadline (so those past it, the overdue,
+  // come first), then closed ones by deadline; the cursor is the last one's place
+  // in it, "open|closed:DEADLINE:ID".
+  std::string phase = state.empty() ? "open" : state;
+  std::string after_deadline, after_id;
+  if (auto it = call.query.find("cursor"); it != call.query.end() && !it->second.empty()) {
+    const std::string& c = it->second;
+    const size_t a = c.find(':');
+    const size_t b = a == std::string::npos ? a : c.find(':', a + 1);
+    const std::string cursor_phase = c.substr(0, a);
+    if (b == std::string::npos || (cursor_phase != "open" && cursor_phase != "closed") ||
+        (!state.empty() && cursor_phase != state) ||
+        !Date::Parse(c.substr(a + 1, b - a - 1)).ok()) {
+      return done(ErrorReply(
+          Status::Malformed("cursor must be the next_cursor of an earlier page of the ledger")));
+    }
+    phase = cursor_phase;
+    after_deadline = c.substr(a + 1, b - a - 1);
+    after_id = c.substr(b + 1);
+  }
   const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
   const Principal who = call.who;
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     // Overdue: still open after its deadline day (valid through the deadline).
-    std::string sql = fmt::format("SELECT {} FROM hazards WHERE 1", kHazardColumns);
+    std::string sql = fmt::format(
+        "SELECT {} FROM hazards WHERE state = ?2 AND (deadline, id) > (?4, ?5)", kHazardColumns);
     if (who.role == Role::kCompany) sql += " AND company_id = ?1";
     if (who.role == Role::kCourier) sql += " AND opened_by = ?1";
-    if (!state.empty()) sql += " AND state = ?2";
-    if (overdue) sql += " AND state = 'open' AND deadline < ?3";
-    // Open past their deadline first, then open by deadline, then closed.
-    sql +=
-        " ORDER BY state <> 'open', NOT (state = 'open' AND deadline < ?3), deadline, id"
-        " LIMIT 10000";
+    if (overdue) sql += " AND deadline < ?3";
+    sql += " ORDER BY deadline, id LIMIT ?6";
     auto st = conn.Prepare(sql);
     if (!st.ok()) return ErrorReply(st.status());
-    if (who.role == Role::kCompany || who.role == Role::kCourier) (*st)->Bind(1, who.subject);
-    if (!state.empty()) (*st)->Bind(2, state);
-    (*st)->Bind(3, today.ToString());
     json list = json::array();
-    while (true) {
-      auto row = (*st)->Step();
-      if (!row.ok()) return ErrorReply(row.status());
-      if (!*row) break;
-      json h = HazardJson(**st);
-      h["overdue"] = h["state"] == "open" && h["deadline"].get<std::string>() < today.ToString();
-      list.push_back(std::move(h));
+    std::string next;
+    std::string from_deadline = after_deadline, from_id = after_id;
+    for (std::string p = phase; !p.empty();) {
+      (*st)->Reset();
+      if (who.role == Role::kCompany || who.role == Role::kCourier) (*st)->Bind(1, who.subject);
+      (*st)->Bind(2, p).Bind(3, today.ToString()).Bind(4, from_deadline).Bind(5, from_id);
+      (*st)->Bind(6, limit - static_cast<std::int64_t>(list.size()));
+      while (true) {
+        auto row = (*st)->Step();
+        if (!row.ok()) return ErrorReply(row.status());
+        if (!*row) break;
+        json h = HazardJson(**st);
+        h["overdue"] = h["state"] == "open" && h["deadline"].get<std::string>() < today.ToString();
+        next = fmt::format("{}:{}:{}", p, h["deadline"].get<std::string>(),
+                           h["id"].get<std::string>());
+        list.push_back(std::move(h));
+      }
+      if (static_cast<std::int64_t>(list.size()) == limit) break;
+      // The closed ones follow the open, unless a state or overdue was asked for.
+      p = p == "open" && state.empty() && !overdue ? "closed" : "";
+      from_deadline.clear();
+      from_id.clear();
     }
-    return Okay({{"hazards", list}});
+    json out = {{"hazards", list}, {"next_cursor", nullptr}};
+    if (static_cast<std::int64_t>(list.size()) == limit) out["next_cursor"] = next;
+    return Okay(out);
   });
 }
 

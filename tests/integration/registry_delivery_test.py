@@ -524,6 +524,47 @@ class DeliveryTest(unittest.TestCase):
         status, body = self.call("GET", "/v1/hazards?overdue=maybe", token=self.co)
         self.assertEqual(status, 422, body)
 
+    def test_z1b_ledger_order_and_pages(self):
+        """GET /v1/hazards: open ones by deadline (the overdue first), then closed ones;
+        read in pages of two, every hazard exactly once, in that order."""
+        def read_all(query, token):
+            got, cursor, pages = [], None, 0
+            while True:
+                path = "/v1/hazards?limit=2" + query + (
+                    "&cursor=" + q(cursor) if cursor else "")
+                status, body = self.call("GET", path, token=token)
+                self.assertEqual(status, 200, "%s -> %r" % (path, body))
+                self.assertLessEqual(len(body["hazards"]), 2)
+                got += body["hazards"]
+                cursor, pages = body["next_cursor"], pages + 1
+                self.assertLess(pages, 1000)
+                if not cursor:
+                    return got
+        # One closed hazard, so that the ledger holds both states.
+        a = self.hand(self.fresh("OVC01"), "HOME", check=dict(OK_CHECK, ventilation="fail"))
+        self.post("/v1/hazards/%s/close" % a["hazards_opened"][0]["id"],
+                  {"closed_by": "李四", "how": "加装排风扇"}, self.co)
+        everything = read_all("", self.regulator)
+        status, body = self.call("GET", "/v1/hazards?limit=1000", token=self.regulator)
+        self.assertEqual([h["id"] for h in everything], [h["id"] for h in body["hazards"]])
+        ids = [h["id"] for h in everything]
+        self.assertEqual(len(ids), len(set(ids)), ids)
+        keys = [(h["state"] != "open", h["deadline"], h["id"]) for h in everything]
+        self.assertEqual(keys, sorted(keys), keys)
+        flags = [h["overdue"] for h in everything]
+        self.assertIn(True, flags)
+        self.assertEqual(flags, sorted(flags, reverse=True), "the overdue come first")
+        self.assertIn("closed", [h["state"] for h in everything])
+        self.assertEqual([h for h in read_all("&state=open", self.co)],
+                         [h for h in everything if h["state"] == "open"
+                          and h["company_id"] == "CO-D"])
+        self.assertEqual([h["id"] for h in read_all("&overdue=true", self.regulator)],
+                         [h["id"] for h in everything if h["overdue"]])
+        for bad in ("limit=0", "cursor=x", "cursor=open:2026-13-01:HZ", "cursor=sideways:a:b",
+                    "state=open&cursor=closed:2026-01-01:HZ"):
+            status, body = self.call("GET", "/v1/hazards?" + bad, token=self.regulator)
+            self.assertEqual(status, 400, "%s -> %s %r" % (bad, status, body))
+
     def test_z2_no_clear_phone_or_id_anywhere(self):
         self.assertGreater(len(self.responses), 100)
         for text in self.responses:

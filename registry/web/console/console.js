@@ -746,18 +746,29 @@
 
   // ---- hazards -------------------------------------------------------------------
 
-  async function loadHazards() {
+  let hazardsCursor = null;
+  let hazardsRows = [];
+
+  async function loadHazards(more) {
     const box = $("hazards-list");
-    clear(box);
-    $("hazards-summary").textContent = "";
+    if (more !== true) {
+      hazardsCursor = null;
+      hazardsRows = [];
+      clear(box);
+      $("hazards-summary").textContent = "";
+    }
     const state = $("hazards-state").value;
     try {
-      const data = await api("GET", "/v1/hazards" + (state ? "?state=" + state : ""));
-      // Overdue first, then by deadline (the registry sorts too; this keeps it so).
-      const list = (data.hazards || []).slice().sort((a, b) =>
-        (b.overdue === true) - (a.overdue === true) || String(a.deadline).localeCompare(String(b.deadline)) || String(a.id).localeCompare(String(b.id)));
+      // The registry's order: open ones by deadline (the overdue first), then closed.
+      const data = await api("GET", "/v1/hazards?limit=200" + (state ? "&state=" + state : "") +
+        (more === true && hazardsCursor ? "&cursor=" + encodeURIComponent(hazardsCursor) : ""));
+      hazardsRows = hazardsRows.concat(data.hazards || []);
+      hazardsCursor = data.next_cursor || null;
+      $("hazards-more").hidden = !hazardsCursor;
+      clear(box);
+      const list = hazardsRows;
       const overdue = list.filter((h) => h.overdue === true).length;
-      $("hazards-summary").textContent = "共 " + list.length + " 项，逾期未整改 " + overdue + " 项 · " + list.length + " hazards, " + overdue + " overdue";
+      $("hazards-summary").textContent = (hazardsCursor ? "已显示 " : "共 ") + list.length + " 项，逾期未整改 " + overdue + " 项 · " + list.length + (hazardsCursor ? " shown" : " hazards") + ", " + overdue + " overdue";
       if (!list.length) {
         box.appendChild(emptyNote("没有隐患记录。", "No hazards."));
         return;
@@ -1028,6 +1039,7 @@
     });
     $("reports-more").addEventListener("click", () => loadReports(true));
     $("scrap-more").addEventListener("click", () => loadScrap(true));
+    $("hazards-more").addEventListener("click", () => loadHazards(true));
     $("unseen-form").addEventListener("submit", (e) => {
       e.preventDefault();
       loadUnseen(false);
