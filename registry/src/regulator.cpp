@@ -905,6 +905,27 @@ Result<json> CollectPage(sql::Statement& st, const IdPage& page, json* list, Add
   }
 }
 
+// One page of a company's set-up table (stations, vehicles, couriers) in id order,
+// scoped to the caller's company where it has one: `columns` selected from the
+// table `table` aliased `t`, each row made into JSON by `add`, answered as
+// {key: [...], next_cursor}.
+template <typename Add>
+Reply SetUpPage(Conn& conn, const Principal& who, const std::map<std::string, std::string>& query,
+                const IdPage& page, const char* key, const char* columns, const char* table,
+                Add add) {
+  auto company = CompanyScope(conn, who, query);
+  if (!company.ok()) return ErrorReply(company.status());
+  auto st = conn.Prepare(fmt::format("SELECT {} FROM {} t WHERE {}t.id > ?1 ORDER BY t.id LIMIT ?2",
+                                     columns, table, *company ? "t.company_id = ?3 AND " : ""));
+  if (!st.ok()) return ErrorReply(st.status());
+  (*st)->Bind(1, page.after).Bind(2, page.limit + 1);
+  if (*company) (*st)->Bind(3, **company);
+  json list = json::array();
+  auto next = CollectPage(**st, page, &list, add);
+  if (!next.ok()) return ErrorReply(next.status());
+  return Okay({{key, list}, {"next_cursor", *next}});
+}
+
 }  // namespace
 
 void Service::ListCompanies(const Call& call, Store::Done done) {
@@ -935,23 +956,13 @@ void Service::ListStations(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
-    auto company = CompanyScope(conn, call.who, call.query);
-    if (!company.ok()) return ErrorReply(company.status());
-    auto st = conn.Prepare(
-        *company ? "SELECT id, company_id, name, district, locked, lock_reason FROM stations "
-                   "WHERE company_id = ?3 AND id > ?1 ORDER BY id LIMIT ?2"
-                 : "SELECT id, company_id, name, district, locked, lock_reason FROM stations "
-                   "WHERE id > ?1 ORDER BY id LIMIT ?2");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, page->after).Bind(2, page->limit + 1);
-    if (*company) (*st)->Bind(3, **company);
-    json list = json::array();
-    auto next = CollectPage(**st, *page, &list, [](sql::Statement& s) {
-      return json{{"id", s.Text(0)},       {"company_id", s.Text(1)}, {"name", s.Text(2)},
-                  {"district", s.Text(3)}, {"locked", s.Int(4) != 0}, {"lock_reason", s.Text(5)}};
-    });
-    if (!next.ok()) return ErrorReply(next.status());
-    return Okay({{"stations", list}, {"next_cursor", *next}});
+    return SetUpPage(conn, call.who, call.query, *page, "stations",
+                     "t.id, t.company_id, t.name, t.district, t.locked, t.lock_reason", "stations",
+                     [](sql::Statement& s) {
+                       return json{{"id", s.Text(0)},         {"company_id", s.Text(1)},
+                                   {"name", s.Text(2)},       {"district", s.Text(3)},
+                                   {"locked", s.Int(4) != 0}, {"lock_reason", s.Text(5)}};
+                     });
   });
 }
 
@@ -959,29 +970,17 @@ void Service::ListVehicles(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
-    auto company = CompanyScope(conn, call.who, call.query);
-    if (!company.ok()) return ErrorReply(company.status());
     // With the courier bound to each (人车对应), if any.
-    auto st =
-        conn.Prepare(*company ? "SELECT v.id, v.company_id, v.plate, v.kind, "
-                                "(SELECT id FROM couriers WHERE vehicle_id = v.id) FROM vehicles v "
-                                "WHERE v.company_id = ?3 AND v.id > ?1 ORDER BY v.id LIMIT ?2"
-                              : "SELECT v.id, v.company_id, v.plate, v.kind, "
-                                "(SELECT id FROM couriers WHERE vehicle_id = v.id) FROM vehicles v "
-                                "WHERE v.id > ?1 ORDER BY v.id LIMIT ?2");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, page->after).Bind(2, page->limit + 1);
-    if (*company) (*st)->Bind(3, **company);
-    json list = json::array();
-    auto next = CollectPage(**st, *page, &list, [](sql::Statement& s) {
-      return json{{"id", s.Text(0)},
-                  {"company_id", s.Text(1)},
-                  {"plate", s.Text(2)},
-                  {"kind", s.Text(3)},
-                  {"courier_id", s.IsNull(4) ? json(nullptr) : json(s.Text(4))}};
-    });
-    if (!next.ok()) return ErrorReply(next.status());
-    return Okay({{"vehicles", list}, {"next_cursor", *next}});
+    return SetUpPage(conn, call.who, call.query, *page, "vehicles",
+                     "t.id, t.company_id, t.plate, t.kind, "
+                     "(SELECT id FROM couriers WHERE vehicle_id = t.id)",
+                     "vehicles", [](sql::Statement& s) {
+                       return json{{"id", s.Text(0)},
+                                   {"company_id", s.Text(1)},
+                                   {"plate", s.Text(2)},
+                                   {"kind", s.Text(3)},
+                                   {"courier_id", s.IsNull(4) ? json(nullptr) : json(s.Text(4))}};
+                     });
   });
 }
 
@@ -989,33 +988,23 @@ void Service::ListCouriers(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
-    auto company = CompanyScope(conn, call.who, call.query);
-    if (!company.ok()) return ErrorReply(company.status());
-    auto st = conn.Prepare(
-        *company ? "SELECT id, company_id, name, vehicle_id, zones, cert_number, cert_valid_until "
-                   "FROM couriers WHERE company_id = ?3 AND id > ?1 ORDER BY id LIMIT ?2"
-                 : "SELECT id, company_id, name, vehicle_id, zones, cert_number, cert_valid_until "
-                   "FROM couriers WHERE id > ?1 ORDER BY id LIMIT ?2");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, page->after).Bind(2, page->limit + 1);
-    if (*company) (*st)->Bind(3, **company);
-    json list = json::array();
-    auto next = CollectPage(**st, *page, &list, [](sql::Statement& s) {
-      json zones = json::parse(s.Text(4), nullptr, false);
-      json certificate = nullptr;
-      if (!s.IsNull(5)) {
-        certificate = {{"number", s.Text(5)},
-                       {"valid_until", s.IsNull(6) ? json(nullptr) : json(s.Text(6))}};
-      }
-      return json{{"id", s.Text(0)},
-                  {"company_id", s.Text(1)},
-                  {"name", s.Text(2)},
-                  {"vehicle", s.Text(3)},
-                  {"zones", zones.is_array() ? zones : json::array()},
-                  {"certificate", certificate}};
-    });
-    if (!next.ok()) return ErrorReply(next.status());
-    return Okay({{"couriers", list}, {"next_cursor", *next}});
+    return SetUpPage(
+        conn, call.who, call.query, *page, "couriers",
+        "t.id, t.company_id, t.name, t.vehicle_id, t.zones, t.cert_number, t.cert_valid_until",
+        "couriers", [](sql::Statement& s) {
+          json zones = json::parse(s.Text(4), nullptr, false);
+          json certificate = nullptr;
+          if (!s.IsNull(5)) {
+            certificate = {{"number", s.Text(5)},
+                           {"valid_until", s.IsNull(6) ? json(nullptr) : json(s.Text(6))}};
+          }
+          return json{{"id", s.Text(0)},
+                      {"company_id", s.Text(1)},
+                      {"name", s.Text(2)},
+                      {"vehicle", s.Text(3)},
+                      {"zones", zones.is_array() ? zones : json::array()},
+                      {"certificate", certificate}};
+        });
   });
 }
 

@@ -143,22 +143,10 @@ def fleet(prefix, count):
 
 
 def wrk(url, token_value, prefix, codes, seconds, connections, threads):
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT)
-        script = f.name
-    env = dict(os.environ, PINGMA_TOKEN=token_value, PINGMA_CODES=str(codes),
-               PINGMA_PREFIX=prefix)
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d",
-                          f"{seconds}s", "--timeout", "10s", "-s", script,
-                          url + "/v1/fill-checks"], env=env, capture_output=True, text=True)
-    os.unlink(script)
-    m = re.search(r"RESULT (\d+) ([\d.]+) (\d+) (\d+) (\d+) (\d+)", out.stdout)
-    if not m:
-        raise SystemExit(f"bench: wrk failed: {out.stdout} {out.stderr}")
-    n, dur, p50, p99, bad_status, sock_err = m.groups()
-    if int(bad_status) or int(sock_err):
-        raise SystemExit(f"bench: {bad_status} non-2xx answers and {sock_err} socket errors")
-    return {"rps": int(n) / float(dur), "p50_ms": int(p50) / 1000, "p99_ms": int(p99) / 1000}
+    """Fill checks of random codes PREFIX00000000.. for `seconds` (see wrk_script)."""
+    return wrk_script(url, "/v1/fill-checks", WRK_SCRIPT,
+                      {"PINGMA_TOKEN": token_value, "PINGMA_CODES": str(codes),
+                       "PINGMA_PREFIX": prefix}, seconds, connections, threads)
 
 
 def median_of(runs, key):
@@ -540,6 +528,8 @@ end
 
 
 def wrk_script(url, path, script_text, env_extra, seconds, connections, threads):
+    """Runs wrk with a Lua script against url+path; its RESULT line as rps, p50, p99.
+    Any non-2xx answer or socket error ends the benchmark."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script_text)
         script = f.name
