@@ -48,11 +48,13 @@ FILES = {
     "/console/console.js": ("console/console.js", JS),
     "/console/console.css": ("console/console.css", CSS),
     "/console/common.css": ("common.css", CSS),
+    "/console/common.js": ("common.js", JS),
     "/courier/": ("courier/index.html", HTML),
     "/courier/index.html": ("courier/index.html", HTML),
     "/courier/courier.js": ("courier/courier.js", JS),
     "/courier/courier.css": ("courier/courier.css", CSS),
     "/courier/common.css": ("common.css", CSS),
+    "/courier/common.js": ("common.js", JS),
 }
 
 
@@ -218,7 +220,7 @@ class WebTest(unittest.TestCase):
             self.assertNotRegex(html, r"\son[a-z]+=", source)
             # Nothing fetched from elsewhere.
             self.assertNotRegex(html, r'(src|href)="(https?:)?//', source)
-        for source in ("console/console.js", "courier/courier.js"):
+        for source in ("console/console.js", "courier/courier.js", "common.js"):
             with open(os.path.join(SOURCES, source), encoding="utf-8") as f:
                 js = f.read()
             self.assertNotIn("innerHTML", js, source)

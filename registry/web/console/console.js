@@ -79,31 +79,12 @@
 
   // ---- DOM helpers ---------------------------------------------------------------
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const c of children) {
-      if (c === null || c === undefined || c === false) continue;
-      e.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
-    }
-    return e;
-  }
+  const { el, en, clear, ApiError } = window.pingma;
   function svg(tag, attrs, text) {
     const e = document.createElementNS(SVG, tag);
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
     if (text !== undefined) e.textContent = text;
     return e;
-  }
-  function en(text) {
-    return el("span", { lang: "en", class: "en", text: text });
-  }
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
   }
   function when(iso) {
     if (!iso) return "—";
@@ -146,52 +127,18 @@
 
   // ---- the API -------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(status, code, message) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
   function token() {
     return sessionStorage.getItem(TOKEN_KEY) || "";
   }
 
-  async function request(method, path, options) {
+  // The Response of a 2xx (for downloads), or an ApiError.
+  function request(method, path, options) {
     options = options || {};
-    const headers = { Authorization: "Bearer " + (options.token || token()) };
-    let body;
-    if (options.raw !== undefined) {
-      body = options.raw;
-      headers["Content-Type"] = options.contentType;
-    } else if (options.json !== undefined) {
-      body = JSON.stringify(options.json);
-      headers["Content-Type"] = "application/json";
-    }
-    let response;
-    try {
-      response = await fetch(path, { method: method, headers: headers, body: body, cache: "no-store" });
-    } catch (e) {
-      throw new ApiError(0, "NETWORK", String(e && e.message ? e.message : e));
-    }
-    if (!response.ok) {
-      const text = await response.text().catch(() => "");
-      let data = null;
-      try {
-        data = JSON.parse(text);
-      } catch (e) {
-        data = null;
-      }
-      const err = data && data.error ? data.error : {};
-      throw new ApiError(response.status, err.code || "HTTP_" + response.status,
-        err.message || text.slice(0, 300) || response.statusText);
-    }
-    return response;
+    return window.pingma.call(method, path, options.token || token(), options);
   }
+  // The decoded body of a 2xx, or an ApiError.
   async function api(method, path, options) {
-    const response = await request(method, path, options);
-    const text = await response.text();
-    return text ? JSON.parse(text) : null;
+    return window.pingma.json(await request(method, path, options));
   }
 
   function explain(e) {

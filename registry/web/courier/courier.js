@@ -36,28 +36,7 @@
 
   const $ = (id) => document.getElementById(id);
 
-  // ---- small DOM helpers (text only, never HTML) ---------------------------------
-
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const c of children) {
-      if (c === null || c === undefined) continue;
-      e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    }
-    return e;
-  }
-  function en(text) {
-    return el("span", { lang: "en", class: "en", text: text });
-  }
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
-  }
+  const { el, en, clear, ApiError } = window.pingma;
 
   function showError(zh, enText) {
     const box = $("error");
@@ -73,52 +52,16 @@
 
   // ---- the API -----------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(status, code, message) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
-
   function token() {
     return sessionStorage.getItem(TOKEN_KEY) || "";
   }
 
-  // One call; resolves to the decoded body of a 2xx, rejects with an ApiError
+  // One call; resolves to {status, data} for a 2xx, rejects with an ApiError
   // (status 0 when there was no answer at all).
   async function api(method, path, options) {
     options = options || {};
-    const headers = { Authorization: "Bearer " + (options.token || token()) };
-    let body;
-    if (options.raw !== undefined) {
-      body = options.raw;
-      headers["Content-Type"] = options.contentType || "application/octet-stream";
-    } else if (options.json !== undefined) {
-      body = JSON.stringify(options.json);
-      headers["Content-Type"] = "application/json";
-    }
-    let response;
-    try {
-      response = await fetch(path, { method: method, headers: headers, body: body, cache: "no-store" });
-    } catch (e) {
-      throw new ApiError(0, "NETWORK", String(e && e.message ? e.message : e));
-    }
-    let data = null;
-    const text = await response.text().catch(() => "");
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch (e) {
-      data = null;
-    }
-    if (!response.ok) {
-      const err = data && data.error ? data.error : {};
-      const e = new ApiError(response.status, err.code || "HTTP_" + response.status,
-        err.message || text.slice(0, 300) || response.statusText);
-      e.body = data;
-      throw e;
-    }
-    return { status: response.status, data: data };
+    const response = await window.pingma.call(method, path, options.token || token(), options);
+    return { status: response.status, data: await window.pingma.json(response) };
   }
 
   // A failure said plainly, Chinese first.
