@@ -20,17 +20,11 @@ import uuid
 from datetime import timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import (Registry, add_years, iso, now_rfc3339, q, take_binary_argument,
-                              today_shanghai, wait_past_shanghai_midnight, year_month)
+from registry_harness import (RegistryCase, add_years, id_number, iso, now_rfc3339, q,
+                              take_binary_argument, today_shanghai,
+                              wait_past_shanghai_midnight, year_month)
 
 BINARY = None  # set in __main__
-
-
-def id_number(first17):
-    """A resident ID number with its GB 11643 check character."""
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(c) * w for c, w in zip(first17, weights))
-    return first17 + "10X98765432"[total % 11]
 
 
 # The secrets: the clear values must never come back.
@@ -43,38 +37,20 @@ OK_CHECK = {"hose_length": "pass", "hose_joints": "pass", "hose_through_wall": "
             "flame_failure_device": "pass", "ventilation": "pass", "cylinders_apart": "pass"}
 
 
-class DeliveryTest(unittest.TestCase):
+class DeliveryTest(RegistryCase):
     maxDiff = 4000
     responses = []  # every answer's text, for the secrets test
+    TOKENS = {"admin": ("admin", "root"), "regulator": ("regulator", "SAMR"),
+              "co": ("company", "CO-D"), "co_e": ("company", "CO-E"),
+              "st": ("station", "ST-D"), "st_e": ("station", "ST-E"),
+              "courier": ("courier", "CR-1"), "courier_e": ("courier", "CR-E"),
+              "courier_ghost": ("courier", "CR-GHOST")}
 
     @classmethod
     def setUpClass(cls):
         wait_past_shanghai_midnight()
         cls.today = today_shanghai()
-        cls.reg = Registry(BINARY)
-        try:
-            cls.admin = cls.reg.token("admin", "root")
-            cls.regulator = cls.reg.token("regulator", "SAMR")
-            cls.co = cls.reg.token("company", "CO-D")
-            cls.co_e = cls.reg.token("company", "CO-E")
-            cls.st = cls.reg.token("station", "ST-D")
-            cls.st_e = cls.reg.token("station", "ST-E")
-            cls.courier = cls.reg.token("courier", "CR-1")
-            cls.courier_e = cls.reg.token("courier", "CR-E")
-            cls.courier_ghost = cls.reg.token("courier", "CR-GHOST")
-            cls.reg.start()
-            cls._world()
-        except BaseException:
-            cls.reg.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.reg.running:
-                cls.reg.stop()
-        finally:
-            cls.reg.cleanup()
+        super().setUpClass()
 
     # -- helpers ------------------------------------------------------------------
 
@@ -85,11 +61,6 @@ class DeliveryTest(unittest.TestCase):
             answer, ensure_ascii=False))
         return status, answer
 
-    @classmethod
-    def post(cls, path, body, token):
-        status, answer = cls.call("POST", path, body, token)
-        assert status in (200, 201), "POST %s -> %s %r" % (path, status, answer)
-        return answer
 
     @classmethod
     def customer(cls, cid, district="Xiayi", kind="household", company="CO-D", **site):
@@ -149,7 +120,7 @@ class DeliveryTest(unittest.TestCase):
         self.assertEqual(answer["reasons"], [], answer)
 
     @classmethod
-    def _world(cls):
+    def world(cls):
         far = iso(cls.today + timedelta(days=400))
         for co in ("CO-D", "CO-E"):
             cls.post("/v1/companies", {"id": co, "name": co, "filling_license":

@@ -18,7 +18,6 @@ refusing broken documents.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,8 +26,9 @@ import uuid
 from datetime import datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import (Registry, add_years, iso, now_rfc3339, q, take_binary_argument,
-                              today_shanghai, wait_past_shanghai_midnight, year_month)
+from registry_harness import (RegistryCase, add_years, id_number, iso, now_rfc3339, q,
+                              take_binary_argument, today_shanghai,
+                              wait_past_shanghai_midnight, year_month)
 
 BINARY = None  # set in __main__
 VALIDATOR_DIR = None
@@ -55,13 +55,6 @@ OK_CHECK = {"hose_length": "pass", "hose_joints": "pass", "hose_through_wall": "
             "flame_failure_device": "pass", "ventilation": "pass", "cylinders_apart": "pass"}
 
 
-def id_number(first17):
-    """A resident ID number with its GB 11643 check character."""
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(c) * w for c, w in zip(first17, weights))
-    return first17 + "10X98765432"[total % 11]
-
-
 ID_NUMBER = id_number(ID17)
 
 
@@ -81,47 +74,27 @@ def next_link(headers):
     return None
 
 
-class EpcisExportTest(unittest.TestCase):
+class EpcisExportTest(RegistryCase):
     maxDiff = 4000
+
+    TOKENS = {"admin": ("admin", "root"), "regulator": ("regulator", "SAMR"),
+              "co": ("company", "CO-P"), "st": ("station", "ST-P"),
+              "inspector": ("inspector", "AG-1"), "courier": ("courier", "CR-P")}
 
     @classmethod
     def setUpClass(cls):
         wait_past_shanghai_midnight(180)
         cls.today = today_shanghai()
         cls.tmp = tempfile.mkdtemp(prefix="pingma-epcis-it-")
-        cls.reg = Registry(BINARY)
-        try:
-            cls.admin = cls.reg.token("admin", "root")
-            cls.regulator = cls.reg.token("regulator", "SAMR")
-            cls.co = cls.reg.token("company", "CO-P")
-            cls.st = cls.reg.token("station", "ST-P")
-            cls.inspector = cls.reg.token("inspector", "AG-1")
-            cls.courier = cls.reg.token("courier", "CR-P")
-            cls.reg.start()
-            cls._world()
-            cls.doc, cls.headers = cls.export("", cls.regulator)
-            cls.events = cls.doc["epcisBody"]["eventList"]
-        except BaseException:
-            cls.reg.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
+        super().setUpClass()
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.reg.running:
-                cls.reg.stop()
-        finally:
-            cls.reg.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def world(cls):
+        cls.setup_world()
+        cls.doc, cls.headers = cls.export("", cls.regulator)
+        cls.events = cls.doc["epcisBody"]["eventList"]
 
     # -- helpers ----------------------------------------------------------------------
-
-    @classmethod
-    def post(cls, path, body, token, expect=(200, 201)):
-        status, answer = cls.reg.request("POST", path, body=body, token=token)
-        assert status in expect, "POST %s -> %s %r" % (path, status, answer)
-        return answer
 
     @classmethod
     def get(cls, target, token):
@@ -155,7 +128,7 @@ class EpcisExportTest(unittest.TestCase):
         return cls.post("/v1/fill-checks", body, cls.st)
 
     @classmethod
-    def _world(cls):
+    def setup_world(cls):
         far = iso(cls.today + timedelta(days=400))
         cls.post("/v1/companies", {"id": "CO-P", "name": "平安燃气", "filling_license":
                                    {"number": "TS-P", "valid_until": far}}, cls.admin)

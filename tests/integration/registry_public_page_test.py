@@ -16,8 +16,9 @@ import uuid
 from datetime import timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import (Registry, add_years, iso, now_rfc3339, q,
-                              take_binary_argument, today_shanghai, wait_past_shanghai_midnight, year_month)
+from registry_harness import (RegistryCase, add_years, iso, now_rfc3339, q,
+                              take_binary_argument, today_shanghai,
+                              wait_past_shanghai_midnight, year_month)
 
 BINARY = None  # set in __main__
 EVIL = "<script>alert(1)</script>"
@@ -50,32 +51,17 @@ class Outline(html.parser.HTMLParser):
         return " ".join(" ".join(self.text).split())
 
 
-class PublicPageTest(unittest.TestCase):
+class PublicPageTest(RegistryCase):
     maxDiff = 4000
+    TOKENS = {"admin": ("admin", "root"), "regulator": ("regulator", "SAMR"),
+              "company": ("company", "CO-X"), "station": ("station", "ST-X")}
+    START_ARGS = ("--hotline", "0370-12345")
 
     @classmethod
     def setUpClass(cls):
         wait_past_shanghai_midnight()
         cls.today = today_shanghai()
-        cls.reg = Registry(BINARY)
-        try:
-            cls.admin = cls.reg.token("admin", "root")
-            cls.regulator = cls.reg.token("regulator", "SAMR")
-            cls.company = cls.reg.token("company", "CO-X")
-            cls.station = cls.reg.token("station", "ST-X")
-            cls.reg.start(extra_args=("--hotline", "0370-12345"))
-            cls._world()
-        except BaseException:
-            cls.reg.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.reg.running:
-                cls.reg.stop()
-        finally:
-            cls.reg.cleanup()
+        super().setUpClass()
 
     @classmethod
     def _post(cls, path, body, token=None):
@@ -84,7 +70,7 @@ class PublicPageTest(unittest.TestCase):
         return answer
 
     @classmethod
-    def _world(cls):
+    def world(cls):
         far = iso(cls.today + timedelta(days=400))
         cls._post("/v1/companies", {"id": "CO-X", "name": EVIL,
                                     "filling_license": {"number": "TS-X", "valid_until": far}})

@@ -16,7 +16,6 @@ tables dropped while the registry is stopped) is backfilled.
 import csv
 import http.client
 import io
-import json
 import os
 import sqlite3
 import sys
@@ -25,7 +24,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import (Registry, add_months, add_years, iso, last_day, q,
+from registry_harness import (Registry, RegistryCase, id_number, add_months, add_years, iso, last_day, q,
                               take_binary_argument, today_shanghai,
                               wait_past_shanghai_midnight, year_month, ym_text)
 
@@ -34,12 +33,6 @@ SHANGHAI = timezone(timedelta(hours=8))
 # A name that needs every kind of CSV quoting, in Chinese.
 AWKWARD = '城东站, "一号"\n第二行'
 PHONE = "13987651234"
-
-
-def id_number(first17):
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(c) * w for c, w in zip(first17, weights))
-    return first17 + "10X98765432"[total % 11]
 
 
 ID_NUMBER = id_number("11010519491231002")
@@ -55,49 +48,22 @@ def rfc3339(dt):
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class RegulatorTest(unittest.TestCase):
+class RegulatorTest(RegistryCase):
     maxDiff = 6000
+    TOKENS = {"admin": ("admin", "root"), "regulator": ("regulator", "SAMR"),
+              "co": ("company", "CO-R"), "co_s": ("company", "CO-S"),
+              "st": ("station", "ST-R1"), "st2": ("station", "ST-R2"),
+              "st_s": ("station", "ST-S"), "inspector": ("inspector", "AG-1"),
+              "courier": ("courier", "CR-R")}
 
     @classmethod
     def setUpClass(cls):
         wait_past_shanghai_midnight(300)
         cls.today = today_shanghai()
-        cls.reg = Registry(BINARY)
-        try:
-            cls.admin = cls.reg.token("admin", "root")
-            cls.regulator = cls.reg.token("regulator", "SAMR")
-            cls.co = cls.reg.token("company", "CO-R")
-            cls.co_s = cls.reg.token("company", "CO-S")
-            cls.st = cls.reg.token("station", "ST-R1")
-            cls.st2 = cls.reg.token("station", "ST-R2")
-            cls.st_s = cls.reg.token("station", "ST-S")
-            cls.inspector = cls.reg.token("inspector", "AG-1")
-            cls.courier = cls.reg.token("courier", "CR-R")
-            cls.reg.start()
-            cls._world()
-        except BaseException:
-            cls.reg.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.reg.running:
-                cls.reg.stop()
-        finally:
-            cls.reg.cleanup()
+        super().setUpClass()
 
     # -- helpers ------------------------------------------------------------------
 
-    @classmethod
-    def call(cls, method, path, body=None, token=None):
-        return cls.reg.request(method, path, body=body, token=token)
-
-    @classmethod
-    def post(cls, path, body, token):
-        status, answer = cls.call("POST", path, body, token)
-        assert status in (200, 201), "POST %s -> %s %r" % (path, status, answer)
-        return answer
 
     def get(self, path, token, expect=200):
         status, answer = self.call("GET", path, token=token)
@@ -175,7 +141,7 @@ class RegulatorTest(unittest.TestCase):
             "post_checks": {"leak_test": "pass", "reweigh": "pass"}}, token)
 
     @classmethod
-    def _world(cls):
+    def world(cls):
         far = iso(cls.today + timedelta(days=400))
         for co, name in (("CO-R", "瓶码燃气, \"东区\""), ("CO-S", "=SUM(A1)")):
             cls.post("/v1/companies", {"id": co, "name": name, "filling_license":

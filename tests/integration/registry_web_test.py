@@ -27,7 +27,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import Registry, take_binary_argument
+from registry_harness import RegistryCase, take_binary_argument
 
 BINARY = None  # set in __main__
 LABEL = None
@@ -63,31 +63,22 @@ def headers_of(raw):
     return {k.lower(): v for k, v in raw.items()}
 
 
-class WebTest(unittest.TestCase):
+class WebTest(RegistryCase):
     maxDiff = 4000
+    TOKENS = {role + "_token": (role, "W-" + role.upper())
+              for role in ("admin", "company", "station", "inspector", "courier", "regulator")}
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="pingma-web-test-")
-        cls.reg = Registry(BINARY)
-        try:
-            cls.tokens = {role: cls.reg.token(role, "W-" + role.upper())
-                          for role in ("admin", "company", "station", "inspector", "courier",
-                                       "regulator")}
-            cls.reg.start()
-            cls._images()
-        except BaseException:
-            cls.reg.cleanup()
-            raise
+        super().setUpClass()
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.reg.running:
-                cls.reg.stop()
-        finally:
-            cls.reg.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def world(cls):
+        cls.tokens = {role: getattr(cls, role + "_token")
+                      for role in ("admin", "company", "station", "inspector", "courier",
+                                   "regulator")}
+        cls._images()
 
     @classmethod
     def path(cls, name):

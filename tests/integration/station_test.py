@@ -12,7 +12,6 @@ import datetime
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys

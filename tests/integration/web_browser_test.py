@@ -29,12 +29,12 @@ import uuid
 from datetime import timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import (Registry, add_years, iso, now_rfc3339, take_binary_argument,
-                              today_shanghai, wait_past_shanghai_midnight, year_month)
+from registry_harness import (Registry, add_years, id_number, iso, now_rfc3339,
+                              take_binary_argument, today_shanghai,
+                              wait_past_shanghai_midnight, year_month)
 
 from selenium import webdriver
-from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
-                                        TimeoutException)
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -49,14 +49,6 @@ OK_CHECK = {"hose_length": "pass", "hose_joints": "pass", "hose_through_wall": "
             "flame_failure_device": "pass", "ventilation": "pass", "cylinders_apart": "pass"}
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
-
-
-def id_number(first17):
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(c) * w for c, w in zip(first17, weights))
-    return first17 + "10X98765432"[total % 11]
-
-
 CLEAR_PHONE = "13987651234"
 CLEAR_ID_NUMBER = id_number("11010519491231002")
 

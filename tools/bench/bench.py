@@ -476,7 +476,7 @@ def bench_console(args, work):
     s, l = stores["small"], stores["large"]
     print(f"## the regulator's queries: p99 over {args.rounds * args.samples} samples, "
           f"one connection")
-    print(f"| query | answer (large) | p99 ms small | p99 ms large | ratio to lookup, small "
+    print("| query | answer (large) | p99 ms small | p99 ms large | ratio to lookup, small "
           f"| ratio to lookup, large | large / small |")
     print("|---|---|---|---|---|---|---|")
     for q, _ in CONSOLE_QUERIES:
@@ -1017,7 +1017,7 @@ def bench_positions(args, work):
     cpu = (cpu1 - cpu0) / secs
     print(f"## one station, {positions} positions filling at once ({secs:.1f} s window, "
           f"flow 0.3 kg/s)")
-    print(f"Modbus requests/s per position: " + ", ".join(f"{r:.1f}" for r in rates))
+    print("Modbus requests/s per position: " + ", ".join(f"{r:.1f}" for r in rates))
     # pingma-fill-v1 maps registers 0..8, which the driver reads in one request.
     print(f"total {sum(rates):.1f} requests/s = {sum(rates):.1f} Read()s/s at one request per "
           f"Read (configured: a Read every 100 ms = 10/s per position, "
