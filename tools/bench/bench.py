@@ -477,7 +477,7 @@ def bench_console(args, work):
     print(f"## the regulator's queries: p99 over {args.rounds * args.samples} samples, "
           f"one connection")
     print("| query | answer (large) | p99 ms small | p99 ms large | ratio to lookup, small "
-          f"| ratio to lookup, large | large / small |")
+          "| ratio to lookup, large | large / small |")
     print("|---|---|---|---|---|---|---|")
     for q, _ in CONSOLE_QUERIES:
         size, items = l["sizes"][q]
