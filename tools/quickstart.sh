@@ -46,6 +46,8 @@ packages=(
 install_packages() {
   local missing=()
   for p in "${packages[@]}"; do
+    # NodeSource's nodejs package carries its own npm and conflicts with Debian's.
+    if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
