@@ -782,12 +782,15 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
                                            const FleetCursor& cursor, std::int64_t limit,
                                            const Policy& policy, std::string* out) {
   // In (rev, code) order: a custody grant gives all of an owner's cylinders one
-  // rev, so the cursor names the last code sent as well as its rev.
+  // rev, so the cursor names the last code sent as well as its rev. `rev >= ?2`
+  // stands alone so that the index is entered at the cursor: with only the OR,
+  // SQLite read the owner's whole index range for every page, the last pages of a
+  // million cylinders three times as slow as the first.
   auto st = conn.Prepare(
       "WITH page(code, rev) AS ("
       "  SELECT code, rev FROM cylinders"
-      "  WHERE owner_company_id IN (SELECT value FROM json_each(?))"
-      "  AND (rev > ? OR (rev = ? AND code > ?)) ORDER BY rev, code LIMIT ?) "
+      "  WHERE owner_company_id IN (SELECT value FROM json_each(?1))"
+      "  AND rev >= ?2 AND (rev > ?2 OR code > ?3) ORDER BY rev, code LIMIT ?4) "
       "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
       "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
       "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
@@ -798,13 +801,13 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
       "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier");
   if (!st.ok()) return st.status();
   sql::Statement& s = **st;
-  s.Bind(1, owners).Bind(2, cursor.rev).Bind(3, cursor.rev);
+  s.Bind(1, owners).Bind(2, cursor.rev);
   if (cursor.after_code) {
-    s.Bind(4, *cursor.after_code);
+    s.Bind(3, *cursor.after_code);
   } else {
-    s.BindNull(4);  // the whole of `rev` was sent
+    s.BindNull(3);  // the whole of `rev` was sent
   }
-  s.Bind(5, limit);
+  s.Bind(4, limit);
   FleetPageText page;
   std::optional<CylinderRow> row;
   auto flush = [&] {
