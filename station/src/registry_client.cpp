@@ -302,7 +302,8 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
   page.next_cursor = a["next_cursor"].get<std::string>();
   page.more = JsonBool(a, "more", false);
   page.cylinders = a["cylinders"].size();
-  page.json = std::move(answer->body);
+  page.doc = std::move(a);
+  page.text = std::move(answer->body);
   return page;
 }
 

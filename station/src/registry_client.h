@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "pingma/common/policy.h"
 #include "pingma/common/status.h"
 
@@ -67,9 +69,11 @@ enum class Upload {
   kDuplicate,  ///< 200 with "duplicate": true: it was stored before
 };
 
-/// One page of GET /v1/stations/{id}/fleet, as JSON text (the replica parses it).
+/// One page of GET /v1/stations/{id}/fleet: its text, and that text parsed (once,
+/// by Fleet, on the thread that fetched it; the replica checks and stores it).
 struct FleetPage {
-  std::string json;
+  std::string text;
+  nlohmann::json doc;
   std::string next_cursor;
   bool more = false;
   std::size_t cylinders = 0;

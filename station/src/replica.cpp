@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -158,6 +159,85 @@ std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// Advances `*i` past the JSON value at `text[*i]` (text parsed as JSON already, so
+// well formed): a string with its escapes, a container with all it nests, or a
+// scalar up to the ',', '}' or ']' after it (left for the caller).
+void SkipValue(std::string_view text, size_t* i) {
+  size_t depth = 0;
+  while (*i < text.size()) {
+    const char c = text[(*i)++];
+    if (c == '"') {
+      while (*i < text.size() && text[*i] != '"') *i += text[*i] == '\\' ? 2 : 1;
+      ++*i;  // the closing quote
+      if (depth == 0) return;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) {
+        --*i;  // the enclosing container's end: the caller's
+        return;
+      }
+      if (--depth == 0) return;
+    } else if (c == ',' && depth == 0) {
+      --*i;
+      return;
+    }
+  }
+}
+
+bool IsJsonSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// The texts of the elements of the array that is member `key` of the object that
+// `text` holds (text that has been parsed as JSON already), or nullopt when the
+// object has no such array, or has `key` twice. For storing what was received as
+// it is.
+std::optional<std::vector<std::string_view>> ArrayElementTexts(std::string_view text,
+                                                               std::string_view key) {
+  std::optional<std::vector<std::string_view>> found;
+  size_t i = 0;
+  const auto skip = [&](bool commas, bool colons) {
+    while (i < text.size() &&
+           (IsJsonSpace(text[i]) || (commas && text[i] == ',') || (colons && text[i] == ':'))) {
+      ++i;
+    }
+  };
+  skip(false, false);
+  if (i == text.size() || text[i] != '{') return std::nullopt;
+  ++i;
+  for (;;) {
+    skip(true, false);
+    if (i >= text.size()) return std::nullopt;
+    if (text[i] == '}') return found;
+    if (text[i] != '"') return std::nullopt;
+    const size_t name_start = i + 1;
+    SkipValue(text, &i);
+    if (i > text.size()) return std::nullopt;
+    const std::string_view name = text.substr(name_start, i - 1 - name_start);
+    skip(false, true);
+    if (name != key) {
+      SkipValue(text, &i);
+      continue;
+    }
+    if (found || i == text.size() || text[i] != '[') return std::nullopt;
+    found.emplace();
+    ++i;
+    for (;;) {
+      skip(true, false);
+      if (i >= text.size()) return std::nullopt;
+      if (text[i] == ']') break;
+      const size_t start = i;
+      SkipValue(text, &i);
+      if (i > text.size()) return std::nullopt;
+      size_t end = i;
+      while (end > start && IsJsonSpace(text[end - 1])) --end;
+      found->push_back(text.substr(start, end - start));
+    }
+    ++i;
+  }
+}
+
 Instant WallNow() {
   return Instant{std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
@@ -291,9 +371,16 @@ Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Replica::~Replica() = default;
 
 Status Replica::ApplyPage(const std::string& page_json) {
+  return ApplyParsed(ParseOrNull(page_json), page_json);
+}
+
+Status Replica::ApplyPage(const FleetPage& page) {
+  return ApplyParsed(page.doc, page.text);
+}
+
+Status Replica::ApplyParsed(const json& page, std::string_view text) {
   // Everything is parsed and checked before the transaction: a bad page changes
   // nothing, not even the cursor, so the next sync asks for it again.
-  const json page = ParseOrNull(page_json);
   if (!page.is_object()) return Status::Malformed("the fleet page is not a JSON object");
   const auto station_id = JsonOptString(page, "station_id");
   const auto company_id = JsonOptString(page, "company_id");
@@ -313,12 +400,17 @@ Status Replica::ApplyPage(const std::string& page_json) {
   auto facts = ParseFacts(*station_id, *company_id, field(kStation), field(kOperators),
                           field(kCustody), field(kRecalls));
   if (!facts.ok()) return facts.status();
+  // Each cylinder is stored as the text it came in, where the page's text gives it
+  // (the registry writes compact JSON, as Dump would), else as printed again.
+  const auto texts = ArrayElementTexts(text, "cylinders");
+  const bool as_received = texts && texts->size() == list->size();
   std::vector<std::pair<FleetCylinder, std::string>> cylinders;
   cylinders.reserve(list->size());
-  for (const json& c : *list) {
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& c = (*list)[i];
     auto parsed = ParseFleetCylinder(c);
     if (!parsed.ok()) return parsed.status();
-    cylinders.emplace_back(std::move(*parsed), Dump(c));
+    cylinders.emplace_back(std::move(*parsed), as_received ? std::string((*texts)[i]) : Dump(c));
   }
 
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -404,7 +496,7 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
     const bool more = page->more && advanced;
     if (more) next = fetch(page->next_cursor);
     // On an error here the look-ahead fetch is waited for by `next`'s destructor.
-    PINGMA_RETURN_IF_ERROR(ApplyPage(page->json));
+    PINGMA_RETURN_IF_ERROR(ApplyPage(*page));
     stats.pages += 1;
     stats.cylinders += static_cast<std::int64_t>(page->cylinders);
     cursor = page->next_cursor;

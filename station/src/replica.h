@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "pingma/common/domain.h"
 #include "pingma/common/policy.h"
@@ -35,7 +36,9 @@ class Replica {
   /// from two at once) and must not be used elsewhere until Sync returns.
   Result<SyncStats> Sync(RegistryClient& client, const std::string& station_id);
 
-  /// Applies one fleet page's JSON (what Sync does per page; tests feed pages).
+  /// Applies one fleet page (what Sync does per page), as fetched.
+  Status ApplyPage(const FleetPage& page);
+  /// Applies one fleet page's JSON text (tests feed pages).
   Status ApplyPage(const std::string& page_json);
   Status SetPolicy(const Policy& policy);
 
@@ -53,6 +56,9 @@ class Replica {
  private:
   struct Impl;
   explicit Replica(std::unique_ptr<Impl> impl);
+  /// ApplyPage of a page parsed already, with its text (its cylinders are stored
+  /// as that text gives them).
+  Status ApplyParsed(const nlohmann::json& page, std::string_view text);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -592,3 +592,35 @@ TEST_CASE("a reopened replica keeps its cylinders, carriers, facts, policy and c
   REQUIRE(b->allowed);
   CHECK(b->fill->max_kg == 14.5);
 }
+
+TEST_CASE("cylinders are stored as the page's text gives them: spacing, escapes, a repeated key") {
+  TempDir dir;
+  auto replica = OpenOrFail(dir.file("replica.db"));
+  REQUIRE(replica->SetPolicy(Policy::Defaults()).ok());
+  // Brackets, braces, quotes, commas and backslashes inside strings, and a page
+  // spread over many lines: each record is cut from the text, not printed again.
+  const std::string tricky = "Hebei \"Bracket]}\" Co., \\ [{\n";
+  json recalled = CylinderObject("HB0100000201");
+  recalled["manufacturer"] = tricky;
+  json page = Page({recalled, CylinderObject("HB0100000202")}, "1:HB0100000202");
+  page["recalls"] = {{{"manufacturer", tricky}, {"reason", "burst in tests"}}};
+  REQUIRE(replica->ApplyPage(page.dump(2)).ok());
+  auto a = replica->Decide(Request("HB0100000201"), kNow);
+  REQUIRE_MESSAGE(a.ok(), a.status().ToString());
+  CHECK(Codes(*a) == std::vector<std::string>{"RECALLED"});
+  auto b = replica->Decide(Request("HB0100000202"), kNow);
+  REQUIRE(b.ok());
+  CHECK(b->allowed);
+
+  // "cylinders" twice: a JSON parser keeps the last, and so must what is stored
+  // (here the first says the cylinder is overdue, the last that it is not).
+  json overdue = CylinderObject("HB0100000301");
+  overdue["next_inspection_due"] = Day(-10);
+  std::string twice = Page({CylinderObject("HB0100000301")}, "2:HB0100000301").dump();
+  twice.insert(1, R"("cylinders":[)" + overdue.dump() + "],");
+  REQUIRE(json::parse(twice)["cylinders"][0]["next_inspection_due"] == "2027-01-31");
+  REQUIRE(replica->ApplyPage(twice).ok());
+  auto c = replica->Decide(Request("HB0100000301"), kNow);
+  REQUIRE(c.ok());
+  CHECK(c->allowed);
+}

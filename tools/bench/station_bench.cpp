@@ -108,21 +108,22 @@ int RunSplit(const std::string& url, const std::string& token_file, const std::s
   options.token = ReadToken(token_file);
   options.fleet_timeout = std::chrono::milliseconds(600000);
   RegistryClient client(options);
-  std::vector<std::string> pages;
+  std::vector<FleetPage> pages;
   std::size_t bytes = 0;
   std::string cursor;
   const auto fetch_start = Steady::now();
   for (int guard = 0; guard < 100000; ++guard) {
     auto page = client.Fleet(station_id, cursor);
     if (!page.ok()) Fail("fleet: " + page.status().message());
-    bytes += page->json.size();
-    pages.push_back(std::move(page->json));
+    bytes += page->text.size();
     cursor = page->next_cursor;
-    if (!page->more) break;
+    const bool more = page->more;
+    pages.push_back(std::move(*page));
+    if (!more) break;
   }
   const double fetch_seconds = Seconds(fetch_start);
   const auto apply_start = Steady::now();
-  for (const std::string& page : pages) {
+  for (const FleetPage& page : pages) {
     if (Status s = (*replica)->ApplyPage(page); !s.ok()) Fail("apply: " + s.message());
   }
   const double apply_seconds = Seconds(apply_start);
