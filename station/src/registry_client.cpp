@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cylinder_json.h"
+#include "json_scan.h"
 
 namespace pingma::station {
 namespace {
@@ -293,16 +294,30 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
   if (!answer.ok()) return answer.status();
   const std::string what = "GET " + impl_->options.base_url + path;
   if (answer->status != 200) return HttpError(answer->status, what, answer->body);
-  json a = json::parse(answer->body, nullptr, false);
-  if (!a.is_object() || !a.contains("cylinders") || !a["cylinders"].is_array() ||
-      !a.contains("next_cursor") || !a["next_cursor"].is_string()) {
-    return Status::Unavailable(what + ": the answer is not a fleet page");
+  // Only what the sync needs to ask for the next page is read here, without
+  // parsing the 2 MB page: the replica parses it (ParseFleetPage) on another
+  // thread while the next one is fetched, and checks that it says the same.
+  const Status not_a_page = Status::Unavailable(what + ": the answer is not a fleet page");
+  auto members = ObjectMembers(answer->body);
+  if (!members) return not_a_page;
+  std::optional<std::string_view> cursor, more, cylinders;
+  for (const auto& [name, value] : *members) {
+    std::optional<std::string_view>* slot = name == "next_cursor" ? &cursor
+                                            : name == "more"      ? &more
+                                            : name == "cylinders" ? &cylinders
+                                                                  : nullptr;
+    if (slot == nullptr) continue;
+    if (*slot) return not_a_page;  // said twice
+    *slot = value;
   }
+  if (!cursor || !cylinders) return not_a_page;
+  const json cursor_value = json::parse(*cursor, nullptr, false);
+  auto list = ArrayElements(*cylinders);
+  if (!cursor_value.is_string() || !list) return not_a_page;
   FleetPage page;
-  page.next_cursor = a["next_cursor"].get<std::string>();
-  page.more = JsonBool(a, "more", false);
-  page.cylinders = a["cylinders"].size();
-  page.doc = std::move(a);
+  page.next_cursor = cursor_value.get<std::string>();
+  page.more = more && *more == "true";
+  page.cylinders = list->size();
   page.text = std::move(answer->body);
   return page;
 }

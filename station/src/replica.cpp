@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cylinder_json.h"
+#include "json_scan.h"
 #include "pingma/scanner/scan.h"
 #include "sqlite_db.h"
 
@@ -159,83 +160,19 @@ std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// Advances `*i` past the JSON value at `text[*i]` (text parsed as JSON already, so
-// well formed): a string with its escapes, a container with all it nests, or a
-// scalar up to the ',', '}' or ']' after it (left for the caller).
-void SkipValue(std::string_view text, size_t* i) {
-  size_t depth = 0;
-  while (*i < text.size()) {
-    const char c = text[(*i)++];
-    if (c == '"') {
-      while (*i < text.size() && text[*i] != '"') *i += text[*i] == '\\' ? 2 : 1;
-      ++*i;  // the closing quote
-      if (depth == 0) return;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      if (depth == 0) {
-        --*i;  // the enclosing container's end: the caller's
-        return;
-      }
-      if (--depth == 0) return;
-    } else if (c == ',' && depth == 0) {
-      --*i;
-      return;
-    }
+// The texts of a fleet page's cylinders, when its text has "cylinders" once (a
+// parser keeps the last of a repeated key; the texts would be the first's).
+std::optional<std::vector<std::string_view>> CylinderTexts(std::string_view text) {
+  auto members = ObjectMembers(text);
+  if (!members) return std::nullopt;
+  std::optional<std::string_view> list;
+  for (const auto& [name, value] : *members) {
+    if (name != "cylinders") continue;
+    if (list) return std::nullopt;
+    list = value;
   }
-}
-
-bool IsJsonSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-// The texts of the elements of the array that is member `key` of the object that
-// `text` holds (text that has been parsed as JSON already), or nullopt when the
-// object has no such array, or has `key` twice. For storing what was received as
-// it is.
-std::optional<std::vector<std::string_view>> ArrayElementTexts(std::string_view text,
-                                                               std::string_view key) {
-  std::optional<std::vector<std::string_view>> found;
-  size_t i = 0;
-  const auto skip = [&](bool commas, bool colons) {
-    while (i < text.size() &&
-           (IsJsonSpace(text[i]) || (commas && text[i] == ',') || (colons && text[i] == ':'))) {
-      ++i;
-    }
-  };
-  skip(false, false);
-  if (i == text.size() || text[i] != '{') return std::nullopt;
-  ++i;
-  for (;;) {
-    skip(true, false);
-    if (i >= text.size()) return std::nullopt;
-    if (text[i] == '}') return found;
-    if (text[i] != '"') return std::nullopt;
-    const size_t name_start = i + 1;
-    SkipValue(text, &i);
-    if (i > text.size()) return std::nullopt;
-    const std::string_view name = text.substr(name_start, i - 1 - name_start);
-    skip(false, true);
-    if (name != key) {
-      SkipValue(text, &i);
-      continue;
-    }
-    if (found || i == text.size() || text[i] != '[') return std::nullopt;
-    found.emplace();
-    ++i;
-    for (;;) {
-      skip(true, false);
-      if (i >= text.size()) return std::nullopt;
-      if (text[i] == ']') break;
-      const size_t start = i;
-      SkipValue(text, &i);
-      if (i > text.size()) return std::nullopt;
-      size_t end = i;
-      while (end > start && IsJsonSpace(text[end - 1])) --end;
-      found->push_back(text.substr(start, end - start));
-    }
-    ++i;
-  }
+  if (!list) return std::nullopt;
+  return ArrayElements(*list);
 }
 
 Instant WallNow() {
@@ -375,7 +312,20 @@ Status Replica::ApplyPage(const std::string& page_json) {
 }
 
 Status Replica::ApplyPage(const FleetPage& page) {
+  if (page.doc.is_null()) return ApplyParsed(ParseOrNull(page.text), page.text);
   return ApplyParsed(page.doc, page.text);
+}
+
+Status ParseFleetPage(FleetPage* page) {
+  page->doc = ParseOrNull(page->text);
+  if (!page->doc.is_object()) return Status::Malformed("the fleet page is not a JSON object");
+  // Fleet read the cursor from the text unparsed, and the next page was asked for
+  // with it: the parse must agree, or a page could be skipped.
+  auto cursor = page->doc.find("next_cursor");
+  if (cursor == page->doc.end() || *cursor != page->next_cursor) {
+    return Status::Malformed("the fleet page's next_cursor is not what its text first says");
+  }
+  return Status::Ok();
 }
 
 Status Replica::ApplyParsed(const json& page, std::string_view text) {
@@ -402,7 +352,7 @@ Status Replica::ApplyParsed(const json& page, std::string_view text) {
   if (!facts.ok()) return facts.status();
   // Each cylinder is stored as the text it came in, where the page's text gives it
   // (the registry writes compact JSON, as Dump would), else as printed again.
-  const auto texts = ArrayElementTexts(text, "cylinders");
+  const auto texts = CylinderTexts(text);
   const bool as_received = texts && texts->size() == list->size();
   std::vector<std::pair<FleetCylinder, std::string>> cylinders;
   cylinders.reserve(list->size());
@@ -476,33 +426,53 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
     std::lock_guard<std::mutex> lock(impl_->mu);
     cursor = impl_->cursor;
   }
-  // The next page is fetched while this one is applied: the registry's work and
-  // the transfer overlap the parsing and SQLite here, which took a third of a full
-  // sync when run one after the other. One page of look-ahead, and `client` is
-  // used by one thread at a time (each fetch is waited for before the next
-  // starts), as RegistryClient requires. Each page is still applied with its
-  // cursor in one transaction, in order.
+  // Three stages overlap, a page apart: the next page is fetched (the registry's
+  // work and the transfer) while this one is parsed and the one before it is
+  // applied (checks and SQLite). Run one after the other they took twice as long.
+  // `client` is used by one thread at a time (each fetch is waited for before the
+  // next starts), as RegistryClient requires; each page is still applied with
+  // its cursor in one transaction, in order. On an error the futures' destructors
+  // wait for the stages still running.
   auto fetch = [&client, &station_id](std::string since) {
     return std::async(std::launch::async, [&client, &station_id, since = std::move(since)] {
       return client.Fleet(station_id, since);
     });
   };
-  std::future<Result<FleetPage>> next = fetch(cursor);
-  // A page is at most 5,000 cylinders; the cap only stops a feed that never ends.
-  for (int guard = 0; guard < 1000000; ++guard) {
-    Result<FleetPage> page = next.get();
+  auto parse = [](FleetPage page) {
+    return std::async(std::launch::async, [page = std::move(page)]() mutable -> Result<FleetPage> {
+      PINGMA_RETURN_IF_ERROR(ParseFleetPage(&page));
+      return std::move(page);
+    });
+  };
+  auto apply = [this, &stats](std::future<Result<FleetPage>>& parsed) -> Status {
+    Result<FleetPage> page = parsed.get();
     if (!page.ok()) return page.status();
-    const bool advanced = page->next_cursor != cursor;
-    const bool more = page->more && advanced;
-    if (more) next = fetch(page->next_cursor);
-    // On an error here the look-ahead fetch is waited for by `next`'s destructor.
     PINGMA_RETURN_IF_ERROR(ApplyPage(*page));
     stats.pages += 1;
     stats.cylinders += static_cast<std::int64_t>(page->cylinders);
-    cursor = page->next_cursor;
-    if (!page->more) break;
-    if (!advanced) return Status::Internal("the fleet feed's cursor did not advance: " + cursor);
+    return Status::Ok();
+  };
+  std::future<Result<FleetPage>> fetched = fetch(cursor);
+  std::future<Result<FleetPage>> parsed;  // the page before, on its way to be applied
+  // A page is at most 5,000 cylinders; the cap only stops a feed that never ends.
+  for (int guard = 0; guard < 1000000; ++guard) {
+    Result<FleetPage> page = fetched.get();
+    if (!page.ok()) return page.status();
+    const std::string next_cursor = page->next_cursor;
+    const bool advanced = next_cursor != cursor;
+    const bool last = !page->more;
+    if (!last && advanced) fetched = fetch(next_cursor);
+    auto parsing = parse(std::move(*page));
+    if (parsed.valid()) PINGMA_RETURN_IF_ERROR(apply(parsed));
+    parsed = std::move(parsing);
+    cursor = next_cursor;
+    if (last) break;
+    if (!advanced) {
+      PINGMA_RETURN_IF_ERROR(apply(parsed));
+      return Status::Internal("the fleet feed's cursor did not advance: " + cursor);
+    }
   }
+  if (parsed.valid()) PINGMA_RETURN_IF_ERROR(apply(parsed));
   auto policy = client.FetchPolicy();
   if (!policy.ok()) return policy.status();
   PINGMA_RETURN_IF_ERROR(SetPolicy(*policy));

@@ -24,6 +24,10 @@ struct SyncStats {
   std::string cursor;          ///< where the next sync starts
 };
 
+/// Parses a page that Fleet read the cursor of: fills `doc`, and checks that it
+/// gives the same next_cursor (a page that says two things is refused).
+Status ParseFleetPage(FleetPage* page);
+
 class Replica {
  public:
   static Result<std::unique_ptr<Replica>> Open(const std::string& path);
