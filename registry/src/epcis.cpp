@@ -49,10 +49,6 @@ using ojson = nlohmann::ordered_json;
 /// pingma's JSON-LD namespace: the `pingma:` prefix of the document's @context, and
 /// the base of pingma's own vocabulary and location URIs.
 constexpr std::string_view kNamespace = "https://pingma.example/epcis/";
-/// The public page's base, as pingma-label prints it by default
-/// (tools/label/label.h kDefaultBase): a cylinder without a GRAI is named by the URL
-/// its QR label carries, {base}/c/{code}. The registry is configured with no other.
-constexpr std::string_view kPublicBase = "https://pingma.example";
 /// GS1's resolver: a GRAI as a canonical GS1 Digital Link URI (see GraiUri).
 constexpr std::string_view kGs1Resolver = "https://id.gs1.org";
 constexpr const char* kEpcisContext =
@@ -226,7 +222,9 @@ struct CodeIdentity {
 /// Names the subject of events, caching per code for one page.
 class EpcNamer {
  public:
-  explicit EpcNamer(Conn* conn) : conn_(conn) {}
+  /// `public_base`: where the labels' QR codes point (serve --public-base), so
+  /// that a cylinder without a GRAI is named by the URL its label carries.
+  EpcNamer(Conn* conn, std::string_view public_base) : conn_(conn), public_base_(public_base) {}
 
   /// The epcList entry for the event `seq` about `subject` (the events' code
   /// column: a code, or for an unregistered scan its key text "GRAI:...", "EPC:...",
@@ -252,7 +250,7 @@ class EpcNamer {
     for (const auto& [bound_seq, value] : id.grai_carriers) {
       if (bound_seq <= seq) return GraiUri(value);
     }
-    return fmt::format("{}/c/{}", kPublicBase, PercentEncode(subject));
+    return fmt::format("{}/c/{}", public_base_, PercentEncode(subject));
   }
 
  private:
@@ -278,6 +276,7 @@ class EpcNamer {
   }
 
   Conn* conn_;
+  std::string_view public_base_;
   std::unordered_map<std::string, CodeIdentity> identities_;
 };
 
@@ -389,7 +388,8 @@ struct LogRow {
 /// Builds the page's events; the customer pseudonym key is read once, if needed.
 class EventMapper {
  public:
-  EventMapper(Conn* conn, int offset) : conn_(conn), namer_(conn), offset_(offset) {}
+  EventMapper(Conn* conn, int offset, std::string_view public_base)
+      : conn_(conn), namer_(conn, public_base), offset_(offset) {}
 
   /// The ObjectEvent for `row`, or nullopt for a type that is not exported.
   Result<std::optional<ojson>> Map(const LogRow& row) {
@@ -620,7 +620,8 @@ std::string PageTarget(const ExportQuery& q, std::int64_t after_seq, int offset)
   return target;
 }
 
-Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now) {
+Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
+                 std::string_view public_base) {
   auto head = HeadSeq(conn);
   if (!head.ok()) return ErrorReply(head.status());
   // The range is the run of the log [first, end): seqs, found by binary search.
@@ -646,7 +647,7 @@ Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now) {
       "WHERE seq >= ? AND seq < ? ORDER BY seq");
   if (!st.ok()) return ErrorReply(st.status());
   (*st)->Bind(1, start).Bind(2, end);
-  EventMapper mapper(&conn, offset);
+  EventMapper mapper(&conn, offset, public_base);
   ojson events = ojson::array();
   std::int64_t rows = 0;
   std::int64_t last = start - 1;  // the last seq this page covered
@@ -713,8 +714,9 @@ void Service::ExportEpcis(const Call& call, Store::Done done) {
   auto query = ParseExportQuery(call.query, offset);
   if (!query.ok()) return done(ErrorReply(query.status()));
   const Instant now = clock_->Now();
-  ReadReply(std::move(done),
-            [&](Conn& conn) -> Reply { return ExportPage(conn, *query, offset, now); });
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    return ExportPage(conn, *query, offset, now, public_base_);
+  });
 }
 
 }  // namespace pingma::registry

@@ -138,6 +138,13 @@ Status Serve(const ServeOptions& options) {
   std::string host;
   std::uint16_t port = 0;
   PINGMA_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
+  std::string public_base = options.public_base;
+  while (!public_base.empty() && public_base.back() == '/') public_base.pop_back();
+  if ((public_base.rfind("https://", 0) != 0 && public_base.rfind("http://", 0) != 0) ||
+      public_base.find_first_of(" \t\r\n?#") != std::string::npos) {
+    return Status::Invalid("--public-base must be an http:// or https:// URL, not '" +
+                           options.public_base + "'");
+  }
   Policy policy = Policy::Defaults();
   if (!options.policy_file.empty()) {
     auto loaded = LoadPolicyFile(options.policy_file);
@@ -149,6 +156,7 @@ Status Serve(const ServeOptions& options) {
   if (!store.ok()) return store.status();
   Service service(store->get(), std::move(policy), &clock);
   service.set_hotline(options.hotline);
+  service.set_public_base(std::move(public_base));
 
   // One full walk of the hash chain in the background, so that GET /v1/audit/head
   // can say honestly whether the chain verified, and when, without walking tens of

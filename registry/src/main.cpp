@@ -35,6 +35,11 @@ int main(int argc, char** argv) {
       ->add_option("--hotline", serve.hotline,
                    "the complaint telephone line the public page /c/{code} shows")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--public-base", serve.public_base,
+                   "where the labels' QR codes point (pingma-label --base); the EPCIS "
+                   "export names a cylinder without a GRAI by BASE/c/CODE")
+      ->capture_default_str();
 
   std::string db, role, subject;
   auto* token_cmd = app.add_subcommand("token", "manage bearer tokens");

@@ -99,6 +99,9 @@ class Service {
 
   /// The complaint line the public page shows; before the first request.
   void set_hotline(std::string hotline) { hotline_ = std::move(hotline); }
+  /// Where the labels' QR codes point ("https://host", no trailing slash): the
+  /// EPCIS export names a cylinder without a GRAI by {public_base}/c/{code}.
+  void set_public_base(std::string base) { public_base_ = std::move(base); }
 
   /// What the last full walk of the hash chain found, for GET /v1/audit/head:
   /// {"state": "running" | "ok" | "broken" | "error", ...}. Any thread.
@@ -235,6 +238,7 @@ class Service {
   size_t sightings_prune_at_ = kMinSightingsPruneAt;  ///< sweep when the map reaches this
 
   std::string hotline_ = "12315";  ///< 全国12315 market-regulation complaint line
+  std::string public_base_ = "https://pingma.example";  ///< pingma-label's default --base
 
   std::mutex audit_mu_;
   json chain_check_ = {{"state", "not_run"}};  ///< under audit_mu_

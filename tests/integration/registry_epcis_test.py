@@ -550,6 +550,42 @@ class EpcisExportTest(RegistryCase):
         self.assertValid(self.doc, "the untouched document")
 
 
+class PublicBaseTest(RegistryCase):
+    """serve --public-base: where the labels point, and so the name of a cylinder
+    without a GRAI in the export; a base that is not an http(s) URL is refused as
+    bad usage before anything is opened."""
+    TOKENS = {"admin": ("admin", "root"), "regulator": ("regulator", "SAMR"),
+              "co": ("company", "CO-B")}
+    START_ARGS = ("--public-base", "https://gas.example.gov.cn/")
+
+    @classmethod
+    def world(cls):
+        today = today_shanghai()
+        far = iso(today + timedelta(days=400))
+        cls.post("/v1/companies", {"id": "CO-B", "name": "B", "filling_license":
+                                   {"number": "L", "valid_until": far}}, cls.admin)
+        cls.post("/v1/cylinders", {
+            "code": "BASE01", "model": "YSP35.5", "manufacturer": "M",
+            "manufactured": year_month(add_years(today, -1)), "tare_kg": 16.4}, cls.co)
+
+    def test_names_by_the_public_base(self):
+        status, doc = self.call("GET", "/v1/export/epcis", token=self.regulator)
+        self.assertEqual(status, 200, doc)
+        epcs = [e["epcList"] for e in doc["epcisBody"]["eventList"]
+                if e["pingma:code"] == "BASE01"]
+        self.assertEqual(epcs, [["https://gas.example.gov.cn/c/BASE01"]])
+
+    def test_a_base_that_is_not_a_url_is_refused(self):
+        for base in ("ftp://gas.example/", "gas.example.gov.cn", "https://x/ y", ""):
+            with self.subTest(base=base):
+                db = os.path.join(self.reg.workdir, "never.db")
+                r = self.reg.run_cli("serve", "--db", db, "--listen", "127.0.0.1:0",
+                                     "--public-base", base, timeout=30)
+                self.assertEqual(r.returncode, 2, r.stderr)  # bad usage
+                self.assertIn("--public-base", r.stderr)
+                self.assertFalse(os.path.exists(db), "a refused start created %s" % db)
+
+
 if __name__ == "__main__":
     BINARY = take_binary_argument()
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):

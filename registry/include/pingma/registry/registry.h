@@ -16,6 +16,8 @@ struct ServeOptions {
   std::string policy_file;                ///< empty: DOMAIN.md's defaults
   int threads = 0;                        ///< HTTP worker threads; 0: 2 per core
   std::string hotline = "12315";          ///< the complaint line on the public page
+  /// Where the labels' QR codes point, as pingma-label --base (EPCIS names by it).
+  std::string public_base = "https://pingma.example/";
 };
 
 /// Runs the HTTP service. Prints "listening on http://HOST:PORT" on stdout once it
