@@ -190,22 +190,22 @@ std::string CheckAnswer(const std::string& check_id, const FillDecision& decisio
 
 // ---- The regulator's counts of fill checks (read in regulator.cpp) ----------------
 
+// Adds `code` to the ','-joined `*codes` unless it is there already.
+void AddCodeOnce(std::string* codes, std::string_view code) {
+  for (size_t start = 0; start < codes->size();) {
+    size_t end = codes->find(',', start);
+    if (end == std::string::npos) end = codes->size();
+    if (std::string_view(*codes).substr(start, end - start) == code) return;
+    start = end + 1;
+  }
+  if (!codes->empty()) codes->push_back(',');
+  codes->append(code);
+}
+
 // The reason codes of a refused check, each once, joined by ','.
 std::string RefusalReasons(const FillDecision& decision) {
   std::string out;
-  for (const Reason& r : decision.reasons) {
-    const std::string_view code = ToString(r.code);
-    bool seen = false;
-    for (size_t start = 0; start < out.size() && !seen;) {
-      size_t end = out.find(',', start);
-      if (end == std::string::npos) end = out.size();
-      seen = std::string_view(out).substr(start, end - start) == code;
-      start = end + 1;
-    }
-    if (seen) continue;
-    if (!out.empty()) out.push_back(',');
-    out.append(code);
-  }
+  for (const Reason& r : decision.reasons) AddCodeOnce(&out, ToString(r.code));
   return out;
 }
 
@@ -257,8 +257,9 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
 // the counting tables, so that a store made before them keeps its past in the
 // statistics. Everything is recounted from the log, which is the record.
 Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
-  auto done = conn.Prepare("SELECT 1 FROM meta WHERE key = 'check_counts_complete'");
+  auto done = conn.Prepare("SELECT 1 FROM meta WHERE key = ?");
   if (!done.ok()) return done.status();
+  (*done)->Bind(1, kCheckCountsKey);
   auto marked = (*done)->Step();
   if (!marked.ok()) return marked.status();
   if (*marked) return Status::Ok();
@@ -300,15 +301,15 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
     json reasons = json::parse((*st)->Text(6), nullptr, false);
     if (reasons.is_array()) {
       for (const json& code : reasons) {
-        if (!code.is_string()) continue;
-        const std::string text = code.get<std::string>();
-        if (("," + r.reasons + ",").find("," + text + ",") != std::string::npos) continue;
-        r.reasons += (r.reasons.empty() ? "" : ",") + text;
+        if (code.is_string()) AddCodeOnce(&r.reasons, code.get<std::string>());
       }
     }
     PINGMA_RETURN_IF_ERROR(RecordRefusal(conn, r));
   }
-  return conn.db().Exec("INSERT INTO meta(key, value) VALUES('check_counts_complete', '1')");
+  auto mark = conn.Prepare("INSERT INTO meta(key, value) VALUES(?, '1')");
+  if (!mark.ok()) return mark.status();
+  (*mark)->Bind(1, kCheckCountsKey);
+  return (*mark)->Run();
 }
 
 // The cached value for `key`, loaded with `load` when missing. Once the map holds

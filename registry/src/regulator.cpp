@@ -625,18 +625,18 @@ void Service::ExportHazardsCsv(const Call& call, Store::Done done) {
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     auto company = CompanyScope(conn, call.who, call.query);
     if (!company.ok()) return ErrorReply(company.status());
-    // GetHazards' order: open past their deadline first, then open by deadline,
-    // then closed.
+    // GetHazards' order: open by deadline (so those past it come first), then
+    // closed.
     auto st = conn.Prepare(
         "SELECT h.id, h.code, h.item, h.cylinder, h.customer_id, c.name, c.district, c.address, "
         "h.company_id, h.responsible, h.opened_by, h.opened_at, h.deadline, h.state, "
         "h.closed_by, h.closed_at, h.how "
         "FROM hazards h LEFT JOIN customers c ON c.id = h.customer_id "
         "WHERE (?1 IS NULL OR h.company_id = ?1) AND (?2 = 'all' OR h.state = ?2) "
-        "ORDER BY h.state <> 'open', NOT (h.state = 'open' AND h.deadline < ?3), h.deadline, h.id");
+        "ORDER BY h.state <> 'open', h.deadline, h.id");
     if (!st.ok()) return ErrorReply(st.status());
     BindOptional(**st, 1, *company);
-    (*st)->Bind(2, state).Bind(3, today);
+    (*st)->Bind(2, state);
     auto companies = Names(conn, "companies");
     if (!companies.ok()) return ErrorReply(companies.status());
     const std::string zone = ZoneName(offset);

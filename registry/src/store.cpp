@@ -364,7 +364,6 @@ WHERE cylinders.code = r.code;
 )sql";
 // Set once the fill-check counts hold every check of the log; a store whose
 // counting tables are new has them filled from the log at start-up (filling.cpp).
-constexpr const char* kCheckCountsKey = "check_counts_complete";
 
 static_assert(kEventBucketBits == 16, "events_by_code_time in the schema names the partition size");
 

@@ -83,6 +83,10 @@ struct Event {
 /// query of one code's events walks the partitions in order.
 constexpr int kEventBucketBits = 16;
 
+/// The `meta` key that marks the regulator's fill-check counts as filled from the
+/// log; the store clears it when it creates their tables (filling.cpp fills them).
+constexpr const char* kCheckCountsKey = "check_counts_complete";
+
 /// The id of a log entry that has no natural id of its own: "ev-<seq>".
 std::string EventId(std::int64_t seq);
 /// The sequence number in an EventId, or nullopt when `id` is not one.

@@ -75,15 +75,20 @@ std::string ReadToken(const std::string& path) {
   return token;
 }
 
-int RunSync(const std::string& url, const std::string& token_file, const std::string& station_id,
-            const std::string& path) {
-  auto replica = Replica::Open(path);
-  if (!replica.ok()) Fail(replica.status().message());
+// A station's client of the registry at `url`, patient enough for a whole feed.
+ClientOptions FeedClient(const std::string& url, const std::string& token_file) {
   ClientOptions options;
   options.base_url = url;
   options.token = ReadToken(token_file);
   options.fleet_timeout = std::chrono::milliseconds(600000);
-  RegistryClient client(options);
+  return options;
+}
+
+int RunSync(const std::string& url, const std::string& token_file, const std::string& station_id,
+            const std::string& path) {
+  auto replica = Replica::Open(path);
+  if (!replica.ok()) Fail(replica.status().message());
+  RegistryClient client(FeedClient(url, token_file));
   const auto start = Steady::now();
   auto stats = (*replica)->Sync(client, station_id);
   const double seconds = Seconds(start);
@@ -103,11 +108,7 @@ int RunSplit(const std::string& url, const std::string& token_file, const std::s
              const std::string& path) {
   auto replica = Replica::Open(path);
   if (!replica.ok()) Fail(replica.status().message());
-  ClientOptions options;
-  options.base_url = url;
-  options.token = ReadToken(token_file);
-  options.fleet_timeout = std::chrono::milliseconds(600000);
-  RegistryClient client(options);
+  RegistryClient client(FeedClient(url, token_file));
   std::vector<FleetPage> pages;
   std::size_t bytes = 0;
   std::string cursor;
