@@ -11,6 +11,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -279,19 +280,15 @@ Status Serve(const ServeOptions& options) {
         }
       });
 
-  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then stop.
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then stop. From
+  // the first signal on, the way out is set: a second one (a supervisor that repeats
+  // itself) must not kill the process before it has closed the store and exited 0.
+  // Asio's handler stays installed, and so absorbs it, until `signals` goes at the
+  // very end (see there).
+  std::optional<asio::signal_set> signals(std::in_place, io, SIGINT, SIGTERM);
   std::thread stopper;
-  signals.async_wait([&](const asio::error_code& ec, int) {
+  signals->async_wait([&](const asio::error_code& ec, int) {
     if (ec) return;
-    // From the first signal on, the way out is set: a second SIGTERM or SIGINT (a
-    // supervisor that repeats itself) must not kill the process before it has closed
-    // the store and exited 0. Asio gives the signals back to the default action when
-    // `signals` goes, so they are ignored outright instead.
-    asio::error_code ignored;
-    signals.clear(ignored);
-    std::signal(SIGINT, SIG_IGN);
-    std::signal(SIGTERM, SIG_IGN);
     draining = true;
     stopper = std::thread([&] {
       // A large batch takes seconds; the limit is for clients that stop reading.
@@ -338,6 +335,17 @@ Status Serve(const ServeOptions& options) {
   stop_verifier = true;
   if (verifier.joinable()) verifier.join();
   (*store)->Close();
+  // Asio gives the signals back to their default action when `signals` goes: they
+  // are blocked first and ignored after, so that none kills the exit (this is the
+  // one thread left).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signals.reset();
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
   if (!open_status.ok()) return open_status;  // the caller prints the one error line
   const Store::Stats& stats = (*store)->stats();
   std::fprintf(stderr,
