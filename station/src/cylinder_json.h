@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_doc.h"
 #include "pingma/common/domain.h"
 #include "pingma/common/status.h"
 
@@ -25,7 +26,9 @@ struct FleetCylinder {
 /// missing or of the wrong type, kInvalid a value that does not parse (a date, a
 /// phase). `next_inspection_due`, which the feed computes, is kept as the recorded
 /// due date: under the same policy NextInspectionDue gives that date back either way.
-Result<FleetCylinder> ParseFleetCylinder(const nlohmann::json& object);
+Result<FleetCylinder> ParseFleetCylinder(const JsonValue& object);
+/// The same, of a cylinder object's text (kMalformed when it is not JSON).
+Result<FleetCylinder> ParseFleetCylinder(std::string text);
 
 /// Field readers for JSON from the network: the wrong type is the same as absent,
 /// so that no nlohmann exception can leave the station library.

@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cylinder_json.h"
-#include "json_scan.h"
 
 namespace pingma::station {
 namespace {
@@ -294,31 +293,24 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
   if (!answer.ok()) return answer.status();
   const std::string what = "GET " + impl_->options.base_url + path;
   if (answer->status != 200) return HttpError(answer->status, what, answer->body);
-  // Only what the sync needs to ask for the next page is read here, without
-  // parsing the 2 MB page: the replica parses it (ParseFleetPage) on another
-  // thread while the next one is fetched, and checks that it says the same.
-  const Status not_a_page = Status::Unavailable(what + ": the answer is not a fleet page");
-  auto members = ObjectMembers(answer->body);
-  if (!members) return not_a_page;
-  std::optional<std::string_view> cursor, more, cylinders;
-  for (const auto& [name, value] : *members) {
-    std::optional<std::string_view>* slot = name == "next_cursor" ? &cursor
-                                            : name == "more"      ? &more
-                                            : name == "cylinders" ? &cylinders
-                                                                  : nullptr;
-    if (slot == nullptr) continue;
-    if (*slot) return not_a_page;  // said twice
-    *slot = value;
+  // The page is checked as JSON and indexed here, on the fetching thread, and
+  // only what the sync needs to ask for the next page is read: the replica reads
+  // the cylinders (ReadFleetPage) on another thread while the next is fetched.
+  const std::string not_a_page = what + ": the answer is not a fleet page";
+  auto doc = JsonDoc::Parse(std::move(answer->body));
+  if (!doc.ok()) return Status::Unavailable(not_a_page + ": " + doc.status().message());
+  const JsonValue root = doc->Root();
+  const auto cursor = root.Find("next_cursor");
+  const auto list = root.Find("cylinders");
+  if (!cursor || !cursor->is_string() || !list || !list->is_array()) {
+    return Status::Unavailable(not_a_page);
   }
-  if (!cursor || !cylinders) return not_a_page;
-  const json cursor_value = json::parse(*cursor, nullptr, false);
-  auto list = ArrayElements(*cylinders);
-  if (!cursor_value.is_string() || !list) return not_a_page;
   FleetPage page;
-  page.next_cursor = cursor_value.get<std::string>();
-  page.more = more && *more == "true";
+  page.next_cursor = *cursor->String();
+  const auto more = root.Find("more");
+  page.more = more && more->Bool().value_or(false);
   page.cylinders = list->size();
-  page.text = std::move(answer->body);
+  page.doc = std::move(*doc);
   return page;
 }
 

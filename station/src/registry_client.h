@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_doc.h"
 #include "pingma/common/policy.h"
 #include "pingma/common/status.h"
 
@@ -69,11 +70,10 @@ enum class Upload {
   kDuplicate,  ///< 200 with "duplicate": true: it was stored before
 };
 
-/// One page of GET /v1/stations/{id}/fleet: its text, and that text parsed (once,
-/// by Fleet, on the thread that fetched it; the replica checks and stores it).
+/// One page of GET /v1/stations/{id}/fleet, checked as JSON and indexed by Fleet
+/// on the thread that fetched it; the replica reads and stores its contents.
 struct FleetPage {
-  std::string text;
-  nlohmann::json doc;
+  JsonDoc doc;
   std::string next_cursor;
   bool more = false;
   std::size_t cylinders = 0;

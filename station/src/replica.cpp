@@ -15,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cylinder_json.h"
-#include "json_scan.h"
 #include "pingma/scanner/scan.h"
 #include "sqlite_db.h"
 
@@ -69,14 +68,6 @@ constexpr const char* kCustody = "custody";
 constexpr const char* kRecalls = "recalls";
 constexpr const char* kLastFullSync = "last_full_sync";
 
-// What the policy needs besides the cylinder, as the latest page gave it.
-struct Facts {
-  StationFacts station;
-  std::map<std::string, OperatorFacts, std::less<>> operators;
-  std::vector<CustodyAgreement> custody;
-  std::vector<Recall> recalls;
-};
-
 Result<Date> DateField(const json& o, const char* key, const char* what) {
   auto text = JsonOptString(o, key);
   if (!text) return Status::Malformed(std::string(what) + ": no date '" + key + "'");
@@ -96,10 +87,10 @@ Result<std::optional<YearMonth>> OptYearMonth(const json& o, const char* key) {
 }
 
 // The facts of a page (or of the meta table, which keeps them as a page gave them).
-Result<Facts> ParseFacts(const std::string& station_id, const std::string& company_id,
-                         const json& station, const json& operators, const json& custody,
-                         const json& recalls) {
-  Facts f;
+Result<FleetFacts> ParseFacts(const std::string& station_id, const std::string& company_id,
+                              const json& station, const json& operators, const json& custody,
+                              const json& recalls) {
+  FleetFacts f;
   f.station.id = station_id;
   f.station.company_id = company_id;
   if (!station.is_object()) return Status::Malformed("fleet page: no 'station' object");
@@ -160,21 +151,6 @@ std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// The texts of a fleet page's cylinders, when its text has "cylinders" once (a
-// parser keeps the last of a repeated key; the texts would be the first's).
-std::optional<std::vector<std::string_view>> CylinderTexts(std::string_view text) {
-  auto members = ObjectMembers(text);
-  if (!members) return std::nullopt;
-  std::optional<std::string_view> list;
-  for (const auto& [name, value] : *members) {
-    if (name != "cylinders") continue;
-    if (list) return std::nullopt;
-    list = value;
-  }
-  if (!list) return std::nullopt;
-  return ArrayElements(*list);
-}
-
 Instant WallNow() {
   return Instant{std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
@@ -190,7 +166,7 @@ struct Replica::Impl {
       get_meta, count, get_sighting, put_sighting, prune_sightings, any_carrier;
   // Parsed copies of meta, so that Decide parses only the cylinder's record.
   std::optional<Policy> policy;
-  std::optional<Facts> facts;
+  std::optional<FleetFacts> facts;
   std::string cursor;
   std::atomic<bool> synced{false};
 
@@ -214,9 +190,9 @@ struct Replica::Impl {
     auto row = get_cylinder.Step();
     if (!row.ok()) return row.status();
     if (!*row) return std::optional<Cylinder>();
-    const std::string record = get_cylinder.Text(0);
+    std::string record = get_cylinder.Text(0);
     get_cylinder.Start();
-    auto parsed = ParseFleetCylinder(ParseOrNull(record));
+    auto parsed = ParseFleetCylinder(std::move(record));
     if (!parsed.ok()) {
       return Status::Corruption("replica record of " + code + ": " + parsed.status().message());
     }
@@ -307,66 +283,79 @@ Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path) {
 Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Replica::~Replica() = default;
 
-Status Replica::ApplyPage(const std::string& page_json) {
-  return ApplyParsed(ParseOrNull(page_json), page_json);
-}
-
-Status Replica::ApplyPage(const FleetPage& page) {
-  if (page.doc.is_null()) return ApplyParsed(ParseOrNull(page.text), page.text);
-  return ApplyParsed(page.doc, page.text);
-}
-
-Status ParseFleetPage(FleetPage* page) {
-  page->doc = ParseOrNull(page->text);
-  if (!page->doc.is_object()) return Status::Malformed("the fleet page is not a JSON object");
-  // Fleet read the cursor from the text unparsed, and the next page was asked for
-  // with it: the parse must agree, or a page could be skipped.
-  auto cursor = page->doc.find("next_cursor");
-  if (cursor == page->doc.end() || *cursor != page->next_cursor) {
-    return Status::Malformed("the fleet page's next_cursor is not what its text first says");
-  }
-  return Status::Ok();
-}
-
-Status Replica::ApplyParsed(const json& page, std::string_view text) {
-  // Everything is parsed and checked before the transaction: a bad page changes
-  // nothing, not even the cursor, so the next sync asks for it again.
+Result<std::unique_ptr<const ReplicaPage>> ReadFleetPage(FleetPage fleet_page) {
+  // Made in place: its rows and texts point into its own page.
+  auto out = std::make_unique<ReplicaPage>();
+  out->page = std::move(fleet_page);
+  const JsonValue page = out->page.doc.Root();
   if (!page.is_object()) return Status::Malformed("the fleet page is not a JSON object");
-  const auto station_id = JsonOptString(page, "station_id");
-  const auto company_id = JsonOptString(page, "company_id");
-  const auto next_cursor = JsonOptString(page, "next_cursor");
+  constexpr std::string_view kNames[] = {"company_id", "custody", "cylinders", "next_cursor",
+                                         "operators",  "recalls", "station",   "station_id"};
+  enum {
+    kCompany,
+    kCustodyList,
+    kCylinders,
+    kNext,
+    kOperatorList,
+    kRecallList,
+    kStationObject,
+    kStationIdText,
+    kCount
+  };
+  std::optional<JsonValue> f[kCount];
+  page.FindAll(kNames, kCount, f);
+  auto text_of = [&](int k) { return f[k] ? f[k]->String() : std::nullopt; };
+  auto station_id = text_of(kStationIdText);
+  auto company_id = text_of(kCompany);
+  auto next_cursor = text_of(kNext);
   if (!station_id || !company_id || !next_cursor) {
     return Status::Malformed("the fleet page has no station_id, company_id or next_cursor");
   }
-  auto list = page.find("cylinders");
-  if (list == page.end() || !list->is_array()) {
+  if (!f[kCylinders] || !f[kCylinders]->is_array()) {
     return Status::Malformed("the fleet page has no cylinders list");
   }
-  const json none;
-  auto field = [&](const char* key) -> const json& {
-    auto it = page.find(key);
-    return it == page.end() ? none : *it;
-  };
-  auto facts = ParseFacts(*station_id, *company_id, field(kStation), field(kOperators),
-                          field(kCustody), field(kRecalls));
-  if (!facts.ok()) return facts.status();
-  // Each cylinder is stored as the text it came in, where the page's text gives it
-  // (the registry writes compact JSON, as Dump would), else as printed again.
-  const auto texts = CylinderTexts(text);
-  const bool as_received = texts && texts->size() == list->size();
-  std::vector<std::pair<FleetCylinder, std::string>> cylinders;
-  cylinders.reserve(list->size());
-  for (size_t i = 0; i < list->size(); ++i) {
-    const json& c = (*list)[i];
+  // The facts are a few small values: read with nlohmann, as the meta table's are.
+  const int fact_fields[4] = {kStationObject, kOperatorList, kCustodyList, kRecallList};
+  json facts[4];
+  for (int i = 0; i < 4; ++i) {
+    const auto& value = f[fact_fields[i]];
+    out->fact_texts[i] = value ? value->Text() : std::string_view("null");
+    facts[i] = ParseOrNull(std::string(out->fact_texts[i]));
+  }
+  auto parsed_facts = ParseFacts(*station_id, *company_id, facts[0], facts[1], facts[2], facts[3]);
+  if (!parsed_facts.ok()) return parsed_facts.status();
+  out->facts = std::move(*parsed_facts);
+  out->station_id = std::move(*station_id);
+  out->company_id = std::move(*company_id);
+  out->next_cursor = std::move(*next_cursor);
+  out->rows.reserve(f[kCylinders]->size());
+  for (const JsonValue& c : f[kCylinders]->Elements()) {
     auto parsed = ParseFleetCylinder(c);
     if (!parsed.ok()) return parsed.status();
-    cylinders.emplace_back(std::move(*parsed), as_received ? std::string((*texts)[i]) : Dump(c));
+    out->rows.push_back(ReplicaPage::Row{std::move(*parsed), c});
   }
+  return std::unique_ptr<const ReplicaPage>(std::move(out));
+}
 
+Status Replica::ApplyPage(const std::string& page_json) {
+  auto doc = JsonDoc::Parse(page_json);
+  if (!doc.ok()) return doc.status();
+  FleetPage page;
+  page.doc = std::move(*doc);
+  return ApplyPage(std::move(page));
+}
+
+Status Replica::ApplyPage(FleetPage page) {
+  auto read = ReadFleetPage(std::move(page));
+  if (!read.ok()) return read.status();
+  return ApplyPage(**read);
+}
+
+Status Replica::ApplyPage(const ReplicaPage& page) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  if (impl_->facts && impl_->facts->station.id != *station_id) {
+  if (impl_->facts && impl_->facts->station.id != page.station_id) {
     return Status::Invalid("this replica is station " + impl_->facts->station.id +
-                           "'s, the page is for " + *station_id);
+                           "'s, the page is for " + page.station_id);
   }
   lite::Transaction tx(&impl_->db);
   PINGMA_RETURN_IF_ERROR(tx.Begin());
@@ -378,11 +367,13 @@ Status Replica::ApplyParsed(const json& page, std::string_view text) {
   if (!any.ok()) return any.status();
   const bool carriers_bound = *any;
   impl_->any_carrier.Start();
-  for (const auto& [c, record] : cylinders) {
+  for (const auto& [c, record] : page.rows) {
+    // Stored as it came: the registry writes compact JSON, and what was read from
+    // it has been checked above.
     impl_->put_cylinder.Start()
         .Bind(1, c.cylinder.code)
         .Bind(2, c.cylinder.owner_company_id)
-        .Bind(3, record);
+        .Bind(3, record.Text());
     PINGMA_RETURN_IF_ERROR(impl_->put_cylinder.Run());
     // The page carries the cylinder's whole carrier list: replace what was bound.
     if (carriers_bound) {
@@ -394,16 +385,16 @@ Status Replica::ApplyParsed(const json& page, std::string_view text) {
       PINGMA_RETURN_IF_ERROR(impl_->put_carrier.Run());
     }
   }
-  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kStationId, *station_id));
-  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCompanyId, *company_id));
-  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kStation, Dump(field(kStation))));
-  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kOperators, Dump(field(kOperators))));
-  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCustody, Dump(field(kCustody))));
-  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kRecalls, Dump(field(kRecalls))));
-  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCursor, *next_cursor));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kStationId, page.station_id));
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCompanyId, page.company_id));
+  const char* fact_keys[4] = {kStation, kOperators, kCustody, kRecalls};
+  for (int i = 0; i < 4; ++i) {
+    PINGMA_RETURN_IF_ERROR(impl_->PutMeta(fact_keys[i], std::string(page.fact_texts[i])));
+  }
+  PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kCursor, page.next_cursor));
   PINGMA_RETURN_IF_ERROR(tx.Commit());
-  impl_->facts = std::move(*facts);
-  impl_->cursor = *next_cursor;
+  impl_->facts = page.facts;
+  impl_->cursor = page.next_cursor;
   return Status::Ok();
 }
 
@@ -438,22 +429,22 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
       return client.Fleet(station_id, since);
     });
   };
-  auto parse = [](FleetPage page) {
-    return std::async(std::launch::async, [page = std::move(page)]() mutable -> Result<FleetPage> {
-      PINGMA_RETURN_IF_ERROR(ParseFleetPage(&page));
-      return std::move(page);
+  using Read = Result<std::unique_ptr<const ReplicaPage>>;
+  auto read = [](FleetPage page) {
+    return std::async(std::launch::async, [page = std::move(page)]() mutable {
+      return ReadFleetPage(std::move(page));
     });
   };
-  auto apply = [this, &stats](std::future<Result<FleetPage>>& parsed) -> Status {
-    Result<FleetPage> page = parsed.get();
+  auto apply = [this, &stats](std::future<Read>& parsed) -> Status {
+    Read page = parsed.get();
     if (!page.ok()) return page.status();
-    PINGMA_RETURN_IF_ERROR(ApplyPage(*page));
+    PINGMA_RETURN_IF_ERROR(ApplyPage(**page));
     stats.pages += 1;
-    stats.cylinders += static_cast<std::int64_t>(page->cylinders);
+    stats.cylinders += static_cast<std::int64_t>((*page)->rows.size());
     return Status::Ok();
   };
   std::future<Result<FleetPage>> fetched = fetch(cursor);
-  std::future<Result<FleetPage>> parsed;  // the page before, on its way to be applied
+  std::future<Read> parsed;  // the page before, on its way to be applied
   // A page is at most 5,000 cylinders; the cap only stops a feed that never ends.
   for (int guard = 0; guard < 1000000; ++guard) {
     Result<FleetPage> page = fetched.get();
@@ -462,7 +453,7 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
     const bool advanced = next_cursor != cursor;
     const bool last = !page->more;
     if (!last && advanced) fetched = fetch(next_cursor);
-    auto parsing = parse(std::move(*page));
+    auto parsing = read(std::move(*page));
     if (parsed.valid()) PINGMA_RETURN_IF_ERROR(apply(parsed));
     parsed = std::move(parsing);
     cursor = next_cursor;
@@ -509,7 +500,7 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
     return Status::Unavailable("the replica has not been synced yet: no policy or station facts");
   }
   const Policy& policy = *impl_->policy;
-  const Facts& facts = *impl_->facts;
+  const FleetFacts& facts = *impl_->facts;
   if (request.station_id != facts.station.id) {
     return Status::PermissionDenied("this replica is station " + facts.station.id + "'s, not " +
                                     request.station_id + "'s");

@@ -7,10 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "cylinder_json.h"
+#include "json_doc.h"
 #include "pingma/common/domain.h"
 #include "pingma/common/policy.h"
 #include "pingma/common/status.h"
@@ -24,9 +28,39 @@ struct SyncStats {
   std::string cursor;          ///< where the next sync starts
 };
 
-/// Parses a page that Fleet read the cursor of: fills `doc`, and checks that it
-/// gives the same next_cursor (a page that says two things is refused).
-Status ParseFleetPage(FleetPage* page);
+/// What the policy needs besides the cylinder, as the latest fleet page gave it.
+struct FleetFacts {
+  StationFacts station;
+  std::map<std::string, OperatorFacts, std::less<>> operators;
+  std::vector<CustodyAgreement> custody;
+  std::vector<Recall> recalls;
+};
+
+/// A fleet page read and checked in full, ready to be stored: what Sync's middle
+/// stage makes of one page while the next is fetched and the one before stored.
+/// Holds handles into its page, so it stays where it was made.
+struct ReplicaPage {
+  struct Row {
+    FleetCylinder cylinder;
+    JsonValue record;  ///< the object as received: what the replica stores
+  };
+  FleetPage page;
+  std::string station_id, company_id, next_cursor;
+  FleetFacts facts;
+  /// The station, operators, custody and recalls as the page gives them, in the
+  /// order of kFactKeys; "null" where a page lacks one.
+  std::string_view fact_texts[4];
+  std::vector<Row> rows;
+
+  ReplicaPage() = default;
+  ReplicaPage(const ReplicaPage&) = delete;
+  ReplicaPage& operator=(const ReplicaPage&) = delete;
+};
+
+/// Reads every cylinder and fact of `page`. Anything missing, of the wrong type or
+/// that does not parse is kMalformed or kInvalid, named; a bad page is refused
+/// whole, before anything is stored.
+Result<std::unique_ptr<const ReplicaPage>> ReadFleetPage(FleetPage page);
 
 class Replica {
  public:
@@ -40,8 +74,10 @@ class Replica {
   /// from two at once) and must not be used elsewhere until Sync returns.
   Result<SyncStats> Sync(RegistryClient& client, const std::string& station_id);
 
-  /// Applies one fleet page (what Sync does per page), as fetched.
-  Status ApplyPage(const FleetPage& page);
+  /// Stores one page read by ReadFleetPage, with its cursor, in one transaction.
+  Status ApplyPage(const ReplicaPage& page);
+  /// ReadFleetPage, then ApplyPage: what Sync does per page, as fetched.
+  Status ApplyPage(FleetPage page);
   /// Applies one fleet page's JSON text (tests feed pages).
   Status ApplyPage(const std::string& page_json);
   Status SetPolicy(const Policy& policy);
@@ -60,9 +96,6 @@ class Replica {
  private:
   struct Impl;
   explicit Replica(std::unique_ptr<Impl> impl);
-  /// ApplyPage of a page parsed already, with its text (its cylinders are stored
-  /// as that text gives them).
-  Status ApplyParsed(const nlohmann::json& page, std::string_view text);
   std::unique_ptr<Impl> impl_;
 };
 

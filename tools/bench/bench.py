@@ -939,10 +939,11 @@ def bench_replica(args, work):
           f"{incremental['seconds']:.3f} | {incremental['received'] / incremental['seconds']:.0f} |")
     print(f"ratio raw/sync: {raw_s / sync_s:.3f} (goal >= 0.3); per round " +
           ", ".join(f"{i['seconds'] / s['seconds']:.3f}" for s, i in zip(syncs, inserts)))
-    print(f"where a full sync goes: fetching the {split['pages']} pages "
-          f"({split['bytes'] / 1e6:.0f} MB of JSON) {split['fetch_seconds']:.1f} s, applying them "
-          f"{split['apply_seconds']:.1f} s; raw insert/apply: "
-          f"{raw_s / split['apply_seconds']:.3f}")
+    print(f"where a full sync goes, its stages timed apart: fetching the {split['pages']} pages "
+          f"({split['bytes'] / 1e6:.0f} MB of JSON, checked and indexed) "
+          f"{split['fetch_seconds']:.1f} s, reading their cylinders "
+          f"{split['read_seconds']:.1f} s, storing them {split['apply_seconds']:.1f} s; "
+          f"raw insert/storing: {raw_s / split['apply_seconds']:.3f}")
     print(f"incremental: {incremental['received']} cylinders received after {args.changed} "
           f"inspections")
     print(f"offline Replica::Decide on {decide['replica_cylinders']} cylinders, "

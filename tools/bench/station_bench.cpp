@@ -3,9 +3,11 @@
 // object on stdout; times are measured here, ratios are taken by bench.py.
 //
 //   sync        Replica::Sync of a replica file from a running registry, timed
-//   split       what Sync does, in its two halves timed apart: every page fetched
-//               (RegistryClient::Fleet: the registry's work and the transfer), then
-//               every page applied (Replica::ApplyPage: parsing and SQLite)
+//   split       what Sync does, in its three stages timed apart: every page fetched
+//               (RegistryClient::Fleet: the registry's work, the transfer, the JSON
+//               checked and indexed), then every page read (ReadFleetPage: the
+//               cylinders and facts decoded and checked), then every page stored
+//               (Replica::ApplyPage: SQLite)
 //   insert      the baseline of the sync: every cylinder row of a replica file read
 //               into memory, then inserted into a new file of the replica's shape
 //               in one transaction, one prepared statement, WAL, synchronous=FULL
@@ -116,21 +118,30 @@ int RunSplit(const std::string& url, const std::string& token_file, const std::s
   for (int guard = 0; guard < 100000; ++guard) {
     auto page = client.Fleet(station_id, cursor);
     if (!page.ok()) Fail("fleet: " + page.status().message());
-    bytes += page->text.size();
+    bytes += page->doc.text().size();
     cursor = page->next_cursor;
     const bool more = page->more;
     pages.push_back(std::move(*page));
     if (!more) break;
   }
   const double fetch_seconds = Seconds(fetch_start);
+  const auto read_start = Steady::now();
+  std::vector<std::unique_ptr<const ReplicaPage>> read;
+  for (FleetPage& page : pages) {
+    auto one = ReadFleetPage(std::move(page));
+    if (!one.ok()) Fail("read: " + one.status().message());
+    read.push_back(std::move(*one));
+  }
+  const double read_seconds = Seconds(read_start);
   const auto apply_start = Steady::now();
-  for (const FleetPage& page : pages) {
-    if (Status s = (*replica)->ApplyPage(page); !s.ok()) Fail("apply: " + s.message());
+  for (const auto& page : read) {
+    if (Status s = (*replica)->ApplyPage(*page); !s.ok()) Fail("apply: " + s.message());
   }
   const double apply_seconds = Seconds(apply_start);
   std::printf("%s\n", json{{"pages", pages.size()},
                            {"bytes", bytes},
                            {"fetch_seconds", fetch_seconds},
+                           {"read_seconds", read_seconds},
                            {"apply_seconds", apply_seconds}}
                           .dump()
                           .c_str());
@@ -346,7 +357,7 @@ int main(int argc, char** argv) {
   sync->add_option("--station", station_id)->capture_default_str();
   sync->add_option("--replica", replica, "the replica file (created if new)")->required();
 
-  auto* split = app.add_subcommand("split", "Sync's fetching and applying, timed apart");
+  auto* split = app.add_subcommand("split", "Sync's fetching, reading and storing, timed apart");
   split->add_option("--registry", url, "the registry's base URL")->required();
   split->add_option("--token-file", token_file, "a file holding the station's token")->required();
   split->add_option("--station", station_id)->capture_default_str();
