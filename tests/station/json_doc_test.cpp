@@ -137,9 +137,14 @@ TEST_CASE("what a JSON parser refuses is refused, with where") {
        }) {
     Refused(text);
   }
-  // A NUL byte is text like any other: outside a string it is not JSON.
+  // A NUL byte is not JSON anywhere.
   Refused(std::string("[1,\0 2]", 7));
   Refused(std::string("\"a\0b\"", 5));
+  // nlohmann's lexer takes it for the end of the text, and passes what comes
+  // before: JsonDoc does not.
+  const std::string nul("0\0x", 3);
+  CHECK(json::accept(nul));
+  CHECK_FALSE(JsonDoc::Parse(nul).ok());
 }
 
 TEST_CASE("UTF-8 at the edges of each sequence length is taken") {
