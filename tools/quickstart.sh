@@ -41,6 +41,7 @@ packages=(
   socat openssl mbpoll python3-pymodbus python3-serial-asyncio
   chromium chromium-driver python3-selenium
   nodejs npm
+  libpq-dev postgresql-15
 )
 
 install_packages() {

@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 #include <restinio/all.hpp>
 
+#include "pg.h"
+#include "pg_store.h"
 #include "pingma/registry/registry.h"
 #include "service.h"
 
@@ -136,6 +138,11 @@ auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
 }  // namespace
 
 Status Serve(const ServeOptions& options) {
+  if (pg::IsConnectionString(options.db_path)) {
+    return Status::Invalid(
+        "this registry does not yet serve from PostgreSQL: it can copy a store there "
+        "(migrate), walk its chain (verify) and add tokens; serve a SQLite file");
+  }
   std::string host;
   std::uint16_t port = 0;
   PINGMA_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
@@ -364,6 +371,7 @@ Result<std::string> AddToken(const std::string& db_path, const std::string& role
                              const std::string& subject) {
   auto role = ParseRole(role_text);
   if (!role.ok()) return role.status();
+  if (pg::IsConnectionString(db_path)) return pgstore::AddToken(db_path, role_text, subject);
   SystemClock clock;
   auto store = Store::Open(db_path, clock);
   if (!store.ok()) return store.status();
@@ -374,7 +382,25 @@ Result<std::string> AddToken(const std::string& db_path, const std::string& role
 }
 
 Result<std::string> Verify(const std::string& db_path) {
+  if (pg::IsConnectionString(db_path)) {
+    auto walk = pgstore::WalkChain(db_path);
+    if (!walk.ok()) return walk.status();
+    return fmt::format("ok: {} events, chain intact", walk->length);
+  }
   return VerifyChain(db_path);
+}
+
+Result<std::string> Migrate(const std::string& from, const std::string& to, std::int64_t batch,
+                            const MigrateProgress& progress) {
+  if (!pg::IsConnectionString(to)) {
+    return Status::Invalid("--to must be a PostgreSQL connection string (postgresql://...)");
+  }
+  pgstore::MigrateOptions options;
+  options.from = from;
+  options.to = to;
+  options.batch = batch;
+  options.progress = progress;
+  return pgstore::Migrate(options);
 }
 
 }  // namespace pingma::registry

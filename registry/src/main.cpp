@@ -1,11 +1,69 @@
 // pingma-registry: the central registry service and its maintenance commands.
-#include <cstdio>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "pingma/registry/registry.h"
 
 namespace {
+
+// A progress line on stderr: redrawn in place on a terminal, otherwise one line
+// per table and one at most every 2 s for the log.
+class Progress {
+ public:
+  void Show(const std::string& what, std::int64_t done, std::int64_t total) {
+    using Clock = std::chrono::steady_clock;
+    const auto now = Clock::now();
+    if (what != what_) {
+      if (tty_ && !what_.empty()) std::fputc('\n', stderr);
+      what_ = what;
+      started_ = now;
+      first_done_ = done;
+      shown_ = Clock::time_point{};
+      shown_first_ = true;
+    }
+    const bool last = done >= total;
+    if (done == last_done_ && !shown_first_) return;  // said already
+    shown_first_ = false;
+    last_done_ = done;
+    if (!last && now - shown_ < (tty_ ? std::chrono::milliseconds(100) : std::chrono::seconds(2))) {
+      return;
+    }
+    shown_ = now;
+    const double seconds = std::chrono::duration<double>(now - started_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done - first_done_) / seconds : 0;
+    const int width = 30;
+    const int filled = total > 0 ? static_cast<int>(width * done / total) : width;
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.resize(width, '.');
+    std::string eta;
+    if (!last && rate > 0)
+      eta = fmt::format(", {:.0f} s left", static_cast<double>(total - done) / rate);
+    std::fprintf(stderr, "%s%-12s [%s] %lld/%lld %3.0f%%, %.0f/s%s%s", tty_ ? "\r" : "",
+                 what.c_str(), bar.c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total),
+                 total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0,
+                 rate, eta.c_str(), tty_ ? "\x1b[K" : "\n");
+    std::fflush(stderr);
+  }
+  void Finish() {
+    if (tty_ && !what_.empty()) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool tty_ = ::isatty(STDERR_FILENO) != 0;
+  std::string what_;
+  std::chrono::steady_clock::time_point started_, shown_;
+  std::int64_t first_done_ = 0;
+  std::int64_t last_done_ = -1;
+  bool shown_first_ = false;
+};
 
 int Fail(const pingma::Status& status) {
   std::fprintf(stderr, "pingma-registry: %s\n", status.message().c_str());
@@ -45,7 +103,8 @@ int main(int argc, char** argv) {
   auto* token_cmd = app.add_subcommand("token", "manage bearer tokens");
   token_cmd->require_subcommand(1);
   auto* token_add = token_cmd->add_subcommand("add", "add a token and print it");
-  token_add->add_option("--db", db, "SQLite database file")->required();
+  token_add->add_option("--db", db, "SQLite database file or PostgreSQL connection string")
+      ->required();
   token_add->add_option("--role", role, "admin, company, station, inspector, courier or regulator")
       ->required()
       ->check(CLI::IsMember({"admin", "company", "station", "inspector", "courier", "regulator"}));
@@ -56,7 +115,21 @@ int main(int argc, char** argv) {
       ->required();
 
   auto* verify_cmd = app.add_subcommand("verify", "recompute the event hash chain");
-  verify_cmd->add_option("--db", db, "SQLite database file")->required();
+  verify_cmd->add_option("--db", db, "SQLite database file or PostgreSQL connection string")
+      ->required();
+
+  std::string migrate_from, migrate_to;
+  std::int64_t batch = 20000;
+  auto* migrate_cmd = app.add_subcommand(
+      "migrate", "copy a stopped registry's SQLite store into PostgreSQL (run again to resume)");
+  migrate_cmd->add_option("--from", migrate_from, "the SQLite database file")->required();
+  migrate_cmd
+      ->add_option("--to", migrate_to,
+                   "PostgreSQL connection string, e.g. postgresql://user@host/db")
+      ->required();
+  migrate_cmd->add_option("--batch", batch, "events per transaction")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{10000000}));
 
   try {
     app.parse(argc, argv);
@@ -77,6 +150,17 @@ int main(int argc, char** argv) {
     auto token = pingma::registry::AddToken(db, role, subject);
     if (!token.ok()) return Fail(token.status());
     std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (*migrate_cmd) {
+    Progress progress;
+    auto summary =
+        pingma::registry::Migrate(migrate_from, migrate_to, batch,
+                                  [&](const std::string& what, std::int64_t done,
+                                      std::int64_t total) { progress.Show(what, done, total); });
+    progress.Finish();
+    if (!summary.ok()) return Fail(summary.status());
+    std::printf("%s\n", summary->c_str());
     return 0;
   }
   auto summary = pingma::registry::Verify(db);

@@ -4,6 +4,8 @@
 // itself. Serve blocks until SIGINT or SIGTERM.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "pingma/common/status.h"
@@ -26,11 +28,22 @@ struct ServeOptions {
 Status Serve(const ServeOptions& options);
 
 /// Adds a bearer token for ROLE and SUBJECT; returns the token (only a hash is kept).
+/// `db_path` is a SQLite file or a PostgreSQL connection string, as for Verify.
 Result<std::string> AddToken(const std::string& db_path, const std::string& role,
                              const std::string& subject);
 
 /// Recomputes the event hash chain: a summary line, or Corruption naming the first
 /// broken event.
 Result<std::string> Verify(const std::string& db_path);
+
+/// What a migration is copying, how much of it is done, and its total.
+using MigrateProgress =
+    std::function<void(const std::string& what, std::int64_t done, std::int64_t total)>;
+
+/// Copies the SQLite store at `from` (of a stopped registry) into the PostgreSQL
+/// database `to`, `batch` events a transaction; resumes an interrupted copy;
+/// checks the chain and every table's rows after. A summary line, or the error.
+Result<std::string> Migrate(const std::string& from, const std::string& to, std::int64_t batch,
+                            const MigrateProgress& progress);
 
 }  // namespace pingma::registry

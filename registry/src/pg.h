@@ -1,0 +1,86 @@
+// Thin RAII over libpq: a pg::Connection owns a connection, a pg::Rows a result.
+// Every failure becomes a Status carrying PostgreSQL's own message: kUnavailable
+// for what a retry may cure (no connection, the server shutting down or not yet
+// accepting, a serialization failure or a deadlock), kConflict for a unique
+// violation, kIoError for the rest. Not thread-safe: one connection, one thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pingma/common/status.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace pingma::pg {
+
+/// Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URI,
+/// or a key=value connection string) rather than a SQLite file.
+bool IsConnectionString(std::string_view db);
+
+/// A parameter of a query: text, or SQL NULL. Binary values travel as bytea hex
+/// ("\\x..."): see Hex.
+using Param = std::optional<std::string>;
+
+/// `bytes` as a bytea literal in hex form, "\x0a1b...".
+std::string Hex(std::string_view bytes);
+
+/// The rows of a query, read as text (bytea columns decoded with Bytes).
+class Rows {
+ public:
+  Rows() = default;
+  Rows(Rows&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+  Rows& operator=(Rows&& other) noexcept;
+  Rows(const Rows&) = delete;
+  Rows& operator=(const Rows&) = delete;
+  ~Rows();
+
+  int size() const;
+  bool IsNull(int row, int col) const;
+  std::string Text(int row, int col) const;
+  std::int64_t Int(int row, int col) const;
+  /// A bytea column's bytes (libpq gives them in hex form).
+  std::string Bytes(int row, int col) const;
+
+ private:
+  friend class Connection;
+  explicit Rows(pg_result* result) : result_(result) {}
+  pg_result* result_ = nullptr;
+};
+
+class Connection {
+ public:
+  /// Connects with a libpq connection string or URI (several hosts allowed;
+  /// target_session_attrs as given). Waits at most 10 s for a host unless the
+  /// string sets connect_timeout.
+  static Result<Connection> Open(const std::string& conninfo);
+
+  Connection() = default;
+  Connection(Connection&& other) noexcept : conn_(other.conn_) { other.conn_ = nullptr; }
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  /// Runs one statement with parameters $1..$n, all sent as text.
+  Result<Rows> Query(const std::string& sql, const std::vector<Param>& params = {});
+  /// Runs one or more statements without parameters or results.
+  Status Exec(const std::string& sql);
+  /// COPY ... FROM STDIN in text format: `sql` is the COPY statement, `data` its
+  /// rows (tab-separated, newline-ended, escaped as CopyField does).
+  Status Copy(const std::string& sql, std::string_view data);
+
+  /// Appends one field in COPY's text format: backslash escapes, \N for NULL.
+  static void CopyField(std::string* out, const std::optional<std::string_view>& value);
+
+ private:
+  explicit Connection(pg_conn* conn) : conn_(conn) {}
+  Status ResultStatus(pg_result* result, const std::string& what) const;
+  pg_conn* conn_ = nullptr;
+};
+
+}  // namespace pingma::pg

@@ -1,0 +1,776 @@
+#include "pg_store.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sqlite.h"
+
+namespace pingma::registry::pgstore {
+namespace {
+
+// Version 1: the SQLite store's tables (store.cpp kSchema) in PostgreSQL's types:
+// INTEGER bigint, REAL double precision, TEXT text, BLOB bytea. Flags stay 0/1
+// integers, so that the same statements read both stores.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE events(
+  seq bigint NOT NULL,
+  id text NOT NULL,
+  code text,
+  type text NOT NULL,
+  at bigint NOT NULL,
+  actor_role text NOT NULL,
+  actor_id text NOT NULL,
+  body text NOT NULL,
+  hash bytea NOT NULL,
+  PRIMARY KEY (seq, at)
+) PARTITION BY RANGE (at);
+CREATE TABLE events_default PARTITION OF events DEFAULT;
+CREATE INDEX events_by_code ON events(code, seq) WHERE code IS NOT NULL;
+CREATE INDEX events_public_reports ON events(seq) WHERE type = 'public_report';
+-- The chain's last link. Every append locks this row (SELECT ... FOR UPDATE), so
+-- that appends from any number of registries form one chain, in commit order.
+CREATE TABLE chain_head(
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  seq bigint NOT NULL,
+  hash bytea NOT NULL
+);
+INSERT INTO chain_head(one, seq, hash) VALUES(true, 0, ''::bytea);
+CREATE TABLE tokens(
+  hash bytea PRIMARY KEY,
+  role text NOT NULL,
+  subject text NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE TABLE companies(
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  license_number text,
+  license_valid_until text,
+  license_revoked bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE stations(
+  id text PRIMARY KEY,
+  company_id text NOT NULL REFERENCES companies(id),
+  name text NOT NULL,
+  district text NOT NULL DEFAULT '',
+  locked bigint NOT NULL DEFAULT 0,
+  lock_reason text NOT NULL DEFAULT ''
+);
+CREATE INDEX stations_by_company ON stations(company_id, id);
+CREATE TABLE operators(
+  id text PRIMARY KEY,
+  company_id text NOT NULL REFERENCES companies(id),
+  name text NOT NULL,
+  cert_number text,
+  cert_valid_until text
+);
+CREATE TABLE custody(
+  id bigint PRIMARY KEY,
+  owner_company_id text NOT NULL REFERENCES companies(id),
+  custodian_company_id text NOT NULL REFERENCES companies(id),
+  valid_from text NOT NULL,
+  valid_until text NOT NULL,
+  created_seq bigint NOT NULL
+);
+CREATE INDEX custody_by_custodian ON custody(custodian_company_id);
+CREATE TABLE recalls(
+  id bigint PRIMARY KEY,
+  manufacturer text NOT NULL,
+  manufactured_from text,
+  manufactured_to text,
+  reason text NOT NULL
+);
+CREATE INDEX recalls_by_manufacturer ON recalls(manufacturer);
+CREATE TABLE cylinders(
+  code text PRIMARY KEY,
+  owner_company_id text NOT NULL REFERENCES companies(id),
+  model text NOT NULL,
+  phase text NOT NULL,
+  manufacturer text NOT NULL,
+  serial text NOT NULL DEFAULT '',
+  manufactured text NOT NULL,
+  tare_kg double precision NOT NULL,
+  water_capacity_l double precision,
+  allowed_fill_kg double precision,
+  design_life_years bigint,
+  registration_no text NOT NULL DEFAULT '',
+  registration_state text NOT NULL DEFAULT 'valid',
+  last_inspection text,
+  last_inspection_result text,
+  next_inspection_due text,
+  assessment_date text,
+  assessment_passed bigint,
+  assessment_extends_until text,
+  state text NOT NULL DEFAULT 'active',
+  state_reason text,
+  state_since bigint,
+  last_fill_station text,
+  last_fill_at bigint,
+  rev bigint NOT NULL,
+  registered_at bigint
+);
+CREATE INDEX cylinders_by_owner_rev ON cylinders(owner_company_id, rev);
+CREATE INDEX cylinders_scrap_pending ON cylinders(state) WHERE state <> 'active';
+CREATE INDEX cylinders_scrap_queue ON cylinders(state_since, code) WHERE state = 'scrap_pending';
+CREATE INDEX cylinders_scrap_queue_by_owner
+  ON cylinders(owner_company_id, state_since, code) WHERE state = 'scrap_pending';
+CREATE INDEX cylinders_unseen_filled ON cylinders(owner_company_id, last_fill_at, code)
+  WHERE state = 'active' AND last_fill_at IS NOT NULL;
+CREATE INDEX cylinders_unseen_unfilled ON cylinders(owner_company_id, registered_at, code)
+  WHERE state = 'active' AND last_fill_at IS NULL AND registered_at IS NOT NULL;
+-- Looked up by carrier; the code it points at is the shard key of what it binds.
+CREATE TABLE carriers(
+  carrier text PRIMARY KEY,
+  code text NOT NULL REFERENCES cylinders(code),
+  bound_seq bigint NOT NULL
+);
+CREATE INDEX carriers_by_code ON carriers(code);
+CREATE TABLE fills(
+  event_id text PRIMARY KEY,
+  check_id text UNIQUE,
+  code text NOT NULL,
+  station_id text NOT NULL,
+  ended_at bigint NOT NULL,
+  result text NOT NULL,
+  net_kg double precision,
+  seq bigint NOT NULL
+);
+CREATE INDEX fills_by_station_time ON fills(station_id, ended_at);
+CREATE INDEX fills_by_code ON fills(code, seq);
+CREATE TABLE meta(
+  key text PRIMARY KEY,
+  value bytea NOT NULL
+);
+CREATE TABLE vehicles(
+  id text PRIMARY KEY,
+  company_id text NOT NULL REFERENCES companies(id),
+  plate text NOT NULL,
+  kind text NOT NULL DEFAULT ''
+);
+CREATE INDEX vehicles_by_company ON vehicles(company_id, id);
+CREATE TABLE couriers(
+  id text PRIMARY KEY,
+  company_id text NOT NULL REFERENCES companies(id),
+  name text NOT NULL,
+  vehicle_id text NOT NULL REFERENCES vehicles(id),
+  zones text NOT NULL,
+  cert_number text,
+  cert_valid_until text
+);
+CREATE INDEX couriers_by_company ON couriers(company_id, id);
+CREATE TABLE customers(
+  id text PRIMARY KEY,
+  company_id text NOT NULL REFERENCES companies(id),
+  name text NOT NULL,
+  phone_hash bytea NOT NULL,
+  phone_masked text NOT NULL,
+  id_hash bytea NOT NULL,
+  id_masked text NOT NULL,
+  address text NOT NULL,
+  district text NOT NULL,
+  kind text NOT NULL,
+  basement bigint NOT NULL,
+  semi_basement bigint NOT NULL,
+  cylinder_room bigint NOT NULL,
+  outdoor bigint NOT NULL
+);
+CREATE INDEX customers_by_phone ON customers(phone_hash);
+CREATE INDEX customers_by_id_number ON customers(id_hash);
+CREATE INDEX customers_by_name ON customers(name, id);
+CREATE INDEX customers_by_company_name ON customers(company_id, name, id);
+CREATE TABLE handovers(
+  event_id text PRIMARY KEY,
+  code text NOT NULL,
+  customer_id text NOT NULL,
+  courier_id text NOT NULL,
+  direction text NOT NULL,
+  decision text NOT NULL,
+  answer text NOT NULL,
+  seq bigint NOT NULL
+);
+CREATE INDEX handovers_by_code ON handovers(code, seq)
+  WHERE direction = 'deliver' AND decision = 'allow';
+CREATE TABLE whereabouts(
+  code text PRIMARY KEY,
+  holder_kind text NOT NULL,
+  holder_id text NOT NULL,
+  since_seq bigint NOT NULL
+);
+CREATE INDEX whereabouts_by_holder ON whereabouts(holder_kind, holder_id);
+CREATE TABLE hazards(
+  id text PRIMARY KEY,
+  code text NOT NULL,
+  item text NOT NULL,
+  cylinder text NOT NULL,
+  customer_id text NOT NULL,
+  company_id text NOT NULL,
+  responsible text NOT NULL,
+  opened_by text NOT NULL,
+  opened_at bigint NOT NULL,
+  deadline text NOT NULL,
+  state text NOT NULL,
+  closed_by text,
+  closed_at bigint,
+  closed_by_actor text,
+  how text
+);
+CREATE INDEX hazards_by_company ON hazards(company_id, state, deadline);
+CREATE INDEX hazards_by_state ON hazards(state, deadline);
+CREATE TABLE check_days(
+  day text NOT NULL,
+  station_id text NOT NULL,
+  company_id text NOT NULL,
+  checks bigint NOT NULL,
+  refused bigint NOT NULL,
+  PRIMARY KEY(day, station_id)
+);
+CREATE TABLE refusal_days(
+  day text NOT NULL,
+  station_id text NOT NULL,
+  reason text NOT NULL,
+  company_id text NOT NULL,
+  n bigint NOT NULL,
+  PRIMARY KEY(day, station_id, reason)
+);
+CREATE TABLE refusals(
+  seq bigint PRIMARY KEY,
+  at bigint NOT NULL,
+  day text NOT NULL,
+  station_id text NOT NULL,
+  company_id text NOT NULL,
+  operator_id text NOT NULL,
+  code text NOT NULL,
+  reasons text NOT NULL
+);
+CREATE INDEX refusals_by_day ON refusals(day, seq);
+CREATE INDEX refusals_by_company ON refusals(company_id, day, seq);
+CREATE INDEX refusals_by_station ON refusals(station_id, day, seq);
+-- Kept by the trigger below exactly as the SQLite store's triggers keep it.
+CREATE TABLE due_counts(
+  company_id text NOT NULL,
+  basis bigint NOT NULL,
+  model text NOT NULL,
+  base text NOT NULL,
+  n bigint NOT NULL,
+  PRIMARY KEY(company_id, basis, model, base)
+);
+CREATE FUNCTION pingma_due_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.state = 'active' THEN
+    UPDATE due_counts SET n = n - 1 WHERE company_id = OLD.owner_company_id
+      AND basis = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN 0
+                       WHEN OLD.last_inspection IS NOT NULL THEN 1 ELSE 2 END
+      AND model = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN '' ELSE OLD.model END
+      AND base = COALESCE(OLD.next_inspection_due, OLD.last_inspection, OLD.manufactured);
+  END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.state = 'active' THEN
+    INSERT INTO due_counts(company_id, basis, model, base, n) VALUES(NEW.owner_company_id,
+      CASE WHEN NEW.next_inspection_due IS NOT NULL THEN 0
+           WHEN NEW.last_inspection IS NOT NULL THEN 1 ELSE 2 END,
+      CASE WHEN NEW.next_inspection_due IS NOT NULL THEN '' ELSE NEW.model END,
+      COALESCE(NEW.next_inspection_due, NEW.last_inspection, NEW.manufactured), 1)
+    ON CONFLICT (company_id, basis, model, base) DO UPDATE SET n = due_counts.n + 1;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER due_counts_insert_delete AFTER INSERT OR DELETE ON cylinders
+  FOR EACH ROW EXECUTE FUNCTION pingma_due_counts();
+CREATE TRIGGER due_counts_update AFTER UPDATE OF owner_company_id, model, manufactured,
+  last_inspection, next_inspection_due, state ON cylinders
+  FOR EACH ROW EXECUTE FUNCTION pingma_due_counts();
+-- What `migrate` has copied: a table once its rows are in, with their count.
+CREATE TABLE migration_progress(
+  table_name text PRIMARY KEY,
+  rows bigint NOT NULL,
+  finished_at timestamptz NOT NULL DEFAULT now()
+);
+)sql";
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, "the registry's tables, the partitioned event log, the chain head", kSchemaV1},
+};
+
+// The tables `migrate` copies, parents before the tables that refer to them.
+// due_counts is not among them: PostgreSQL's trigger makes it from the cylinders
+// (and Migrate checks that it counts as the file's).
+constexpr const char* kTables[] = {
+    "tokens",      "companies", "stations",   "operators",    "custody",  "recalls",   "cylinders",
+    "carriers",    "fills",     "meta",       "vehicles",     "couriers", "customers", "handovers",
+    "whereabouts", "hazards",   "check_days", "refusal_days", "refusals"};
+
+// One key for the advisory lock that serialises schema changes.
+constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"
+
+constexpr const char* kEventColumns = "seq, id, code, type, at, actor_role, actor_id, body, hash";
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The first instant (Unix ms, UTC) of the month holding `ms`, and of the month
+// `months` after it.
+std::int64_t MonthStart(std::int64_t ms, int months = 0) {
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+  std::tm t{};
+  gmtime_r(&seconds, &t);
+  int year = t.tm_year + 1900;
+  int month = t.tm_mon + months;  // 0-based
+  year += month >= 0 ? month / 12 : (month - 11) / 12;
+  month = ((month % 12) + 12) % 12;
+  std::tm start{};
+  start.tm_year = year - 1900;
+  start.tm_mon = month;
+  start.tm_mday = 1;
+  return static_cast<std::int64_t>(timegm(&start)) * 1000;
+}
+
+Status InTransaction(pg::Connection& conn, const std::function<Status()>& fn) {
+  PINGMA_RETURN_IF_ERROR(conn.Exec("BEGIN"));
+  Status status = fn();
+  if (status.ok()) status = conn.Exec("COMMIT");
+  if (!status.ok()) (void)conn.Exec("ROLLBACK");
+  return status;
+}
+
+Result<std::int64_t> QueryInt(pg::Connection& conn, const std::string& sql,
+                              const std::vector<pg::Param>& params = {}) {
+  auto rows = conn.Query(sql, params);
+  if (!rows.ok()) return rows.status();
+  if (rows->size() == 0 || rows->IsNull(0, 0)) return std::int64_t{0};
+  return rows->Int(0, 0);
+}
+
+Result<std::int64_t> SqliteInt(const sql::Database& db, const std::string& sql) {
+  auto st = sql::Statement::Prepare(db, sql);
+  if (!st.ok()) return st.status();
+  auto row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row && !st->IsNull(0) ? st->Int(0) : 0;
+}
+
+// One row of a SQLite statement as COPY text, each column formatted for the
+// PostgreSQL column it goes to (`bytea[i]`: as hex bytes).
+void AppendCopyRow(const sql::Statement& st, const std::vector<bool>& bytea, std::string* out) {
+  for (int i = 0; i < static_cast<int>(bytea.size()); ++i) {
+    if (i > 0) out->push_back('\t');
+    switch (st.Type(i)) {
+      case SQLITE_NULL:
+        pg::Connection::CopyField(out, std::nullopt);
+        break;
+      case SQLITE_INTEGER:
+        out->append(fmt::format_int(st.Int(i)).str());
+        break;
+      case SQLITE_FLOAT:
+        out->append(fmt::format("{}", st.Double(i)));
+        break;
+      default: {
+        const std::string_view bytes = st.Blob(i);
+        pg::Connection::CopyField(out, bytea[i] ? std::string_view(pg::Hex(bytes)) : bytes);
+      }
+    }
+  }
+  out->push_back('\n');
+}
+
+// The columns of a PostgreSQL table in order, and which are bytea.
+Status TableColumns(pg::Connection& conn, const std::string& table, std::vector<std::string>* names,
+                    std::vector<bool>* bytea) {
+  auto rows = conn.Query(
+      "SELECT column_name, data_type FROM information_schema.columns "
+      "WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+      {table});
+  if (!rows.ok()) return rows.status();
+  for (int r = 0; r < rows->size(); ++r) {
+    names->push_back(rows->Text(r, 0));
+    bytea->push_back(rows->Text(r, 1) == "bytea");
+  }
+  if (names->empty()) return Status::Internal("PostgreSQL has no table " + table);
+  return Status::Ok();
+}
+
+std::string Joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+// Copies one table whole, in one transaction with its mark in migration_progress.
+Result<std::int64_t> CopyTable(const sql::Database& from, pg::Connection& to,
+                               const std::string& table, const MigrateOptions& options) {
+  std::vector<std::string> names;
+  std::vector<bool> bytea;
+  PINGMA_RETURN_IF_ERROR(TableColumns(to, table, &names, &bytea));
+  auto total = SqliteInt(from, "SELECT count(*) FROM " + table);
+  if (!total.ok()) return total.status();
+  auto st = sql::Statement::Prepare(from, "SELECT " + Joined(names) + " FROM " + table);
+  if (!st.ok()) {
+    return Status(st.status().code(), "the SQLite store's " + table +
+                                          " table: " + st.status().message() +
+                                          " (open it once with this version's registry)");
+  }
+  std::int64_t copied = 0;
+  Status status = InTransaction(to, [&]() -> Status {
+    auto present = QueryInt(to, "SELECT count(*) FROM " + table);
+    if (!present.ok()) return present.status();
+    if (*present != 0) {
+      return Status::Conflict(
+          fmt::format("PostgreSQL's {} table already holds {} rows that no migration put there",
+                      table, *present));
+    }
+    const std::string copy = "COPY " + table + "(" + Joined(names) + ") FROM STDIN";
+    std::string data;
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        AppendCopyRow(*st, bytea, &data);
+        ++copied;
+      }
+      if (data.size() >= (8u << 20) || (!*row && !data.empty())) {
+        PINGMA_RETURN_IF_ERROR(to.Copy(copy, data));
+        data.clear();
+        if (options.progress) options.progress(table, copied, *total);
+      }
+      if (!*row) break;
+    }
+    auto marked = to.Query("INSERT INTO migration_progress(table_name, rows) VALUES($1, $2)",
+                           {table, std::to_string(copied)});
+    return marked.status();
+  });
+  if (!status.ok()) return status;
+  if (options.progress) options.progress(table, copied, *total);
+  return copied;
+}
+
+// The SQLite store's hash of event `seq`, or "" when it has none.
+Result<std::string> SqliteHash(const sql::Database& db, std::int64_t seq) {
+  auto st = sql::Statement::Prepare(db, "SELECT hash FROM events WHERE seq = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, seq);
+  auto row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? std::string(st->Blob(0)) : std::string();
+}
+
+Result<std::string> PgHash(pg::Connection& conn, std::int64_t seq) {
+  auto rows = conn.Query("SELECT hash FROM events WHERE seq = $1", {std::to_string(seq)});
+  if (!rows.ok()) return rows.status();
+  return rows->size() > 0 ? rows->Bytes(0, 0) : std::string();
+}
+
+}  // namespace
+
+Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t to_ms) {
+  for (std::int64_t start = MonthStart(from_ms); start <= to_ms;) {
+    const std::int64_t end = MonthStart(start, 1);
+    std::time_t seconds = static_cast<std::time_t>(start / 1000);
+    std::tm t{};
+    gmtime_r(&seconds, &t);
+    const std::string name = fmt::format("events_{:04d}_{:02d}", t.tm_year + 1900, t.tm_mon + 1);
+    auto exists = QueryInt(conn, "SELECT count(*) FROM pg_class WHERE relname = $1", {name});
+    if (!exists.ok()) return exists.status();
+    if (*exists == 0) {
+      // A month's rows that reached the default partition first would make the
+      // new partition fail: they are moved into it in the same transaction.
+      auto move_and_create = [&]() -> Status {
+        // The parent first, then the default partition: the order in which a
+        // reader of the log takes them, so that neither waits on the other.
+        PINGMA_RETURN_IF_ERROR(
+            conn.Exec("LOCK TABLE events IN ACCESS EXCLUSIVE MODE; "
+                      "LOCK TABLE events_default IN ACCESS EXCLUSIVE MODE"));
+        PINGMA_RETURN_IF_ERROR(conn.Exec(fmt::format(
+            "CREATE TEMP TABLE moved ON COMMIT DROP AS SELECT * FROM events_default "
+            "WHERE at >= {0} AND at < {1}; "
+            "DELETE FROM events_default WHERE at >= {0} AND at < {1}; "
+            "CREATE TABLE IF NOT EXISTS {2} PARTITION OF events FOR VALUES FROM ({0}) TO "
+            "({1}); "
+            "INSERT INTO events SELECT * FROM moved",
+            start, end, name)));
+        return Status::Ok();
+      };
+      PINGMA_RETURN_IF_ERROR(InTransaction(conn, move_and_create));
+    }
+    start = end;
+  }
+  return Status::Ok();
+}
+
+Status ApplyMigrations(pg::Connection& conn) {
+  auto apply = [&]() -> Status {
+    PINGMA_RETURN_IF_ERROR(conn.Exec(fmt::format("SELECT pg_advisory_xact_lock({})", kSchemaLock)));
+    PINGMA_RETURN_IF_ERROR(
+        conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations("
+                  "version integer PRIMARY KEY, description text NOT NULL, "
+                  "applied_at timestamptz NOT NULL DEFAULT now())"));
+    auto applied = QueryInt(conn, "SELECT COALESCE(max(version), 0) FROM schema_migrations");
+    if (!applied.ok()) return applied.status();
+    const int newest = kMigrations[std::size(kMigrations) - 1].version;
+    if (*applied > newest) {
+      return Status::Invalid(fmt::format(
+          "the database's schema is version {}, newer than this registry's {}: upgrade the "
+          "registry",
+          *applied, newest));
+    }
+    for (const Migration& m : kMigrations) {
+      if (m.version <= *applied) continue;
+      PINGMA_RETURN_IF_ERROR(conn.Exec(m.sql));
+      auto mark = conn.Query("INSERT INTO schema_migrations(version, description) VALUES($1, $2)",
+                             {std::to_string(m.version), m.description});
+      if (!mark.ok()) return mark.status();
+    }
+    return Status::Ok();
+  };
+  PINGMA_RETURN_IF_ERROR(InTransaction(conn, apply));
+  const std::int64_t now = NowMs();
+  return MakePartitions(conn, now, MonthStart(now, 3));
+}
+
+Result<ChainWalk> WalkChain(const std::string& conninfo) {
+  auto conn = pg::Connection::Open(conninfo);
+  if (!conn.ok()) return conn.status();
+  auto version = QueryInt(*conn,
+                          "SELECT count(*) FROM information_schema.tables "
+                          "WHERE table_schema = current_schema() AND table_name = 'events'");
+  if (!version.ok()) return version.status();
+  if (*version == 0) return Status::NotFound("the PostgreSQL database holds no pingma store");
+  ChainWalk walk;
+  Status status = InTransaction(*conn, [&]() -> Status {
+    // One snapshot for the whole walk; rows fetched 10,000 at a time.
+    PINGMA_RETURN_IF_ERROR(conn->Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+    PINGMA_RETURN_IF_ERROR(conn->Exec(fmt::format(
+        "DECLARE chain NO SCROLL CURSOR FOR SELECT {} FROM events ORDER BY seq", kEventColumns)));
+    std::int64_t expected = 1;
+    for (;;) {
+      auto rows = conn->Query("FETCH 10000 FROM chain");
+      if (!rows.ok()) return rows.status();
+      if (rows->size() == 0) break;
+      for (int r = 0; r < rows->size(); ++r) {
+        const std::int64_t seq = rows->Int(r, 0);
+        Event e{rows->Text(r, 1), rows->Text(r, 2), rows->Text(r, 3), Instant{rows->Int(r, 4)},
+                rows->Text(r, 5), rows->Text(r, 6), rows->Text(r, 7)};
+        if (seq != expected) {
+          return Status::Corruption(
+              fmt::format("the chain breaks at event #{}: event #{} is missing", seq, expected));
+        }
+        std::string hash = ChainHash(walk.head, seq, e);
+        if (hash != rows->Bytes(r, 8)) {
+          return Status::Corruption(fmt::format(
+              "the chain breaks at event #{} (id {}, type {}): its content does not match its "
+              "hash",
+              seq, e.id, e.type));
+        }
+        walk.head = std::move(hash);
+        walk.length = seq;
+        ++expected;
+      }
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return walk;
+}
+
+Result<std::string> AddToken(const std::string& conninfo, const std::string& role,
+                             const std::string& subject) {
+  if (subject.empty() || subject.size() > 64) {
+    return Status::Invalid("the token's subject must be 1 to 64 characters");
+  }
+  auto conn = pg::Connection::Open(conninfo);
+  if (!conn.ok()) return conn.status();
+  PINGMA_RETURN_IF_ERROR(ApplyMigrations(*conn));
+  unsigned char bytes[24];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes");
+  std::string token = "pm_";
+  for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
+  const std::int64_t now = NowMs();
+  PINGMA_RETURN_IF_ERROR(InTransaction(*conn, [&]() -> Status {
+    auto head = conn->Query("SELECT seq, hash FROM chain_head FOR UPDATE");
+    if (!head.ok()) return head.status();
+    if (head->size() != 1) return Status::Corruption("PostgreSQL's chain_head has no row");
+    const std::int64_t seq = head->Int(0, 0) + 1;
+    Event e{EventId(seq),
+            "",
+            "token_added",
+            Instant{now},
+            "admin",
+            "cli",
+            nlohmann::json{{"role", role}, {"subject", subject}}.dump()};
+    const std::string hash = ChainHash(head->Bytes(0, 1), seq, e);
+    auto insert =
+        conn->Query("INSERT INTO tokens(hash, role, subject, created_at) VALUES($1, $2, $3, $4)",
+                    {pg::Hex(Sha256(token)), role, subject, std::to_string(now)});
+    if (!insert.ok()) return insert.status();
+    auto event = conn->Query(
+        fmt::format("INSERT INTO events({}) VALUES($1, $2, NULL, $3, $4, $5, $6, $7, $8)",
+                    kEventColumns),
+        {std::to_string(seq), e.id, e.type, std::to_string(now), e.actor_role, e.actor_id, e.body,
+         pg::Hex(hash)});
+    if (!event.ok()) return event.status();
+    return conn
+        ->Query("UPDATE chain_head SET seq = $1, hash = $2", {std::to_string(seq), pg::Hex(hash)})
+        .status();
+  }));
+  return token;
+}
+
+Result<std::string> Migrate(const MigrateOptions& options) {
+  if (options.batch < 1) return Status::Invalid("--batch must be at least 1");
+  auto from = sql::Database::Open(options.from, /*create=*/false, /*read_only=*/true);
+  if (!from.ok()) {
+    return Status(from.status().code(),
+                  "cannot open the SQLite store " + options.from + ": " + from.status().message());
+  }
+  auto has_events = SqliteInt(*from,
+                              "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                              "name = 'events'");
+  if (!has_events.ok()) return has_events.status();
+  if (*has_events == 0) return Status::Invalid(options.from + " is not a pingma registry store");
+  // One read snapshot of the file for the whole copy.
+  PINGMA_RETURN_IF_ERROR(from->Exec("BEGIN"));
+  auto last_seq = SqliteInt(*from, "SELECT COALESCE(max(seq), 0) FROM events");
+  if (!last_seq.ok()) return last_seq.status();
+
+  auto to = pg::Connection::Open(options.to);
+  if (!to.ok()) return to.status();
+  PINGMA_RETURN_IF_ERROR(ApplyMigrations(*to));
+
+  // The database may hold this chain's beginning (a copy interrupted), never
+  // another chain, nor more of this one than the file has.
+  auto copied_seq = QueryInt(*to, "SELECT seq FROM chain_head");
+  if (!copied_seq.ok()) return copied_seq.status();
+  if (*copied_seq > 0) {
+    if (*copied_seq > *last_seq) {
+      return Status::Conflict(
+          fmt::format("PostgreSQL holds {} events, the SQLite store {}: the chains differ",
+                      *copied_seq, *last_seq));
+    }
+    for (const std::int64_t seq : {std::int64_t{1}, *copied_seq}) {
+      auto ours = SqliteHash(*from, seq);
+      if (!ours.ok()) return ours.status();
+      auto theirs = PgHash(*to, seq);
+      if (!theirs.ok()) return theirs.status();
+      if (*ours != *theirs) {
+        return Status::Conflict(fmt::format(
+            "PostgreSQL holds another chain: its event #{} is not the SQLite store's", seq));
+      }
+    }
+  }
+
+  // The tables, each whole in one transaction; those marked done are skipped.
+  std::int64_t rows = 0;
+  for (const char* table : kTables) {
+    auto done = to->Query("SELECT rows FROM migration_progress WHERE table_name = $1", {table});
+    if (!done.ok()) return done.status();
+    if (done->size() > 0) {
+      rows += done->Int(0, 0);
+      if (options.progress) options.progress(table, done->Int(0, 0), done->Int(0, 0));
+      continue;
+    }
+    auto n = CopyTable(*from, *to, table, options);
+    if (!n.ok()) return n.status();
+    rows += *n;
+  }
+
+  // The log, in batches, each committed with the chain's head after it.
+  auto first_at = SqliteInt(*from, "SELECT COALESCE(min(at), 0) FROM events");
+  auto last_at = SqliteInt(*from, "SELECT COALESCE(max(at), 0) FROM events");
+  if (!first_at.ok()) return first_at.status();
+  if (!last_at.ok()) return last_at.status();
+  if (*last_seq > 0) PINGMA_RETURN_IF_ERROR(MakePartitions(*to, *first_at, *last_at));
+  std::vector<std::string> names;
+  std::vector<bool> bytea;
+  PINGMA_RETURN_IF_ERROR(TableColumns(*to, "events", &names, &bytea));
+  auto batch = sql::Statement::Prepare(
+      *from,
+      fmt::format("SELECT {} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", Joined(names)));
+  if (!batch.ok()) return batch.status();
+  const std::string copy = "COPY events(" + Joined(names) + ") FROM STDIN";
+  std::int64_t seq = *copied_seq;
+  if (options.progress) options.progress("events", seq, *last_seq);
+  std::string data;
+  while (seq < *last_seq) {
+    batch->Bind(1, seq).Bind(2, options.batch);
+    data.clear();
+    std::int64_t batch_last = seq;
+    std::string head;
+    for (;;) {
+      auto row = batch->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      AppendCopyRow(*batch, bytea, &data);
+      batch_last = batch->Int(0);
+      head = std::string(batch->Blob(8));
+    }
+    batch->Reset();
+    if (batch_last == seq) break;
+    auto copy_batch = [&]() -> Status {
+      PINGMA_RETURN_IF_ERROR(to->Copy(copy, data));
+      return to
+          ->Query("UPDATE chain_head SET seq = $1, hash = $2",
+                  {std::to_string(batch_last), pg::Hex(head)})
+          .status();
+    };
+    PINGMA_RETURN_IF_ERROR(InTransaction(*to, copy_batch));
+    seq = batch_last;
+    if (options.progress) options.progress("events", seq, *last_seq);
+  }
+
+  // What arrived: the chain walked end to end, its head the file's, every table's
+  // rows as many as the file's.
+  auto walk = WalkChain(options.to);
+  if (!walk.ok()) return walk.status();
+  auto file_head = SqliteHash(*from, *last_seq);
+  if (!file_head.ok()) return file_head.status();
+  if (walk->length != *last_seq || walk->head != *file_head) {
+    return Status::Corruption(
+        fmt::format("PostgreSQL's chain ends at event #{}, the SQLite store's at #{}", walk->length,
+                    *last_seq));
+  }
+  for (const char* table : kTables) {
+    auto ours = SqliteInt(*from, fmt::format("SELECT count(*) FROM {}", table));
+    if (!ours.ok()) return ours.status();
+    auto theirs = QueryInt(*to, fmt::format("SELECT count(*) FROM {}", table));
+    if (!theirs.ok()) return theirs.status();
+    if (*ours != *theirs) {
+      return Status::Corruption(
+          fmt::format("{}: {} rows in SQLite, {} in PostgreSQL", table, *ours, *theirs));
+    }
+  }
+  // due_counts was made by the trigger from the cylinders copied: it must count as
+  // the file's does. (The file may also keep rows counted down to zero, which mean
+  // nothing and are not made again.)
+  for (const char* figure : {"count(*)", "COALESCE(sum(n), 0)"}) {
+    const std::string query = fmt::format("SELECT {} FROM due_counts WHERE n <> 0", figure);
+    auto ours = SqliteInt(*from, query);
+    if (!ours.ok()) return ours.status();
+    auto theirs = QueryInt(*to, query);
+    if (!theirs.ok()) return theirs.status();
+    if (*ours != *theirs) {
+      return Status::Corruption(
+          fmt::format("due_counts: {} is {} in SQLite, {} in PostgreSQL", figure, *ours, *theirs));
+    }
+  }
+  (void)from->Exec("COMMIT");
+  return fmt::format("migrated: {} events and {} rows in {} tables; chain intact, head {}",
+                     walk->length, rows, std::size(kTables), HexOf(walk->head));
+}
+
+}  // namespace pingma::registry::pgstore
