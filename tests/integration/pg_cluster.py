@@ -1,0 +1,339 @@
+"""A throw-away PostgreSQL cluster for integration tests (standard library only).
+
+Makes a temporary data directory with initdb, starts the server on 127.0.0.1 and
+a free port (its Unix socket in the same directory) and removes everything on
+stop(). PostgreSQL refuses to run as root: when the tests run as root (CI), initdb,
+pg_ctl and the server run as the user `nobody` (runuser), in a directory under
+/tmp that nobody owns. SQL goes through the psql program.
+
+    with PgCluster() as pg:
+        pg.create_database("pingma")
+        pg.psql("select 1")                      # -> "1"
+        uri = pg.conninfo("pingma")              # postgresql://postgres@127.0.0.1:PORT/pingma
+"""
+
+import glob
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+UNPRIVILEGED_USER = "nobody"
+
+# Variables that would make psql (libpq) connect somewhere else or ask for things.
+_LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
+                    "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE",
+                    "PGREQUIRESSL", "PGTARGETSESSIONATTRS", "PGDATA")
+
+
+class PgError(Exception):
+    """A PostgreSQL program failed (the message carries its output)."""
+
+
+def clean_environment(extra=None):
+    """os.environ without the libpq variables (so that nothing but the URI decides
+    where a client connects), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in _LIBPQ_VARIABLES}
+    env["PGCONNECT_TIMEOUT"] = "10"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _version_key(path):
+    # /usr/lib/postgresql/15/bin/initdb -> (15,); 9.6 -> (9, 6)
+    version = path.split(os.sep)[-3]
+    return tuple(int(p) for p in re.findall(r"\d+", version)) or (0,)
+
+
+def find_bindir():
+    """The directory of initdb, pg_ctl and postgres: the highest version under
+    /usr/lib/postgresql, else `pg_config --bindir`. Raises PgError when there is
+    none (the Quick start installs postgresql-15)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key)
+    if found:
+        return os.path.dirname(found[-1])
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            bindir = subprocess.run([pg_config, "--bindir"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, universal_newlines=True,
+                                    timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            bindir = ""
+        if bindir and os.access(os.path.join(bindir, "initdb"), os.X_OK):
+            return bindir
+    raise PgError("PostgreSQL server programs not found: no /usr/lib/postgresql/*/bin/initdb"
+                  " and no initdb in `pg_config --bindir`. Install the server"
+                  " (apt-get install postgresql-15, as the Quick start does).")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path, limit=4000):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return "(no log)"
+    text = data.decode("utf-8", errors="replace")
+    return text[-limit:] if text.strip() else "(empty log)"
+
+
+def _alive(pid):
+    """Whether pid runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class PgCluster:
+    """One PostgreSQL server in its own temporary directory."""
+
+    def __init__(self, bindir=None):
+        self.bindir = bindir or find_bindir()
+        self.psql_program = os.path.join(self.bindir, "psql")
+        if not os.access(self.psql_program, os.X_OK):
+            self.psql_program = shutil.which("psql")
+        if not self.psql_program:
+            raise PgError("psql not found (in %s or on PATH); install postgresql-client"
+                          % self.bindir)
+        self.as_root = os.geteuid() == 0
+        self.dir = None
+        self.data = None
+        self.log = None
+        self.port = None
+        self.host = "127.0.0.1"
+
+    # -- running the server's programs -------------------------------------------
+
+    def _server_command(self, args):
+        """args as the user the server runs as (nobody when we are root)."""
+        if self.as_root:
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+            return [runuser, "-u", UNPRIVILEGED_USER, "--"] + list(args)
+        return list(args)
+
+    def _run_server_program(self, args, timeout=120):
+        """Runs initdb or pg_ctl; returns (returncode, output). The output goes to
+        a file, not a pipe: the server pg_ctl starts must not hold our pipe open."""
+        with tempfile.TemporaryFile() as out:
+            try:
+                proc = subprocess.run(self._server_command(args), stdin=subprocess.DEVNULL,
+                                      stdout=out, stderr=subprocess.STDOUT, cwd=self.dir,
+                                      env=clean_environment({"LC_ALL": "C.UTF-8"}),
+                                      timeout=timeout)
+                rc = proc.returncode
+            except subprocess.TimeoutExpired:
+                rc = None
+            out.seek(0)
+            text = out.read().decode("utf-8", errors="replace")
+        return rc, text
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self):
+        """initdb and start the server; returns self. Raises PgError with initdb's
+        output or the server log's tail when something fails."""
+        if self.dir is not None:
+            raise PgError("already started")
+        self.dir = tempfile.mkdtemp(prefix="pingma-pg-", dir="/tmp")
+        try:
+            os.chmod(self.dir, 0o755)
+            if self.as_root:
+                user = pwd.getpwnam(UNPRIVILEGED_USER)
+                os.chown(self.dir, user.pw_uid, user.pw_gid)
+            self.data = os.path.join(self.dir, "data")
+            self.log = os.path.join(self.dir, "log")
+            self._initdb()
+            self._start_server()
+        except BaseException:
+            self._remove_dir()
+            raise
+        return self
+
+    def _initdb(self):
+        initdb = os.path.join(self.bindir, "initdb")
+        base = [initdb, "-D", self.data, "-U", "postgres", "--auth=trust",
+                "--encoding=UTF8"]
+        rc, out = self._run_server_program(base + ["--locale=C.UTF-8"])
+        if rc != 0:
+            # No C.UTF-8 locale here: the C locale with UTF-8 encoding.
+            shutil.rmtree(self.data, ignore_errors=True)
+            rc2, out2 = self._run_server_program(base + ["--no-locale"])
+            if rc2 != 0:
+                raise PgError("initdb failed (exit %s with --locale=C.UTF-8, %s with"
+                              " --no-locale):\n%s\n---\n%s" % (rc, rc2, out[-2000:],
+                                                               out2[-2000:]))
+
+    def _start_server(self, attempts=3):
+        pg_ctl = os.path.join(self.bindir, "pg_ctl")
+        last = ""
+        for _ in range(attempts):
+            port = self.port or free_port()
+            options = ("-c listen_addresses=127.0.0.1 -c port=%d"
+                       " -c unix_socket_directories=%s -c fsync=on" % (port, self.dir))
+            rc, out = self._run_server_program(
+                [pg_ctl, "-D", self.data, "-o", options, "-l", self.log, "-w", "-t", "60",
+                 "start"], timeout=120)
+            if rc == 0:
+                self.port = port
+                return
+            last = "pg_ctl start exited %s:\n%s\n--- server log (tail):\n%s" % (
+                rc, out[-2000:], _tail(self.log))
+            # Stop whatever half-started before trying again (a port taken between
+            # free_port() and the bind, most likely).
+            self._run_server_program([pg_ctl, "-D", self.data, "-m", "immediate", "-w",
+                                      "stop"], timeout=60)
+            if self.port is not None:
+                time.sleep(1)  # a restart on the same port: wait for the old one
+        raise PgError("PostgreSQL did not start in %s: %s" % (self.dir, last))
+
+    def restart(self):
+        """Starts the server again on the same data and port (after stop_server() or
+        kill(); crash recovery runs when it was killed)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._start_server(attempts=1)
+                return self
+            except PgError:
+                # Backends of a killed postmaster may hold its shared memory briefly.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def postmaster_pid(self):
+        """The server's pid from postmaster.pid, or None."""
+        try:
+            with open(os.path.join(self.data, "postmaster.pid")) as f:
+                return int(f.readline().strip())
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def kill(self):
+        """SIGKILL to the postmaster (a crash; its backends notice and exit)."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+
+    def stop_server(self):
+        """pg_ctl stop -m fast; the data directory stays (restart() starts it again)."""
+        if self.data is None or not os.path.isdir(self.data):
+            return
+        pg_ctl = os.path.join(self.bindir, "pg_ctl")
+        rc, out = self._run_server_program([pg_ctl, "-D", self.data, "-m", "fast", "-w",
+                                            "-t", "60", "stop"], timeout=120)
+        if rc != 0 and self.postmaster_pid() is not None and "No such process" not in out \
+                and "not running" not in out:
+            # Whatever went wrong, do not leave a server behind.
+            self._run_server_program([pg_ctl, "-D", self.data, "-m", "immediate", "-w",
+                                      "stop"], timeout=60)
+
+    def stop(self):
+        """Stops the server and removes its directory; safe to call twice."""
+        if self.dir is None:
+            return
+        try:
+            self.stop_server()
+        finally:
+            self._remove_dir()
+
+    def _remove_dir(self):
+        if self.dir is not None:
+            if not os.environ.get("PINGMA_KEEP_TMP"):
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def log_tail(self, limit=4000):
+        return _tail(self.log, limit) if self.log else "(not started)"
+
+    # -- clients -------------------------------------------------------------------
+
+    def conninfo(self, dbname="pingma"):
+        """A libpq URI: postgresql://postgres@127.0.0.1:PORT/DBNAME."""
+        if self.port is None:
+            raise PgError("not started")
+        return "postgresql://postgres@%s:%d/%s" % (self.host, self.port, dbname)
+
+    def psql(self, sql, db="pingma", timeout=120):
+        """Runs SQL with psql (unaligned, tuples only, stop on the first error);
+        returns its stdout stripped. Raises PgError with stderr on failure."""
+        args = [self.psql_program, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                "-d", self.conninfo(db), "-c", sql]
+        try:
+            r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=clean_environment(),
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise PgError("psql timed out after %s s on %r" % (timeout, sql[:300]))
+        out = r.stdout.decode("utf-8", errors="replace")
+        err = r.stderr.decode("utf-8", errors="replace")
+        if r.returncode != 0:
+            raise PgError("psql exited %d on %r (db %s): %s" % (r.returncode, sql[:300], db,
+                                                                err.strip() or out.strip()))
+        return out.strip()
+
+    def rows(self, sql, db="pingma", sep="|"):
+        """The result as a list of rows, each a list of text fields split on `sep`
+        (psql's unaligned separator; pick queries whose values do not contain it)."""
+        out = self.psql(sql, db)
+        return [line.split(sep) for line in out.split("\n")] if out else []
+
+    def create_database(self, name):
+        """CREATE DATABASE name (UTF8, from template0); returns its conninfo."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            raise PgError("database name %r: use [a-z_][a-z0-9_]*" % name)
+        self.psql("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8'" % name,
+                  db="postgres")
+        return self.conninfo(name)
+
+    def database_exists(self, name):
+        return self.psql("select count(*) from pg_database where datname = '%s'"
+                         % name.replace("'", "''"), db="postgres") == "1"
+
+
+if __name__ == "__main__":
+    # A quick self-check: start, create a database, select 1, kill, restart, stop.
+    with PgCluster() as pg:
+        pg.create_database("pingma")
+        assert pg.psql("select 1") == "1"
+        pg.psql("create table t(x int); insert into t values (1), (2)")
+        pg.kill()
+        pg.restart()
+        assert pg.psql("select count(*) from t") == "2"
+        print("ok: PostgreSQL %s on port %d" % (pg.psql("show server_version"), pg.port))
