@@ -661,14 +661,14 @@ void Service::GetScrapQueue(const Call& call, Store::Done done) {
     const bool own = call.who.role == Role::kCompany;
     auto st = conn.Prepare(
         own ? "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
-              "WHERE state = 'scrap_pending' AND owner_company_id = ?3 "
-              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?4"
+              "WHERE state = 'scrap_pending' AND owner_company_id = ?4 "
+              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?3"
             : "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
               "WHERE state = 'scrap_pending' "
-              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?4");
+              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?3");
     if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, after_since).Bind(2, after_code).Bind(4, limit);
-    if (own) (*st)->Bind(3, call.who.subject);
+    (*st)->Bind(1, after_since).Bind(2, after_code).Bind(3, limit);
+    if (own) (*st)->Bind(4, call.who.subject);
     json list = json::array();
     std::string next;
     for (;;) {

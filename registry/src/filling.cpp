@@ -215,8 +215,8 @@ Status CountCheck(Conn& conn, const std::string& day, const std::string& station
                   const std::string& company_id, bool refused) {
   auto st = conn.Prepare(
       "INSERT INTO check_days(day, station_id, company_id, checks, refused) VALUES(?,?,?,1,?) "
-      "ON CONFLICT(day, station_id) DO UPDATE SET checks = checks + 1, "
-      "refused = refused + excluded.refused");
+      "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + 1, "
+      "refused = check_days.refused + excluded.refused");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, day).Bind(2, station_id).Bind(3, company_id).Bind(4, refused ? 1 : 0);
   return (*st)->Run();
@@ -239,7 +239,7 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
   PINGMA_RETURN_IF_ERROR((*st)->Run());
   auto count = conn.Prepare(
       "INSERT INTO refusal_days(day, station_id, reason, company_id, n) VALUES(?,?,?,?,1) "
-      "ON CONFLICT(day, station_id, reason) DO UPDATE SET n = n + 1");
+      "ON CONFLICT(day, station_id, reason) DO UPDATE SET n = refusal_days.n + 1");
   if (!count.ok()) return count.status();
   std::string_view rest = r.reasons;
   while (!rest.empty()) {
@@ -366,34 +366,68 @@ Status Service::LoadSightings() {
   });
   if (counted.failed()) return Status::IoError(counted.body.dump());
   Reply r = store_->Run([this](WriteTx& tx) -> Reply {
-    const std::int64_t cutoff =
-        tx.now().unix_ms - static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
-    // Newest first, by sequence (the primary key), stopping at the first event
-    // older than the window: the log is in time order, so this reads only the tail.
-    auto st = tx.conn().Prepare("SELECT code, at, type, body FROM events ORDER BY seq DESC");
-    if (!st.ok()) return ErrorReply(st.status());
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row.ok()) return ErrorReply(row.status());
-      if (!*row || (*st)->Int(1) < cutoff) break;
-      if ((*st)->IsNull(0) || (*st)->Text(2) != "fill_check") continue;
-      json body = json::parse((*st)->Text(3), nullptr, false);
-      if (!body.is_object() || !body.contains("station_id") || !body["station_id"].is_string()) {
-        continue;
-      }
-      // As at run time, only checks that found a cylinder count as sightings.
-      const json& reasons = body.value("reasons", json::array());
-      if (std::find(reasons.begin(), reasons.end(), ToString(ReasonCode::kUnknownCode)) !=
-          reasons.end()) {
-        continue;
-      }
-      // The newest sighting of a code wins.
-      sightings_.emplace((*st)->Text(0),
-                         Sighting{body["station_id"].get<std::string>(), Instant{(*st)->Int(1)}});
-    }
-    return Reply{};
+    Status s = ReadSightings(tx.conn(), tx.now());
+    return s.ok() ? Reply{} : ErrorReply(s);
   });
   return r.failed() ? Status::IoError(r.body.dump()) : Status::Ok();
+}
+
+Status Service::ReadSightings(Conn& conn, Instant now) {
+  sightings_.clear();
+  const std::int64_t cutoff =
+      now.unix_ms - static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
+  // Newest first, by sequence (the primary key), stopping at the first event
+  // older than the window: the log is in time order, so this reads only the tail.
+  auto st = conn.Prepare("SELECT code, at, type, body FROM events ORDER BY seq DESC");
+  if (!st.ok()) return st.status();
+  for (;;) {
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row || (*st)->Int(1) < cutoff) break;
+    if ((*st)->IsNull(0) || (*st)->Text(2) != "fill_check") continue;
+    // The newest sighting of a code wins.
+    if (auto sighting = SightingOf((*st)->Text(3), (*st)->Int(1))) {
+      sightings_.emplace((*st)->Text(0), std::move(*sighting));
+    }
+  }
+  sightings_lost_ = false;
+  return Status::Ok();
+}
+
+std::optional<Sighting> Service::SightingOf(std::string_view body_text, std::int64_t at) {
+  json body = json::parse(body_text, nullptr, false);
+  if (!body.is_object() || !body.contains("station_id") || !body["station_id"].is_string()) {
+    return std::nullopt;
+  }
+  // As at run time, only checks that found a cylinder count as sightings.
+  const json& reasons = body.value("reasons", json::array());
+  if (std::find(reasons.begin(), reasons.end(), ToString(ReasonCode::kUnknownCode)) !=
+      reasons.end()) {
+    return std::nullopt;
+  }
+  return Sighting{body["station_id"].get<std::string>(), Instant{at}};
+}
+
+void Service::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
+  cylinders_.clear();
+  facts_.Clear();
+  if (sightings_lost_) {  // a batch failed: the whole window is read again
+    (void)ReadSightings(conn, clock_->Now());
+    return;
+  }
+  auto st = conn.Prepare(
+      "SELECT code, at, body FROM events WHERE seq > ? AND type = 'fill_check' "
+      "AND code IS NOT NULL ORDER BY seq");
+  if (st.ok()) {
+    (*st)->Bind(1, since_seq);
+    for (;;) {
+      auto row = (*st)->Step();
+      if (!row.ok() || !*row) break;
+      if (auto sighting = SightingOf((*st)->Text(2), (*st)->Int(1))) {
+        RecordSighting((*st)->Text(0), std::move(*sighting));
+      }
+    }
+  }
 }
 
 void Service::RecordSighting(const std::string& code, Sighting sighting) {

@@ -138,11 +138,6 @@ auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
 }  // namespace
 
 Status Serve(const ServeOptions& options) {
-  if (pg::IsConnectionString(options.db_path)) {
-    return Status::Invalid(
-        "this registry does not yet serve from PostgreSQL: it can copy a store there "
-        "(migrate), walk its chain (verify) and add tokens; serve a SQLite file");
-  }
   std::string host;
   std::uint16_t port = 0;
   PINGMA_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
@@ -355,6 +350,13 @@ Status Serve(const ServeOptions& options) {
   std::signal(SIGTERM, SIG_IGN);
   if (!open_status.ok()) return open_status;  // the caller prints the one error line
   const Store::Stats& stats = (*store)->stats();
+  if (pg::IsConnectionString(options.db_path)) {
+    std::fprintf(stderr,
+                 "pingma-registry: stopped; %zu writes in %zu commits (up to %zu at once) on "
+                 "PostgreSQL\n",
+                 stats.jobs, stats.batches, stats.max_batch);
+    return open_status;
+  }
   std::fprintf(stderr,
                "pingma-registry: stopped; %zu writes in %zu commits (up to %zu at once), made "
                "durable by %zu fdatasyncs of %.2f ms on average; %zu WAL checkpoints (%zu on "
@@ -371,7 +373,6 @@ Result<std::string> AddToken(const std::string& db_path, const std::string& role
                              const std::string& subject) {
   auto role = ParseRole(role_text);
   if (!role.ok()) return role.status();
-  if (pg::IsConnectionString(db_path)) return pgstore::AddToken(db_path, role_text, subject);
   SystemClock clock;
   auto store = Store::Open(db_path, clock);
   if (!store.ok()) return store.status();
@@ -382,11 +383,6 @@ Result<std::string> AddToken(const std::string& db_path, const std::string& role
 }
 
 Result<std::string> Verify(const std::string& db_path) {
-  if (pg::IsConnectionString(db_path)) {
-    auto walk = pgstore::WalkChain(db_path);
-    if (!walk.ok()) return walk.status();
-    return fmt::format("ok: {} events, chain intact", walk->length);
-  }
   return VerifyChain(db_path);
 }
 

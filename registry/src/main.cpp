@@ -79,7 +79,10 @@ int main(int argc, char** argv) {
 
   pingma::registry::ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "run the HTTP/JSON service");
-  serve_cmd->add_option("--db", serve.db_path, "SQLite database file (created if missing)")
+  serve_cmd
+      ->add_option("--db", serve.db_path,
+                   "SQLite database file (created if missing), or a PostgreSQL connection "
+                   "string (postgresql://...; the database must exist)")
       ->required();
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on; port 0 picks one")
       ->capture_default_str();

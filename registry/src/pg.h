@@ -29,6 +29,13 @@ using Param = std::optional<std::string>;
 /// `bytes` as a bytea literal in hex form, "\x0a1b...".
 std::string Hex(std::string_view bytes);
 
+/// A statement written for SQLite as PostgreSQL takes it: `?` and `?N` parameters
+/// as `$N`, `INDEXED BY name` (a SQLite planner hint) dropped, and
+/// `json_extract(col, '$.key')` as `(col::json ->> 'key')`, `json_each(x)` as
+/// `json_array_elements_text(x)` (whose rows' `value` is the element as text).
+/// Quoted text is left alone. `parameters`: the highest parameter number.
+std::string FromSqlite(std::string_view sql, int* parameters = nullptr);
+
 /// The rows of a query, read as text (bytea columns decoded with Bytes).
 class Rows {
  public:
@@ -40,6 +47,14 @@ class Rows {
   ~Rows();
 
   int size() const;
+  int Columns() const;
+  /// Rows an INSERT, UPDATE or DELETE changed.
+  std::int64_t Affected() const;
+  /// The column's type: one of the k*Oid below, or another PostgreSQL type oid.
+  unsigned Type(int col) const;
+  static constexpr unsigned kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21,
+                            kInt4Oid = 23, kTextOid = 25, kFloat4Oid = 700, kFloat8Oid = 701,
+                            kNumericOid = 1700;
   bool IsNull(int row, int col) const;
   std::string Text(int row, int col) const;
   std::int64_t Int(int row, int col) const;
@@ -66,8 +81,18 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
   ~Connection();
 
+  /// Whether the connection is up (false after the server went away).
+  bool ok() const;
   /// Runs one statement with parameters $1..$n, all sent as text.
   Result<Rows> Query(const std::string& sql, const std::vector<Param>& params = {});
+  /// Prepares `sql` (parameters $1..$n) under `name` on this connection; `types`
+  /// are the parameters' type oids (0: PostgreSQL infers it).
+  Status Prepare(const std::string& name, const std::string& sql,
+                 const std::vector<unsigned>& types = {});
+  /// The SQLSTATE of the last failure ("" if none had one).
+  const std::string& last_sqlstate() const { return last_sqlstate_; }
+  /// Runs the statement prepared as `name`.
+  Result<Rows> QueryPrepared(const std::string& name, const std::vector<Param>& params);
   /// Runs one or more statements without parameters or results.
   Status Exec(const std::string& sql);
   /// COPY ... FROM STDIN in text format: `sql` is the COPY statement, `data` its
@@ -81,6 +106,7 @@ class Connection {
   explicit Connection(pg_conn* conn) : conn_(conn) {}
   Status ResultStatus(pg_result* result, const std::string& what) const;
   pg_conn* conn_ = nullptr;
+  mutable std::string last_sqlstate_;
 };
 
 }  // namespace pingma::pg

@@ -1,6 +1,6 @@
 #include "pg_store.h"
 
-#include <openssl/rand.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <chrono>
@@ -8,26 +8,178 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "sqlite.h"
+
+namespace pingma::registry {
+
+Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo, const Clock& clock) {
+  std::unique_ptr<PgStore> store(new PgStore(conninfo, clock));
+  PINGMA_RETURN_IF_ERROR(store->Connect());
+  store->thread_ = std::thread([s = store.get()] {
+    pthread_setname_np(pthread_self(), "pingma-writer");
+    s->WriterLoop();
+  });
+  return store;
+}
+
+PgStore::~PgStore() {
+  Close();
+}
+
+Status PgStore::Connect() {
+  writer_.reset();
+  auto db = sql::Database::OpenPostgres(conninfo_);
+  if (!db.ok()) return db.status();
+  auto conn = std::make_unique<Conn>(std::move(*db));
+  PINGMA_RETURN_IF_ERROR(pgstore::ApplyMigrations(*conn->db().postgres()));
+  writer_ = std::move(conn);
+  return Status::Ok();
+}
+
+void PgStore::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  readers_.clear();
+  writer_.reset();
+}
+
+void PgStore::Submit(Job job, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back({std::move(job), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(ErrorReply(Status::Unavailable("the registry is shutting down")));
+}
+
+void PgStore::WriterLoop() {
+  constexpr size_t kMaxBatch = 1024;
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    stats_.max_batch = std::max(stats_.max_batch, batch.size());
+    ++stats_.batches;
+    stats_.jobs += batch.size();
+    Status begun = writer_ ? Status::Ok() : Connect();
+    if (begun.ok()) begun = writer_->db().Exec("BEGIN");
+    if (begun.ok()) {
+      // The head as the last batch of any registry left it; held until COMMIT.
+      auto head = writer_->Prepare("SELECT seq, hash FROM chain_head FOR UPDATE");
+      auto row = head.ok() ? (*head)->Step() : Result<bool>(head.status());
+      if (!row.ok()) {
+        begun = row.status();
+      } else if (!*row) {
+        begun = Status::Corruption("PostgreSQL's chain_head has no row");
+      } else {
+        head_seq_ = (*head)->Int(0);
+        head_hash_ = std::string((*head)->Blob(1));
+      }
+    }
+    // Another registry (or `token add`) appended since this one's last commit:
+    // what this registry keeps from the log is read again.
+    if (begun.ok() && known_seq_ >= 0 && (head_seq_ != known_seq_ || failed_since_) &&
+        hooks_.on_foreign_appends) {
+      failed_since_ = false;
+      hooks_.on_foreign_appends(*writer_, known_seq_);
+    }
+    const std::int64_t start_seq = head_seq_;
+    std::vector<Reply> replies;
+    replies.reserve(batch.size());
+    for (auto& p : batch) {
+      if (!begun.ok()) {
+        replies.push_back(ErrorReply(Status::Unavailable(begun.message())));
+        continue;
+      }
+      WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now(), &hooks_);
+      replies.push_back(
+          InSavepoint(*writer_, "job", &head_hash_, &head_seq_, hooks_, [&] { return p.job(tx); }));
+    }
+    Status ended = begun;
+    if (ended.ok() && head_seq_ != start_seq) {
+      auto update = writer_->Prepare("UPDATE chain_head SET seq = ?, hash = ?");
+      ended = update.ok() ? (*update)
+                                ->Bind(1, head_seq_)
+                                .BindBlob(2, head_hash_.data(), head_hash_.size())
+                                .Run()
+                          : update.status();
+    }
+    if (ended.ok()) ended = writer_->db().Exec("COMMIT");
+    if (!ended.ok()) {
+      if (writer_) {
+        (void)writer_->db().Exec("ROLLBACK");
+        // A connection that failed is made again by the next batch.
+        if (!writer_->db().postgres()->ok()) writer_.reset();
+      }
+      if (begun.ok() && hooks_.on_rollback) hooks_.on_rollback(/*whole_batch=*/true);
+      failed_since_ = true;
+      // Whether a COMMIT whose answer was lost took effect is not known: the
+      // client retries, and what it retries is idempotent or refused as a repeat.
+      const Status failed = Status::Unavailable(ended.message());
+      for (auto& p : batch) p.done(ErrorReply(failed));
+    } else {
+      known_seq_ = head_seq_;
+      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
+    }
+    batch.clear();
+  }
+}
+
+Result<std::unique_ptr<Conn>> PgStore::AcquireReader() {
+  {
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (!readers_.empty()) {
+      auto conn = std::move(readers_.back());
+      readers_.pop_back();
+      return conn;
+    }
+  }
+  auto db = sql::Database::OpenPostgres(conninfo_);
+  if (!db.ok()) return db.status();
+  return std::make_unique<Conn>(std::move(*db));
+}
+
+void PgStore::ReleaseReader(std::unique_ptr<Conn> conn) {
+  if (!conn->db().postgres()->ok()) return;  // broken: the next read connects again
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  readers_.push_back(std::move(conn));
+}
+
+}  // namespace pingma::registry
 
 namespace pingma::registry::pgstore {
 namespace {
 
-// Version 1: the SQLite store's tables (store.cpp kSchema) in PostgreSQL's types:
+// Version 1: the SQLite store's tables (store.cpp kSchema) in PostgreSQL's types
+// (ids that SQLite makes for INTEGER PRIMARY KEY made by identity columns):
 // INTEGER bigint, REAL double precision, TEXT text, BLOB bytea. Flags stay 0/1
 // integers, so that the same statements read both stores.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE events(
   seq bigint NOT NULL,
-  id text NOT NULL,
-  code text,
-  type text NOT NULL,
+  id text COLLATE "C" NOT NULL,
+  code text COLLATE "C",
+  type text COLLATE "C" NOT NULL,
   at bigint NOT NULL,
-  actor_role text NOT NULL,
-  actor_id text NOT NULL,
-  body text NOT NULL,
+  actor_role text COLLATE "C" NOT NULL,
+  actor_id text COLLATE "C" NOT NULL,
+  body text COLLATE "C" NOT NULL,
   hash bytea NOT NULL,
   PRIMARY KEY (seq, at)
 ) PARTITION BY RANGE (at);
@@ -44,74 +196,74 @@ CREATE TABLE chain_head(
 INSERT INTO chain_head(one, seq, hash) VALUES(true, 0, ''::bytea);
 CREATE TABLE tokens(
   hash bytea PRIMARY KEY,
-  role text NOT NULL,
-  subject text NOT NULL,
+  role text COLLATE "C" NOT NULL,
+  subject text COLLATE "C" NOT NULL,
   created_at bigint NOT NULL
 );
 CREATE TABLE companies(
-  id text PRIMARY KEY,
-  name text NOT NULL,
-  license_number text,
-  license_valid_until text,
+  id text COLLATE "C" PRIMARY KEY,
+  name text COLLATE "C" NOT NULL,
+  license_number text COLLATE "C",
+  license_valid_until text COLLATE "C",
   license_revoked bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE stations(
-  id text PRIMARY KEY,
-  company_id text NOT NULL REFERENCES companies(id),
-  name text NOT NULL,
-  district text NOT NULL DEFAULT '',
+  id text COLLATE "C" PRIMARY KEY,
+  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  name text COLLATE "C" NOT NULL,
+  district text COLLATE "C" NOT NULL DEFAULT '',
   locked bigint NOT NULL DEFAULT 0,
-  lock_reason text NOT NULL DEFAULT ''
+  lock_reason text COLLATE "C" NOT NULL DEFAULT ''
 );
 CREATE INDEX stations_by_company ON stations(company_id, id);
 CREATE TABLE operators(
-  id text PRIMARY KEY,
-  company_id text NOT NULL REFERENCES companies(id),
-  name text NOT NULL,
-  cert_number text,
-  cert_valid_until text
+  id text COLLATE "C" PRIMARY KEY,
+  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  name text COLLATE "C" NOT NULL,
+  cert_number text COLLATE "C",
+  cert_valid_until text COLLATE "C"
 );
 CREATE TABLE custody(
-  id bigint PRIMARY KEY,
-  owner_company_id text NOT NULL REFERENCES companies(id),
-  custodian_company_id text NOT NULL REFERENCES companies(id),
-  valid_from text NOT NULL,
-  valid_until text NOT NULL,
+  id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  owner_company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  custodian_company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  valid_from text COLLATE "C" NOT NULL,
+  valid_until text COLLATE "C" NOT NULL,
   created_seq bigint NOT NULL
 );
 CREATE INDEX custody_by_custodian ON custody(custodian_company_id);
 CREATE TABLE recalls(
-  id bigint PRIMARY KEY,
-  manufacturer text NOT NULL,
-  manufactured_from text,
-  manufactured_to text,
-  reason text NOT NULL
+  id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  manufacturer text COLLATE "C" NOT NULL,
+  manufactured_from text COLLATE "C",
+  manufactured_to text COLLATE "C",
+  reason text COLLATE "C" NOT NULL
 );
 CREATE INDEX recalls_by_manufacturer ON recalls(manufacturer);
 CREATE TABLE cylinders(
-  code text PRIMARY KEY,
-  owner_company_id text NOT NULL REFERENCES companies(id),
-  model text NOT NULL,
-  phase text NOT NULL,
-  manufacturer text NOT NULL,
-  serial text NOT NULL DEFAULT '',
-  manufactured text NOT NULL,
+  code text COLLATE "C" PRIMARY KEY,
+  owner_company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  model text COLLATE "C" NOT NULL,
+  phase text COLLATE "C" NOT NULL,
+  manufacturer text COLLATE "C" NOT NULL,
+  serial text COLLATE "C" NOT NULL DEFAULT '',
+  manufactured text COLLATE "C" NOT NULL,
   tare_kg double precision NOT NULL,
   water_capacity_l double precision,
   allowed_fill_kg double precision,
   design_life_years bigint,
-  registration_no text NOT NULL DEFAULT '',
-  registration_state text NOT NULL DEFAULT 'valid',
-  last_inspection text,
-  last_inspection_result text,
-  next_inspection_due text,
-  assessment_date text,
+  registration_no text COLLATE "C" NOT NULL DEFAULT '',
+  registration_state text COLLATE "C" NOT NULL DEFAULT 'valid',
+  last_inspection text COLLATE "C",
+  last_inspection_result text COLLATE "C",
+  next_inspection_due text COLLATE "C",
+  assessment_date text COLLATE "C",
   assessment_passed bigint,
-  assessment_extends_until text,
-  state text NOT NULL DEFAULT 'active',
-  state_reason text,
+  assessment_extends_until text COLLATE "C",
+  state text COLLATE "C" NOT NULL DEFAULT 'active',
+  state_reason text COLLATE "C",
   state_since bigint,
-  last_fill_station text,
+  last_fill_station text COLLATE "C",
   last_fill_at bigint,
   rev bigint NOT NULL,
   registered_at bigint
@@ -127,55 +279,55 @@ CREATE INDEX cylinders_unseen_unfilled ON cylinders(owner_company_id, registered
   WHERE state = 'active' AND last_fill_at IS NULL AND registered_at IS NOT NULL;
 -- Looked up by carrier; the code it points at is the shard key of what it binds.
 CREATE TABLE carriers(
-  carrier text PRIMARY KEY,
-  code text NOT NULL REFERENCES cylinders(code),
+  carrier text COLLATE "C" PRIMARY KEY,
+  code text COLLATE "C" NOT NULL REFERENCES cylinders(code),
   bound_seq bigint NOT NULL
 );
 CREATE INDEX carriers_by_code ON carriers(code);
 CREATE TABLE fills(
-  event_id text PRIMARY KEY,
-  check_id text UNIQUE,
-  code text NOT NULL,
-  station_id text NOT NULL,
+  event_id text COLLATE "C" PRIMARY KEY,
+  check_id text COLLATE "C" UNIQUE,
+  code text COLLATE "C" NOT NULL,
+  station_id text COLLATE "C" NOT NULL,
   ended_at bigint NOT NULL,
-  result text NOT NULL,
+  result text COLLATE "C" NOT NULL,
   net_kg double precision,
   seq bigint NOT NULL
 );
 CREATE INDEX fills_by_station_time ON fills(station_id, ended_at);
 CREATE INDEX fills_by_code ON fills(code, seq);
 CREATE TABLE meta(
-  key text PRIMARY KEY,
+  key text COLLATE "C" PRIMARY KEY,
   value bytea NOT NULL
 );
 CREATE TABLE vehicles(
-  id text PRIMARY KEY,
-  company_id text NOT NULL REFERENCES companies(id),
-  plate text NOT NULL,
-  kind text NOT NULL DEFAULT ''
+  id text COLLATE "C" PRIMARY KEY,
+  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  plate text COLLATE "C" NOT NULL,
+  kind text COLLATE "C" NOT NULL DEFAULT ''
 );
 CREATE INDEX vehicles_by_company ON vehicles(company_id, id);
 CREATE TABLE couriers(
-  id text PRIMARY KEY,
-  company_id text NOT NULL REFERENCES companies(id),
-  name text NOT NULL,
-  vehicle_id text NOT NULL REFERENCES vehicles(id),
-  zones text NOT NULL,
-  cert_number text,
-  cert_valid_until text
+  id text COLLATE "C" PRIMARY KEY,
+  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  name text COLLATE "C" NOT NULL,
+  vehicle_id text COLLATE "C" NOT NULL REFERENCES vehicles(id),
+  zones text COLLATE "C" NOT NULL,
+  cert_number text COLLATE "C",
+  cert_valid_until text COLLATE "C"
 );
 CREATE INDEX couriers_by_company ON couriers(company_id, id);
 CREATE TABLE customers(
-  id text PRIMARY KEY,
-  company_id text NOT NULL REFERENCES companies(id),
-  name text NOT NULL,
+  id text COLLATE "C" PRIMARY KEY,
+  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
+  name text COLLATE "C" NOT NULL,
   phone_hash bytea NOT NULL,
-  phone_masked text NOT NULL,
+  phone_masked text COLLATE "C" NOT NULL,
   id_hash bytea NOT NULL,
-  id_masked text NOT NULL,
-  address text NOT NULL,
-  district text NOT NULL,
-  kind text NOT NULL,
+  id_masked text COLLATE "C" NOT NULL,
+  address text COLLATE "C" NOT NULL,
+  district text COLLATE "C" NOT NULL,
+  kind text COLLATE "C" NOT NULL,
   basement bigint NOT NULL,
   semi_basement bigint NOT NULL,
   cylinder_room bigint NOT NULL,
@@ -186,78 +338,78 @@ CREATE INDEX customers_by_id_number ON customers(id_hash);
 CREATE INDEX customers_by_name ON customers(name, id);
 CREATE INDEX customers_by_company_name ON customers(company_id, name, id);
 CREATE TABLE handovers(
-  event_id text PRIMARY KEY,
-  code text NOT NULL,
-  customer_id text NOT NULL,
-  courier_id text NOT NULL,
-  direction text NOT NULL,
-  decision text NOT NULL,
-  answer text NOT NULL,
+  event_id text COLLATE "C" PRIMARY KEY,
+  code text COLLATE "C" NOT NULL,
+  customer_id text COLLATE "C" NOT NULL,
+  courier_id text COLLATE "C" NOT NULL,
+  direction text COLLATE "C" NOT NULL,
+  decision text COLLATE "C" NOT NULL,
+  answer text COLLATE "C" NOT NULL,
   seq bigint NOT NULL
 );
 CREATE INDEX handovers_by_code ON handovers(code, seq)
   WHERE direction = 'deliver' AND decision = 'allow';
 CREATE TABLE whereabouts(
-  code text PRIMARY KEY,
-  holder_kind text NOT NULL,
-  holder_id text NOT NULL,
+  code text COLLATE "C" PRIMARY KEY,
+  holder_kind text COLLATE "C" NOT NULL,
+  holder_id text COLLATE "C" NOT NULL,
   since_seq bigint NOT NULL
 );
 CREATE INDEX whereabouts_by_holder ON whereabouts(holder_kind, holder_id);
 CREATE TABLE hazards(
-  id text PRIMARY KEY,
-  code text NOT NULL,
-  item text NOT NULL,
-  cylinder text NOT NULL,
-  customer_id text NOT NULL,
-  company_id text NOT NULL,
-  responsible text NOT NULL,
-  opened_by text NOT NULL,
+  id text COLLATE "C" PRIMARY KEY,
+  code text COLLATE "C" NOT NULL,
+  item text COLLATE "C" NOT NULL,
+  cylinder text COLLATE "C" NOT NULL,
+  customer_id text COLLATE "C" NOT NULL,
+  company_id text COLLATE "C" NOT NULL,
+  responsible text COLLATE "C" NOT NULL,
+  opened_by text COLLATE "C" NOT NULL,
   opened_at bigint NOT NULL,
-  deadline text NOT NULL,
-  state text NOT NULL,
-  closed_by text,
+  deadline text COLLATE "C" NOT NULL,
+  state text COLLATE "C" NOT NULL,
+  closed_by text COLLATE "C",
   closed_at bigint,
-  closed_by_actor text,
-  how text
+  closed_by_actor text COLLATE "C",
+  how text COLLATE "C"
 );
 CREATE INDEX hazards_by_company ON hazards(company_id, state, deadline);
 CREATE INDEX hazards_by_state ON hazards(state, deadline);
 CREATE TABLE check_days(
-  day text NOT NULL,
-  station_id text NOT NULL,
-  company_id text NOT NULL,
+  day text COLLATE "C" NOT NULL,
+  station_id text COLLATE "C" NOT NULL,
+  company_id text COLLATE "C" NOT NULL,
   checks bigint NOT NULL,
   refused bigint NOT NULL,
   PRIMARY KEY(day, station_id)
 );
 CREATE TABLE refusal_days(
-  day text NOT NULL,
-  station_id text NOT NULL,
-  reason text NOT NULL,
-  company_id text NOT NULL,
+  day text COLLATE "C" NOT NULL,
+  station_id text COLLATE "C" NOT NULL,
+  reason text COLLATE "C" NOT NULL,
+  company_id text COLLATE "C" NOT NULL,
   n bigint NOT NULL,
   PRIMARY KEY(day, station_id, reason)
 );
 CREATE TABLE refusals(
   seq bigint PRIMARY KEY,
   at bigint NOT NULL,
-  day text NOT NULL,
-  station_id text NOT NULL,
-  company_id text NOT NULL,
-  operator_id text NOT NULL,
-  code text NOT NULL,
-  reasons text NOT NULL
+  day text COLLATE "C" NOT NULL,
+  station_id text COLLATE "C" NOT NULL,
+  company_id text COLLATE "C" NOT NULL,
+  operator_id text COLLATE "C" NOT NULL,
+  code text COLLATE "C" NOT NULL,
+  reasons text COLLATE "C" NOT NULL
 );
 CREATE INDEX refusals_by_day ON refusals(day, seq);
 CREATE INDEX refusals_by_company ON refusals(company_id, day, seq);
 CREATE INDEX refusals_by_station ON refusals(station_id, day, seq);
 -- Kept by the trigger below exactly as the SQLite store's triggers keep it.
 CREATE TABLE due_counts(
-  company_id text NOT NULL,
+  company_id text COLLATE "C" NOT NULL,
   basis bigint NOT NULL,
-  model text NOT NULL,
-  base text NOT NULL,
+  model text COLLATE "C" NOT NULL,
+  base text COLLATE "C" NOT NULL,
   n bigint NOT NULL,
   PRIMARY KEY(company_id, basis, model, base)
 );
@@ -287,7 +439,7 @@ CREATE TRIGGER due_counts_update AFTER UPDATE OF owner_company_id, model, manufa
   FOR EACH ROW EXECUTE FUNCTION pingma_due_counts();
 -- What `migrate` has copied: a table once its rows are in, with their count.
 CREATE TABLE migration_progress(
-  table_name text PRIMARY KEY,
+  table_name text COLLATE "C" PRIMARY KEY,
   rows bigint NOT NULL,
   finished_at timestamptz NOT NULL DEFAULT now()
 );
@@ -451,6 +603,20 @@ Result<std::int64_t> CopyTable(const sql::Database& from, pg::Connection& to,
       }
       if (!*row) break;
     }
+    // Ids made by an identity column go on after the copied ones.
+    auto identity = to.Query(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = $1 AND is_identity = 'YES'",
+        {table});
+    if (!identity.ok()) return identity.status();
+    for (int r = 0; r < identity->size(); ++r) {
+      const std::string column = identity->Text(r, 0);
+      auto set =
+          to.Query(fmt::format("SELECT setval(pg_get_serial_sequence('{0}', '{1}'), "
+                               "COALESCE((SELECT max({1}) FROM {0}), 0) + 1, false)",
+                               table, column));
+      if (!set.ok()) return set.status();
+    }
     auto marked = to.Query("INSERT INTO migration_progress(table_name, rows) VALUES($1, $2)",
                            {table, std::to_string(copied)});
     return marked.status();
@@ -543,7 +709,7 @@ Status ApplyMigrations(pg::Connection& conn) {
   return MakePartitions(conn, now, MonthStart(now, 3));
 }
 
-Result<ChainWalk> WalkChain(const std::string& conninfo) {
+Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>* cancel) {
   auto conn = pg::Connection::Open(conninfo);
   if (!conn.ok()) return conn.status();
   auto version = QueryInt(*conn,
@@ -559,6 +725,9 @@ Result<ChainWalk> WalkChain(const std::string& conninfo) {
         "DECLARE chain NO SCROLL CURSOR FOR SELECT {} FROM events ORDER BY seq", kEventColumns)));
     std::int64_t expected = 1;
     for (;;) {
+      if (cancel != nullptr && cancel->load()) {
+        return Status::Unavailable(fmt::format("stopped after {} events", walk.length));
+      }
       auto rows = conn->Query("FETCH 10000 FROM chain");
       if (!rows.ok()) return rows.status();
       if (rows->size() == 0) break;
@@ -586,49 +755,6 @@ Result<ChainWalk> WalkChain(const std::string& conninfo) {
   });
   if (!status.ok()) return status;
   return walk;
-}
-
-Result<std::string> AddToken(const std::string& conninfo, const std::string& role,
-                             const std::string& subject) {
-  if (subject.empty() || subject.size() > 64) {
-    return Status::Invalid("the token's subject must be 1 to 64 characters");
-  }
-  auto conn = pg::Connection::Open(conninfo);
-  if (!conn.ok()) return conn.status();
-  PINGMA_RETURN_IF_ERROR(ApplyMigrations(*conn));
-  unsigned char bytes[24];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes");
-  std::string token = "pm_";
-  for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
-  const std::int64_t now = NowMs();
-  PINGMA_RETURN_IF_ERROR(InTransaction(*conn, [&]() -> Status {
-    auto head = conn->Query("SELECT seq, hash FROM chain_head FOR UPDATE");
-    if (!head.ok()) return head.status();
-    if (head->size() != 1) return Status::Corruption("PostgreSQL's chain_head has no row");
-    const std::int64_t seq = head->Int(0, 0) + 1;
-    Event e{EventId(seq),
-            "",
-            "token_added",
-            Instant{now},
-            "admin",
-            "cli",
-            nlohmann::json{{"role", role}, {"subject", subject}}.dump()};
-    const std::string hash = ChainHash(head->Bytes(0, 1), seq, e);
-    auto insert =
-        conn->Query("INSERT INTO tokens(hash, role, subject, created_at) VALUES($1, $2, $3, $4)",
-                    {pg::Hex(Sha256(token)), role, subject, std::to_string(now)});
-    if (!insert.ok()) return insert.status();
-    auto event = conn->Query(
-        fmt::format("INSERT INTO events({}) VALUES($1, $2, NULL, $3, $4, $5, $6, $7, $8)",
-                    kEventColumns),
-        {std::to_string(seq), e.id, e.type, std::to_string(now), e.actor_role, e.actor_id, e.body,
-         pg::Hex(hash)});
-    if (!event.ok()) return event.status();
-    return conn
-        ->Query("UPDATE chain_head SET seq = $1, hash = $2", {std::to_string(seq), pg::Hex(hash)})
-        .status();
-  }));
-  return token;
 }
 
 Result<std::string> Migrate(const MigrateOptions& options) {

@@ -9,13 +9,78 @@
 // which every append locks: N registries on one database extend one chain.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "pg.h"
 #include "pingma/common/status.h"
 #include "store.h"
+
+namespace pingma::registry {
+
+/// The store on PostgreSQL. One writer thread per registry commits queued jobs in
+/// batches (group commit), each job in its own savepoint, as SqliteStore does. A
+/// batch's transaction (READ COMMITTED) first locks the chain's head row
+/// (SELECT ... FOR UPDATE): the writes of every registry on the database are
+/// serialised by that lock, one batch at a time, so that each batch reads what
+/// the batches before it wrote and extends the one chain; answers wait for the
+/// COMMIT (synchronous_commit, and a synchronous standby where one is set up),
+/// never for one round trip per request. A lost connection fails the batch with
+/// kUnavailable (HTTP 503, retryable) and the next batch connects again: given
+/// several hosts and target_session_attrs=read-write, to the new primary.
+class PgStore final : public Store {
+ public:
+  static Result<std::unique_ptr<PgStore>> Open(const std::string& conninfo, const Clock& clock);
+  ~PgStore() override;
+
+  void Submit(Job job, Done done) override;
+  void Close() override;
+  /// At once: a read sees only what is committed, and committed is durable.
+  void WhenDurable(std::function<void()> fn) override { fn(); }
+
+ protected:
+  Result<std::unique_ptr<Conn>> AcquireReader() override;
+  void ReleaseReader(std::unique_ptr<Conn> conn) override;
+
+ private:
+  PgStore(std::string conninfo, const Clock& clock)
+      : conninfo_(std::move(conninfo)), clock_(clock) {}
+  void WriterLoop();
+  /// The writer's connection, made again after a failure.
+  Status Connect();
+
+  struct Pending {
+    Job job;
+    Done done;
+  };
+
+  std::string conninfo_;
+  const Clock& clock_;
+  std::unique_ptr<Conn> writer_;
+  std::string head_hash_;
+  std::int64_t head_seq_ = 0;
+  std::int64_t known_seq_ = -1;  ///< the head after this store's last commit
+  bool failed_since_ = false;    ///< a batch failed after that commit
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Conn>> readers_;
+};
+
+}  // namespace pingma::registry
 
 namespace pingma::registry::pgstore {
 
@@ -28,12 +93,9 @@ Status ApplyMigrations(pg::Connection& conn);
 /// `from_ms` to `to_ms` (both included), where missing.
 Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t to_ms);
 
-/// The chain walked in order, as WalkChain does for a SQLite file.
-Result<ChainWalk> WalkChain(const std::string& conninfo);
-
-/// Adds a bearer token and its `token_added` event, as AddToken does on SQLite.
-Result<std::string> AddToken(const std::string& conninfo, const std::string& role,
-                             const std::string& subject);
+/// The chain walked in order, as WalkChain does for a SQLite file (store.h calls
+/// this one for a connection string).
+Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>* cancel = nullptr);
 
 struct MigrateOptions {
   std::string from;            ///< the SQLite file (of a stopped registry)

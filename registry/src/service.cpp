@@ -181,8 +181,10 @@ Service::Service(Store* store, Policy policy, const Clock* clock)
     route_segments_.emplace_back();
     for (std::string_view part : SplitPath(r.pattern)) route_segments_.back().emplace_back(part);
   }
-  store_->set_hooks({[this](bool whole_batch) { OnRollback(whole_batch); },
-                     [this](const Event& event) { OnAppend(event); }});
+  store_->set_hooks(
+      {[this](bool whole_batch) { OnRollback(whole_batch); },
+       [this](const Event& event) { OnAppend(event); },
+       [this](Conn& conn, std::int64_t since_seq) { OnForeignAppends(conn, since_seq); }});
   // A failure here only leaves clone detection to start afresh; the log is intact.
   (void)LoadSightings();
 }
@@ -201,7 +203,10 @@ void Service::OnRollback(bool whole_batch) {
   facts_.Clear();
   // Sightings are recorded only once a check's job has succeeded; a batch that
   // fails to commit takes its checks with it.
-  if (whole_batch) sightings_.clear();
+  if (whole_batch) {
+    sightings_.clear();
+    sightings_lost_ = true;
+  }
 }
 
 void Service::WriteSetup(Store::Done done, Store::Job job) {

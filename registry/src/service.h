@@ -208,11 +208,19 @@ class Service {
   /// Keeps the writer's caches true after an event or a rollback.
   void OnAppend(const Event& event);
   void OnRollback(bool whole_batch);
+  /// Another registry on the same database wrote since this one's last batch:
+  /// the caches go, and its fill checks since `since_seq` become sightings.
+  void OnForeignAppends(Conn& conn, std::int64_t since_seq);
+  /// The sighting a fill_check event's body records, if it found a cylinder.
+  static std::optional<Sighting> SightingOf(std::string_view body, std::int64_t at);
   /// The facts of a fill check, from the cache or the store (writer thread only).
   Result<FillCheckInput> GatherFacts(Conn& conn, const std::string& station_id,
                                      const std::string& operator_id, const Cylinder* cylinder);
   /// Reads the clone-detection sightings of the last window back from the log.
   Status LoadSightings();
+  /// The same, on the writer's connection: the sightings of the window before
+  /// `now`, and no others.
+  Status ReadSightings(Conn& conn, Instant now);
   /// Remembers a check for clone detection, dropping sightings past the window.
   void RecordSighting(const std::string& code, Sighting sighting);
   /// Runs a read on a pooled connection and answers at once.
@@ -234,6 +242,9 @@ class Service {
   /// The latest check of each code within the clone window (writer thread only);
   /// rebuilt from the log at start-up.
   std::unordered_map<std::string, Sighting> sightings_;
+  /// A batch failed to commit and its sightings went with all others: the next
+  /// OnForeignAppends reads the window again (writer thread only).
+  bool sightings_lost_ = false;
   static constexpr size_t kMinSightingsPruneAt = 65536;
   size_t sightings_prune_at_ = kMinSightingsPruneAt;  ///< sweep when the map reaches this
 

@@ -1,14 +1,25 @@
 // Thin RAII over sqlite3: a Database owns a connection, a Statement a prepared
 // statement. Every SQLITE_* error becomes a Status carrying SQLite's own message.
 // Neither is thread-safe: one connection, one thread at a time.
+//
+// The same two classes also carry a PostgreSQL connection (Database::OpenPostgres,
+// through pg.h), so that the registry's use cases run unchanged on either store:
+// statements are written for SQLite and translated (pg::FromSqlite), prepared on
+// the server, their parameters sent as text and their results read as SQLite's
+// would be (booleans as 0/1, bytea as bytes).
 #pragma once
 
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pg.h"
 
 #include "pingma/common/status.h"
 
@@ -22,30 +33,38 @@ class Database {
   static Result<Database> Open(const std::string& path, bool create, bool read_only,
                                const char* vfs = nullptr);
 
+  /// A PostgreSQL connection (a libpq connection string) behind this interface.
+  static Result<Database> OpenPostgres(const std::string& conninfo);
+
   Database() = default;
-  Database(Database&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  Database(Database&& other) noexcept { *this = std::move(other); }
   Database& operator=(Database&& other) noexcept;
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
   ~Database();
 
   sqlite3* get() const { return db_; }
+  /// The PostgreSQL connection, or nullptr for SQLite.
+  pg::Connection* postgres() const { return pg_.get(); }
   /// Runs one or more statements with no results.
   Status Exec(std::string_view sql);
   Status Error(std::string_view what) const;
-  std::int64_t Changes() const { return sqlite3_changes64(db_); }
+  /// Rows changed by the last INSERT, UPDATE or DELETE.
+  std::int64_t Changes() const { return pg_ ? pg_changes_ : sqlite3_changes64(db_); }
 
  private:
+  friend class Statement;
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_ = nullptr;
+  std::unique_ptr<pg::Connection> pg_;
+  mutable std::int64_t pg_changes_ = 0;  ///< set by the statements run on pg_
+  mutable int pg_statements_ = 0;        ///< names of statements prepared on pg_
 };
 
 class Statement {
  public:
   Statement() = default;
-  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
-    other.stmt_ = nullptr;
-  }
+  Statement(Statement&& other) noexcept { *this = std::move(other); }
   Statement& operator=(Statement&& other) noexcept;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -75,12 +94,14 @@ class Statement {
   Status Run();
   void Reset();
 
-  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  bool IsNull(int col) const {
+    return pg_db_ ? PgNull(col) : sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
   /// SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL.
-  int Type(int col) const { return sqlite3_column_type(stmt_, col); }
-  int Columns() const { return sqlite3_column_count(stmt_); }
-  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  double Double(int col) const { return sqlite3_column_double(stmt_, col); }
+  int Type(int col) const;
+  int Columns() const;
+  std::int64_t Int(int col) const;
+  double Double(int col) const;
   std::string Text(int col) const;
   std::string_view Blob(int col) const;
   std::optional<std::string> OptText(int col) const {
@@ -88,8 +109,27 @@ class Statement {
   }
 
  private:
+  bool PgNull(int col) const { return pg_rows_.IsNull(pg_row_, col); }
+  Statement& PgBind(int i, std::optional<std::string> value, unsigned type = 0);
+  /// The server-side statement for the types bound now: one per set of types,
+  /// prepared on first use.
+  Result<const std::string*> PgPrepared();
+
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
+  // PostgreSQL: the statement's name on the connection, the parameters bound, and
+  // once run, its rows and the one Step is on.
+  const Database* pg_db_ = nullptr;
+  std::string pg_sql_;     ///< translated for PostgreSQL
+  int pg_parameters_ = 0;  ///< its highest parameter number
+  std::string pg_simple_;  ///< a statement sent unprepared (transaction control)
+  std::vector<pg::Param> pg_params_;
+  std::vector<unsigned> pg_types_;  ///< of pg_params_: 0 for text and NULL
+  std::vector<std::pair<std::vector<unsigned>, std::string>> pg_prepared_;  ///< types, name
+  pg::Rows pg_rows_;
+  int pg_row_ = -1;
+  bool pg_run_ = false;
+  mutable std::vector<std::string> pg_bytes_;  ///< Blob's bytes of the current row
 };
 
 }  // namespace pingma::sql

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "pg_store.h"
 #include "wal_vfs.h"
 
 namespace pingma::registry {
@@ -548,7 +549,19 @@ Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock& clock) {
-  std::unique_ptr<Store> store(new Store(path, clock));
+  if (pg::IsConnectionString(path)) {
+    auto store = PgStore::Open(path, clock);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<Store>(std::move(*store));
+  }
+  auto store = SqliteStore::Open(path, clock);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(std::move(*store));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                       const Clock& clock) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, clock));
   PINGMA_RETURN_IF_ERROR(store->Init());
   for (int i = 0; i < kSyncers; ++i) {
     store->syncers_.emplace_back([s = store.get()] {
@@ -567,7 +580,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock&
   return store;
 }
 
-Status Store::Init() {
+Status SqliteStore::Init() {
   PINGMA_RETURN_IF_ERROR(sql::RegisterWalVfs());
   auto db = sql::Database::Open(path_, /*create=*/true, /*read_only=*/false, sql::kWalVfsName);
   if (!db.ok()) return db.status();
@@ -600,7 +613,7 @@ Status Store::Init() {
   return LoadHead();
 }
 
-Status Store::LoadHead() {
+Status SqliteStore::LoadHead() {
   auto head = writer_->Prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1");
   if (!head.ok()) return head.status();
   auto row = (*head)->Step();
@@ -610,11 +623,11 @@ Status Store::LoadHead() {
   return Status::Ok();
 }
 
-Store::~Store() {
+SqliteStore::~SqliteStore() {
   Close();
 }
 
-void Store::Close() {
+void SqliteStore::Close() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ && !thread_.joinable()) return;
@@ -641,7 +654,7 @@ void Store::Close() {
   writer_.reset();
 }
 
-void Store::Submit(Job job, Done done) {
+void SqliteStore::Submit(Job job, Done done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_ && !failed_) {
@@ -663,12 +676,12 @@ Reply Store::Run(Job job) {
   return future.get();
 }
 
-Reply Store::RunJob(const Job& job) {
+Reply SqliteStore::RunJob(const Job& job) {
   WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now(), &hooks_);
   return InSavepoint(*writer_, "job", &head_hash_, &head_seq_, hooks_, [&] { return job(tx); });
 }
 
-void Store::WriterLoop() {
+void SqliteStore::WriterLoop() {
   constexpr size_t kMaxBatch = 1024;
   std::vector<Pending> batch;
   bool failed = false;
@@ -704,6 +717,9 @@ void Store::WriterLoop() {
       begun = LoadHead();
       if (!begun.ok()) (void)writer_->db().Exec("ROLLBACK");
     }
+    if (begun.ok() && known_seq_ >= 0 && head_seq_ != known_seq_ && hooks_.on_foreign_appends) {
+      hooks_.on_foreign_appends(*writer_, known_seq_);
+    }
     for (auto& p : batch) {
       committed.replies.push_back(begun.ok() ? RunJob(p.job) : ErrorReply(begun));
       committed.dones.push_back(std::move(p.done));
@@ -731,6 +747,7 @@ void Store::WriterLoop() {
     }
     // Committed, but perhaps only in the page cache: a syncer answers once the
     // WAL is on the disk. Meanwhile this thread goes on with the next batch.
+    known_seq_ = head_seq_;
     HandToSyncers(std::move(committed));
     if (wal_frames_ < ckpt_asked_at_) ckpt_asked_at_ = 0;  // the WAL started afresh
     if (wal_frames_ >= writer_checkpoint_frames_) {
@@ -749,13 +766,13 @@ void Store::WriterLoop() {
   }
 }
 
-void Store::HandToSyncers(Committed committed) {
+void SqliteStore::HandToSyncers(Committed committed) {
   std::lock_guard<std::mutex> lock(sync_mu_);
   to_sync_.push_back(std::move(committed));
   if (sync_waiting_ > 0) sync_cv_.notify_one();
 }
 
-void Store::Checkpoint(sql::Database& db) {
+void SqliteStore::Checkpoint(sql::Database& db) {
   // What SQLite's automatic checkpoint does, with real syncs of the WAL and of
   // the database. One that cannot finish (a reader still on older pages) or that
   // fails is asked for again after the next commit; the WAL keeps everything,
@@ -765,7 +782,7 @@ void Store::Checkpoint(sql::Database& db) {
   ++stats_.checkpoints;
 }
 
-void Store::CheckpointLoop() {
+void SqliteStore::CheckpointLoop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(ckpt_mu_);
@@ -777,7 +794,7 @@ void Store::CheckpointLoop() {
   }
 }
 
-void Store::SyncLoop() {
+void SqliteStore::SyncLoop() {
   int fd = -1;  // this thread's own descriptor of the WAL file
   std::deque<Committed> work;
   for (;;) {
@@ -835,7 +852,7 @@ void Store::SyncLoop() {
   for (auto& read : reads) read.second();
 }
 
-void Store::WhenDurable(std::function<void()> fn) {
+void SqliteStore::WhenDurable(std::function<void()> fn) {
   // Read after the reads that `fn` answers for: every commit they could have
   // seen was counted here before SQLite published it.
   const std::uint64_t seen = commits_begun_.load();
@@ -851,7 +868,7 @@ void Store::WhenDurable(std::function<void()> fn) {
   fn();
 }
 
-std::vector<std::function<void()>> Store::TakeReadsCovered() {
+std::vector<std::function<void()>> SqliteStore::TakeReadsCovered() {
   std::vector<std::function<void()>> ready;
   auto keep = waiting_reads_.begin();
   for (auto& [commit, fn] : waiting_reads_) {
@@ -865,7 +882,7 @@ std::vector<std::function<void()>> Store::TakeReadsCovered() {
   return ready;
 }
 
-Status Store::SyncWal(int* fd) {
+Status SqliteStore::SyncWal(int* fd) {
   // The WAL is created with the database and is never replaced while the writer's
   // connection is open; should it be, the descriptor is opened anew.
   const std::string wal = path_ + "-wal";
@@ -886,7 +903,7 @@ Status Store::SyncWal(int* fd) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Conn>> Store::AcquireReader() {
+Result<std::unique_ptr<Conn>> SqliteStore::AcquireReader() {
   {
     std::lock_guard<std::mutex> lock(readers_mu_);
     if (!readers_.empty()) {
@@ -901,7 +918,7 @@ Result<std::unique_ptr<Conn>> Store::AcquireReader() {
   return std::make_unique<Conn>(std::move(*db));
 }
 
-void Store::ReleaseReader(std::unique_ptr<Conn> conn) {
+void SqliteStore::ReleaseReader(std::unique_ptr<Conn> conn) {
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.push_back(std::move(conn));
 }
@@ -924,6 +941,7 @@ Result<std::string> VerifyChain(const std::string& path) {
 }
 
 Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel) {
+  if (pg::IsConnectionString(path)) return pgstore::WalkChain(path, cancel);
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     return Status::NotFound(fmt::format("no database at {}: {}", path, ErrnoText(errno)));

@@ -106,6 +106,10 @@ struct WriteHooks {
   std::function<void(bool whole_batch)> on_rollback;
   /// An event was appended (not yet committed).
   std::function<void(const Event&)> on_append;
+  /// At the start of a batch: the log has grown past `since_seq` by appends this
+  /// store did not make (another registry on the same database, or `token add`),
+  /// so that what was kept from the log must be read again from it.
+  std::function<void(Conn& conn, std::int64_t since_seq)> on_foreign_appends;
 };
 
 /// Runs `fn` inside savepoint `name`: when it fails (an error reply or an
@@ -136,23 +140,26 @@ class WriteTx {
   const WriteHooks* hooks_;
 };
 
+/// The store the use cases write and read through: SQLite (SqliteStore, the
+/// default) or PostgreSQL (PgStore, pg_store.h), chosen by Open from the path.
 class Store {
  public:
   using Job = std::function<Reply(WriteTx&)>;
   using Done = std::function<void(Reply)>;
 
-  /// Opens or creates the database and starts the writer thread.
+  /// Opens the SQLite file at `path` (created if missing), or the PostgreSQL
+  /// database when `path` is a connection string (pg::IsConnectionString), and
+  /// starts the writer.
   static Result<std::unique_ptr<Store>> Open(const std::string& path, const Clock& clock);
-  ~Store();
+  virtual ~Store() = default;
 
-  /// Queues a job. `done` runs on a syncer thread once the job's batch has
-  /// committed and reached the disk (or on the writer thread when it failed): a
-  /// reply is never sent before its data is durable.
-  void Submit(Job job, Done done);
+  /// Queues a job. `done` runs once the job's batch has committed and is durable
+  /// (or when it failed): a reply is never sent before its data is durable.
+  virtual void Submit(Job job, Done done) = 0;
   /// Submit and wait for the reply (command-line tools, tests).
   Reply Run(Job job);
 
-  /// Runs `fn(Conn&)` on a pooled read-only connection.
+  /// Runs `fn(Conn&)` on a pooled reading connection.
   template <typename F>
   auto Read(F&& fn) {
     auto conn = AcquireReader();
@@ -162,25 +169,16 @@ class Store {
     return result;
   }
 
-  /// Finishes the queued jobs, stops the writer and the syncers, and closes the
-  /// database.
-  void Close();
+  /// Finishes the queued jobs, stops the writer and closes the database.
+  virtual void Close() = 0;
 
   /// Set before the first Submit.
   void set_hooks(WriteHooks hooks) { hooks_ = std::move(hooks); }
 
   /// Runs `fn` once every commit that a read made before this call could have
-  /// seen is durable: at once when it is, otherwise on a syncer thread after the
-  /// fdatasync that covers it. So an answer built from reads never shows a write
-  /// before that write is acknowledged, and never one that a power loss could
-  /// undo. (A failed sync ends the waiting too: no later sync will come.)
-  void WhenDurable(std::function<void()> fn);
-
-  /// Tests only: runs on the syncer thread just before each fdatasync.
-  void set_before_sync_for_test(std::function<void()> fn) {
-    std::lock_guard<std::mutex> lock(sync_mu_);
-    before_sync_ = std::move(fn);
-  }
+  /// seen is durable, so that an answer built from reads never shows a write
+  /// before that write is acknowledged.
+  virtual void WhenDurable(std::function<void()> fn) = 0;
 
   struct Stats {
     size_t batches = 0;             ///< transactions committed (or failed)
@@ -194,6 +192,37 @@ class Store {
   /// Group-commit figures; read them after Close().
   const Stats& stats() const { return stats_; }
 
+ protected:
+  Store() = default;
+  virtual Result<std::unique_ptr<Conn>> AcquireReader() = 0;
+  virtual void ReleaseReader(std::unique_ptr<Conn> conn) = 0;
+
+  WriteHooks hooks_;
+  /// batches, jobs, writer_checkpoints: the writer's; syncs: the syncers', under
+  /// their lock; checkpoints: the checkpointer's.
+  Stats stats_;
+};
+
+/// The SQLite store (see the top of this file).
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, const Clock& clock);
+  ~SqliteStore() override;
+
+  /// `done` runs on a syncer thread once the job's batch has committed and reached
+  /// the disk (or on the writer thread when it failed).
+  void Submit(Job job, Done done) override;
+  void Close() override;
+  /// At once when durable already, otherwise on a syncer thread after the
+  /// fdatasync that covers it. (A failed sync ends the waiting too: no later sync
+  /// will come.)
+  void WhenDurable(std::function<void()> fn) override;
+
+  /// Tests only: runs on the syncer thread just before each fdatasync.
+  void set_before_sync_for_test(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    before_sync_ = std::move(fn);
+  }
   /// The WAL checkpoint threshold, in frames, for tests (before the first Submit);
   /// the writer's own threshold becomes eight times it.
   void set_checkpoint_frames_for_test(int frames) {
@@ -201,8 +230,12 @@ class Store {
     writer_checkpoint_frames_ = frames * 8;
   }
 
+ protected:
+  Result<std::unique_ptr<Conn>> AcquireReader() override;
+  void ReleaseReader(std::unique_ptr<Conn> conn) override;
+
  private:
-  Store(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
+  SqliteStore(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
   Status Init();
   Status LoadHead();  ///< reads the chain's last link into head_seq_/head_hash_
   void WriterLoop();
@@ -219,9 +252,6 @@ class Store {
   std::vector<std::function<void()>> TakeReadsCovered();
   /// Runs one job in its own savepoint (writer thread).
   Reply RunJob(const Job& job);
-  Result<std::unique_ptr<Conn>> AcquireReader();
-  void ReleaseReader(std::unique_ptr<Conn> conn);
-
   struct Pending {
     Job job;
     Done done;
@@ -237,7 +267,6 @@ class Store {
 
   std::string path_;
   const Clock& clock_;
-  WriteHooks hooks_;
   std::unique_ptr<Conn> writer_;
   /// Pages in the WAL after the last commit (SQLite's WAL hook). Each time it has
   /// grown by kCheckpointFrames, the writer asks the checkpointer for a checkpoint
@@ -255,6 +284,7 @@ class Store {
   int writer_checkpoint_frames_ = kWriterCheckpointFrames;
   std::string head_hash_;
   std::int64_t head_seq_ = 0;
+  std::int64_t known_seq_ = -1;  ///< the head after this store's last commit
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -267,9 +297,6 @@ class Store {
   /// refuses further writes until it is opened again.
   bool failed_ = false;
   std::thread thread_;
-  /// batches, jobs, writer_checkpoints: the writer's; syncs: the syncers', under
-  /// sync_mu_; checkpoints: under ckpt_run_mu_.
-  Stats stats_;
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
@@ -303,7 +330,8 @@ class Store {
   std::thread checkpointer_;
 };
 
-/// Recomputes the hash chain of the database at `path`. OK with a summary
+/// Recomputes the hash chain of the database at `path` (a SQLite file, or a
+/// PostgreSQL connection string). OK with a summary
 /// ("ok: 1234 events") or Corruption naming the first broken event.
 Result<std::string> VerifyChain(const std::string& path);
 

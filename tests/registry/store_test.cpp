@@ -247,7 +247,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "the hooks hear of every event appended and eve
   std::vector<std::string> appended;
   std::vector<bool> rollbacks;
   store->set_hooks({[&](bool whole_batch) { rollbacks.push_back(whole_batch); },
-                    [&](const Event& e) { appended.push_back(e.code + "/" + e.id); }});
+                    [&](const Event& e) { appended.push_back(e.code + "/" + e.id); }, nullptr});
   CHECK(store->Run(Appends(2, "C1")).status == 201);
   CHECK(rollbacks.empty());
   CHECK(store->Run(Appends(1, "C2", 422)).status == 422);

@@ -38,20 +38,20 @@ struct TempDb {
 /// not closed it) before the database is removed.
 struct StoreOnTempDb {
   StoreOnTempDb() {
-    auto opened = Store::Open(tmp.path, clock);
+    auto opened = SqliteStore::Open(tmp.path, clock);
     REQUIRE(opened.ok());
     store = std::move(*opened);
   }
   TempDb tmp;
   FixedClock clock;
-  std::unique_ptr<Store> store;
+  std::unique_ptr<SqliteStore> store;
 };
 
 /// Holds the store's syncers before their next fdatasync, until Release (or the
 /// end of the test): what is committed then is not yet durable.
 class HeldSync {
  public:
-  explicit HeldSync(Store& store) : state_(std::make_shared<State>()) {
+  explicit HeldSync(SqliteStore& store) : state_(std::make_shared<State>()) {
     state_->open = state_->gate.get_future().share();
     store.set_before_sync_for_test([state = state_] {
       if (state->held.exchange(true)) return;
