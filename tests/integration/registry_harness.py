@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -206,6 +207,44 @@ class Connection:
 # the registry process
 
 
+# With PINGMA_TEST_STORE=postgresql, each Registry gets a new database of its own
+# on one throw-away PostgreSQL cluster (pg_cluster.py), started on first use and
+# stopped when the test process ends, instead of a SQLite file.
+STORE = os.environ.get("PINGMA_TEST_STORE", "sqlite")
+_PG = {"cluster": None, "databases": 0}
+
+
+def postgres_database():
+    """A new, empty database on the shared cluster: its connection string."""
+    if _PG["cluster"] is None:
+        import atexit
+        from pg_cluster import PgCluster
+        cluster = PgCluster()
+        cluster.start()
+        atexit.register(cluster.stop)
+        _PG["cluster"] = cluster
+    _PG["databases"] += 1
+    return _PG["cluster"].create_database("registry_%d" % _PG["databases"])
+
+
+def _inline(sql, params):
+    """`sql` with each ? replaced by its parameter as a PostgreSQL literal."""
+    parts = sql.split("?")
+    assert len(parts) == len(params) + 1, "one parameter per ?"
+    out = parts[0]
+    for value, rest in zip(params, parts[1:]):
+        if value is None:
+            literal = "NULL"
+        elif isinstance(value, (int, float)):
+            literal = repr(value)
+        else:
+            if isinstance(value, bytes):
+                value = value.decode("utf-8")
+            literal = "'" + value.replace("'", "''") + "'"
+        out += literal + rest
+    return out
+
+
 class Registry:
     """A pingma-registry server process with its own temporary directory and db."""
 
@@ -213,6 +252,8 @@ class Registry:
         self.binary = binary
         self.own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="pingma-registry-it-")
+        if db_path is None and STORE == "postgresql":
+            db_path = postgres_database()
         self.db = db_path or os.path.join(self.workdir, "registry.db")
         self.proc = None
         self.host = None
@@ -245,6 +286,58 @@ class Registry:
     def verify(self):
         """`verify --db`: returns the CompletedProcess (returncode, stdout, stderr)."""
         return self.run_cli("verify", "--db", self.db)
+
+    # -- the store itself, behind the server's back (tests that corrupt or inspect) --
+
+    def query(self, sql, params=()):
+        """Rows of `sql` (with ? parameters) run on the store, SQLite or PostgreSQL,
+        as lists of values (PostgreSQL's as JSON gives them)."""
+        if STORE != "postgresql":
+            con = sqlite3.connect(self.db)
+            try:
+                return [list(r) for r in con.execute(sql, params).fetchall()]
+            finally:
+                con.close()
+        text = _PG["cluster"].psql(
+            "select coalesce(json_agg(json_build_array(%s)), '[]') from (%s) q"
+            % (self._columns(sql), _inline(sql, params)),
+            db=self.db.rsplit("/", 1)[1])
+        return json.loads(text)
+
+    def execute(self, sql, params=()):
+        """Runs a statement that changes the store, committed."""
+        if STORE != "postgresql":
+            con = sqlite3.connect(self.db)
+            try:
+                con.execute(sql, params)
+                con.commit()
+            finally:
+                con.close()
+            return
+        _PG["cluster"].psql(_inline(sql, params), db=self.db.rsplit("/", 1)[1])
+
+    def stored_bytes(self):
+        """Everything the store holds, as bytes: the SQLite file and its WAL, or a
+        dump of the PostgreSQL database's rows."""
+        if STORE != "postgresql":
+            data = b""
+            for path in (self.db, self.db + "-wal"):
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        data += f.read()
+            return data
+        return subprocess.run(["pg_dump", "--data-only", "-d", self.db], check=True,
+                              stdout=subprocess.PIPE, timeout=120).stdout
+
+    @staticmethod
+    def _columns(sql):
+        # The columns of `select a, b, c from ...`, as the subquery q names them.
+        head = re.match(r"\s*select\s+(.*?)\s+from\s", sql, re.I | re.S).group(1)
+        names = []
+        for part in head.split(","):
+            name = part.strip().split()[-1].split(".")[-1]
+            names.append("q." + name)
+        return ", ".join(names)
 
     # -- serve ---------------------------------------------------------------
 

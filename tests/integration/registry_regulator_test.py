@@ -24,7 +24,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import (Registry, RegistryCase, id_number, add_months, add_years, iso, last_day, q,
+from registry_harness import (STORE, Registry, RegistryCase, id_number, add_months, add_years, iso, last_day, q,
                               take_binary_argument, today_shanghai,
                               wait_past_shanghai_midnight, year_month, ym_text)
 
@@ -610,6 +610,9 @@ class RegulatorTest(RegistryCase):
         self.reg.start()
         for g, answer in before.items():
             self.assertEqual(self.stats(group_by=g), answer)
+        if STORE == "postgresql":
+            self.skipTest("what follows upgrades a SQLite store made before the summaries; "
+                          "PostgreSQL's schema began with them")
         # A store made before the summaries: drop them while the registry is stopped.
         self.reg.stop()
         con = sqlite3.connect(self.reg.db)
