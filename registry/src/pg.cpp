@@ -268,7 +268,9 @@ Result<Rows> Connection::QueryPrepared(const std::string& name, const std::vecto
 
 Status Connection::Exec(const std::string& sql) {
   Rows rows(PQexec(conn_, sql.c_str()));
-  return ResultStatus(rows.result_, "running the schema");
+  // Named by its first word: BEGIN, COMMIT, SAVEPOINT, CREATE...
+  const std::string what = sql.substr(0, std::min(sql.find_first_of(" ;\n"), sql.size()));
+  return ResultStatus(rows.result_, what);
 }
 
 Status Connection::Copy(const std::string& sql, std::string_view data) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <vector>
 
@@ -77,7 +78,11 @@ void PgStore::WriterLoop() {
     stats_.max_batch = std::max(stats_.max_batch, batch.size());
     ++stats_.batches;
     stats_.jobs += batch.size();
-    Status begun = writer_ ? Status::Ok() : Connect();
+    Status begun = Status::Ok();
+    if (!writer_) {
+      begun = Connect();
+      if (begun.ok()) std::fprintf(stderr, "pingma-registry: connected to PostgreSQL again\n");
+    }
     if (begun.ok()) begun = writer_->db().Exec("BEGIN");
     if (begun.ok()) {
       // The head as the last batch of any registry left it; held until COMMIT.
@@ -124,8 +129,15 @@ void PgStore::WriterLoop() {
     if (!ended.ok()) {
       if (writer_) {
         (void)writer_->db().Exec("ROLLBACK");
-        // A connection that failed is made again by the next batch.
-        if (!writer_->db().postgres()->ok()) writer_.reset();
+        // A connection that failed is made again by the next batch; the readers'
+        // were most likely to the same server, and go too.
+        if (!writer_->db().postgres()->ok()) {
+          std::fprintf(stderr, "pingma-registry: lost PostgreSQL (%s); connecting again\n",
+                       ended.message().c_str());
+          writer_.reset();
+          std::lock_guard<std::mutex> lock(readers_mu_);
+          readers_.clear();
+        }
       }
       if (begun.ok() && hooks_.on_rollback) hooks_.on_rollback(/*whole_batch=*/true);
       failed_since_ = true;

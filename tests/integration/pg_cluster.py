@@ -10,6 +10,15 @@ pg_ctl and the server run as the user `nobody` (runuser), in a directory under
         pg.create_database("pingma")
         pg.psql("select 1")                      # -> "1"
         uri = pg.conninfo("pingma")              # postgresql://postgres@127.0.0.1:PORT/pingma
+
+A synchronous hot standby for failover tests (streaming replication, made with
+pg_basebackup; the primary's commits wait until the standby has flushed them):
+
+    standby = pg.add_standby()                   # a PgStandby, running and in sync
+    uri = pg.failover_conninfo(standby, "pingma")  # both hosts, read-write wanted
+    pg.kill()                                    # the primary's power cut
+    standby.promote()                            # the standby takes writes
+    pg.stop()                                    # stops and removes its standbys too
 """
 
 import glob
@@ -105,6 +114,63 @@ def _alive(pid):
         return True
 
 
+def _proc_stat(pid):
+    """(state, ppid) of pid from /proc, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _pids():
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
+def _children(pid):
+    """The pids whose parent is pid."""
+    found = []
+    for p in _pids():
+        stat = _proc_stat(p)
+        if stat is not None and stat[1] == pid:
+            found.append(p)
+    return found
+
+
+def _processes_in(directory):
+    """The pids whose working directory is `directory` or under it: a server's
+    postmaster and every process it started (they all run in the data directory),
+    and the programs _run_server_program runs there."""
+    directory = os.path.realpath(directory)
+    found = []
+    for p in _pids():
+        if p == os.getpid():
+            continue
+        try:
+            cwd = os.readlink("/proc/%d/cwd" % p)
+        except OSError:
+            continue
+        if cwd == directory or cwd.startswith(directory + os.sep):
+            found.append(p)
+    return found
+
+
+def _sigkill_all(pids, wait=10.0):
+    """SIGKILL to each pid; waits until they are gone. Returns those still alive."""
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + wait
+    left = [p for p in pids if _alive(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)
+        left = [p for p in left if _alive(p)]
+    return left
+
+
 class PgCluster:
     """One PostgreSQL server in its own temporary directory."""
 
@@ -122,6 +188,7 @@ class PgCluster:
         self.log = None
         self.port = None
         self.host = "127.0.0.1"
+        self.standbys = []
 
     # -- running the server's programs -------------------------------------------
 
@@ -230,19 +297,29 @@ class PgCluster:
             return None
 
     def kill(self):
-        """SIGKILL to the postmaster (a crash; its backends notice and exit)."""
+        """A power cut: SIGKILL to the postmaster and every process it started, at
+        the same moment (no shutdown checkpoint, nothing flushed that was not; the
+        next start runs crash recovery). The postmaster is stopped (SIGSTOP) first so
+        that it cannot start a backend between the listing of its children and the
+        kill, and no orphaned backend goes on to finish a statement afterwards.
+        Returns when all of them are gone."""
         pid = self.postmaster_pid()
-        if pid is None:
-            return
+        if pid is None or not _alive(pid) or pid not in _processes_in(self.data):
+            return  # not running (a stale postmaster.pid: the pid may be another's now)
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGSTOP)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            stat = _proc_stat(pid)
+            if stat is None or stat[0] in ("T", "t", "Z", "X"):
                 break
-            time.sleep(0.05)
+            time.sleep(0.001)
+        left = _sigkill_all([pid] + _children(pid))
+        if left:
+            raise PgError("processes %s of the server in %s outlived SIGKILL"
+                          % (left, self.dir))
 
     def stop_server(self):
         """pg_ctl stop -m fast; the data directory stays (restart() starts it again)."""
@@ -258,19 +335,29 @@ class PgCluster:
                                       "stop"], timeout=60)
 
     def stop(self):
-        """Stops the server and removes its directory; safe to call twice."""
-        if self.dir is None:
-            return
+        """Stops the server (and the standbys add_standby made) and removes its
+        directory; safe to call twice. Whatever is still running in the directory
+        afterwards (a server pg_ctl could not stop, backends of a killed one) is
+        killed before the directory goes."""
         try:
-            self.stop_server()
+            for standby in reversed(self.standbys):
+                standby.stop()
         finally:
-            self._remove_dir()
+            if self.dir is not None:
+                try:
+                    self.stop_server()
+                finally:
+                    self._remove_dir()
 
     def _remove_dir(self):
-        if self.dir is not None:
-            if not os.environ.get("PINGMA_KEEP_TMP"):
-                shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        if self.dir is None:
+            return
+        directory, self.dir = self.dir, None
+        left = _sigkill_all(_processes_in(directory))
+        if not os.environ.get("PINGMA_KEEP_TMP"):
+            shutil.rmtree(directory, ignore_errors=True)
+        if left:
+            raise PgError("processes %s in %s outlived SIGKILL" % (left, directory))
 
     def __enter__(self):
         return self.start()
@@ -326,14 +413,172 @@ class PgCluster:
         return self.psql("select count(*) from pg_database where datname = '%s'"
                          % name.replace("'", "''"), db="postgres") == "1"
 
+    # -- replication ---------------------------------------------------------------
+
+    def add_standby(self, timeout=60):
+        """Starts a streaming-replication hot standby of this (running) server on
+        another port and makes it synchronous (synchronous_standby_names = '*': a
+        commit here is acknowledged only once the standby has flushed it). Returns
+        the PgStandby once pg_stat_replication shows it `sync`; raises PgError (and
+        leaves nothing of it behind) when that does not happen within `timeout` s.
+        stop() stops the standbys too."""
+        if self.port is None or self.dir is None:
+            raise PgError("add_standby: the primary is not started")
+        self._allow_replication()
+        standby = PgStandby(self, bindir=self.bindir)
+        self.standbys.append(standby)
+        try:
+            standby.start()
+            self.psql("ALTER SYSTEM SET synchronous_standby_names = '*'", db="postgres")
+            self.psql("SELECT pg_reload_conf()", db="postgres")
+            deadline = time.monotonic() + timeout
+            while True:
+                states = self.psql("select sync_state from pg_stat_replication",
+                                   db="postgres").split()
+                if "sync" in states:
+                    break
+                if time.monotonic() > deadline:
+                    seen = self.psql("select application_name, client_addr, state,"
+                                     " sync_state from pg_stat_replication", db="postgres")
+                    raise PgError(
+                        "the standby on port %d did not become synchronous within %d s"
+                        " (pg_stat_replication on the primary: %r)\n--- primary log:\n%s"
+                        "\n--- standby log:\n%s" % (standby.port, timeout,
+                                                     seen or "no rows", self.log_tail(2000),
+                                                     standby.log_tail(2000)))
+                time.sleep(0.1)
+        except BaseException:
+            try:
+                standby.stop()
+            finally:
+                self.standbys.remove(standby)
+            raise
+        return standby
+
+    def _allow_replication(self):
+        """A pg_hba.conf line for replication connections from 127.0.0.1 when there
+        is none (initdb --auth=trust writes one; this is for a stripped sample)."""
+        hba = os.path.join(self.data, "pg_hba.conf")
+        with open(hba) as f:
+            lines = [l.split() for l in f if l.strip() and not l.lstrip().startswith("#")]
+        if any(len(l) >= 4 and l[0] == "host" and l[1] in ("replication", "all")
+               and l[3] in ("127.0.0.1/32", "0.0.0.0/0", "all") for l in lines):
+            return
+        with open(hba, "a") as f:
+            f.write("host    replication     all             127.0.0.1/32            trust\n")
+        self.psql("SELECT pg_reload_conf()", db="postgres")
+
+    def failover_conninfo(self, standby, dbname="pingma"):
+        """A libpq URI naming this server and then the standby, for a session that
+        can write: postgresql://postgres@127.0.0.1:P1,127.0.0.1:P2/DB?
+        target_session_attrs=read-write. libpq tries the hosts in order and takes
+        the first that accepts writes: this one, or the standby once promoted."""
+        if self.port is None or standby.port is None:
+            raise PgError("not started")
+        return ("postgresql://postgres@%s:%d,%s:%d/%s?target_session_attrs=read-write"
+                % (self.host, self.port, standby.host, standby.port, dbname))
+
+
+class PgStandby(PgCluster):
+    """A hot standby of a PgCluster: pg_basebackup of the running primary (-R: it
+    streams from it), started with the same server options on a port of its own.
+    psql(), conninfo(), kill(), stop() and log_tail() work as for a PgCluster."""
+
+    def __init__(self, primary, bindir=None):
+        super().__init__(bindir=bindir or primary.bindir)
+        self.primary = primary
+        self.promoted = False
+
+    def start(self):
+        if self.dir is not None:
+            raise PgError("already started")
+        self.dir = tempfile.mkdtemp(prefix="pingma-pg-standby-", dir="/tmp")
+        try:
+            os.chmod(self.dir, 0o755)
+            if self.as_root:
+                user = pwd.getpwnam(UNPRIVILEGED_USER)
+                os.chown(self.dir, user.pw_uid, user.pw_gid)
+            self.data = os.path.join(self.dir, "data")
+            self.log = os.path.join(self.dir, "log")
+            basebackup = os.path.join(self.bindir, "pg_basebackup")
+            if not os.access(basebackup, os.X_OK):
+                basebackup = shutil.which("pg_basebackup") or basebackup
+            rc, out = self._run_server_program(
+                [basebackup, "-D", self.data, "-R", "-X", "stream", "-c", "fast",
+                 "-h", self.primary.host, "-p", str(self.primary.port), "-U", "postgres"],
+                timeout=300)
+            if rc != 0:
+                raise PgError("pg_basebackup from port %d exited %s:\n%s\n--- primary"
+                              " log:\n%s" % (self.primary.port, rc, out[-3000:],
+                                             self.primary.log_tail(2000)))
+            # The primary's log file is not in its data directory; nothing else to drop.
+            self._start_server()
+        except BaseException:
+            self._remove_dir()
+            raise
+        return self
+
+    def promote(self, timeout=60):
+        """pg_ctl promote -w: returns once the standby has left recovery and takes
+        writes; raises PgError otherwise."""
+        pg_ctl = os.path.join(self.bindir, "pg_ctl")
+        rc, out = self._run_server_program([pg_ctl, "-D", self.data, "-w", "-t",
+                                            str(timeout), "promote"], timeout=timeout + 30)
+        if rc != 0:
+            raise PgError("pg_ctl promote exited %s:\n%s\n--- standby log:\n%s"
+                          % (rc, out[-2000:], self.log_tail(2000)))
+        self.promoted = True
+        return self
+
+    def in_recovery(self):
+        return self.psql("select pg_is_in_recovery()", db="postgres") == "t"
+
+    def stop(self):
+        """Stops the standby and removes its directory; safe to call twice. While the
+        primary still runs and waits for this standby, it is told not to (so that its
+        commits do not hang once the standby is gone)."""
+        if self.dir is None:
+            return
+        try:
+            primary = self.primary
+            pid = primary.postmaster_pid() if primary.dir is not None else None
+            if not self.promoted and pid is not None and _alive(pid):
+                try:
+                    primary.psql("ALTER SYSTEM RESET synchronous_standby_names",
+                                 db="postgres", timeout=20)
+                    primary.psql("SELECT pg_reload_conf()", db="postgres", timeout=20)
+                except PgError:
+                    pass
+        finally:
+            super().stop()
+
 
 if __name__ == "__main__":
-    # A quick self-check: start, create a database, select 1, kill, restart, stop.
+    # A quick self-check: start, create a database, select 1, kill, restart; then a
+    # synchronous standby: a row written here is read there, the primary killed,
+    # the standby promoted and written through the two-host URI; stop.
     with PgCluster() as pg:
         pg.create_database("pingma")
         assert pg.psql("select 1") == "1"
         pg.psql("create table t(x int); insert into t values (1), (2)")
         pg.kill()
+        state = subprocess.run([os.path.join(pg.bindir, "pg_controldata"), pg.data],
+                               stdout=subprocess.PIPE, universal_newlines=True,
+                               env=clean_environment({"LC_ALL": "C"})).stdout
+        # Not shut down: the cluster state is still "in production".
+        assert re.search(r"cluster state:\s+in production", state), state
         pg.restart()
         assert pg.psql("select count(*) from t") == "2"
-        print("ok: PostgreSQL %s on port %d" % (pg.psql("show server_version"), pg.port))
+        standby = pg.add_standby()
+        pg.psql("insert into t values (3)")
+        assert standby.psql("select count(*) from t") == "3"
+        uri = pg.failover_conninfo(standby, "pingma")
+        pg.kill()
+        standby.promote()
+        r = subprocess.run([pg.psql_program, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                            "-d", uri, "-c", "insert into t values (4)", "-c",
+                            "select count(*) from t"], stdout=subprocess.PIPE,
+                           universal_newlines=True, env=clean_environment(), check=True)
+        assert r.stdout.strip() == "4", r.stdout
+        print("ok: PostgreSQL %s on port %d, standby on port %d promoted"
+              % (standby.psql("show server_version"), pg.port, standby.port))

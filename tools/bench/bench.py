@@ -30,6 +30,12 @@ from run to run.
                          indexed lookup on the same store
   bench.py handovers     handovers per second beside fill checks per second, in
                          alternating rounds against the same registry
+  bench.py migrate       `pingma-registry migrate` of a 100,000-cylinder / 1,000,000-
+                         event SQLite store into PostgreSQL (a throw-away cluster)
+                         vs COPY of the same rows into the same schema
+  bench.py pg-instances  fill checks per second on PostgreSQL with 1, 2 and 4
+                         registries on one database (a throw-away cluster) beside
+                         the SQLite registry, in alternating rounds
   bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
@@ -1028,12 +1034,177 @@ def bench_positions(args, work):
     return {"rates": rates, "cpu": cpu, "finished": finished}
 
 
+# The tables `migrate` copies, in its order (registry/src/pg_store.cpp kTables), and the log.
+MIGRATED_TABLES = ["tokens", "companies", "stations", "operators", "custody", "recalls",
+                   "cylinders", "carriers", "fills", "meta", "vehicles", "couriers",
+                   "customers", "handovers", "whereabouts", "hazards", "check_days",
+                   "refusal_days", "refusals", "events"]
+
+
+def bench_migrate(args, work):
+    """migrate of a seeded store into PostgreSQL vs COPY of the same rows into the
+    same schema (dumped from the migrated database beforehand), in alternating rounds
+    on one throw-away cluster; and the chain's walk, which migrate ends with."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    from pg_cluster import PgCluster
+    n, m = args.migrate_cylinders, args.migrate_events
+    db = os.path.join(work, f"migrate-{n}-{m}.db")
+    if not (args.keep and os.path.exists(db)):
+        log(f"migrate: seeding a registry with {n} cylinders and {m} events")
+        subprocess.run([args.seed, "--db", db, "--cylinders", str(n), "--events", str(m),
+                        "--history-days", "365", "--fills", str(n // 2)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = {}
+    with sqlite3.connect(db) as con:
+        for t in MIGRATED_TABLES:
+            rows[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+    total_rows = sum(rows.values())
+    rounds = min(args.rounds, 3)
+    migrations, copies, walks = [], [], []
+    with PgCluster() as pg:
+        dump = os.path.join(work, "migrate-copy")
+        os.makedirs(dump, exist_ok=True)
+        os.chmod(dump, 0o755)
+        for r in range(rounds):
+            target = f"m{r}"
+            pg.create_database(target)
+            start = time.monotonic()
+            subprocess.run([args.registry, "migrate", "--from", db, "--to", pg.conninfo(target)],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            migrations.append(time.monotonic() - start)
+            start = time.monotonic()
+            subprocess.run([args.registry, "verify", "--db", pg.conninfo(target)], check=True,
+                           stdout=subprocess.DEVNULL)
+            walks.append(time.monotonic() - start)
+            if r == 0:  # the log's size there; the rows as COPY text, the schema without them
+                events_bytes = int(pg.psql(
+                    "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+                    "WHERE inhparent = 'events'::regclass", db=target))
+                database_bytes = int(pg.psql(f"SELECT pg_database_size('{target}')", db=target))
+                for t in MIGRATED_TABLES:
+                    with open(os.path.join(dump, t + ".copy"), "wb") as f:
+                        subprocess.run(["psql", "-X", "-q", "-d", pg.conninfo(target), "-c",
+                                        f"COPY (SELECT * FROM {t}) TO STDOUT"], check=True,
+                                       stdout=f)
+                schema = subprocess.run(["pg_dump", "--schema-only", "-d", pg.conninfo(target)],
+                                        check=True, capture_output=True).stdout
+            base = f"c{r}"
+            pg.create_database(base)
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.conninfo(base)],
+                           input=schema, check=True, stdout=subprocess.DEVNULL)
+            script = "".join(f"\\copy {t} FROM '{os.path.join(dump, t + '.copy')}'\n"
+                             for t in MIGRATED_TABLES)
+            start = time.monotonic()
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.conninfo(base)],
+                           input=script.encode(), check=True, stdout=subprocess.DEVNULL)
+            copies.append(time.monotonic() - start)
+            log(f"  round {r + 1}: migrate {migrations[-1]:.1f} s (of it the walk, timed "
+                f"alone: {walks[-1]:.1f} s), COPY {copies[-1]:.1f} s")
+            pg.psql(f"DROP DATABASE {target}", db="postgres")
+            pg.psql(f"DROP DATABASE {base}", db="postgres")
+    mig, cp, walk = (statistics.median(x) for x in (migrations, copies, walks))
+    print(f"## migrate: SQLite -> PostgreSQL, {n} cylinders, {rows['events']} events, "
+          f"{total_rows} rows in all (medians of {rounds} rounds)")
+    print("| | seconds | rows/s |")
+    print("|---|---|---|")
+    print(f"| COPY of the same rows into the same schema (psql \\copy) | {cp:.2f} | "
+          f"{total_rows / cp:.0f} |")
+    print(f"| pingma-registry migrate, all of it | {mig:.2f} | {total_rows / mig:.0f} |")
+    print(f"| of which, at its end, the chain walked in PostgreSQL (verify alone) | {walk:.2f} | |")
+    print(f"bytes per event in PostgreSQL: {events_bytes / rows['events']:.0f} (the log's "
+          f"partitions with their indexes), {database_bytes / rows['events']:.0f} (the whole "
+          f"database); the SQLite file: {os.path.getsize(db) / rows['events']:.0f}")
+    print(f"ratio migrate rows/s to COPY rows/s: {cp / mig:.3f}; per round " +
+          ", ".join(f"{c / m_:.3f}" for c, m_ in zip(copies, migrations)) +
+          f"; without the walk: {cp / max(mig - walk, 1e-9):.3f}")
+    return {"migrate": migrations, "copy": copies, "walk": walks}
+
+
+def bench_pg_instances(args, work):
+    """Fill checks over HTTP against the SQLite registry and against 1, 2 and 4
+    registries on one PostgreSQL database, in alternating rounds; the same total
+    connections in each, split over the registries, one wrk per registry."""
+    import threading
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    from pg_cluster import PgCluster
+    registry, codes = args.registry, 10000
+    sqlite_db = os.path.join(work, "pg-instances.db")
+    for f in (sqlite_db, sqlite_db + "-wal", sqlite_db + "-shm"):
+        if os.path.exists(f):
+            os.unlink(f)
+    with PgCluster() as pg:
+        conninfo = pg.create_database("bench")
+        stores = {"sqlite": sqlite_db, "postgresql": conninfo}
+        tokens = {name: setup_registry(registry, db) for name, db in stores.items()}
+        servers = {"sqlite": [Server([registry, "serve", "--db", sqlite_db, "--listen",
+                                      "127.0.0.1:0"])],
+                   "postgresql": [Server([registry, "serve", "--db", conninfo, "--listen",
+                                          "127.0.0.1:0"]) for _ in range(4)]}
+        try:
+            for name, srvs in servers.items():
+                setup_entities(srvs[0].url, tokens[name])
+                for start in range(0, codes, 1000):
+                    batch = fleet("BP", codes)[start:start + 1000]
+                    status, answer = call(srvs[0].url, "POST", "/v1/cylinders/batch",
+                                          tokens[name]["company"], {"cylinders": batch})
+                    assert status == 200, answer
+            subjects = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4)]
+            runs = {s: [] for s in subjects}
+
+            def measure(name, k, seconds):
+                results = [None] * k
+                conns = max(1, args.connections // k)
+
+                def one(i):
+                    results[i] = wrk(servers[name][i].url, tokens[name]["station"], "BP", codes,
+                                     seconds, conns, 1)
+
+                threads = [threading.Thread(target=one, args=(i,)) for i in range(k)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                return {"rps": sum(r["rps"] for r in results),
+                        "p50_ms": statistics.median(r["p50_ms"] for r in results),
+                        "p99_ms": max(r["p99_ms"] for r in results)}
+
+            for s in subjects:
+                measure(*s, 2)  # warm-up
+            log(f"pg-instances: {args.rounds} rounds of {args.seconds}s, "
+                f"{args.connections} connections in all")
+            for i in range(args.rounds):
+                for s in subjects:
+                    runs[s].append(measure(*s, args.seconds))
+                log(f"  round {i + 1}: " + ", ".join(
+                    f"{n} x{k} {runs[(n, k)][-1]['rps']:.0f}" for n, k in subjects) + " req/s")
+        finally:
+            for srvs in servers.values():
+                for srv in srvs:
+                    srv.stop()
+        chain = subprocess.run([registry, "verify", "--db", conninfo], capture_output=True,
+                               text=True).stdout.strip()
+    base = statistics.median(r["rps"] for r in runs[("sqlite", 1)])
+    print(f"## fill checks: SQLite vs PostgreSQL with 1, 2, 4 registries "
+          f"(medians of {args.rounds} rounds of {args.seconds} s, {args.connections} "
+          f"connections in all)")
+    print("| store | registries | req/s | p50 ms | p99 ms | vs SQLite |")
+    print("|---|---|---|---|---|---|")
+    for (name, k), r in runs.items():
+        rps = statistics.median(x["rps"] for x in r)
+        print(f"| {name} | {k} | {rps:.0f} | {statistics.median(x['p50_ms'] for x in r):.2f} | "
+              f"{statistics.median(x['p99_ms'] for x in r):.2f} | {rps / base:.2f} |")
+    print(f"PostgreSQL's chain after the run: {chain}")
+    return runs
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos",
                                           "station-decide", "replica", "positions", "console",
-                                          "handovers", "all"])
+                                          "handovers", "migrate", "pg-instances", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -1060,6 +1231,8 @@ def main():
                         help="console: fill checks of the timeline's cylinder")
     parser.add_argument("--samples", type=int, default=40,
                         help="console: samples per query per round")
+    parser.add_argument("--migrate-cylinders", type=int, default=100000)
+    parser.add_argument("--migrate-events", type=int, default=1000000)
     parser.add_argument("--keep", action="store_true",
                         help="keep the databases, and reuse those already in --work-dir")
     parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
@@ -1094,6 +1267,10 @@ def main():
             bench_console(args, work)
         if args.which in ("handovers", "all"):
             bench_handovers(args, work)
+        if args.which in ("migrate", "all"):
+            bench_migrate(args, work)
+        if args.which in ("pg-instances", "all"):
+            bench_pg_instances(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
