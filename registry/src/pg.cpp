@@ -178,8 +178,13 @@ std::string Rows::Bytes(int row, int col) const {
 
 Result<Connection> Connection::Open(const std::string& conninfo) {
   // Defaults first: the expanded string's own settings come after and win.
-  const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {"10", "pingma-registry", conninfo.c_str(), nullptr};
+  // A database that is slow or stuck (a lock held, a disk that does not answer)
+  // fails a statement after 15 s instead of holding the request: the client gets a
+  // 503 and may retry. The string's own `options` replace these.
+  const char* keywords[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
+  const char* values[] = {"10", "pingma-registry",
+                          "-c statement_timeout=15000 -c lock_timeout=15000", conninfo.c_str(),
+                          nullptr};
   pg_conn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status::Internal("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -219,10 +224,12 @@ Status Connection::ResultStatus(pg_result* result, const std::string& what) cons
   if (message.empty()) message = Trimmed(PQerrorMessage(conn_));
   const std::string text = fmt::format("PostgreSQL, {}: {}", what, message);
   // Class 08: the connection; 57P0x: the server shutting down or starting;
-  // 40001/40P01: a serialization failure or a deadlock, which a retry may cure.
+  // 40001/40P01: a serialization failure or a deadlock, 55P03/57014: a lock or a
+  // statement that took longer than its timeout (a slow or stuck database), 25006:
+  // a read-only transaction (a standby, not the primary). A retry may cure each.
   if (PQstatus(conn_) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 ||
       sqlstate.rfind("57P0", 0) == 0 || sqlstate == "40001" || sqlstate == "40P01" ||
-      sqlstate == "25006") {  // read-only transaction: a standby, not the primary
+      sqlstate == "55P03" || sqlstate == "57014" || sqlstate == "25006") {
     return Status::Unavailable(text);
   }
   if (sqlstate.rfind("23", 0) == 0) return Status::Conflict(text);  // a constraint

@@ -70,8 +70,9 @@ class Rows {
 class Connection {
  public:
   /// Connects with a libpq connection string or URI (several hosts allowed;
-  /// target_session_attrs as given). Waits at most 10 s for a host unless the
-  /// string sets connect_timeout.
+  /// target_session_attrs as given). Unless the string says otherwise: at most
+  /// 10 s for a host (connect_timeout), and 15 s for a statement or a lock
+  /// (options=-c statement_timeout=... -c lock_timeout=...).
   static Result<Connection> Open(const std::string& conninfo);
 
   Connection() = default;

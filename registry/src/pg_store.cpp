@@ -693,6 +693,9 @@ Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t t
 
 Status ApplyMigrations(pg::Connection& conn) {
   auto apply = [&]() -> Status {
+    // A migration may take long, and may wait for another registry's.
+    PINGMA_RETURN_IF_ERROR(
+        conn.Exec("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0"));
     PINGMA_RETURN_IF_ERROR(conn.Exec(fmt::format("SELECT pg_advisory_xact_lock({})", kSchemaLock)));
     PINGMA_RETURN_IF_ERROR(
         conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations("
@@ -724,6 +727,7 @@ Status ApplyMigrations(pg::Connection& conn) {
 Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>* cancel) {
   auto conn = pg::Connection::Open(conninfo);
   if (!conn.ok()) return conn.status();
+  PINGMA_RETURN_IF_ERROR(conn->Exec("SET statement_timeout = 0"));
   auto version = QueryInt(*conn,
                           "SELECT count(*) FROM information_schema.tables "
                           "WHERE table_schema = current_schema() AND table_name = 'events'");
@@ -788,6 +792,8 @@ Result<std::string> Migrate(const MigrateOptions& options) {
 
   auto to = pg::Connection::Open(options.to);
   if (!to.ok()) return to.status();
+  // Copying takes what it takes: no timeout of a serving registry's.
+  PINGMA_RETURN_IF_ERROR(to->Exec("SET statement_timeout = 0; SET lock_timeout = 0"));
   PINGMA_RETURN_IF_ERROR(ApplyMigrations(*to));
 
   // The database may hold this chain's beginning (a copy interrupted), never

@@ -14,10 +14,15 @@ started by pg_cluster.py and removed after).
 - The database stopped under a serving registry: requests are answered 503 with a
   message, the process keeps running, and once the database is back the same
   registry serves writes and reads again.
+- The database slow (the chain's head row held by another session): a write is
+  answered 503 after the lock timeout instead of hanging, reads go on, and writes are
+  served again once the lock is free.
 """
 
 import json
+import subprocess
 import threading
+import time
 import unittest
 import uuid
 
@@ -272,6 +277,56 @@ class DatabaseGoneTest(unittest.TestCase):
         reg.stop()
         r = reg.verify()
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class SlowDatabaseTest(unittest.TestCase):
+    def test_a_held_lock_gives_503_not_a_hung_request(self):
+        """The chain's head row held by another session (as a stuck transaction or a
+        database too slow to answer would): a write waits the lock timeout (here 2 s,
+        set in the connection string; 15 s by default) and is answered 503; reads go
+        on meanwhile; once the lock is free, writes are served again."""
+        today = today_shanghai()
+        pg = PgCluster()
+        pg.start()
+        self.addCleanup(pg.stop)
+        conninfo = pg.create_database("slow") + "?options=-c%20lock_timeout%3D2000"
+        reg = Registry(BINARY, db_path=conninfo)
+        self.addCleanup(reg.cleanup)
+        admin = reg.token("admin", "root")
+        company = reg.token("company", "CO-S")
+        reg.start()
+        status, answer = reg.request("POST", "/v1/companies", token=admin, body={
+            "id": "CO-S", "name": "Slow Gas",
+            "filling_license": {"number": "TS-S", "valid_until": iso(add_years(today, 1))}})
+        self.assertEqual(status, 201, answer)
+        status, answer = reg.request("POST", "/v1/cylinders", token=company,
+                                     body=cylinder("SL00001", today))
+        self.assertEqual(status, 201, answer)
+
+        holder = subprocess.Popen(
+            ["psql", "-X", "-q", "-d", pg.conninfo("slow"), "-c",
+             "BEGIN; SELECT seq FROM chain_head FOR UPDATE; SELECT pg_sleep(8); COMMIT;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(holder.kill)
+        for _ in range(100):  # until the holder sleeps with the row locked
+            if pg.psql("select count(*) from pg_stat_activity where query like "
+                       "'%pg_sleep(8)%' and state = 'active' and pid <> pg_backend_pid()",
+                       db="slow") == "1":
+                break
+            time.sleep(0.1)
+        else:
+            self.fail("the lock holder did not start")
+        status, answer = reg.request("POST", "/v1/cylinders", token=company,
+                                     body=cylinder("SL00002", today))
+        self.assertEqual(status, 503, answer)
+        self.assertIn("lock", answer["error"]["message"], answer)
+        status, answer = reg.request("GET", "/v1/cylinders/SL00001", token=company)
+        self.assertEqual(status, 200, "a read while the lock is held: %r" % answer)
+        self.assertEqual(holder.wait(60), 0)
+        status, answer = reg.request("POST", "/v1/cylinders", token=company,
+                                     body=cylinder("SL00002", today))
+        self.assertEqual(status, 201, answer)
+        self.assertIsNone(reg.proc.poll())
 
 
 if __name__ == "__main__":
