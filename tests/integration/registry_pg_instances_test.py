@@ -8,6 +8,8 @@ started by pg_cluster.py and removed after).
   to all three: the same fill (one event_id) posted through each is stored once;
   the same code registered through each is registered once; every fill and check
   acknowledged is in the log exactly once, and the log is one chain that verifies.
+- One full cylinder delivered through three registries at once goes to one customer:
+  the other two handovers are refused as not filled since its delivery.
 - What one registry learns from the log that another wrote: a cylinder scrapped
   through B is refused at A at once (A's cache of it is not kept), and a check at
   B within the clone window of a check at A is CLONE_SUSPECTED.
@@ -27,11 +29,12 @@ import unittest
 import uuid
 
 from pg_cluster import PgCluster
-from registry_harness import (Registry, add_years, iso, now_rfc3339, take_binary_argument,
-                              today_shanghai, year_month)
+from registry_harness import (Registry, add_years, id_number, iso, now_rfc3339,
+                              take_binary_argument, today_shanghai, year_month)
 
 BINARY = None  # set in __main__
 INSTANCES = 3
+CUSTOMERS = ["CU-%d" % n for n in range(INSTANCES)]
 
 
 def cylinder(code, today):
@@ -64,6 +67,7 @@ class PgInstancesTest(unittest.TestCase):
         cls.company = first.token("company", "CO-M")
         cls.inspector = first.token("inspector", "INSP-M")
         cls.stations = {s: first.token("station", s) for s in ("ST-M1", "ST-M2")}
+        cls.courier = first.token("courier", "CR-M")
         for reg in cls.regs:
             reg.start()
         far = iso(add_years(cls.today, 1))
@@ -75,7 +79,19 @@ class PgInstancesTest(unittest.TestCase):
                 ("/v1/stations", {"id": "ST-M2", "company_id": "CO-M", "name": "M2",
                                   "district": "Liangyuan"}),
                 ("/v1/operators", {"id": "OP-M", "company_id": "CO-M", "name": "Op M",
-                                   "certificate": {"number": "C-M", "valid_until": far}})):
+                                   "certificate": {"number": "C-M", "valid_until": far}}),
+                ("/v1/vehicles", {"id": "V-M", "company_id": "CO-M", "plate": "豫N11111"}),
+                ("/v1/couriers", {"id": "CR-M", "company_id": "CO-M", "name": "Courier M",
+                                  "vehicle": "V-M", "zones": ["Suiyang"],
+                                  "certificate": {"number": "Q-M", "valid_until": far}})) + tuple(
+                ("/v1/customers", {"id": cid, "company_id": "CO-M", "name": "张三",
+                                   "phone": "1398765%04d" % n,
+                                   "id_number": id_number("110105194912310%02d" % n),
+                                   "address": "建设路%d号" % n, "district": "Suiyang",
+                                   "kind": "household",
+                                   "site": {"basement": False, "semi_basement": False,
+                                            "cylinder_room": False}})
+                for n, cid in enumerate(CUSTOMERS)):
             status, answer = first.request("POST", path, body=body, token=cls.admin)
             assert status == 201, "set-up POST %s: %s %r" % (path, status, answer)
 
@@ -221,6 +237,33 @@ class PgInstancesTest(unittest.TestCase):
         answer = self.check(b, "ST-M2", code)
         reasons = [r.get("code") if isinstance(r, dict) else r for r in answer["reasons"]]
         self.assertIn("CLONE_SUSPECTED", reasons, answer)
+
+
+    def test_6_one_full_cylinder_delivered_through_three_at_once_goes_to_one_customer(self):
+        code = "MD00001"
+        self.register(code)
+        allowed = self.check(self.regs[0], "ST-M1", code)
+        self.assertEqual(allowed["decision"], "allow", allowed)
+        status, answer = self.regs[0].request("POST", "/v1/fills",
+                                              body=fill_body(code, "ST-M1", allowed["check_id"]),
+                                              token=self.stations["ST-M1"])
+        self.assertEqual(status, 201, answer)
+        ok_check = {item: "pass" for item in (
+            "hose_length", "hose_joints", "hose_through_wall", "regulator_standard",
+            "regulator_age", "gas_alarm", "flame_failure_device", "ventilation",
+            "cylinders_apart")}
+        bodies = {reg.port: {"event_id": str(uuid.uuid4()), "code": code, "customer_id": cid,
+                             "vehicle": "V-M", "direction": "deliver", "safety_check": ok_check}
+                  for reg, cid in zip(self.regs, CUSTOMERS)}
+        answers = self.on_all_at_once(lambda reg: reg.request(
+            "POST", "/v1/handovers", body=bodies[reg.port], token=self.courier))
+        self.assertEqual([status for status, _ in answers], [201] * INSTANCES, answers)
+        decisions = sorted(a["decision"] for _, a in answers)
+        self.assertEqual(decisions, ["allow"] + ["block"] * (INSTANCES - 1), answers)
+        holder = [a["custody"]["id"] for _, a in answers if a["decision"] == "allow"][0]
+        self.assertEqual(self.pg.psql(
+            "select holder_kind || ' ' || holder_id from whereabouts where code = '%s'" % code,
+            db="shared"), "customer " + holder)
 
 
 class DatabaseGoneTest(unittest.TestCase):
