@@ -36,6 +36,9 @@ from run to run.
   bench.py pg-instances  fill checks per second on PostgreSQL with 1, 2 and 4
                          registries on one database (a throw-away cluster) beside
                          the SQLite registry, in alternating rounds
+  bench.py pg-large-store  large-store on PostgreSQL: the same two seeded stores
+                         moved there with migrate, fill-check p99 of the large one
+                         vs the small one
   bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
@@ -1121,6 +1124,62 @@ def bench_migrate(args, work):
     return {"migrate": migrations, "copy": copies, "walk": walks}
 
 
+def bench_pg_large_store(args, work):
+    """large-store's two stores (seeded in SQLite by the registry's use cases) moved
+    into PostgreSQL by migrate, both served at once and measured in alternating
+    rounds: the large store's fill-check p99 against the small one's."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    from pg_cluster import PgCluster
+    registry = args.registry
+    stores = {}
+    with PgCluster() as pg:
+        for name, cyl, ev in [("small", args.small_cylinders, args.small_cylinders * 10),
+                              ("large", args.large_cylinders, args.large_events)]:
+            db = seeded(args, work, name, cyl, ev)
+            conninfo = pg.create_database(name)
+            log(f"pg-large-store: migrating the {name} store")
+            start = time.monotonic()
+            subprocess.run([registry, "migrate", "--from", db, "--to", conninfo], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            log(f"  migrated in {time.monotonic() - start:.0f} s")
+            pg.psql("VACUUM ANALYZE", db=name)
+            stores[name] = {"db": conninfo, "cylinders": cyl,
+                            "events": int(pg.psql("select count(*) from events", db=name)),
+                            "token": token(registry, conninfo, "station", "ST-01"), "runs": []}
+        servers = {}
+        try:
+            for name, st in stores.items():
+                servers[name] = Server([registry, "serve", "--db", st["db"], "--listen",
+                                        "127.0.0.1:0"])
+                wrk(servers[name].url, st["token"], "BM", st["cylinders"], 2, args.connections,
+                    args.wrk_threads)
+            log(f"pg-large-store: {args.rounds} alternating rounds of {args.seconds}s each")
+            for i in range(args.rounds):
+                for name, st in stores.items():
+                    st["runs"].append(wrk(servers[name].url, st["token"], "BM",
+                                          st["cylinders"], args.seconds, args.connections,
+                                          args.wrk_threads))
+                log(f"  round {i + 1}: p99 small {stores['small']['runs'][-1]['p99_ms']:.2f} "
+                    f"ms, large {stores['large']['runs'][-1]['p99_ms']:.2f} ms")
+        finally:
+            for srv in servers.values():
+                srv.stop()
+    print("## fill check on a large store, PostgreSQL")
+    print("| store | cylinders | events | req/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for name, st in stores.items():
+        print(f"| {name} | {st['cylinders']} | {st['events']} | "
+              f"{median_of(st['runs'], 'rps'):.0f} | {median_of(st['runs'], 'p50_ms'):.2f} | "
+              f"{median_of(st['runs'], 'p99_ms'):.2f} |")
+    ratio = median_of(stores["large"]["runs"], "p99_ms") / median_of(stores["small"]["runs"],
+                                                                      "p99_ms")
+    print(f"p99 large/small: {ratio:.2f} (goal <= 1.5); per round " + ", ".join(
+        f"{l_['p99_ms'] / s_['p99_ms']:.2f}"
+        for s_, l_ in zip(stores["small"]["runs"], stores["large"]["runs"])))
+    return stores
+
+
 def bench_pg_instances(args, work):
     """Fill checks over HTTP against the SQLite registry and against 1, 2 and 4
     registries on one PostgreSQL database, in alternating rounds; the same total
@@ -1204,7 +1263,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos",
                                           "station-decide", "replica", "positions", "console",
-                                          "handovers", "migrate", "pg-instances", "all"])
+                                          "handovers", "migrate", "pg-instances",
+                                          "pg-large-store", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -1271,6 +1331,8 @@ def main():
             bench_migrate(args, work)
         if args.which in ("pg-instances", "all"):
             bench_pg_instances(args, work)
+        if args.which in ("pg-large-store", "all"):
+            bench_pg_large_store(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
