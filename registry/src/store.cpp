@@ -343,17 +343,6 @@ CREATE INDEX IF NOT EXISTS customers_by_company_name ON customers(company_id, na
 // Migrations that kSchema's CREATE ... IF NOT EXISTS cannot do, run before it.
 constexpr const char* kAddRegisteredAt = "ALTER TABLE cylinders ADD COLUMN registered_at INTEGER";
 
-// The summaries a store made before them lacks, filled from what it holds, in
-// the transaction that creates them.
-constexpr const char* kBackfillDueCounts = R"sql(
-INSERT INTO due_counts(company_id, basis, model, base, n)
-SELECT owner_company_id,
-  CASE WHEN next_inspection_due IS NOT NULL THEN 0
-       WHEN last_inspection IS NOT NULL THEN 1 ELSE 2 END AS basis,
-  CASE WHEN next_inspection_due IS NOT NULL THEN '' ELSE model END AS m,
-  COALESCE(next_inspection_due, last_inspection, manufactured) AS b, COUNT(*)
-FROM cylinders WHERE state = 'active' GROUP BY owner_company_id, basis, m, b;
-)sql";
 // A cylinder's registration time from its first `registered` event; 0 (long
 // ago) when the log has none, so that it still counts as unseen.
 constexpr const char* kBackfillRegisteredAt = R"sql(
@@ -385,6 +374,16 @@ struct FreeDigestContext {
 };
 
 }  // namespace
+
+const char* const kFillDueCounts = R"sql(
+INSERT INTO due_counts(company_id, basis, model, base, n)
+SELECT owner_company_id,
+  CASE WHEN next_inspection_due IS NOT NULL THEN 0
+       WHEN last_inspection IS NOT NULL THEN 1 ELSE 2 END AS basis,
+  CASE WHEN next_inspection_due IS NOT NULL THEN '' ELSE model END AS m,
+  COALESCE(next_inspection_due, last_inspection, manufactured) AS b, COUNT(*)
+FROM cylinders WHERE state = 'active' GROUP BY owner_company_id, basis, m, b;
+)sql";
 
 std::string Sha256(std::string_view bytes) {
   // Fetched once: OpenSSL 3 looks the algorithm up anew on every EVP_sha256() use.
@@ -503,8 +502,7 @@ Status Migrate(Conn& conn) {
   if (*had_cylinders && !had_registered_at) {
     PINGMA_RETURN_IF_ERROR(conn.db().Exec(kBackfillRegisteredAt));
   }
-  if (*had_cylinders && !*had_due_counts)
-    PINGMA_RETURN_IF_ERROR(conn.db().Exec(kBackfillDueCounts));
+  if (*had_cylinders && !*had_due_counts) PINGMA_RETURN_IF_ERROR(conn.db().Exec(kFillDueCounts));
   if (!*had_check_days) {
     // New counting tables: the service fills them from the log before it serves.
     PINGMA_RETURN_IF_ERROR(

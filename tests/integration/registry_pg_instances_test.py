@@ -60,6 +60,9 @@ class PgInstancesTest(unittest.TestCase):
         cls.today = today_shanghai()
         cls.pg = PgCluster()
         cls.pg.start()
+        cls.regs = []
+        # Run even when the set-up below fails (tearDownClass would not be).
+        cls.addClassCleanup(cls.stop_all)
         cls.conninfo = cls.pg.create_database("shared")
         cls.regs = [Registry(BINARY, db_path=cls.conninfo) for _ in range(INSTANCES)]
         first = cls.regs[0]
@@ -96,9 +99,9 @@ class PgInstancesTest(unittest.TestCase):
             assert status == 201, "set-up POST %s: %s %r" % (path, status, answer)
 
     @classmethod
-    def tearDownClass(cls):
+    def stop_all(cls):
         for reg in cls.regs:
-            if reg.proc is not None:
+            if reg.proc is not None and reg.proc.poll() is None:
                 reg.stop()
             reg.cleanup()
         cls.pg.stop()
