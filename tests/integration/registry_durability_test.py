@@ -221,8 +221,8 @@ class DurabilityTest(unittest.TestCase):
         # A batch big enough to be still running when SIGTERM comes (a few seconds
         # here): it must be answered in full, and a request that arrives after the
         # signal must be refused (503, or no longer accepted) and not stored.
-        # On PostgreSQL every item's savepoint is a subtransaction, and a batch of
-        # 50,000 takes minutes (BENCHMARKS.md): 5,000 are still in flight after 1 s.
+        # On PostgreSQL a batch of 50,000 takes minutes (BENCHMARKS.md §9): 5,000 are
+        # still in flight after 1 s.
         codes = ["DB%07d" % i for i in range(50000 if STORE == "sqlite" else 5000)]
         batch = {"cylinders": [self.cylinder(c) for c in codes]}
         result = {}
