@@ -309,7 +309,6 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
   page.next_cursor = *cursor->String();
   const auto more = root.Find("more");
   page.more = more && more->Bool().value_or(false);
-  page.cylinders = list->size();
   page.doc = std::move(*doc);
   return page;
 }

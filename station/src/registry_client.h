@@ -76,7 +76,6 @@ struct FleetPage {
   JsonDoc doc;
   std::string next_cursor;
   bool more = false;
-  std::size_t cylinders = 0;
 };
 
 class RegistryClient {

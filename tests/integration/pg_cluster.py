@@ -174,6 +174,8 @@ def _sigkill_all(pids, wait=10.0):
 class PgCluster:
     """One PostgreSQL server in its own temporary directory."""
 
+    DIR_PREFIX = "pingma-pg-"
+
     def __init__(self, bindir=None):
         self.bindir = bindir or find_bindir()
         self.psql_program = os.path.join(self.bindir, "psql")
@@ -222,7 +224,7 @@ class PgCluster:
         output or the server log's tail when something fails."""
         if self.dir is not None:
             raise PgError("already started")
-        self.dir = tempfile.mkdtemp(prefix="pingma-pg-", dir="/tmp")
+        self.dir = tempfile.mkdtemp(prefix=self.DIR_PREFIX, dir="/tmp")
         try:
             os.chmod(self.dir, 0o755)
             if self.as_root:
@@ -230,12 +232,16 @@ class PgCluster:
                 os.chown(self.dir, user.pw_uid, user.pw_gid)
             self.data = os.path.join(self.dir, "data")
             self.log = os.path.join(self.dir, "log")
-            self._initdb()
+            self._make_data()
             self._start_server()
         except BaseException:
             self._remove_dir()
             raise
         return self
+
+    def _make_data(self):
+        """The data directory: a new cluster (a standby copies its primary's)."""
+        self._initdb()
 
     def _initdb(self):
         initdb = os.path.join(self.bindir, "initdb")
@@ -484,39 +490,27 @@ class PgStandby(PgCluster):
     streams from it), started with the same server options on a port of its own.
     psql(), conninfo(), kill(), stop() and log_tail() work as for a PgCluster."""
 
+    DIR_PREFIX = "pingma-pg-standby-"
+
     def __init__(self, primary, bindir=None):
         super().__init__(bindir=bindir or primary.bindir)
         self.primary = primary
         self.promoted = False
 
-    def start(self):
-        if self.dir is not None:
-            raise PgError("already started")
-        self.dir = tempfile.mkdtemp(prefix="pingma-pg-standby-", dir="/tmp")
-        try:
-            os.chmod(self.dir, 0o755)
-            if self.as_root:
-                user = pwd.getpwnam(UNPRIVILEGED_USER)
-                os.chown(self.dir, user.pw_uid, user.pw_gid)
-            self.data = os.path.join(self.dir, "data")
-            self.log = os.path.join(self.dir, "log")
-            basebackup = os.path.join(self.bindir, "pg_basebackup")
-            if not os.access(basebackup, os.X_OK):
-                basebackup = shutil.which("pg_basebackup") or basebackup
-            rc, out = self._run_server_program(
-                [basebackup, "-D", self.data, "-R", "-X", "stream", "-c", "fast",
-                 "-h", self.primary.host, "-p", str(self.primary.port), "-U", "postgres"],
-                timeout=300)
-            if rc != 0:
-                raise PgError("pg_basebackup from port %d exited %s:\n%s\n--- primary"
-                              " log:\n%s" % (self.primary.port, rc, out[-3000:],
-                                             self.primary.log_tail(2000)))
-            # The primary's log file is not in its data directory; nothing else to drop.
-            self._start_server()
-        except BaseException:
-            self._remove_dir()
-            raise
-        return self
+    def _make_data(self):
+        """A base backup of the primary that follows it (-R)."""
+        basebackup = os.path.join(self.bindir, "pg_basebackup")
+        if not os.access(basebackup, os.X_OK):
+            basebackup = shutil.which("pg_basebackup") or basebackup
+        rc, out = self._run_server_program(
+            [basebackup, "-D", self.data, "-R", "-X", "stream", "-c", "fast",
+             "-h", self.primary.host, "-p", str(self.primary.port), "-U", "postgres"],
+            timeout=300)
+        if rc != 0:
+            raise PgError("pg_basebackup from port %d exited %s:\n%s\n--- primary"
+                          " log:\n%s" % (self.primary.port, rc, out[-3000:],
+                                         self.primary.log_tail(2000)))
+        # The primary's log file is not in its data directory; nothing else to drop.
 
     def promote(self, timeout=60):
         """pg_ctl promote -w: returns once the standby has left recovery and takes

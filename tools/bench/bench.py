@@ -299,6 +299,29 @@ def event_bytes(db):
     return count, os.path.getsize(db), table
 
 
+def small_and_large_rounds(args, stores, what):
+    """Serves stores["small"] and stores["large"] (each: db, token, cylinders) at once
+    and appends to each one's "runs" the fill checks of alternating wrk rounds, so
+    that the machine's drift falls on both alike."""
+    servers = {}
+    try:
+        for name, st in stores.items():
+            servers[name] = Server([args.registry, "serve", "--db", st["db"], "--listen",
+                                    "127.0.0.1:0"])
+            wrk(servers[name].url, st["token"], "BM", st["cylinders"], 2, args.connections,
+                args.wrk_threads)
+        log(f"{what}: {args.rounds} alternating rounds of {args.seconds}s each")
+        for i in range(args.rounds):
+            for name, st in stores.items():
+                st["runs"].append(wrk(servers[name].url, st["token"], "BM", st["cylinders"],
+                                      args.seconds, args.connections, args.wrk_threads))
+            log(f"  round {i + 1}: p99 small {stores['small']['runs'][-1]['p99_ms']:.2f} ms, "
+                f"large {stores['large']['runs'][-1]['p99_ms']:.2f} ms")
+    finally:
+        for srv in servers.values():
+            srv.stop()
+
+
 def bench_large_store(args, work):
     """Both stores are served at once and measured in alternating rounds, so that
     the machine's drift over the run falls on both alike."""
@@ -311,23 +334,7 @@ def bench_large_store(args, work):
         stores[name] = {"db": db, "cylinders": cyl, "events": count, "file_bytes": size,
                         "event_bytes": table, "token": token(registry, db, "station", "ST-01"),
                         "runs": []}
-    servers = {}
-    try:
-        for name, st in stores.items():
-            servers[name] = Server([registry, "serve", "--db", st["db"], "--listen",
-                                    "127.0.0.1:0"])
-            wrk(servers[name].url, st["token"], "BM", st["cylinders"], 2, args.connections,
-                args.wrk_threads)
-        log(f"large-store: {args.rounds} alternating rounds of {args.seconds}s each")
-        for i in range(args.rounds):
-            for name, st in stores.items():
-                st["runs"].append(wrk(servers[name].url, st["token"], "BM", st["cylinders"],
-                                      args.seconds, args.connections, args.wrk_threads))
-            log(f"  round {i + 1}: p99 small {stores['small']['runs'][-1]['p99_ms']:.2f} ms, "
-                f"large {stores['large']['runs'][-1]['p99_ms']:.2f} ms")
-    finally:
-        for srv in servers.values():
-            srv.stop()
+    small_and_large_rounds(args, stores, "large-store")
     results = {}
     for name, st in stores.items():
         results[name] = {k: st[k] for k in ("cylinders", "events", "file_bytes", "event_bytes")}
@@ -1147,24 +1154,7 @@ def bench_pg_large_store(args, work):
             stores[name] = {"db": conninfo, "cylinders": cyl,
                             "events": int(pg.psql("select count(*) from events", db=name)),
                             "token": token(registry, conninfo, "station", "ST-01"), "runs": []}
-        servers = {}
-        try:
-            for name, st in stores.items():
-                servers[name] = Server([registry, "serve", "--db", st["db"], "--listen",
-                                        "127.0.0.1:0"])
-                wrk(servers[name].url, st["token"], "BM", st["cylinders"], 2, args.connections,
-                    args.wrk_threads)
-            log(f"pg-large-store: {args.rounds} alternating rounds of {args.seconds}s each")
-            for i in range(args.rounds):
-                for name, st in stores.items():
-                    st["runs"].append(wrk(servers[name].url, st["token"], "BM",
-                                          st["cylinders"], args.seconds, args.connections,
-                                          args.wrk_threads))
-                log(f"  round {i + 1}: p99 small {stores['small']['runs'][-1]['p99_ms']:.2f} "
-                    f"ms, large {stores['large']['runs'][-1]['p99_ms']:.2f} ms")
-        finally:
-            for srv in servers.values():
-                srv.stop()
+        small_and_large_rounds(args, stores, "pg-large-store")
     print("## fill check on a large store, PostgreSQL")
     print("| store | cylinders | events | req/s | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|")
