@@ -328,9 +328,10 @@ class DatabaseGoneTest(unittest.TestCase):
 class SlowDatabaseTest(unittest.TestCase):
     def test_a_held_lock_gives_503_not_a_hung_request(self):
         """The chain's head row held by another session (as a stuck transaction or a
-        database too slow to answer would): a write waits the lock timeout (here 2 s,
-        set in the connection string; 15 s by default) and is answered 503; reads go
-        on meanwhile; once the lock is free, writes are served again."""
+        database too slow to answer would). Held for less than the lock timeout (here
+        2 s, set in the connection string; 15 s by default) a write waits and is
+        served; held for longer it is answered 503 at the timeout, while reads go on;
+        once the lock is free, writes are served again."""
         today = today_shanghai()
         pg = PgCluster()
         pg.start()
@@ -349,19 +350,29 @@ class SlowDatabaseTest(unittest.TestCase):
                                      body=cylinder("SL00001", today))
         self.assertEqual(status, 201, answer)
 
-        holder = subprocess.Popen(
-            ["psql", "-X", "-q", "-d", pg.conninfo("slow"), "-c",
-             "BEGIN; SELECT seq FROM chain_head FOR UPDATE; SELECT pg_sleep(8); COMMIT;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(holder.kill)
-        for _ in range(100):  # until the holder sleeps with the row locked
-            if pg.psql("select count(*) from pg_stat_activity where query like "
-                       "'%pg_sleep(8)%' and state = 'active' and pid <> pg_backend_pid()",
-                       db="slow") == "1":
-                break
-            time.sleep(0.1)
-        else:
+        def hold_head(seconds):
+            holder = subprocess.Popen(
+                ["psql", "-X", "-q", "-d", pg.conninfo("slow"), "-c",
+                 "BEGIN; SELECT seq FROM chain_head FOR UPDATE; SELECT pg_sleep(%d); COMMIT;"
+                 % seconds], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.addCleanup(holder.kill)
+            for _ in range(100):  # until the holder sleeps with the row locked
+                if pg.psql("select count(*) from pg_stat_activity where query like "
+                           "'%%pg_sleep(%d)%%' and state = 'active' and pid <> "
+                           "pg_backend_pid()" % seconds, db="slow") == "1":
+                    return holder
+                time.sleep(0.1)
             self.fail("the lock holder did not start")
+
+        # Held for less than the timeout: the write waits for it and is served.
+        short = hold_head(1)
+        status, answer = reg.request("POST", "/v1/cylinders", token=company,
+                                     body=cylinder("SL00003", today))
+        self.assertEqual(status, 201, "a write behind a lock held 1 s of 2: %r" % answer)
+        self.assertEqual(short.wait(60), 0)
+
+        # Held for longer: the write is given up at the timeout.
+        holder = hold_head(8)
         status, answer = reg.request("POST", "/v1/cylinders", token=company,
                                      body=cylinder("SL00002", today))
         self.assertEqual(status, 503, answer)
