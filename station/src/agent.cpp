@@ -123,52 +123,77 @@ class Waiter {
   bool kicked_ = false;
 };
 
-// Uploads the journal's recorded fills, oldest first, until the registry has each.
+// Uploads the journal's outboxes, oldest first, until the registry has each record:
+// the checks decided offline (before the fills that may have been made on them),
+// then the recorded fills.
 void UploadLoop(ClientOptions options, Journal& journal, Health& health, Sink& sink, Waiter& waiter,
                 const std::atomic<bool>& stop) {
   RegistryClient client(std::move(options));
   std::chrono::milliseconds backoff{0};
-  while (!stop) {
-    Result<std::vector<OutboxItem>> items = journal.Pending(50);
-    if (!items.ok()) {
-      sink.Emit({{"event", "journal_error"}, {"error", items.status().message()}});
-      waiter.WaitFor(std::chrono::seconds(5), stop);
-      continue;
-    }
-    if (items->empty()) {
-      waiter.WaitFor(std::chrono::seconds(1), stop);
-      continue;
-    }
-    bool unreachable = false;
-    for (const OutboxItem& item : *items) {
-      if (stop) break;
+  // One upload: the event that says how it went, or the error (kUnavailable: later).
+  auto post = [&client](Outbox which, const OutboxItem& item) -> Result<json> {
+    if (which == Outbox::kFills) {
       Result<Upload> up = client.PostFill(item.record_json);
-      if (up.ok()) {
-        health.Reached();
-        (void)journal.MarkUploaded(item.event_id);
-        sink.Emit({{"event", "upload"},
-                   {"event_id", item.event_id},
-                   {"status", *up == Upload::kStored ? "stored" : "duplicate"},
-                   {"attempts", item.attempts + 1}});
-        backoff = std::chrono::milliseconds(0);
-      } else if (up.status().code() == StatusCode::kUnavailable) {
-        health.Lost(up.status().message());
-        (void)journal.MarkAttempt(item.event_id, up.status().message());
-        unreachable = true;
+      if (!up.ok()) return up.status();
+      return json{{"event", "upload"},
+                  {"event_id", item.event_id},
+                  {"status", *up == Upload::kStored ? "stored" : "duplicate"},
+                  {"attempts", item.attempts + 1}};
+    }
+    Result<OfflineCheckUpload> up = client.PostOfflineCheck(item.record_json);
+    if (!up.ok()) return up.status();
+    return json{{"event", "check_upload"},
+                {"check_id", item.event_id},
+                {"status", up->upload == Upload::kStored ? "stored" : "duplicate"},
+                {"registry_decision", up->registry_decision},
+                {"agrees", up->agrees},
+                {"attempts", item.attempts + 1}};
+  };
+  while (!stop) {
+    bool unreachable = false, idle = true, broken = false;
+    for (const Outbox which : {Outbox::kChecks, Outbox::kFills}) {
+      if (stop || unreachable) break;
+      Result<std::vector<OutboxItem>> items = journal.Pending(50, which);
+      if (!items.ok()) {
+        sink.Emit({{"event", "journal_error"}, {"error", items.status().message()}});
+        broken = true;
         break;
-      } else {
-        (void)journal.MarkRejected(item.event_id, up.status().message());
-        sink.Emit({{"event", "upload_rejected"},
-                   {"event_id", item.event_id},
-                   {"error", up.status().message()}});
-        sink.Say("station", "注册中心拒收充装记录 / The registry refused fill " + item.event_id +
-                                ": " + up.status().message());
+      }
+      idle = idle && items->empty();
+      for (const OutboxItem& item : *items) {
+        if (stop) break;
+        Result<json> done = post(which, item);
+        if (done.ok()) {
+          health.Reached();
+          (void)journal.MarkUploaded(item.event_id, which);
+          sink.Emit(*done);
+          backoff = std::chrono::milliseconds(0);
+        } else if (done.status().code() == StatusCode::kUnavailable) {
+          health.Lost(done.status().message());
+          (void)journal.MarkAttempt(item.event_id, done.status().message(), which);
+          unreachable = true;
+          break;
+        } else {
+          const bool fill = which == Outbox::kFills;
+          (void)journal.MarkRejected(item.event_id, done.status().message(), which);
+          sink.Emit({{"event", fill ? "upload_rejected" : "check_upload_rejected"},
+                     {fill ? "event_id" : "check_id", item.event_id},
+                     {"error", done.status().message()}});
+          sink.Say("station", std::string(fill ? "注册中心拒收充装记录 / The registry refused fill "
+                                                : "注册中心拒收离线判定 / The registry refused "
+                                                  "offline check ") +
+                                  item.event_id + ": " + done.status().message());
+        }
       }
     }
-    if (unreachable) {
+    if (broken) {
+      waiter.WaitFor(std::chrono::seconds(5), stop);
+    } else if (unreachable) {
       backoff = backoff.count() == 0 ? std::chrono::milliseconds(500)
                                      : std::min(backoff * 2, std::chrono::milliseconds(30000));
       waiter.WaitFor(backoff, stop);
+    } else if (idle) {
+      waiter.WaitFor(std::chrono::seconds(1), stop);
     }
   }
 }
@@ -299,10 +324,19 @@ Status RunStation(const std::string& config_path) {
       out["outbox"] = {{"pending", js->pending},
                        {"rejected", js->rejected},
                        {"uploaded", js->uploaded},
-                       {"open_fills", js->begun}};
+                       {"open_fills", js->begun},
+                       {"checks_pending", js->checks_pending},
+                       {"checks_rejected", js->checks_rejected},
+                       {"checks_uploaded", js->checks_uploaded},
+                       {"oldest_pending", js->oldest_pending_ms == 0
+                                              ? json(nullptr)
+                                              : json(Instant{js->oldest_pending_ms}.ToString())}};
     }
     Result<std::int64_t> size = (*replica)->Size();
-    out["replica"] = {{"cylinders", size.ok() ? *size : -1}, {"ready", (*replica)->ready()}};
+    const std::string synced_at = (*replica)->synced_at();
+    out["replica"] = {{"cylinders", size.ok() ? *size : -1},
+                      {"ready", (*replica)->ready()},
+                      {"synced_at", synced_at.empty() ? json(nullptr) : json(synced_at)}};
     return out;
   };
   using Traits = restinio::default_traits_t;

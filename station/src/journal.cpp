@@ -1,5 +1,6 @@
 // The fill journal: one SQLite file, one row per fill, its state moving
-// begun -> pending -> uploaded (or rejected). See journal.h for the contract.
+// begun -> pending -> uploaded (or rejected), and one row per check decided
+// offline, pending -> uploaded (or rejected). See journal.h for the contract.
 #include "journal.h"
 
 #include <fcntl.h>
@@ -17,10 +18,11 @@
 namespace pingma::station {
 namespace {
 
-// Schema version 1. `seq` orders fills by when they were begun; the partial unique
-// index is what enforces one open fill per filling position, in the database
-// itself, so that it holds across restarts too.
-constexpr int kSchemaVersion = 1;
+// Schema version 2 (version 1 lacked `checks`; every statement is IF NOT EXISTS, so
+// a version 1 file is brought up by running it again). `seq` orders fills by when
+// they were begun; the partial unique index is what enforces one open fill per
+// filling position, in the database itself, so that it holds across restarts too.
+constexpr int kSchemaVersion = 2;
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS fills(
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -38,7 +40,19 @@ CREATE TABLE IF NOT EXISTS fills(
 CREATE UNIQUE INDEX IF NOT EXISTS fills_one_begun_per_position ON fills(position_id)
   WHERE state = 'begun';
 CREATE INDEX IF NOT EXISTS fills_by_state ON fills(state, seq);
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS checks(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL CHECK(state IN ('pending', 'uploaded', 'rejected')),
+  record_json TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  last_attempt_at INTEGER,
+  done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS checks_by_state ON checks(state, seq);
+PRAGMA user_version = 2;
 )sql";
 
 std::int64_t NowMs() {
@@ -78,12 +92,52 @@ bool RandomBytes(unsigned char* out, size_t n) {
 
 }  // namespace
 
+// The statements that move one outbox's rows (`fills` or `checks`) along.
+struct OutboxStatements {
+  lite::Statement pending, uploaded, attempt, rejected, state_of, stats, oldest;
+  const char* noun;  // for messages: "fill", "offline check"
+};
+
 struct Journal::Impl {
   std::mutex mu;
   lite::Database db;
-  lite::Statement begin, record, unfinished, pending, uploaded, attempt, rejected, stats, state_of,
-      begun_at_position;
+  lite::Statement begin, record, record_check, unfinished, begun_at_position;
+  OutboxStatements outbox[2];  // by Outbox
+
+  OutboxStatements& of(Outbox which) { return outbox[which == Outbox::kFills ? 0 : 1]; }
 };
+
+namespace {
+
+// One outbox's statements, on its table; the SQL lives while PrepareAll runs.
+Status PrepareOutbox(const lite::Database& db, const char* table, const char* noun,
+                     OutboxStatements* out) {
+  out->noun = noun;
+  const std::string t = table;
+  const std::string pending = "SELECT event_id, record_json, attempts FROM " + t +
+                              " WHERE state = 'pending' ORDER BY seq LIMIT ?";
+  const std::string uploaded = "UPDATE " + t +
+                               " SET state = 'uploaded', done_at = ?, last_error = NULL "
+                               "WHERE event_id = ? AND state = 'pending'";
+  const std::string attempt = "UPDATE " + t +
+                              " SET attempts = attempts + 1, last_error = ?, last_attempt_at = ? "
+                              "WHERE event_id = ? AND state = 'pending'";
+  const std::string rejected = "UPDATE " + t +
+                               " SET state = 'rejected', attempts = attempts + 1, last_error = ?, "
+                               "done_at = ? WHERE event_id = ? AND state = 'pending'";
+  const std::string state_of = "SELECT state FROM " + t + " WHERE event_id = ?";
+  const std::string stats = "SELECT state, count(*) FROM " + t + " GROUP BY state";
+  const std::string oldest = "SELECT min(recorded_at) FROM " + t + " WHERE state = 'pending'";
+  return lite::PrepareAll(db, {{&out->pending, pending.c_str()},
+                               {&out->uploaded, uploaded.c_str()},
+                               {&out->attempt, attempt.c_str()},
+                               {&out->rejected, rejected.c_str()},
+                               {&out->state_of, state_of.c_str()},
+                               {&out->stats, stats.c_str()},
+                               {&out->oldest, oldest.c_str()}});
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
@@ -102,23 +156,15 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
           {&impl->unfinished,
            "SELECT event_id, position_id, record_json FROM fills WHERE state = 'begun' ORDER BY "
            "seq"},
-          {&impl->pending,
-           "SELECT event_id, record_json, attempts FROM fills WHERE state = 'pending' "
-           "ORDER BY seq LIMIT ?"},
-          {&impl->uploaded,
-           "UPDATE fills SET state = 'uploaded', done_at = ?, last_error = NULL "
-           "WHERE event_id = ? AND state = 'pending'"},
-          {&impl->attempt,
-           "UPDATE fills SET attempts = attempts + 1, last_error = ?, last_attempt_at = ? "
-           "WHERE event_id = ? AND state = 'pending'"},
-          {&impl->rejected,
-           "UPDATE fills SET state = 'rejected', attempts = attempts + 1, last_error = ?, "
-           "done_at = ? WHERE event_id = ? AND state = 'pending'"},
-          {&impl->stats, "SELECT state, count(*) FROM fills GROUP BY state"},
-          {&impl->state_of, "SELECT state FROM fills WHERE event_id = ?"},
+          {&impl->record_check,
+           "INSERT INTO checks(event_id, state, record_json, recorded_at) "
+           "VALUES(?, 'pending', ?, ?)"},
           {&impl->begun_at_position,
            "SELECT event_id FROM fills WHERE position_id = ? AND state = 'begun'"},
       }));
+  PINGMA_RETURN_IF_ERROR(PrepareOutbox(impl->db, "fills", "fill", &impl->of(Outbox::kFills)));
+  PINGMA_RETURN_IF_ERROR(
+      PrepareOutbox(impl->db, "checks", "offline check", &impl->of(Outbox::kChecks)));
   return std::unique_ptr<Journal>(new Journal(std::move(impl)));
 }
 
@@ -127,16 +173,17 @@ Journal::~Journal() = default;
 
 namespace {
 
-// Why an update of `event_id` changed nothing: it does not exist, or it is not in
-// the state the update needs.
-Status NoChange(lite::Statement& state_of, const std::string& event_id, const char* wanted) {
-  state_of.Start().Bind(1, event_id);
+// Why an update of `id` changed nothing: it does not exist, or it is not in the
+// state the update needs.
+Status NoChange(OutboxStatements& box, const std::string& id, const char* wanted) {
+  lite::Statement& state_of = box.state_of;
+  state_of.Start().Bind(1, id);
   auto row = state_of.Step();
   if (!row.ok()) return row.status();
-  if (!*row) return Status::NotFound("no fill " + event_id + " in the journal");
+  if (!*row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
   const std::string state = state_of.Text(0);
   state_of.Start();
-  return Status::Conflict("fill " + event_id + " is " + state + ", not " + wanted);
+  return Status::Conflict(std::string(box.noun) + " " + id + " is " + state + ", not " + wanted);
 }
 
 }  // namespace
@@ -173,7 +220,18 @@ Status Journal::Record(const std::string& event_id, const std::string& record_js
   impl_->record.Start().Bind(1, record_json).Bind(2, NowMs()).Bind(3, event_id);
   PINGMA_RETURN_IF_ERROR(impl_->record.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
-  return NoChange(impl_->state_of, event_id, "begun");
+  return NoChange(impl_->of(Outbox::kFills), event_id, "begun");
+}
+
+Status Journal::RecordOfflineCheck(const std::string& check_id, const std::string& record_json) {
+  if (check_id.empty()) return Status::Invalid("an offline check needs a check_id");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->record_check.Start().Bind(1, check_id).Bind(2, record_json).Bind(3, NowMs());
+  Status s = impl_->record_check.Run();
+  if (!s.ok() && impl_->record_check.ConstraintFailed()) {
+    return Status::Conflict("offline check " + check_id + " is already in the journal");
+  }
+  return s;
 }
 
 Result<std::vector<BegunFill>> Journal::Unfinished() {
@@ -190,9 +248,9 @@ Result<std::vector<BegunFill>> Journal::Unfinished() {
   return out;
 }
 
-Result<std::vector<OutboxItem>> Journal::Pending(int limit) {
+Result<std::vector<OutboxItem>> Journal::Pending(int limit, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  lite::Statement& st = impl_->pending;
+  lite::Statement& st = impl_->of(which).pending;
   st.Start().Bind(1, limit < 0 ? 0 : limit);
   std::vector<OutboxItem> out;
   for (;;) {
@@ -204,12 +262,13 @@ Result<std::vector<OutboxItem>> Journal::Pending(int limit) {
   return out;
 }
 
-Status Journal::MarkUploaded(const std::string& event_id) {
+Status Journal::MarkUploaded(const std::string& id, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->uploaded.Start().Bind(1, NowMs()).Bind(2, event_id);
-  PINGMA_RETURN_IF_ERROR(impl_->uploaded.Run());
+  OutboxStatements& box = impl_->of(which);
+  box.uploaded.Start().Bind(1, NowMs()).Bind(2, id);
+  PINGMA_RETURN_IF_ERROR(box.uploaded.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
-  Status why = NoChange(impl_->state_of, event_id, "pending");
+  Status why = NoChange(box, id, "pending");
   // Marking twice (an upload retried after a crash) is not an error.
   if (why.code() == StatusCode::kConflict &&
       why.message().find(" is uploaded,") != std::string::npos) {
@@ -218,37 +277,50 @@ Status Journal::MarkUploaded(const std::string& event_id) {
   return why;
 }
 
-Status Journal::MarkAttempt(const std::string& event_id, const std::string& error) {
+Status Journal::MarkAttempt(const std::string& id, const std::string& error, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->attempt.Start().Bind(1, error).Bind(2, NowMs()).Bind(3, event_id);
-  PINGMA_RETURN_IF_ERROR(impl_->attempt.Run());
+  OutboxStatements& box = impl_->of(which);
+  box.attempt.Start().Bind(1, error).Bind(2, NowMs()).Bind(3, id);
+  PINGMA_RETURN_IF_ERROR(box.attempt.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
-  return NoChange(impl_->state_of, event_id, "pending");
+  return NoChange(box, id, "pending");
 }
 
-Status Journal::MarkRejected(const std::string& event_id, const std::string& error) {
+Status Journal::MarkRejected(const std::string& id, const std::string& error, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->rejected.Start().Bind(1, error).Bind(2, NowMs()).Bind(3, event_id);
-  PINGMA_RETURN_IF_ERROR(impl_->rejected.Run());
+  OutboxStatements& box = impl_->of(which);
+  box.rejected.Start().Bind(1, error).Bind(2, NowMs()).Bind(3, id);
+  PINGMA_RETURN_IF_ERROR(box.rejected.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
-  return NoChange(impl_->state_of, event_id, "pending");
+  return NoChange(box, id, "pending");
 }
 
 Result<JournalStats> Journal::Stats() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  lite::Statement& st = impl_->stats;
-  st.Start();
   JournalStats out;
-  for (;;) {
-    auto row = st.Step();
+  for (const Outbox which : {Outbox::kFills, Outbox::kChecks}) {
+    OutboxStatements& box = impl_->of(which);
+    const bool fills = which == Outbox::kFills;
+    box.stats.Start();
+    for (;;) {
+      auto row = box.stats.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const std::string state = box.stats.Text(0);
+      const std::int64_t n = box.stats.Int(1);
+      if (state == "begun") out.begun = n;
+      if (state == "pending") (fills ? out.pending : out.checks_pending) = n;
+      if (state == "uploaded") (fills ? out.uploaded : out.checks_uploaded) = n;
+      if (state == "rejected") (fills ? out.rejected : out.checks_rejected) = n;
+    }
+    box.oldest.Start();
+    auto row = box.oldest.Step();
     if (!row.ok()) return row.status();
-    if (!*row) break;
-    const std::string state = st.Text(0);
-    const std::int64_t n = st.Int(1);
-    if (state == "begun") out.begun = n;
-    if (state == "pending") out.pending = n;
-    if (state == "uploaded") out.uploaded = n;
-    if (state == "rejected") out.rejected = n;
+    if (*row && !box.oldest.IsNull(0)) {
+      const std::int64_t at = box.oldest.Int(0);
+      if (out.oldest_pending_ms == 0 || at < out.oldest_pending_ms) out.oldest_pending_ms = at;
+    }
+    box.oldest.Start();
   }
   return out;
 }

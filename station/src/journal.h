@@ -3,7 +3,9 @@
 // A fill is written here before the valve may open (begun), and its record before
 // the valve relocks (recorded); a recorded fill stays in the outbox until the
 // registry has stored it. After a crash, every begun fill is found again and closed
-// as interrupted, so nothing is lost. Thread-safe: one connection behind a mutex
+// as interrupted, so nothing is lost. A fill check decided on the replica (the
+// registry unreachable) is written here before the operator sees it, and stays in
+// the outbox of checks until the registry has it (POST /v1/fill-checks/offline). Thread-safe: one connection behind a mutex
 // (a position's write is a few hundred microseconds; there are at most a few
 // positions).
 #pragma once
@@ -25,8 +27,12 @@ struct BegunFill {
   std::string record_json;  ///< the fill record so far (API.md POST /v1/fills fields)
 };
 
+/// The two outboxes: fill records (POST /v1/fills) and checks decided offline
+/// (POST /v1/fill-checks/offline). Each is uploaded oldest first, exactly once.
+enum class Outbox { kFills, kChecks };
+
 struct OutboxItem {
-  std::string event_id;
+  std::string event_id;  ///< a fill's event_id, or an offline check's check_id
   std::string record_json;
   int attempts = 0;
 };
@@ -36,6 +42,11 @@ struct JournalStats {
   std::int64_t rejected = 0;  ///< refused by the registry for good (kept, not retried)
   std::int64_t uploaded = 0;
   std::int64_t begun = 0;  ///< open fills (at most one per position)
+  std::int64_t checks_pending = 0;  ///< offline checks the registry does not have yet
+  std::int64_t checks_rejected = 0;
+  std::int64_t checks_uploaded = 0;
+  /// When the oldest record still waiting (fill or check) was written, Unix ms; 0: none.
+  std::int64_t oldest_pending_ms = 0;
 };
 
 class Journal {
@@ -52,13 +63,20 @@ class Journal {
   /// The fills begun and never recorded (after a crash), oldest first.
   Result<std::vector<BegunFill>> Unfinished();
 
-  /// Recorded fills not yet stored by the registry, oldest first.
-  Result<std::vector<OutboxItem>> Pending(int limit);
-  Status MarkUploaded(const std::string& event_id);
+  /// Puts a check decided on the replica in the outbox of checks, `check_id` being
+  /// the station's UUID for it. Durable before it returns; the same id twice is
+  /// kConflict.
+  Status RecordOfflineCheck(const std::string& check_id, const std::string& record_json);
+
+  /// Records not yet stored by the registry, oldest first.
+  Result<std::vector<OutboxItem>> Pending(int limit, Outbox which = Outbox::kFills);
+  Status MarkUploaded(const std::string& id, Outbox which = Outbox::kFills);
   /// Counts a failed try (the registry was unreachable): `error` is kept for status.
-  Status MarkAttempt(const std::string& event_id, const std::string& error);
+  Status MarkAttempt(const std::string& id, const std::string& error,
+                     Outbox which = Outbox::kFills);
   /// The registry refused it for good: kept, no longer retried, shown in status.
-  Status MarkRejected(const std::string& event_id, const std::string& error);
+  Status MarkRejected(const std::string& id, const std::string& error,
+                      Outbox which = Outbox::kFills);
   Result<JournalStats> Stats();
 
  private:

@@ -231,6 +231,22 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
     SetState("idle");
     return;
   }
+  if (answer->offline) {
+    // Decided on the replica: journalled before the operator sees it, so that the
+    // registry gets every offline check, refused or allowed, once it answers again.
+    if (Status s = JournalOfflineCheck(request, *answer); !s.ok()) {
+      Report({{"event", "decision"},
+              {"raw", text},
+              {"decision", "error"},
+              {"error", "cannot journal the offline check: " + s.message()}});
+      sink_.Say(options_.position_id,
+                "离线判定无法记录，保持锁定 / Cannot journal the offline check, the scale stays "
+                "locked: " +
+                    s.message());
+      SetState("idle");
+      return;
+    }
+  }
   json decision = AnswerJson(*answer);
   decision["raw"] = text;
   decision["empty_gross_kg"] = empty->gross_kg;
@@ -261,6 +277,26 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
   sink_.Say(options_.position_id, "允许充装 ALLOWED " + code + where + ": 目标净重 target " +
                                       Kg(answer->fill->target_kg) + " kg");
   RunFill(*answer, *empty, text, stop);
+}
+
+Status Position::JournalOfflineCheck(const CheckRequest& request, CheckAnswer& answer) {
+  json decision = json::parse(answer.json, nullptr, false);
+  if (!decision.is_object()) return Status::Internal("the replica's decision is not JSON");
+  answer.check_id = NewUuid();
+  decision["check_id"] = answer.check_id;  // the fill made on it carries it too
+  answer.json = decision.dump();
+  // POST /v1/fill-checks/offline's body.
+  json record = {{"check_id", answer.check_id},
+                 {"station_id", request.station_id},
+                 {"operator_id", request.operator_id},
+                 {"scan", request.scan},
+                 {"at", decision.value("decided_at", clock_.Now().ToString())},
+                 {"decision", decision.value("decision", "block")},
+                 {"reasons", decision.value("reasons", json::array())},
+                 {"replica_synced_at", decision.value("replica_synced_at", json(nullptr))}};
+  if (request.empty_gross_kg) record["empty_gross_kg"] = Grams(*request.empty_gross_kg);
+  if (!request.defects.empty()) record["defects"] = request.defects;
+  return journal_.RecordOfflineCheck(answer.check_id, record.dump());
 }
 
 void Position::RunFill(const CheckAnswer& answer, const ScaleReading& empty, const std::string& raw,

@@ -97,6 +97,9 @@ class Position {
   Result<ScaleReading> ReadScale();
   std::optional<ScaleReading> ReadStable(std::chrono::milliseconds wait,
                                          const std::atomic<bool>& stop);
+  /// Puts a check decided on the replica in the journal's outbox of checks, with a
+  /// new check_id that the answer (and a fill made on it) then carries.
+  Status JournalOfflineCheck(const CheckRequest& request, CheckAnswer& answer);
   void RunFill(const CheckAnswer& answer, const ScaleReading& empty, const std::string& raw,
                const std::atomic<bool>& stop);
   void Finish(Fill& fill, const std::string& result, std::optional<double> gross_after,

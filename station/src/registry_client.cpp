@@ -275,6 +275,27 @@ Result<Upload> RegistryClient::PostFill(const std::string& record_json) {
   return HttpError(answer->status, what, answer->body);
 }
 
+Result<OfflineCheckUpload> RegistryClient::PostOfflineCheck(const std::string& record_json) {
+  const char* route = "/v1/fill-checks/offline";
+  auto answer = impl_->Call("POST", route, &record_json, impl_->options.upload_timeout);
+  if (!answer.ok()) return answer.status();
+  const std::string what = "POST " + impl_->options.base_url + route;
+  if (answer->status == 404) {
+    return Status::Unavailable(what + ": 404, the registry does not take offline checks yet");
+  }
+  if (answer->status != 200 && answer->status != 201) {
+    return HttpError(answer->status, what, answer->body);
+  }
+  json a = json::parse(answer->body, nullptr, false);
+  OfflineCheckUpload out;
+  out.upload = JsonBool(a, "duplicate", false) ? Upload::kDuplicate : Upload::kStored;
+  if (a.is_object() && a.contains("registry_decision") && a["registry_decision"].is_string()) {
+    out.registry_decision = a["registry_decision"].get<std::string>();
+  }
+  out.agrees = JsonBool(a, "agrees", true);
+  return out;
+}
+
 Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std::string& since) {
   std::string path = "/v1/stations/";
   char* id = curl_easy_escape(impl_->curl, station_id.c_str(), static_cast<int>(station_id.size()));

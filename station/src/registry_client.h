@@ -70,6 +70,13 @@ enum class Upload {
   kDuplicate,  ///< 200 with "duplicate": true: it was stored before
 };
 
+/// The registry's answer to an offline check's upload (POST /v1/fill-checks/offline).
+struct OfflineCheckUpload {
+  Upload upload = Upload::kStored;
+  std::string registry_decision;  ///< "allow" or "block": the registry's own, as of the check
+  bool agrees = true;             ///< whether it is the station's decision
+};
+
 /// One page of GET /v1/stations/{id}/fleet, checked as JSON and indexed by Fleet
 /// on the thread that fetched it; the replica reads and stores its contents.
 struct FleetPage {
@@ -94,6 +101,10 @@ class RegistryClient {
   /// permanent (kInvalid / kConflict / ... with the registry's message): retrying
   /// the same record cannot succeed.
   Result<Upload> PostFill(const std::string& record_json);
+  /// POST /v1/fill-checks/offline with a check decided on the replica. As PostFill:
+  /// kUnavailable to retry later (a registry that does not know the route yet, 404,
+  /// counts as that: the check is kept, not dropped), any other 4xx is permanent.
+  Result<OfflineCheckUpload> PostOfflineCheck(const std::string& record_json);
   /// GET /v1/stations/{station_id}/fleet?since=CURSOR.
   Result<FleetPage> Fleet(const std::string& station_id, const std::string& since);
   /// GET /v1/policy, parsed with ParsePolicy.

@@ -168,6 +168,7 @@ struct Replica::Impl {
   std::optional<Policy> policy;
   std::optional<FleetFacts> facts;
   std::string cursor;
+  std::string last_full_sync;  // RFC 3339; "" before the first completed sync
   std::atomic<bool> synced{false};
 
   Status PutMeta(const char* key, const std::string& value) {
@@ -244,6 +245,7 @@ struct Replica::Impl {
     auto last = GetMeta(kLastFullSync);
     if (!last.ok()) return last.status();
     synced = last->has_value();
+    last_full_sync = last->value_or("");
     return Status::Ok();
   }
 };
@@ -469,7 +471,9 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
   PINGMA_RETURN_IF_ERROR(SetPolicy(*policy));
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kLastFullSync, WallNow().ToString()));
+    const std::string now = WallNow().ToString();
+    PINGMA_RETURN_IF_ERROR(impl_->PutMeta(kLastFullSync, now));
+    impl_->last_full_sync = now;
     impl_->synced = true;
   }
   stats.cursor = cursor;
@@ -556,7 +560,10 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
   answer.json = Dump(json{{"decision", decision.allowed() ? "allow" : "block"},
                           {"reasons", codes},
                           {"decided_at", now.ToString()},
-                          {"replica_cursor", impl_->cursor}});
+                          {"replica_cursor", impl_->cursor},
+                          {"replica_synced_at", impl_->last_full_sync.empty()
+                                                    ? json(nullptr)
+                                                    : json(impl_->last_full_sync)}});
   return answer;
 }
 
@@ -573,6 +580,11 @@ Result<std::int64_t> Replica::Size() {
 // A sync completes only after the policy is stored, so `synced` implies a policy.
 bool Replica::ready() const {
   return impl_->synced;
+}
+
+std::string Replica::synced_at() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->last_full_sync;
 }
 
 }  // namespace pingma::station

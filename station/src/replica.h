@@ -92,6 +92,8 @@ class Replica {
   /// Cylinders held, and whether a full sync has ever completed.
   Result<std::int64_t> Size();
   bool ready() const;
+  /// When the last full sync completed (RFC 3339), "" if none ever did.
+  std::string synced_at() const;
 
  private:
   struct Impl;

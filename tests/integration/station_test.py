@@ -105,6 +105,10 @@ class Line:
         history = self.reg.must("GET", f"/v1/cylinders/{code}/history?limit=1000", self.admin)
         return [e for e in history["events"] if e["type"] == "fill"]
 
+    def offline_checks_at_registry(self, code):
+        history = self.reg.must("GET", f"/v1/cylinders/{code}/history?limit=1000", self.admin)
+        return [e for e in history["events"] if e["type"] == "fill_check" and e.get("offline")]
+
     def violations_at_registry(self, code):
         history = self.reg.must("GET", f"/v1/cylinders/{code}/history?limit=1000", self.admin)
         return [e for e in history["events"] if e["type"] == "violation"]
@@ -113,7 +117,8 @@ class Line:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             outbox = self.station.status()["outbox"]
-            if outbox["pending"] == 0 and outbox["open_fills"] == 0:
+            if (outbox["pending"] == 0 and outbox["open_fills"] == 0
+                    and outbox["checks_pending"] == 0):
                 return outbox
             time.sleep(0.1)
         raise AssertionError(f"the outbox did not drain: {self.station.status()['outbox']}")
@@ -292,10 +297,58 @@ class Offline(unittest.TestCase):
             self.assertEqual(fill["id"], record["event_id"])
             self.assertTrue(fill["offline"])
         self.assertEqual(line.violations_at_registry("HB0100000011"), [])
-        [violation] = line.violations_at_registry("HB0100000012")
-        self.assertEqual(violation["registry_decision"], "block")
-        self.assertIn("INSPECTION_FAILED", violation["reasons"])
+        violations = line.violations_at_registry("HB0100000012")
+        self.assertTrue(violations)
+        for violation in violations:
+            self.assertEqual(violation["registry_decision"], "block")
+            self.assertIn("INSPECTION_FAILED", violation["reasons"])
         self.assertEqual(unlocks(line.sim.interlock_writes())[2:], [])  # only the two fills
+
+        # Every check decided offline, allowed or refused, is at the registry once,
+        # with the station's decision and the registry's own as of the check.
+        self.assertEqual(line.station.status()["outbox"]["checks_uploaded"], 4)
+        for code, station, registry in (("HB0100000011", "allow", "allow"),
+                                        ("HB0100000012", "allow", "block"),
+                                        ("HB0100000002", "block", "block")):
+            [check] = line.offline_checks_at_registry(code)
+            self.assertEqual(check["decision"], station, check)
+            self.assertEqual(check["registry_decision"], registry, check)
+            self.assertEqual(check["agrees"], station == registry, check)
+        [blocked_check] = line.offline_checks_at_registry("HB0100000002")
+        self.assertEqual(blocked_check["station_check_id"], blocked["check_id"])
+        self.assertIn("INSPECTION_OVERDUE", blocked_check["reasons"])
+        # The regulator's refused fills count the offline refusals, marked offline.
+        stats = line.reg.must("GET", f"/v1/stats/fill-checks?from={TODAY}&to={TODAY}"
+                              "&group_by=station", line.admin)
+        [st01] = [g for g in stats["groups"] if g["key"] == "ST-01"]
+        self.assertEqual(st01["offline_checks"], 4, stats)
+        self.assertEqual(st01["offline_refused"], 2, stats)
+
+    def test_a_refusal_journalled_offline_reaches_the_registry_once_across_sigkills(self):
+        line = self.line
+        self.assertEqual(line.reg.stop(), 0)
+        codes = ["HB0100000002", "HB0100000003", "HB0100000002"]
+        for delay, code in zip((0.0, 0.05, 0.3), codes):
+            with self.subTest(delay=delay):
+                decision, _ = line.fill(code)
+                self.assertEqual(decision["decision"], "block", decision)
+                self.assertTrue(decision["offline"])
+                # Killed between the journal and the upload: the decision was shown,
+                # so the check is in the journal.
+                line.station.kill()
+                line.reg.start()
+                line.station.start()
+                time.sleep(delay)  # the upload may or may not have gone out
+                line.station.kill()
+                self.assertEqual(line.reg.stop(), 0)
+                line.station.start()
+                line.station.wait_for(lambda e: e["event"] == "scale_connected")
+        line.reg.start()
+        outbox = line.wait_drained()
+        self.assertEqual(outbox["checks_rejected"], 0)
+        self.assertEqual(len(line.offline_checks_at_registry("HB0100000002")), 2)
+        self.assertEqual(len(line.offline_checks_at_registry("HB0100000003")), 1)
+        self.assertEqual(unlocks(line.sim.interlock_writes()), [])
 
 
 class Https(unittest.TestCase):

@@ -1,8 +1,10 @@
 // The fill journal on real SQLite files: the outbox's life cycle, one open fill per
-// position, reopening, a crash between Begin and Record, and NewUuid.
+// position, reopening, a crash between Begin and Record, the outbox of checks decided
+// offline (and a journal made before it), and NewUuid.
 #include "journal.h"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@ using pingma::StatusCode;
 using pingma::station::BegunFill;
 using pingma::station::Journal;
 using pingma::station::NewUuid;
+using pingma::station::Outbox;
 
 namespace {
 
@@ -257,6 +260,113 @@ TEST_CASE("a process killed between Begin and Record leaves its fill in Unfinish
   REQUIRE(j->Record(f.event_id, "{\"result\":\"interrupted\"}").ok());
   CHECK(j->Unfinished()->empty());
   CHECK(j->Pending(10)->size() == 1);
+}
+
+TEST_CASE("an offline check goes pending -> uploaded in its own outbox, apart from the fills") {
+  TempDir dir;
+  auto j = OpenOrFail(dir.file("journal.db"));
+  const std::string a = NewUuid(), b = NewUuid();
+  REQUIRE(j->RecordOfflineCheck(a, "{\"decision\":\"block\"}").ok());
+  REQUIRE(j->RecordOfflineCheck(b, "{\"decision\":\"allow\"}").ok());
+  const BegunFill f = Fill("P1");
+  REQUIRE(j->Begin(f).ok());
+  REQUIRE(j->Record(f.event_id, "{\"result\":\"ok\"}").ok());
+
+  auto checks = j->Pending(10, Outbox::kChecks);
+  REQUIRE(checks.ok());
+  REQUIRE(checks->size() == 2);
+  CHECK((*checks)[0].event_id == a);  // oldest first
+  CHECK((*checks)[0].record_json == "{\"decision\":\"block\"}");
+  CHECK((*checks)[1].event_id == b);
+  auto fills = j->Pending(10);
+  REQUIRE(fills->size() == 1);
+  CHECK((*fills)[0].event_id == f.event_id);
+
+  auto stats = j->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->checks_pending == 2);
+  CHECK(stats->pending == 1);
+  CHECK(stats->oldest_pending_ms > 0);
+
+  REQUIRE(j->MarkAttempt(a, "unreachable", Outbox::kChecks).ok());
+  CHECK((*j->Pending(10, Outbox::kChecks))[0].attempts == 1);
+  REQUIRE(j->MarkUploaded(a, Outbox::kChecks).ok());
+  CHECK(j->MarkUploaded(a, Outbox::kChecks).ok());  // twice, after a crash: not an error
+  REQUIRE(j->MarkRejected(b, "422 bad", Outbox::kChecks).ok());
+  // A check's id is not a fill's: marking it in the other outbox finds nothing.
+  CHECK(j->MarkUploaded(a, Outbox::kFills).code() == StatusCode::kNotFound);
+  CHECK(j->MarkUploaded(f.event_id, Outbox::kChecks).code() == StatusCode::kNotFound);
+
+  stats = j->Stats();
+  CHECK(stats->checks_pending == 0);
+  CHECK(stats->checks_uploaded == 1);
+  CHECK(stats->checks_rejected == 1);
+  CHECK(stats->pending == 1);  // the fill is untouched
+  CHECK(j->Pending(10, Outbox::kChecks)->empty());
+}
+
+TEST_CASE("an offline check id is taken once; an empty one is refused") {
+  TempDir dir;
+  auto j = OpenOrFail(dir.file("journal.db"));
+  const std::string a = NewUuid();
+  REQUIRE(j->RecordOfflineCheck(a, "{}").ok());
+  CHECK(j->RecordOfflineCheck(a, "{\"again\":1}").code() == StatusCode::kConflict);
+  CHECK(j->RecordOfflineCheck("", "{}").code() == StatusCode::kInvalid);
+  auto checks = j->Pending(10, Outbox::kChecks);
+  REQUIRE(checks->size() == 1);
+  CHECK((*checks)[0].record_json == "{}");
+}
+
+TEST_CASE("an offline check survives the process killed right after it was recorded") {
+  TempDir dir;
+  const std::string path = dir.file("journal.db");
+  const std::string id = NewUuid();
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto j = Journal::Open(path);
+    if (!j.ok() || !(*j)->RecordOfflineCheck(id, "{\"decision\":\"block\"}").ok()) _exit(3);
+    kill(getpid(), SIGKILL);
+    _exit(4);  // not reached
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  auto j = OpenOrFail(path);
+  auto checks = j->Pending(10, Outbox::kChecks);
+  REQUIRE(checks->size() == 1);
+  CHECK((*checks)[0].event_id == id);
+}
+
+TEST_CASE("a journal made before the outbox of checks keeps its fills and gains the outbox") {
+  TempDir dir;
+  const std::string path = dir.file("journal.db");
+  {
+    // Version 1's schema, as the station wrote it, with one pending fill.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE fills(seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL "
+        "UNIQUE, position_id TEXT NOT NULL, state TEXT NOT NULL CHECK(state IN ('begun', "
+        "'pending', 'uploaded', 'rejected')), record_json TEXT NOT NULL, begun_at INTEGER NOT "
+        "NULL, recorded_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, "
+        "last_attempt_at INTEGER, done_at INTEGER);"
+        "CREATE UNIQUE INDEX fills_one_begun_per_position ON fills(position_id) WHERE state = "
+        "'begun';"
+        "CREATE INDEX fills_by_state ON fills(state, seq);"
+        "INSERT INTO fills(event_id, position_id, state, record_json, begun_at, recorded_at) "
+        "VALUES('3b241101-e2bb-4255-8caf-4136c566a962', 'P1', 'pending', '{}', 1, 2);"
+        "PRAGMA user_version = 1;";
+    REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto j = OpenOrFail(path);
+  auto fills = j->Pending(10);
+  REQUIRE(fills->size() == 1);
+  CHECK((*fills)[0].event_id == "3b241101-e2bb-4255-8caf-4136c566a962");
+  REQUIRE(j->RecordOfflineCheck(NewUuid(), "{}").ok());
+  CHECK(j->Stats()->checks_pending == 1);
+  CHECK(j->Stats()->oldest_pending_ms == 2);  // the fill's, older than the check's
 }
 
 TEST_CASE("a file that is not a journal is refused at Open") {
