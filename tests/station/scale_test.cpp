@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "scale.h"
 
 extern char** environ;
@@ -1314,6 +1316,26 @@ void SimFill(Scale& scale, ControlClient& control) {
   CHECK(r.gross_kg >= 27);
   CHECK(r.gross_kg < 27.5);
   CHECK_FALSE(r.valve_open);
+
+  // The signals land where the simulator keeps them, logged beside the interlock's.
+  ScaleSignals signals;
+  signals.amber = signals.buzzer = true;
+  signals.message = ScaleMessage::kHoldForDecant;
+  const Status written = scale.WriteSignals(signals);
+  REQUIRE_MESSAGE(written.ok(), written.ToString());
+  const nlohmann::json sim = nlohmann::json::parse(control.Ask("status"));
+  CHECK(sim["coils"] ==
+        nlohmann::json{
+            {"lamp_green", false}, {"lamp_amber", true}, {"lamp_red", false}, {"buzzer", true}});
+  CHECK(sim["registers"]["message_code"] == 5);
+  std::vector<std::pair<std::string, int>> logged;
+  for (const auto& w : sim["signals"]) logged.emplace_back(w["which"], w["value"]);
+  CHECK(logged == std::vector<std::pair<std::string, int>>{{"lamp_green", 0},
+                                                           {"lamp_amber", 1},
+                                                           {"lamp_red", 0},
+                                                           {"buzzer", 1},
+                                                           {"message_code", 5}});
+  CHECK(sim["registers"]["interlock"] == 0);  // relocked by the fill, and left so
 }
 
 TEST_CASE("pingma-scale-sim over TCP and RTU: a fill through the driver") {
