@@ -186,7 +186,23 @@ ScaleProfile DefaultProfile() {
   p.interlock = reg(6, ValueType::kUint16);
   p.heartbeat = reg(7, ValueType::kUint16);
   p.fault_code = reg(8, ValueType::kUint16);
+  auto coil = [](int address) {
+    RegisterSpec spec;
+    spec.kind = RegisterKind::kCoil;
+    spec.address = address;
+    return spec;
+  };
+  p.lamp_green = coil(0);
+  p.lamp_amber = coil(1);
+  p.lamp_red = coil(2);
+  p.buzzer = coil(3);
+  p.message_code = reg(9, ValueType::kUint16);
   return p;
+}
+
+bool ScaleSignals::operator==(const ScaleSignals& other) const {
+  return green == other.green && amber == other.amber && red == other.red &&
+         buzzer == other.buzzer && message == other.message;
 }
 
 namespace {
@@ -294,12 +310,26 @@ Result<RegisterKind> ParseKind(TableReader& t) {
                          "\"; expected holding, input, coil or discrete");
 }
 
+const char* KindName(RegisterKind kind) {
+  switch (kind) {
+    case RegisterKind::kHolding:
+      return "holding register";
+    case RegisterKind::kInput:
+      return "input register";
+    case RegisterKind::kCoil:
+      return "coil";
+    case RegisterKind::kDiscreteInput:
+      return "discrete input";
+  }
+  return "register";
+}
+
 bool IsBitKind(RegisterKind kind) {
   return kind == RegisterKind::kCoil || kind == RegisterKind::kDiscreteInput;
 }
 
 /// What a table may say, by its role in the profile.
-enum class Role { kValue, kWritableValue, kFlag, kCommand, kInterlock };
+enum class Role { kValue, kWritableValue, kFlag, kCommand, kInterlock, kSignal, kMessage };
 
 Status CheckKind(TableReader& t, RegisterKind kind, Role role) {
   const bool ok = [&] {
@@ -307,25 +337,28 @@ Status CheckKind(TableReader& t, RegisterKind kind, Role role) {
       case Role::kValue:
         return !IsBitKind(kind);
       case Role::kWritableValue:
+      case Role::kMessage:
         return kind == RegisterKind::kHolding;
       case Role::kFlag:
         return true;
       case Role::kCommand:
       case Role::kInterlock:
+      case Role::kSignal:
         return kind == RegisterKind::kHolding || kind == RegisterKind::kCoil;
     }
     return false;
   }();
   if (ok) return Status::Ok();
-  const char* allowed = role == Role::kValue           ? "holding or input"
-                        : role == Role::kWritableValue ? "holding (it is written)"
-                                                       : "holding or coil (it is written)";
+  const char* allowed = role == Role::kValue ? "holding or input"
+                        : (role == Role::kWritableValue || role == Role::kMessage)
+                            ? "holding (it is written)"
+                            : "holding or coil (it is written)";
   return Status::Invalid(t.Name("kind") + " must be " + allowed);
 }
 
-/// type / words / swap_bytes / scale of a register value; all but type optional.
-Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required) {
-  if (type_required || t.Has("type")) {
+/// type of a register value, when `required` or given.
+Status ParseType(TableReader& t, RegisterSpec& spec, bool required) {
+  if (required || t.Has("type")) {
     std::string type;
     PINGMA_ASSIGN_OR_RETURN(type, t.String("type"));
     if (type == "uint16")
@@ -343,6 +376,12 @@ Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required)
                              "\"; expected uint16, int16, uint32, int32 or float32");
     }
   }
+  return Status::Ok();
+}
+
+/// type / words / swap_bytes / scale of a register value; all but type optional.
+Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required) {
+  PINGMA_RETURN_IF_ERROR(ParseType(t, spec, type_required));
   if (t.Has("words")) {
     std::string words;
     PINGMA_ASSIGN_OR_RETURN(words, t.String("words"));
@@ -418,12 +457,86 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
         PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
       }
       break;
+    case Role::kSignal:
+      // A coil, or one bit of a holding register that the driver reads, changes and
+      // writes back.
+      PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
+      if (spec.kind == RegisterKind::kHolding) {
+        std::int64_t bit = 0;
+        PINGMA_ASSIGN_OR_RETURN(bit, t.Integer("bit", 0, 15));
+        spec.bit = static_cast<int>(bit);
+      }
+      if (t.Has("invert")) PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
+      break;
+    case Role::kMessage:
+      // A small code (API.md's 0..5): no scale, no word order.
+      PINGMA_RETURN_IF_ERROR(ParseType(t, spec, /*required=*/false));
+      if (spec.registers() != 1 || spec.type == ValueType::kFloat32) {
+        return Status::Invalid(t.Name("type") + " must be uint16 or int16");
+      }
+      if (t.Has("swap_bytes")) PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
+      PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
+      break;
   }
   PINGMA_RETURN_IF_ERROR(extra(t, spec));
   return t.NoOthers();
 }
 
 Status NoExtra(TableReader&, RegisterSpec&) {
+  return Status::Ok();
+}
+
+/// A signal's write must never land on what controls the fill: a lamp on the
+/// interlock's coil would unlock the valve with the lamp, and a read-modify-write of a
+/// lamp bit in the interlock's register would write back whatever the interlock held
+/// at the read. So each signal owns its coil or bit, and no signal shares a register or
+/// coil with the cutoff, the command or the interlock.
+Status CheckSignalsApart(const ScaleProfile& p) {
+  struct Written {
+    std::string key;
+    RegisterKind kind;
+    int first, last;  ///< the addresses it covers
+    int bit;          ///< -1: the whole register or coil
+  };
+  std::vector<Written> taken;
+  auto add = [&taken](std::string key, const RegisterSpec& spec) {
+    taken.push_back(
+        {std::move(key), spec.kind, spec.address, spec.address + spec.registers() - 1, spec.bit});
+  };
+  if (p.cutoff_gross_kg.present()) add("cutoff_gross_kg", p.cutoff_gross_kg);
+  if (p.interlock.present()) add("interlock", p.interlock);
+  if (p.command.kind == RegisterKind::kCoil) {
+    for (const auto& [name, address] : {std::pair<const char*, int>{"start", p.command_start},
+                                        {"stop", p.command_stop},
+                                        {"zero", p.command_zero}}) {
+      RegisterSpec coil = p.command;
+      coil.address = address;
+      add(std::string("command.") + name, coil);
+    }
+  } else if (p.command.present()) {
+    add("command", p.command);
+  }
+  const std::pair<const char*, const RegisterSpec*> signals[] = {{"lamp_green", &p.lamp_green},
+                                                                 {"lamp_amber", &p.lamp_amber},
+                                                                 {"lamp_red", &p.lamp_red},
+                                                                 {"buzzer", &p.buzzer},
+                                                                 {"message_code", &p.message_code}};
+  for (const auto& [key, spec] : signals) {
+    if (!spec->present()) continue;
+    const int first = spec->address, last = spec->address + spec->registers() - 1;
+    for (const Written& w : taken) {
+      const bool overlaps = w.kind == spec->kind && first <= w.last && w.first <= last;
+      // Two signals may share a holding register by its bits, each its own.
+      const bool own_bits = w.bit >= 0 && spec->bit >= 0 && w.bit != spec->bit;
+      if (overlaps && !own_bits) {
+        std::string where = std::string(KindName(spec->kind)) + " " + std::to_string(first);
+        if (spec->bit >= 0) where += " bit " + std::to_string(spec->bit);
+        return Status::Invalid("profile." + std::string(key) + " is on " + where +
+                               ", which profile." + w.key + " uses");
+      }
+    }
+    add(key, *spec);
+  }
   return Status::Ok();
 }
 
@@ -439,13 +552,31 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
   }
   const toml::table& table = *node->as_table();
   TableReader t(table, "profile");
-  PINGMA_RETURN_IF_ERROR(
-      t.OnlyKnown({"name", "capacity_kg", "negative_tolerance_kg", "response_timeout_ms",
-                   "gross_kg", "cutoff_gross_kg", "stable", "valve_open", "fill_done", "fault",
-                   "present", "overload", "command", "interlock", "heartbeat", "fault_code"}));
+  PINGMA_RETURN_IF_ERROR(t.OnlyKnown({"name",
+                                      "capacity_kg",
+                                      "negative_tolerance_kg",
+                                      "response_timeout_ms",
+                                      "gross_kg",
+                                      "cutoff_gross_kg",
+                                      "stable",
+                                      "valve_open",
+                                      "fill_done",
+                                      "fault",
+                                      "present",
+                                      "overload",
+                                      "command",
+                                      "interlock",
+                                      "heartbeat",
+                                      "fault_code",
+                                      "lamp_green",
+                                      "lamp_amber",
+                                      "lamp_red",
+                                      "buzzer",
+                                      "message_code"}));
   ScaleProfile p;  // every map entry absent until the file names it
   p.gross_kg = p.cutoff_gross_kg = p.stable = p.valve_open = p.fill_done = p.fault = p.present =
-      p.overload = p.command = p.interlock = p.heartbeat = p.fault_code = RegisterSpec{};
+      p.overload = p.command = p.interlock = p.heartbeat = p.fault_code = p.lamp_green =
+          p.lamp_amber = p.lamp_red = p.buzzer = p.message_code = RegisterSpec{};
   PINGMA_ASSIGN_OR_RETURN(p.name, t.String("name"));
   if (p.name.empty()) return Status::Invalid("profile.name must not be empty");
   PINGMA_ASSIGN_OR_RETURN(p.capacity_kg, t.Number("capacity_kg"));
@@ -479,6 +610,11 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
       {"overload", Role::kFlag, false, &p.overload},
       {"heartbeat", Role::kValue, false, &p.heartbeat},
       {"fault_code", Role::kValue, false, &p.fault_code},
+      {"lamp_green", Role::kSignal, false, &p.lamp_green},
+      {"lamp_amber", Role::kSignal, false, &p.lamp_amber},
+      {"lamp_red", Role::kSignal, false, &p.lamp_red},
+      {"buzzer", Role::kSignal, false, &p.buzzer},
+      {"message_code", Role::kMessage, false, &p.message_code},
   };
   for (const Entry& e : entries) {
     t.Use(e.key);
@@ -531,6 +667,7 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
     return Status::Invalid("profile.cutoff_gross_kg cannot hold the capacity " +
                            std::to_string(p.capacity_kg) + " kg in its type and scale");
   }
+  PINGMA_RETURN_IF_ERROR(CheckSignalsApart(p));
   return p;
 }
 
@@ -586,20 +723,6 @@ bool IsModbusException(int error) {
   return error >= EMBXILFUN && error <= EMBXGTAR;
 }
 
-const char* KindName(RegisterKind kind) {
-  switch (kind) {
-    case RegisterKind::kHolding:
-      return "holding register";
-    case RegisterKind::kInput:
-      return "input register";
-    case RegisterKind::kCoil:
-      return "coil";
-    case RegisterKind::kDiscreteInput:
-      return "discrete input";
-  }
-  return "register";
-}
-
 /// One Read()'s registers and bits, so flags sharing a status register cost one call.
 struct ReadCache {
   struct Entry {
@@ -621,7 +744,10 @@ struct ReadCache {
 class ModbusScale final : public Scale {
  public:
   ModbusScale(ScaleEndpoint endpoint, ScaleProfile profile)
-      : endpoint_(std::move(endpoint)), profile_(std::move(profile)) {}
+      : endpoint_(std::move(endpoint)),
+        profile_(std::move(profile)),
+        // A parsed profile has passed this already; one built in code is checked here.
+        signals_apart_(CheckSignalsApart(profile_)) {}
 
   Status Connect() override {
     Disconnect();
@@ -719,6 +845,87 @@ class ModbusScale final : public Scale {
     Result<std::vector<std::uint16_t>> wire = EncodeValue(CommandSpec(profile_.command), value);
     if (!wire.ok()) return wire.status();
     return WriteRegisters(profile_.command.address, *wire, "command");
+  }
+
+  bool has_signals() const override {
+    for (const RegisterSpec* spec : {&profile_.lamp_green, &profile_.lamp_amber, &profile_.lamp_red,
+                                     &profile_.buzzer, &profile_.message_code}) {
+      if (spec->present()) return true;
+    }
+    return false;
+  }
+
+  // Every mapped signal is written even when one is refused (a lamp the indicator does
+  // not have must not keep the others dark); a lost link ends it, since each write
+  // after would only wait out its own deadline.
+  Status WriteSignals(const ScaleSignals& signals) override {
+    if (!has_signals()) return Status::Ok();
+    if (!signals_apart_.ok()) return signals_apart_;  // never a write near the interlock
+    if (!ctx_) return NotConnected();
+    struct Output {
+      const char* name;
+      const RegisterSpec& spec;
+      bool on;
+    };
+    const Output outputs[] = {{"lamp_green", profile_.lamp_green, signals.green},
+                              {"lamp_amber", profile_.lamp_amber, signals.amber},
+                              {"lamp_red", profile_.lamp_red, signals.red},
+                              {"buzzer", profile_.buzzer, signals.buzzer}};
+    std::vector<Status> failed;
+    // False when the link is gone and nothing more can be written.
+    auto keep_going = [&failed](Status s) {
+      if (s.ok()) return true;
+      const bool lost = s.code() == StatusCode::kUnavailable;
+      failed.push_back(std::move(s));
+      return !lost;
+    };
+    bool link = true;
+    // Coils one by one with function 05: the BDE-2007's manual lists 05, not 15, for its
+    // coils, and a refused coil is then named alone.
+    for (const Output& o : outputs) {
+      if (!link) break;
+      if (!o.spec.present() || o.spec.kind != RegisterKind::kCoil) continue;
+      link = keep_going(WriteCoil(o.spec.address, o.on != o.spec.invert, o.name));
+    }
+    // Bits of holding registers: one read-modify-write per register for all the bits it
+    // carries, so a register holding every lamp costs two round trips, not eight.
+    std::vector<int> registers_done;
+    for (const Output& o : outputs) {
+      if (!link) break;
+      if (!o.spec.present() || o.spec.kind != RegisterKind::kHolding) continue;
+      const int address = o.spec.address;
+      if (std::find(registers_done.begin(), registers_done.end(), address) !=
+          registers_done.end()) {
+        continue;
+      }
+      registers_done.push_back(address);
+      std::uint16_t set = 0, clear = 0;
+      std::string names;
+      for (const Output& b : outputs) {
+        if (!b.spec.present() || b.spec.kind != RegisterKind::kHolding || b.spec.address != address)
+          continue;
+        const auto mask = static_cast<std::uint16_t>(1u << b.spec.bit);
+        if (b.on != b.spec.invert) {
+          set = static_cast<std::uint16_t>(set | mask);
+        } else {
+          clear = static_cast<std::uint16_t>(clear | mask);
+        }
+        names += (names.empty() ? "" : ", ") + std::string(b.name);
+      }
+      link = keep_going(WriteBits(address, set, clear, names));
+    }
+    if (link && profile_.message_code.present()) {
+      Result<std::vector<std::uint16_t>> wire =
+          EncodeValue(CommandSpec(profile_.message_code), static_cast<int>(signals.message));
+      keep_going(wire.ok() ? WriteRegisters(profile_.message_code.address, *wire, "message_code")
+                           : wire.status());
+    }
+    if (failed.empty()) return Status::Ok();
+    if (failed.size() == 1) return failed.front();
+    // The link's loss, when it happened, is the code the caller acts on.
+    std::string message;
+    for (const Status& f : failed) message += (message.empty() ? "" : "; ") + f.message();
+    return Status(failed.back().code(), message);
   }
 
   std::string Describe() const override {
@@ -876,6 +1083,23 @@ class ModbusScale final : public Scale {
     return Status::Ok();
   }
 
+  /// Sets the `set` bits and clears the `clear` bits of one holding register, leaving the
+  /// others as the scale has them: read, change, write back (function 03 then 06). Not
+  /// atomic against the indicator changing the register between the two; function 22
+  /// (mask write) would be, but few indicators answer it. Nothing is written when the
+  /// bits already read as wanted.
+  Status WriteBits(int address, std::uint16_t set, std::uint16_t clear, const std::string& what) {
+    if (!ctx_) return NotConnected();
+    std::uint16_t before = 0;
+    errno = 0;
+    if (modbus_read_registers(ctx_.get(), address, 1, &before) != 1) {
+      return Failure("reading " + what + " from holding register " + std::to_string(address));
+    }
+    const auto after = static_cast<std::uint16_t>((before & ~clear) | set);
+    if (after == before) return Status::Ok();
+    return WriteRegisters(address, {after}, what.c_str());
+  }
+
   Status WriteInterlock(bool unlocked) {
     const RegisterSpec& spec = profile_.interlock;
     const int value = unlocked ? profile_.interlock_unlocked : profile_.interlock_locked;
@@ -903,6 +1127,7 @@ class ModbusScale final : public Scale {
   ScaleEndpoint endpoint_;
   ScaleProfile profile_;
   ModbusContext ctx_;
+  Status signals_apart_;                   ///< why the profile's signals may not be written, or OK
   bool span_refused_[2] = {false, false};  // holding, input: the scale refused a span read
 };
 

@@ -56,8 +56,13 @@ struct ScaleProfile {
   int command_start = 1, command_stop = 2, command_zero = 3;
   RegisterSpec interlock;  ///< write: interlock_locked keeps the valve shut (a coil: 0/1)
   int interlock_locked = 0, interlock_unlocked = 1;
-  RegisterSpec heartbeat;              ///< read, optional: counts up while the indicator runs
-  RegisterSpec fault_code;             ///< read, optional
+  RegisterSpec heartbeat;   ///< read, optional: counts up while the indicator runs
+  RegisterSpec fault_code;  ///< read, optional
+  /// write, optional: the lamps and the buzzer, each a coil or a bit of a holding register
+  /// (`invert`: the output is on when its bit is 0, a relay wired normally closed).
+  RegisterSpec lamp_green, lamp_amber, lamp_red, buzzer;
+  /// write, optional: a holding register whose value the indicator shows (ScaleMessage).
+  RegisterSpec message_code;
   double capacity_kg = 150;            ///< a reading above this is a fault, not a weight
   double negative_tolerance_kg = 0.5;  ///< a reading below minus this is a fault
   std::chrono::milliseconds response_timeout{500};  ///< every Modbus call's deadline
@@ -103,6 +108,22 @@ struct ScaleReading {
 
 enum class ScaleCommand { kStart, kStop, kZero };
 
+/// What the scale's lamps, buzzer and display should show (API.md "Optional signals").
+enum class ScaleMessage : std::uint16_t {
+  kIdle = 0,
+  kFilling = 1,
+  kBlocked = 2,
+  kOffline = 3,
+  kFault = 4,
+  kHoldForDecant = 5
+};
+struct ScaleSignals {
+  bool green = false, amber = false, red = false, buzzer = false;
+  ScaleMessage message = ScaleMessage::kIdle;
+  bool operator==(const ScaleSignals&) const;
+  bool operator!=(const ScaleSignals& other) const { return !(*this == other); }
+};
+
 /// The driver interface the filling position uses; tests of the position use a fake.
 class Scale {
  public:
@@ -123,6 +144,12 @@ class Scale {
   /// it back where the register is readable.
   virtual Status SetInterlock(bool unlocked) = 0;
   virtual Status Send(ScaleCommand command) = 0;
+  /// Whether the profile maps any signal; WriteSignals is then a no-op returning OK.
+  virtual bool has_signals() const = 0;
+  /// Writes the signals the profile maps (the others are skipped), each bounded by the
+  /// profile's response deadline. Never touches the interlock. An error names what failed;
+  /// the caller logs it and goes on (a lamp never delays or replaces the interlock).
+  virtual Status WriteSignals(const ScaleSignals& signals) = 0;
   /// "tcp 127.0.0.1:1502 unit 1" or "rtu /dev/ttyUSB0 9600 8N1 unit 1", for logs.
   virtual std::string Describe() const = 0;
 };

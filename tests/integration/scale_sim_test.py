@@ -311,7 +311,9 @@ class Tcp(unittest.TestCase):
             ("status", lambda: c.write_register(4, 1, slave=1), ILLEGAL_DATA_ADDRESS),
             ("heartbeat", lambda: c.write_register(7, 1, slave=1), ILLEGAL_DATA_ADDRESS),
             ("fault_code", lambda: c.write_register(8, 1, slave=1), ILLEGAL_DATA_ADDRESS),
-            ("beyond 8", lambda: c.write_register(9, 1, slave=1), ILLEGAL_DATA_ADDRESS),
+            ("beyond 9", lambda: c.write_register(10, 1, slave=1), ILLEGAL_DATA_ADDRESS),
+            ("fault_code and message", lambda: c.write_registers(8, [0, 1], slave=1),
+             ILLEGAL_DATA_ADDRESS),
             ("far beyond", lambda: c.write_registers(1000, [1, 2], slave=1),
              ILLEGAL_DATA_ADDRESS),
             ("half a float", lambda: c.write_register(2, 0x4200, slave=1), ILLEGAL_DATA_ADDRESS),
@@ -319,6 +321,11 @@ class Tcp(unittest.TestCase):
              ILLEGAL_DATA_ADDRESS),
             ("command 7", lambda: c.write_register(5, 7, slave=1), ILLEGAL_DATA_VALUE),
             ("interlock 5", lambda: c.write_register(6, 5, slave=1), ILLEGAL_DATA_VALUE),
+            ("message 6", lambda: c.write_register(9, 6, slave=1), ILLEGAL_DATA_VALUE),
+            ("coil beyond 3", lambda: c.write_coil(4, True, slave=1), ILLEGAL_DATA_ADDRESS),
+            ("coils past 3", lambda: c.write_coils(2, [True, True, True], slave=1),
+             ILLEGAL_DATA_ADDRESS),
+            ("read coils beyond 3", lambda: c.read_coils(0, 5, slave=1), ILLEGAL_DATA_ADDRESS),
             ("cutoff NaN", lambda: c.write_registers(2, [0x7FC0, 0], slave=1),
              ILLEGAL_DATA_VALUE),
             ("cutoff negative", lambda: c.write_registers(2, float_regs(-1.0), slave=1),
@@ -327,7 +334,7 @@ class Tcp(unittest.TestCase):
              ILLEGAL_DATA_VALUE),
             ("mask write", lambda: c.mask_write_register(6, 0xFFFF, 1, slave=1),
              ILLEGAL_FUNCTION),
-            ("read beyond 8", lambda: c.read_holding_registers(5, 5, slave=1),
+            ("read beyond 9", lambda: c.read_holding_registers(5, 6, slave=1),
              ILLEGAL_DATA_ADDRESS),
         ]
         for name, call, code in rows:
@@ -341,6 +348,67 @@ class Tcp(unittest.TestCase):
         # Refused interlock writes are in the log too, marked so.
         self.assertEqual([(w["value"], w["accepted"]) for w in status["interlock_writes"]],
                          [(1, False), (5, False)])
+        # So are refused signal writes; a coil that is no signal is not logged.
+        self.assertEqual(status["registers"]["message_code"], 0)
+        self.assertEqual(set(status["coils"].values()), {False})
+        self.assertEqual([(w["which"], w["value"], w["accepted"]) for w in status["signals"]],
+                         [("message_code", 1, False), ("message_code", 6, False),
+                          ("lamp_red", 1, False), ("buzzer", 1, False)])
+
+    def test_signals_written_by_pymodbus_and_mbpoll(self):
+        c = self.client()
+        local = "127.0.0.1:%d" % c.socket.getsockname()[1]
+        self.assertFalse(c.write_coil(0, True, slave=1).isError())                  # function 05
+        self.assertFalse(c.write_coils(1, [False, True, True], slave=1).isError())  # function 15
+        self.assertFalse(c.write_register(9, 5, slave=1).isError())
+        r = c.read_coils(0, 4, slave=1)
+        self.assertFalse(r.isError(), r)
+        self.assertEqual(r.bits[:4], [True, False, True, True])
+        self.assertEqual(c.read_holding_registers(9, 1, slave=1).registers, [5])
+
+        # mbpoll counts from 1: coil reference 2 is coil 1 (amber), register 10 is 9.
+        code, _, err = mbpoll("-m", "tcp", "-a", "1", "-r", "2", "-t", "0", "-1", "-p",
+                              str(self.port), "127.0.0.1", "1")
+        self.assertEqual(code, 0, err)
+        code, _, err = mbpoll("-m", "tcp", "-a", "1", "-r", "10", "-t", "4", "-1", "-p",
+                              str(self.port), "127.0.0.1", "3")
+        self.assertEqual(code, 0, err)
+        code, out, err = mbpoll("-m", "tcp", "-a", "1", "-r", "1", "-c", "4", "-t", "0", "-1",
+                                "-p", str(self.port), "127.0.0.1")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(mbpoll_values(out), {1: "1", 2: "1", 3: "1", 4: "1"})
+        code, out, err = mbpoll("-m", "tcp", "-a", "1", "-r", "1", "-c", "10", "-t", "4", "-1",
+                                "-p", str(self.port), "127.0.0.1")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(int(mbpoll_values(out)[10]), 3)
+        # A coil that is no signal is refused, as before.
+        code, _, err = mbpoll("-m", "tcp", "-a", "1", "-r", "5", "-t", "0", "-1", "-p",
+                              str(self.port), "127.0.0.1", "1")
+        self.assertNotEqual(code, 0)
+        self.assertIn("Illegal data address", err)
+
+        status = self.sim.status()
+        self.assertEqual(status["coils"], {"lamp_green": True, "lamp_amber": True,
+                                           "lamp_red": True, "buzzer": True})
+        self.assertEqual(status["registers"]["message_code"], 3)
+        signals = status["signals"]
+        self.assertEqual([(w["which"], w["value"], w["client"], w["accepted"])
+                          for w in signals[:5]],
+                         [("lamp_green", 1, local, True), ("lamp_amber", 0, local, True),
+                          ("lamp_red", 1, local, True), ("buzzer", 1, local, True),
+                          ("message_code", 5, local, True)])
+        self.assertEqual([(w["which"], w["value"], w["accepted"]) for w in signals[5:]],
+                         [("lamp_amber", 1, True), ("message_code", 3, True)])
+        for w in signals[5:]:  # each mbpoll run is a connection of its own
+            self.assertRegex(w["client"], r"^127\.0\.0\.1:\d+$")
+            self.assertNotEqual(w["client"], local)
+        self.assertNotEqual(signals[5]["client"], signals[6]["client"])
+        for w in signals:
+            self.assertRegex(w["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(status["signal_writes_total"], 7)
+        # No signal is an interlock write, and none moved it.
+        self.assertEqual(status["interlock_writes"], [])
+        self.assertEqual(status["registers"]["interlock"], 0)
 
     def test_fault_disconnect_then_clear(self):
         c = self.client()
@@ -515,6 +583,31 @@ class Rtu(unittest.TestCase):
         self.assertEqual([(w["value"], w["client"], w["accepted"])
                           for w in status["interlock_writes"]],
                          [(1, f"rtu {self.a}", True), (3, f"rtu {self.a}", False)])
+
+    def test_signals_over_rtu(self):
+        c = ModbusSerialClient(port=self.b, baudrate=9600, parity="N", stopbits=1, bytesize=8,
+                               timeout=2)
+        self.assertTrue(c.connect())
+        try:
+            self.assertFalse(c.write_coil(2, True, slave=1).isError())
+            self.assertFalse(c.write_register(9, 4, slave=1).isError())
+            r = c.write_register(9, 9, slave=1)
+            self.assertTrue(r.isError())
+            self.assertEqual(r.exception_code, ILLEGAL_DATA_VALUE)
+        finally:
+            c.close()
+        code, _, err = self.mbpoll_rtu("-r", "4", "-t", "0", "-1", self.b, "1")  # the buzzer
+        self.assertEqual(code, 0, err)
+        code, out, err = self.mbpoll_rtu("-r", "1", "-c", "4", "-t", "0", "-1", self.b)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(mbpoll_values(out), {1: "0", 2: "0", 3: "1", 4: "1"})
+        status = self.sim.status()
+        self.assertEqual(status["registers"]["message_code"], 4)
+        line = f"rtu {self.a}"
+        self.assertEqual([(w["which"], w["value"], w["client"], w["accepted"])
+                          for w in status["signals"]],
+                         [("lamp_red", 1, line, True), ("message_code", 4, line, True),
+                          ("message_code", 9, line, False), ("buzzer", 1, line, True)])
 
     def test_fault_disconnect_silences_the_line(self):
         self.sim.ok("fault disconnect")

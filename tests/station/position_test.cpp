@@ -37,6 +37,7 @@ class FakeScale final : public Scale {
   // What the position did.
   std::vector<std::string> log;  // "connect", "lock", "unlock", "cutoff 30.9", "start", ...
   bool valve_ever_opened = false;
+  std::vector<ScaleSignals> signals_written;  // every WriteSignals while connected, in order
 
   Status Connect() override {
     if (fail_connect) return Status::Unavailable("connection refused");
@@ -98,6 +99,12 @@ class FakeScale final : public Scale {
       log.push_back("stop");
       filling_ = false;
     }
+    return Status::Ok();
+  }
+  bool has_signals() const override { return true; }
+  Status WriteSignals(const ScaleSignals& signals) override {
+    if (!connected_) return Status::Unavailable("not connected");
+    signals_written.push_back(signals);
     return Status::Ok();
   }
   std::string Describe() const override { return "fake"; }

@@ -32,8 +32,8 @@ LAYOUTS = {
     # to the site's interlock relay at coil 63, input registers up to 30014, holding
     # registers up to 40012.
     "bde-2007": {"d": 56, "c": 64, "i": 14, "h": 12},
-    # pingma-fill-v1 (API.md): holding registers 0-8 only.
-    "pingma-fill-v1": {"d": 1, "c": 1, "i": 1, "h": 9},
+    # pingma-fill-v1 (API.md): holding registers 0-9 and coils 0-3 (the signals).
+    "pingma-fill-v1": {"d": 1, "c": 4, "i": 1, "h": 10},
 }
 
 WRITES = []  # (kind letter, address, values) in the order the client wrote them

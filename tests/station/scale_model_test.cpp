@@ -2,6 +2,7 @@
 // model time: no sockets, no clock.
 #include "scale_model.h"
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -234,7 +235,9 @@ TEST_CASE("writes: read-only and missing registers, half floats, bad values") {
       {4, {0}, WriteOutcome::kIllegalDataAddress},
       {7, {0}, WriteOutcome::kIllegalDataAddress},
       {8, {0}, WriteOutcome::kIllegalDataAddress},
-      {9, {0}, WriteOutcome::kIllegalDataAddress},
+      {8, {0, 1}, WriteOutcome::kIllegalDataAddress},  // fault_code, then the message
+      {10, {0}, WriteOutcome::kIllegalDataAddress},
+      {9, {1, 0}, WriteOutcome::kIllegalDataAddress},  // runs past the message
       {100, {0}, WriteOutcome::kIllegalDataAddress},
       {2, {full[0]}, WriteOutcome::kIllegalDataAddress},  // half a float
       {3, {full[1]}, WriteOutcome::kIllegalDataAddress},
@@ -245,6 +248,8 @@ TEST_CASE("writes: read-only and missing registers, half floats, bad values") {
       {5, {7}, WriteOutcome::kIllegalDataValue},
       {6, {2}, WriteOutcome::kIllegalDataValue},
       {6, {5}, WriteOutcome::kIllegalDataValue},
+      {9, {6}, WriteOutcome::kIllegalDataValue},
+      {9, {0xFFFF}, WriteOutcome::kIllegalDataValue},
       {2, {nan[0], nan[1]}, WriteOutcome::kIllegalDataValue},
       {2, {0x7F80, 0x0000}, WriteOutcome::kIllegalDataValue},  // +infinity
       {2, {negative[0], negative[1]}, WriteOutcome::kIllegalDataValue},
@@ -257,6 +262,8 @@ TEST_CASE("writes: read-only and missing registers, half floats, bad values") {
       {5, {0, 1}, WriteOutcome::kOk},
       {6, {1}, WriteOutcome::kOk},
       {6, {0}, WriteOutcome::kOk},
+      {9, {0}, WriteOutcome::kOk},
+      {9, {5}, WriteOutcome::kOk},
   };
   for (const Row& row : rows) {
     CAPTURE(row.start);
@@ -290,6 +297,75 @@ TEST_CASE("every interlock write is logged, refused or not, and the log is bound
   for (int i = 0; i < 10'005; ++i) (void)r.Interlock(0);
   CHECK(r.m.interlock_writes().size() == ScaleModel::kInterlockLogLimit);
   CHECK(r.m.interlock_writes_total() == 10'008);
+}
+
+TEST_CASE("signals: coils 0-3 and register 9 are kept, and every write to them is logged") {
+  Rig r;
+  CHECK(r.m.Coils() == std::array<bool, reg::kCoilCount>{});
+  CHECK(r.m.Registers()[reg::kMessageCode] == 0);
+
+  CHECK(r.m.WriteCoils(reg::kLampRed, {true}, r.t, "10.0.0.7:5020", "2025-01-01T00:00:01.000Z") ==
+        WriteOutcome::kOk);
+  CHECK(r.m.WriteCoils(0, {true, false, false, true}, r.t, "test:1", "2025-01-01T00:00:02.000Z") ==
+        WriteOutcome::kOk);
+  CHECK(r.Write(reg::kMessageCode, {2}) == WriteOutcome::kOk);
+  CHECK(r.m.Coils() == std::array<bool, reg::kCoilCount>{true, false, false, true});
+  CHECK(r.m.Registers()[reg::kMessageCode] == 2);
+  CHECK(r.m.message_code() == 2);
+
+  // Refused, all or nothing: a block running past coil 3, a message beyond 5. Each
+  // signal in a refused write is logged as refused; a coil that is no signal is not.
+  CHECK(r.m.WriteCoils(2, {true, false, true}, r.t, "test:1", "x") ==
+        WriteOutcome::kIllegalDataAddress);
+  CHECK(r.m.WriteCoils(4, {true}, r.t, "test:1", "x") == WriteOutcome::kIllegalDataAddress);
+  CHECK(r.m.WriteCoils(0, {}, r.t, "test:1", "x") == WriteOutcome::kIllegalDataAddress);
+  CHECK(r.Write(reg::kMessageCode, {6}) == WriteOutcome::kIllegalDataValue);
+  CHECK(r.m.Coils() == std::array<bool, reg::kCoilCount>{true, false, false, true});
+  CHECK(r.m.Registers()[reg::kMessageCode] == 2);
+
+  struct Logged {
+    std::string which;
+    std::uint16_t value;
+    std::string client;
+    bool accepted;
+    bool operator==(const Logged& o) const {
+      return which == o.which && value == o.value && client == o.client && accepted == o.accepted;
+    }
+  };
+  std::vector<Logged> log;
+  for (const auto& w : r.m.signal_writes()) log.push_back({w.which, w.value, w.client, w.accepted});
+  const std::vector<Logged> expected = {
+      {"lamp_red", 1, "10.0.0.7:5020", true}, {"lamp_green", 1, "test:1", true},
+      {"lamp_amber", 0, "test:1", true},      {"lamp_red", 0, "test:1", true},
+      {"buzzer", 1, "test:1", true},          {"message_code", 2, "test:1", true},
+      {"lamp_red", 1, "test:1", false},       {"buzzer", 0, "test:1", false},
+      {"message_code", 6, "test:1", false},
+  };
+  CHECK(log == expected);
+  CHECK(r.m.signal_writes().front().at == "2025-01-01T00:00:01.000Z");
+  CHECK(r.m.signal_writes_total() == expected.size());
+  CHECK(r.m.interlock_writes().empty());  // no signal is an interlock write
+
+  for (int i = 0; i < 10'005; ++i) (void)r.m.WriteCoils(reg::kBuzzer, {false}, r.t, "t", "x");
+  CHECK(r.m.signal_writes().size() == ScaleModel::kSignalLogLimit);
+  CHECK(r.m.signal_writes_total() == expected.size() + 10'005);
+}
+
+TEST_CASE("signals change nothing of the fill: lamps and messages during one") {
+  Rig r;
+  REQUIRE(r.m.Place(15.0, 5.0, r.t) == "");
+  REQUIRE(r.Cutoff(30.0f) == WriteOutcome::kOk);
+  REQUIRE(r.Interlock(1) == WriteOutcome::kOk);
+  r.Run(Ms(600));
+  REQUIRE(r.Command(reg::kStart) == WriteOutcome::kOk);
+  REQUIRE(r.RunUntil(reg::kValveOpen));
+  CHECK(r.m.WriteCoils(0, {false, false, true, true}, r.t, "test:1", "x") == WriteOutcome::kOk);
+  CHECK(r.Write(reg::kMessageCode, {4}) == WriteOutcome::kOk);
+  CHECK(r.m.interlock() == 1);
+  CHECK((r.m.status() & reg::kValveOpen) != 0);
+  REQUIRE(r.RunUntil(reg::kFillDone));
+  CHECK(r.m.fills() == 1);
+  CHECK(r.m.aborted_fills() == 0);
 }
 
 TEST_CASE("faults: stuck, nan, indicator fault code, disconnect, overshoot, clear") {

@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "scale.h"
 
 extern char** environ;
@@ -210,6 +212,11 @@ TEST_CASE("profiles: the shipped pingma-fill-v1 file is the built-in default") {
   CHECK(SameSpec(a.interlock, b.interlock));
   CHECK(SameSpec(a.heartbeat, b.heartbeat));
   CHECK(SameSpec(a.fault_code, b.fault_code));
+  CHECK(SameSpec(a.lamp_green, b.lamp_green));
+  CHECK(SameSpec(a.lamp_amber, b.lamp_amber));
+  CHECK(SameSpec(a.lamp_red, b.lamp_red));
+  CHECK(SameSpec(a.buzzer, b.buzzer));
+  CHECK(SameSpec(a.message_code, b.message_code));
   CHECK(a.command_start == 1);
   CHECK(a.command_stop == 2);
   CHECK(a.command_zero == 3);
@@ -221,6 +228,18 @@ TEST_CASE("profiles: the shipped pingma-fill-v1 file is the built-in default") {
   CHECK(b.gross_kg.type == ValueType::kFloat32);
   CHECK(b.gross_kg.words == WordOrder::kHighFirst);
   CHECK(b.fault.bit == 3);
+  // API.md "Optional signals": coils 0-3, register 9.
+  const std::pair<const RegisterSpec*, int> coils[] = {
+      {&b.lamp_green, 0}, {&b.lamp_amber, 1}, {&b.lamp_red, 2}, {&b.buzzer, 3}};
+  for (const auto& [spec, address] : coils) {
+    CAPTURE(address);
+    CHECK(spec->kind == RegisterKind::kCoil);
+    CHECK(spec->address == address);
+    CHECK_FALSE(spec->invert);
+  }
+  CHECK(b.message_code.kind == RegisterKind::kHolding);
+  CHECK(b.message_code.address == 9);
+  CHECK(b.message_code.type == ValueType::kUint16);
 }
 
 TEST_CASE("profiles: the shipped BDE-2007 map") {
@@ -246,6 +265,14 @@ TEST_CASE("profiles: the shipped BDE-2007 map") {
   CHECK(p->command_zero == 0);
   CHECK(p->interlock.kind == RegisterKind::kCoil);
   CHECK(p->interlock.address == 63);
+  // The site's relays beside the interlock's; the indicator has no message register.
+  CHECK(p->buzzer.kind == RegisterKind::kCoil);
+  CHECK(p->buzzer.address == 59);
+  CHECK(p->lamp_green.address == 60);
+  CHECK(p->lamp_amber.address == 61);
+  CHECK(p->lamp_red.address == 62);
+  CHECK(p->lamp_red.kind == RegisterKind::kCoil);
+  CHECK_FALSE(p->message_code.present());
 }
 
 /// A small good profile; each error row below changes one thing in it.
@@ -411,6 +438,155 @@ TEST_CASE("profiles: each missing, misspelt or out-of-range key is named") {
     CHECK(p.status().code() == row.code);
     CHECK_MESSAGE(p.status().message().find(row.names) != std::string::npos, p.status().message());
   }
+}
+
+/// kGoodProfile with every signal: two lamps as bits of one holding register, a lamp
+/// on an inverted coil, the buzzer on a coil, the message as a byte-swapped int16.
+const std::string kSignalsProfile = std::string(kGoodProfile) + R"(
+[profile.lamp_green]
+kind = "holding"
+address = 40
+bit = 0
+[profile.lamp_amber]
+kind = "holding"
+address = 40
+bit = 1
+[profile.lamp_red]
+kind = "coil"
+address = 8
+invert = true
+[profile.buzzer]
+kind = "coil"
+address = 9
+[profile.message_code]
+kind = "holding"
+address = 41
+type = "int16"
+swap_bytes = true
+)";
+
+TEST_CASE("profiles: signals, as coils and as bits of a holding register") {
+  Result<ScaleProfile> p = ParseProfile(kSignalsProfile);
+  REQUIRE_MESSAGE(p.ok(), p.status().ToString());
+  CHECK(p->lamp_green.kind == RegisterKind::kHolding);
+  CHECK(p->lamp_green.address == 40);
+  CHECK(p->lamp_green.bit == 0);
+  CHECK(p->lamp_amber.bit == 1);
+  CHECK_FALSE(p->lamp_amber.invert);
+  CHECK(p->lamp_red.kind == RegisterKind::kCoil);
+  CHECK(p->lamp_red.address == 8);
+  CHECK(p->lamp_red.invert);
+  CHECK(p->buzzer.kind == RegisterKind::kCoil);
+  CHECK(p->buzzer.address == 9);
+  CHECK(p->message_code.kind == RegisterKind::kHolding);
+  CHECK(p->message_code.address == 41);
+  CHECK(p->message_code.type == ValueType::kInt16);
+  CHECK(p->message_code.swap_bytes);
+
+  // Every signal is optional: the good profile has none.
+  Result<ScaleProfile> none = ParseProfile(kGoodProfile);
+  REQUIRE(none.ok());
+  for (const RegisterSpec* spec : {&none->lamp_green, &none->lamp_amber, &none->lamp_red,
+                                   &none->buzzer, &none->message_code}) {
+    CHECK_FALSE(spec->present());
+  }
+  // The message's type defaults to uint16.
+  Result<ScaleProfile> plain =
+      ParseProfile(Replace(kSignalsProfile, "type = \"int16\"\nswap_bytes = true\n", ""));
+  REQUIRE_MESSAGE(plain.ok(), plain.status().ToString());
+  CHECK(plain->message_code.type == ValueType::kUint16);
+  CHECK_FALSE(plain->message_code.swap_bytes);
+}
+
+TEST_CASE("profiles: a wrong signal key is named") {
+  struct Row {
+    const char* from;
+    const char* to;
+    const char* names;
+  };
+  const Row rows[] = {
+      {"[profile.buzzer]", "[profile.buzzers]", "profile.buzzers is not a known key"},
+      {"[profile.lamp_green]", "[profile.lamp_blue]", "profile.lamp_blue is not a known key"},
+      {"address = 9\n", "adress = 9\n", "profile.buzzer.adress is not a known key"},
+      {"kind = \"coil\"\naddress = 9\n", "kind = \"coil\"\n", "profile.buzzer.address is missing"},
+      {"kind = \"coil\"\naddress = 9", "address = 9", "profile.buzzer.kind is missing"},
+      {"kind = \"coil\"\naddress = 9", "kind = \"discrete\"\naddress = 9",
+       "profile.buzzer.kind must be holding or coil (it is written)"},
+      {"kind = \"holding\"\naddress = 40\nbit = 0", "kind = \"input\"\naddress = 40\nbit = 0",
+       "profile.lamp_green.kind must be holding or coil (it is written)"},
+      {"kind = \"coil\"\naddress = 9", "kind = \"lamp\"\naddress = 9",
+       "profile.buzzer.kind is \"lamp\""},
+      {"address = 40\nbit = 1\n", "address = 40\n", "profile.lamp_amber.bit is missing"},
+      {"address = 40\nbit = 1\n", "address = 40\nbit = 16\n",
+       "profile.lamp_amber.bit is 16, outside 0..15"},
+      {"address = 9\n", "address = 9\nbit = 0\n", "profile.buzzer.bit is not a known key"},
+      {"address = 8\ninvert = true", "address = 8\ninvert = 1",
+       "profile.lamp_red.invert must be true or false"},
+      {"address = 8\ninvert = true", "address = 8\ninvert = true\nscale = 1",
+       "profile.lamp_red.scale is not a known key"},
+      {"address = 9\n", "address = 65536\n", "profile.buzzer.address is 65536, outside 0..65535"},
+      {"kind = \"holding\"\naddress = 41", "kind = \"coil\"\naddress = 41",
+       "profile.message_code.kind must be holding (it is written)"},
+      {"kind = \"holding\"\naddress = 41", "kind = \"input\"\naddress = 41",
+       "profile.message_code.kind must be holding (it is written)"},
+      {"type = \"int16\"\nswap", "type = \"float32\"\nswap",
+       "profile.message_code.type must be uint16 or int16"},
+      {"type = \"int16\"\nswap", "type = \"uint32\"\nswap",
+       "profile.message_code.type must be uint16 or int16"},
+      {"type = \"int16\"\nswap", "type = \"char\"\nswap", "profile.message_code.type is \"char\""},
+      {"address = 41\n", "address = 41\nscale = 0.1\n",
+       "profile.message_code.scale is not a known key"},
+      {"address = 41\n", "address = 41\nwords = \"low-first\"\n",
+       "profile.message_code.words is not a known key"},
+      {"address = 41\n", "address = 41\nbit = 2\n", "profile.message_code.bit is not a known key"},
+      {"type = \"int16\"\nswap_bytes = true", "type = \"int16\"\nswap_bytes = \"yes\"",
+       "profile.message_code.swap_bytes must be true or false"},
+      {"address = 41\n", "address = -1\n", "profile.message_code.address is -1, outside 0..65535"},
+      // A signal never shares what controls the fill, nor another signal's coil or bit.
+      {"address = 8\ninvert", "address = 7\ninvert",
+       "profile.lamp_red is on coil 7, which profile.interlock uses"},
+      {"kind = \"holding\"\naddress = 41", "kind = \"holding\"\naddress = 21",
+       "profile.message_code is on holding register 21, which profile.cutoff_gross_kg uses"},
+      {"address = 40\nbit = 0", "address = 30\nbit = 0",
+       "profile.lamp_green is on holding register 30 bit 0, which profile.command uses"},
+      {"kind = \"coil\"\naddress = 9", "kind = \"coil\"\naddress = 8",
+       "profile.buzzer is on coil 8, which profile.lamp_red uses"},
+      {"address = 40\nbit = 1", "address = 40\nbit = 0",
+       "profile.lamp_amber is on holding register 40 bit 0, which profile.lamp_green uses"},
+      {"kind = \"holding\"\naddress = 41", "kind = \"holding\"\naddress = 40",
+       "profile.message_code is on holding register 40, which profile.lamp_green uses"},
+  };
+  for (const Row& row : rows) {
+    const std::string from = row.from, to = row.to;
+    CAPTURE(from);
+    CAPTURE(to);
+    Result<ScaleProfile> p = ParseProfile(Replace(kSignalsProfile, from, to));
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.status().code() == StatusCode::kInvalid);
+    CHECK_MESSAGE(p.status().message().find(row.names) != std::string::npos, p.status().message());
+  }
+}
+
+TEST_CASE("profiles: a signal on a command coil or in the interlock's register is refused") {
+  // Command coils: start 50, stop 2, zero 3.
+  const std::string coil_command =
+      Replace(kSignalsProfile, "kind = \"holding\"\naddress = 30\ntype = \"int16\"\nstart = -1",
+              "kind = \"coil\"\nstart = 50");
+  REQUIRE_MESSAGE(ParseProfile(coil_command).ok(), ParseProfile(coil_command).status().ToString());
+  Result<ScaleProfile> on_stop =
+      ParseProfile(Replace(coil_command, "address = 9\n", "address = 2\n"));
+  CHECK(on_stop.status().message() ==
+        "profile.buzzer is on coil 2, which profile.command.stop uses");
+
+  // pingma-fill-v1's interlock is holding register 6: a lamp may not be one of its bits.
+  std::ifstream in(kDefaultProfileFile);
+  std::stringstream text;
+  text << in.rdbuf();
+  REQUIRE(ParseProfile(text.str()).ok());
+  Result<ScaleProfile> in_interlock = ParseProfile(Replace(
+      text.str(), "kind = \"coil\"\naddress = 0\n", "kind = \"holding\"\naddress = 6\nbit = 0\n"));
+  CHECK(in_interlock.status().message() ==
+        "profile.lamp_green is on holding register 6 bit 0, which profile.interlock uses");
 }
 
 TEST_CASE("profiles: coil commands need no address; a file that is not there") {
@@ -719,6 +895,25 @@ void BdeSession(PyModbusServer& server, Scale& scale) {
   CHECK(scale.WriteCutoff(150.5).code() == StatusCode::kInvalid);
   CHECK(scale.WriteCutoff(std::nan("")).code() == StatusCode::kInvalid);
   CHECK(server.Writes().empty());
+
+  // The site's relays: buzzer 59, lamps 60-62, each written on its own coil; no message
+  // register, and the interlock's coil 63 is not written.
+  CHECK(scale.has_signals());
+  ScaleSignals signals;
+  signals.green = true;
+  signals.buzzer = true;
+  signals.message = ScaleMessage::kFilling;
+  s = scale.WriteSignals(signals);
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  CHECK(server.Writes() == std::vector<std::string>{"c60=1", "c61=0", "c62=0", "c59=1"});
+  CHECK(server.Get('c', 59, 5) == std::vector<unsigned>{1, 1, 0, 0, 0});
+  server.ClearWrites();
+  signals.green = signals.buzzer = false;
+  signals.red = true;
+  s = scale.WriteSignals(signals);
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  CHECK(server.Writes() == std::vector<std::string>{"c60=0", "c61=0", "c62=1", "c59=0"});
+  CHECK(server.Get('c', 59, 5) == std::vector<unsigned>{0, 0, 0, 1, 0});
 }
 
 TEST_CASE("pymodbus over TCP, BDE-2007 map: read, write, exception, kill, reconnect") {
@@ -803,6 +998,197 @@ TEST_CASE("pymodbus over TCP, pingma-fill-v1 layout: float32, NaN and infinity a
   REQUIRE(scale->WriteCutoff(47.5).ok());
   REQUIRE(scale->Send(ScaleCommand::kZero).ok());
   CHECK(server.Writes() == std::vector<std::string>{"h2=16958,0", "h5=3"});  // 0x423E0000
+}
+
+TEST_CASE("signals compare by every field") {
+  const ScaleSignals idle;
+  CHECK(idle == ScaleSignals{});
+  CHECK_FALSE(idle != ScaleSignals{});
+  ScaleSignals other;
+  for (bool ScaleSignals::*lamp :
+       {&ScaleSignals::green, &ScaleSignals::amber, &ScaleSignals::red, &ScaleSignals::buzzer}) {
+    other = idle;
+    other.*lamp = true;
+    CHECK(other != idle);
+    CHECK_FALSE(other == idle);
+  }
+  other = idle;
+  other.message = ScaleMessage::kOffline;
+  CHECK(other != idle);
+}
+
+/// Every signal on or off at once.
+ScaleSignals AllSignals(bool on, ScaleMessage message) {
+  ScaleSignals s;
+  s.green = s.amber = s.red = s.buzzer = on;
+  s.message = message;
+  return s;
+}
+
+RegisterSpec HoldingBit(int address, int bit, bool invert = false) {
+  RegisterSpec spec;
+  spec.kind = RegisterKind::kHolding;
+  spec.address = address;
+  spec.bit = bit;
+  spec.invert = invert;
+  return spec;
+}
+
+TEST_CASE("pymodbus over TCP, pingma-fill-v1 layout: the signals on coils 0-3 and register 9") {
+  PyModbusServer server = PyModbusServer::Tcp("pingma-fill-v1");
+  std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(server.port()), DefaultProfile());
+  CHECK(scale->has_signals());
+  ScaleSignals blocked;
+  blocked.red = blocked.buzzer = true;
+  blocked.message = ScaleMessage::kBlocked;
+  CHECK(scale->WriteSignals(blocked).code() == StatusCode::kUnavailable);  // not connected
+  REQUIRE(ConnectWithin(*scale).ok());
+  server.Set('h', 6, {1});  // the interlock as the scale may hold it: no signal touches it
+  server.ClearWrites();
+
+  Status s = scale->WriteSignals(blocked);
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  CHECK(server.Writes() == std::vector<std::string>{"c0=0", "c1=0", "c2=1", "c3=1", "h9=2"});
+  CHECK(server.Get('c', 0, 4) == std::vector<unsigned>{0, 0, 1, 1});
+  CHECK(server.Get('h', 0, 10) == std::vector<unsigned>{0, 0, 0, 0, 0, 0, 1, 0, 0, 2});
+
+  // Each lamp on its own coil, and every message code as its number.
+  const std::pair<bool ScaleSignals::*, int> lamps[] = {{&ScaleSignals::green, 0},
+                                                        {&ScaleSignals::amber, 1},
+                                                        {&ScaleSignals::red, 2},
+                                                        {&ScaleSignals::buzzer, 3}};
+  for (const auto& [lamp, coil] : lamps) {
+    CAPTURE(coil);
+    ScaleSignals one;
+    one.*lamp = true;
+    REQUIRE(scale->WriteSignals(one).ok());
+    std::vector<unsigned> expected(4, 0);
+    expected[static_cast<std::size_t>(coil)] = 1;
+    CHECK(server.Get('c', 0, 4) == expected);
+  }
+  const std::pair<ScaleMessage, unsigned> messages[] = {
+      {ScaleMessage::kIdle, 0},    {ScaleMessage::kFilling, 1}, {ScaleMessage::kBlocked, 2},
+      {ScaleMessage::kOffline, 3}, {ScaleMessage::kFault, 4},   {ScaleMessage::kHoldForDecant, 5}};
+  for (const auto& [message, code] : messages) {
+    CAPTURE(code);
+    REQUIRE(scale->WriteSignals(AllSignals(false, message)).ok());
+    CHECK(server.Get('h', 9, 1) == std::vector<unsigned>{code});
+  }
+  CHECK(server.Get('h', 6, 1) == std::vector<unsigned>{1});
+  for (const std::string& write : server.Writes()) CHECK(write.rfind("h6=", 0) != 0);
+}
+
+TEST_CASE("pymodbus over TCP: lamps as bits of a holding register change only their bits") {
+  PyModbusServer server = PyModbusServer::Tcp("pingma-fill-v1");
+  // Register 9 as an output register whose other bits are not the station's.
+  ScaleProfile profile = DefaultProfile();
+  profile.lamp_green = HoldingBit(9, 0);
+  profile.lamp_amber = HoldingBit(9, 5);
+  profile.lamp_red = HoldingBit(9, 15, /*invert=*/true);
+  profile.buzzer = RegisterSpec{};
+  profile.message_code = RegisterSpec{};
+  std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(server.port()), profile);
+  REQUIRE(ConnectWithin(*scale).ok());
+  server.Set('h', 9, {0x5A5A});  // bits 0, 5 and 15 clear
+  server.ClearWrites();
+
+  // Red on is its bit cleared (inverted); the unmapped buzzer is skipped.
+  Status s = scale->WriteSignals(AllSignals(true, ScaleMessage::kFault));
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  CHECK(server.Writes() == std::vector<std::string>{"h9=" + std::to_string(0x5A7B)});  // one write
+  CHECK(server.Get('h', 9, 1) == std::vector<unsigned>{0x5A7B});
+
+  // The indicator changed its own bits meanwhile: they stay as it set them.
+  const unsigned theirs = 0x0C80;
+  server.Set('h', 9, {theirs | 0x0021});
+  server.ClearWrites();
+  s = scale->WriteSignals(AllSignals(false, ScaleMessage::kIdle));
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  CHECK(server.Writes() == std::vector<std::string>{"h9=" + std::to_string(theirs | 0x8000)});
+  CHECK(server.Get('h', 9, 1) == std::vector<unsigned>{theirs | 0x8000});
+
+  // Already as wanted: read, and nothing written.
+  server.ClearWrites();
+  REQUIRE(scale->WriteSignals(AllSignals(false, ScaleMessage::kIdle)).ok());
+  CHECK(server.Writes().empty());
+  CHECK(server.Get('h', 9, 1) == std::vector<unsigned>{theirs | 0x8000});
+}
+
+TEST_CASE("pymodbus over TCP: a profile without signals writes nothing") {
+  PyModbusServer server = PyModbusServer::Tcp("pingma-fill-v1");
+  ScaleProfile profile = DefaultProfile();
+  profile.lamp_green = profile.lamp_amber = profile.lamp_red = profile.buzzer =
+      profile.message_code = RegisterSpec{};
+  std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(server.port()), profile);
+  CHECK_FALSE(scale->has_signals());
+  CHECK(scale->WriteSignals(AllSignals(true, ScaleMessage::kFault)).ok());  // even unconnected
+  REQUIRE(ConnectWithin(*scale).ok());
+  server.ClearWrites();
+  CHECK(scale->WriteSignals(AllSignals(true, ScaleMessage::kHoldForDecant)).ok());
+  CHECK(server.Writes().empty());
+  CHECK(server.Get('c', 0, 4) == std::vector<unsigned>{0, 0, 0, 0});
+  CHECK(server.Get('h', 9, 1) == std::vector<unsigned>{0});
+}
+
+TEST_CASE("pymodbus over TCP: a signal the scale refuses is named, the others still written") {
+  PyModbusServer server = PyModbusServer::Tcp("pingma-fill-v1");  // coils 0-3, registers 0-9
+  ScaleSignals signals;
+  signals.green = signals.buzzer = true;
+  signals.message = ScaleMessage::kHoldForDecant;
+
+  SUBCASE("a coil and a register past the scale's last") {
+    ScaleProfile profile = DefaultProfile();
+    profile.buzzer.address = 4;
+    profile.message_code.address = 10;
+    std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(server.port()), profile);
+    REQUIRE(ConnectWithin(*scale).ok());
+    server.ClearWrites();
+    const Status s = scale->WriteSignals(signals);
+    CHECK(s.code() == StatusCode::kInvalid);
+    CHECK_MESSAGE(s.message().find("writing buzzer to coil 4") != std::string::npos, s.message());
+    CHECK_MESSAGE(
+        s.message().find("writing message_code to holding register 10") != std::string::npos,
+        s.message());
+    CHECK(s.message().find("Illegal data address") != std::string::npos);
+    CHECK(s.message().find("lamp") == std::string::npos);  // the lamps were written
+    CHECK(server.Writes() == std::vector<std::string>{"c0=1", "c1=0", "c2=0"});
+    CHECK(scale->connected());  // a refusal is not a broken link
+    CHECK(scale->Read().ok());
+  }
+  SUBCASE("a lamp bit in a register the scale does not have") {
+    ScaleProfile profile = DefaultProfile();
+    profile.lamp_amber = HoldingBit(12, 3);
+    std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(server.port()), profile);
+    REQUIRE(ConnectWithin(*scale).ok());
+    server.ClearWrites();
+    const Status s = scale->WriteSignals(signals);
+    CHECK(s.code() == StatusCode::kInvalid);
+    CHECK_MESSAGE(
+        s.message().find("reading lamp_amber from holding register 12") != std::string::npos,
+        s.message());
+    CHECK(server.Writes() == std::vector<std::string>{"c0=1", "c2=0", "c3=1", "h9=5"});
+  }
+  SUBCASE("the scale gone: kUnavailable, disconnected") {
+    std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(server.port()), DefaultProfile());
+    REQUIRE(ConnectWithin(*scale).ok());
+    server.Kill();
+    const Status s = scale->WriteSignals(signals);
+    CHECK(s.code() == StatusCode::kUnavailable);
+    CHECK_MESSAGE(s.message().find("lamp_green") != std::string::npos, s.message());
+    CHECK_FALSE(scale->connected());
+  }
+  SUBCASE("a profile built in code with a lamp in the interlock's register") {
+    ScaleProfile profile = DefaultProfile();
+    profile.lamp_green = HoldingBit(6, 0);
+    std::unique_ptr<Scale> scale = MakeModbusScale(TcpEndpoint(server.port()), profile);
+    REQUIRE(ConnectWithin(*scale).ok());
+    server.ClearWrites();
+    const Status s = scale->WriteSignals(signals);
+    CHECK(s.code() == StatusCode::kInvalid);
+    CHECK(s.message() ==
+          "profile.lamp_green is on holding register 6 bit 0, which profile.interlock uses");
+    CHECK(server.Writes().empty());
+  }
 }
 
 TEST_CASE("pymodbus over RTU through a socat pty pair, BDE-2007 map") {
@@ -930,6 +1316,26 @@ void SimFill(Scale& scale, ControlClient& control) {
   CHECK(r.gross_kg >= 27);
   CHECK(r.gross_kg < 27.5);
   CHECK_FALSE(r.valve_open);
+
+  // The signals land where the simulator keeps them, logged beside the interlock's.
+  ScaleSignals signals;
+  signals.amber = signals.buzzer = true;
+  signals.message = ScaleMessage::kHoldForDecant;
+  const Status written = scale.WriteSignals(signals);
+  REQUIRE_MESSAGE(written.ok(), written.ToString());
+  const nlohmann::json sim = nlohmann::json::parse(control.Ask("status"));
+  CHECK(sim["coils"] ==
+        nlohmann::json{
+            {"lamp_green", false}, {"lamp_amber", true}, {"lamp_red", false}, {"buzzer", true}});
+  CHECK(sim["registers"]["message_code"] == 5);
+  std::vector<std::pair<std::string, int>> logged;
+  for (const auto& w : sim["signals"]) logged.emplace_back(w["which"], w["value"]);
+  CHECK(logged == std::vector<std::pair<std::string, int>>{{"lamp_green", 0},
+                                                           {"lamp_amber", 1},
+                                                           {"lamp_red", 0},
+                                                           {"buzzer", 1},
+                                                           {"message_code", 5}});
+  CHECK(sim["registers"]["interlock"] == 0);  // relocked by the fill, and left so
 }
 
 TEST_CASE("pingma-scale-sim over TCP and RTU: a fill through the driver") {

@@ -1,5 +1,7 @@
 // pingma-scale-sim: a filling scale (灌装秤) speaking API.md's pingma-fill-v1 profile, for
-// the station agent's tests and for trying a station without a real indicator.
+// the station agent's tests and for trying a station without a real indicator. Its
+// signals (lamps and buzzer on coils 0-3, the message on register 9) are kept and
+// logged, as the interlock's writes are, for the control port's status.
 //
 //   pingma-scale-sim --listen HOST:PORT --control HOST:PORT [--flow-kg-s F]
 //   pingma-scale-sim --rtu DEVICE [--baud N] [--parity N|E|O] --control HOST:PORT
@@ -270,7 +272,8 @@ class ModbusServer {
     // Bounds how long one half-sent request may hold the loop.
     modbus_set_byte_timeout(ctx_, 0, 200'000);
     modbus_set_indication_timeout(ctx_, 1, 0);
-    mapping_ = modbus_mapping_new(0, 0, pingma::scalesim::kRegisterCount, 0);
+    mapping_ =
+        modbus_mapping_new(pingma::scalesim::kCoilCount, 0, pingma::scalesim::kRegisterCount, 0);
     if (mapping_ == nullptr) return "cannot allocate the register map";
     return "";
   }
@@ -377,8 +380,29 @@ class ModbusServer {
 
     int start = -1;
     std::vector<std::uint16_t> values;
+    int coil_start = -1;
+    std::vector<bool> coils;
     bool illegal_function = false;
     switch (function) {
+      case MODBUS_FC_WRITE_SINGLE_COIL:
+        // Any value but ON (0xFF00) and OFF (0x0000): modbus_reply answers it.
+        if (pdu_len >= 5 && (Word(pdu + 3) == 0xFF00 || Word(pdu + 3) == 0x0000)) {
+          coil_start = Word(pdu + 1);
+          coils.push_back(Word(pdu + 3) == 0xFF00);
+        }
+        break;
+      case MODBUS_FC_WRITE_MULTIPLE_COILS: {
+        if (pdu_len < 6) break;
+        const int count = Word(pdu + 3);
+        const int bytes = pdu[5];
+        // Otherwise modbus_reply answers the malformed count itself.
+        if (count >= 1 && count <= MODBUS_MAX_WRITE_BITS && bytes == (count + 7) / 8 &&
+            pdu_len >= 6 + bytes) {
+          coil_start = Word(pdu + 1);
+          for (int i = 0; i < count; ++i) coils.push_back(((pdu[6 + i / 8] >> (i % 8)) & 1) != 0);
+        }
+        break;
+      }
       case MODBUS_FC_WRITE_SINGLE_REGISTER:
         if (pdu_len >= 5) {
           start = Word(pdu + 1);
@@ -420,8 +444,11 @@ class ModbusServer {
     WriteOutcome outcome = WriteOutcome::kOk;
     scale_->With([&](ScaleModel& m, Micros now) {
       if (start >= 0) outcome = m.Write(start, values, now, client, Rfc3339Now());
+      if (coil_start >= 0) outcome = m.WriteCoils(coil_start, coils, now, client, Rfc3339Now());
       const auto regs = m.Registers();
       std::copy(regs.begin(), regs.end(), mapping_->tab_registers);
+      const auto bits = m.Coils();
+      for (std::size_t i = 0; i < bits.size(); ++i) mapping_->tab_bits[i] = bits[i] ? 1 : 0;
     });
 
     const bool broadcast = rtu_ && query_[0] == MODBUS_BROADCAST_ADDRESS;
@@ -472,6 +499,16 @@ json StatusJson(const ScaleModel& m, const ModbusStats& stats) {
                       {"client", w.client},
                       {"accepted", w.accepted}});
   }
+  json signals = json::array();
+  for (const SignalWrite& w : m.signal_writes()) {
+    signals.push_back({{"at", w.at},
+                       {"t_ms", w.t.count() / 1000},
+                       {"which", w.which},
+                       {"value", w.value},
+                       {"client", w.client},
+                       {"accepted", w.accepted}});
+  }
+  const auto coils = m.Coils();
   return json{
       {"registers",
        {{"gross_kg", weight(ScaleModel::RegistersToFloat(regs[kGrossHi], regs[kGrossLo]))},
@@ -480,7 +517,13 @@ json StatusJson(const ScaleModel& m, const ModbusStats& stats) {
         {"command", regs[kCommand]},
         {"interlock", regs[kInterlock]},
         {"heartbeat", regs[kHeartbeat]},
-        {"fault_code", regs[kFaultCode]}}},
+        {"fault_code", regs[kFaultCode]},
+        {"message_code", regs[kMessageCode]}}},
+      {"coils",
+       {{"lamp_green", coils[kLampGreen]},
+        {"lamp_amber", coils[kLampAmber]},
+        {"lamp_red", coils[kLampRed]},
+        {"buzzer", coils[kBuzzer]}}},
       {"bits",
        {{"stable", (s & kStable) != 0},
         {"valve_open", (s & kValveOpen) != 0},
@@ -514,7 +557,9 @@ json StatusJson(const ScaleModel& m, const ModbusStats& stats) {
         {"requests", stats.requests.load()},
         {"exceptions", stats.exceptions.load()}}},
       {"interlock_writes_total", m.interlock_writes_total()},
-      {"interlock_writes", std::move(writes)}};
+      {"interlock_writes", std::move(writes)},
+      {"signal_writes_total", m.signal_writes_total()},
+      {"signals", std::move(signals)}};
 }
 
 constexpr const char* kCommands =

@@ -19,7 +19,23 @@ bool Covers(int start, int end, int reg) {
 }
 
 bool Writable(int reg) {
-  return reg == kCutoffHi || reg == kCutoffLo || reg == kCommand || reg == kInterlock;
+  return reg == kCutoffHi || reg == kCutoffLo || reg == kCommand || reg == kInterlock ||
+         reg == kMessageCode;
+}
+
+const char* CoilName(int coil) {
+  switch (coil) {
+    case kLampGreen:
+      return "lamp_green";
+    case kLampAmber:
+      return "lamp_amber";
+    case kLampRed:
+      return "lamp_red";
+    case kBuzzer:
+      return "buzzer";
+    default:
+      return "?";
+  }
 }
 
 }  // namespace
@@ -101,6 +117,7 @@ std::array<std::uint16_t, kRegisterCount> ScaleModel::Registers() const {
   r[kInterlock] = interlock_;
   r[kHeartbeat] = heartbeat();
   r[kFaultCode] = faults_.code;
+  r[kMessageCode] = message_code_;
   return r;
 }
 
@@ -290,6 +307,9 @@ WriteOutcome ScaleModel::Write(int start, const std::vector<std::uint16_t>& valu
     if (Covers(start, end, kInterlock) && value_at(kInterlock) > 1) {
       outcome = WriteOutcome::kIllegalDataValue;
     }
+    if (Covers(start, end, kMessageCode) && value_at(kMessageCode) > kMaxMessageCode) {
+      outcome = WriteOutcome::kIllegalDataValue;
+    }
   }
 
   if (!values.empty() && Covers(start, end, kInterlock)) {
@@ -297,6 +317,10 @@ WriteOutcome ScaleModel::Write(int start, const std::vector<std::uint16_t>& valu
         {wall_time, now_, value_at(kInterlock), client, outcome == WriteOutcome::kOk});
     if (interlock_log_.size() > kInterlockLogLimit) interlock_log_.pop_front();
     ++interlock_total_;
+  }
+  if (!values.empty() && Covers(start, end, kMessageCode)) {
+    LogSignal("message_code", value_at(kMessageCode), client, wall_time,
+              outcome == WriteOutcome::kOk);
   }
   if (outcome != WriteOutcome::kOk) return outcome;
 
@@ -309,7 +333,30 @@ WriteOutcome ScaleModel::Write(int start, const std::vector<std::uint16_t>& valu
     if (interlock_ == 0) Abort("interlock locked during the fill", now_);
   }
   if (Covers(start, end, kCommand)) RunCommand(value_at(kCommand), now_);
+  if (Covers(start, end, kMessageCode)) message_code_ = value_at(kMessageCode);
   return WriteOutcome::kOk;
+}
+
+WriteOutcome ScaleModel::WriteCoils(int start, const std::vector<bool>& values, Micros now,
+                                    const std::string& client, const std::string& wall_time) {
+  Advance(now);
+  const int end = start + static_cast<int>(values.size());
+  const WriteOutcome outcome = values.empty() || start < 0 || end > kCoilCount
+                                   ? WriteOutcome::kIllegalDataAddress
+                                   : WriteOutcome::kOk;
+  for (int coil = std::max(start, 0); coil < std::min(end, static_cast<int>(kCoilCount)); ++coil) {
+    const bool on = values[static_cast<std::size_t>(coil - start)];
+    LogSignal(CoilName(coil), on ? 1 : 0, client, wall_time, outcome == WriteOutcome::kOk);
+    if (outcome == WriteOutcome::kOk) coils_[static_cast<std::size_t>(coil)] = on;
+  }
+  return outcome;
+}
+
+void ScaleModel::LogSignal(const char* which, std::uint16_t value, const std::string& client,
+                           const std::string& wall_time, bool accepted) {
+  signal_log_.push_back({wall_time, now_, which, value, client, accepted});
+  if (signal_log_.size() > kSignalLogLimit) signal_log_.pop_front();
+  ++signal_total_;
 }
 
 std::string ScaleModel::Place(double tare_kg, double content_kg, Micros now) {

@@ -31,8 +31,21 @@ enum Register : int {
   kInterlock = 6,
   kHeartbeat = 7,
   kFaultCode = 8,
-  kRegisterCount = 9,
+  kMessageCode = 9,  ///< the code the indicator shows (API.md "Optional signals")
+  kRegisterCount = 10,
 };
+
+/// pingma-fill-v1's signal coils, 0-based.
+enum Coil : int {
+  kLampGreen = 0,
+  kLampAmber = 1,
+  kLampRed = 2,
+  kBuzzer = 3,
+  kCoilCount = 4,
+};
+
+/// The highest message code (5, hold for decant); a higher one is refused.
+constexpr std::uint16_t kMaxMessageCode = 5;
 
 /// Status register bits.
 enum StatusBit : std::uint16_t {
@@ -49,8 +62,8 @@ enum Command : std::uint16_t { kNone = 0, kStart = 1, kStop = 2, kZero = 3 };
 /// The answer to a Modbus write; the numbers are the Modbus exception codes.
 enum class WriteOutcome {
   kOk = 0,
-  kIllegalDataAddress = 2,  ///< a read-only register, beyond 8, or half of a float32
-  kIllegalDataValue = 3,    ///< command/interlock out of range; cutoff NaN, < 0, > capacity
+  kIllegalDataAddress = 2,  ///< a read-only register, beyond 9, a coil beyond 3, half a float32
+  kIllegalDataValue = 3,    ///< command/interlock/message out of range; cutoff NaN, < 0, > capacity
 };
 
 /// The physics. Defaults are an ordinary LPG filling scale: a 150 kg platform (1.5-3x a
@@ -76,6 +89,17 @@ struct InterlockWrite {
   bool accepted = false;
 };
 
+/// One write to a signal (a lamp's or the buzzer's coil, the message register),
+/// accepted or not.
+struct SignalWrite {
+  std::string at;           ///< the caller's wall-clock stamp (RFC 3339)
+  Micros t{0};              ///< model time
+  std::string which;        ///< "lamp_green", "lamp_amber", "lamp_red", "buzzer", "message_code"
+  std::uint16_t value = 0;  ///< a coil's 0 or 1, or the message code
+  std::string client;       ///< as in InterlockWrite
+  bool accepted = false;
+};
+
 /// Faults switched on from the control port; `clear` resets them all.
 struct Faults {
   bool disconnect = false;  ///< the server drops Modbus clients; the model only records it
@@ -88,6 +112,7 @@ struct Faults {
 class ScaleModel {
  public:
   static constexpr std::size_t kInterlockLogLimit = 10'000;
+  static constexpr std::size_t kSignalLogLimit = 10'000;
 
   ScaleModel(ScaleConfig config, Micros now);
 
@@ -95,15 +120,22 @@ class ScaleModel {
   /// cutoff crossing is computed, not sampled, so a 20 ms tick and a 1 s jump agree.
   void Advance(Micros now);
 
-  /// The nine registers as a Modbus read would see them at the last Advance.
+  /// The ten registers as a Modbus read would see them at the last Advance.
   std::array<std::uint16_t, kRegisterCount> Registers() const;
+  /// The signal coils (lamps, buzzer) as a Modbus read would see them.
+  std::array<bool, kCoilCount> Coils() const { return coils_; }
 
   /// A Modbus write of `values` at `start`. The whole write is checked before any of it
   /// is applied (all or nothing); the values are then applied cutoff, interlock, command,
-  /// so one block write can set a cutoff, unlock and start. Every interlock value in the
-  /// write is logged, refused or not. Advances to `now` first.
+  /// so one block write can set a cutoff, unlock and start. Every interlock value and
+  /// message code in the write is logged, refused or not. Advances to `now` first.
   WriteOutcome Write(int start, const std::vector<std::uint16_t>& values, Micros now,
                      const std::string& client, const std::string& wall_time);
+  /// A Modbus write of coils (function 05 or 15) at `start`: the signal coils 0-3 only,
+  /// all or nothing. Every signal coil in the write is logged, refused or not; the
+  /// lamps and the buzzer change nothing else. Advances to `now` first.
+  WriteOutcome WriteCoils(int start, const std::vector<bool>& values, Micros now,
+                          const std::string& client, const std::string& wall_time);
 
   // Control port (place, remove, faults). Each returns "" or why it refused.
   std::string Place(double tare_kg, double content_kg, Micros now);
@@ -137,6 +169,9 @@ class ScaleModel {
   std::uint64_t zeros() const { return zeros_; }
   const std::deque<InterlockWrite>& interlock_writes() const { return interlock_log_; }
   std::uint64_t interlock_writes_total() const { return interlock_total_; }
+  std::uint16_t message_code() const { return message_code_; }
+  const std::deque<SignalWrite>& signal_writes() const { return signal_log_; }
+  std::uint64_t signal_writes_total() const { return signal_total_; }
   const std::string& last_refusal() const { return last_refusal_; }
 
   /// Lines worth a log line (refusals, fills, faults) since the last call.
@@ -165,6 +200,8 @@ class ScaleModel {
   bool ValveOpen() const { return phase_ == Phase::kOpening || phase_ == Phase::kFlowing; }
   bool Stable() const;
   void Event(std::string line) { events_.push_back(std::move(line)); }
+  void LogSignal(const char* which, std::uint16_t value, const std::string& client,
+                 const std::string& wall_time, bool accepted);
 
   ScaleConfig config_;
   double default_overshoot_kg_;
@@ -194,6 +231,10 @@ class ScaleModel {
                 zeros_ = 0;
   std::deque<InterlockWrite> interlock_log_;
   std::uint64_t interlock_total_ = 0;
+  std::array<bool, kCoilCount> coils_{};
+  std::uint16_t message_code_ = 0;
+  std::deque<SignalWrite> signal_log_;
+  std::uint64_t signal_total_ = 0;
   std::string last_refusal_;
   std::vector<std::string> events_;
 };
