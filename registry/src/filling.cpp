@@ -829,7 +829,6 @@ void Service::PostOfflineFillCheck(const Call& call, Store::Done done) {
           tx.Append({"", subject, "violation", tx.now(), "registry", "policy", violation.dump()});
       if (!v.ok()) return ErrorReply(v.status());
     }
-    if (cylinder) RecordOfflineSighting(subject, Sighting{req.check.station_id, req.decided_at});
 
     json registry_reasons = json::array();
     for (const Reason& r : registry.reasons) {
@@ -844,6 +843,8 @@ void Service::PostOfflineFillCheck(const Call& call, Store::Done done) {
     if (!keep.ok()) return ErrorReply(keep.status());
     (*keep)->Bind(1, req.check_id).Bind(2, *seq).Bind(3, answer.dump());
     if (Status s = (*keep)->Run(); !s.ok()) return ErrorReply(s);
+    // Last, once nothing can fail: a job that fails is undone, its sighting too.
+    if (cylinder) RecordOfflineSighting(subject, Sighting{req.check.station_id, req.decided_at});
     answer["duplicate"] = false;
     return Reply{201, std::move(answer), {}, {}};
   });
