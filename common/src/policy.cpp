@@ -216,12 +216,21 @@ FillDecision DecideFill(const Policy& policy, const FillCheckInput& in) {
                 *in.empty_gross_kg, in.cylinder->tare_kg, *in.empty_gross_kg, in.cylinder->tare_kg);
   }
 
+  // Within the window on either side: a check decided offline is decided again
+  // later, when the registry may already know of a check made after it.
+  const std::int64_t apart =
+      in.last_check ? in.now.unix_ms - in.last_check->at.unix_ms : std::int64_t{0};
   if (in.last_check && in.last_check->station_id != in.station.id &&
-      in.now.unix_ms - in.last_check->at.unix_ms <=
+      (apart < 0 ? -apart : apart) <=
           static_cast<std::int64_t>(policy.clone_window_minutes) * 60000) {
     const std::string at = in.last_check->at.ToString();
-    reasons.Add(ReasonCode::kCloneSuspected, "{} 于 {} 刚查验过此码 / checked at {} at {}",
-                in.last_check->station_id, at, in.last_check->station_id, at);
+    if (apart >= 0) {
+      reasons.Add(ReasonCode::kCloneSuspected, "{} 于 {} 刚查验过此码 / checked at {} at {}",
+                  in.last_check->station_id, at, in.last_check->station_id, at);
+    } else {
+      reasons.Add(ReasonCode::kCloneSuspected, "{} 于 {} 也查验过此码 / also checked at {} at {}",
+                  in.last_check->station_id, at, in.last_check->station_id, at);
+    }
   }
 
   const auto& license = in.station.license;

@@ -6,7 +6,9 @@
 //
 //   registered       ADD      commissioning         active (ilmd: the stamped record)
 //   carrier_bound    OBSERVE  pingma carrier_binding
-//   fill_check       OBSERVE  inspecting            (decision and reasons as fields)
+//   fill_check       OBSERVE  inspecting            (decision and reasons as fields; one
+//                                                    decided offline: eventTime = decided_at,
+//                                                    with the registry's decision beside)
 //   fill             OBSERVE  pingma filling        (weights; eventTime = ended_at)
 //   violation        OBSERVE  inspecting            (the registry's re-check)
 //   inspection       OBSERVE  inspecting
@@ -400,10 +402,14 @@ class EventMapper {
     if (!epc.ok()) return epc.status();
 
     Instant event_time = row.at;
-    if (type == "fill") {
-      // When the fill ended at the scale; `at` is when the registry received it,
-      // which for an offline fill may be hours later.
-      if (auto it = b.find("ended_at"); it != b.end() && it->is_string()) {
+    // When it happened at the scale: a fill when it ended, a check decided offline
+    // when the station decided. `at` is when the registry received it, which for
+    // either offline may be hours later.
+    const char* happened = type == "fill"         ? "ended_at"
+                           : type == "fill_check" ? "decided_at"
+                                                  : nullptr;
+    if (happened != nullptr) {
+      if (auto it = b.find(happened); it != b.end() && it->is_string()) {
         if (auto t = Instant::Parse(it->get<std::string>()); t.ok()) event_time = *t;
       }
     }
@@ -494,6 +500,19 @@ class EventMapper {
       CopyStrings(b, "defects", ev, "pingma:defects");
       CopyNumber(b, "empty_gross_kg", ev, "pingma:emptyGrossKg");
       CopyString(b, "operator_id", ev, "pingma:operatorId");
+      // Decided on the station's replica: the decision above is the station's,
+      // the registry's own beside it.
+      auto offline = b.find("offline");
+      ev["pingma:offline"] = offline != b.end() && offline->is_boolean() && offline->get<bool>();
+      if (ev["pingma:offline"].get<bool>()) {
+        CopyString(b, "station_check_id", ev, "pingma:stationCheckId");
+        CopyString(b, "decided_at", ev, "pingma:decidedAt");
+        CopyString(b, "replica_synced_at", ev, "pingma:replicaSyncedAt");
+        CopyString(b, "registry_decision", ev, "pingma:registryDecision");
+        ev["pingma:registryReasons"] = ojson::array();
+        CopyStrings(b, "registry_reasons", ev, "pingma:registryReasons");
+        CopyBool(b, "agrees", ev, "pingma:agrees");
+      }
     } else if (type == "fill") {
       CopyString(b, "check_id", ev, "pingma:checkId");
       CopyString(b, "operator_id", ev, "pingma:operatorId");
@@ -528,6 +547,8 @@ class EventMapper {
       CopyNumber(b, "min_kg", ev, "pingma:minKg");
       CopyNumber(b, "max_kg", ev, "pingma:maxKg");
       CopyString(b, "fill_event_id", ev, "pingma:fillEventId");
+      CopyString(b, "check_id", ev, "pingma:checkId");  // a check allowed offline
+      CopyString(b, "station_check_id", ev, "pingma:stationCheckId");
     } else if (type == "inspection" || type == "assessment") {
       CopyString(b, "result", ev, "pingma:result");
       CopyString(b, "date", ev, "pingma:date");

@@ -209,48 +209,81 @@ std::string RefusalReasons(const FillDecision& decision) {
   return out;
 }
 
+// One check as the regulator's counts see it.
+struct CheckTally {
+  std::string day;  ///< the day it was decided, in the policy's zone
+  std::string station_id;
+  std::string company_id;
+  bool refused = false;    ///< the decision at the scale was to block
+  bool offline = false;    ///< decided on the station's replica
+  bool disagrees = false;  ///< offline, and the registry decided otherwise
+};
+
 // Adds one check to its station's day, and a refusal to the refusals with one
 // count per reason. An allowed check costs one small upsert and nothing else.
-Status CountCheck(Conn& conn, const std::string& day, const std::string& station_id,
-                  const std::string& company_id, bool refused) {
+Status CountCheck(Conn& conn, const CheckTally& t) {
   auto st = conn.Prepare(
-      "INSERT INTO check_days(day, station_id, company_id, checks, refused) VALUES(?,?,?,1,?) "
+      "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
+      "offline_refused, disagreements) VALUES(?,?,?,1,?,?,?,?) "
       "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + 1, "
-      "refused = check_days.refused + excluded.refused");
+      "refused = check_days.refused + excluded.refused, "
+      "offline_checks = check_days.offline_checks + excluded.offline_checks, "
+      "offline_refused = check_days.offline_refused + excluded.offline_refused, "
+      "disagreements = check_days.disagreements + excluded.disagreements");
   if (!st.ok()) return st.status();
-  (*st)->Bind(1, day).Bind(2, station_id).Bind(3, company_id).Bind(4, refused ? 1 : 0);
+  (*st)->Bind(1, t.day).Bind(2, t.station_id).Bind(3, t.company_id).Bind(4, t.refused ? 1 : 0);
+  (*st)->Bind(5, t.offline ? 1 : 0).Bind(6, t.offline && t.refused ? 1 : 0);
+  (*st)->Bind(7, t.disagrees ? 1 : 0);
   return (*st)->Run();
 }
 
 struct Refusal {
   std::int64_t seq = 0;
-  Instant at;
+  Instant at;  ///< when it was decided (offline: at the station)
   std::string day, station_id, company_id, operator_id, code;
   std::string reasons;  ///< codes joined by ','
+  bool offline = false;
+  bool registry_allows = false;  ///< offline: the registry's own decision was to allow
 };
 
 Status RecordRefusal(Conn& conn, const Refusal& r) {
   auto st = conn.Prepare(
-      "INSERT INTO refusals(seq, at, day, station_id, company_id, operator_id, code, reasons) "
-      "VALUES(?,?,?,?,?,?,?,?)");
+      "INSERT INTO refusals(seq, at, day, station_id, company_id, operator_id, code, reasons, "
+      "offline, registry_decision, agrees) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, r.seq).Bind(2, r.at.unix_ms).Bind(3, r.day).Bind(4, r.station_id);
   (*st)->Bind(5, r.company_id).Bind(6, r.operator_id).Bind(7, r.code).Bind(8, r.reasons);
+  (*st)->Bind(9, r.offline ? 1 : 0);
+  if (r.offline) {
+    (*st)->Bind(10, r.registry_allows ? "allow" : "block").Bind(11, r.registry_allows ? 0 : 1);
+  } else {
+    (*st)->BindNull(10).BindNull(11);  // the registry's decision is the refusal itself
+  }
   PINGMA_RETURN_IF_ERROR((*st)->Run());
   auto count = conn.Prepare(
-      "INSERT INTO refusal_days(day, station_id, reason, company_id, n) VALUES(?,?,?,?,1) "
-      "ON CONFLICT(day, station_id, reason) DO UPDATE SET n = refusal_days.n + 1");
+      "INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, disagreements) "
+      "VALUES(?,?,?,?,1,?,?) ON CONFLICT(day, station_id, reason) DO UPDATE SET "
+      "n = refusal_days.n + 1, offline_n = refusal_days.offline_n + excluded.offline_n, "
+      "disagreements = refusal_days.disagreements + excluded.disagreements");
   if (!count.ok()) return count.status();
   std::string_view rest = r.reasons;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
     (*count)->Reset();
     (*count)->Bind(1, r.day).Bind(2, r.station_id).Bind(3, rest.substr(0, comma));
-    (*count)->Bind(4, r.company_id);
+    (*count)->Bind(4, r.company_id).Bind(5, r.offline ? 1 : 0);
+    (*count)->Bind(6, r.offline && r.registry_allows ? 1 : 0);
     PINGMA_RETURN_IF_ERROR((*count)->Run());
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   return Status::Ok();
+}
+
+// A boolean read from a body by json_extract: SQLite gives 1, PostgreSQL 'true'.
+bool ExtractedTrue(const sql::Statement& st, int column) {
+  if (st.IsNull(column)) return false;
+  const std::string text = st.Text(column);
+  return text == "1" || text == "true";
 }
 
 // Fills the counts from the log, once: store.cpp clears the mark when it creates
@@ -277,11 +310,15 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
       company_of.emplace((*st)->Text(0), (*st)->Text(1));
     }
   }
-  // SQLite reads the few fields from each body; the log is walked once.
+  // SQLite reads the few fields from each body; the log is walked once. A check
+  // decided offline counts as its fill_check event says it was decided: on the
+  // station's day and with the station's decision, beside the registry's.
   auto st = conn.Prepare(
       "SELECT seq, at, code, json_extract(body, '$.station_id'), "
       "json_extract(body, '$.operator_id'), json_extract(body, '$.decision'), "
-      "json_extract(body, '$.reasons') FROM events WHERE type = 'fill_check' ORDER BY seq");
+      "json_extract(body, '$.reasons'), json_extract(body, '$.offline'), "
+      "json_extract(body, '$.decided_at'), json_extract(body, '$.registry_decision') "
+      "FROM events WHERE type = 'fill_check' ORDER BY seq");
   if (!st.ok()) return st.status();
   for (;;) {
     auto row = (*st)->Step();
@@ -290,13 +327,22 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
     Refusal r;
     r.seq = (*st)->Int(0);
     r.at = Instant{(*st)->Int(1)};
+    r.offline = ExtractedTrue(**st, 7);
+    if (r.offline) {
+      if (auto decided = Instant::Parse((*st)->IsNull(8) ? "" : (*st)->Text(8)); decided.ok()) {
+        r.at = *decided;
+      }
+      r.registry_allows = !(*st)->IsNull(9) && (*st)->Text(9) == "allow";
+    }
     r.day = r.at.LocalDate(utc_offset_minutes).ToString();
     r.code = (*st)->Text(2);
     r.station_id = (*st)->Text(3);
     r.operator_id = (*st)->Text(4);
     if (auto it = company_of.find(r.station_id); it != company_of.end()) r.company_id = it->second;
     const bool refused = (*st)->Text(5) != "allow";
-    PINGMA_RETURN_IF_ERROR(CountCheck(conn, r.day, r.station_id, r.company_id, refused));
+    const bool disagrees = r.offline && refused == r.registry_allows;
+    PINGMA_RETURN_IF_ERROR(
+        CountCheck(conn, {r.day, r.station_id, r.company_id, refused, r.offline, disagrees}));
     if (!refused) continue;
     json reasons = json::parse((*st)->Text(6), nullptr, false);
     if (reasons.is_array()) {
@@ -385,25 +431,44 @@ Status Service::ReadSightings(Conn& conn, Instant now) {
     if (!row.ok()) return row.status();
     if (!*row || (*st)->Int(1) < cutoff) break;
     if ((*st)->IsNull(0) || (*st)->Text(2) != "fill_check") continue;
-    // The newest sighting of a code wins.
+    // The newest sighting of a code wins, by when the check was decided: a check
+    // decided offline is logged when it arrives (never before it was decided, so
+    // the walk above reaches it), maybe after later checks of the same code.
     if (auto sighting = SightingOf((*st)->Text(3), (*st)->Int(1))) {
-      sightings_.emplace((*st)->Text(0), std::move(*sighting));
+      if (sighting->at.unix_ms < cutoff) continue;
+      auto [held, added] = sightings_.emplace((*st)->Text(0), *sighting);
+      if (!added && held->second.at < sighting->at) held->second = std::move(*sighting);
     }
   }
   sightings_lost_ = false;
   return Status::Ok();
 }
 
-std::optional<Sighting> Service::SightingOf(std::string_view body_text, std::int64_t at) {
+std::optional<Sighting> Service::SightingOf(std::string_view body_text, std::int64_t at,
+                                            bool* offline) {
   json body = json::parse(body_text, nullptr, false);
   if (!body.is_object() || !body.contains("station_id") || !body["station_id"].is_string()) {
     return std::nullopt;
   }
-  // As at run time, only checks that found a cylinder count as sightings.
-  const json& reasons = body.value("reasons", json::array());
-  if (std::find(reasons.begin(), reasons.end(), ToString(ReasonCode::kUnknownCode)) !=
-      reasons.end()) {
+  const auto flag = body.find("offline");
+  const bool decided_offline = flag != body.end() && flag->is_boolean() && flag->get<bool>();
+  if (offline != nullptr) *offline = decided_offline;
+  // As at run time, only checks that found a cylinder count as sightings: for a
+  // check decided offline, a cylinder the registry found (the station's replica
+  // may not have known it).
+  const json& reasons = body.value(decided_offline ? "registry_reasons" : "reasons", json::array());
+  if (!reasons.is_array() || std::find(reasons.begin(), reasons.end(),
+                                       ToString(ReasonCode::kUnknownCode)) != reasons.end()) {
     return std::nullopt;
+  }
+  // A check decided offline was at the scale when the station decided it, not
+  // when the registry heard of it.
+  if (decided_offline) {
+    const auto decided = body.find("decided_at");
+    if (decided == body.end() || !decided->is_string()) return std::nullopt;
+    auto when = Instant::Parse(decided->get<std::string>());
+    if (!when.ok()) return std::nullopt;
+    at = when->unix_ms;
   }
   return Sighting{body["station_id"].get<std::string>(), Instant{at}};
 }
@@ -423,8 +488,13 @@ void Service::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
     for (;;) {
       auto row = (*st)->Step();
       if (!row.ok() || !*row) break;
-      if (auto sighting = SightingOf((*st)->Text(2), (*st)->Int(1))) {
-        RecordSighting((*st)->Text(0), std::move(*sighting));
+      bool offline = false;
+      if (auto sighting = SightingOf((*st)->Text(2), (*st)->Int(1), &offline)) {
+        if (offline) {
+          RecordOfflineSighting((*st)->Text(0), std::move(*sighting));
+        } else {
+          RecordSighting((*st)->Text(0), std::move(*sighting));
+        }
       }
     }
   }
@@ -443,6 +513,27 @@ void Service::RecordSighting(const std::string& code, Sighting sighting) {
     }
     sightings_prune_at_ = std::max(kMinSightingsPruneAt, 2 * sightings_.size());
   }
+}
+
+void Service::RecordOfflineSighting(const std::string& code, Sighting sighting) {
+  if (auto held = sightings_.find(code);
+      held != sightings_.end() && !(held->second.at < sighting.at)) {
+    return;  // a later check of the code is what the next check compares with
+  }
+  RecordSighting(code, std::move(sighting));
+}
+
+Result<FillDecision> Service::DecideAsOf(Conn& conn, const ReplicaCheck& check,
+                                         std::string* company_id) {
+  auto facts = GatherFacts(conn, check.station_id, check.operator_id, check.cylinder);
+  if (!facts.ok()) return facts.status();
+  FillCheckInput& in = *facts;
+  in.empty_gross_kg = check.empty_gross_kg;
+  in.defects = check.defects;
+  in.last_check = check.last_check;
+  in.now = check.at;
+  if (company_id != nullptr) *company_id = in.station.company_id;
+  return DecideFill(policy_, in);
 }
 
 Result<const std::optional<CylinderRow>*> Service::CachedCylinder(Conn& conn,
@@ -484,8 +575,8 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
                           CheckEventBody(req, decision)});
     if (!seq.ok()) return ErrorReply(seq.status());
     const std::string day = decision.today.ToString();
-    if (Status s =
-            CountCheck(tx.conn(), day, req.station_id, in.station.company_id, !decision.allowed());
+    if (Status s = CountCheck(tx.conn(),
+                              {day, req.station_id, in.station.company_id, !decision.allowed()});
         !s.ok()) {
       return ErrorReply(s);
     }
@@ -513,6 +604,249 @@ void Service::PostFillCheck(const Call& call, Store::Done done) {
     reply.raw_body =
         CheckAnswer(EventId(*seq), decision, in.cylinder ? &*in.cylinder : nullptr, state, flagged);
     return reply;
+  });
+}
+
+namespace {
+
+// ---- Checks decided offline (POST /v1/fill-checks/offline) -------------------------
+
+/// How far ahead of the registry's clock a station's `at` may be (clocks drift).
+constexpr std::int64_t kOfflineAheadMs = 5 * 60 * 1000;
+/// How old an uploaded check may be: a journal older than this is not a late
+/// upload but a wrong clock or a replay (DOMAIN.md keeps records two years; a
+/// station is not offline for more than a year).
+constexpr std::int64_t kOfflineMaxAgeDays = 400;
+constexpr std::int64_t kMsPerDay = 86400000;
+
+struct OfflineCheckRequest {
+  std::string check_id;                      ///< the station's UUID, in lower case
+  FillCheckRequest check;                    ///< station, operator, scan, empty weight, defects
+  Instant decided_at;                        ///< `at`: when the station decided
+  std::optional<Instant> replica_synced_at;  ///< nullopt: the replica never synced
+  bool station_allowed = false;
+  std::vector<ReasonCode> station_reasons;
+};
+
+Result<OfflineCheckRequest> ParseOfflineCheck(const json& body, const Principal& who, Instant now) {
+  OfflineCheckRequest r;
+  auto check = ParseFillCheck(body, who);  // the station's token first: 403 before 422
+  if (!check.ok()) return check.status();
+  r.check = std::move(*check);
+  PINGMA_RETURN_IF_ERROR(GetUuid(body, "check_id", &r.check_id));
+  std::optional<Instant> at;
+  PINGMA_RETURN_IF_ERROR(GetInstant(body, "at", Need::kRequired, &at));
+  if (at->unix_ms - now.unix_ms > kOfflineAheadMs) {
+    return Status::Invalid(fmt::format(
+        "the field 'at' ({}) is more than 5 minutes ahead of the registry's clock ({}): a "
+        "check cannot have been decided in the future; set the station's clock",
+        at->ToString(), now.ToString()));
+  }
+  if (now.unix_ms - at->unix_ms > kOfflineMaxAgeDays * kMsPerDay) {
+    return Status::Invalid(fmt::format(
+        "the field 'at' ({}) is more than {} days before the registry's clock ({}): not a "
+        "check decided offline and uploaded late; check the station's clock",
+        at->ToString(), kOfflineMaxAgeDays, now.ToString()));
+  }
+  r.decided_at = *at;
+  // Required, and null when the replica had never synced.
+  if (body.find("replica_synced_at") == body.end()) {
+    return Status::Invalid(
+        "the field 'replica_synced_at' is required (null when the replica never synced)");
+  }
+  PINGMA_RETURN_IF_ERROR(
+      GetInstant(body, "replica_synced_at", Need::kOptional, &r.replica_synced_at));
+  std::optional<std::string> decision;
+  PINGMA_RETURN_IF_ERROR(GetString(body, "decision", Need::kRequired, &decision, 16));
+  if (*decision != "allow" && *decision != "block") {
+    return Status::Invalid("the field 'decision' must be allow or block");
+  }
+  r.station_allowed = *decision == "allow";
+  const auto reasons = body.find("reasons");
+  if (reasons == body.end() || reasons->is_null()) {
+    return Status::Invalid("the field 'reasons' is required ([] for an allowed check)");
+  }
+  if (!reasons->is_array() || reasons->size() > 32) {
+    return Status::Invalid("the field 'reasons' must be a list of reason codes");
+  }
+  for (const json& code : *reasons) {
+    if (!code.is_string()) return Status::Invalid("each of 'reasons' must be a reason code");
+    auto parsed = ParseReasonCode(code.get<std::string>());
+    if (!parsed.ok()) {
+      return Status::Invalid(fmt::format("the field 'reasons': {}", parsed.status().message()));
+    }
+    r.station_reasons.push_back(*parsed);
+  }
+  // DecideFill allows exactly when no rule fails; the station's engine is the same.
+  if (r.station_allowed && !r.station_reasons.empty()) {
+    return Status::Invalid("an allowed check has no reasons: 'reasons' must be []");
+  }
+  if (!r.station_allowed && r.station_reasons.empty()) {
+    return Status::Invalid("a blocked check names at least one reason in 'reasons'");
+  }
+  return r;
+}
+
+json CodesOf(const std::vector<ReasonCode>& codes) {
+  json out = json::array();
+  for (ReasonCode code : codes) out.push_back(ToString(code));
+  return out;
+}
+
+// The offline check's fill_check event: the online check's fields, with the
+// station's decision and reasons (what happened at the scale), and the offline
+// ones. Only a check decided offline has them; online bodies are unchanged.
+std::string OfflineCheckEventBody(const OfflineCheckRequest& req, const FillDecision& registry,
+                                  bool agrees) {
+  json body = {{"decision", req.station_allowed ? "allow" : "block"},
+               {"reasons", CodesOf(req.station_reasons)},
+               {"operator_id", req.check.operator_id},
+               {"scan", req.check.scan},
+               {"station_id", req.check.station_id},
+               {"offline", true},
+               {"station_check_id", req.check_id},
+               {"decided_at", req.decided_at.ToString()},
+               {"replica_synced_at",
+                req.replica_synced_at ? json(req.replica_synced_at->ToString()) : json(nullptr)},
+               {"registry_decision", DecisionName(registry)},
+               {"registry_reasons", ReasonCodes(registry.reasons)},
+               {"agrees", agrees}};
+  if (!req.check.defects.empty()) {
+    json defects = json::array();
+    for (Defect d : req.check.defects) defects.push_back(ToString(d));
+    body["defects"] = std::move(defects);
+  }
+  if (req.check.empty_gross_kg) body["empty_gross_kg"] = *req.check.empty_gross_kg;
+  return body.dump();
+}
+
+}  // namespace
+
+void Service::PostOfflineFillCheck(const Call& call, Store::Done done) {
+  auto body = ParseBody(call.request->body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  auto req = ParseOfflineCheck(*body, call.who, clock_->Now());
+  if (!req.ok()) return done(ErrorReply(req.status()));
+  Write(std::move(done), [this, req = std::move(*req), who = call.who](WriteTx& tx) -> Reply {
+    // The station's check_id names one decision at the scale: sent again, it is
+    // answered as it was the first time and nothing is stored. A check_id sent
+    // again with another body is answered the same way: the first is what was
+    // recorded, and a station that reuses an id has a bug this cannot mend. The
+    // table's key holds on every registry of one database and across restarts.
+    auto dup = tx.conn().Prepare("SELECT answer FROM offline_checks WHERE check_id = ?");
+    if (!dup.ok()) return ErrorReply(dup.status());
+    (*dup)->Bind(1, req.check_id);
+    auto seen = (*dup)->Step();
+    if (!seen.ok()) return ErrorReply(seen.status());
+    if (*seen) {
+      json answer = json::parse((*dup)->Text(0), nullptr, false);
+      (*dup)->Reset();
+      if (!answer.is_object()) {
+        return ErrorReply(
+            Status::Corruption("the stored answer of check " + req.check_id + " is not JSON"));
+      }
+      answer["duplicate"] = true;
+      return Reply{200, std::move(answer), {}, {}};
+    }
+    (*dup)->Reset();
+
+    std::string key;
+    auto code = ResolveKey(tx.conn(), req.check.key, &key, /*trust_codes=*/true);
+    if (!code.ok()) return ErrorReply(code.status());
+    std::optional<Cylinder> cylinder;
+    if (*code) {
+      auto row = CachedCylinder(tx.conn(), **code);
+      if (!row.ok()) return ErrorReply(row.status());
+      if (**row) cylinder = (**row)->cylinder;
+    }
+    const std::string subject = cylinder ? cylinder->code : key;
+
+    // Clone detection: the registry compares the check with the latest check of
+    // the code it knows, before or after it, as an online check at that moment
+    // would have been (FillCheckInput::last_check). A check at another station
+    // within the window is as suspicious when one of them was decided offline;
+    // at the same station it is not (a station that uploads late is no clone of
+    // itself).
+    std::optional<Sighting> last_check;
+    if (cylinder) {
+      if (auto held = sightings_.find(subject); held != sightings_.end()) {
+        last_check = held->second;
+      }
+    }
+    std::string company_id;
+    auto decided =
+        DecideAsOf(tx.conn(),
+                   {req.check.station_id, req.check.operator_id, cylinder ? &*cylinder : nullptr,
+                    req.decided_at, req.check.empty_gross_kg, req.check.defects, last_check},
+                   &company_id);
+    if (!decided.ok()) return ErrorReply(decided.status());
+    const FillDecision& registry = *decided;
+    // Agreement is on the decision, allow or block: two refusals for different
+    // reasons both kept the cylinder off the scale.
+    const bool agrees = req.station_allowed == registry.allowed();
+
+    auto seq = tx.Append({"", subject, "fill_check", tx.now(), ToString(who.role), who.subject,
+                          OfflineCheckEventBody(req, registry, agrees)});
+    if (!seq.ok()) return ErrorReply(seq.status());
+    // Counted as decided: on the station's day, refused when the station refused.
+    const std::string day = registry.today.ToString();
+    if (Status s = CountCheck(tx.conn(), {day, req.check.station_id, company_id,
+                                          !req.station_allowed, true, !agrees});
+        !s.ok()) {
+      return ErrorReply(s);
+    }
+    if (!req.station_allowed) {
+      std::string reasons;
+      for (ReasonCode r : req.station_reasons) AddCodeOnce(&reasons, ToString(r));
+      Refusal refusal{*seq,       req.decided_at,        day,     req.check.station_id,
+                      company_id, req.check.operator_id, subject, reasons};
+      refusal.offline = true;
+      refusal.registry_allows = registry.allowed();
+      if (Status s = RecordRefusal(tx.conn(), refusal); !s.ok()) return ErrorReply(s);
+    }
+
+    // What the registry's decision flags, it flags, as an online check would: once,
+    // while the cylinder is active (a flagged or scrapped one stays as it is).
+    if (cylinder && registry.flags_for_scrap() && cylinder->state == CylinderState::kActive) {
+      Reply r = FlagCylinderForScrap(tx, who, subject, registry.scrap_reasons.front());
+      if (r.failed()) return r;
+    }
+
+    // Allowed at the scale where the registry would have refused: a cylinder may
+    // have been filled that should not have been. Regulators see it as they see an
+    // offline fill's (PostFill), once: a check sent again stops above.
+    if (req.station_allowed && !registry.allowed()) {
+      const json violation = {{"registry_decision", "block"},
+                              {"reasons", ReasonCodes(registry.reasons)},
+                              {"offline_decision",
+                               {{"decision", "allow"},
+                                {"reasons", json::array()},
+                                {"decided_at", req.decided_at.ToString()}}},
+                              {"check_id", EventId(*seq)},
+                              {"station_check_id", req.check_id},
+                              {"station_id", req.check.station_id}};
+      auto v =
+          tx.Append({"", subject, "violation", tx.now(), "registry", "policy", violation.dump()});
+      if (!v.ok()) return ErrorReply(v.status());
+    }
+
+    json registry_reasons = json::array();
+    for (const Reason& r : registry.reasons) {
+      registry_reasons.push_back({{"code", ToString(r.code)}, {"message", r.message}});
+    }
+    json answer = {{"check_id", req.check_id},
+                   {"registry_decision", DecisionName(registry)},
+                   {"registry_reasons", std::move(registry_reasons)},
+                   {"agrees", agrees}};
+    auto keep =
+        tx.conn().Prepare("INSERT INTO offline_checks(check_id, seq, answer) VALUES(?,?,?)");
+    if (!keep.ok()) return ErrorReply(keep.status());
+    (*keep)->Bind(1, req.check_id).Bind(2, *seq).Bind(3, answer.dump());
+    if (Status s = (*keep)->Run(); !s.ok()) return ErrorReply(s);
+    // Last, once nothing can fail: a job that fails is undone, its sighting too.
+    if (cylinder) RecordOfflineSighting(subject, Sighting{req.check.station_id, req.decided_at});
+    answer["duplicate"] = false;
+    return Reply{201, std::move(answer), {}, {}};
   });
 }
 
@@ -894,11 +1228,10 @@ void Service::PostFill(const Call& call, Store::Done done) {
       if (Status s = CheckAllows(tx.conn(), f); !s.ok()) return ErrorReply(s);
     } else {
       // Check again, as of the fill's start, with what the registry knows.
-      auto facts =
-          GatherFacts(tx.conn(), f.station_id, f.operator_id, *row ? &(*row)->cylinder : nullptr);
-      if (!facts.ok()) return ErrorReply(facts.status());
-      facts->now = *f.started_at;
-      const FillDecision d = DecideFill(policy_, *facts);
+      auto decided = DecideAsOf(tx.conn(), {f.station_id, f.operator_id,
+                                            *row ? &(*row)->cylinder : nullptr, *f.started_at});
+      if (!decided.ok()) return ErrorReply(decided.status());
+      const FillDecision& d = *decided;
       // A violation when the registry would have blocked the fill, and when the
       // station filled although its own decision was to block.
       if (!d.allowed() || !f.station_allowed) {

@@ -457,6 +457,25 @@ CREATE TABLE migration_progress(
 );
 )sql";
 
+// Version 2: checks decided offline (store.cpp kSchema says what each is for):
+// their counts beside the checks', the refusals' offline columns, and the table
+// that keeps an uploaded check from being stored twice.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE check_days ADD COLUMN offline_checks bigint NOT NULL DEFAULT 0,
+  ADD COLUMN offline_refused bigint NOT NULL DEFAULT 0,
+  ADD COLUMN disagreements bigint NOT NULL DEFAULT 0;
+ALTER TABLE refusal_days ADD COLUMN offline_n bigint NOT NULL DEFAULT 0,
+  ADD COLUMN disagreements bigint NOT NULL DEFAULT 0;
+ALTER TABLE refusals ADD COLUMN offline bigint NOT NULL DEFAULT 0,
+  ADD COLUMN registry_decision text COLLATE "C",
+  ADD COLUMN agrees bigint;
+CREATE TABLE offline_checks(
+  check_id text COLLATE "C" PRIMARY KEY,
+  seq bigint NOT NULL,
+  answer text COLLATE "C" NOT NULL
+);
+)sql";
+
 struct Migration {
   int version;
   const char* description;
@@ -465,15 +484,18 @@ struct Migration {
 
 constexpr Migration kMigrations[] = {
     {1, "the registry's tables, the partitioned event log, the chain head", kSchemaV1},
+    {2, "checks decided offline: their counts, the refusals' offline columns, offline_checks",
+     kSchemaV2},
 };
 
 // The tables `migrate` copies, parents before the tables that refer to them.
 // due_counts is not among them: it is made from the cylinders copied (and Migrate
 // checks that it counts as the file's).
-constexpr const char* kTables[] = {
-    "tokens",      "companies", "stations",   "operators",    "custody",  "recalls",   "cylinders",
-    "carriers",    "fills",     "meta",       "vehicles",     "couriers", "customers", "handovers",
-    "whereabouts", "hazards",   "check_days", "refusal_days", "refusals"};
+constexpr const char* kTables[] = {"tokens",     "companies",    "stations",    "operators",
+                                   "custody",    "recalls",      "cylinders",   "carriers",
+                                   "fills",      "meta",         "vehicles",    "couriers",
+                                   "customers",  "handovers",    "whereabouts", "hazards",
+                                   "check_days", "refusal_days", "refusals",    "offline_checks"};
 
 // One key for the advisory lock that serialises schema changes.
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"

@@ -287,6 +287,32 @@ std::pair<std::string, std::string> ReasonTexts(std::string_view codes) {
   return {list, titles};
 }
 
+// ---- Fill-check counts --------------------------------------------------------
+
+/// A group's counts of check_days: every check, refused as decided at the scale,
+/// and of them the checks decided offline, their refusals, and the offline checks
+/// the registry decided otherwise.
+struct CheckCounts {
+  std::int64_t checks = 0;
+  std::int64_t refused = 0;
+  std::int64_t offline_checks = 0;
+  std::int64_t offline_refused = 0;
+  std::int64_t disagreements = 0;
+};
+
+/// The five sums in columns first..first+4 of the current row.
+CheckCounts ReadCheckCounts(const sql::Statement& s, int first) {
+  return {s.Int(first), s.Int(first + 1), s.Int(first + 2), s.Int(first + 3), s.Int(first + 4)};
+}
+
+void AddCheckCounts(const CheckCounts& c, json* group) {
+  (*group)["checks"] = c.checks;
+  (*group)["refused"] = c.refused;
+  (*group)["offline_checks"] = c.offline_checks;
+  (*group)["offline_refused"] = c.offline_refused;
+  (*group)["disagreements"] = c.disagreements;
+}
+
 // ---- Months -------------------------------------------------------------------
 
 int MonthIndex(int year, int month) {
@@ -349,50 +375,53 @@ void Service::GetFillCheckStats(const Call& call, Store::Done done) {
       BindOptional(s, 4, *station);
     };
     json groups = json::array();
-    std::int64_t checks = 0, refused = 0;
     auto totals = conn.Prepare(
-        "SELECT COALESCE(SUM(checks), 0), COALESCE(SUM(refused), 0) FROM check_days WHERE " +
+        "SELECT COALESCE(SUM(checks), 0), COALESCE(SUM(refused), 0), "
+        "COALESCE(SUM(offline_checks), 0), COALESCE(SUM(offline_refused), 0), "
+        "COALESCE(SUM(disagreements), 0) FROM check_days WHERE " +
         where);
     if (!totals.ok()) return ErrorReply(totals.status());
     bind(**totals);
     auto has = (*totals)->Step();
     if (!has.ok()) return ErrorReply(has.status());
-    checks = (*totals)->Int(0);
-    refused = (*totals)->Int(1);
+    const CheckCounts total = ReadCheckCounts(**totals, 0);
     (*totals)->Reset();
 
     if (group_by == "day") {
-      auto st = conn.Prepare("SELECT day, SUM(checks), SUM(refused) FROM check_days WHERE " +
-                             where + " GROUP BY day ORDER BY day");
+      auto st = conn.Prepare(
+          "SELECT day, SUM(checks), SUM(refused), SUM(offline_checks), SUM(offline_refused), "
+          "SUM(disagreements) FROM check_days WHERE " +
+          where + " GROUP BY day ORDER BY day");
       if (!st.ok()) return ErrorReply(st.status());
       bind(**st);
-      std::map<std::string, std::pair<std::int64_t, std::int64_t>> by_day;
+      std::map<std::string, CheckCounts> by_day;
       for (;;) {
         auto row = (*st)->Step();
         if (!row.ok()) return ErrorReply(row.status());
         if (!*row) break;
-        by_day[(*st)->Text(0)] = {(*st)->Int(1), (*st)->Int(2)};
+        by_day[(*st)->Text(0)] = ReadCheckCounts(**st, 1);
       }
       for (Date d = range->from; d <= range->to; d = d.AddDays(1)) {
         const auto it = by_day.find(d.ToString());
-        const auto counts =
-            it == by_day.end() ? std::pair<std::int64_t, std::int64_t>{0, 0} : it->second;
-        groups.push_back(
-            {{"key", d.ToString()}, {"checks", counts.first}, {"refused", counts.second}});
+        json group = {{"key", d.ToString()}};
+        AddCheckCounts(it == by_day.end() ? CheckCounts{} : it->second, &group);
+        groups.push_back(std::move(group));
       }
     } else if (group_by == "station") {
       // Every station in scope, those without a check too: a station that never
       // checks is worth a regulator's look.
-      std::map<std::string, std::pair<std::int64_t, std::int64_t>> by_station;
-      auto st = conn.Prepare("SELECT station_id, SUM(checks), SUM(refused) FROM check_days WHERE " +
-                             where + " GROUP BY station_id");
+      std::map<std::string, CheckCounts> by_station;
+      auto st = conn.Prepare(
+          "SELECT station_id, SUM(checks), SUM(refused), SUM(offline_checks), "
+          "SUM(offline_refused), SUM(disagreements) FROM check_days WHERE " +
+          where + " GROUP BY station_id");
       if (!st.ok()) return ErrorReply(st.status());
       bind(**st);
       for (;;) {
         auto row = (*st)->Step();
         if (!row.ok()) return ErrorReply(row.status());
         if (!*row) break;
-        by_station[(*st)->Text(0)] = {(*st)->Int(1), (*st)->Int(2)};
+        by_station[(*st)->Text(0)] = ReadCheckCounts(**st, 1);
       }
       auto stations = conn.Prepare(
           "SELECT id, name, company_id FROM stations WHERE (?1 IS NULL OR company_id = ?1) "
@@ -406,13 +435,11 @@ void Service::GetFillCheckStats(const Call& call, Store::Done done) {
         if (!row.ok()) return ErrorReply(row.status());
         if (!*row) break;
         const auto it = by_station.find((*stations)->Text(0));
-        const auto counts =
-            it == by_station.end() ? std::pair<std::int64_t, std::int64_t>{0, 0} : it->second;
-        list.push_back({{"key", (*stations)->Text(0)},
-                        {"name", (*stations)->Text(1)},
-                        {"company_id", (*stations)->Text(2)},
-                        {"checks", counts.first},
-                        {"refused", counts.second}});
+        json group = {{"key", (*stations)->Text(0)},
+                      {"name", (*stations)->Text(1)},
+                      {"company_id", (*stations)->Text(2)}};
+        AddCheckCounts(it == by_station.end() ? CheckCounts{} : it->second, &group);
+        list.push_back(std::move(group));
       }
       std::sort(list.begin(), list.end(), [](const json& a, const json& b) {
         const auto ka =
@@ -425,8 +452,15 @@ void Service::GetFillCheckStats(const Call& call, Store::Done done) {
       });
       groups = list;
     } else {
-      auto st = conn.Prepare("SELECT reason, SUM(n) AS total FROM refusal_days WHERE " + where +
-                             " GROUP BY reason ORDER BY total DESC, reason");
+      // A reason's group counts refusals naming it: its offline checks are its
+      // offline refusals, and its disagreements those the registry would have
+      // allowed. (An offline check the station allowed and the registry would
+      // have refused names no reason of the station's: it is in the day's and the
+      // station's disagreements, and a violation in the cylinder's history.)
+      auto st = conn.Prepare(
+          "SELECT reason, SUM(n) AS total, SUM(offline_n), SUM(disagreements) FROM refusal_days "
+          "WHERE " +
+          where + " GROUP BY reason ORDER BY total DESC, reason");
       if (!st.ok()) return ErrorReply(st.status());
       bind(**st);
       for (;;) {
@@ -434,13 +468,19 @@ void Service::GetFillCheckStats(const Call& call, Store::Done done) {
         if (!row.ok()) return ErrorReply(row.status());
         if (!*row) break;
         if ((*st)->Int(1) == 0) continue;
-        groups.push_back({{"key", (*st)->Text(0)}, {"refused", (*st)->Int(1)}});
+        groups.push_back({{"key", (*st)->Text(0)},
+                          {"refused", (*st)->Int(1)},
+                          {"offline_checks", (*st)->Int(2)},
+                          {"offline_refused", (*st)->Int(2)},
+                          {"disagreements", (*st)->Int(3)}});
       }
     }
+    json total_counts = json::object();
+    AddCheckCounts(total, &total_counts);
     json out = {{"from", from},
                 {"to", to},
                 {"group_by", group_by},
-                {"total", {{"checks", checks}, {"refused", refused}}},
+                {"total", std::move(total_counts)},
                 {"groups", groups}};
     if (*company) out["company_id"] = **company;
     if (*station) out["station_id"] = **station;
@@ -574,13 +614,15 @@ void Service::ExportRefusedChecksCsv(const Call& call, Store::Done done) {
     // The refusals table, by the index that fits the filter: the range's
     // refusals, never the log.
     const char* sql =
-        *station
-            ? "SELECT seq, at, station_id, company_id, operator_id, code, reasons FROM refusals "
-              "WHERE station_id = ?3 AND day >= ?1 AND day <= ?2 ORDER BY day, seq"
+        *station ? "SELECT seq, at, station_id, company_id, operator_id, code, reasons, offline, "
+                   "registry_decision, agrees FROM refusals "
+                   "WHERE station_id = ?3 AND day >= ?1 AND day <= ?2 ORDER BY day, seq"
         : *company
-            ? "SELECT seq, at, station_id, company_id, operator_id, code, reasons FROM refusals "
+            ? "SELECT seq, at, station_id, company_id, operator_id, code, reasons, offline, "
+              "registry_decision, agrees FROM refusals "
               "WHERE company_id = ?4 AND day >= ?1 AND day <= ?2 ORDER BY day, seq"
-            : "SELECT seq, at, station_id, company_id, operator_id, code, reasons FROM refusals "
+            : "SELECT seq, at, station_id, company_id, operator_id, code, reasons, offline, "
+              "registry_decision, agrees FROM refusals "
               "WHERE day >= ?1 AND day <= ?2 AND ?3 IS NULL AND ?4 IS NULL ORDER BY day, seq";
     auto st = conn.Prepare(sql);
     if (!st.ok()) return ErrorReply(st.status());
@@ -588,10 +630,14 @@ void Service::ExportRefusedChecksCsv(const Call& call, Store::Done done) {
     BindOptional(**st, 3, *station);
     BindOptional(**st, 4, *company);
     const std::string time_header = "时间 time (" + ZoneName(offset) + ")";
+    // The offline columns come last, so that a reader of the first ten keeps
+    // working. `offline` as the fills ledger writes it (yes/no); a refusal made
+    // online is the registry's own decision, so it is "block" and agrees.
     CsvLedger csv({time_header.c_str(), "检查号 check id", "气瓶码 cylinder code",
                    "充装单位 company id", "充装单位名称 company name", "充装站 station id",
                    "充装站名称 station name", "操作员 operator id", "拒绝原因 reasons",
-                   "原因说明 reason titles"});
+                   "原因说明 reason titles", "离线判定 offline", "注册中心判定 registry decision",
+                   "判定一致 agrees"});
     for (;;) {
       auto row = (*st)->Step();
       if (!row.ok()) return ErrorReply(row.status());
@@ -608,6 +654,10 @@ void Service::ExportRefusedChecksCsv(const Call& call, Store::Done done) {
       csv.Text((*st)->Text(4));
       csv.Text(codes);
       csv.Text(titles);
+      const bool offline = (*st)->Int(7) != 0;
+      csv.Text(offline ? "yes" : "no");
+      csv.Text(offline && !(*st)->IsNull(8) ? (*st)->Text(8) : "block");
+      csv.Text(!offline || (!(*st)->IsNull(9) && (*st)->Int(9) != 0) ? "yes" : "no");
       csv.End();
     }
     return csv.Finish(FileName("refused-checks", *station ? *station : *company, *range));

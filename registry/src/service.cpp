@@ -267,6 +267,7 @@ std::vector<Service::Route> Service::Routes() {
        one},
       {"POST", "/v1/fill-checks", {kStation}, &Service::PostFillCheck, one},
       {"POST", "/v1/fills", {kStation}, &Service::PostFill, one},
+      {"POST", "/v1/fill-checks/offline", {kStation}, &Service::PostOfflineFillCheck, one},
       {"GET", "/v1/stations/{}/fleet", {kStation, kRegulator}, &Service::GetFleet, one},
       {"POST", "/v1/inspections", {kInspector}, &Service::PostInspection, one},
       {"POST", "/v1/assessments", {kInspector}, &Service::PostAssessment, one},

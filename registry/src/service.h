@@ -170,6 +170,7 @@ class Service {
   // Filling (filling.cpp)
   void PostFillCheck(const Call& call, Store::Done done);
   void PostFill(const Call& call, Store::Done done);
+  void PostOfflineFillCheck(const Call& call, Store::Done done);
   void GetFleet(const Call& call, Store::Done done);
   // Delivery and handover (delivery.cpp)
   void PostVehicle(const Call& call, Store::Done done);
@@ -211,8 +212,28 @@ class Service {
   /// Another registry on the same database wrote since this one's last batch:
   /// the caches go, and its fill checks since `since_seq` become sightings.
   void OnForeignAppends(Conn& conn, std::int64_t since_seq);
-  /// The sighting a fill_check event's body records, if it found a cylinder.
-  static std::optional<Sighting> SightingOf(std::string_view body, std::int64_t at);
+  /// The sighting a fill_check event's body records, if it found a cylinder; `at`
+  /// is the event's, the sighting's that of a check decided offline is when the
+  /// station decided. `*offline` (if given) says whether it was.
+  static std::optional<Sighting> SightingOf(std::string_view body, std::int64_t at,
+                                            bool* offline = nullptr);
+  /// What a station decided on its replica (an offline fill's decision, an
+  /// offline check), for the registry to decide again.
+  struct ReplicaCheck {
+    std::string station_id;
+    std::string operator_id;
+    const Cylinder* cylinder = nullptr;  ///< nullptr: the code is not registered
+    Instant at;                          ///< when the station decided
+    std::optional<double> empty_gross_kg = {};
+    std::vector<Defect> defects = {};
+    std::optional<Sighting> last_check = {};  ///< the sighting clone detection compares with
+  };
+  /// The registry's own decision on it: DecideFill on what the registry knows now,
+  /// evaluated at `check.at` (the policy's "today" is that instant's day in the
+  /// policy's zone). `*company_id` (if given) gets the station's company. Writer
+  /// thread only (the facts cache).
+  Result<FillDecision> DecideAsOf(Conn& conn, const ReplicaCheck& check,
+                                  std::string* company_id = nullptr);
   /// The facts of a fill check, from the cache or the store (writer thread only).
   Result<FillCheckInput> GatherFacts(Conn& conn, const std::string& station_id,
                                      const std::string& operator_id, const Cylinder* cylinder);
@@ -223,6 +244,9 @@ class Service {
   Status ReadSightings(Conn& conn, Instant now);
   /// Remembers a check for clone detection, dropping sightings past the window.
   void RecordSighting(const std::string& code, Sighting sighting);
+  /// The same for a check decided offline, which may arrive after later checks of
+  /// its code: kept only when it is the latest.
+  void RecordOfflineSighting(const std::string& code, Sighting sighting);
   /// Runs a read on a pooled connection and answers at once.
   void ReadReply(Store::Done done, const std::function<Reply(Conn&)>& fn);
 

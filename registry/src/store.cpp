@@ -228,27 +228,40 @@ CREATE INDEX IF NOT EXISTS hazards_by_company ON hazards(company_id, state, dead
 CREATE INDEX IF NOT EXISTS hazards_by_state ON hazards(state, deadline);
 -- ---- The regulator's reads (regulator.cpp) ----------------------------------------
 -- Fill checks per station and day (in the policy's zone), kept by each check
--- (filling.cpp), so that statistics cost days x stations, never the log.
+-- (filling.cpp), so that statistics cost days x stations, never the log. A check
+-- a station decided offline counts on the day it was decided, refused when the
+-- station refused; offline_checks, offline_refused and disagreements (the offline
+-- checks the registry decided otherwise) count those among them. (Columns added
+-- after the first are at the end, where ALTER TABLE puts them in an older store.)
 CREATE TABLE IF NOT EXISTS check_days(
   day TEXT NOT NULL,
   station_id TEXT NOT NULL,
   company_id TEXT NOT NULL,
   checks INTEGER NOT NULL,
   refused INTEGER NOT NULL,
+  offline_checks INTEGER NOT NULL DEFAULT 0,
+  offline_refused INTEGER NOT NULL DEFAULT 0,
+  disagreements INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(day, station_id)
 ) WITHOUT ROWID;
 -- Refused checks per station, day and reason: a check refused for several
--- reasons counts once for each.
+-- reasons counts once for each; offline_n and disagreements count the offline
+-- refusals among them, and those the registry would have allowed.
 CREATE TABLE IF NOT EXISTS refusal_days(
   day TEXT NOT NULL,
   station_id TEXT NOT NULL,
   reason TEXT NOT NULL,
   company_id TEXT NOT NULL,
   n INTEGER NOT NULL,
+  offline_n INTEGER NOT NULL DEFAULT 0,
+  disagreements INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(day, station_id, reason)
 ) WITHOUT ROWID;
 -- Every refused check (a blocked fill_check event, by its seq): the ledger of
--- refusals without a walk of the log. Allowed checks leave nothing here.
+-- refusals without a walk of the log. Allowed checks leave nothing here. A
+-- refusal decided offline has `at` the moment the station decided, offline 1,
+-- and the registry's own decision and whether it agrees (1 or 0); an online one
+-- has them null.
 CREATE TABLE IF NOT EXISTS refusals(
   seq INTEGER PRIMARY KEY,
   at INTEGER NOT NULL,
@@ -257,8 +270,20 @@ CREATE TABLE IF NOT EXISTS refusals(
   company_id TEXT NOT NULL,
   operator_id TEXT NOT NULL,
   code TEXT NOT NULL,
-  reasons TEXT NOT NULL
+  reasons TEXT NOT NULL,
+  offline INTEGER NOT NULL DEFAULT 0,
+  registry_decision TEXT,
+  agrees INTEGER
 );
+-- Every check a station decided offline and uploaded (POST /v1/fill-checks/offline),
+-- by the station's check_id, with the answer given and its fill_check event: the
+-- key that keeps a check sent again from being stored twice, on any registry of
+-- the store, across restarts.
+CREATE TABLE IF NOT EXISTS offline_checks(
+  check_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  answer TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refusals_by_day ON refusals(day, seq);
 CREATE INDEX IF NOT EXISTS refusals_by_company ON refusals(company_id, day, seq);
 CREATE INDEX IF NOT EXISTS refusals_by_station ON refusals(station_id, day, seq);
@@ -342,6 +367,25 @@ CREATE INDEX IF NOT EXISTS customers_by_company_name ON customers(company_id, na
 
 // Migrations that kSchema's CREATE ... IF NOT EXISTS cannot do, run before it.
 constexpr const char* kAddRegisteredAt = "ALTER TABLE cylinders ADD COLUMN registered_at INTEGER";
+
+// Columns added to a table after it was first made, in kSchema's order: a store
+// made before gets them by ALTER TABLE, with defaults that are true of it (it
+// holds no offline check, so every count of them is 0 and every refusal online).
+struct AddedColumn {
+  const char* table;
+  const char* column;
+  const char* definition;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"check_days", "offline_checks", "INTEGER NOT NULL DEFAULT 0"},
+    {"check_days", "offline_refused", "INTEGER NOT NULL DEFAULT 0"},
+    {"check_days", "disagreements", "INTEGER NOT NULL DEFAULT 0"},
+    {"refusal_days", "offline_n", "INTEGER NOT NULL DEFAULT 0"},
+    {"refusal_days", "disagreements", "INTEGER NOT NULL DEFAULT 0"},
+    {"refusals", "offline", "INTEGER NOT NULL DEFAULT 0"},
+    {"refusals", "registry_decision", "TEXT"},
+    {"refusals", "agrees", "INTEGER"},
+};
 
 // A cylinder's registration time from its first `registered` event; 0 (long
 // ago) when the log has none, so that it still counts as unseen.
@@ -497,6 +541,18 @@ Status Migrate(Conn& conn) {
     if (!column.ok()) return column.status();
     had_registered_at = *column;
     if (!had_registered_at) PINGMA_RETURN_IF_ERROR(conn.db().Exec(kAddRegisteredAt));
+  }
+  for (const AddedColumn& added : kAddedColumns) {
+    auto table = HasTable(conn, added.table);
+    if (!table.ok()) return table.status();
+    if (!*table) continue;  // kSchema makes it whole
+    auto column =
+        HasRow(conn, fmt::format("SELECT 1 FROM pragma_table_info('{}') WHERE name = '{}'",
+                                 added.table, added.column));
+    if (!column.ok()) return column.status();
+    if (*column) continue;
+    PINGMA_RETURN_IF_ERROR(conn.db().Exec(fmt::format(
+        "ALTER TABLE {} ADD COLUMN {} {}", added.table, added.column, added.definition)));
   }
   PINGMA_RETURN_IF_ERROR(conn.db().Exec(kSchema));
   if (*had_cylinders && !had_registered_at) {

@@ -814,6 +814,16 @@ std::vector<RuleRow> RuleRows() {
       {"other station a day ago", SightingRow("ST-99", kMsPerDay), kNone, kNone},
       {"other station at this very instant", SightingRow("ST-99", 0), {R::kCloneSuspected},
        kNone},
+      // A check decided offline and decided again later may be compared with a
+      // check made after it: the window counts on that side too.
+      {"other station 59 minutes later", SightingRow("ST-99", -59 * kMsPerMinute),
+       {R::kCloneSuspected}, kNone},
+      {"other station exactly 60 minutes later", SightingRow("ST-99", -60 * kMsPerMinute),
+       {R::kCloneSuspected}, kNone},
+      {"other station 60 minutes + 1 ms later", SightingRow("ST-99", -60 * kMsPerMinute - 1),
+       kNone, kNone},
+      {"other station a day later", SightingRow("ST-99", -kMsPerDay), kNone, kNone},
+      {"same station 1 minute later", SightingRow("ST-01", -kMsPerMinute), kNone, kNone},
       {"same station 1 minute ago", SightingRow("ST-01", kMsPerMinute), kNone, kNone},
       {"same station at this very instant", SightingRow("ST-01", 0), kNone, kNone},
       {"policy window 30: other station 30 minutes ago",

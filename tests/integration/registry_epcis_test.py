@@ -209,6 +209,17 @@ class EpcisExportTest(RegistryCase):
         cls.post("/v1/cylinders/LATE1/carriers", {"carrier": LATE_GRAI}, cls.co)
         cls.check(LATE_GRAI)
 
+        # OFF1 checked on ST-P's replica half an hour ago, allowed although a dent was
+        # noted: the registry would have refused it, a violation.
+        cls.cylinder("OFF1")
+        cls.offline_decided = now_rfc3339(-1800)
+        cls.offline_check_id = str(uuid.uuid4())
+        cls.offline = cls.post("/v1/fill-checks/offline", {
+            "check_id": cls.offline_check_id, "station_id": "ST-P", "operator_id": "OP-P",
+            "scan": "OFF1", "at": cls.offline_decided, "decision": "allow", "reasons": [],
+            "defects": ["dent"], "replica_synced_at": now_rfc3339(-7200)}, cls.st)
+        assert cls.offline["agrees"] is False, cls.offline
+
         # A member of the public reports GRAI1, leaving a phone number and a name.
         status, answer = cls.reg.request(
             "POST", "/c/GRAI1/report", body={"category": "suspected_fake", "text": REPORT_TEXT,
@@ -346,6 +357,29 @@ class EpcisExportTest(RegistryCase):
         self.assertEqual((black["pingma:decision"], black["pingma:reasons"]),
                          ("block", ["UNKNOWN_CODE"]))
 
+    def test_12b_a_check_decided_offline(self):
+        e = self.one("fill_check", "OFF1")
+        self.assertEqual((e["action"], e["bizStep"]), ("OBSERVE", "inspecting"))
+        # When the station decided; recorded when the registry received it.
+        self.assertEqual(parse_time(e["eventTime"]), parse_time(self.offline_decided))
+        self.assertGreater(parse_time(e["recordTime"]), parse_time(e["eventTime"]))
+        for field, value in (("offline", True), ("decision", "allow"), ("reasons", []),
+                             ("defects", ["dent"]), ("registryDecision", "block"),
+                             ("registryReasons", ["DEFECT_FOUND"]), ("agrees", False),
+                             ("stationCheckId", self.offline_check_id)):
+            self.assertEqual(e["pingma:" + field], value, field)
+        self.assertEqual(parse_time(e["pingma:decidedAt"]), parse_time(self.offline_decided))
+        self.assertIn("pingma:replicaSyncedAt", e)
+        v = self.one("violation", "OFF1")
+        self.assertEqual((v["pingma:registryDecision"], v["pingma:reasons"]),
+                         ("block", ["DEFECT_FOUND"]))
+        self.assertEqual(v["pingma:offlineDecision"], "allow")
+        self.assertEqual(v["pingma:checkId"], e["pingma:eventId"])
+        self.assertEqual(v["pingma:stationCheckId"], self.offline_check_id)
+        # Checks made online say so too.
+        self.assertIs(self.one("fill_check", "GRAI1")["pingma:offline"], False)
+        self.assertValid(self.doc, "the export with a check decided offline")
+
     def test_13_fill(self):
         e = self.one("fill", "GRAI1")
         self.assertEqual((e["action"], e["bizStep"]), ("OBSERVE", NS + "bizstep/filling"))
@@ -416,7 +450,7 @@ class EpcisExportTest(RegistryCase):
         types = {e["pingma:eventType"] for e in self.events}
         self.assertEqual(types, {"registered", "fill_check", "fill", "inspection",
                                  "flagged_for_scrap", "scrapped", "handover", "carrier_bound",
-                                 "public_report"})
+                                 "public_report", "violation"})
 
     def test_18_no_personal_data(self):
         text = json.dumps(self.doc, ensure_ascii=False)
@@ -439,7 +473,7 @@ class EpcisExportTest(RegistryCase):
         self.assertEqual(seen, [e["pingma:seq"] for e in self.events])
         # The whole log, read cylinder by cylinder, holds the same exported events.
         expected = []
-        for code in ("GRAI1", "PLAIN1", "LATE1", "BLACK01"):
+        for code in ("GRAI1", "PLAIN1", "LATE1", "BLACK01", "OFF1"):
             status, hist = self.reg.request("GET", "/v1/cylinders/%s/history?limit=1000" % code,
                                             token=self.regulator)
             self.assertEqual(status, 200, hist)

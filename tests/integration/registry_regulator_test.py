@@ -44,6 +44,18 @@ def months_before(d, n):
     return min(date(y, m, 1) + timedelta(days=d.day - 1), last_day(y, m))
 
 
+def online_counts(checks, refused):
+    """A group's or the total's counts of checks made online: none offline."""
+    return {"checks": checks, "refused": refused, "offline_checks": 0, "offline_refused": 0,
+            "disagreements": 0}
+
+
+def reason_group(reason, refused):
+    """A reason's group of refusals made online."""
+    return {"key": reason, "refused": refused, "offline_checks": 0, "offline_refused": 0,
+            "disagreements": 0}
+
+
 def rfc3339(dt):
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -209,19 +221,19 @@ class RegulatorTest(RegistryCase):
         t = self.today
         # Today first in the range, last in the range, and the day after the range.
         first = self.stats(**{"from": iso(t), "to": iso(t + timedelta(days=6))})
-        self.assertEqual(first["total"], {"checks": 8, "refused": 4}, first)
+        self.assertEqual(first["total"], online_counts(8, 4), first)
         self.assertEqual(len(first["groups"]), 7)
-        self.assertEqual(first["groups"][0], {"key": iso(t), "checks": 8, "refused": 4})
+        self.assertEqual(first["groups"][0], dict(online_counts(8, 4), key=iso(t)))
         self.assertEqual([g["key"] for g in first["groups"]],
                          [iso(t + timedelta(days=i)) for i in range(7)])
         self.assertTrue(all(g["checks"] == 0 for g in first["groups"][1:]), first)
         last = self.stats(**{"from": iso(t - timedelta(days=3)), "to": iso(t)})
-        self.assertEqual(last["total"], {"checks": 8, "refused": 4})
-        self.assertEqual(last["groups"][-1], {"key": iso(t), "checks": 8, "refused": 4})
+        self.assertEqual(last["total"], online_counts(8, 4))
+        self.assertEqual(last["groups"][-1], dict(online_counts(8, 4), key=iso(t)))
         after = self.stats(**{"from": iso(t - timedelta(days=3)), "to": iso(t - timedelta(days=1))})
-        self.assertEqual(after["total"], {"checks": 0, "refused": 0})
+        self.assertEqual(after["total"], online_counts(0, 0))
         before = self.stats(**{"from": iso(t + timedelta(days=1)), "to": iso(t + timedelta(days=1))})
-        self.assertEqual(before["total"], {"checks": 0, "refused": 0})
+        self.assertEqual(before["total"], online_counts(0, 0))
         # Defaults: the last 30 days, by day.
         default = self.stats()
         self.assertEqual(default["group_by"], "day")
@@ -235,8 +247,8 @@ class RegulatorTest(RegistryCase):
     def test_02_stats_by_station_and_reason(self):
         by_station = self.stats(group_by="station", **{"from": iso(self.today), "to": iso(self.today)})
         groups = {g["key"]: g for g in by_station["groups"]}
-        self.assertEqual(groups["ST-R1"], {"key": "ST-R1", "name": AWKWARD, "company_id": "CO-R",
-                                           "checks": 4, "refused": 2})
+        self.assertEqual(groups["ST-R1"], dict(online_counts(4, 2), key="ST-R1", name=AWKWARD,
+                                                company_id="CO-R"))
         self.assertEqual(groups["ST-R2"]["checks"], 2)
         self.assertEqual(groups["ST-R2"]["refused"], 1)
         self.assertEqual(groups["ST-S"]["checks"], 2)
@@ -244,7 +256,7 @@ class RegulatorTest(RegistryCase):
         refused = [g["refused"] for g in by_station["groups"]]
         self.assertEqual(refused, sorted(refused, reverse=True))
         by_reason = self.stats(group_by="reason")
-        self.assertEqual(by_reason["groups"][0], {"key": "INSPECTION_OVERDUE", "refused": 2})
+        self.assertEqual(by_reason["groups"][0], reason_group("INSPECTION_OVERDUE", 2))
         reasons = {g["key"]: g["refused"] for g in by_reason["groups"]}
         self.assertEqual(reasons, {"INSPECTION_OVERDUE": 2, "TARE_MISMATCH": 1,
                                    "UNKNOWN_CODE": 1, "NOT_OWNED": 1})
@@ -252,14 +264,14 @@ class RegulatorTest(RegistryCase):
         self.assertEqual(counts, sorted(counts, reverse=True))
         # Filters: a station, a company.
         one = self.stats(station_id="ST-R2")
-        self.assertEqual(one["total"], {"checks": 2, "refused": 1})
+        self.assertEqual(one["total"], online_counts(2, 1))
         s = self.stats(company_id="CO-S", group_by="reason")
-        self.assertEqual(s["total"], {"checks": 2, "refused": 1})
-        self.assertEqual(s["groups"], [{"key": "NOT_OWNED", "refused": 1}])
+        self.assertEqual(s["total"], online_counts(2, 1))
+        self.assertEqual(s["groups"], [reason_group("NOT_OWNED", 1)])
 
     def test_03_stats_company_sees_its_own(self):
         own = self.stats(token=self.co)
-        self.assertEqual(own["total"], {"checks": 6, "refused": 3})
+        self.assertEqual(own["total"], online_counts(6, 3))
         stations = self.stats(token=self.co_s, group_by="station")
         self.assertEqual([g["key"] for g in stations["groups"]], ["ST-S"])
         self.refused("/v1/stats/fill-checks?company_id=CO-S", self.co, 403)
@@ -613,6 +625,27 @@ class RegulatorTest(RegistryCase):
         if STORE == "postgresql":
             self.skipTest("what follows upgrades a SQLite store made before the summaries; "
                           "PostgreSQL's schema began with them")
+        # A store made before checks decided offline: their columns and table dropped
+        # while the registry is stopped, added again at start with the right figures.
+        self.reg.stop()
+        con = sqlite3.connect(self.reg.db)
+        con.executescript(
+            "ALTER TABLE check_days DROP COLUMN offline_checks;"
+            "ALTER TABLE check_days DROP COLUMN offline_refused;"
+            "ALTER TABLE check_days DROP COLUMN disagreements;"
+            "ALTER TABLE refusal_days DROP COLUMN offline_n;"
+            "ALTER TABLE refusal_days DROP COLUMN disagreements;"
+            "ALTER TABLE refusals DROP COLUMN offline;"
+            "ALTER TABLE refusals DROP COLUMN registry_decision;"
+            "ALTER TABLE refusals DROP COLUMN agrees;"
+            "DROP TABLE offline_checks;")
+        con.commit()
+        con.close()
+        self.reg.start()
+        for g, answer in before.items():
+            self.assertEqual(self.stats(group_by=g), answer, g)
+        _, refusals_upgraded = self.ledger("/v1/export/refused-checks.csv", self.regulator)
+        self.assertEqual(refusals_upgraded, refusals_before)
         # A store made before the summaries: drop them while the registry is stopped.
         self.reg.stop()
         con = sqlite3.connect(self.reg.db)

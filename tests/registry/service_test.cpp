@@ -1,11 +1,13 @@
 // The use cases driven directly, without HTTP: the writer's cache of cylinders
-// for fill checks past its limit, and reads that answer only once what they show
-// is durable.
+// for fill checks past its limit, reads that answer only once what they show is
+// durable, and checks decided offline at the edges of the instants they may have.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <future>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "service.h"
 #include "test_store.h"
@@ -139,6 +141,97 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "a read answers only once the write it shows is
   CHECK(shown.status == 200);
   CHECK(shown.body["code"] == "HB-R1");
   CHECK(written.get_future().get().status == 201);
+  store->Close();
+}
+
+/// An offline check of `code` by ST-01 decided at `at`, allowed.
+json OfflineCheck(const std::string& code, const std::string& at) {
+  return {{"check_id", "3f2b8c1e-9d4a-4c6e-8b7a-1e2d3c4b5a69"},
+          {"station_id", "ST-01"},
+          {"operator_id", "OP-7"},
+          {"scan", code},
+          {"at", at},
+          {"decision", "allow"},
+          {"reasons", json::array()},
+          {"replica_synced_at", nullptr}};
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "an offline check's instant: up to 5 minutes ahead, 400 days back") {
+  // The clock says 2026-01-01T00:00:00Z.
+  Service service(store.get(), Policy::Defaults(), &clock);
+  const Fleet fleet(service);
+  Setup(service, fleet.company, "/v1/cylinders", Cylinder("HB-T1", "2030-01-31"));
+  struct Row {
+    const char* at;
+    int status;
+  };
+  const Row rows[] = {
+      {"2026-01-01T00:00:00Z", 201},      {"2026-01-01T00:05:00Z", 201},  // exactly 5 minutes ahead
+      {"2026-01-01T00:05:00.001Z", 422},                                  // a millisecond more
+      {"2026-01-01T08:05:00+08:00", 201}, {"2026-01-01T08:05:00.001+08:00", 422},
+      {"2024-11-27T00:00:00Z", 201},      // exactly 400 days back
+      {"2024-11-26T23:59:59.999Z", 422},  // a millisecond more
+  };
+  int n = 0;
+  for (const Row& row : rows) {
+    CAPTURE(row.at);
+    json body = OfflineCheck("HB-T1", row.at);
+    body["check_id"] = fmt::format("3f2b8c1e-9d4a-4c6e-8b7a-{:012}", ++n);
+    Reply r = Call(service, fleet.station, "POST", "/v1/fill-checks/offline", body);
+    CHECK(r.status == row.status);
+    if (row.status == 422) {
+      CHECK(r.body["error"]["message"].get<std::string>().find("'at'") != std::string::npos);
+    }
+  }
+  store->Close();
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb, "an offline check is decided again as of its instant, once") {
+  Service service(store.get(), Policy::Defaults(), &clock);
+  const Fleet fleet(service);
+  // Due on 2025-12-20: valid through that day in Asia/Shanghai, overdue from the next.
+  Setup(service, fleet.company, "/v1/cylinders", Cylinder("HB-D1", "2025-12-20"));
+  struct Row {
+    const char* id;
+    const char* at;
+    const char* registry;
+  };
+  const Row rows[] = {
+      {"00000000-0000-4000-8000-000000000001", "2025-12-20T23:59:59.999+08:00", "allow"},
+      {"00000000-0000-4000-8000-000000000002", "2025-12-21T00:00:00+08:00", "block"},
+      {"00000000-0000-4000-8000-000000000003", "2025-12-20T15:59:59.999Z", "allow"},
+      {"00000000-0000-4000-8000-000000000004", "2025-12-20T16:00:00Z", "block"},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.at);
+    json body = OfflineCheck("HB-D1", row.at);
+    body["check_id"] = row.id;
+    Reply r = Call(service, fleet.station, "POST", "/v1/fill-checks/offline", body);
+    REQUIRE_MESSAGE(r.status == 201, r.body.dump());
+    CHECK(r.body["registry_decision"] == row.registry);
+    CHECK(r.body["agrees"] == (std::string(row.registry) == "allow"));
+    CHECK(r.body["duplicate"] == false);
+    // Sent again: the same answer, marked, and nothing more in the log.
+    const json history =
+        Call(service, fleet.admin, "GET", "/v1/cylinders/HB-D1/history?limit=1000", nullptr).body;
+    Reply again = Call(service, fleet.station, "POST", "/v1/fill-checks/offline", body);
+    CHECK(again.status == 200);
+    json expected = r.body;
+    expected["duplicate"] = true;
+    CHECK(again.body == expected);
+    CHECK(
+        Call(service, fleet.admin, "GET", "/v1/cylinders/HB-D1/history?limit=1000", nullptr).body ==
+        history);
+  }
+  // The two allowed at the scale that the registry would have blocked are one
+  // violation each.
+  const json events =
+      Call(service, fleet.admin, "GET", "/v1/cylinders/HB-D1/history?limit=1000", nullptr)
+          .body["events"];
+  int violations = 0;
+  for (const json& e : events) violations += e["type"] == "violation" ? 1 : 0;
+  CHECK(violations == 2);
   store->Close();
 }
 

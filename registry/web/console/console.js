@@ -414,6 +414,7 @@
         return ["评", ev.result === "fail" ? "bad" : "good", "安全评估", "Safety assessment",
           [[ev.date, ev.result, ev.extends_until ? "延至 until " + ev.extends_until : ""].filter(Boolean).join(" · ")]];
       case "fill_check":
+        if (ev.offline) return describeOfflineCheck(ev, reasons);
         if (ev.decision === "allow") {
           return ["✓", "good", "充装前检查：允许充装", "Fill check: allowed",
             [["充装站 station " + (ev.station_id || "?"), ev.operator_id ? "充装工 operator " + ev.operator_id : ""].filter(Boolean).join(" · ")]];
@@ -443,6 +444,10 @@
         return ["!", "warn", "标记待报废", "Flagged for scrapping", [reasonText(ev.reason)]];
       case "violation":
         lines.push(ev.fill_event_id ? "充装记录 fill " + ev.fill_event_id : "");
+        if (ev.station_check_id) {
+          lines.push("离线判定允许充装，注册中心判定拒绝 allowed offline; the registry would have refused");
+          lines.push("离线判定 offline check " + ev.station_check_id + (ev.offline_decision && ev.offline_decision.decided_at ? " · " + when(ev.offline_decision.decided_at) : ""));
+        }
         if (ev.filled_against_own_block) lines.push("充装站违背自身拒绝结论充装 filled against the station's own block");
         if (ev.result_by_weight) lines.push("按重量应为 by weight: " + ev.result_by_weight);
         return ["违", "bad", "违规充装", "Violation", lines.filter(Boolean), reasons];
@@ -468,10 +473,32 @@
     }
   }
 
+  // A check the station decided on its replica while the registry was unreachable
+  // (离线判定): the station's decision is what happened at the scale; the registry's,
+  // made when it arrived, is shown beside it, and a disagreement as one.
+  function describeOfflineCheck(ev, reasons) {
+    const allowed = ev.decision === "allow";
+    const disagrees = ev.agrees === false;
+    const lines = [["充装站 station " + (ev.station_id || "?"), ev.operator_id ? "充装工 operator " + ev.operator_id : ""].filter(Boolean).join(" · ")];
+    lines.push("离线判定于 decided offline at " + when(ev.decided_at) +
+      " · 副本同步于 replica synced " + (ev.replica_synced_at ? when(ev.replica_synced_at) : "从未 never"));
+    if (ev.defects && ev.defects.length) lines.push("缺陷 defects: " + ev.defects.join(", "));
+    const registryReasons = (ev.registry_reasons || []).map(reasonText).join("; ");
+    lines.push("注册中心判定 registry: " + (ev.registry_decision === "allow" ? "允许 allow" : "拒绝 block") +
+      (registryReasons ? " · " + registryReasons : ""));
+    if (disagrees) lines.push("离线判定与注册中心不一致 / offline decision disagrees with the registry");
+    const tone = disagrees ? (allowed ? "bad" : "warn") : (allowed ? "good" : "bad");
+    return [allowed ? "✓" : "✗", tone,
+      "离线判定：" + (allowed ? "允许充装" : "拒绝充装") + (disagrees ? "（与注册中心不一致）" : ""),
+      "Decided offline: " + (allowed ? "allowed" : "refused") + (disagrees ? " (disagrees with the registry)" : ""),
+      lines, reasons];
+  }
+
   function timelineItem(ev) {
     const [icon, tone, zh, enText, lines, reasons] = describe(ev);
     const actor = ev.actor ? (ROLES[ev.actor.role] || ev.actor.role) + " " + ev.actor.id : "";
-    const li = el("li", { class: "tone-" + tone, "data-type": ev.type, "data-decision": ev.decision || null },
+    const li = el("li", { class: "tone-" + tone, "data-type": ev.type, "data-decision": ev.decision || null,
+      "data-offline": ev.offline ? "true" : null, "data-agrees": ev.offline ? String(ev.agrees !== false) : null },
       el("span", { class: "icon", "aria-hidden": "true", text: icon }),
       el("div", { class: "title" }, zh + " ", el("span", { lang: "en", class: "inline-en", text: enText })),
       el("div", { class: "when", text: when(ev.at) + (actor ? " · " + actor : "") }));

@@ -112,7 +112,10 @@ struct FillCheckInput {
   std::vector<Defect> defects;
   std::vector<CustodyAgreement> custody;  ///< agreements of the cylinder's owner
   std::vector<Recall> recalls;
-  std::optional<Sighting> last_check;  ///< the code's latest earlier check
+  /// The code's latest check known: earlier than `now` for a check made now; for a
+  /// check decided offline and decided again later, possibly after it (the clone
+  /// window counts on either side of `now`).
+  std::optional<Sighting> last_check;
   Instant now;
 };
 
