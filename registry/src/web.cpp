@@ -1,7 +1,7 @@
 // The courier's page (/courier/) and the regulator's console (/console/), served
 // as static files, and the server-side label reader behind the courier's camera.
 //
-// The files live in registry/web/ and are compiled into the binary (embed.cmake
+// The files live in registry/web/ and are compiled into the binary (cmake/embed_files.cmake
 // makes web_assets.cpp at build time), so a running registry serves exactly the
 // pages it was built with and reads nothing from disk. Paths are looked up as
 // received, segment by segment, in that fixed table: "..", percent-encoded dots or
@@ -19,7 +19,7 @@
 
 namespace pingma::registry {
 
-// Defined in the generated web_assets.cpp (registry/web/embed.cmake).
+// Defined in the generated web_assets.cpp (cmake/embed_files.cmake).
 std::size_t WebAssetCount();
 std::string_view WebAssetPath(std::size_t i);
 std::string_view WebAssetBytes(std::size_t i);
