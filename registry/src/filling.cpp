@@ -931,6 +931,25 @@ Result<FillRecord> ParseFill(const json& body, const Principal& who) {
   return f;
 }
 
+// Whether the offline check that `offline_decision` names (its "check_id", the
+// station's) is at the registry as a violation already: allowed at the station where
+// the registry blocks.
+Result<bool> OfflineCheckViolated(Conn& conn, const json& offline_decision) {
+  if (!offline_decision.is_object()) return false;
+  const auto id = offline_decision.find("check_id");
+  if (id == offline_decision.end() || !id->is_string()) return false;
+  auto st = conn.Prepare("SELECT answer FROM offline_checks WHERE check_id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, id->get<std::string>());
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return false;
+  const json answer = json::parse((*st)->Text(0), nullptr, false);
+  (*st)->Reset();
+  return answer.is_object() && answer.value("registry_decision", "") == "block" &&
+         !answer.value("agrees", true);
+}
+
 // The check event a fill refers to, if it allowed this fill.
 Status CheckAllows(Conn& conn, const FillRecord& f) {
   const auto seq = SeqOfEventId(*f.check_id);
@@ -1233,8 +1252,12 @@ void Service::PostFill(const Call& call, Store::Done done) {
       if (!decided.ok()) return ErrorReply(decided.status());
       const FillDecision& d = *decided;
       // A violation when the registry would have blocked the fill, and when the
-      // station filled although its own decision was to block.
-      if (!d.allowed() || !f.station_allowed) {
+      // station filled although its own decision was to block. The check the fill
+      // was made on, uploaded before it, may already be that violation: one
+      // incident, one violation (the fill names the check in its offline_decision).
+      auto check_violated = OfflineCheckViolated(tx.conn(), f.stored["offline_decision"]);
+      if (!check_violated.ok()) return ErrorReply(check_violated.status());
+      if ((!d.allowed() && !*check_violated) || !f.station_allowed) {
         violation.update({{"registry_decision", d.allowed() ? "allow" : "block"},
                           {"reasons", ReasonCodes(d.reasons)},
                           {"filled_against_own_block", !f.station_allowed},

@@ -297,11 +297,13 @@ class Offline(unittest.TestCase):
             self.assertEqual(fill["id"], record["event_id"])
             self.assertTrue(fill["offline"])
         self.assertEqual(line.violations_at_registry("HB0100000011"), [])
-        violations = line.violations_at_registry("HB0100000012")
-        self.assertTrue(violations)
-        for violation in violations:
-            self.assertEqual(violation["registry_decision"], "block")
-            self.assertIn("INSPECTION_FAILED", violation["reasons"])
+        # One incident, one violation: the offline check's, which the fill made on it
+        # names (the fill's own would say the same).
+        [violation] = line.violations_at_registry("HB0100000012")
+        self.assertEqual(violation["registry_decision"], "block")
+        self.assertIn("INSPECTION_FAILED", violation["reasons"])
+        [fill] = line.fills_at_registry("HB0100000012")
+        self.assertEqual(fill["offline_decision"]["check_id"], violation["station_check_id"])
         self.assertEqual(unlocks(line.sim.interlock_writes())[2:], [])  # only the two fills
 
         # Every check decided offline, allowed or refused, is at the registry once,
