@@ -1,10 +1,12 @@
 // The station agent: wires the config's positions to their scanner sources and
 // scales, decides online with the registry and offline on the replica, uploads the
-// journal's fills, keeps the replica in step, and serves GET /status.
+// journal's outboxes, keeps the replica in step, and serves the operator's screen
+// and GET /status (screen.h).
 //
-// Threads: one io_context thread (scanner sources, status server, signals); one
-// thread per filling position (blocking Modbus calls with deadlines); an uploader;
-// a replica syncer. Each thread that talks to the registry has its own client.
+// Threads: one io_context thread (scanner sources, the screen's server, signals);
+// one thread per filling position (blocking Modbus calls with deadlines); an
+// uploader; a replica syncer. Each thread that talks to the registry has its own
+// client.
 #include <pthread.h>
 
 #include <condition_variable>
@@ -15,7 +17,6 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <restinio/all.hpp>
 #include <thread>
 #include <vector>
 
@@ -25,21 +26,28 @@
 #include "position.h"
 #include "registry_client.h"
 #include "replica.h"
+#include "screen.h"
 
 namespace pingma::station {
 namespace {
 
 using nlohmann::json;
 
-// JSON events on stdout, operator lines on stderr, one whole line at a time.
+// JSON events on stdout and to the operator's screens, operator lines on stderr,
+// one whole line at a time.
 class Sink final : public EventSink {
  public:
   void Emit(const json& event) override {
     const std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    std::lock_guard<std::mutex> lock(mu_);
-    std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::fputs(line.c_str(), stdout);
+      std::fflush(stdout);
+    }
+    if (ScreenServer* screen = screen_.load()) screen->Publish(event);
   }
+  /// Once the screen's server runs (before the positions' threads start).
+  void SetScreen(ScreenServer* screen) { screen_ = screen; }
   void Say(const std::string& position_id, const std::string& text) override {
     std::lock_guard<std::mutex> lock(mu_);
     std::fprintf(stderr, "[%s] %s\n", position_id.c_str(), text.c_str());
@@ -47,6 +55,7 @@ class Sink final : public EventSink {
 
  private:
   std::mutex mu_;
+  std::atomic<ScreenServer*> screen_{nullptr};
 };
 
 // Whether the registry answered the last call, for the status page and the event
@@ -57,16 +66,19 @@ class Health {
   void Reached();
   void Lost(const std::string& why);
   bool online() const { return online_; }
+  /// Told of every change (the positions' amber lamps); set before any thread runs.
+  void OnChange(std::function<void(bool online)> f) { on_change_ = std::move(f); }
 
  private:
   Sink& sink_;
   std::atomic<bool> online_{true};
-  std::mutex mu_;
+  std::function<void(bool)> on_change_;
 };
 
 void Health::Reached() {
   if (!online_.exchange(true)) {
     sink_.Emit({{"event", "online"}});
+    if (on_change_) on_change_(true);
   }
 }
 
@@ -74,6 +86,7 @@ void Health::Lost(const std::string& why) {
   if (online_.exchange(false)) {
     sink_.Emit({{"event", "offline"}, {"why", why}});
     sink_.Say("station", "注册中心不可达，转为离线判定 / Registry unreachable: deciding offline");
+    if (on_change_) on_change_(false);
   }
 }
 
@@ -180,8 +193,8 @@ void UploadLoop(ClientOptions options, Journal& journal, Health& health, Sink& s
                      {fill ? "event_id" : "check_id", item.event_id},
                      {"error", done.status().message()}});
           sink.Say("station", std::string(fill ? "注册中心拒收充装记录 / The registry refused fill "
-                                                : "注册中心拒收离线判定 / The registry refused "
-                                                  "offline check ") +
+                                               : "注册中心拒收离线判定 / The registry refused "
+                                                 "offline check ") +
                                   item.event_id + ": " + done.status().message());
         }
       }
@@ -224,12 +237,8 @@ void SyncLoop(ClientOptions options, std::string station_id, std::chrono::second
   }
 }
 
-std::pair<std::string, std::uint16_t> SplitHostPort(const std::string& hp) {
-  const auto colon = hp.rfind(':');
-  if (colon == std::string::npos) return {hp, 0};
-  std::string host = hp.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  return {host, static_cast<std::uint16_t>(std::stoi(hp.substr(colon + 1)))};
+json ParsedOrNull(const std::string& text) {
+  return text.empty() ? json(nullptr) : json::parse(text, nullptr, false);
 }
 
 }  // namespace
@@ -297,7 +306,7 @@ Status RunStation(const std::string& config_path) {
     lanes.push_back(std::move(lane));
   }
 
-  // GET /status.
+  // GET /status, and the first message of every screen's event stream.
   auto status_json = [&]() {
     json positions = json::array();
     for (const Lane& lane : lanes) {
@@ -305,20 +314,32 @@ Status RunStation(const std::string& config_path) {
       json p = {{"id", s.id},
                 {"operator_id", s.operator_id},
                 {"state", s.state},
-                {"scale", {{"connected", s.scale_connected}, {"describe", lane.scale->Describe()}}},
+                {"alarm", s.alarm},
+                {"scale",
+                 {{"connected", s.scale_connected},
+                  {"describe", lane.scale->Describe()},
+                  {"stable", s.stable},
+                  {"fault", s.scale_fault}}},
                 {"scanner", lane.source->Describe()},
                 {"last_scan", s.last_scan},
                 {"fills", s.fills},
-                {"blocks", s.blocks}};
+                {"blocks", s.blocks},
+                {"last_decision", ParsedOrNull(s.last_decision_json)},
+                {"fill", ParsedOrNull(s.fill_json)},
+                {"last_fill", ParsedOrNull(s.last_fill_json)}};
       if (s.gross_kg) p["scale"]["gross_kg"] = *s.gross_kg;
-      p["last_decision"] = s.last_decision_json.empty()
-                               ? json(nullptr)
-                               : json::parse(s.last_decision_json, nullptr, false);
+      // Whether the last fill's record is at the registry yet.
+      if (p["last_fill"].is_object() && p["last_fill"].contains("event_id")) {
+        Result<std::string> state =
+            (*journal)->StateOf(p["last_fill"]["event_id"].get<std::string>());
+        p["last_fill_upload"] = state.ok() ? *state : "unknown";
+      }
       positions.push_back(std::move(p));
     }
     json out = {{"station_id", cfg.id},
                 {"online", health.online()},
                 {"registry", cfg.registry},
+                {"now", clock.Now().ToString()},
                 {"positions", positions}};
     if (Result<JournalStats> js = (*journal)->Stats(); js.ok()) {
       out["outbox"] = {{"pending", js->pending},
@@ -339,51 +360,24 @@ Status RunStation(const std::string& config_path) {
                       {"synced_at", synced_at.empty() ? json(nullptr) : json(synced_at)}};
     return out;
   };
-  using Traits = restinio::default_traits_t;
-  const auto [host, port] = SplitHostPort(cfg.status_listen);
-  std::uint16_t bound_port = port;
-  std::optional<restinio::http_server_t<Traits>> server;
-  try {
-    server.emplace(
-        restinio::external_io_context(io),
-        restinio::server_settings_t<Traits>{}
-            .address(host)
-            .port(port)
-            .request_handler([&](restinio::request_handle_t req) {
-              if (req->header().method() != restinio::http_method_get()) {
-                return req->create_response(restinio::status_method_not_allowed())
-                    .append_header("Allow", "GET")
-                    .done();
-              }
-              if (req->header().path() != "/status") {
-                return req->create_response(restinio::status_not_found())
-                    .append_header(restinio::http_field::content_type,
-                                   "application/json; charset=utf-8")
-                    .set_body(R"({"error":{"code":"NOT_FOUND","message":"only GET /status"}})")
-                    .done();
-              }
-              return req->create_response()
-                  .append_header(restinio::http_field::content_type,
-                                 "application/json; charset=utf-8")
-                  .set_body(status_json().dump())
-                  .done();
-            })
-            .acceptor_post_bind_hook([&bound_port](asio::ip::tcp::acceptor& acceptor) {
-              bound_port = acceptor.local_endpoint().port();
-            }));
-  } catch (const std::exception& e) {
-    return Status::Unavailable(std::string("cannot set up the status server: ") + e.what());
-  }
-  std::promise<Status> opened;
-  server->open_async([&opened] { opened.set_value(Status::Ok()); },
-                     [&opened, &cfg](std::exception_ptr ex) {
-                       try {
-                         std::rethrow_exception(ex);
-                       } catch (const std::exception& e) {
-                         opened.set_value(Status::Unavailable("cannot listen on " +
-                                                              cfg.status_listen + ": " + e.what()));
-                       }
-                     });
+  health.OnChange([&lanes](bool online) {
+    for (Lane& lane : lanes) lane.position->SetOnline(online);
+  });
+
+  ScreenOptions screen_options;
+  screen_options.listen = cfg.status_listen;
+  for (const Lane& lane : lanes) screen_options.positions.push_back(lane.position->Snapshot().id);
+  screen_options.status = status_json;
+  screen_options.acknowledge = [&lanes](const std::string& id) {
+    for (Lane& lane : lanes) {
+      if (lane.position->Snapshot().id == id) lane.position->Acknowledge();
+    }
+  };
+  screen_options.notice = [&sink](const json& event) { sink.Emit(event); };
+  Result<std::unique_ptr<ScreenServer>> screen = ScreenServer::Start(io, screen_options);
+  if (!screen.ok()) return screen.status();
+  sink.SetScreen(screen->get());
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& error, int) {
     if (error) return;
@@ -392,25 +386,19 @@ Status RunStation(const std::string& config_path) {
       lane.source->Stop();
       lane.position->Wake();
     }
-    server->close_async([&io] { io.stop(); }, [&io](std::exception_ptr) { io.stop(); });
+    (*screen)->Close([&io] { io.stop(); });
   });
   std::thread io_thread([&io] {
     pthread_setname_np(pthread_self(), "station-io");
     io.run();
   });
-  Status open_status = opened.get_future().get();
-  if (!open_status.ok()) {
-    stop = true;
-    io.stop();
-    io_thread.join();
-    return open_status;
-  }
 
   std::printf("ready\n");
   std::fflush(stdout);
   sink.Emit({{"event", "ready"},
              {"station_id", cfg.id},
-             {"status", "http://" + host + ":" + std::to_string(bound_port) + "/status"},
+             {"status", (*screen)->url() + "/status"},
+             {"screen", (*screen)->url() + "/"},
              {"positions", lanes.size()}});
 
   Waiter upload_waiter, sync_waiter;

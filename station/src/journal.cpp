@@ -325,6 +325,18 @@ Result<JournalStats> Journal::Stats() {
   return out;
 }
 
+Result<std::string> Journal::StateOf(const std::string& id, Outbox which) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  OutboxStatements& box = impl_->of(which);
+  box.state_of.Start().Bind(1, id);
+  auto row = box.state_of.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
+  std::string state = box.state_of.Text(0);
+  box.state_of.Start();
+  return state;
+}
+
 std::string NewUuid() {
   unsigned char b[16] = {};
   if (!RandomBytes(b, sizeof b)) {

@@ -5,9 +5,9 @@
 // registry has stored it. After a crash, every begun fill is found again and closed
 // as interrupted, so nothing is lost. A fill check decided on the replica (the
 // registry unreachable) is written here before the operator sees it, and stays in
-// the outbox of checks until the registry has it (POST /v1/fill-checks/offline). Thread-safe: one connection behind a mutex
-// (a position's write is a few hundred microseconds; there are at most a few
-// positions).
+// the outbox of checks until the registry has it (POST /v1/fill-checks/offline). Thread-safe: one
+// connection behind a mutex (a position's write is a few hundred microseconds; there are at most a
+// few positions).
 #pragma once
 
 #include <cstdint>
@@ -41,7 +41,7 @@ struct JournalStats {
   std::int64_t pending = 0;   ///< recorded, not yet stored by the registry
   std::int64_t rejected = 0;  ///< refused by the registry for good (kept, not retried)
   std::int64_t uploaded = 0;
-  std::int64_t begun = 0;  ///< open fills (at most one per position)
+  std::int64_t begun = 0;           ///< open fills (at most one per position)
   std::int64_t checks_pending = 0;  ///< offline checks the registry does not have yet
   std::int64_t checks_rejected = 0;
   std::int64_t checks_uploaded = 0;
@@ -78,6 +78,8 @@ class Journal {
   Status MarkRejected(const std::string& id, const std::string& error,
                       Outbox which = Outbox::kFills);
   Result<JournalStats> Stats();
+  /// Where record `id` stands: "begun", "pending", "uploaded" or "rejected"; kNotFound.
+  Result<std::string> StateOf(const std::string& id, Outbox which = Outbox::kFills);
 
  private:
   struct Impl;

@@ -64,6 +64,25 @@ json AnswerJson(const CheckAnswer& a) {
 
 }  // namespace
 
+ScaleSignals SignalsFor(const std::string& state, const std::string& alarm,
+                        const std::string& fault, bool online) {
+  ScaleSignals s;
+  s.amber = !online;
+  if (!alarm.empty()) {
+    s.red = s.buzzer = true;
+    s.message = alarm == "decant" ? ScaleMessage::kHoldForDecant : ScaleMessage::kBlocked;
+  } else if (state == "filling") {
+    s.green = true;
+    s.message = ScaleMessage::kFilling;
+  } else if (!fault.empty()) {
+    s.red = true;
+    s.message = ScaleMessage::kFault;
+  } else if (!online) {
+    s.message = ScaleMessage::kOffline;
+  }
+  return s;
+}
+
 // A fill between its begin in the journal and its record.
 struct Position::Fill {
   std::string event_id;
@@ -110,14 +129,87 @@ void Position::Wake() {
   wake_.notify_all();
 }
 
+void Position::Acknowledge() {
+  std::string was;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    was = snapshot_.alarm;
+    snapshot_.alarm.clear();
+    if (snapshot_.state == "blocked") snapshot_.state = "idle";
+    kicked_ = true;
+  }
+  Report({{"event", "acknowledged"}, {"alarm", was}});
+  const PositionSnapshot now = Snapshot();
+  Report({{"event", "state"}, {"state", now.state}, {"alarm", now.alarm}});
+  wake_.notify_all();
+}
+
+void Position::SetOnline(bool online) {
+  if (online_.exchange(online) == online) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    kicked_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Position::SetAlarm(const char* alarm) {
+  std::string state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (snapshot_.alarm == alarm) return;
+    snapshot_.alarm = alarm;
+    state = snapshot_.state;
+  }
+  Report({{"event", "state"}, {"state", state}, {"alarm", alarm}});
+}
+
+void Position::UpdateSignals() {
+  if (!scale_.has_signals() || !scale_.connected()) return;
+  ScaleSignals want;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    want = SignalsFor(snapshot_.state, snapshot_.alarm, snapshot_.scale_fault, online_);
+  }
+  if (signals_written_ && *signals_written_ == want) return;
+  const Status s = scale_.WriteSignals(want);
+  if (s.ok()) {
+    signals_written_ = want;
+    signal_error_.clear();
+    return;
+  }
+  signals_written_.reset();            // tried again at the next turn of the loop
+  if (s.message() != signal_error_) {  // once per distinct error, not once per poll
+    signal_error_ = s.message();
+    Report({{"event", "signal_error"}, {"error", s.message()}});
+  }
+}
+
+void Position::ReportWeight(const ScaleReading& r) {
+  const auto now = Steady::now();
+  const bool changed = !reported_gross_ || ToGrams(*reported_gross_) != ToGrams(r.gross_kg) ||
+                       reported_stable_ != r.stable;
+  if (!changed || now - last_weight_report_ < std::chrono::milliseconds(200)) return;
+  last_weight_report_ = now;
+  reported_gross_ = r.gross_kg;
+  reported_stable_ = r.stable;
+  Report({{"event", "weight"}, {"gross_kg", r.gross_kg}, {"stable", r.stable}});
+}
+
 PositionSnapshot Position::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   return snapshot_;
 }
 
 void Position::SetState(const char* state) {
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.state = state;
+  std::string alarm;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (snapshot_.state == state) return;
+    snapshot_.state = state;
+    alarm = snapshot_.alarm;
+  }
+  Report({{"event", "state"}, {"state", state}, {"alarm", alarm}});
 }
 
 void Position::Report(const json& event) {
@@ -139,6 +231,8 @@ bool Position::EnsureConnected() {
   if (s.ok()) {
     backoff_ = std::chrono::milliseconds(0);
     Report({{"event", "scale_connected"}, {"scale", scale_.Describe()}, {"interlock", "locked"}});
+    signals_written_.reset();  // a restarted indicator shows what it shows: say it again
+    UpdateSignals();
     return true;
   }
   backoff_ = backoff_.count() == 0 ? options_.reconnect_min
@@ -153,13 +247,31 @@ bool Position::EnsureConnected() {
 
 Result<ScaleReading> Position::ReadScale() {
   Result<ScaleReading> r = scale_.Read();
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   snapshot_.scale_connected = scale_.connected();
   if (!r.ok()) return r;
   // A float32 register gives 16.899999618530273 for 16.9: weights are kept to the
   // gram, as the registry compares them.
   r->gross_kg = Grams(r->gross_kg);
   snapshot_.gross_kg = r->gross_kg;
+  snapshot_.stable = r->stable;
+  // An indicator whose heartbeat stops is frozen: its weight cannot be trusted.
+  const auto now = Steady::now();
+  if (r->heartbeat != idle_beat_) {
+    idle_beat_ = r->heartbeat;
+    idle_beat_changed_ = now;
+  }
+  std::string fault;
+  if (r->fault) {
+    fault = "fault" + (r->fault_code ? " " + std::to_string(*r->fault_code) : std::string());
+  } else if (r->heartbeat && now - idle_beat_changed_ > options_.heartbeat_timeout) {
+    fault = "frozen";
+  }
+  const bool fault_changed = fault != snapshot_.scale_fault;
+  snapshot_.scale_fault = fault;
+  lock.unlock();
+  if (fault_changed) Report({{"event", "scale_fault"}, {"fault", fault}});
+  ReportWeight(*r);
   return r;
 }
 
@@ -202,8 +314,10 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
   {
     std::lock_guard<std::mutex> lock(mu_);
     snapshot_.last_scan = text;
+    snapshot_.alarm.clear();  // the next scan ends the last one's alarm
   }
   SetState("scanned");
+  UpdateSignals();
   Report({{"event", "scan"}, {"raw", text}, {"operator_id", options_.operator_id}});
 
   // The empty weight goes with the check (tare mismatch, residual); without a stable
@@ -266,7 +380,9 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
     if (answer->flagged_for_scrap) {
       sink_.Say(options_.position_id, "已标记报废，请移交检验机构 / Flagged for scrapping");
     }
-    SetState("idle");
+    SetAlarm("blocked");
+    SetState("blocked");
+    UpdateSignals();  // the interlock was never unlocked: red and the buzzer
     return;
   }
   if (!answer->fill) {
@@ -353,11 +469,24 @@ void Position::RunFill(const CheckAnswer& answer, const ScaleReading& empty, con
     Finish(fill, "interrupted", std::nullopt, "the scale refused the start: " + s.message());
     return;
   }
-  Report({{"event", "fill_started"},
-          {"event_id", fill.event_id},
-          {"code", fill.record["code"]},
-          {"cutoff_gross_kg", fill.cutoff},
-          {"target_kg", fill.limits.target_kg}});
+  json running = {{"event_id", fill.event_id},
+                  {"code", fill.record["code"]},
+                  {"cutoff_gross_kg", fill.cutoff},
+                  {"target_kg", fill.limits.target_kg},
+                  {"min_kg", fill.limits.min_kg},
+                  {"max_kg", fill.limits.max_kg},
+                  {"tare_kg", fill.limits.tare_kg},
+                  {"gross_before_kg", Grams(empty.gross_kg)},
+                  {"started_at", fill.record["started_at"]},
+                  {"offline", answer.offline}};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.fill_json = running.dump();
+  }
+  json started_event = running;
+  started_event["event"] = "fill_started";
+  Report(started_event);
+  UpdateSignals();  // after the interlock: green
 
   const auto started = Steady::now();
   auto last_beat_change = started;
@@ -438,6 +567,7 @@ void Position::RunFill(const CheckAnswer& answer, const ScaleReading& empty, con
 
 void Position::Finish(Fill& fill, const std::string& result, std::optional<double> gross_after,
                       const std::string& why) {
+  SetState("recording");
   const double after = gross_after.value_or(fill.last_gross);
   json& rec = fill.record;
   rec.erase("limits");
@@ -456,7 +586,10 @@ void Position::Finish(Fill& fill, const std::string& result, std::optional<doubl
     std::lock_guard<std::mutex> lock(mu_);
     filling_ = false;
     ++snapshot_.fills;
+    snapshot_.fill_json.clear();
+    snapshot_.last_fill_json = rec.dump();
   }
+  if (result == "overfill") SetAlarm("decant");  // held until acknowledged
   json event = {{"event", "fill_finished"}, {"record", rec}, {"interlock", "locked"}};
   if (!recorded.ok()) event["journal_error"] = recorded.message();
   if (!locked.ok()) event["interlock"] = "lock_failed: " + locked.message();
@@ -475,6 +608,7 @@ void Position::Finish(Fill& fill, const std::string& result, std::optional<doubl
     sink_.Say(options_.position_id, "充装中断 Interrupted " + code + ": " + why);
   }
   SetState("idle");
+  UpdateSignals();  // after the relock
 }
 
 Status Position::RecoverUnfinished() {
@@ -505,7 +639,8 @@ void Position::Run(const std::atomic<bool>& stop) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait_for(lock, options_.idle_poll_interval,
-                     [&] { return stop.load() || !scans_.empty(); });
+                     [&] { return stop.load() || !scans_.empty() || kicked_; });
+      kicked_ = false;
       if (stop) break;
       if (!scans_.empty()) {
         scan = std::move(scans_.front());
@@ -514,10 +649,12 @@ void Position::Run(const std::atomic<bool>& stop) {
     }
     if (!scan.empty()) {
       HandleScan(scan, stop);
+      UpdateSignals();
       continue;
     }
-    // Idle: keep the scale connected and its weight on the status page.
+    // Idle: keep the scale connected, its weight on the screen, its signals current.
     if (EnsureConnected()) (void)ReadScale();
+    UpdateSignals();
   }
   if (scale_.connected()) (void)scale_.SetInterlock(false);
 }

@@ -5,9 +5,15 @@
 //
 // The scale's interlock is written unlocked only after an allowing decision and
 // after the fill has been begun in the journal; it is written locked again after
-// the fill's record is in the journal. Each position runs on a thread of its own
-// (Run); scans arrive from the scanner thread through Submit. Thread-safe: Submit
-// and Snapshot may be called from any thread.
+// the fill's record is in the journal. The scale's signals (lamps, buzzer, the
+// indicator's message) follow the state, each written after the interlock, never
+// instead of it: green during an allowed fill, red and the buzzer on a block or an
+// overfill until the next scan or the operator's acknowledgement, red on a faulty or
+// frozen indicator, amber while the station decides offline, off when idle.
+//
+// Each position runs on a thread of its own (Run), which alone talks to the scale;
+// scans arrive from the scanner thread through Submit. Thread-safe: Submit,
+// Acknowledge, SetOnline and Snapshot may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -59,18 +65,31 @@ struct PositionOptions {
   std::chrono::milliseconds reconnect_min{250}, reconnect_max{5000};
 };
 
-/// What the status page shows of a position.
+/// What the status page and the operator's screen show of a position.
 struct PositionSnapshot {
   std::string id;
   std::string operator_id;
-  std::string state;  ///< idle, scanned, checking, filling, recording
+  std::string state;  ///< idle, scanned, checking, blocked, filling, recording
   bool scale_connected = false;
   std::optional<double> gross_kg;
+  bool stable = false;
+  /// The indicator reports a fault, or its heartbeat stopped (frozen): why, or "".
+  std::string scale_fault;
+  /// "" none; "blocked" (a refused cylinder) or "decant" (an overfill to hold): the
+  /// alarm sounds until the next scan or the operator's acknowledgement.
+  std::string alarm;
   std::string last_scan;
   std::string last_decision_json;  ///< "" before the first decision
+  std::string fill_json;           ///< the running fill: {event_id, code, target_kg, ...}; ""
+  std::string last_fill_json;      ///< the last fill's record as journalled; ""
   std::int64_t fills = 0;
   std::int64_t blocks = 0;
 };
+
+/// The signals a position's state calls for (pure; see the file's comment). `state`
+/// and `alarm` as in PositionSnapshot; `fault` non-empty for a faulty indicator.
+ScaleSignals SignalsFor(const std::string& state, const std::string& alarm,
+                        const std::string& fault, bool online);
 
 class Position {
  public:
@@ -87,6 +106,10 @@ class Position {
   /// written locked on the way out.
   void Run(const std::atomic<bool>& stop);
   void Wake();  ///< makes Run look at `stop` now
+  /// The operator saw the block (or the overfill): the alarm stops (any thread).
+  void Acknowledge();
+  /// Whether the station reaches the registry: the amber lamp (any thread).
+  void SetOnline(bool online);
   PositionSnapshot Snapshot() const;
 
  private:
@@ -105,7 +128,13 @@ class Position {
   void Finish(Fill& fill, const std::string& result, std::optional<double> gross_after,
               const std::string& why);
   void SetState(const char* state);
+  void SetAlarm(const char* alarm);
   void Report(const nlohmann::json& event);
+  /// Writes the signals the state calls for, if they differ from those written
+  /// (position thread; never before an interlock write that the state depends on).
+  void UpdateSignals();
+  /// A weight event for the screen, at most every 200 ms, when the reading changed.
+  void ReportWeight(const ScaleReading& r);
 
   PositionOptions options_;
   Scale& scale_;
@@ -121,6 +150,16 @@ class Position {
   PositionSnapshot snapshot_;
   std::chrono::steady_clock::time_point next_connect_{};
   std::chrono::milliseconds backoff_{0};
+  std::atomic<bool> online_{true};
+  bool kicked_ = false;  // guarded by mu_: Run has something to do besides scans
+  // The position thread's own: what the scale was last told, and the last weight shown.
+  std::optional<ScaleSignals> signals_written_;
+  std::string signal_error_;
+  std::chrono::steady_clock::time_point last_weight_report_{};
+  std::optional<double> reported_gross_;
+  bool reported_stable_ = false;
+  std::optional<std::uint32_t> idle_beat_;
+  std::chrono::steady_clock::time_point idle_beat_changed_{};
 };
 
 }  // namespace pingma::station

@@ -557,13 +557,13 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
   answer.flagged_for_scrap = false;
   // The `offline_decision` a fill made on this answer carries (POST /v1/fills): the
   // registry needs `decision`; the rest says what the station knew, and when.
-  answer.json = Dump(json{{"decision", decision.allowed() ? "allow" : "block"},
-                          {"reasons", codes},
-                          {"decided_at", now.ToString()},
-                          {"replica_cursor", impl_->cursor},
-                          {"replica_synced_at", impl_->last_full_sync.empty()
-                                                    ? json(nullptr)
-                                                    : json(impl_->last_full_sync)}});
+  answer.json =
+      Dump(json{{"decision", decision.allowed() ? "allow" : "block"},
+                {"reasons", codes},
+                {"decided_at", now.ToString()},
+                {"replica_cursor", impl_->cursor},
+                {"replica_synced_at",
+                 impl_->last_full_sync.empty() ? json(nullptr) : json(impl_->last_full_sync)}});
   return answer;
 }
 

@@ -163,7 +163,8 @@ request_handling_status_t ScreenServer::Impl::Handle(const request_handle_t& req
     r.append_header(restinio::http_field::content_type, std::string(kJson))
         .append_header(restinio::http_field::cache_control, "no-store");
     Secure(r);
-    return r.set_body(options.status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+    return r
+        .set_body(options.status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
         .done();
   }
   if (path == "/events") return OpenStream(req);
@@ -204,13 +205,15 @@ request_handling_status_t ScreenServer::Impl::ServeAsset(const request_handle_t&
     return r.done();
   }
   if (req->header().method() == restinio::http_method_head()) return r.done();
-  return r.set_body(restinio::const_buffer(web::WebAssetBytes(i).data(), web::WebAssetBytes(i).size()))
+  return r
+      .set_body(restinio::const_buffer(web::WebAssetBytes(i).data(), web::WebAssetBytes(i).size()))
       .done();
 }
 
 request_handling_status_t ScreenServer::Impl::OpenStream(const request_handle_t& req) {
   if (closing) {
-    return Error(req, restinio::status_service_unavailable(), "STOPPING", "the station is stopping");
+    return Error(req, restinio::status_service_unavailable(), "STOPPING",
+                 "the station is stopping");
   }
   if (clients.size() >= options.max_streams) {
     return Error(req, restinio::status_service_unavailable(), "TOO_MANY_SCREENS",
@@ -273,12 +276,11 @@ void ScreenServer::Impl::Send(const std::shared_ptr<Client>& client,
   std::weak_ptr<Impl> weak = weak_from_this();
   const std::uint64_t id = client->id;
   try {
-    client->stream->append_chunk(text).flush(
-        [weak, client, id, size](const asio::error_code& ec) {
-          client->backlog -= std::min(client->backlog, size);
-          if (!ec) return;
-          if (auto self = weak.lock()) self->Drop(id, "its connection ended: " + ec.message());
-        });
+    client->stream->append_chunk(text).flush([weak, client, id, size](const asio::error_code& ec) {
+      client->backlog -= std::min(client->backlog, size);
+      if (!ec) return;
+      if (auto self = weak.lock()) self->Drop(id, "its connection ended: " + ec.message());
+    });
   } catch (const std::exception& e) {
     Drop(id, std::string("its connection failed: ") + e.what());
   }
@@ -354,15 +356,15 @@ Result<std::unique_ptr<ScreenServer>> ScreenServer::Start(asio::io_context& io,
     return Status::Unavailable(std::string("cannot set up the status server: ") + e.what());
   }
   const std::string listen = impl->options.listen;
-  impl->server->open_async([&opened] { opened.set_value(Status::Ok()); },
-                           [&opened, listen](std::exception_ptr ex) {
-                             try {
-                               std::rethrow_exception(ex);
-                             } catch (const std::exception& e) {
-                               opened.set_value(Status::Unavailable("cannot listen on " + listen +
-                                                                    ": " + e.what()));
-                             }
-                           });
+  impl->server->open_async(
+      [&opened] { opened.set_value(Status::Ok()); },
+      [&opened, listen](std::exception_ptr ex) {
+        try {
+          std::rethrow_exception(ex);
+        } catch (const std::exception& e) {
+          opened.set_value(Status::Unavailable("cannot listen on " + listen + ": " + e.what()));
+        }
+      });
   // The io_context is run by the caller; Start waits for the bind on it.
   auto result = opened.get_future();
   while (result.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {

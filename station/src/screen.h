@@ -41,7 +41,7 @@ struct ScreenOptions {
   std::function<void(const std::string& position)> acknowledge;
   /// Tells the station's log what happened to a screen (a stream dropped), as an event.
   std::function<void(const nlohmann::json& event)> notice;
-  std::size_t max_streams = 200;            ///< more event streams at once: 503
+  std::size_t max_streams = 200;             ///< more event streams at once: 503
   std::size_t max_backlog_bytes = 64 << 10;  ///< a stream further behind is dropped
   /// How often every stream gets {"event": "station", ...}: the status without the
   /// positions (online, outboxes, replica); it also keeps idle streams open.

@@ -44,8 +44,8 @@
     decant: ['扣留气瓶，抽残后复秤', 'Hold the cylinder, decant it and re-weigh'],
   };
   const STATES = {
-    idle: ['⏸', '空闲', 'idle'], scanned: ['⌛', '已扫码', 'scanned'],
-    checking: ['⌛', '检查中', 'checking'], blocked: ['✖', '禁止充装', 'blocked'],
+    idle: ['○', '空闲', 'idle'], scanned: ['⟳', '已扫码', 'scanned'],
+    checking: ['⟳', '检查中', 'checking'], blocked: ['✖', '禁止充装', 'blocked'],
     filling: ['▶', '充装中', 'filling'], recording: ['✎', '记录中', 'recording'],
   };
   const RESULTS = {
@@ -53,8 +53,8 @@
     underfill: ['⚠ 欠装', 'underfilled', 'bad'], interrupted: ['⚠ 中断', 'interrupted', 'bad'],
   };
   const UPLOADS = {
-    uploaded: ['✔ 已上传', 'uploaded'], pending: ['⌛ 待上传', 'waiting to upload'],
-    rejected: ['✖ 注册中心拒收', 'refused by the registry'], begun: ['⌛ 记录中', 'recording'],
+    uploaded: ['✔ 已上传', 'uploaded'], pending: ['⟳ 待上传', 'waiting to upload'],
+    rejected: ['✖ 注册中心拒收', 'refused by the registry'], begun: ['⟳ 记录中', 'recording'],
   };
 
   function el(tag, cls, ...kids) {
@@ -174,13 +174,15 @@
     if (waiting > 0) {
       const since = st.outbox.oldest_pending ? new Date(st.outbox.oldest_pending) : null;
       const hm = since ? since.toTimeString().slice(0, 5) : '';
-      b('info', '⌛ ' + waiting + ' 条记录待上传' + (hm ? '，最早 ' + hm : ''),
-        waiting + ' records waiting to upload' + (hm ? ', oldest from ' + hm : ''));
+      b('info', '⇡ ' + waiting + ' 条记录待上传' + (hm ? '，最早 ' + hm : ''),
+        waiting + (waiting === 1 ? ' record' : ' records') + ' waiting to upload' +
+        (hm ? ', the oldest from ' + hm : ''));
     }
     const refused = (st.outbox.rejected || 0) + (st.outbox.checks_rejected || 0);
     if (refused > 0) {
       b('bad', '✖ 注册中心拒收 ' + refused + ' 条记录，请联系主管',
-        'The registry refused ' + refused + ' records: call the supervisor');
+        'The registry refused ' + refused + (refused === 1 ? ' record' : ' records') +
+        ': call the supervisor');
     }
     for (const id of shown()) {
       const p = st.positions[id];
@@ -204,7 +206,7 @@
     const d = p.last_decision;
     if (!d) {
       if (p.state === 'checking' || p.state === 'scanned') {
-        return el('div', 'verdict pending', el('p', 'big', '⌛ 检查中', en('checking')),
+        return el('div', 'verdict pending', el('p', 'big', '⟳ 检查中', en('checking')),
           el('div', 'code', p.last_scan || ''));
       }
       return null;

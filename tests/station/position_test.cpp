@@ -38,6 +38,7 @@ class FakeScale final : public Scale {
   std::vector<std::string> log;  // "connect", "lock", "unlock", "cutoff 30.9", "start", ...
   bool valve_ever_opened = false;
   std::vector<ScaleSignals> signals_written;  // every WriteSignals while connected, in order
+  std::vector<std::size_t> signals_at;        // log.size() at each of them: what came before
 
   Status Connect() override {
     if (fail_connect) return Status::Unavailable("connection refused");
@@ -105,6 +106,7 @@ class FakeScale final : public Scale {
   Status WriteSignals(const ScaleSignals& signals) override {
     if (!connected_) return Status::Unavailable("not connected");
     signals_written.push_back(signals);
+    signals_at.push_back(log.size());
     return Status::Ok();
   }
   std::string Describe() const override { return "fake"; }
@@ -130,6 +132,7 @@ class FakeDecider final : public Decider {
 class Events final : public EventSink {
  public:
   void Emit(const json& e) override {
+    if (on_emit) on_emit(e);  // set before the position starts
     std::lock_guard<std::mutex> lock(mu_);
     events.push_back(e);
   }
@@ -147,6 +150,7 @@ class Events final : public EventSink {
   }
   std::vector<json> events;
   std::vector<std::string> said;
+  std::function<void(const json&)> on_emit;
   std::mutex mu_;
 };
 
@@ -218,7 +222,7 @@ struct Line {
   bool WaitDone(std::int64_t fills, std::int64_t blocks) {
     return WaitUntil([&] {
       const PositionSnapshot s = position->Snapshot();
-      return s.fills >= fills && s.blocks >= blocks && s.state == "idle";
+      return s.fills >= fills && s.blocks >= blocks && (s.state == "idle" || s.state == "blocked");
     });
   }
   ~Line() {
@@ -410,6 +414,169 @@ TEST_CASE("an offline allow carries the station's decision instead of a check id
   CHECK(rec["offline"] == true);
   CHECK(rec["offline_decision"]["decision"] == "allow");
   CHECK_FALSE(rec.contains("check_id"));
+}
+
+TEST_CASE("an offline decision is journalled as a check before the operator sees it") {
+  Line line;
+  CheckAnswer a = Block();
+  a.offline = true;
+  a.check_id = "";
+  a.json = R"({"decision":"block","reasons":["INSPECTION_OVERDUE"],)"
+           R"("decided_at":"2026-12-06T08:00:00.000Z","replica_synced_at":null})";
+  line.decider.answer = a;
+  std::atomic<bool> journalled_first{false};
+  line.events.on_emit = [&](const json& e) {
+    if (e["event"] == "decision") journalled_first = line.journal->Stats()->checks_pending == 1;
+  };
+  line.Start();
+  line.position->Submit("HB0100000123");
+  REQUIRE(line.WaitDone(0, 1));
+  CHECK(journalled_first);
+  auto checks = line.journal->Pending(10, Outbox::kChecks);
+  REQUIRE(checks->size() == 1);
+  const json rec = json::parse((*checks)[0].record_json);
+  CHECK(rec["check_id"] == (*checks)[0].event_id);
+  CHECK(rec["station_id"] == "ST-01");
+  CHECK(rec["operator_id"] == "OP-7");
+  CHECK(rec["scan"] == "HB0100000123");
+  CHECK(rec["at"] == "2026-12-06T08:00:00.000Z");
+  CHECK(rec["decision"] == "block");
+  CHECK(rec["reasons"] == json::array({"INSPECTION_OVERDUE"}));
+  CHECK(rec["replica_synced_at"].is_null());
+  CHECK(rec["empty_gross_kg"].get<double>() == doctest::Approx(16.9));
+  // The decision the operator sees carries the same id.
+  CHECK(line.events.Of("decision")[0]["check_id"] == rec["check_id"]);
+  // An online decision journals nothing.
+  line.decider.answer = Block();
+  line.position->Submit("HB0100000123");
+  REQUIRE(line.WaitDone(0, 2));
+  CHECK(line.journal->Pending(10, Outbox::kChecks)->size() == 1);
+}
+
+TEST_CASE("a block: red and the buzzer after it, never green, until acknowledged") {
+  Line line;
+  line.decider.answer = Block();
+  line.Start();
+  line.position->Submit("HB0100000123");
+  REQUIRE(line.WaitDone(0, 1));
+  REQUIRE(line.WaitUntil([&] {
+    return !line.scale.signals_written.empty() && line.scale.signals_written.back().buzzer;
+  }));
+  const PositionSnapshot blocked = line.position->Snapshot();
+  CHECK(blocked.state == "blocked");
+  CHECK(blocked.alarm == "blocked");
+  const ScaleSignals alarm = line.scale.signals_written.back();
+  CHECK(alarm.red);
+  CHECK(alarm.message == ScaleMessage::kBlocked);
+  for (const ScaleSignals& s : line.scale.signals_written) CHECK_FALSE(s.green);
+  CHECK_FALSE(Unlocked(line.scale));
+
+  line.position->Acknowledge();
+  REQUIRE(line.WaitUntil([&] { return !line.scale.signals_written.back().buzzer; }));
+  CHECK_FALSE(line.scale.signals_written.back().red);
+  CHECK(line.scale.signals_written.back().message == ScaleMessage::kIdle);
+  CHECK(line.position->Snapshot().state == "idle");
+  CHECK(line.position->Snapshot().alarm.empty());
+  CHECK(line.events.Of("acknowledged").size() == 1);
+}
+
+TEST_CASE("the next scan ends a block's alarm") {
+  Line line;
+  line.decider.answer = Block();
+  line.Start();
+  line.position->Submit("HB0100000123");
+  REQUIRE(line.WaitUntil([&] { return line.position->Snapshot().alarm == "blocked"; }));
+  line.decider.answer = Allow();
+  line.position->Submit("HB0100000123");
+  REQUIRE(line.WaitDone(1, 1));
+  CHECK(line.position->Snapshot().alarm.empty());
+  CHECK_FALSE(line.scale.signals_written.back().buzzer);
+}
+
+TEST_CASE("an allowed fill: green only once the interlock is unlocked, off once it is locked") {
+  Line line;
+  line.decider.answer = Allow();
+  line.Start();
+  line.position->Submit("HB0100000123");
+  REQUIRE(line.WaitDone(1, 0));
+  REQUIRE(line.WaitUntil([&] { return !line.scale.signals_written.back().green; }));
+  const auto& log = line.scale.log;
+  const auto unlock = std::find(log.begin(), log.end(), "unlock") - log.begin();
+  const auto relock = std::find(log.begin() + unlock, log.end(), "lock") - log.begin();
+  bool seen_green = false;
+  for (size_t i = 0; i < line.scale.signals_written.size(); ++i) {
+    const ScaleSignals& s = line.scale.signals_written[i];
+    if (s.green) {
+      seen_green = true;
+      CHECK(line.scale.signals_at[i] > static_cast<size_t>(unlock));  // after the unlock
+      CHECK(line.scale.signals_at[i] <= static_cast<size_t>(relock));
+      CHECK(s.message == ScaleMessage::kFilling);
+    }
+  }
+  CHECK(seen_green);
+  // Written off only after the relock.
+  CHECK(line.scale.signals_at.back() > static_cast<size_t>(relock));
+}
+
+TEST_CASE("an overfill holds the cylinder: the decant alarm until acknowledged") {
+  Line line;
+  line.decider.answer = Allow();
+  line.scale.overshoot = 0.8;  // 30.9 cutoff + 0.8: net 15.3 > 14.9
+  line.Start();
+  line.position->Submit("HB0100000123");
+  REQUIRE(line.WaitDone(1, 0));
+  REQUIRE(line.WaitUntil([&] { return line.position->Snapshot().alarm == "decant"; }));
+  REQUIRE(line.WaitUntil([&] { return line.scale.signals_written.back().buzzer; }));
+  CHECK(line.scale.signals_written.back().message == ScaleMessage::kHoldForDecant);
+  line.position->Acknowledge();
+  REQUIRE(line.WaitUntil([&] { return !line.scale.signals_written.back().buzzer; }));
+}
+
+TEST_CASE("offline: amber, with the offline message; back online: off") {
+  Line line;
+  line.decider.answer = Block();
+  line.Start();
+  line.position->SetOnline(false);
+  REQUIRE(line.WaitUntil([&] {
+    return !line.scale.signals_written.empty() && line.scale.signals_written.back().amber;
+  }));
+  CHECK(line.scale.signals_written.back().message == ScaleMessage::kOffline);
+  line.position->SetOnline(true);
+  REQUIRE(line.WaitUntil([&] { return !line.scale.signals_written.back().amber; }));
+}
+
+TEST_CASE("SignalsFor: one row per state") {
+  struct Row {
+    const char *state, *alarm, *fault;
+    bool online;
+    bool green, amber, red, buzzer;
+    ScaleMessage message;
+  };
+  const Row rows[] = {
+      {"idle", "", "", true, false, false, false, false, ScaleMessage::kIdle},
+      {"idle", "", "", false, false, true, false, false, ScaleMessage::kOffline},
+      {"filling", "", "", true, true, false, false, false, ScaleMessage::kFilling},
+      {"filling", "", "", false, true, true, false, false, ScaleMessage::kFilling},
+      {"recording", "", "", true, false, false, false, false, ScaleMessage::kIdle},
+      {"blocked", "blocked", "", true, false, false, true, true, ScaleMessage::kBlocked},
+      {"blocked", "blocked", "", false, false, true, true, true, ScaleMessage::kBlocked},
+      {"idle", "decant", "", true, false, false, true, true, ScaleMessage::kHoldForDecant},
+      {"idle", "", "frozen", true, false, false, true, false, ScaleMessage::kFault},
+      {"idle", "blocked", "frozen", true, false, false, true, true, ScaleMessage::kBlocked},
+      {"checking", "", "", true, false, false, false, false, ScaleMessage::kIdle},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.state);
+    CAPTURE(r.alarm);
+    CAPTURE(r.fault);
+    CAPTURE(r.online);
+    const ScaleSignals s = SignalsFor(r.state, r.alarm, r.fault, r.online);
+    CHECK(s.green == r.green);
+    CHECK(s.amber == r.amber);
+    CHECK(s.red == r.red);
+    CHECK(s.buzzer == r.buzzer);
+    CHECK(s.message == r.message);
+  }
 }
 
 TEST_CASE("a fill begun before a crash is recorded interrupted at start, with the weight now") {

@@ -187,8 +187,10 @@ class Station:
     """pingma-station with a config written here; its events are followed on stdout."""
 
     def __init__(self, binary, workdir, station_id, registry_url, token, positions,
-                 check_deadline_ms=1500, sync_interval_s=60, ca_file=None):
-        """positions: [(id, operator, scanner_toml, scale_toml)], the TOML inline tables."""
+                 check_deadline_ms=1500, sync_interval_s=60, ca_file=None,
+                 status_listen="127.0.0.1:0"):
+        """positions: [(id, operator, scanner_toml, scale_toml)], the TOML inline tables;
+        status_listen: where the operator's screen and GET /status are served."""
         self.binary = binary
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
@@ -196,7 +198,7 @@ class Station:
             f.write(token + "\n")
         lines = ["[station]", f'id = "{station_id}"', f'registry = "{registry_url}"',
                  'token_file = "station.token"', 'data_dir = "data"',
-                 'status_listen = "127.0.0.1:0"', f"check_deadline_ms = {check_deadline_ms}",
+                 f'status_listen = "{status_listen}"', f"check_deadline_ms = {check_deadline_ms}",
                  f"sync_interval_s = {sync_interval_s}"]
         if ca_file:
             lines.append(f'ca_file = "{ca_file}"')
@@ -217,6 +219,7 @@ class Station:
             raise ProcessError(f"the station did not say ready: {self.program.stdout_lines}")
         ready = self.next_event()
         self.status_url = ready["status"]
+        self.screen_url = ready["screen"]
         return self
 
     def next_event(self, timeout=DEADLINE):
