@@ -34,7 +34,8 @@ from registry_harness import (Registry, add_years, id_number, iso, now_rfc3339,
                               wait_past_shanghai_midnight, year_month)
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (NoSuchElementException,
+                                        StaleElementReferenceException, WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -245,6 +246,12 @@ class WebBrowserTest(unittest.TestCase):
                 return condition(driver)
             except (NoSuchElementException, StaleElementReferenceException):
                 return False
+            except WebDriverException as e:
+                # Older chromedrivers (Debian 12's 150) report a node of the page
+                # just replaced as an "unhandled inspector error", not as stale.
+                if "does not belong to the document" in str(e):
+                    return False
+                raise
         return WebDriverWait(self.driver, timeout).until(safe, message)
 
     def find(self, css):
