@@ -156,7 +156,10 @@ def fill_at(station, sim, position, code, title, tare=TARE, content=0.5, photo=N
 def wait_drained(station, timeout=60):
     """The outbox once every recorded fill is at the registry (or the timeout)."""
     end = time.monotonic() + timeout
-    while station.status()["outbox"]["pending"] and time.monotonic() < end:
+    while time.monotonic() < end:
+        outbox = station.status()["outbox"]
+        if not outbox["pending"] and not outbox["checks_pending"]:
+            break
         time.sleep(0.2)
     return station.status()["outbox"]
 
@@ -169,8 +172,9 @@ def main():
     parser.add_argument("--flow-kg-s", type=float, default=4.0,
                         help="the simulated scales' flow (default 4 kg/s, for a short demo)")
     parser.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
-                        help="keep the registry serving the console after the demo until "
-                             "Ctrl-C (default: when run from a terminal)")
+                        help="keep the registry (its console) and the station (its operator's "
+                             "screen) serving after the demo until Ctrl-C (default: when run "
+                             "from a terminal)")
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     work = os.path.abspath(args.data_dir)
@@ -231,14 +235,20 @@ def main():
         fill_at(station, sims[0], "P1", "HB0100000008", "合格气瓶 / a legal cylinder")
         fill_at(station, sims[0], "P1", "HB0100000009", "副本未知其检验不合格 / failed, "
                 "unknown to the replica")
+        fill_at(station, sims[0], "P1", "HB0100000002", "超期未检，离线禁止 / overdue, refused "
+                "offline")
         outbox = station.status()["outbox"]
-        print(f"  待上传 outbox: {outbox['pending']} fill records waiting")
+        print(f"  待上传 outbox: {outbox['pending']} fill records and {outbox['checks_pending']} "
+              "offline checks waiting")
 
         heading("注册中心恢复，补传 / the registry is back: the outbox drains")
         reg.start()
         outbox = wait_drained(station)
         print(f"  已上传 uploaded {outbox['uploaded']}, 待上传 pending {outbox['pending']}, "
               f"拒收 rejected {outbox['rejected']}")
+        print(f"  离线判定已上传 offline checks uploaded {outbox['checks_uploaded']}, 拒收 rejected "
+              f"{outbox['checks_rejected']}: 监管端可见离线禁止 / the regulator sees the offline "
+              "refusals")
 
         heading("送气到户与随瓶安检 / delivery to the customer and the door-step check")
         checks = {item: "pass" for item in (
@@ -315,6 +325,8 @@ def main():
         print(f"  送气工页面 courier:  {reg.url}/courier/   (送气工令牌 courier token "
               f"{tokens['courier']})")
         print(f"  公众查询 public page: {reg.url}/c/HB0100000001")
+        print(f"  操作屏 operator's screen: {station.screen_url}   (工位 position P1: "
+              f"{station.screen_url}p/P1)")
 
         heading("联锁记录 / the scales' interlock logs")
         for name, sim in zip(("P1", "P2"), sims):
@@ -324,14 +336,16 @@ def main():
                        "no blocked cylinder was unlocked" if unlocks == s["fills"] else
                        "解锁次数与充装次数不符 / unlocks and fills differ")
             print(f"  {name}: {s['fills']} fills, {unlocks} unlock writes — {verdict}")
-        station.stop()
-        station = None
-        for sim in sims:
-            sim.stop()
-        sims = []
         if args.serve or (args.serve is None and sys.stdin.isatty()):
-            heading("注册中心继续运行 / the registry keeps serving")
-            print(f"  打开 open {reg.url}/console/ ; 按 Ctrl-C 结束 / press Ctrl-C to end")
+            heading("注册中心与充装站继续运行 / the registry and the station keep serving")
+            print(f"  打开 open {reg.url}/console/ 与 and {station.screen_url} ; "
+                  "按 Ctrl-C 结束 / press Ctrl-C to end")
+            sims[0].clear_platform()
+            sims[0].control("place 16.4 0.5")
+            print("  P1 秤上已放一只空瓶；扫码即可看到操作屏变化 / an empty cylinder is on P1's "
+                  "scale: scan it and watch the screen:")
+            for code, what in (("HB0100000008", "允许 allowed"), ("HB0100000002", "禁止 blocked")):
+                print(f"      echo {code} | socat - TCP:{station.scanner_address('P1')}   # {what}")
             try:
                 while True:
                     time.sleep(3600)
