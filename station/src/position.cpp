@@ -314,10 +314,12 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
   {
     std::lock_guard<std::mutex> lock(mu_);
     snapshot_.last_scan = text;
-    snapshot_.alarm.clear();  // the next scan ends the last one's alarm
+    // The next scan ends the last one's alarm on the screen at once; the scale's
+    // buzzer and lamps follow with this scan's decision, so that no signal write
+    // stands between the scan and the check.
+    snapshot_.alarm.clear();
   }
   SetState("scanned");
-  UpdateSignals();
   Report({{"event", "scan"}, {"raw", text}, {"operator_id", options_.operator_id}});
 
   // The empty weight goes with the check (tare mismatch, residual); without a stable

@@ -8,8 +8,9 @@
 // the fill's record is in the journal. The scale's signals (lamps, buzzer, the
 // indicator's message) follow the state, each written after the interlock, never
 // instead of it: green during an allowed fill, red and the buzzer on a block or an
-// overfill until the next scan or the operator's acknowledgement, red on a faulty or
-// frozen indicator, amber while the station decides offline, off when idle.
+// overfill until the operator's acknowledgement or the next scan's decision, red on a
+// faulty or frozen indicator, amber while the station decides offline, off when idle.
+// No signal write stands between a scan and its check.
 //
 // Each position runs on a thread of its own (Run), which alone talks to the scale;
 // scans arrive from the scanner thread through Submit. Thread-safe: Submit,
