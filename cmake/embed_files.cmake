@@ -4,8 +4,9 @@
 #
 # Each file becomes a byte array; the generated source defines, in NAMESPACE, the
 # functions the server declares (WebAssetCount, WebAssetPath, WebAssetBytes,
-# WebAssetTag), with the path relative to ROOT ("console/index.html") and a strong
-# ETag made from the file's SHA-256. Nothing is fetched and no tool beyond CMake runs.
+# WebAssetTag, WebAssetType), with the path relative to ROOT ("console/index.html"), a
+# strong ETag made from the file's SHA-256 and the Content-Type its extension names.
+# Nothing is fetched and no tool beyond CMake runs.
 if(NOT DEFINED ROOT OR NOT DEFINED OUT OR NOT DEFINED FILES OR NOT DEFINED NAMESPACE)
   message(FATAL_ERROR "embed_files.cmake needs -DROOT, -DOUT, -DFILES and -DNAMESPACE")
 endif()
@@ -22,6 +23,20 @@ foreach(rel IN LISTS FILES)
   file(SHA256 "${path}" digest)
   file(SIZE "${path}" size)
   string(SUBSTRING "${digest}" 0 20 tag)
+  get_filename_component(ext "${rel}" LAST_EXT)
+  if(ext STREQUAL ".html")
+    set(type "text/html; charset=utf-8")
+  elseif(ext STREQUAL ".css")
+    set(type "text/css; charset=utf-8")
+  elseif(ext STREQUAL ".js")
+    set(type "application/javascript; charset=utf-8")
+  elseif(ext STREQUAL ".svg")
+    set(type "image/svg+xml")
+  elseif(ext STREQUAL ".png")
+    set(type "image/png")
+  else()
+    set(type "application/octet-stream")
+  endif()
   # 0x.., sixteen bytes a line.
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
   string(REGEX REPLACE "((0x..,){16})" "\\1\n    " bytes "${bytes}")
@@ -29,7 +44,8 @@ foreach(rel IN LISTS FILES)
     set(bytes "0x00,")
   endif()
   string(APPEND arrays "// ${rel}\nconst unsigned char kAsset${index}[] = {\n    ${bytes}\n};\n")
-  string(APPEND table "    {\"${rel}\", kAsset${index}, ${size}u, \"\\\"${tag}\\\"\"},\n")
+  string(APPEND table
+         "    {\"${rel}\", kAsset${index}, ${size}u, \"\\\"${tag}\\\"\", \"${type}\"},\n")
   math(EXPR index "${index} + 1")
 endforeach()
 
@@ -46,6 +62,7 @@ struct Embedded {
   const unsigned char* bytes;
   std::size_t size;
   const char* tag;
+  const char* type;
 };
 
 const Embedded kAssets[] = {
@@ -64,6 +81,9 @@ std::string_view WebAssetBytes(std::size_t i) {
 }
 std::string_view WebAssetTag(std::size_t i) {
   return kAssets[i].tag;
+}
+std::string_view WebAssetType(std::size_t i) {
+  return kAssets[i].type;
 }
 
 }  // namespace ${NAMESPACE}

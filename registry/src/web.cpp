@@ -24,23 +24,13 @@ std::size_t WebAssetCount();
 std::string_view WebAssetPath(std::size_t i);
 std::string_view WebAssetBytes(std::size_t i);
 std::string_view WebAssetTag(std::size_t i);
+std::string_view WebAssetType(std::size_t i);
 
 namespace {
 
 constexpr std::string_view kContentSecurityPolicy =
     "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'";
-
-std::string_view ContentTypeOf(std::string_view path) {
-  const auto ends = [&](std::string_view suffix) {
-    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
-  };
-  if (ends(".html")) return "text/html; charset=utf-8";
-  if (ends(".css")) return "text/css; charset=utf-8";
-  if (ends(".js")) return "application/javascript; charset=utf-8";
-  if (ends(".svg")) return "image/svg+xml";
-  return "application/octet-stream";
-}
 
 void AddSecurityHeaders(Reply* r) {
   r->headers.emplace_back("Content-Security-Policy", std::string(kContentSecurityPolicy));
@@ -140,7 +130,7 @@ void Service::HandleWeb(const Request& request, const std::vector<std::string_vi
   if (i == static_cast<std::size_t>(-1)) return done(WebNotFound(request));
   Reply r;
   r.status = 200;
-  r.raw_content_type = std::string(ContentTypeOf(WebAssetPath(i)));
+  r.raw_content_type = std::string(WebAssetType(i));
   // HEAD: the headers alone (the HTTP layer sends whatever body it is given).
   if (request.method == "GET") r.raw_body = std::string(WebAssetBytes(i));
   // Revalidated on every load, so that a new build's pages are seen at once.

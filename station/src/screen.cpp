@@ -16,6 +16,7 @@ std::size_t WebAssetCount();
 std::string_view WebAssetPath(std::size_t i);
 std::string_view WebAssetBytes(std::size_t i);
 std::string_view WebAssetTag(std::size_t i);
+std::string_view WebAssetType(std::size_t i);
 }  // namespace web
 
 namespace {
@@ -32,17 +33,6 @@ constexpr std::string_view kJson = "application/json; charset=utf-8";
 // A stream's first words: EventSource reconnects after a second when the station
 // goes away (a restart), and gets a fresh snapshot from the new one.
 constexpr std::string_view kStreamHello = "retry: 1000\n\n";
-
-std::string_view ContentTypeOf(std::string_view path) {
-  const auto ends = [&](std::string_view suffix) {
-    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
-  };
-  if (ends(".html")) return "text/html; charset=utf-8";
-  if (ends(".css")) return "text/css; charset=utf-8";
-  if (ends(".js")) return "application/javascript; charset=utf-8";
-  if (ends(".svg")) return "image/svg+xml";
-  return "application/octet-stream";
-}
 
 // The embedded file `name` ("screen.js"), or npos.
 std::size_t FindAsset(std::string_view name) {
@@ -70,16 +60,21 @@ request_handling_status_t Error(const request_handle_t& req, restinio::http_stat
   return r.set_body(body.dump()).done();
 }
 
-// "data: {json}\n\n" with an id, as one stream message.
-std::shared_ptr<std::string> StreamMessage(std::uint64_t id, const nlohmann::json& event) {
+// "data: {json}\n\n" with an id, as one stream message; `json_text` is one line.
+std::shared_ptr<std::string> StreamMessage(std::uint64_t id, std::string_view json_text) {
   auto text = std::make_shared<std::string>();
-  text->reserve(256);
+  text->reserve(json_text.size() + 32);
   *text += "id: ";
   *text += std::to_string(id);
   *text += "\ndata: ";
-  *text += event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  *text += json_text;
   *text += "\n\n";
   return text;
+}
+
+std::shared_ptr<std::string> StreamEvent(std::uint64_t id, const nlohmann::json& event) {
+  const std::string text = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return StreamMessage(id, text);
 }
 
 std::pair<std::string, std::uint16_t> SplitHostPort(const std::string& hp, bool* ok) {
@@ -195,7 +190,7 @@ request_handling_status_t ScreenServer::Impl::ServeAsset(const request_handle_t&
   }
   const std::string tag(web::WebAssetTag(i));
   auto r = req->create_response();
-  r.append_header(restinio::http_field::content_type, std::string(ContentTypeOf(name)))
+  r.append_header(restinio::http_field::content_type, std::string(web::WebAssetType(i)))
       .append_header(restinio::http_field::cache_control, "no-cache")
       .append_header(restinio::http_field::etag, tag);
   Secure(r);
@@ -233,7 +228,7 @@ request_handling_status_t ScreenServer::Impl::OpenStream(const request_handle_t&
   nlohmann::json snapshot = options.status();
   snapshot["event"] = "snapshot";
   auto hello = std::make_shared<std::string>(kStreamHello);
-  *hello += *StreamMessage(next_message++, snapshot);
+  *hello += *StreamEvent(next_message++, snapshot);
   Send(client, hello);
   return restinio::request_accepted();
 }
@@ -316,7 +311,7 @@ void ScreenServer::Impl::ArmKeepalive() {
       nlohmann::json summary = self->options.status();
       summary.erase("positions");
       summary["event"] = "station";
-      self->Broadcast(StreamMessage(self->next_message++, summary));
+      self->Broadcast(StreamEvent(self->next_message++, summary));
     }
     self->ArmKeepalive();
   });
@@ -380,13 +375,12 @@ ScreenServer::ScreenServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) 
 
 ScreenServer::~ScreenServer() = default;
 
-void ScreenServer::Publish(const nlohmann::json& event) {
+void ScreenServer::Publish(std::string event_json) {
   std::weak_ptr<Impl> weak = impl_;
-  auto text_of = [event](Impl& self) { return StreamMessage(self.next_message++, event); };
-  asio::post(impl_->io, [weak, text_of]() {
+  asio::post(impl_->io, [weak, text = std::move(event_json)]() {
     auto self = weak.lock();
     if (!self || self->closing || self->clients.empty()) return;
-    self->Broadcast(text_of(*self));
+    self->Broadcast(StreamMessage(self->next_message++, std::string_view(text)));
   });
 }
 
