@@ -38,13 +38,20 @@ using nlohmann::json;
 class Sink final : public EventSink {
  public:
   void Emit(const json& event) override {
-    const std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace);
+    line.push_back('\n');
     {
       std::lock_guard<std::mutex> lock(mu_);
       std::fputs(line.c_str(), stdout);
       std::fflush(stdout);
     }
-    if (ScreenServer* screen = screen_.load()) screen->Publish(event);
+    line.pop_back();
+    if (ScreenServer* screen = screen_.load()) screen->Publish(std::move(line));
+  }
+  void Show(const json& event) override {
+    if (ScreenServer* screen = screen_.load()) {
+      screen->Publish(event.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
   }
   /// Once the screen's server runs (before the positions' threads start).
   void SetScreen(ScreenServer* screen) { screen_ = screen; }

@@ -140,7 +140,7 @@ void Position::Acknowledge() {
   }
   Report({{"event", "acknowledged"}, {"alarm", was}});
   const PositionSnapshot now = Snapshot();
-  Report({{"event", "state"}, {"state", now.state}, {"alarm", now.alarm}});
+  Show({{"event", "state"}, {"state", now.state}, {"alarm", now.alarm}});
   wake_.notify_all();
 }
 
@@ -161,7 +161,7 @@ void Position::SetAlarm(const char* alarm) {
     snapshot_.alarm = alarm;
     state = snapshot_.state;
   }
-  Report({{"event", "state"}, {"state", state}, {"alarm", alarm}});
+  Show({{"event", "state"}, {"state", state}, {"alarm", alarm}});
 }
 
 void Position::UpdateSignals() {
@@ -193,7 +193,7 @@ void Position::ReportWeight(const ScaleReading& r) {
   last_weight_report_ = now;
   reported_gross_ = r.gross_kg;
   reported_stable_ = r.stable;
-  Report({{"event", "weight"}, {"gross_kg", r.gross_kg}, {"stable", r.stable}});
+  Show({{"event", "weight"}, {"gross_kg", r.gross_kg}, {"stable", r.stable}});
 }
 
 PositionSnapshot Position::Snapshot() const {
@@ -209,7 +209,7 @@ void Position::SetState(const char* state) {
     snapshot_.state = state;
     alarm = snapshot_.alarm;
   }
-  Report({{"event", "state"}, {"state", state}, {"alarm", alarm}});
+  Show({{"event", "state"}, {"state", state}, {"alarm", alarm}});
 }
 
 void Position::Report(const json& event) {
@@ -217,6 +217,13 @@ void Position::Report(const json& event) {
   e["position"] = options_.position_id;
   e["at"] = clock_.Now().ToString();
   sink_.Emit(e);
+}
+
+void Position::Show(const json& event) {
+  json e = event;
+  e["position"] = options_.position_id;
+  e["at"] = clock_.Now().ToString();
+  sink_.Show(e);
 }
 
 bool Position::EnsureConnected() {

@@ -50,6 +50,9 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void Emit(const nlohmann::json& event) = 0;
+  /// An event for the operator's screens only (the position's state, the live weight
+  /// several times a second): not for the station's log. By default, as Emit.
+  virtual void Show(const nlohmann::json& event) { Emit(event); }
   virtual void Say(const std::string& position_id, const std::string& text) = 0;
 };
 
@@ -131,6 +134,7 @@ class Position {
   void SetState(const char* state);
   void SetAlarm(const char* alarm);
   void Report(const nlohmann::json& event);
+  void Show(const nlohmann::json& event);  ///< Report, to the screens only
   /// Writes the signals the state calls for, if they differ from those written
   /// (position thread; never before an interlock write that the state depends on).
   void UpdateSignals();

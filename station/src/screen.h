@@ -57,8 +57,9 @@ class ScreenServer {
   ScreenServer(const ScreenServer&) = delete;
   ScreenServer& operator=(const ScreenServer&) = delete;
 
-  /// Sends one event to every open stream (any thread; returns at once).
-  void Publish(const nlohmann::json& event);
+  /// Sends one event, a JSON object's text on one line, to every open stream (any
+  /// thread; returns at once: the caller's text is moved to the server's thread).
+  void Publish(std::string event_json);
   /// The address it listens on, as "http://HOST:PORT".
   std::string url() const;
   /// Stops accepting and ends every stream; `done` runs on the server's thread.

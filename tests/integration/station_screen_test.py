@@ -200,8 +200,6 @@ class Blocked(ScreenCase):
         self.line.fill(BLOCKED)
         b.wait("the alarm", lambda: b.probe()["alarm"])
         self.line.fill("HB0100000003")  # dual-phase: blocked again
-        self.line.station.wait_for(lambda e: e["event"] == "state" and e["state"] == "scanned",
-                                   seen=True, what="the next scan")
         b.wait("the dual-phase reason", lambda: "气液双相" in b.tile().text)
         self.assertIn("移交检验机构报废", b.tile().text)
 
