@@ -39,6 +39,13 @@ from run to run.
   bench.py pg-large-store  large-store on PostgreSQL: the same two seeded stores
                          moved there with migrate, fill-check p99 of the large one
                          vs the small one
+  bench.py screens       one position filling while 0 and then 50 operator's screens
+                         follow the station's event stream, in alternating rounds:
+                         Modbus polls per second as a ratio to none, the station's CPU
+  bench.py screen-latency  from the station's event to the page's change in headless
+                         Chromium (the operator's screen), p50/p99, beside a bare
+                         stream reader in the same run (run with /usr/bin/python3,
+                         where Debian's Selenium loads)
   bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
@@ -58,6 +65,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -773,6 +781,9 @@ def bench_station_decide(args, work):
                                                   lp.tcp_scale(sim))], sync_interval_s=3600)
         station.start()
         station.wait_for(lambda e: e["event"] == "replica_synced", what="a replica sync")
+        # An operator's screen follows the events throughout, as at a real position.
+        screen = CurlStream(station.screen_url.rstrip("/") + "/events",
+                            os.path.join(work, "station-decide-screen.txt"))
         sim.control(f"place {tare} {content}")
         for _ in range(100):  # the load cell settles in 0.5 s
             if sim.status()["bits"]["stable"]:
@@ -819,6 +830,8 @@ def bench_station_decide(args, work):
                 f"direct {statistics.median(runs['direct'][-1]):.2f} ms")
         scanner.close()
         client.close()
+        screen.close()
+        screen_events = screen.count("decision")
         # The floor: the driver's Read() (several Modbus requests) and one raw request,
         # on the same simulator; the simulator's request count says how many per Read.
         before = sim.status()["modbus"]["requests"]
@@ -848,7 +861,8 @@ def bench_station_decide(args, work):
     s, d = res["station"], res["direct"]
     read50, raw50 = floor["read"]["p50_us"] / 1000, floor["raw_request"]["p50_us"] / 1000
     print(f"## scan to decision at a position, online ({args.rounds} alternating rounds of "
-          f"{scans} blocked cylinders each side, pooled)")
+          f"{scans} blocked cylinders each side, pooled; an operator's screen attached to "
+          f"/events throughout, {screen_events} decisions seen on it)")
     print("| | p50 ms | p99 ms |")
     print("|---|---|---|")
     print(f"| direct POST /v1/fill-checks (kept alive) | {d['p50']:.2f} | {d['p99']:.2f} |")
@@ -865,6 +879,190 @@ def bench_station_decide(args, work):
           f"one raw request p50 {raw50:.3f} ms; ({d['p50']:.2f} + {read50:.3f}) / {d['p50']:.2f} "
           f"= {(d['p50'] + read50) / d['p50']:.2f}")
     return {"res": res, "floor": floor}
+
+
+class StreamReader:
+    """Follows a station's GET /events in a thread: every event with the time it
+    arrived (time.time(), to compare with the station's `at`). For the latency's
+    baseline only: a Python thread shares the benchmark's interpreter."""
+
+    def __init__(self, url):
+        self.events = []
+        self.resp = urllib.request.urlopen(url, timeout=60)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        try:
+            for line in self.resp:
+                if line.startswith(b"data: "):
+                    self.events.append((time.time(), json.loads(line[6:])))
+        except (OSError, ValueError, AttributeError):  # AttributeError: closed under it
+            pass
+
+    def close(self):
+        try:
+            self.resp.close()
+        except OSError:
+            pass
+
+
+class CurlStream:
+    """A screen that follows GET /events as a process of its own (curl), so that it
+    takes nothing from the benchmark's interpreter; what it got is in `path`."""
+
+    def __init__(self, url, path):
+        self.path = path
+        self.proc = subprocess.Popen(["curl", "-sN", "-o", path, url])
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+    def count(self, kind):
+        with open(self.path, "rb") as f:
+            return sum(1 for line in f if b'"event":"%s"' % kind.encode() in line)
+
+
+def event_age_ms(arrived, event):
+    at = event.get("at")
+    if not at:
+        return None
+    when = datetime.datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    return (arrived - when) * 1000
+
+
+def bench_screens(args, work):
+    """One position filling slowly while 0 or 50 screens follow the event stream."""
+    lp = line_processes()
+    tare, content = 16.4, 0.5
+    reg, tokens = line_registry(lp, work, "screens")
+    sim = station = None
+    rounds = {"none": [], "50 screens": []}
+    cpu = {"none": [], "50 screens": []}
+    try:
+        reg.must("POST", "/v1/cylinders/batch", tokens["company"],
+                 {"cylinders": fleet("SC", 4 * args.rounds)})
+        sim = lp.ScaleSim(os.path.join(binaries(), "tools", "scale_sim", "pingma-scale-sim"),
+                          flow_kg_s=0.3)
+        station = lp.Station(os.path.join(binaries(), "station", "pingma-station"),
+                             os.path.join(work, "screens"), "ST-01", reg.url, tokens["station"],
+                             [("P1", "OP-7", lp.tcp_listen_scanner(), lp.tcp_scale(sim))],
+                             sync_interval_s=3600)
+        station.start()
+        station.wait_for(lambda e: e["event"] == "replica_synced", what="a replica sync")
+        pid = station.program.proc.pid
+        codes = iter(f"SC{i:08d}" for i in range(4 * args.rounds))
+        url = station.screen_url.rstrip("/") + "/events"
+        for r in range(2 * args.rounds):
+            side = "none" if r % 2 == 0 else "50 screens"
+            readers = ([CurlStream(url, os.path.join(work, f"screen-{r}-{i}.txt"))
+                        for i in range(50)] if side != "none" else [])
+            sim.clear_platform()
+            sim.control(f"place {tare} {content}")
+            time.sleep(1.0)  # the load cell settles
+            station.scan("P1", next(codes))
+            station.wait_for(lambda e: e["event"] in ("fill_started", "scan_refused"),
+                             what="a fill starting")
+            time.sleep(0.5)
+            req0, cpu0, t0 = sim.status()["modbus"]["requests"], cpu_seconds(pid), time.monotonic()
+            time.sleep(args.window)
+            req1, cpu1, t1 = sim.status()["modbus"]["requests"], cpu_seconds(pid), time.monotonic()
+            rounds[side].append((req1 - req0) / (t1 - t0))
+            cpu[side].append((cpu1 - cpu0) / (t1 - t0))
+            sim.control("remove")  # the fill ends, interrupted
+            station.wait_for(lambda e: e["event"] == "fill_finished", timeout=120,
+                             what="the fill's end")
+            for rd in readers:
+                rd.close()
+            seen = min((rd.count("weight") for rd in readers), default=None)
+            log(f"  round {r + 1} ({side}): {rounds[side][-1]:.2f} polls/s, station CPU "
+                f"{cpu[side][-1] * 100:.1f}%" + (f", weight events per screen >= {seen}"
+                                                 if seen is not None else ""))
+    finally:
+        for stop in (station and station.stop, sim and sim.stop, reg.stop):
+            if stop:
+                stop()
+    none, many = statistics.median(rounds["none"]), statistics.median(rounds["50 screens"])
+    print(f"## the fill loop with 50 operator's screens open ({args.rounds} alternating rounds "
+          f"of {args.window} s each side, one position filling at 0.3 kg/s)")
+    print("| | Modbus polls/s (median) | station CPU, % of one core (median) |")
+    print("|---|---|---|")
+    print(f"| no screen | {none:.2f} | {statistics.median(cpu['none']) * 100:.1f} |")
+    print(f"| 50 screens following /events | {many:.2f} | "
+          f"{statistics.median(cpu['50 screens']) * 100:.1f} |")
+    per_round = ", ".join(f"{b / a:.3f}" for a, b in zip(rounds["none"], rounds["50 screens"]))
+    print(f"ratio 50 screens / none: {many / none:.3f} (goal >= 0.95); per round {per_round}")
+    return {"none": none, "many": many}
+
+
+def bench_screen_latency(args, work):
+    """From a station event's `at` to the page's change, in headless Chromium, beside a
+    bare stream reader on the same events."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        raise SystemExit("bench: screen-latency needs Debian's python3-selenium: run it with "
+                         "/usr/bin/python3")
+    lp = line_processes()
+    tare, content = 16.4, 0.5
+    reg, tokens = line_registry(lp, work, "screen-latency")
+    sim = station = driver = reader = None
+    overdue = str(china_today() - datetime.timedelta(days=1))
+    try:
+        reg.must("POST", "/v1/cylinders/batch", tokens["company"],
+                 {"cylinders": [dict(f, next_inspection_due=overdue)
+                                for f in fleet("SL", args.scans)]})
+        sim = lp.ScaleSim(os.path.join(binaries(), "tools", "scale_sim", "pingma-scale-sim"))
+        station = lp.Station(os.path.join(binaries(), "station", "pingma-station"),
+                             os.path.join(work, "screen-latency"), "ST-01", reg.url,
+                             tokens["station"],
+                             [("P1", "OP-7", lp.tcp_listen_scanner(), lp.tcp_scale(sim))],
+                             sync_interval_s=3600)
+        station.start()
+        station.wait_for(lambda e: e["event"] == "replica_synced", what="a replica sync")
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--user-data-dir=" + os.path.join(work, "chromium"),
+                    "--autoplay-policy=no-user-gesture-required", "--window-size=1024,600"):
+            options.add_argument(arg)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver.get(station.screen_url.rstrip("/") + "/p/P1")
+        reader = StreamReader(station.screen_url.rstrip("/") + "/events")
+        time.sleep(1.0)
+        sim.control(f"place {tare} {content}")
+        time.sleep(1.0)
+        log(f"screen-latency: {args.scans} blocked cylinders scanned, one every 0.25 s")
+        for i in range(args.scans):
+            station.scan("P1", f"SL{i:08d}")
+            station.wait_for(lambda e: e["event"] == "decision", what="a decision")
+            time.sleep(0.25)
+        time.sleep(1.0)
+        page = driver.execute_script("return window.pingmaScreen.latencies")
+        bare = [a for a in (event_age_ms(t, e) for t, e in reader.events) if a is not None]
+    finally:
+        if reader:
+            reader.close()
+        if driver:
+            driver.quit()
+        for stop in (station and station.stop, sim and sim.stop, reg.stop):
+            if stop:
+                stop()
+    p = {"page": (percentile(page, 0.5), percentile(page, 0.99)),
+         "bare": (percentile(bare, 0.5), percentile(bare, 0.99))}
+    print(f"## event to screen ({args.scans} blocked cylinders; {len(page)} events drawn)")
+    print("| | p50 ms | p99 ms |")
+    print("|---|---|---|")
+    print(f"| a bare reader of /events (Python, the event's arrival) | {p['bare'][0]:.1f} | "
+          f"{p['bare'][1]:.1f} |")
+    print(f"| the page in Chromium (the frame after its change) | {p['page'][0]:.1f} | "
+          f"{p['page'][1]:.1f} |")
+    print(f"page p99 {p['page'][1]:.1f} ms (goal <= 250 ms); page/bare p99 "
+          f"{p['page'][1] / max(p['bare'][1], 0.1):.2f}")
+    return p
 
 
 def bench_replica(args, work):
@@ -1254,7 +1452,8 @@ def main():
     parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos",
                                           "station-decide", "replica", "positions", "console",
                                           "handovers", "migrate", "pg-instances",
-                                          "pg-large-store", "all"])
+                                          "pg-large-store", "screens", "screen-latency",
+                                          "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -1272,7 +1471,7 @@ def main():
     parser.add_argument("--decisions", type=int, default=20000,
                         help="replica: offline decisions timed")
     parser.add_argument("--window", type=int, default=20,
-                        help="positions: seconds measured while all 8 fill")
+                        help="positions, screens: seconds measured while filling")
     parser.add_argument("--console-fills", type=int, default=200000,
                         help="console: fills spread over the large store's two years")
     parser.add_argument("--console-scrap", type=int, default=100000,
@@ -1323,6 +1522,10 @@ def main():
             bench_pg_instances(args, work)
         if args.which in ("pg-large-store", "all"):
             bench_pg_large_store(args, work)
+        if args.which in ("screens", "all"):
+            bench_screens(args, work)
+        if args.which in ("screen-latency", "all"):
+            bench_screen_latency(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
