@@ -30,6 +30,7 @@ constexpr std::string_view kContentSecurityPolicy =
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'";
 constexpr std::string_view kJson = "application/json; charset=utf-8";
+constexpr std::size_t kMaxAckBody = 1024;
 // A stream's first words: EventSource reconnects after a second when the station
 // goes away (a restart), and gets a fresh snapshot from the new one.
 constexpr std::string_view kStreamHello = "retry: 1000\n\n";
@@ -162,7 +163,13 @@ request_handling_status_t ScreenServer::Impl::Handle(const request_handle_t& req
         .set_body(options.status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
         .done();
   }
-  if (path == "/events") return OpenStream(req);
+  if (path == "/events") {
+    if (method != restinio::http_method_get()) {
+      return Error(req, restinio::status_method_not_allowed(), "METHOD_NOT_ALLOWED",
+                   "follow the events with GET");
+    }
+    return OpenStream(req);
+  }
   if (path == "/" || path == "/index.html") return ServeAsset(req, "screen.html");
   if (path.rfind("/p/", 0) == 0) {
     if (!KnownPosition(std::string_view(path).substr(3))) {
@@ -253,6 +260,11 @@ request_handling_status_t ScreenServer::Impl::Acknowledge(const request_handle_t
     return Error(req, restinio::status_forbidden(), "FOREIGN_ORIGIN",
                  "only the station's own screen may acknowledge");
   }
+  if (req->body().size() > kMaxAckBody) {
+    return Error(
+        req, restinio::status_payload_too_large(), "TOO_LARGE",
+        "an acknowledgement's body is {} (at most " + std::to_string(kMaxAckBody) + " bytes)");
+  }
   options.acknowledge(position);
   auto r = req->create_response(restinio::status_no_content());
   Secure(r);
@@ -340,6 +352,12 @@ Result<std::unique_ptr<ScreenServer>> ScreenServer::Start(asio::io_context& io,
             // A browser that stops reading holds at most this much of the station's
             // memory in the kernel, and its stuck write ends the connection.
             .write_http_response_timelimit(std::chrono::seconds(5))
+            // The one body taken is an acknowledgement's "{}": one far larger is not
+            // even read (the connection is closed); a larger one than kMaxAckBody, 413.
+            .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                          .max_body_size(64 << 10)
+                                          .max_field_count(64)
+                                          .max_url_size(2048))
             .socket_options_setter([](restinio::socket_options_t& o) {
               o.set_option(asio::socket_base::send_buffer_size(64 << 10));
             })

@@ -225,6 +225,11 @@ class Blocked(ScreenCase):
         self.assertEqual(status, 404)
         status, _ = post("/status")
         self.assertEqual(status, 405)
+        status, _ = post("/p/P1/ack", body=b"{" + b" " * 10000 + b"}",
+                         headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 413)
+        status, _ = post("/events")
+        self.assertEqual(status, 405)
         status, _ = post("/p/P1/ack", headers={"Content-Type": "application/json"})
         self.assertEqual(status, 204)
         with urllib.request.urlopen(base + "/p/P1", timeout=10) as r:
