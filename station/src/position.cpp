@@ -115,7 +115,7 @@ void Position::Submit(const std::string& scan_text) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     busy = filling_ && !badge;
-    if (!busy) scans_.push_back(scan_text);
+    if (!busy) scans_.push_back({scan_text, Steady::now()});
   }
   if (busy) {
     Report({{"event", "scan_ignored"}, {"raw", scan_text}, {"why", "a fill is running"}});
@@ -302,7 +302,9 @@ std::optional<ScaleReading> Position::ReadStable(std::chrono::milliseconds wait,
   return std::nullopt;
 }
 
-void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop) {
+void Position::HandleScan(const std::string& text, Steady::time_point submitted,
+                          const std::atomic<bool>& stop) {
+  const Steady::time_point taken = Steady::now();
   if (text.rfind(kBadgePrefix, 0) == 0) {
     const std::string op = text.substr(kBadgePrefix.size());
     if (op.empty() || op.size() > 64) {
@@ -327,10 +329,11 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
     snapshot_.alarm.clear();
   }
   SetState("scanned");
-  Report({{"event", "scan"}, {"raw", text}, {"operator_id", options_.operator_id}});
+  Show({{"event", "scan"}, {"raw", text}, {"operator_id", options_.operator_id}});
 
   // The empty weight goes with the check (tare mismatch, residual); without a stable
   // reading of a cylinder on the platform nothing can be filled.
+  const Steady::time_point weighing = Steady::now();
   const std::optional<ScaleReading> empty = ReadStable(options_.stable_wait, stop);
   if (!empty || !empty->present) {
     const char* why = !empty ? "no stable reading from the scale" : "no cylinder on the scale";
@@ -343,7 +346,9 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
 
   SetState("checking");
   CheckRequest request{options_.station_id, options_.operator_id, text, empty->gross_kg, {}};
+  const Steady::time_point checking = Steady::now();
   Result<CheckAnswer> answer = decider_.Decide(request);
+  const Steady::time_point decided = Steady::now();
   if (!answer.ok()) {
     Report({{"event", "decision"},
             {"raw", text},
@@ -380,6 +385,16 @@ void Position::HandleScan(const std::string& text, const std::atomic<bool>& stop
   }
   json event = decision;
   event["event"] = "decision";
+  // Where the time went, from the scanner's line to this event (ms): the hand-over to
+  // this position's thread, its events before the weighing, the weighing, the check.
+  const auto ms = [](Steady::duration d) {
+    return std::round(std::chrono::duration<double, std::milli>(d).count() * 1000) / 1000;
+  };
+  event["timing_ms"] = {{"queued", ms(taken - submitted)},
+                        {"before_weighing", ms(weighing - taken)},
+                        {"weighing", ms(checking - weighing)},
+                        {"check", ms(decided - checking)},
+                        {"total", ms(Steady::now() - submitted)}};
   Report(event);
   const std::string code = answer->cylinder ? answer->cylinder->code : text;
   const std::string where = answer->offline ? " [离线 offline]" : "";
@@ -645,6 +660,7 @@ Status Position::RecoverUnfinished() {
 void Position::Run(const std::atomic<bool>& stop) {
   while (!stop) {
     std::string scan;
+    Steady::time_point submitted;
     {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait_for(lock, options_.idle_poll_interval,
@@ -652,12 +668,13 @@ void Position::Run(const std::atomic<bool>& stop) {
       kicked_ = false;
       if (stop) break;
       if (!scans_.empty()) {
-        scan = std::move(scans_.front());
+        scan = std::move(scans_.front().text);
+        submitted = scans_.front().at;
         scans_.pop_front();
       }
     }
     if (!scan.empty()) {
-      HandleScan(scan, stop);
+      HandleScan(scan, submitted, stop);
       UpdateSignals();
       continue;
     }

@@ -118,7 +118,8 @@ class Position {
 
  private:
   struct Fill;
-  void HandleScan(const std::string& text, const std::atomic<bool>& stop);
+  void HandleScan(const std::string& text, std::chrono::steady_clock::time_point submitted,
+                  const std::atomic<bool>& stop);
   bool EnsureConnected();
   /// Reads the scale, weights rounded to the gram, and keeps the status page's copy.
   Result<ScaleReading> ReadScale();
@@ -150,7 +151,11 @@ class Position {
 
   mutable std::mutex mu_;  // guards the queue and the snapshot
   std::condition_variable wake_;
-  std::deque<std::string> scans_;
+  struct QueuedScan {
+    std::string text;
+    std::chrono::steady_clock::time_point at;  // when Submit took it
+  };
+  std::deque<QueuedScan> scans_;
   bool filling_ = false;
   PositionSnapshot snapshot_;
   std::chrono::steady_clock::time_point next_connect_{};

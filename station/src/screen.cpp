@@ -1,8 +1,13 @@
 // The operator's screen and GET /status (see screen.h). Every stream and the
-// server itself live on the io_context's one thread; Publish only posts there.
+// server itself live on the io_context's one thread. Publish only queues the event's
+// text: the queue is sent to every stream a few milliseconds after its first event,
+// in one write, so that a burst of events (a scan: its state, the scan, the check's
+// state, the decision) wakes the server and the screens once, and not in the middle
+// of the position's check.
 #include "screen.h"
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string_view>
 
@@ -105,7 +110,7 @@ struct ScreenServer::Impl : std::enable_shared_from_this<Impl> {
   };
 
   Impl(asio::io_context& io_context, ScreenOptions o)
-      : io(io_context), options(std::move(o)), keepalive(io_context) {}
+      : io(io_context), options(std::move(o)), keepalive(io_context), batch_timer(io_context) {}
 
   asio::io_context& io;
   ScreenOptions options;
@@ -117,6 +122,13 @@ struct ScreenServer::Impl : std::enable_shared_from_this<Impl> {
   std::uint64_t next_client = 1, next_message = 1;
   asio::steady_timer keepalive;
   bool closing = false;
+  // Events published and not yet sent; any thread, under `queue_mu`.
+  std::mutex queue_mu;
+  std::vector<std::string> queued;
+  bool flush_posted = false;
+  asio::steady_timer batch_timer;  // the io thread's
+
+  void Flush();
 
   request_handling_status_t Handle(const request_handle_t& req);
   request_handling_status_t ServeAsset(const request_handle_t& req, std::string_view name);
@@ -394,12 +406,34 @@ ScreenServer::ScreenServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) 
 ScreenServer::~ScreenServer() = default;
 
 void ScreenServer::Publish(std::string event_json) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->queue_mu);
+    impl_->queued.push_back(std::move(event_json));
+    if (impl_->flush_posted) return;
+    impl_->flush_posted = true;
+  }
   std::weak_ptr<Impl> weak = impl_;
-  asio::post(impl_->io, [weak, text = std::move(event_json)]() {
+  asio::post(impl_->io, [weak]() {
     auto self = weak.lock();
-    if (!self || self->closing || self->clients.empty()) return;
-    self->Broadcast(StreamMessage(self->next_message++, std::string_view(text)));
+    if (!self) return;
+    self->batch_timer.expires_after(self->options.batch);
+    self->batch_timer.async_wait([weak](const asio::error_code&) {
+      if (auto me = weak.lock()) me->Flush();
+    });
   });
+}
+
+void ScreenServer::Impl::Flush() {
+  std::vector<std::string> events;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu);
+    events.swap(queued);
+    flush_posted = false;
+  }
+  if (closing || clients.empty() || events.empty()) return;
+  auto text = std::make_shared<std::string>();
+  for (const std::string& e : events) *text += *StreamMessage(next_message++, e);
+  Broadcast(text);
 }
 
 std::string ScreenServer::url() const {
@@ -413,6 +447,7 @@ void ScreenServer::Close(std::function<void()> done) {
   asio::post(self->io, [self, done = std::move(done)]() mutable {
     self->closing = true;
     self->keepalive.cancel();
+    self->batch_timer.cancel();
     for (auto& [id, client] : self->clients) {
       try {
         if (client->stream) client->stream->done();

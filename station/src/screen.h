@@ -46,6 +46,8 @@ struct ScreenOptions {
   /// How often every stream gets {"event": "station", ...}: the status without the
   /// positions (online, outboxes, replica); it also keeps idle streams open.
   std::chrono::milliseconds keepalive{5000};
+  /// Events published within this of the first are sent together, in one write.
+  std::chrono::milliseconds batch{10};
 };
 
 class ScreenServer {
@@ -57,8 +59,8 @@ class ScreenServer {
   ScreenServer(const ScreenServer&) = delete;
   ScreenServer& operator=(const ScreenServer&) = delete;
 
-  /// Sends one event, a JSON object's text on one line, to every open stream (any
-  /// thread; returns at once: the caller's text is moved to the server's thread).
+  /// Sends one event, a JSON object's text on one line, to every open stream, within
+  /// `batch` (any thread; returns at once: the text is queued for the server's thread).
   void Publish(std::string event_json);
   /// The address it listens on, as "http://HOST:PORT".
   std::string url() const;

@@ -759,6 +759,48 @@ class KeptAlive:
         self.conn.close()
 
 
+class StationOnOnePipe:
+    """pingma-station with its stdout read by the thread that measures, as the direct
+    side reads its answers: no reader thread and queue between the station's line and
+    the benchmark (line_processes.Station has both, for tests that must never block)."""
+
+    def __init__(self, config_station):
+        self.proc = subprocess.Popen([config_station.binary, "--config", config_station.config],
+                                     cwd=config_station.workdir, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if self.proc.stdout.readline().strip() != b"ready":
+            raise SystemExit("bench: the station did not say ready")
+        ready = json.loads(self.proc.stdout.readline())
+        self.status_url, self.screen_url = ready["status"], ready["screen"]
+
+    def wait_for(self, pred, what="an event"):
+        for line in iter(self.proc.stdout.readline, b""):
+            event = json.loads(line)
+            if pred(event):
+                return event
+        raise SystemExit(f"bench: the station ended before {what}")
+
+    def wait_for_raw(self, marker):
+        """The first event whose line holds `marker` (bytes), parsed: only that line."""
+        for line in iter(self.proc.stdout.readline, b""):
+            if marker in line:
+                return json.loads(line)
+        raise SystemExit("bench: the station ended")
+
+    def scanner_address(self, position_id):
+        with urllib.request.urlopen(self.status_url, timeout=30) as resp:
+            status = json.loads(resp.read())
+        return next(p["scanner"] for p in status["positions"] if p["id"] == position_id)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
 def bench_station_decide(args, work):
     """Scan to decision at a position, against the bare fill check, in alternating
     rounds on the same registry; then the Modbus read timed alone."""
@@ -775,11 +817,10 @@ def bench_station_decide(args, work):
             reg.must("POST", "/v1/cylinders/batch", tokens["company"],
                      {"cylinders": fleet_rows[i:i + 5000]})
         sim = lp.ScaleSim(os.path.join(binaries(), "tools", "scale_sim", "pingma-scale-sim"))
-        station = lp.Station(os.path.join(binaries(), "station", "pingma-station"),
-                             os.path.join(work, "station-decide"), "ST-01", reg.url,
-                             tokens["station"], [("P1", "OP-7", lp.tcp_listen_scanner(),
-                                                  lp.tcp_scale(sim))], sync_interval_s=3600)
-        station.start()
+        station = StationOnOnePipe(lp.Station(
+            os.path.join(binaries(), "station", "pingma-station"),
+            os.path.join(work, "station-decide"), "ST-01", reg.url, tokens["station"],
+            [("P1", "OP-7", lp.tcp_listen_scanner(), lp.tcp_scale(sim))], sync_interval_s=3600))
         station.wait_for(lambda e: e["event"] == "replica_synced", what="a replica sync")
         # An operator's screen follows the events throughout, as at a real position.
         screen = CurlStream(station.screen_url.rstrip("/") + "/events",
@@ -793,16 +834,17 @@ def bench_station_decide(args, work):
         scanner = socket.create_connection((host, int(port)), timeout=30)
         client = KeptAlive(reg.url, tokens["station"])
         codes = iter(f"SD{i:08d}" for i in range(n_codes))
+        inside = []  # the station's own timing of each decision
 
         def via_station():
             code = next(codes)
             start = time.perf_counter()
             scanner.sendall(code.encode() + b"\r\n")
-            d = station.wait_for(lambda e: e["event"] in ("decision", "scan_refused")
-                                 and e.get("raw") == code, what=f"a decision on {code}")
+            d = station.wait_for_raw(b'"raw":"' + code.encode() + b'"')
             took = time.perf_counter() - start
             if d["event"] != "decision" or d["decision"] != "block" or d["offline"]:
                 raise SystemExit(f"bench: unexpected {d}")
+            inside.append(d.get("timing_ms", {}))
             return took
 
         def direct():
@@ -874,6 +916,13 @@ def bench_station_decide(args, work):
     print(f"the same check through the station's libcurl client (C++, after the rounds): "
           f"p50 {libcurl['p50_us'] / 1000:.2f} ms, p99 {libcurl['p99_us'] / 1000:.2f} ms; "
           f"station/libcurl p50 {s['p50'] / (libcurl['p50_us'] / 1000):.2f}")
+    timed = inside[-args.rounds * scans:]
+    if timed and "total" in timed[0]:
+        parts = ("queued", "before_weighing", "weighing", "check", "total")
+        print("inside the station, from the scanner's line to the decision event (p50 ms): " +
+              ", ".join(f"{k} {percentile([t[k] for t in timed], 0.5):.3f}" for k in parts) +
+              f"; outside it (the scan's way in, the event's way out) "
+              f"{s['p50'] - percentile([t['total'] for t in timed], 0.5):.3f}")
     print(f"floor: Scale::Read() p50 {read50:.3f} ms, p99 "
           f"{floor['read']['p99_us'] / 1000:.3f} ms ({per_read:.1f} Modbus requests per Read); "
           f"one raw request p50 {raw50:.3f} ms; ({d['p50']:.2f} + {read50:.3f}) / {d['p50']:.2f} "
