@@ -329,7 +329,19 @@ void Position::HandleScan(const std::string& text, Steady::time_point submitted,
     snapshot_.alarm.clear();
   }
   SetState("scanned");
-  Show({{"event", "scan"}, {"raw", text}, {"operator_id", options_.operator_id}});
+  // The scan: on the screens at once; in the log just before what became of it, so
+  // that no log line is written (and read) while the check is under way.
+  json scan_event = {{"event", "scan"},
+                     {"raw", text},
+                     {"operator_id", options_.operator_id},
+                     {"position", options_.position_id},
+                     {"at", clock_.Now().ToString()}};
+  sink_.Show(scan_event);
+  bool scan_logged = false;
+  const auto log_scan = [&] {
+    if (!scan_logged) sink_.Log(scan_event);
+    scan_logged = true;
+  };
 
   // The empty weight goes with the check (tare mismatch, residual); without a stable
   // reading of a cylinder on the platform nothing can be filled.
@@ -337,6 +349,7 @@ void Position::HandleScan(const std::string& text, Steady::time_point submitted,
   const std::optional<ScaleReading> empty = ReadStable(options_.stable_wait, stop);
   if (!empty || !empty->present) {
     const char* why = !empty ? "no stable reading from the scale" : "no cylinder on the scale";
+    log_scan();
     Report({{"event", "scan_refused"}, {"raw", text}, {"why", why}});
     sink_.Say(options_.position_id, std::string(!empty ? "秤无稳定读数" : "秤上无气瓶") + " / " +
                                         why + ": 未充装 / not filled");
@@ -349,6 +362,7 @@ void Position::HandleScan(const std::string& text, Steady::time_point submitted,
   const Steady::time_point checking = Steady::now();
   Result<CheckAnswer> answer = decider_.Decide(request);
   const Steady::time_point decided = Steady::now();
+  log_scan();
   if (!answer.ok()) {
     Report({{"event", "decision"},
             {"raw", text},

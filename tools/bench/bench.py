@@ -780,10 +780,11 @@ class StationOnOnePipe:
                 return event
         raise SystemExit(f"bench: the station ended before {what}")
 
-    def wait_for_raw(self, marker):
-        """The first event whose line holds `marker` (bytes), parsed: only that line."""
+    def wait_for_raw(self, *markers):
+        """The first event whose line holds one of `markers` (bytes), parsed: only that
+        line (the scan's own line, written just before its decision, is passed over)."""
         for line in iter(self.proc.stdout.readline, b""):
-            if marker in line:
+            if any(m in line for m in markers):
                 return json.loads(line)
         raise SystemExit("bench: the station ended")
 
@@ -840,7 +841,9 @@ def bench_station_decide(args, work):
             code = next(codes)
             start = time.perf_counter()
             scanner.sendall(code.encode() + b"\r\n")
-            d = station.wait_for_raw(b'"raw":"' + code.encode() + b'"')
+            d = station.wait_for_raw(b'"event":"decision"', b'"event":"scan_refused"')
+            if d.get("raw") != code:
+                raise SystemExit(f"bench: a decision on {d.get('raw')}, not {code}")
             took = time.perf_counter() - start
             if d["event"] != "decision" or d["decision"] != "block" or d["offline"]:
                 raise SystemExit(f"bench: unexpected {d}")
