@@ -699,6 +699,25 @@ class WebBrowserTest(unittest.TestCase):
             "#timeline > li[data-type=hazard_opened]").text)
         self.shot("console-cylinder-after-handover")
 
+    def test_32_console_marks_offline_checks(self):
+        """A check decided offline shows as one, and a disagreement as one: the station
+        allowed a cylinder that the registry, as of that time, refuses."""
+        self.cylinder("OFFL01", due=self.today - timedelta(days=1))
+        check_id = str(uuid.uuid4())
+        self.api("POST", "/v1/fill-checks/offline", {
+            "check_id": check_id, "station_id": "ST-W", "operator_id": "OP-W",
+            "scan": "OFFL01", "at": now_rfc3339(-120), "decision": "allow", "reasons": [],
+            "replica_synced_at": now_rfc3339(-3600)}, self.station)
+        self.console_signed_in("#cylinder/OFFL01")
+        self.wait(lambda d: self.finds("#timeline > li[data-type=fill_check]"))
+        check = self.find("#timeline > li[data-type=fill_check]")
+        self.assertIn("离线判定", check.text)
+        self.assertIn("与注册中心不一致", check.text)
+        self.assertIn("INSPECTION_OVERDUE", check.text)
+        violation = self.find("#timeline > li[data-type=violation]")
+        self.assertIn(check_id, violation.text)
+        self.shot("console-offline-check")
+
     def test_31_console_narrow(self):
         """Still usable on a phone: the tabs scroll, tables scroll inside their card."""
         self.console_signed_in("#hazards")
