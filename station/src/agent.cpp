@@ -48,12 +48,13 @@ class Sink final : public EventSink {
     line.pop_back();
     if (ScreenServer* screen = screen_.load()) screen->Publish(std::move(line));
   }
+  /// Written with the next event, in one write: a position logs a scan only just
+  /// before it reports what became of it.
   void Log(const json& event) override {
     std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace);
     line.push_back('\n');
     std::lock_guard<std::mutex> lock(mu_);
     std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
   }
   void Show(const json& event) override {
     if (ScreenServer* screen = screen_.load()) {

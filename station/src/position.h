@@ -53,8 +53,8 @@ class EventSink {
   /// An event for the operator's screens only (the position's state, the live weight
   /// several times a second): not for the station's log. By default, as Emit.
   virtual void Show(const nlohmann::json& event) { Emit(event); }
-  /// An event for the station's log only (one the screens were shown already). By
-  /// default, as Emit.
+  /// An event for the station's log only (one the screens were shown already), which
+  /// may be held until the next Emit and written with it. By default, as Emit.
   virtual void Log(const nlohmann::json& event) { Emit(event); }
   virtual void Say(const std::string& position_id, const std::string& text) = 0;
 };
