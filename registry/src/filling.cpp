@@ -733,14 +733,22 @@ void Service::PostOfflineFillCheck(const Call& call, Store::Done done) {
     // again with another body is answered the same way: the first is what was
     // recorded, and a station that reuses an id has a bug this cannot mend. The
     // table's key holds on every registry of one database and across restarts.
-    auto dup = tx.conn().Prepare("SELECT answer FROM offline_checks WHERE check_id = ?");
+    // Another station's id is not answered: each station sees its own checks only.
+    auto dup = tx.conn().Prepare(
+        "SELECT o.answer, e.actor_id FROM offline_checks o JOIN events e ON e.seq = o.seq "
+        "WHERE o.check_id = ?");
     if (!dup.ok()) return ErrorReply(dup.status());
     (*dup)->Bind(1, req.check_id);
     auto seen = (*dup)->Step();
     if (!seen.ok()) return ErrorReply(seen.status());
     if (*seen) {
       json answer = json::parse((*dup)->Text(0), nullptr, false);
+      const std::string sender = (*dup)->Text(1);
       (*dup)->Reset();
+      if (sender != who.subject) {
+        return ErrorReply(Status::Conflict(
+            fmt::format("check_id {} was sent by another station: make a new one", req.check_id)));
+      }
       if (!answer.is_object()) {
         return ErrorReply(
             Status::Corruption("the stored answer of check " + req.check_id + " is not JSON"));

@@ -199,6 +199,12 @@ class OfflineChecksTest(RegistryCase):
         self.assertEqual(self.stored(), before, "a check sent again stored something")
         checks = [e for e in self.of_type("OC-OK", "fill_check") if e.get("offline")]
         self.assertEqual(len(checks), 1, checks)
+        # Another station's check id: refused, not answered with that station's check.
+        status, answer, _ = self.offline("OC-OK", at, station="ST-B", check_id=body["check_id"])
+        self.assertEqual(status, 409, answer)
+        self.assertNotIn("registry_decision", answer)
+        self.assertIn("another station", answer["error"]["message"])
+        self.assertEqual(self.stored(), before, "another station's id stored something")
 
     def test_02_history_marks(self):
         at = shanghai(self.g, 9, 30)
