@@ -288,8 +288,10 @@ Status RunStation(const std::string& config_path) {
     std::unique_ptr<Position> position;
     std::unique_ptr<ScanSource> source;
   };
-  std::vector<Lane> lanes;
+  // Declared before the lanes and the screen, so destroyed after them: their
+  // sources' sockets and timers belong to it.
   asio::io_context io;
+  std::vector<Lane> lanes;
   for (const PositionConfig& pc : cfg.positions) {
     Lane lane;
     lane.scale = MakeModbusScale(pc.scale, pc.profile);

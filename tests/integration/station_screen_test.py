@@ -115,7 +115,10 @@ class ScreenCase(unittest.TestCase):
 
     def tearDown(self):
         self.browser.close()
+        # A clean stop, screens open or dropped: exit 0 (under the sanitizers too).
+        code = self.line.station.stop()
         self.line.close()
+        self.assertEqual(code, 0, "the station did not stop cleanly")
 
     def open(self, path="/p/P1"):
         self.browser.driver.get(self.line.station.screen_url.rstrip("/") + path)
