@@ -223,17 +223,17 @@
       el('div', 'code', code || '', ' ', d.offline ? el('span', 'tag', '离线判定 offline') : null));
     if (!allow) {
       const reasons = el('ul', 'reasons');
-      const todo = new Set();
+      const steps = new Set();
       for (const r of d.reasons || []) {
         const known = REASONS[r.code];
         const detail = (r.message || '').split(': ').slice(1).join(': ');
         reasons.append(el('li', null, known ? known[0] : r.code, en(known ? known[1] : r.message),
           detail ? el('span', 'detail', detail) : null));
-        for (const a of known ? known[2] : ['aside', 'supervisor']) todo.add(a);
+        for (const a of known ? known[2] : ['aside', 'supervisor']) steps.add(a);
       }
-      if (d.flagged_for_scrap) todo.add('scrap');
+      if (d.flagged_for_scrap) steps.add('scrap');
       const actions = el('ul', 'actions');
-      for (const a of todo) actions.append(action(a));
+      for (const a of steps) actions.append(action(a));
       box.append(reasons, actions);
     }
     return box;
