@@ -212,18 +212,18 @@ void Position::SetState(const char* state) {
   Show({{"event", "state"}, {"state", state}, {"alarm", alarm}});
 }
 
+json Position::Stamped(json event) const {
+  event["position"] = options_.position_id;
+  event["at"] = clock_.Now().ToString();
+  return event;
+}
+
 void Position::Report(const json& event) {
-  json e = event;
-  e["position"] = options_.position_id;
-  e["at"] = clock_.Now().ToString();
-  sink_.Emit(e);
+  sink_.Emit(Stamped(event));
 }
 
 void Position::Show(const json& event) {
-  json e = event;
-  e["position"] = options_.position_id;
-  e["at"] = clock_.Now().ToString();
-  sink_.Show(e);
+  sink_.Show(Stamped(event));
 }
 
 bool Position::EnsureConnected() {
@@ -331,11 +331,8 @@ void Position::HandleScan(const std::string& text, Steady::time_point submitted,
   SetState("scanned");
   // The scan: on the screens at once; in the log just before what became of it, so
   // that no log line is written (and read) while the check is under way.
-  json scan_event = {{"event", "scan"},
-                     {"raw", text},
-                     {"operator_id", options_.operator_id},
-                     {"position", options_.position_id},
-                     {"at", clock_.Now().ToString()}};
+  const json scan_event =
+      Stamped({{"event", "scan"}, {"raw", text}, {"operator_id", options_.operator_id}});
   sink_.Show(scan_event);
   bool scan_logged = false;
   const auto log_scan = [&] {
