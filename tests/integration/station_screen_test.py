@@ -228,9 +228,12 @@ class Blocked(ScreenCase):
         self.assertEqual(status, 404)
         status, _ = post("/status")
         self.assertEqual(status, 405)
-        status, _ = post("/p/P1/ack", body=b"{" + b" " * 10000 + b"}",
-                         headers={"Content-Type": "application/json"})
-        self.assertEqual(status, 413)
+        # The acknowledgement's body: at most 1 KiB, on both sides of the limit.
+        for size, expected in ((1024, 204), (1025, 413), (10000, 413)):
+            with self.subTest(body_bytes=size):
+                status, _ = post("/p/P1/ack", body=b"{" + b" " * (size - 2) + b"}",
+                                 headers={"Content-Type": "application/json"})
+                self.assertEqual(status, expected)
         status, _ = post("/events")
         self.assertEqual(status, 405)
         status, _ = post("/p/P1/ack", headers={"Content-Type": "application/json"})
