@@ -218,12 +218,12 @@ json Position::Stamped(json event) const {
   return event;
 }
 
-void Position::Report(const json& event) {
-  sink_.Emit(Stamped(event));
+void Position::Report(json event) {
+  sink_.Emit(Stamped(std::move(event)));
 }
 
-void Position::Show(const json& event) {
-  sink_.Show(Stamped(event));
+void Position::Show(json event) {
+  sink_.Show(Stamped(std::move(event)));
 }
 
 bool Position::EnsureConnected() {
@@ -394,7 +394,7 @@ void Position::HandleScan(const std::string& text, Steady::time_point submitted,
     snapshot_.last_decision_json = decision.dump();
     if (!answer->allowed) ++snapshot_.blocks;
   }
-  json event = decision;
+  json event = std::move(decision);
   event["event"] = "decision";
   // Where the time went, from the scanner's line to this event (ms): the hand-over to
   // this position's thread, its events before the weighing, the weighing, the check.
@@ -406,7 +406,7 @@ void Position::HandleScan(const std::string& text, Steady::time_point submitted,
                         {"weighing", ms(checking - weighing)},
                         {"check", ms(decided - checking)},
                         {"total", ms(Steady::now() - submitted)}};
-  Report(event);
+  Report(std::move(event));
   const std::string code = answer->cylinder ? answer->cylinder->code : text;
   const std::string where = answer->offline ? " [离线 offline]" : "";
   if (!answer->allowed) {

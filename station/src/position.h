@@ -139,8 +139,8 @@ class Position {
   void SetAlarm(const char* alarm);
   /// The event with this position's id and the time, as every event carries them.
   nlohmann::json Stamped(nlohmann::json event) const;
-  void Report(const nlohmann::json& event);
-  void Show(const nlohmann::json& event);  ///< Report, to the screens only
+  void Report(nlohmann::json event);
+  void Show(nlohmann::json event);  ///< Report, to the screens only
   /// Writes the signals the state calls for, if they differ from those written
   /// (position thread; never before an interlock write that the state depends on).
   void UpdateSignals();
