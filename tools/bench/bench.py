@@ -747,13 +747,17 @@ class KeptAlive:
         self.headers = {"Authorization": "Bearer " + token_value,
                         "Content-Type": "application/json"}
 
-    def check(self, body):
+    def check(self, body, start=None):
+        """The answer; with `start` (a perf_counter reading taken before the body was
+        made), also the seconds from it to the answer's last byte, before it is parsed."""
         self.conn.request("POST", "/v1/fill-checks", body=json.dumps(body), headers=self.headers)
         resp = self.conn.getresponse()
-        answer = json.loads(resp.read())
+        raw = resp.read()
+        took = None if start is None else time.perf_counter() - start
+        answer = json.loads(raw)
         if resp.status != 200:
             raise SystemExit(f"bench: fill check {resp.status} {answer}")
-        return answer
+        return answer if start is None else (answer, took)
 
     def close(self):
         self.conn.close()
@@ -782,10 +786,12 @@ class StationOnOnePipe:
 
     def wait_for_raw(self, *markers):
         """The first event whose line holds one of `markers` (bytes), parsed: only that
-        line (the scan's own line, written just before its decision, is passed over)."""
+        line (the scan's own line, written just before its decision, is passed over);
+        and the moment the line was in, before it was parsed."""
         for line in iter(self.proc.stdout.readline, b""):
             if any(m in line for m in markers):
-                return json.loads(line)
+                arrived = time.perf_counter()
+                return json.loads(line), arrived
         raise SystemExit("bench: the station ended")
 
     def scanner_address(self, position_id):
@@ -841,10 +847,10 @@ def bench_station_decide(args, work):
             code = next(codes)
             start = time.perf_counter()
             scanner.sendall(code.encode() + b"\r\n")
-            d = station.wait_for_raw(b'"event":"decision"', b'"event":"scan_refused"')
+            d, arrived = station.wait_for_raw(b'"event":"decision"', b'"event":"scan_refused"')
             if d.get("raw") != code:
                 raise SystemExit(f"bench: a decision on {d.get('raw')}, not {code}")
-            took = time.perf_counter() - start
+            took = arrived - start
             if d["event"] != "decision" or d["decision"] != "block" or d["offline"]:
                 raise SystemExit(f"bench: unexpected {d}")
             inside.append(d.get("timing_ms", {}))
@@ -854,14 +860,32 @@ def bench_station_decide(args, work):
             code = next(codes)
             body = {"station_id": "ST-01", "operator_id": "OP-7", "scan": code,
                     "empty_gross_kg": tare + content}
-            start = time.perf_counter()
-            answer = client.check(body)
-            took = time.perf_counter() - start
+            answer, took = client.check(body, start=time.perf_counter())
             if answer["decision"] != "block":
                 raise SystemExit(f"bench: unexpected {answer}")
             return took
 
-        sides = {"station": via_station, "direct": direct}
+        # The floor's third part: a line in on a socket and out on a pipe, through a
+        # program that does nothing else (pingma-bench-station relay).
+        relay = subprocess.Popen(
+            [os.path.join(binaries(), "tools", "bench", "pingma-bench-station"), "relay"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        relay_in = socket.create_connection(("127.0.0.1", int(relay.stdout.readline())),
+                                            timeout=30)
+
+        relayed = iter(f"RL{i:08d}" for i in range(n_codes))
+
+        def via_relay():
+            code = next(relayed)
+            start = time.perf_counter()
+            relay_in.sendall(code.encode() + b"\r\n")
+            line = relay.stdout.readline()
+            took = time.perf_counter() - start
+            if line.strip() != code.encode():
+                raise SystemExit(f"bench: the relay wrote {line!r}, not {code}")
+            return took
+
+        sides = {"station": via_station, "direct": direct, "relay": via_relay}
         for side in sides.values():  # warm-up: connections, caches
             for _ in range(scans // 4):
                 side()
@@ -872,7 +896,10 @@ def bench_station_decide(args, work):
             for name in order:
                 runs[name].append([sides[name]() * 1000 for _ in range(scans)])
             log(f"  round {r + 1}: p50 station {statistics.median(runs['station'][-1]):.2f} ms, "
-                f"direct {statistics.median(runs['direct'][-1]):.2f} ms")
+                f"direct {statistics.median(runs['direct'][-1]):.2f} ms, "
+                f"relay {statistics.median(runs['relay'][-1]):.3f} ms")
+        relay_in.close()
+        relay.wait(timeout=30)
         scanner.close()
         client.close()
         screen.close()
@@ -926,10 +953,18 @@ def bench_station_decide(args, work):
               ", ".join(f"{k} {percentile([t[k] for t in timed], 0.5):.3f}" for k in parts) +
               f"; outside it (the scan's way in, the event's way out) "
               f"{s['p50'] - percentile([t['total'] for t in timed], 0.5):.3f}")
+    relay50 = res["relay"]["p50"]
+    floor_ratio = (d["p50"] + read50 + relay50) / d["p50"]
+    floor_rounds = ", ".join(
+        f"{(statistics.median(a) + read50 + statistics.median(b)) / statistics.median(a):.2f}"
+        for a, b in zip(runs["direct"], runs["relay"]))
     print(f"floor: Scale::Read() p50 {read50:.3f} ms, p99 "
           f"{floor['read']['p99_us'] / 1000:.3f} ms ({per_read:.1f} Modbus requests per Read); "
-          f"one raw request p50 {raw50:.3f} ms; ({d['p50']:.2f} + {read50:.3f}) / {d['p50']:.2f} "
-          f"= {(d['p50'] + read50) / d['p50']:.2f}")
+          f"one raw request p50 {raw50:.3f} ms; a line through a bare relay (socket in, pipe "
+          f"out) p50 {relay50:.3f} ms, p99 {res['relay']['p99']:.3f} ms; (direct + Read + "
+          f"relay) / direct = ({d['p50']:.2f} + {read50:.3f} + {relay50:.3f}) / {d['p50']:.2f} "
+          f"= {floor_ratio:.2f} (per round {floor_rounds}); station above its floor: "
+          f"{s['p50'] / (d['p50'] + read50 + relay50):.2f}")
     return {"res": res, "floor": floor}
 
 

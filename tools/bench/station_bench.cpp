@@ -20,12 +20,21 @@
 //   modbus-read Scale::Read() (the driver the position uses) and a single raw
 //               register read, timed against a running pingma-scale-sim: the floor
 //               of the station's stable weight read
+//   relay       a line in on a TCP socket, the same line out on stdout: the least any
+//               station program does between a scanner and whoever reads its events
+//               (one wake-up on the scanner's socket, one write to a pipe)
+#include <arpa/inet.h>
 #include <modbus/modbus.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
@@ -339,6 +348,39 @@ int RunModbusRead(const std::string& host, int port, long reads) {
   return 0;
 }
 
+// Blocking reads of one connection, each complete line written out in one write(2):
+// no threads, no event loop, no parsing.
+int RunRelay() {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(listener, 1) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    Fail(std::string("relay: cannot listen: ") + std::strerror(errno));
+  }
+  const std::string hello = fmt::format("{}\n", ntohs(addr.sin_port));
+  if (write(STDOUT_FILENO, hello.data(), hello.size()) < 0) return 1;
+  const int conn = accept(listener, nullptr, nullptr);
+  if (conn < 0) Fail(std::string("relay: accept: ") + std::strerror(errno));
+  std::string pending;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(conn, buf, sizeof buf);
+    if (n <= 0) break;
+    pending.append(buf, static_cast<std::size_t>(n));
+    const std::size_t end = pending.rfind('\n');
+    if (end == std::string::npos) continue;
+    if (write(STDOUT_FILENO, pending.data(), end + 1) < 0) break;
+    pending.erase(0, end + 1);
+  }
+  close(conn);
+  close(listener);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -391,7 +433,11 @@ int main(int argc, char** argv) {
   modbus->add_option("--port", port)->required();
   modbus->add_option("--reads", reads)->capture_default_str();
 
+  auto* relay =
+      app.add_subcommand("relay", "lines from one TCP connection to stdout; prints its port first");
+
   CLI11_PARSE(app, argc, argv);
+  if (*relay) return RunRelay();
   if (*sync) return RunSync(url, token_file, station_id, replica);
   if (*check) return RunCheck(url, token_file, station_id, operator_id, prefix, first, count);
   if (*split) return RunSplit(url, token_file, station_id, replica);
