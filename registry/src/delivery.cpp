@@ -2,7 +2,6 @@
 // the handover decision at the customer's door, and the hazard ledger (隐患台账)
 // that failed door-step safety checks feed. DOMAIN.md "Delivery and handover".
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -28,6 +27,8 @@ Reply Okay(json body) {
 bool ActsForCompany(const Principal& who, const std::string& company_id) {
   return who.role == Role::kAdmin || (who.role == Role::kCompany && who.subject == company_id);
 }
+
+}  // namespace
 
 // ---- Real-name data (实名购气) ---------------------------------------------------
 
@@ -71,25 +72,6 @@ std::string MaskIdNumber(const std::string& id) {
   return id.substr(0, 4) + std::string(10, '*') + id.substr(14);
 }
 
-// The key of the customers' phone and ID hashes: 32 random bytes made on first
-// use and kept in the database's meta table, so that a hash matches the same
-// number again but cannot be reversed by hashing every phone number without it.
-Result<std::string> CustomerHashKey(Conn& conn) {
-  auto get = conn.Prepare("SELECT value FROM meta WHERE key = 'customer_hash_key'");
-  if (!get.ok()) return get.status();
-  auto row = (*get)->Step();
-  if (!row.ok()) return row.status();
-  if (*row) return std::string((*get)->Blob(0));
-  (*get)->Reset();
-  unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes");
-  auto put = conn.Prepare("INSERT INTO meta(key, value) VALUES('customer_hash_key', ?)");
-  if (!put.ok()) return put.status();
-  (*put)->BindBlob(1, bytes, sizeof bytes);
-  PINGMA_RETURN_IF_ERROR((*put)->Run());
-  return std::string(reinterpret_cast<const char*>(bytes), sizeof bytes);
-}
-
 std::string KeyedHash(const std::string& key, std::string_view kind, std::string_view value) {
   // The kind keeps a phone from ever matching an ID number.
   const std::string material = std::string(kind) + ':' + std::string(value);
@@ -99,6 +81,8 @@ std::string KeyedHash(const std::string& key, std::string_view kind, std::string
        reinterpret_cast<const unsigned char*>(material.data()), material.size(), out, &len);
   return std::string(reinterpret_cast<const char*>(out), len);
 }
+
+namespace {
 
 // ---- The door-step safety check (随瓶安检) ----------------------------------------
 
@@ -588,6 +572,9 @@ void Service::PostCustomer(const Call& call, Store::Done done) {
     return done(
         ErrorReply(Status::PermissionDenied("a company may add customers only for itself")));
   }
+  if (customer_hash_key_.empty()) {
+    return done(ErrorReply(Status::Unavailable("the registry has no customer hash key")));
+  }
   WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto company = Exists(tx.conn(), "companies", company_id);
     if (!company.ok()) return ErrorReply(company.status());
@@ -595,10 +582,8 @@ void Service::PostCustomer(const Call& call, Store::Done done) {
     auto exists = Exists(tx.conn(), "customers", id);
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("customer {} already exists", id)));
-    auto key = CustomerHashKey(tx.conn());
-    if (!key.ok()) return ErrorReply(key.status());
-    const std::string phone_hash = KeyedHash(*key, "phone", *phone);
-    const std::string id_hash = KeyedHash(*key, "id_number", *id_number);
+    const std::string phone_hash = KeyedHash(customer_hash_key_, "phone", *phone);
+    const std::string id_hash = KeyedHash(customer_hash_key_, "id_number", *id_number);
     auto st = tx.conn().Prepare(
         "INSERT INTO customers(id, company_id, name, phone_hash, phone_masked, id_hash, "
         "id_masked, address, district, kind, basement, semi_basement, cylinder_room, outdoor) "

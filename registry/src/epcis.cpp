@@ -387,11 +387,11 @@ struct LogRow {
   std::string hash;
 };
 
-/// Builds the page's events; the customer pseudonym key is read once, if needed.
+/// Builds the page's events.
 class EventMapper {
  public:
-  EventMapper(Conn* conn, int offset, std::string_view public_base)
-      : conn_(conn), namer_(conn, public_base), offset_(offset) {}
+  EventMapper(Conn* conn, int offset, std::string_view public_base, std::string_view customer_key)
+      : conn_(conn), namer_(conn, public_base), offset_(offset), key_(customer_key) {}
 
   /// The ObjectEvent for `row`, or nullopt for a type that is not exported.
   Result<std::optional<ojson>> Map(const LogRow& row) {
@@ -599,21 +599,12 @@ class EventMapper {
   }
 
   /// A customer as an opaque URI: HMAC-SHA-256 of the customer id under the
-  /// registry's own secret (the key of the customers' phone and ID hashes, made at
-  /// the first customer's registration and never sent anywhere), so that one
-  /// customer's handovers can be followed without learning who, nor guessing it
-  /// from a list of ids. nullopt when there is no id or no key.
+  /// registry's own secret (the key of the customers' phone and ID hashes, kept in
+  /// the secrets folder and never sent anywhere), so that one customer's handovers
+  /// can be followed without learning who, nor guessing it from a list of ids.
+  /// nullopt when there is no id or no key.
   Result<std::optional<std::string>> CustomerUri(const std::string& customer_id) {
-    if (customer_id.empty()) return std::optional<std::string>();
-    if (!key_loaded_) {
-      auto st = conn_->Prepare("SELECT value FROM meta WHERE key = 'customer_hash_key'");
-      if (!st.ok()) return st.status();
-      auto row = (*st)->Step();
-      if (!row.ok()) return row.status();
-      if (*row) key_ = std::string((*st)->Blob(0));
-      key_loaded_ = true;
-    }
-    if (key_.empty()) return std::optional<std::string>();
+    if (customer_id.empty() || key_.empty()) return std::optional<std::string>();
     // The kind keeps this from ever equalling a phone or ID hash of the same key.
     const std::string material = "epcis_customer:" + customer_id;
     unsigned char out[EVP_MAX_MD_SIZE];
@@ -628,8 +619,7 @@ class EventMapper {
   Conn* conn_;
   EpcNamer namer_;
   int offset_;
-  bool key_loaded_ = false;
-  std::string key_;
+  std::string_view key_;
 };
 
 /// The query string of a page of the same range, for the Link header.
@@ -642,7 +632,7 @@ std::string PageTarget(const ExportQuery& q, std::int64_t after_seq, int offset)
 }
 
 Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
-                 std::string_view public_base) {
+                 std::string_view public_base, std::string_view customer_key) {
   auto head = HeadSeq(conn);
   if (!head.ok()) return ErrorReply(head.status());
   // The range is the run of the log [first, end): seqs, found by binary search.
@@ -668,7 +658,7 @@ Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
       "WHERE seq >= ? AND seq < ? ORDER BY seq");
   if (!st.ok()) return ErrorReply(st.status());
   (*st)->Bind(1, start).Bind(2, end);
-  EventMapper mapper(&conn, offset, public_base);
+  EventMapper mapper(&conn, offset, public_base, customer_key);
   ojson events = ojson::array();
   std::int64_t rows = 0;
   std::int64_t last = start - 1;  // the last seq this page covered
@@ -736,7 +726,7 @@ void Service::ExportEpcis(const Call& call, Store::Done done) {
   if (!query.ok()) return done(ErrorReply(query.status()));
   const Instant now = clock_->Now();
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
-    return ExportPage(conn, *query, offset, now, public_base_);
+    return ExportPage(conn, *query, offset, now, public_base_, customer_hash_key_);
   });
 }
 

@@ -20,6 +20,7 @@
 #include "pg.h"
 #include "pg_store.h"
 #include "pingma/registry/registry.h"
+#include "secrets.h"
 #include "service.h"
 
 namespace pingma::registry {
@@ -154,10 +155,23 @@ Status Serve(const ServeOptions& options) {
     if (!loaded.ok()) return loaded.status();
     policy = std::move(*loaded);
   }
+  // The secrets before the store: a key file others may read stops the start
+  // before anything is opened.
+  auto secrets_dir = SecretsDir(options.secrets_dir, options.db_path);
+  if (!secrets_dir.ok()) return secrets_dir.status();
+  auto secrets = LoadSecrets(*secrets_dir, /*make_customer_key=*/false);
+  if (!secrets.ok()) return secrets.status();
   SystemClock clock;
   auto store = Store::Open(options.db_path, clock);
   if (!store.ok()) return store.status();
+  std::string notice;
+  if (Status s = AdoptCustomerHashKey(**store, *secrets, &notice); !s.ok()) {
+    (*store)->Close();
+    return s;
+  }
+  if (!notice.empty()) std::fprintf(stderr, "pingma-registry: %s\n", notice.c_str());
   Service service(store->get(), std::move(policy), &clock);
+  service.set_customer_hash_key(secrets->customer_hash_key);
   service.set_hotline(options.hotline);
   service.set_public_base(std::move(public_base));
 

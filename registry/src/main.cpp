@@ -101,6 +101,12 @@ int main(int argc, char** argv) {
                    "where the labels' QR codes point (pingma-label --base); the EPCIS "
                    "export names a cylinder without a GRAI by BASE/c/CODE")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--secrets-dir", serve.secrets_dir,
+                   "folder of the customer hash key and the log's signing key (made on first "
+                   "start; default: $CREDENTIALS_DIRECTORY, else pingma-secrets/ beside a SQLite "
+                   "file; required for PostgreSQL)")
+      ->check(CLI::NonexistentPath | CLI::ExistingDirectory);
 
   std::string db, role, subject;
   auto* token_cmd = app.add_subcommand("token", "manage bearer tokens");

@@ -1065,6 +1065,15 @@ void Service::ListCustomers(const Call& call, Store::Done done) {
   if (prefix.size() > 128) {
     return done(ErrorReply(Status::Invalid("q is a name prefix of at most 128 bytes")));
   }
+  // Found by phone through its keyed hash: the registry keeps no phone number.
+  std::optional<std::string> phone_hash;
+  if (auto phone = Param(call.query, "phone")) {
+    if (Status s = CheckPhone(*phone); !s.ok()) return done(ErrorReply(s));
+    if (customer_hash_key_.empty()) {
+      return done(ErrorReply(Status::Unavailable("the registry has no customer hash key")));
+    }
+    phone_hash = KeyedHash(customer_hash_key_, "phone", *phone);
+  }
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     std::optional<std::string> company;
     if (call.who.role == Role::kCourier) {
@@ -1121,13 +1130,19 @@ void Service::ListCustomers(const Call& call, Store::Done done) {
     const std::string range =
         "name >= ?1 AND (?2 IS NULL OR name < ?2) AND (name, id) > (?3, ?4) "
         "ORDER BY name, id LIMIT ?5";
-    auto st = conn.Prepare(company ? columns + "WHERE company_id = ?6 AND " + range
-                                   : columns + "WHERE " + range);
+    std::string where = "WHERE ";
+    int next_param = 6;
+    const int company_param = company ? next_param++ : 0;
+    const int phone_param = phone_hash ? next_param++ : 0;
+    if (company) where += fmt::format("company_id = ?{} AND ", company_param);
+    if (phone_hash) where += fmt::format("phone_hash = ?{} AND ", phone_param);
+    auto st = conn.Prepare(columns + where + range);
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, prefix);
     BindOptional(**st, 2, upper);
     (*st)->Bind(3, after_name).Bind(4, after_id).Bind(5, page->limit + 1);
-    if (company) (*st)->Bind(6, *company);
+    if (company) (*st)->Bind(company_param, *company);
+    if (phone_hash) (*st)->BindBlob(phone_param, phone_hash->data(), phone_hash->size());
     json list = json::array();
     // Only the masked phone and ID number: the registry keeps nothing else of them.
     auto next = CollectPage(**st, *page, &list, [](sql::Statement& s) {

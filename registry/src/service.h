@@ -97,6 +97,10 @@ class Service {
 
   const Policy& policy() const { return policy_; }
 
+  /// The key of the customers' phone and ID hashes (secrets.h), before the first
+  /// request; without one, customers cannot be registered or found by phone.
+  void set_customer_hash_key(std::string key) { customer_hash_key_ = std::move(key); }
+
   /// The complaint line the public page shows; before the first request.
   void set_hotline(std::string hotline) { hotline_ = std::move(hotline); }
   /// Where the labels' QR codes point ("https://host", no trailing slash): the
@@ -272,6 +276,7 @@ class Service {
   static constexpr size_t kMinSightingsPruneAt = 65536;
   size_t sightings_prune_at_ = kMinSightingsPruneAt;  ///< sweep when the map reaches this
 
+  std::string customer_hash_key_;  ///< empty: none given (secrets.h)
   std::string hotline_ = "12315";  ///< 全国12315 market-regulation complaint line
   std::string public_base_ = "https://pingma.example";  ///< pingma-label's default --base
 
@@ -310,6 +315,18 @@ Result<bool> Exists(Conn& conn, const char* table, const std::string& id);
 /// The record as the API shows it, with `fillable` and `reasons` when a decision
 /// is given.
 json CylinderJson(const CylinderRow& row, const Policy& policy);
+
+// Real-name data (实名购气, delivery.cpp): what a customer's phone and ID number
+// must be, how they are shown, and their keyed hash (the key: secrets.h).
+/// A mainland mobile number: 11 digits starting 13..19.
+Status CheckPhone(const std::string& phone);
+/// A resident ID number (GB 11643-1999) with its check character; upper-cases 'x'.
+Status CheckIdNumber(std::string* id);
+std::string MaskPhone(const std::string& phone);  ///< 138****5678
+std::string MaskIdNumber(const std::string& id);  ///< 1101**********123X
+/// HMAC-SHA-256 of "kind:value" under `key`: the kind keeps a phone from ever
+/// matching an ID number.
+std::string KeyedHash(const std::string& key, std::string_view kind, std::string_view value);
 
 /// Percent-decoding of a path segment or form value ('+' as a space when asked).
 std::string DecodePercent(std::string_view in, bool plus_is_space);

@@ -227,6 +227,24 @@ def postgres_database():
     return _PG["cluster"].create_database("registry_%d" % _PG["databases"])
 
 
+_SECRETS = {}  # a PostgreSQL database's secrets folder, by connection string
+
+
+def secrets_dir_for(db):
+    """The secrets folder of a store (the customer hash key, the log's signing
+    key): beside a SQLite file, as the registry makes it by default; for a
+    PostgreSQL database one folder, made once and shared by every registry on it
+    (as a site shares it: the registries must hash with the same key)."""
+    if not db.startswith("postgres"):
+        return os.path.join(os.path.dirname(os.path.abspath(db)), "pingma-secrets")
+    if db not in _SECRETS:
+        import atexit
+        folder = tempfile.mkdtemp(prefix="pingma-secrets-")
+        atexit.register(shutil.rmtree, folder, True)
+        _SECRETS[db] = folder
+    return _SECRETS[db]
+
+
 def _inline(sql, params):
     """`sql` with each ? replaced by its parameter as a PostgreSQL literal."""
     parts = sql.split("?")
@@ -262,6 +280,10 @@ class Registry:
         self._stdout_lines = []
         self._reader = None
         self._starts = 0
+
+    @property
+    def secrets_dir(self):
+        return secrets_dir_for(self.db)
 
     # -- command-line programs ------------------------------------------------
 
@@ -349,9 +371,13 @@ class Registry:
             self._stderr_file.close()
         self._stderr_file = open(err_path, "w+b")
         self._stdout_lines = []
+        # A SQLite store finds its secrets beside it by default; a PostgreSQL store
+        # must be told where they are.
+        secrets = (["--secrets-dir", self.secrets_dir] if self.db.startswith("postgres")
+                   else [])
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--db", self.db, "--listen", "127.0.0.1:0"]
-            + list(extra_args),
+            + secrets + list(extra_args),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr_file,
             cwd=self.workdir)
         found = threading.Event()

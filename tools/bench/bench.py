@@ -1475,7 +1475,9 @@ def bench_pg_instances(args, work):
         servers = {"sqlite": [Server([registry, "serve", "--db", sqlite_db, "--listen",
                                       "127.0.0.1:0"])],
                    "postgresql": [Server([registry, "serve", "--db", conninfo, "--listen",
-                                          "127.0.0.1:0"]) for _ in range(4)]}
+                                          "127.0.0.1:0", "--secrets-dir",
+                                          os.path.join(work, "pg-secrets")])
+                                  for _ in range(4)]}
         try:
             for name, srvs in servers.items():
                 setup_entities(srvs[0].url, tokens[name])

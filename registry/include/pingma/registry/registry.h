@@ -20,6 +20,9 @@ struct ServeOptions {
   std::string hotline = "12315";          ///< the complaint line on the public page
   /// Where the labels' QR codes point, as pingma-label --base (EPCIS names by it).
   std::string public_base = "https://pingma.example/";
+  /// The folder of the registry's secrets (secrets.h); empty: $CREDENTIALS_DIRECTORY,
+  /// else `pingma-secrets` beside a SQLite file.
+  std::string secrets_dir;
 };
 
 /// Runs the HTTP service. Prints "listening on http://HOST:PORT" on stdout once it
