@@ -669,13 +669,18 @@ void Service::PostHandover(const Call& call, Store::Done done) {
 
   Write(std::move(done), [this, r = std::move(r), who = call.who](WriteTx& tx) -> Reply {
     Conn& conn = tx.conn();
-    auto dup = conn.Prepare("SELECT answer FROM handovers WHERE event_id = ?");
+    // A handover sent again by its courier gets its first answer; another
+    // courier's event_id gets nothing of it (customer, hazards, custody).
+    auto dup = conn.Prepare("SELECT answer, courier_id FROM handovers WHERE event_id = ?");
     if (!dup.ok()) return ErrorReply(dup.status());
     (*dup)->Bind(1, r.event_id);
     auto seen = (*dup)->Step();
     if (!seen.ok()) return ErrorReply(seen.status());
     if (*seen) {
       json answer = json::parse((*dup)->Text(0), nullptr, false);
+      const bool theirs = (*dup)->Text(1) == who.subject;
+      (*dup)->Reset();
+      if (!theirs) return IdInUse("event_id " + r.event_id);
       answer["duplicate"] = true;
       return Okay(std::move(answer));
     }

@@ -745,10 +745,7 @@ void Service::PostOfflineFillCheck(const Call& call, Store::Done done) {
       json answer = json::parse((*dup)->Text(0), nullptr, false);
       const std::string sender = (*dup)->Text(1);
       (*dup)->Reset();
-      if (sender != who.subject) {
-        return ErrorReply(Status::Conflict(
-            fmt::format("check_id {} was sent by another station: make a new one", req.check_id)));
-      }
+      if (sender != who.subject) return IdInUse("check_id " + req.check_id);
       if (!answer.is_object()) {
         return ErrorReply(
             Status::Corruption("the stored answer of check " + req.check_id + " is not JSON"));
@@ -1239,12 +1236,16 @@ void Service::PostFill(const Call& call, Store::Done done) {
   auto fill = ParseFill(*body, call.who);
   if (!fill.ok()) return done(ErrorReply(fill.status()));
   Write(std::move(done), [this, f = std::move(*fill), who = call.who](WriteTx& tx) -> Reply {
-    auto dup = tx.conn().Prepare("SELECT 1 FROM fills WHERE event_id = ?");
+    // A fill sent again is answered as a duplicate; another station's event_id is
+    // not: an id names one fill of one station.
+    auto dup = tx.conn().Prepare("SELECT station_id FROM fills WHERE event_id = ?");
     if (!dup.ok()) return ErrorReply(dup.status());
     (*dup)->Bind(1, f.event_id);
     auto seen = (*dup)->Step();
     if (!seen.ok()) return ErrorReply(seen.status());
+    const std::string sender = *seen ? (*dup)->Text(0) : std::string();
     (*dup)->Reset();
+    if (*seen && sender != f.station_id) return IdInUse("event_id " + f.event_id);
     if (*seen) return Reply{200, {{"event_id", f.event_id}, {"duplicate", true}}, {}, {}};
 
     auto row = LoadCylinder(tx.conn(), f.code);

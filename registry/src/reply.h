@@ -33,6 +33,11 @@ int HttpStatusFor(StatusCode code);
 /// {"error": {"code": ..., "message": ...}} with the matching HTTP status.
 Reply ErrorReply(const Status& status);
 
+/// 409 ID_IN_USE: an idempotency key (a handover's or fill's event_id, an offline
+/// check's check_id) that another caller used first. Nothing of that caller's
+/// stored answer is given: `what` names the id only.
+Reply IdInUse(std::string_view what);
+
 /// 405 METHOD_NOT_ALLOWED with an `Allow` header naming the methods the path takes.
 Reply MethodNotAllowed(std::string_view method, std::string_view path,
                        const std::vector<std::string>& allowed);

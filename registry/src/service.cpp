@@ -175,6 +175,16 @@ Reply ErrorReply(const Status& status) {
   return r;
 }
 
+Reply IdInUse(std::string_view what) {
+  Reply r;
+  r.status = 409;
+  r.body = {
+      {"error",
+       {{"code", "ID_IN_USE"},
+        {"message", fmt::format("{} is already used by another caller: make a new one", what)}}}};
+  return r;
+}
+
 Service::Service(Store* store, Policy policy, const Clock* clock)
     : store_(store), policy_(std::move(policy)), clock_(clock), routes_(Routes()) {
   for (const Route& r : routes_) {

@@ -1411,6 +1411,29 @@ class RegistryApiTest(unittest.TestCase):
         self.assertEqual(fills[0]["actor"], {"role": "station", "id": "ST-A1"},
                          repr(fills[0]))
 
+    def test_07a1_another_stations_event_id_is_in_use(self):
+        """An event_id names one fill of one station: another station (of another
+        company too) that sends it gets 409 ID_IN_USE and nothing of the stored fill."""
+        code = self.register("CO-A")
+        check = self.check("ST-A1", code, empty_gross_kg=16.9)
+        body = self.fill_body(code, check["check_id"])
+        status, first = self.post_fill(body)
+        self.assertEqual(status, 201, repr(first))
+        before = self.fill_events(code)
+        for other in ("ST-A2", "ST-B1"):
+            with self.subTest(station=other):
+                status, answer = self.post_fill(dict(body, station_id=other,
+                                                     operator_id=self.default_operator.get(
+                                                         other, "OP-A")))
+                self.assertErrorBody(status, answer, 409, "another station's event_id")
+                self.assertEqual(answer["error"]["code"], "ID_IN_USE", repr(answer))
+                self.assertNotIn("duplicate", answer)
+                self.assertNotIn(code, json.dumps(answer))
+        self.assertEqual(self.fill_events(code), before)
+        # The station that sent it still gets its duplicate answer.
+        status, again = self.post_fill(body)
+        self.assertEqual((status, again.get("duplicate")), (200, True), repr(again))
+
     def test_07a2_fill_event_ids_are_uuids_and_every_event_id_is_unique(self):
         """API.md names a fill by `"event_id": "uuid"`. Anything else could take the
         id of another event (the registry names its own `ev-N`), so it is refused."""

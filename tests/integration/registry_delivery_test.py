@@ -293,6 +293,32 @@ class DeliveryTest(RegistryCase):
         self.assertEqual([e["type"] for e in hist["events"]].count("handover"), 1, hist)
         self.assertEqual([e["type"] for e in hist["events"]].count("hazard_opened"), 1, hist)
 
+    def test_22_another_couriers_event_id_is_in_use(self):
+        """An event_id names one courier's handover: another courier (another
+        company's, or a token of no registered courier) that sends it gets 409
+        ID_IN_USE, and nothing of the stored answer: not its customer, hazards,
+        custody nor decision."""
+        code = self.fresh("DL0022")
+        ev = str(uuid.uuid4())
+        first = self.hand(code, "HOME", event_id=ev, check=dict(OK_CHECK, ventilation="fail"))
+        status, hist = self.call("GET", "/v1/cylinders/%s/history" % code, token=self.co)
+        before = len(hist["events"])
+        for token in (self.courier_e, self.courier_ghost):
+            status, answer = self.call("POST", "/v1/handovers", {
+                "event_id": ev, "code": code, "customer_id": "HOME-E", "vehicle": "V-E",
+                "direction": "deliver", "safety_check": OK_CHECK}, token)
+            self.assertEqual(status, 409, answer)
+            self.assertEqual(answer["error"]["code"], "ID_IN_USE", answer)
+            text = json.dumps(answer, ensure_ascii=False)
+            for secret in ('"HOME"', "hazard", "custody", "decision",
+                           first["hazards_opened"][0]["id"]):
+                self.assertNotIn(secret, text)
+        status, hist = self.call("GET", "/v1/cylinders/%s/history" % code, token=self.co)
+        self.assertEqual(len(hist["events"]), before, "a refused id wrote to the history")
+        again = self.hand(code, "HOME", event_id=ev, check=dict(OK_CHECK, ventilation="fail"),
+                          expect=200)
+        self.assertTrue(again["duplicate"], again)
+
     # -- the safety check and the hazard ledger ------------------------------------------
 
     def test_30_safety_check_figures(self):

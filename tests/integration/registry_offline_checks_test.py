@@ -202,8 +202,9 @@ class OfflineChecksTest(RegistryCase):
         # Another station's check id: refused, not answered with that station's check.
         status, answer, _ = self.offline("OC-OK", at, station="ST-B", check_id=body["check_id"])
         self.assertEqual(status, 409, answer)
+        self.assertEqual(answer["error"]["code"], "ID_IN_USE", answer)
         self.assertNotIn("registry_decision", answer)
-        self.assertIn("another station", answer["error"]["message"])
+        self.assertIn("used by another caller", answer["error"]["message"])
         self.assertEqual(self.stored(), before, "another station's id stored something")
 
     def test_02_history_marks(self):
