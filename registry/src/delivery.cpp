@@ -473,6 +473,7 @@ void Service::PostCourier(const Call& call, Store::Done done) {
           s = Status::Invalid("each zone must be a district name of 1 to 64 bytes");
           break;
         }
+        if (s = CheckText("zones", d.get_ref<const std::string&>()); !s.ok()) break;
         zones.push_back(d.get<std::string>());
       }
     }
@@ -628,7 +629,7 @@ void Service::PostHandover(const Call& call, Store::Done done) {
   HandoverRequest r;
   std::optional<std::string> scan, code, vehicle, direction;
   Status s = GetUuid(body, "event_id", &r.event_id);
-  if (s.ok()) s = GetString(body, "scan", Need::kOptional, &scan, 512);
+  if (s.ok()) s = GetScanText(body, "scan", Need::kOptional, &scan, 512);
   if (s.ok()) s = GetString(body, "code", Need::kOptional, &code, 64);
   if (s.ok() && !scan && !code) s = Status::Invalid("give the cylinder as 'scan' or 'code'");
   if (s.ok()) {

@@ -62,6 +62,16 @@ Result<json> ParseBody(std::string_view text) {
 
 Status GetString(const json& obj, const char* key, Need need, std::optional<std::string>* out,
                  size_t max_len) {
+  std::optional<std::string> text;
+  PINGMA_RETURN_IF_ERROR(GetScanText(obj, key, need, &text, max_len));
+  if (!text) return Status::Ok();
+  PINGMA_RETURN_IF_ERROR(CheckText(key, *text));
+  *out = std::move(text);
+  return Status::Ok();
+}
+
+Status GetScanText(const json& obj, const char* key, Need need, std::optional<std::string>* out,
+                   size_t max_len) {
   const json* v = Find(obj, key);
   if (!v) return need == Need::kRequired ? Missing(key) : Status::Ok();
   if (!v->is_string()) return WrongType(key, "a string");
@@ -74,6 +84,39 @@ Status GetString(const json& obj, const char* key, Need need, std::optional<std:
   }
   *out = s;
   return Status::Ok();
+}
+
+std::optional<char32_t> ControlIn(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const size_t len = b < 0x80             ? 1
+                       : (b & 0xe0) == 0xc0 ? 2
+                       : (b & 0xf0) == 0xe0 ? 3
+                       : (b & 0xf8) == 0xf0 ? 4
+                                            : 0;
+    if (len == 0 || i + len > text.size()) return U'\uFFFD';
+    char32_t cp = len == 1 ? b : b & (0x7f >> len);
+    for (size_t k = 1; k < len; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      if ((c & 0xc0) != 0x80) return U'\uFFFD';
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+        (cp >= 0x2066 && cp <= 0x2069)) {
+      return cp;
+    }
+    i += len;
+  }
+  return std::nullopt;
+}
+
+Status CheckText(const char* key, std::string_view text) {
+  const std::optional<char32_t> c = ControlIn(text);
+  if (!c) return Status::Ok();
+  return Status::Invalid(
+      fmt::format("the field '{}' holds the control character U+{:04X}: text may not hold control "
+                  "characters (NUL, ESC, line breaks, tabs, bidirectional overrides)",
+                  key, static_cast<std::uint32_t>(*c)));
 }
 
 Status GetNumber(const json& obj, const char* key, Need need, std::optional<double>* out) {

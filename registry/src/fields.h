@@ -21,8 +21,24 @@ enum class Need { kRequired, kOptional };
 /// Parses a request body; not JSON -> kMalformed, not an object -> kInvalid.
 Result<json> ParseBody(std::string_view text);
 
+/// A text field; refused when it holds a control character (ControlIn).
 Status GetString(const json& obj, const char* key, Need need, std::optional<std::string>* out,
                  size_t max_len = 256);
+
+/// A scanner's line as read (a `scan` field): like GetString, but control
+/// characters are the scan parser's to read (GS1's group separator U+001D, a
+/// reader's CR LF), not refused here.
+Status GetScanText(const json& obj, const char* key, Need need, std::optional<std::string>* out,
+                   size_t max_len);
+
+/// The first character of `text` that has no place in a name, an address or a
+/// note: C0 controls (NUL, ESC, CR, LF, TAB ...), DEL, C1 controls, and the
+/// bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069) that make
+/// text read otherwise than it is stored; nullopt when there is none. Malformed
+/// UTF-8 counts as U+FFFD.
+std::optional<char32_t> ControlIn(std::string_view text);
+/// 422 naming `key` and the character when `text` holds one.
+Status CheckText(const char* key, std::string_view text);
 Status GetNumber(const json& obj, const char* key, Need need, std::optional<double>* out);
 Status GetInt(const json& obj, const char* key, Need need, std::optional<int>* out);
 Status GetBool(const json& obj, const char* key, Need need, std::optional<bool>* out);

@@ -40,7 +40,7 @@ Result<FillCheckRequest> ParseFillCheck(const json& body, const Principal& who) 
   }
   PINGMA_RETURN_IF_ERROR(GetId(body, "operator_id", &r.operator_id));
   std::optional<std::string> scan, code;
-  PINGMA_RETURN_IF_ERROR(GetString(body, "scan", Need::kOptional, &scan, 512));
+  PINGMA_RETURN_IF_ERROR(GetScanText(body, "scan", Need::kOptional, &scan, 512));
   PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kOptional, &code, 64));
   if (!scan && !code) return Status::Invalid("give the cylinder as 'scan' or 'code'");
   r.scan = scan ? *scan : *code;

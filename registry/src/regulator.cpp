@@ -163,13 +163,50 @@ void BindOptional(sql::Statement& s, int i, const std::optional<std::string>& va
 
 // ---- CSV (RFC 4180, for spreadsheets) -------------------------------------------
 
+}  // namespace
+
+bool ReadAsFormula(std::string_view field) {
+  if (field.empty()) return false;
+  switch (field[0]) {
+    case '=':
+    case '+':
+    case '-':
+    case '@':
+    case '|':
+    case '%':
+    case ' ':
+    case '\t':
+    case '\r':
+    case '\n':
+      return true;
+    default:
+      break;
+  }
+  // The first character, when it is not ASCII: the fullwidth and small forms of
+  // those signs (which spreadsheets in Chinese locales read as the signs) and
+  // every other kind of space (which they skip before a formula).
+  const auto b = static_cast<unsigned char>(field[0]);
+  const size_t len = (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : 0;
+  if (len == 0 || field.size() < len) return false;
+  char32_t cp = b & (0x7f >> len);
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(field[k]) & 0x3f);
+  static constexpr char32_t kLeads[] = {
+      0xff1d, 0xff0b, 0xff0d, 0xff20, 0xff5c, 0xff05,  // ＝ ＋ － ＠ ｜ ％
+      0xfe66, 0xfe62, 0xfe63, 0xfe6b, 0xfe6a,          // small ﹦ ﹢ ﹣ ﹫ ﹪
+      0x00a0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff};
+  if (cp >= 0x2000 && cp <= 0x200b) return true;  // en quad .. zero-width space
+  return std::find(std::begin(kLeads), std::end(kLeads), cp) != std::end(kLeads);
+}
+
+namespace {
+
 /// A ledger as a spreadsheet opens it: UTF-8 with a byte-order mark (which is how
 /// Excel knows the encoding), one header row, CRLF line ends, and fields quoted
-/// when they hold a comma, a quote, CR or LF, with quotes doubled. Text fields that
-/// start with = + - @ (or a tab or CR) get a leading apostrophe, so that a
-/// spreadsheet shows them as text instead of running them as a formula (CSV
-/// injection): a name like "=HYPERLINK(...)" comes back as "'=HYPERLINK(...)".
-/// Numbers are written as numbers, so -0.5 stays a number.
+/// when they hold a comma, a quote, CR or LF, with quotes doubled. Text fields a
+/// spreadsheet would read as a formula (ReadAsFormula) get a leading apostrophe,
+/// so that it shows them as text instead of running them (CSV injection): a name
+/// like "=HYPERLINK(...)" comes back as "'=HYPERLINK(...)". Numbers are written as
+/// numbers, so -0.5 stays a number.
 class CsvLedger {
  public:
   explicit CsvLedger(const std::vector<const char*>& header) {
@@ -180,9 +217,7 @@ class CsvLedger {
 
   void Text(std::string_view field) {
     Separate();
-    const bool formula =
-        !field.empty() && (field[0] == '=' || field[0] == '+' || field[0] == '-' ||
-                           field[0] == '@' || field[0] == '\t' || field[0] == '\r');
+    const bool formula = ReadAsFormula(field);
     const bool quote = formula || field.find_first_of(",\"\r\n") != std::string_view::npos;
     if (!quote) {
       text_.append(field);

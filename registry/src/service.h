@@ -328,6 +328,11 @@ std::string MaskIdNumber(const std::string& id);  ///< 1101**********123X
 /// matching an ID number.
 std::string KeyedHash(const std::string& key, std::string_view kind, std::string_view value);
 
+/// Whether a spreadsheet opening a CSV file would read a text cell that starts
+/// like `field` as a formula (or skip to one): = + - @ | % and their fullwidth and
+/// small forms, and any leading space, tab or line break (regulator.cpp).
+bool ReadAsFormula(std::string_view field);
+
 /// Percent-decoding of a path segment or form value ('+' as a space when asked).
 std::string DecodePercent(std::string_view in, bool plus_is_space);
 /// The fields of a query string or an application/x-www-form-urlencoded body.

@@ -985,6 +985,38 @@ class RegistryApiTest(unittest.TestCase):
                                         token=self.station_tokens["ST-A1"])
         self.assertErrorBody(status, body, 400, "POST /v1/fill-checks malformed")
 
+    def test_05a1_control_characters_are_refused_in_text(self):
+        """NUL, ESC, line breaks, C1 controls and bidirectional overrides in any
+        text field: 422 naming the field and the character, and nothing stored."""
+        far = "2099-12-31"
+        for name, char in (("Gas\u0000Co", "U+0000"), ("\u001b[31mRed Gas", "U+001B"),
+                           ("Line\nBreak", "U+000A"), ("Tab\tGas", "U+0009"),
+                           ("C1\u009bGas", "U+009B"), ("sag\u202eGas", "U+202E"),
+                           ("iso\u2066Gas", "U+2066")):
+            with self.subTest(name=name):
+                status, body = self.reg.request("POST", "/v1/companies", body={
+                    "id": "CO-CTL", "name": name,
+                    "filling_license": {"number": "L-CTL", "valid_until": far}},
+                    token=self.admin)
+                self.assertErrorBody(status, body, 422, "company name %r" % name)
+                self.assertIn("'name'", body["error"]["message"])
+                self.assertIn(char, body["error"]["message"])
+        # A nested field, and one deep in a cylinder's record.
+        status, body = self.reg.request("POST", "/v1/companies", body={
+            "id": "CO-CTL", "name": "Fine Gas",
+            "filling_license": {"number": "L\u0007", "valid_until": far}}, token=self.admin)
+        self.assertErrorBody(status, body, 422, "licence number with BEL")
+        self.assertIn("'number'", body["error"]["message"])
+        status, body = self.reg.request("GET", "/v1/companies?limit=200", token=self.admin)
+        self.assertNotIn("CO-CTL", json.dumps(body))
+        code = self.new_code("CTL")
+        status, body = self.reg.request("POST", "/v1/cylinders", body=dict(
+            self.cylinder_body(code), manufacturer="Hebei\u0000Works"),
+            token=self.company_tokens["CO-A"])
+        self.assertErrorBody(status, body, 422, "manufacturer with NUL")
+        self.assertIn("'manufacturer'", body["error"]["message"])
+        self.assertNotStored(code, "a manufacturer with NUL")
+
     def test_05b_wrong_types(self):
         cases = {"tare_kg": "16.4", "manufactured": 202301, "model": 35.5,
                  "carriers": "UID:E004000000000001", "design_life_years": "eight",

@@ -31,7 +31,7 @@ from registry_harness import (STORE, Registry, RegistryCase, id_number, add_mont
 BINARY = None  # set in __main__
 SHANGHAI = timezone(timedelta(hours=8))
 # A name that needs every kind of CSV quoting, in Chinese.
-AWKWARD = '城东站, "一号"\n第二行'
+AWKWARD = '城东站, "一号" 第二行'  # a comma and quotes (a line break is refused)
 PHONE = "13987651234"
 
 
@@ -160,7 +160,7 @@ class RegulatorTest(RegistryCase):
                                        {"number": "TS-" + co, "valid_until": far}}, cls.admin)
         cls.post("/v1/stations", {"id": "ST-R1", "company_id": "CO-R", "name": AWKWARD,
                                   "district": "城东"}, cls.co)
-        cls.post("/v1/stations", {"id": "ST-R2", "company_id": "CO-R", "name": "二站",
+        cls.post("/v1/stations", {"id": "ST-R2", "company_id": "CO-R", "name": "＝二站",
                                   "district": "城西"}, cls.co)
         cls.post("/v1/stations", {"id": "ST-S", "company_id": "CO-S", "name": "@S站",
                                   "district": "城南"}, cls.co_s)
@@ -303,7 +303,7 @@ class RegulatorTest(RegistryCase):
             by_code.setdefault(r[col["气瓶码 cylinder code"]], []).append(r)
         late = [r for r in by_code["RG-LATE"] if r[col["充装站 station id"]] == "ST-R1"][0]
         self.assertEqual(late[col["拒绝原因 reasons"]], "INSPECTION_OVERDUE; TARE_MISMATCH")
-        self.assertEqual(late[col["充装站名称 station name"]], AWKWARD)  # comma, quote, LF
+        self.assertEqual(late[col["充装站名称 station name"]], AWKWARD)  # comma, quotes
         self.assertEqual(late[col["充装单位名称 company name"]], '瓶码燃气, "东区"')
         self.assertIn("超期未检", late[col["原因说明 reason titles"]])
         self.assertTrue(late[col["时间 time (UTC+08:00)"]].startswith(iso(self.today) + " "))
@@ -315,6 +315,8 @@ class RegulatorTest(RegistryCase):
         self.assertEqual(len(own), 3)
         _, one = self.ledger("/v1/export/refused-checks.csv?station_id=ST-R2", self.regulator)
         self.assertEqual(len(one), 1)
+        # A fullwidth ＝ reads as = in a spreadsheet in a Chinese locale: guarded too.
+        self.assertEqual(one[0][col["充装站名称 station name"]], "'＝二站")
         _, yesterday = self.ledger("/v1/export/refused-checks.csv?from=%s&to=%s" % (
             iso(self.today - timedelta(days=5)), iso(self.today - timedelta(days=1))),
             self.regulator)
