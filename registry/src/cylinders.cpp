@@ -430,11 +430,24 @@ void Service::GetHistory(const Call& call, Store::Done done) {
         ev["type"] = (*st)->Text(2);
         ev["at"] = Instant{(*st)->Int(3)}.ToString();
         ev["actor"] = {{"role", (*st)->Text(4)}, {"id", (*st)->Text(5)}};
+        const bool oversees = call.who.role == Role::kRegulator || call.who.role == Role::kAdmin;
         // A public report's contact is for the regulator: a company may be the
         // one reported.
-        if (ev["type"] == "public_report" && call.who.role != Role::kRegulator &&
-            call.who.role != Role::kAdmin) {
-          ev.erase("contact");
+        if (ev["type"] == "public_report" && !oversees) ev.erase("contact");
+        // Another company's courier tried to hand this cylinder over (blocked,
+        // COURIER_NOT_OWNER) or opened a hazard at its own customer's door: the
+        // owner sees that it happened and which company, not that company's
+        // customer, vehicle or door-step check. Regulators see all of it.
+        if (*row && !oversees && (ev["type"] == "handover" || ev["type"] == "hazard_opened") &&
+            ev.value("company_id", (*row)->cylinder.owner_company_id) !=
+                (*row)->cylinder.owner_company_id) {
+          json seen = {{"company_id", ev["company_id"]}, {"foreign_attempt", true}};
+          for (const char* field :
+               {"direction", "decision", "reasons", "code", "item", "state", "deadline"}) {
+            if (auto it = ev.find(field); it != ev.end()) seen[field] = *it;
+          }
+          for (const char* field : {"id", "type", "at", "actor"}) seen[field] = ev[field];
+          ev = std::move(seen);
         }
         last = (*st)->Int(0);
         ev["seq"] = last;

@@ -250,8 +250,37 @@ class DeliveryTest(RegistryCase):
 
     def test_17_courier_not_of_owner(self):
         code = self.fresh("DL0016")
-        self.assertBlocked(self.hand(code, "HOME-E", vehicle="V-E", token=self.courier_e),
-                           "COURIER_NOT_OWNER")
+        answer = self.hand(code, "HOME-E", vehicle="V-E", token=self.courier_e,
+                           check=dict(OK_CHECK, ventilation="fail"))
+        self.assertBlocked(answer, "COURIER_NOT_OWNER")
+        self.assertEqual(len(answer["hazards_opened"]), 1, answer)
+        # The owner sees that CO-E's courier tried, and nothing of CO-E's customer,
+        # vehicle or door-step check.
+        status, hist = self.call("GET", "/v1/cylinders/%s/history" % code, token=self.co)
+        self.assertEqual(status, 200, hist)
+        tried = [e for e in hist["events"] if e["type"] in ("handover", "hazard_opened")]
+        self.assertEqual([e["type"] for e in tried], ["handover", "hazard_opened"], hist)
+        for e in tried:
+            self.assertEqual((e["company_id"], e["foreign_attempt"]), ("CO-E", True), e)
+        self.assertEqual(tried[0]["decision"], "block")
+        self.assertIn("COURIER_NOT_OWNER", tried[0]["reasons"])
+        shown = json.dumps(hist, ensure_ascii=False)
+        for secret in ("HOME-E", "V-E", "safety_check", "customer_id", "responsible"):
+            self.assertNotIn(secret, shown)
+        # The regulator sees the whole attempt.
+        status, hist = self.call("GET", "/v1/cylinders/%s/history" % code, token=self.regulator)
+        full = [e for e in hist["events"] if e["type"] == "handover"][0]
+        self.assertEqual((full["customer_id"], full["vehicle"], full["courier_id"]),
+                         ("HOME-E", "V-E", "CR-E"), full)
+        self.assertNotIn("foreign_attempt", full)
+        self.assertIn("safety_check", full)
+        # The owner's own handovers are shown whole.
+        own = self.fresh("DL0016B")
+        self.hand(own, "HOME")
+        status, hist = self.call("GET", "/v1/cylinders/%s/history" % own, token=self.co)
+        mine = [e for e in hist["events"] if e["type"] == "handover"][0]
+        self.assertEqual(mine["customer_id"], "HOME")
+        self.assertNotIn("foreign_attempt", mine)
 
     def test_18_cylinder_own_rules(self):
         self.cylinder("DL0017", due=self.today - timedelta(days=1))
