@@ -85,10 +85,11 @@ Status ReadModel(const std::string& name, const json& obj, Policy* policy) {
 }
 
 Status ReadPolicy(const json& root, Policy* p) {
-  PINGMA_RETURN_IF_ERROR(CheckKeys(
-      root, "policy",
-      {"time_zone", "models", "design_life", "life_extension_max_years", "tare_tolerance_kg",
-       "clone_window_minutes", "regulator_service_life_years", "hazard_deadline_days"}));
+  PINGMA_RETURN_IF_ERROR(
+      CheckKeys(root, "policy",
+                {"time_zone", "models", "design_life", "life_extension_max_years",
+                 "tare_tolerance_kg", "clone_window_minutes", "regulator_service_life_years",
+                 "hazard_deadline_days", "contact_retention_days", "position_retention_days"}));
   if (auto tz = root.find("time_zone"); tz != root.end()) {
     PINGMA_RETURN_IF_ERROR(CheckKeys(*tz, "time_zone", {"name", "utc_offset_minutes"}));
     PINGMA_RETURN_IF_ERROR(Read(*tz, "name", "time_zone", &p->time_zone));
@@ -132,6 +133,16 @@ Status ReadPolicy(const json& root, Policy* p) {
   }
   if (p->hazard_deadline_days < 0) {
     return Status::Invalid("policy.hazard_deadline_days must not be negative");
+  }
+  PINGMA_RETURN_IF_ERROR(
+      Read(root, "contact_retention_days", "policy", &p->contact_retention_days));
+  PINGMA_RETURN_IF_ERROR(
+      Read(root, "position_retention_days", "policy", &p->position_retention_days));
+  if (p->contact_retention_days < 0) {
+    return Status::Invalid("policy.contact_retention_days must not be negative");
+  }
+  if (p->position_retention_days < 0) {
+    return Status::Invalid("policy.position_retention_days must not be negative");
   }
   if (p->life_extension_max_years < 0) {
     return Status::Invalid("policy.life_extension_max_years must not be negative");
@@ -186,6 +197,8 @@ std::string PolicyToJson(const Policy& p) {
       {"clone_window_minutes", p.clone_window_minutes},
       {"regulator_service_life_years", p.regulator_service_life_years},
       {"hazard_deadline_days", p.hazard_deadline_days},
+      {"contact_retention_days", p.contact_retention_days},
+      {"position_retention_days", p.position_retention_days},
   };
   return root.dump(2);
 }

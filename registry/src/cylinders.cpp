@@ -433,7 +433,17 @@ void Service::GetHistory(const Call& call, Store::Done done) {
         const bool oversees = call.who.role == Role::kRegulator || call.who.role == Role::kAdmin;
         // A public report's contact is for the regulator: a company may be the
         // one reported.
-        if (ev["type"] == "public_report" && !oversees) ev.erase("contact");
+        if (ev["type"] == "public_report") {
+          if (!oversees) {
+            ev.erase("contact");  // reports made before contacts left the log
+            ev.erase("contact_ref");
+          } else if (Status s = ShowPersonalData(conn, &ev, "contact"); !s.ok()) {
+            return ErrorReply(s);
+          }
+        }
+        if (ev["type"] == "handover") {
+          if (Status s = ShowPersonalData(conn, &ev, "location"); !s.ok()) return ErrorReply(s);
+        }
         // Another company's courier tried to hand this cylinder over (blocked,
         // COURIER_NOT_OWNER) or opened a hazard at its own customer's door: the
         // owner sees that it happened and which company, not that company's

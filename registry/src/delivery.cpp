@@ -785,6 +785,14 @@ void Service::PostHandover(const Call& call, Store::Done done) {
     event.erase("event_id");
     event.erase("scan");
     event.erase("code");
+    // Where it happened is the courier's personal data: kept outside the log for
+    // position_retention_days; the log keeps a reference and a salted hash.
+    event.erase("location");
+    if (!r.location.is_null()) {
+      auto ref = KeepPersonalData(tx, subject, "location", r.location);
+      if (!ref.ok()) return ErrorReply(ref.status());
+      event["location_ref"] = std::move(*ref);
+    }
     event["scan"] = r.scan;
     event["courier_id"] = cr.id;
     event["company_id"] = cr.company_id;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -208,6 +209,56 @@ Status Serve(const ServeOptions& options) {
     }
   } join_verifier{stop_verifier, verifier};
 
+  // Personal data past its retention (a reporter's contact, a handover's place),
+  // deleted before the first request and every hour after, on the writer like any
+  // write.
+  auto sweep = [&store, &service] {
+    std::int64_t deleted = 0;
+    Reply swept = (*store)->Run([&deleted, &service](WriteTx& tx) -> Reply {
+      auto n = SweepPersonalData(tx.conn(), tx.now(), service.policy());
+      if (!n.ok()) return ErrorReply(n.status());
+      deleted = *n;
+      return Reply{};
+    });
+    if (swept.failed()) {
+      std::fprintf(stderr,
+                   "pingma-registry: cannot delete the personal data past its retention: %s\n",
+                   swept.body.dump().c_str());
+    } else if (deleted > 0) {
+      std::fprintf(stderr,
+                   "pingma-registry: deleted %lld item(s) of personal data past their "
+                   "retention\n",
+                   static_cast<long long>(deleted));
+    }
+  };
+  sweep();
+  std::mutex retention_mu;
+  std::condition_variable retention_cv;
+  bool stop_retention = false;
+  std::thread retention([&] {
+    pthread_setname_np(pthread_self(), "pingma-retain");
+    std::unique_lock<std::mutex> lock(retention_mu);
+    while (!retention_cv.wait_for(lock, std::chrono::hours(1), [&] { return stop_retention; })) {
+      lock.unlock();
+      sweep();
+      lock.lock();
+    }
+  });
+  struct JoinRetention {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    std::thread& thread;
+    ~JoinRetention() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      if (thread.joinable()) thread.join();
+    }
+  } join_retention{retention_mu, retention_cv, stop_retention, retention};
+
   const unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
                                                : std::max(2u, std::thread::hardware_concurrency());
   std::atomic<int> in_flight{0};
@@ -350,6 +401,12 @@ Status Serve(const ServeOptions& options) {
   // stretch is absorbed rather than killing the process before it closes the store.
   stop_verifier = true;
   if (verifier.joinable()) verifier.join();
+  {
+    std::lock_guard<std::mutex> lock(retention_mu);
+    stop_retention = true;
+  }
+  retention_cv.notify_all();
+  if (retention.joinable()) retention.join();
   (*store)->Close();
   // Asio gives the signals back to their default action when `signals` goes: they
   // are blocked first and ignored after, so that none kills the exit (this is the

@@ -476,6 +476,19 @@ CREATE TABLE offline_checks(
 );
 )sql";
 
+// Personal data the log refers to but must not keep (personal_data.cpp).
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE personal_data(
+  id text COLLATE "C" PRIMARY KEY,
+  code text COLLATE "C" NOT NULL,
+  field text COLLATE "C" NOT NULL,
+  value text COLLATE "C" NOT NULL,
+  salt bytea NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE INDEX personal_data_by_age ON personal_data(field, created_at);
+)sql";
+
 struct Migration {
   int version;
   const char* description;
@@ -486,16 +499,17 @@ constexpr Migration kMigrations[] = {
     {1, "the registry's tables, the partitioned event log, the chain head", kSchemaV1},
     {2, "checks decided offline: their counts, the refusals' offline columns, offline_checks",
      kSchemaV2},
+    {3, "personal data kept outside the log: personal_data", kSchemaV3},
 };
 
 // The tables `migrate` copies, parents before the tables that refer to them.
 // due_counts is not among them: it is made from the cylinders copied (and Migrate
 // checks that it counts as the file's).
-constexpr const char* kTables[] = {"tokens",     "companies",    "stations",    "operators",
-                                   "custody",    "recalls",      "cylinders",   "carriers",
-                                   "fills",      "meta",         "vehicles",    "couriers",
-                                   "customers",  "handovers",    "whereabouts", "hazards",
-                                   "check_days", "refusal_days", "refusals",    "offline_checks"};
+constexpr const char* kTables[] = {
+    "tokens",    "companies",      "stations",     "operators", "custody",    "recalls",
+    "cylinders", "carriers",       "fills",        "meta",      "vehicles",   "couriers",
+    "customers", "handovers",      "whereabouts",  "hazards",   "check_days", "refusal_days",
+    "refusals",  "offline_checks", "personal_data"};
 
 // One key for the advisory lock that serialises schema changes.
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"

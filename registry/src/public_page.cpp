@@ -462,45 +462,51 @@ void Service::PostPublicReport(const Request& request, const std::string& raw_co
 
   json event = {{"code", code}, {"category", kind->id}};
   if (text && !text->empty()) event["text"] = *text;
-  // The reporter's own choice to be reached; only regulators see it (GetHistory).
-  if (contact && !contact->empty()) event["contact"] = *contact;
   // The client's address is not kept: the rate limit needs it only in memory.
-  Write(std::move(done), [this, code, event, wants_json, kind](WriteTx& tx) mutable -> Reply {
-    auto st = tx.conn().Prepare("SELECT 1 FROM cylinders WHERE code = ?");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, code);
-    auto registered = (*st)->Step();
-    if (!registered.ok()) return ErrorReply(registered.status());
-    // A report of an unregistered code is kept too: where black cylinders are seen.
-    event["registered"] = *registered;
-    auto seq =
-        tx.Append({"", code, "public_report", tx.now(), "public", "anonymous", event.dump()});
-    if (!seq.ok()) return ErrorReply(seq.status());
-    const std::string id = EventId(*seq);
-    if (wants_json) {
-      Reply r;
-      r.status = 201;
-      r.body = {{"report_id", id}, {"code", code}, {"category", kind->id}};
-      return r;
-    }
-    return HtmlReply(
-        201, "已收到您的报告",
-        fmt::format("<section class=\"card verdict ok\" aria-labelledby=\"thanks\">\n"
-                    "<h1 id=\"thanks\">已收到您的报告<span class=\"en\" lang=\"en\">Report "
-                    "received — thank you</span></h1>\n</section>\n"
-                    "<section class=\"card\"><dl>\n"
-                    "<dt>气瓶码 <span lang=\"en\" class=\"sub\">Code</span></dt><dd>{}</dd>\n"
-                    "<dt>问题类型 <span lang=\"en\" class=\"sub\">Problem</span></dt>"
-                    "<dd>{} <span lang=\"en\" class=\"sub\">{}</span></dd>\n"
-                    "<dt>受理编号 <span lang=\"en\" class=\"sub\">Reference</span></dt>"
-                    "<dd>{}</dd>\n</dl>\n"
-                    "<p>监管部门将核查处理。紧急情况（如漏气）请立即远离并拨打 119。</p>"
-                    "<p lang=\"en\" class=\"sub\">The regulator will follow it up. In an "
-                    "emergency (a leak), get away and call 119.</p>\n"
-                    "<p><a href=\"/c/{}\">返回气瓶页面 <span lang=\"en\">Back to the "
-                    "cylinder</span></a></p></section>\n",
-                    Escape(code), kind->zh, kind->en, Escape(id), Escape(code)));
-  });
+  Write(std::move(done),
+        [this, code, event, contact, wants_json, kind](WriteTx& tx) mutable -> Reply {
+          // The reporter's own choice to be reached; only regulators see it (GetHistory),
+          // and it is kept outside the log, for contact_retention_days or until erased.
+          if (contact && !contact->empty()) {
+            auto ref = KeepPersonalData(tx, code, "contact", *contact);
+            if (!ref.ok()) return ErrorReply(ref.status());
+            event["contact_ref"] = std::move(*ref);
+          }
+          auto st = tx.conn().Prepare("SELECT 1 FROM cylinders WHERE code = ?");
+          if (!st.ok()) return ErrorReply(st.status());
+          (*st)->Bind(1, code);
+          auto registered = (*st)->Step();
+          if (!registered.ok()) return ErrorReply(registered.status());
+          // A report of an unregistered code is kept too: where black cylinders are seen.
+          event["registered"] = *registered;
+          auto seq =
+              tx.Append({"", code, "public_report", tx.now(), "public", "anonymous", event.dump()});
+          if (!seq.ok()) return ErrorReply(seq.status());
+          const std::string id = EventId(*seq);
+          if (wants_json) {
+            Reply r;
+            r.status = 201;
+            r.body = {{"report_id", id}, {"code", code}, {"category", kind->id}};
+            return r;
+          }
+          return HtmlReply(
+              201, "已收到您的报告",
+              fmt::format("<section class=\"card verdict ok\" aria-labelledby=\"thanks\">\n"
+                          "<h1 id=\"thanks\">已收到您的报告<span class=\"en\" lang=\"en\">Report "
+                          "received — thank you</span></h1>\n</section>\n"
+                          "<section class=\"card\"><dl>\n"
+                          "<dt>气瓶码 <span lang=\"en\" class=\"sub\">Code</span></dt><dd>{}</dd>\n"
+                          "<dt>问题类型 <span lang=\"en\" class=\"sub\">Problem</span></dt>"
+                          "<dd>{} <span lang=\"en\" class=\"sub\">{}</span></dd>\n"
+                          "<dt>受理编号 <span lang=\"en\" class=\"sub\">Reference</span></dt>"
+                          "<dd>{}</dd>\n</dl>\n"
+                          "<p>监管部门将核查处理。紧急情况（如漏气）请立即远离并拨打 119。</p>"
+                          "<p lang=\"en\" class=\"sub\">The regulator will follow it up. In an "
+                          "emergency (a leak), get away and call 119.</p>\n"
+                          "<p><a href=\"/c/{}\">返回气瓶页面 <span lang=\"en\">Back to the "
+                          "cylinder</span></a></p></section>\n",
+                          Escape(code), kind->zh, kind->en, Escape(id), Escape(code)));
+        });
 }
 
 }  // namespace pingma::registry

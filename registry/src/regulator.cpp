@@ -1233,14 +1233,19 @@ void Service::ListPublicReports(const Call& call, Store::Done done) {
       }
       json body = json::parse((*st)->Text(4), nullptr, false);
       if (!body.is_object()) body = json::object();
+      if (Status s = ShowPersonalData(conn, &body, "contact"); !s.ok()) return ErrorReply(s);
       last = (*st)->Text(1);
-      list.push_back({{"id", last},
-                      {"code", (*st)->Text(2)},
-                      {"at", Instant{(*st)->Int(3)}.ToString()},
-                      {"category", body.value("category", "")},
-                      {"text", body.value("text", "")},
-                      {"contact", body.value("contact", "")},
-                      {"registered", body.value("registered", false)}});
+      json report = {{"id", last},
+                     {"code", (*st)->Text(2)},
+                     {"at", Instant{(*st)->Int(3)}.ToString()},
+                     {"category", body.value("category", "")},
+                     {"text", body.value("text", "")},
+                     {"contact", body["contact"].is_string() ? body["contact"] : json("")},
+                     {"registered", body.value("registered", false)}};
+      for (const char* extra : {"contact_id", "contact_erased"}) {
+        if (body.contains(extra)) report[extra] = body[extra];
+      }
+      list.push_back(std::move(report));
     }
     return Okay({{"reports", list}, {"next_cursor", next}});
   });

@@ -238,6 +238,7 @@ std::vector<Service::Route> Service::Routes() {
        &Service::GetStation,
        one},
       {"POST", "/v1/stations/{}/lock", {kRegulator}, &Service::LockStation, one},
+      {"DELETE", "/v1/personal-data/{}", {kAdmin, kRegulator}, &Service::ErasePersonalData, one},
       {"POST", "/v1/stations/{}/unlock", {kRegulator}, &Service::UnlockStation, one},
       {"POST", "/v1/operators", {kAdmin, kCompany}, &Service::PostOperator, one},
       {"POST", "/v1/custody", {kAdmin, kCompany}, &Service::PostCustody, one},

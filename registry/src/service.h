@@ -203,6 +203,8 @@ class Service {
   void HandleWeb(const Request& request, const std::vector<std::string_view>& parts,
                  Store::Done done);
   void PostScanImage(const Call& call, Store::Done done);
+  // Personal data kept outside the log (personal_data.cpp)
+  void ErasePersonalData(const Call& call, Store::Done done);
 
   /// Runs a write job; the reply reaches `done` after commit.
   void Write(Store::Done done, Store::Job job) { store_->Submit(std::move(job), std::move(done)); }
@@ -327,6 +329,22 @@ std::string MaskIdNumber(const std::string& id);  ///< 1101**********123X
 /// HMAC-SHA-256 of "kind:value" under `key`: the kind keeps a phone from ever
 /// matching an ID number.
 std::string KeyedHash(const std::string& key, std::string_view kind, std::string_view value);
+
+// Personal data kept outside the hash-chained log (personal_data.cpp): a public
+// reporter's contact, a handover's place. The log keeps {"personal_data": id,
+// "salted_sha256": ...} under FIELD_ref; the value is deleted when its retention
+// ends (SweepPersonalData) or a regulator erases it, and the chain still verifies.
+/// Stores `value` of cylinder `code`; the reference the log keeps. `field` is
+/// "contact" (kept contact_retention_days) or "location" (position_retention_days).
+Result<json> KeepPersonalData(WriteTx& tx, const std::string& code, std::string_view field,
+                              const json& value);
+/// The value a reference names; nullopt once erased or past its retention.
+Result<std::optional<json>> LookupPersonalData(Conn& conn, const json& ref);
+/// Replaces `body`'s FIELD_ref by FIELD (the value, or null with FIELD_erased: true
+/// once it is gone) and FIELD_id (what a regulator erases it by).
+Status ShowPersonalData(Conn& conn, json* body, const char* field);
+/// Deletes what is past its field's retention in `policy` at `now`; how many.
+Result<std::int64_t> SweepPersonalData(Conn& conn, Instant now, const Policy& policy);
 
 /// Whether a spreadsheet opening a CSV file would read a text cell that starts
 /// like `field` as a formula (or skip to one): = + - @ | % and their fullwidth and

@@ -143,6 +143,17 @@ CREATE TABLE IF NOT EXISTS fills(
 );
 -- Secrets the server makes for itself, such as the key of the customers' phone
 -- and ID hashes (never sent anywhere).
+-- Personal data the log refers to but must not keep (personal_data.cpp): deleted
+-- when its field's retention (policy) has passed, or a regulator erases it.
+CREATE TABLE IF NOT EXISTS personal_data(
+  id TEXT PRIMARY KEY,
+  code TEXT NOT NULL,
+  field TEXT NOT NULL,
+  value TEXT NOT NULL,
+  salt BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS personal_data_by_age ON personal_data(field, created_at);
 CREATE TABLE IF NOT EXISTS meta(
   key TEXT PRIMARY KEY,
   value BLOB NOT NULL

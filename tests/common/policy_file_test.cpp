@@ -34,6 +34,8 @@ void CheckSamePolicy(const Policy& actual, const Policy& expected) {
   CHECK(actual.clone_window_minutes == expected.clone_window_minutes);
   CHECK(actual.regulator_service_life_years == expected.regulator_service_life_years);
   CHECK(actual.hazard_deadline_days == expected.hazard_deadline_days);
+  CHECK(actual.contact_retention_days == expected.contact_retention_days);
+  CHECK(actual.position_retention_days == expected.position_retention_days);
   CHECK(actual.models.size() == expected.models.size());
   for (const auto& [name, rule] : expected.models) {
     CAPTURE(name);
@@ -122,6 +124,10 @@ TEST_CASE("ParsePolicy: any subset overrides the defaults") {
        [](Policy& p) { p.regulator_service_life_years = 3; }},
       {"hazard deadline the same day", R"({"hazard_deadline_days": 0})",
        [](Policy& p) { p.hazard_deadline_days = 0; }},
+      {"contacts deleted at once", R"({"contact_retention_days": 0})",
+       [](Policy& p) { p.contact_retention_days = 0; }},
+      {"positions kept a year", R"({"position_retention_days": 365})",
+       [](Policy& p) { p.position_retention_days = 365; }},
       {"the documented example",
        R"({"time_zone": {"name": "Asia/Shanghai", "utc_offset_minutes": 480},
            "models": {"YSP35.5": {"inspection_interval_years": 4, "min_fill_kg": 14.1,
@@ -215,6 +221,14 @@ TEST_CASE("ParsePolicy: errors name the offending key") {
        R"({"hazard_deadline_days": -1})",
        StatusCode::kInvalid,
        {"hazard_deadline_days"}},
+      {"negative contact retention",
+       R"({"contact_retention_days": -1})",
+       StatusCode::kInvalid,
+       {"contact_retention_days"}},
+      {"position retention as a string",
+       R"({"position_retention_days": "183"})",
+       StatusCode::kInvalid,
+       {"position_retention_days"}},
       {"extension as a string",
        R"({"life_extension_max_years": "4"})",
        StatusCode::kInvalid,

@@ -518,6 +518,17 @@ class DeliveryTest(RegistryCase):
         a = self.hand(code, "HOME", event_id=ev, location={"lat": 34.4, "lon": 115.6})
         self.assertFalse(a["duplicate"], a)
         self.assertAllowed(a)
+        # The place is the courier's personal data: outside the hash-chained log,
+        # which keeps a reference and a salted hash; the owner and regulators see it.
+        stored = self.reg.query("SELECT body FROM events WHERE id = ?", (ev,))[0][0]
+        self.assertNotIn("115.6", stored)
+        self.assertIn('"location_ref":{"personal_data":"pd-', stored)
+        for token in (self.co, self.regulator):
+            status, hist = self.call("GET", "/v1/cylinders/%s/history" % code, token=token)
+            [h] = [e for e in hist["events"] if e["type"] == "handover"]
+            self.assertEqual(h["location"], {"lat": 34.4, "lon": 115.6})
+            self.assertRegex(h["location_id"], r"^pd-[0-9a-f]{24}$")
+            self.assertNotIn("location_ref", h)
 
     # -- last: overdue by deadline day, then the secrets -------------------------------------
 

@@ -227,7 +227,13 @@ class PublicPageTest(RegistryCase):
         self.assertEqual(e["category"], "leak")
         self.assertEqual(e["text"], "闻到异味 " + EVIL)
         self.assertEqual(e["contact"], "138 0000 1234")
+        self.assertRegex(e["contact_id"], r"^pd-[0-9a-f]{24}$")
         self.assertIs(e["registered"], True)
+        # The contact stays out of the hash-chained log, which keeps a salted hash.
+        stored = self.reg.query("SELECT body FROM events WHERE id = ?", (e["id"],))[0][0]
+        self.assertNotIn("0000 1234", stored)
+        self.assertRegex(stored, r'"contact_ref":\{"personal_data":"%s","salted_sha256":'
+                                 r'"[0-9a-f]{64}"\}' % e["contact_id"])
         self.assertEqual(e["actor"]["role"], "public")
         self.assertIn(e["id"], o.all_text, "the reference on the confirmation")
         self.assertNotIn("client", e)

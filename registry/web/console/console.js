@@ -459,6 +459,7 @@
         lines.push(cat[0] + " · " + cat[1]);
         if (ev.text) lines.push("“" + ev.text + "”");
         if (ev.contact) lines.push("联系方式 contact: " + ev.contact);
+        if (ev.contact_erased) lines.push("联系方式已删除 contact erased");
         return ["举", "public", "群众举报", "Report from the public", lines];
       }
       case "hazard_opened": {
@@ -468,6 +469,9 @@
       }
       case "hazard_closed":
         return ["改", "good", "隐患已整改", "Hazard closed", [[ev.id, ev.closed_by, ev.how].filter(Boolean).join(" · ")]];
+      case "personal_data_erased":
+        return ["删", "info", "个人信息已删除", "Personal data erased",
+          [[ev.field === "contact" ? "举报人联系方式 reporter's contact" : ev.field === "location" ? "交接位置 handover place" : ev.field, ev.personal_data].filter(Boolean).join(" · ")]];
       default:
         return ["·", "info", ev.type, ev.type, []];
     }
@@ -794,7 +798,8 @@
           return [when(r.at),
             el("span", {}, r.code ? codeLink(r.code) : "—", r.registered === false ? el("span", {}, " ", badge("未登记", "Unregistered", "bad")) : null),
             el("span", {}, cat[0], cat[1] ? en(cat[1]) : null),
-            r.text || "—", r.contact || "—", el("span", { class: "mono", text: r.id })];
+            r.text || "—", r.contact || (r.contact_erased ? "已删除 erased" : "—"),
+            el("span", { class: "mono", text: r.id })];
         }), (i) => ({ "data-id": reportsRows[i].id })));
     } catch (e) {
       failInto(box, e);

@@ -41,6 +41,11 @@ struct Policy {
   int regulator_service_life_years = 5;
   /// Days a hazard opened by a safety check has to be put right (隐患台账).
   int hazard_deadline_days = 7;
+  /// Days a public reporter's contact is kept, outside the log (PIPL).
+  int contact_retention_days = 180;
+  /// Days positions are kept, a handover's place among them (DOMAIN.md "Where
+  /// deliveries go").
+  int position_retention_days = 183;
 
   /// DOMAIN.md's figures.
   static Policy Defaults();
