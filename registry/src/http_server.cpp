@@ -165,12 +165,14 @@ Status Serve(const ServeOptions& options) {
   SystemClock clock;
   auto store = Store::Open(options.db_path, clock);
   if (!store.ok()) return store.status();
-  std::string notice;
+  KeyNotice notice;
   if (Status s = AdoptCustomerHashKey(**store, *secrets, &notice); !s.ok()) {
     (*store)->Close();
     return s;
   }
-  if (!notice.empty()) std::fprintf(stderr, "pingma-registry: %s\n", notice.c_str());
+  // A moved key is said at once (it is moved whatever follows); a new one once the
+  // registry is up, so that a start that fails says one thing, why.
+  if (!notice.moved.empty()) std::fprintf(stderr, "pingma-registry: %s\n", notice.moved.c_str());
   Service service(store->get(), std::move(policy), &clock);
   service.set_customer_hash_key(secrets->customer_hash_key);
   service.set_hotline(options.hotline);
@@ -391,6 +393,7 @@ Status Serve(const ServeOptions& options) {
     std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
                 static_cast<unsigned>(bound_port));
     std::fflush(stdout);
+    if (!notice.made.empty()) std::fprintf(stderr, "pingma-registry: %s\n", notice.made.c_str());
   } else {
     io.stop();
   }

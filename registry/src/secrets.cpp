@@ -296,7 +296,7 @@ Result<Secrets> LoadSecrets(const std::string& dir, bool make_customer_key) {
   return secrets;
 }
 
-Status AdoptCustomerHashKey(Store& store, Secrets& secrets, std::string* notice) {
+Status AdoptCustomerHashKey(Store& store, Secrets& secrets, KeyNotice* notice) {
   const std::string key_path = (fs::path(secrets.dir) / kCustomerHashKeyFile).string();
   // What the store holds, read and settled in one write transaction, so that two
   // registries starting at once on one database agree.
@@ -327,7 +327,7 @@ Status AdoptCustomerHashKey(Store& store, Secrets& secrets, std::string* notice)
       key = *in_store;
     }
     if (notice) {
-      *notice = fmt::format(
+      notice->moved = fmt::format(
           "the customer hash key (fingerprint {}) was moved from the store to {}; back the "
           "folder up apart from the database, and treat backups of the database made before "
           "now as secret: they hold the key",
@@ -352,7 +352,7 @@ Status AdoptCustomerHashKey(Store& store, Secrets& secrets, std::string* notice)
     if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes (OpenSSL)");
     key.assign(reinterpret_cast<const char*>(bytes), sizeof bytes);
     PINGMA_RETURN_IF_ERROR(WriteCustomerHashKey(secrets.dir, key));
-    if (notice) *notice = fmt::format("made a customer hash key in {}", key_path);
+    if (notice) notice->made = fmt::format("made a customer hash key in {}", key_path);
   }
 
   Reply settled = store.Run([&](WriteTx& tx) -> Reply {

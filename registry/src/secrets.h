@@ -59,7 +59,12 @@ std::string KeyFingerprint(const std::string& key);
 ///   backup) rather than hashing new customers with a key that finds none of the
 ///   old ones;
 /// - a store without customers' key gets the folder's key (made if missing).
-/// `*notice` gets a line for the operator when something was moved or made.
-Status AdoptCustomerHashKey(Store& store, Secrets& secrets, std::string* notice);
+/// What the operator is told: a key moved out of the store (`moved`, which matters
+/// at once: old backups hold the key) or a new key made (`made`).
+struct KeyNotice {
+  std::string moved;
+  std::string made;
+};
+Status AdoptCustomerHashKey(Store& store, Secrets& secrets, KeyNotice* notice);
 
 }  // namespace pingma::registry

@@ -1890,8 +1890,10 @@ class RegistryApiTest(unittest.TestCase):
             self.skipTest("no IPv6 loopback on this machine")
         other = Registry(self.reg.binary)
         try:
+            secrets = (["--secrets-dir", other.secrets_dir] if other.db.startswith("postgres")
+                       else [])
             proc = subprocess.Popen([other.binary, "serve", "--db", other.db,
-                                     "--listen", "[::1]:0"],
+                                     "--listen", "[::1]:0"] + secrets,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     universal_newlines=True)
             line = proc.stdout.readline().strip()
