@@ -47,6 +47,11 @@ constexpr size_t kMaxBody = 1u << 20;
 constexpr size_t kMaxBatchBody = 64u << 20;
 /// A label photo sent to POST /v1/scan/image (the decoder's own file limit).
 constexpr size_t kMaxImageBody = 20u << 20;
+/// Every request without a token that may call the route it names: the public
+/// report form (/c/{code}/report), the pages, and /v1/ calls without a valid
+/// token, a role the route refuses or no route at all. A report's text and
+/// contact (600 characters) take under 6 KiB percent-encoded.
+constexpr size_t kMaxPublicBody = 8u << 10;
 
 /// A stored cylinder with what the registry keeps beside the record.
 struct CylinderRow {
@@ -101,6 +106,14 @@ class Service {
   /// request; without one, customers cannot be registered or found by phone.
   void set_customer_hash_key(std::string key) { customer_hash_key_ = std::move(key); }
 
+  /// The most body bytes a request may send, from its method, target and
+  /// Authorization header alone, before its body is read: the route's `max_body`
+  /// when the token is valid and its role may call the route, kMaxPublicBody
+  /// otherwise. The HTTP edge refuses a larger body with 413 before reading it.
+  /// Any thread.
+  size_t BodyLimit(std::string_view method, std::string_view target,
+                   const std::string& authorization);
+
   /// The complaint line the public page shows; before the first request.
   void set_hotline(std::string hotline) { hotline_ = std::move(hotline); }
   /// Where the labels' QR codes point ("https://host", no trailing slash): the
@@ -137,6 +150,11 @@ class Service {
 
   Result<Principal> Authenticate(const std::string& header);
   static std::vector<Route> Routes();
+  /// The route for `method` on a path split at '/', with its {placeholders}
+  /// decoded into `*params`; nullptr when none, with the methods the path takes
+  /// in `*allowed`.
+  const Route* FindRoute(std::string_view method, const std::vector<std::string_view>& parts,
+                         std::vector<std::string>* params, std::vector<std::string>* allowed) const;
 
   // Set-up (service.cpp)
   void PostCompany(const Call& call, Store::Done done);
@@ -168,8 +186,9 @@ class Service {
                     Store::Done done);
   void GetPublicPage(const Request& request, const std::string& raw_code, Store::Done done);
   void PostPublicReport(const Request& request, const std::string& raw_code, Store::Done done);
-  /// Counts a report from `client` if the window has room; false when it has not,
-  /// with the seconds until it has.
+  /// Counts a report from `client` (under its ReportClientKey: an IPv6 /64 is one
+  /// client) if the window has room; false when it has not, with the seconds until
+  /// it has.
   bool TakeReportSlot(const std::string& client, std::int64_t* retry_after_s);
   // Filling (filling.cpp)
   void PostFillCheck(const Call& call, Store::Done done);
@@ -332,6 +351,12 @@ std::string KeyedHash(const std::string& key, std::string_view kind, std::string
 /// like `field` as a formula (or skip to one): = + - @ | % and their fullwidth and
 /// small forms, and any leading space, tab or line break (regulator.cpp).
 bool ReadAsFormula(std::string_view field);
+
+/// The key the public form's rate limit counts a client address under: an IPv4
+/// address as it is (an IPv4-mapped IPv6 address as its IPv4), an IPv6 address as
+/// its /64 ("2001:db8:1:2::/64"), since one home or phone gets a whole /64 and
+/// can send from any address in it; anything else as it is.
+std::string ReportClientKey(std::string_view address);
 
 /// Percent-decoding of a path segment or form value ('+' as a space when asked).
 std::string DecodePercent(std::string_view in, bool plus_is_space);
