@@ -303,7 +303,7 @@ Status Serve(const ServeOptions& options) {
     r.client = req->remote_endpoint().address().to_string();
     ++in_flight;
     const std::thread::id here = std::this_thread::get_id();
-    service.Handle(r, [req, &outbox, respond, here](Reply reply) {
+    service.Handle(std::move(r), [req, &outbox, respond, here](Reply reply) {
       // Answered at once (bad input, reads): send it from this HTTP thread.
       // Completed by the store's threads: hand it to the outbox.
       if (std::this_thread::get_id() == here) return respond(req, reply);

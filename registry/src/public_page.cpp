@@ -382,25 +382,7 @@ std::string ReportClientKey(std::string_view address) {
 }
 
 bool Service::TakeReportSlot(const std::string& client, std::int64_t* retry_after_s) {
-  const std::int64_t now = clock_->Now().unix_ms;
-  const std::int64_t since = now - kReportWindowMs;
-  std::lock_guard<std::mutex> lock(reports_mu_);
-  // Keeps the map to the clients of the last window.
-  if (reports_by_client_.size() > 100000) {
-    for (auto it = reports_by_client_.begin(); it != reports_by_client_.end();) {
-      it = it->second.back() <= since ? reports_by_client_.erase(it) : std::next(it);
-    }
-  }
-  auto& times = reports_by_client_[ReportClientKey(client)];
-  times.erase(
-      std::remove_if(times.begin(), times.end(), [since](std::int64_t t) { return t <= since; }),
-      times.end());
-  if (times.size() >= kReportsPerWindow) {
-    *retry_after_s = (times.front() + kReportWindowMs - now) / 1000 + 1;
-    return false;
-  }
-  times.push_back(now);
-  return true;
+  return reports_.Take(ReportClientKey(client), clock_->Now().unix_ms, retry_after_s);
 }
 
 void Service::PostPublicReport(const Request& request, const std::string& raw_code,

@@ -447,7 +447,7 @@ size_t Service::BodyLimit(std::string_view method, std::string_view target,
   return route->max_body;
 }
 
-void Service::Handle(const Request& request, Store::Done done) {
+void Service::Handle(Request request, Store::Done done) {
   const size_t q = request.target.find('?');
   const std::string_view path = std::string_view(request.target).substr(0, q);
   const std::string_view query =

@@ -14,7 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "photo_queue.h"
 #include "pingma/common/policy.h"
+#include "rate_limit.h"
 #include "reply.h"
 #include "store.h"
 
@@ -93,8 +95,10 @@ class Service {
 
   /// Answers one request. `done` is called exactly once, possibly on another
   /// thread: for writes only after the data is committed and durable, for reads
-  /// only once every commit they could have seen is (Store::WhenDurable).
-  void Handle(const Request& request, Store::Done done);
+  /// only once every commit they could have seen is (Store::WhenDurable). The
+  /// request is taken by value so that a use case may keep its body (a photo
+  /// waiting for a decoder) without a copy.
+  void Handle(Request request, Store::Done done);
 
   /// Creates a token for a role and subject; returns the bearer token. Only its
   /// SHA-256 is stored.
@@ -132,12 +136,22 @@ class Service {
   static constexpr size_t kReportsPerWindow = 5;
   static constexpr std::int64_t kReportWindowMs = 10 * 60 * 1000;
 
+  /// POST /v1/scan/image: label photos read per token within a minute, photos
+  /// waiting for a decoder beside those being decoded, and the seconds a photo
+  /// refused for a full queue is told to wait (about one decode of a large one).
+  static constexpr size_t kPhotosPerWindow = 30;
+  static constexpr std::int64_t kPhotoWindowMs = 60 * 1000;
+  static constexpr size_t kPhotosWaiting = 4;
+  static constexpr int kPhotoRetryAfterS = 2;
+  /// Decoding threads: a quarter of the cores, at least one.
+  static size_t PhotoWorkers();
+
  private:
   struct Call {
     Principal who;
     std::vector<std::string> params;  ///< the {placeholders} of the route, decoded
     std::map<std::string, std::string> query;
-    const Request* request;
+    Request* request;  ///< Handle's own; a use case may move its body out
   };
   using Handler = void (Service::*)(const Call&, Store::Done);
   struct Route {
@@ -222,6 +236,8 @@ class Service {
   void HandleWeb(const Request& request, const std::vector<std::string_view>& parts,
                  Store::Done done);
   void PostScanImage(const Call& call, Store::Done done);
+  /// Decodes a photo and answers (on a PhotoQueue worker).
+  void ReadPhoto(const std::string& photo, Store::Done done);
 
   /// Runs a write job; the reply reaches `done` after commit.
   void Write(Store::Done done, Store::Job job) { store_->Submit(std::move(job), std::move(done)); }
@@ -302,12 +318,16 @@ class Service {
   std::mutex audit_mu_;
   json chain_check_ = {{"state", "not_run"}};  ///< under audit_mu_
 
-  std::mutex reports_mu_;
-  /// Times of the reports accepted per client address in the last window.
-  std::unordered_map<std::string, std::vector<std::int64_t>> reports_by_client_;
+  /// Reports accepted per client (ReportClientKey) in the last window.
+  SlidingWindowLimit reports_{kReportsPerWindow, kReportWindowMs};
+  /// Photos taken per token in the last window.
+  SlidingWindowLimit photos_per_token_{kPhotosPerWindow, kPhotoWindowMs};
 
   std::mutex tokens_mu_;
   std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256
+
+  /// Last, so that it goes first: its workers use everything above.
+  PhotoQueue photo_queue_{PhotoWorkers(), kPhotosWaiting};
 };
 
 // Store access shared by the use cases (queries.cpp). All take an open

@@ -12,7 +12,11 @@ real sockets ("Secure by default"):
 - a head that trickles in one byte a second closed with 408 after 10 s;
 - a head over 32 KiB refused with 431;
 - Cache-Control: no-store and X-Content-Type-Options: nosniff on /v1/ answers,
-  successes and errors (those of the edge too), nosniff on the public page.
+  successes and errors (those of the edge too), nosniff on the public page;
+- the label reader (POST /v1/scan/image): with its decoders busy on blank
+  7000x7000 PNGs, further photos are refused with 503 and Retry-After while a
+  fill check sent meanwhile is answered; a token's 31st photo within a minute
+  gets 429 with Retry-After.
 
     python3 registry_edge_test.py /path/to/pingma-registry
 """
@@ -21,10 +25,12 @@ import json
 import os
 import select
 import socket
+import struct
 import sys
 import threading
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from registry_harness import RegistryCase, take_binary_argument
@@ -37,6 +43,17 @@ API_LIMIT = MIB
 BATCH_LIMIT = 64 * MIB
 HEAD_TIME = 10  # seconds
 LINGER = 2  # seconds the registry drains a refused connection
+
+
+def blank_png(side):
+    """A white side x side 8-bit grayscale PNG: small to send, costly to decode."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    row = b"\x00" + b"\xff" * side
+    pixels = zlib.compress(row * side, 9)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
 
 
 def rss_kb(pid):
@@ -79,7 +96,27 @@ def read_until_closed(sock, limit_s):
 
 
 class EdgeTest(RegistryCase):
-    TOKENS = {"admin": ("admin", "root"), "courier": ("courier", "CR-1")}
+    TOKENS = {"admin": ("admin", "root"), "courier": ("courier", "CR-1"),
+              "courier2": ("courier", "CR-2"), "station": ("station", "ST-E")}
+    PHOTOS_WAITING = 4
+    PHOTOS_PER_MINUTE = 30
+
+    @classmethod
+    def world(cls):
+        setup = [
+            ("/v1/companies", {"id": "CO-E", "name": "Edge Gas",
+                               "filling_license": {"number": "L-E", "valid_until": "2099-12-31"}}),
+            ("/v1/stations", {"id": "ST-E", "company_id": "CO-E", "name": "Edge station",
+                              "district": "D"}),
+            ("/v1/operators", {"id": "OP-E", "company_id": "CO-E", "name": "Operator",
+                               "certificate": {"number": "C-E", "valid_until": "2099-12-31"}}),
+            ("/v1/cylinders", {"code": "HB0100000123", "owner_company_id": "CO-E",
+                               "model": "YSP35.5", "manufacturer": "Hebei Example",
+                               "manufactured": "2023-01", "tare_kg": 16.4}),
+        ]
+        for path, body in setup:
+            status, answer = cls.reg.request("POST", path, body=body, token=cls.admin)
+            assert status == 201, (path, status, answer)
 
     def connect(self):
         return socket.create_connection((self.reg.host, self.reg.port), timeout=30)
@@ -319,6 +356,63 @@ class EdgeTest(RegistryCase):
                 self.assertNotIn(",", h.get("x-content-type-options"), path)
         finally:
             conn.close()
+
+    # -- the label reader's queue and rate -----------------------------------------
+
+    def scan(self, data, token, results=None, i=None):
+        conn = self.reg.connection(timeout=120)
+        try:
+            got = conn.request("POST", "/v1/scan/image", raw=data, token=token,
+                               headers={"Content-Type": "image/png"})
+        finally:
+            conn.close()
+        if results is not None:
+            results[i] = got
+        return got
+
+    def test_photos_beyond_the_queue_refused_503_while_fill_checks_answer(self):
+        photo = blank_png(7000)
+        self.assertLess(len(photo), 1 << 20)
+        # More than the decoders and the queue hold together, whatever the cores.
+        workers = max(1, (os.cpu_count() or 1) // 4)
+        count = workers + self.PHOTOS_WAITING + 4
+        results = [None] * count
+        senders = [threading.Thread(target=self.scan, args=(photo, self.courier, results, i))
+                   for i in range(count)]
+        for t in senders:
+            t.start()
+        time.sleep(0.3)  # the photos are in; the decoders are busy
+        status, check = self.reg.request(
+            "POST", "/v1/fill-checks", token=self.station,
+            body={"station_id": "ST-E", "operator_id": "OP-E", "code": "HB0100000123"})
+        self.assertEqual(status, 200, check)
+        self.assertIn(check["decision"], ("allow", "block"))
+        for t in senders:
+            t.join(300)
+        statuses = sorted(r[0] for r in results)
+        refused = [r for r in results if r[0] == 503]
+        read = [r for r in results if r[0] == 422]
+        self.assertEqual(len(refused) + len(read), count, statuses)
+        self.assertGreaterEqual(len(refused), 1, statuses)
+        self.assertGreaterEqual(len(read), 1, statuses)
+        for status, body, headers in refused:
+            self.assertEqual(body["error"]["code"], "UNAVAILABLE", body)
+            self.assertEqual({k.lower(): v for k, v in headers.items()}.get("retry-after"), "2")
+        for status, body, headers in read:
+            self.assertEqual(body["error"]["code"], "NO_CODE", body)
+
+    def test_photos_per_token_rate(self):
+        for i in range(self.PHOTOS_PER_MINUTE):
+            status, body, _ = self.scan(b"not a photo", self.courier2)
+            self.assertEqual(status, 422, (i, body))
+        status, body, headers = self.scan(b"not a photo", self.courier2)
+        self.assertEqual(status, 429, body)
+        self.assertEqual(body["error"]["code"], "TOO_MANY_REQUESTS")
+        retry = int({k.lower(): v for k, v in headers.items()}["retry-after"])
+        self.assertTrue(1 <= retry <= 61, retry)
+        # Another token has a window of its own.
+        status, body, _ = self.scan(b"not a photo", self.courier)
+        self.assertNotEqual(status, 429, body)
 
 
 if __name__ == "__main__":
