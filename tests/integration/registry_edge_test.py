@@ -25,14 +25,13 @@ import json
 import os
 import select
 import socket
-import struct
 import sys
 import threading
 import time
 import unittest
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from photo_set import blank_png
 from registry_harness import RegistryCase, take_binary_argument
 
 BINARY = None  # set in __main__
@@ -43,17 +42,6 @@ API_LIMIT = MIB
 BATCH_LIMIT = 64 * MIB
 HEAD_TIME = 10  # seconds
 LINGER = 2  # seconds the registry drains a refused connection
-
-
-def blank_png(side):
-    """A white side x side 8-bit grayscale PNG: small to send, costly to decode."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
-    row = b"\x00" + b"\xff" * side
-    pixels = zlib.compress(row * side, 9)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
 
 
 def rss_kb(pid):
@@ -332,7 +320,7 @@ class EdgeTest(RegistryCase):
         try:
             for method, path, token, status in (
                     ("GET", "/v1/policy", self.admin, 200),
-                    ("GET", "/v1/cylinders/HB0100000123", self.admin, 404),
+                    ("GET", "/v1/cylinders/HB0199999999", self.admin, 404),
                     ("GET", "/v1/policy", None, 401),
                     ("GET", "/v1/nothing", self.admin, 404),
                     ("DELETE", "/v1/policy", self.admin, 405),

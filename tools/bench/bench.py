@@ -705,27 +705,16 @@ def bench_photos(args, work):
           f"{statistics.median(times['ratio']):.2f} (goal <= 2)")
 
 
-def blank_png(side):
-    """A white side x side grayscale PNG: a few hundred KB to send, costly to decode."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
-    pixels = zlib.compress((b"\x00" + b"\xff" * side) * side, 9)
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
-
-
 def bench_photo_load(args, work):
     """Fill checks idle vs beside 8 photo senders, in alternating rounds."""
     registry = args.registry
     db = os.path.join(work, "photo-load.db")
     tokens = setup_registry(registry, db)
     couriers = [token(registry, db, "courier", f"CR-{i}") for i in range(8)]
-    photo = blank_png(7000)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    import photo_set
+    photo = photo_set.blank_png(7000)
     srv = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
     host, port = srv.url[len("http://"):].rsplit(":", 1)
     counts = {"decoded": 0, "refused": 0, "other": 0}
