@@ -132,10 +132,11 @@ class Outbox {
   bool posted_ = false;
 };
 
-// Every answer: its type is the one it says (no sniffing). An API answer may carry
-// names, addresses and phone hashes: kept by no cache, errors included.
-constexpr std::string_view kNoSniff = "X-Content-Type-Options";
-constexpr std::string_view kNoStore = "Cache-Control";
+// Every answer: its type is the one it says (nosniff). An API answer may carry
+// names, addresses and phone hashes: no-store, errors included, whatever the use
+// case set.
+constexpr std::string_view kContentTypeOptions = "X-Content-Type-Options";
+constexpr std::string_view kCacheControl = "Cache-Control";
 
 bool HasHeader(const Reply& reply, std::string_view name) {
   return std::any_of(reply.headers.begin(), reply.headers.end(),
@@ -151,11 +152,13 @@ auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
   auto response = req->create_response(restinio::http_status_line_t(
       restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
       ReasonPhrase(reply.status)));
-  for (const auto& [name, value] : reply.headers) response.append_header(name, value);
-  if (!HasHeader(reply, kNoSniff)) response.append_header(std::string(kNoSniff), "nosniff");
-  if (IsApiTarget(req->header().request_target()) && !HasHeader(reply, kNoStore)) {
-    response.append_header(std::string(kNoStore), "no-store");
+  const bool api = IsApiTarget(req->header().request_target());
+  for (const auto& [name, value] : reply.headers) {
+    if (!(api && name == kCacheControl)) response.append_header(name, value);
   }
+  if (!HasHeader(reply, kContentTypeOptions))
+    response.append_header(std::string(kContentTypeOptions), "nosniff");
+  if (api) response.append_header(std::string(kCacheControl), "no-store");
   if (reply.raw_content_type.empty()) {
     response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
     response.set_body(reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
