@@ -10,7 +10,8 @@ real sockets ("Secure by default"):
   pipelined request over the limit answered after the one before it;
 - a chunked body (no Content-Length) refused with 411 before a chunk is read;
 - a head that trickles in one byte a second closed with 408 after 10 s;
-- a head over 32 KiB refused with 431;
+- a head over 32 KiB refused with 431, and so are the bytes sent beyond an
+  untruthful Content-Length, which are read as the next request's head;
 - Cache-Control: no-store and X-Content-Type-Options: nosniff on /v1/ answers,
   successes and errors (those of the edge too), nosniff on the public page;
 - the label reader (POST /v1/scan/image): with its decoders busy on blank
@@ -269,6 +270,25 @@ class EdgeTest(RegistryCase):
             self.head("POST", "/c/HB0100000123/report",
                       extra="Transfer-Encoding: chunked\r\n") + chunk * 4,
             411, "LENGTH_REQUIRED")
+
+    def test_bytes_beyond_an_untruthful_length_are_a_head_refused_at_32_kib(self):
+        # Content-Length says 15; 200 kB follow. The 15 bytes are the report (taken,
+        # and answered); the rest is read as the next request's head, and refused
+        # once it passes 32 KiB without ending: never buffered as a body. (Bytes
+        # that cannot start a request line are refused by RESTinio's parser at
+        # once, with the connection closed and no answer.)
+        body = b"category=other&" + b"GET /" + b"a" * 200000
+        form = "Content-Type: application/x-www-form-urlencoded\r\n"
+        with self.connect() as s:
+            try:
+                s.sendall(self.head("POST", "/c/HB0199999999/report", 15, extra=form) + body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            reply, closed = read_until_closed(s, 30)
+        self.assertTrue(closed)
+        first, _, rest = reply.partition(b"\r\n\r\n")
+        self.assertTrue(first.startswith(b"HTTP/1.1 201 "), reply[:300])
+        self.assertIn(b"HTTP/1.1 431 ", rest)
 
     # -- heads --------------------------------------------------------------------
 
