@@ -327,6 +327,11 @@ Status Serve(const ServeOptions& options) {
                        // Service::BodyLimit); this is RESTinio's own backstop.
                        .incoming_http_msg_limits(
                            restinio::incoming_http_msg_limits_t{}.max_body_size(kMaxBatchBody))
+                       // A whole request, head and body, within 60 s of the time
+                       // the connection began to wait for it (an idle keep-alive
+                       // connection closes then too); a head within 10 s of its
+                       // first byte (EdgeLimits::head_time). 64 MiB in 60 s needs
+                       // 1.1 MB/s.
                        .read_next_http_message_timelimit(std::chrono::seconds(60))
                        .handle_request_timeout(std::chrono::seconds(120))
                        .write_http_response_timelimit(std::chrono::seconds(60))

@@ -9,7 +9,8 @@ real sockets ("Secure by default"):
   refused), the public limit for a token whose role may not call the route, and a
   pipelined request over the limit answered after the one before it;
 - a chunked body (no Content-Length) refused with 411 before a chunk is read;
-- a head that trickles in one byte a second closed with 408 after 10 s;
+- a head that trickles in one byte a second closed with 408 after 10 s, a body
+  that trickles closed 60 s after the request began;
 - a head over 32 KiB refused with 431, and so are the bytes sent beyond an
   untruthful Content-Length, which are read as the next request's head;
 - Cache-Control: no-store and X-Content-Type-Options: nosniff on /v1/ answers,
@@ -42,6 +43,7 @@ PUBLIC_LIMIT = 8 << 10
 API_LIMIT = MIB
 BATCH_LIMIT = 64 * MIB
 HEAD_TIME = 10  # seconds
+WHOLE_REQUEST_TIME = 60  # seconds, head and body
 LINGER = 2  # seconds the registry drains a refused connection
 
 
@@ -317,6 +319,28 @@ class EdgeTest(RegistryCase):
         # Closed after the head's 10 s, not after RESTinio's 60 s for a whole request.
         self.assertGreaterEqual(elapsed, HEAD_TIME - 1)
         self.assertLess(elapsed, HEAD_TIME + LINGER + 10)
+
+    def test_body_trickled_is_closed_with_the_whole_request_limit(self):
+        # A head at once, then its body one byte every 2 s: RESTinio's limit for a
+        # whole request (60 s from when the connection began to wait) closes it.
+        with self.connect() as s:
+            started = time.monotonic()
+            s.sendall(self.head("POST", "/v1/fill-checks", 1000, token=self.station))
+            closed = False
+            while time.monotonic() - started < WHOLE_REQUEST_TIME + 30:
+                readable, _, _ = select.select([s], [], [], 2.0)
+                if readable:
+                    _, closed = read_until_closed(s, 5)
+                    break
+                try:
+                    s.sendall(b" ")
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+            elapsed = time.monotonic() - started
+        self.assertTrue(closed)
+        self.assertGreaterEqual(elapsed, WHOLE_REQUEST_TIME - 2)
+        self.assertLess(elapsed, WHOLE_REQUEST_TIME + 15)
 
     def test_head_over_32_kib_refused(self):
         self.assert_refused(
