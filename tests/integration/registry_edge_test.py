@@ -122,17 +122,30 @@ class EdgeTest(RegistryCase):
             text += "Content-Length: %d\r\n" % length
         return (text + extra + "\r\n").encode()
 
-    def send_and_answer(self, data, limit_s=30):
-        """Sends data on a new connection and reads the first answer; returns
-        (status, headers, body, closed)."""
+    def exchange(self, data, limit_s=30):
+        """Sends data on a new connection; returns all the server answers until it
+        closes, and whether it did within limit_s."""
         with self.connect() as s:
             try:
                 s.sendall(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # refused before all of it was sent: the answer is waiting
-            reply, closed = read_until_closed(s, limit_s)
-            status, headers, body = parse_answer(reply)
-            return status, headers, body, closed
+            return read_until_closed(s, limit_s)
+
+    def send_and_answer(self, data, limit_s=30):
+        """exchange(), the first answer parsed: (status, headers, body, closed)."""
+        reply, closed = self.exchange(data, limit_s)
+        status, headers, body = parse_answer(reply)
+        return status, headers, body, closed
+
+    def assert_two_answers(self, data, first_status, second_status):
+        """The first answer has first_status, a second one follows with
+        second_status, and the connection ends."""
+        reply, closed = self.exchange(data)
+        self.assertTrue(closed)
+        first, _, rest = reply.partition(b"\r\n\r\n")
+        self.assertTrue(first.startswith(b"HTTP/1.1 %d " % first_status), reply[:300])
+        self.assertIn(b"HTTP/1.1 %d " % second_status, rest)
 
     def assert_refused(self, data, status, code):
         got, headers, body, closed = self.send_and_answer(data)
@@ -253,13 +266,7 @@ class EdgeTest(RegistryCase):
     def test_pipelined_request_over_the_limit_answered_after_the_one_before(self):
         first = self.head("GET", "/v1/policy", token=self.admin)
         second = self.head("POST", "/v1/cylinders", API_LIMIT + 1, token=self.admin)
-        with self.connect() as s:
-            s.sendall(first + second)
-            reply, closed = read_until_closed(s, 30)
-        self.assertTrue(closed)
-        one, _, rest = reply.partition(b"\r\n\r\n")
-        self.assertTrue(one.startswith(b"HTTP/1.1 200"), reply[:200])
-        self.assertIn(b"HTTP/1.1 413 ", rest)
+        self.assert_two_answers(first + second, 200, 413)
 
     def test_chunked_body_refused_before_a_chunk_is_read(self):
         self.assert_refused(
@@ -281,16 +288,8 @@ class EdgeTest(RegistryCase):
         # once, with the connection closed and no answer.)
         body = b"category=other&" + b"GET /" + b"a" * 200000
         form = "Content-Type: application/x-www-form-urlencoded\r\n"
-        with self.connect() as s:
-            try:
-                s.sendall(self.head("POST", "/c/HB0199999999/report", 15, extra=form) + body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            reply, closed = read_until_closed(s, 30)
-        self.assertTrue(closed)
-        first, _, rest = reply.partition(b"\r\n\r\n")
-        self.assertTrue(first.startswith(b"HTTP/1.1 201 "), reply[:300])
-        self.assertIn(b"HTTP/1.1 431 ", rest)
+        self.assert_two_answers(
+            self.head("POST", "/c/HB0199999999/report", 15, extra=form) + body, 201, 431)
 
     # -- heads --------------------------------------------------------------------
 
