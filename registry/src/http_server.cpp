@@ -3,6 +3,7 @@
 // done (after the commit, for writes). The only translation unit with RESTinio.
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include <fmt/format.h>
 #include <restinio/all.hpp>
 
+#include "edge_socket.h"
 #include "pg.h"
 #include "pg_store.h"
 #include "pingma/registry/registry.h"
@@ -27,7 +29,11 @@
 namespace pingma::registry {
 namespace {
 
-using Traits = restinio::default_traits_t;
+// RESTinio's defaults with the registry's own socket, which enforces the limits
+// of each request before its body is read (edge_socket.h).
+using Traits =
+    restinio::traits_t<restinio::asio_timer_manager_t, restinio::null_logger_t,
+                       restinio::default_request_handler_t, restinio::default_strand_t, EdgeSocket>;
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -49,8 +55,12 @@ const char* ReasonPhrase(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
     case 409:
       return "Conflict";
+    case 411:
+      return "Length Required";
     case 413:
       return "Payload Too Large";
     case 415:
@@ -59,6 +69,8 @@ const char* ReasonPhrase(int status) {
       return "Unprocessable Entity";
     case 429:
       return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
     case 503:
       return "Service Unavailable";
     default:
@@ -121,12 +133,33 @@ class Outbox {
   bool posted_ = false;
 };
 
+// Every answer: its type is the one it says (nosniff). An API answer may carry
+// names, addresses and phone hashes: no-store, errors included, whatever the use
+// case set.
+constexpr std::string_view kContentTypeOptions = "X-Content-Type-Options";
+constexpr std::string_view kCacheControl = "Cache-Control";
+
+bool HasHeader(const Reply& reply, std::string_view name) {
+  return std::any_of(reply.headers.begin(), reply.headers.end(),
+                     [name](const auto& header) { return header.first == name; });
+}
+
+bool IsApiTarget(std::string_view target) {
+  return target.rfind("/v1/", 0) == 0 || target == "/v1" || target.rfind("/v1?", 0) == 0;
+}
+
 // The HTTP response of a reply: status, content type and body (moved out).
 auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
   auto response = req->create_response(restinio::http_status_line_t(
       restinio::http_status_code_t(static_cast<std::uint16_t>(reply.status)),
       ReasonPhrase(reply.status)));
-  for (const auto& [name, value] : reply.headers) response.append_header(name, value);
+  const bool api = IsApiTarget(req->header().request_target());
+  for (const auto& [name, value] : reply.headers) {
+    if (!(api && name == kCacheControl)) response.append_header(name, value);
+  }
+  if (!HasHeader(reply, kContentTypeOptions))
+    response.append_header(std::string(kContentTypeOptions), "nosniff");
+  if (api) response.append_header(std::string(kCacheControl), "no-store");
   if (reply.raw_content_type.empty()) {
     response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
     response.set_body(reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -135,6 +168,18 @@ auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
     response.set_body(std::move(reply.raw_body));
   }
   return response;
+}
+
+// The whole answer to a request refused at the edge (edge_socket.h), as the API's
+// errors are, with the headers every API answer has.
+std::string RefusalAnswer(const EdgeRefusal& refusal) {
+  const json body = {{"error", {{"code", refusal.code}, {"message", refusal.message}}}};
+  const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: "
+      "{}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: "
+      "close\r\n\r\n{}",
+      refusal.status, ReasonPhrase(refusal.status), text.size(), text);
 }
 
 }  // namespace
@@ -265,6 +310,13 @@ Status Serve(const ServeOptions& options) {
                                                : std::max(2u, std::thread::hardware_concurrency());
   std::atomic<int> in_flight{0};
   asio::io_context io;
+  // Every connection's limits, checked before a body is read (edge_socket.h).
+  EdgeLimits& edge = asio::use_service<EdgeLimits>(io);
+  edge.small_body = kMaxPublicBody;
+  edge.body_limit = [&service](const RequestHead& head) -> std::uint64_t {
+    return service.BodyLimit(head.method, head.target, std::string(head.authorization));
+  };
+  edge.answer = RefusalAnswer;
 
   // Sends a reply. Runs on an HTTP thread: the store's threads, which complete
   // writes, only hand their replies over and go on. The request stays in flight
@@ -296,7 +348,9 @@ Status Serve(const ServeOptions& options) {
     if (auto auth = req->header().opt_value_of(restinio::http_field::authorization)) {
       r.authorization = std::string(*auth);
     }
-    r.body = req->body();
+    // The body is RESTinio's, read once; it is moved, not copied (RESTinio has
+    // no use for it after this handler, and a batch is up to 64 MiB).
+    r.body = std::move(const_cast<std::string&>(req->body()));
     if (auto type = req->header().opt_value_of(restinio::http_field::content_type)) {
       r.content_type = std::string(*type);
     }
@@ -305,7 +359,7 @@ Status Serve(const ServeOptions& options) {
     r.client = req->remote_endpoint().address().to_string();
     ++in_flight;
     const std::thread::id here = std::this_thread::get_id();
-    service.Handle(r, [req, &outbox, respond, here](Reply reply) {
+    service.Handle(std::move(r), [req, &outbox, respond, here](Reply reply) {
       // Answered at once (bad input, reads): send it from this HTTP thread.
       // Completed by the store's threads: hand it to the outbox.
       if (std::this_thread::get_id() == here) return respond(req, reply);
@@ -317,22 +371,26 @@ Status Serve(const ServeOptions& options) {
   std::uint16_t bound_port = port;
   std::optional<restinio::http_server_t<Traits>> server;
   try {
-    server.emplace(
-        restinio::external_io_context(io),
-        restinio::server_settings_t<Traits>{}
-            .address(host)
-            .port(port)
-            .request_handler(handler)
-            // Big enough for the batch endpoint; the Service applies the
-            // per-endpoint limits of API.md and answers 413 itself.
-            .incoming_http_msg_limits(
-                restinio::incoming_http_msg_limits_t{}.max_body_size(kMaxBatchBody * 3 / 2))
-            .read_next_http_message_timelimit(std::chrono::seconds(60))
-            .handle_request_timeout(std::chrono::seconds(120))
-            .write_http_response_timelimit(std::chrono::seconds(60))
-            .acceptor_post_bind_hook([&bound_port](asio::ip::tcp::acceptor& acceptor) {
-              bound_port = acceptor.local_endpoint().port();
-            }));
+    server.emplace(restinio::external_io_context(io),
+                   restinio::server_settings_t<Traits>{}
+                       .address(host)
+                       .port(port)
+                       .request_handler(handler)
+                       // Each route's limit is enforced before the body is read (EdgeSocket,
+                       // Service::BodyLimit); this is RESTinio's own backstop.
+                       .incoming_http_msg_limits(
+                           restinio::incoming_http_msg_limits_t{}.max_body_size(kMaxBatchBody))
+                       // A whole request, head and body, within 60 s of the time
+                       // the connection began to wait for it (an idle keep-alive
+                       // connection closes then too); a head within 10 s of its
+                       // first byte (EdgeLimits::head_time). 64 MiB in 60 s needs
+                       // 1.1 MB/s.
+                       .read_next_http_message_timelimit(std::chrono::seconds(60))
+                       .handle_request_timeout(std::chrono::seconds(120))
+                       .write_http_response_timelimit(std::chrono::seconds(60))
+                       .acceptor_post_bind_hook([&bound_port](asio::ip::tcp::acceptor& acceptor) {
+                         bound_port = acceptor.local_endpoint().port();
+                       }));
   } catch (const std::exception& e) {
     return Status::Unavailable(fmt::format("cannot set up the HTTP server: {}", e.what()));
   }

@@ -4,7 +4,10 @@
 // problem. So it shows nothing personal and nothing that helps to forge a label:
 // no tare, serial, registration number or carriers. Everything from the database
 // is HTML-escaped.
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,7 +39,6 @@ constexpr ReportCategory kCategories[] = {
 };
 constexpr size_t kMaxReportChars = 500;
 constexpr size_t kMaxContactChars = 100;
-constexpr size_t kMaxPublicBody = 16 * 1024;
 
 std::string Escape(std::string_view text) {
   std::string out;
@@ -365,26 +367,22 @@ void Service::GetPublicPage(const Request&, const std::string& raw_code, Store::
   });
 }
 
+std::string ReportClientKey(std::string_view address) {
+  const std::string text(address.substr(0, address.find('%')));  // no zone index
+  unsigned char bytes[16];
+  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), bytes) != 1) {
+    return std::string(address);
+  }
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(std::begin(kMapped), std::end(kMapped), bytes)) {
+    return fmt::format("{}.{}.{}.{}", bytes[12], bytes[13], bytes[14], bytes[15]);
+  }
+  return fmt::format("{:x}:{:x}:{:x}:{:x}::/64", bytes[0] << 8 | bytes[1], bytes[2] << 8 | bytes[3],
+                     bytes[4] << 8 | bytes[5], bytes[6] << 8 | bytes[7]);
+}
+
 bool Service::TakeReportSlot(const std::string& client, std::int64_t* retry_after_s) {
-  const std::int64_t now = clock_->Now().unix_ms;
-  const std::int64_t since = now - kReportWindowMs;
-  std::lock_guard<std::mutex> lock(reports_mu_);
-  // Keeps the map to the clients of the last window.
-  if (reports_by_client_.size() > 100000) {
-    for (auto it = reports_by_client_.begin(); it != reports_by_client_.end();) {
-      it = it->second.back() <= since ? reports_by_client_.erase(it) : std::next(it);
-    }
-  }
-  auto& times = reports_by_client_[client];
-  times.erase(
-      std::remove_if(times.begin(), times.end(), [since](std::int64_t t) { return t <= since; }),
-      times.end());
-  if (times.size() >= kReportsPerWindow) {
-    *retry_after_s = (times.front() + kReportWindowMs - now) / 1000 + 1;
-    return false;
-  }
-  times.push_back(now);
-  return true;
+  return reports_.Take(ReportClientKey(client), clock_->Now().unix_ms, retry_after_s);
 }
 
 void Service::PostPublicReport(const Request& request, const std::string& raw_code,

@@ -403,7 +403,52 @@ void Service::ReadReply(Store::Done done, const std::function<Reply(Conn&)>& fn)
   done(reply.ok() ? std::move(*reply) : ErrorReply(reply.status()));
 }
 
-void Service::Handle(const Request& request, Store::Done done) {
+const Service::Route* Service::FindRoute(std::string_view method,
+                                         const std::vector<std::string_view>& parts,
+                                         std::vector<std::string>* params,
+                                         std::vector<std::string>* allowed) const {
+  for (size_t k = 0; k < routes_.size(); ++k) {
+    const Route& r = routes_[k];
+    const auto& pattern = route_segments_[k];
+    if (pattern.size() != parts.size()) continue;
+    std::vector<std::string> captured;
+    bool match = true;
+    for (size_t i = 0; i < parts.size() && match; ++i) {
+      if (pattern[i] == "{}") {
+        captured.push_back(PercentDecode(parts[i], false));
+        match = !parts[i].empty();
+      } else {
+        match = pattern[i] == parts[i];
+      }
+    }
+    if (!match) continue;
+    if (std::find(allowed->begin(), allowed->end(), r.method) == allowed->end()) {
+      allowed->emplace_back(r.method);
+    }
+    if (method == r.method) {
+      *params = std::move(captured);
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+size_t Service::BodyLimit(std::string_view method, std::string_view target,
+                          const std::string& authorization) {
+  const auto parts = SplitPath(target.substr(0, target.find('?')));
+  if (parts.empty() || parts[0] != "v1") return kMaxPublicBody;
+  auto who = Authenticate(authorization);
+  if (!who.ok()) return kMaxPublicBody;
+  std::vector<std::string> params, allowed;
+  const Route* route = FindRoute(method, parts, &params, &allowed);
+  if (!route ||
+      std::find(route->roles.begin(), route->roles.end(), who->role) == route->roles.end()) {
+    return kMaxPublicBody;
+  }
+  return route->max_body;
+}
+
+void Service::Handle(Request request, Store::Done done) {
   const size_t q = request.target.find('?');
   const std::string_view path = std::string_view(request.target).substr(0, q);
   const std::string_view query =
@@ -432,33 +477,9 @@ void Service::Handle(const Request& request, Store::Done done) {
     return;
   }
 
-  const Route* route = nullptr;
   std::vector<std::string> allowed;  ///< the methods of the routes whose path matches
   std::vector<std::string> params;
-  for (size_t k = 0; k < routes_.size(); ++k) {
-    const Route& r = routes_[k];
-    const auto& pattern = route_segments_[k];
-    if (pattern.size() != parts.size()) continue;
-    std::vector<std::string> captured;
-    bool match = true;
-    for (size_t i = 0; i < parts.size() && match; ++i) {
-      if (pattern[i] == "{}") {
-        captured.push_back(PercentDecode(parts[i], false));
-        match = !parts[i].empty();
-      } else {
-        match = pattern[i] == parts[i];
-      }
-    }
-    if (!match) continue;
-    if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end()) {
-      allowed.emplace_back(r.method);
-    }
-    if (request.method == r.method) {
-      route = &r;
-      params = std::move(captured);
-      break;
-    }
-  }
+  const Route* route = FindRoute(request.method, parts, &params, &allowed);
   if (!route) {
     if (allowed.empty()) {
       done(ErrorReply(Status::NotFound(fmt::format("no such endpoint: {}", std::string(path)))));

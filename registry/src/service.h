@@ -14,7 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "photo_queue.h"
 #include "pingma/common/policy.h"
+#include "rate_limit.h"
 #include "reply.h"
 #include "store.h"
 
@@ -47,6 +49,11 @@ constexpr size_t kMaxBody = 1u << 20;
 constexpr size_t kMaxBatchBody = 64u << 20;
 /// A label photo sent to POST /v1/scan/image (the decoder's own file limit).
 constexpr size_t kMaxImageBody = 20u << 20;
+/// Every request without a token that may call the route it names: the public
+/// report form (/c/{code}/report), the pages, and /v1/ calls without a valid
+/// token, a role the route refuses or no route at all. A report's text and
+/// contact (600 characters) take under 6 KiB percent-encoded.
+constexpr size_t kMaxPublicBody = 8u << 10;
 
 /// A stored cylinder with what the registry keeps beside the record.
 struct CylinderRow {
@@ -88,8 +95,10 @@ class Service {
 
   /// Answers one request. `done` is called exactly once, possibly on another
   /// thread: for writes only after the data is committed and durable, for reads
-  /// only once every commit they could have seen is (Store::WhenDurable).
-  void Handle(const Request& request, Store::Done done);
+  /// only once every commit they could have seen is (Store::WhenDurable). The
+  /// request is taken by value so that a use case may keep its body (a photo
+  /// waiting for a decoder) without a copy.
+  void Handle(Request request, Store::Done done);
 
   /// Creates a token for a role and subject; returns the bearer token. Only its
   /// SHA-256 is stored.
@@ -100,6 +109,14 @@ class Service {
   /// The key of the customers' phone and ID hashes (secrets.h), before the first
   /// request; without one, customers cannot be registered or found by phone.
   void set_customer_hash_key(std::string key) { customer_hash_key_ = std::move(key); }
+
+  /// The most body bytes a request may send, from its method, target and
+  /// Authorization header alone, before its body is read: the route's `max_body`
+  /// when the token is valid and its role may call the route, kMaxPublicBody
+  /// otherwise. The HTTP edge refuses a larger body with 413 before reading it.
+  /// Any thread.
+  size_t BodyLimit(std::string_view method, std::string_view target,
+                   const std::string& authorization);
 
   /// The complaint line the public page shows; before the first request.
   void set_hotline(std::string hotline) { hotline_ = std::move(hotline); }
@@ -119,12 +136,22 @@ class Service {
   static constexpr size_t kReportsPerWindow = 5;
   static constexpr std::int64_t kReportWindowMs = 10 * 60 * 1000;
 
+  /// POST /v1/scan/image: label photos read per token within a minute, photos
+  /// waiting for a decoder beside those being decoded, and the seconds a photo
+  /// refused for a full queue is told to wait (about one decode of a large one).
+  static constexpr size_t kPhotosPerWindow = 30;
+  static constexpr std::int64_t kPhotoWindowMs = 60 * 1000;
+  static constexpr size_t kPhotosWaiting = 4;
+  static constexpr int kPhotoRetryAfterS = 2;
+  /// Decoding threads: a quarter of the cores, at least one.
+  static size_t PhotoWorkers();
+
  private:
   struct Call {
     Principal who;
     std::vector<std::string> params;  ///< the {placeholders} of the route, decoded
     std::map<std::string, std::string> query;
-    const Request* request;
+    Request* request;  ///< Handle's own; a use case may move its body out
   };
   using Handler = void (Service::*)(const Call&, Store::Done);
   struct Route {
@@ -137,6 +164,11 @@ class Service {
 
   Result<Principal> Authenticate(const std::string& header);
   static std::vector<Route> Routes();
+  /// The route for `method` on a path split at '/', with its {placeholders}
+  /// decoded into `*params`; nullptr when none, with the methods the path takes
+  /// in `*allowed`.
+  const Route* FindRoute(std::string_view method, const std::vector<std::string_view>& parts,
+                         std::vector<std::string>* params, std::vector<std::string>* allowed) const;
 
   // Set-up (service.cpp)
   void PostCompany(const Call& call, Store::Done done);
@@ -168,8 +200,9 @@ class Service {
                     Store::Done done);
   void GetPublicPage(const Request& request, const std::string& raw_code, Store::Done done);
   void PostPublicReport(const Request& request, const std::string& raw_code, Store::Done done);
-  /// Counts a report from `client` if the window has room; false when it has not,
-  /// with the seconds until it has.
+  /// Counts a report from `client` (under its ReportClientKey: an IPv6 /64 is one
+  /// client) if the window has room; false when it has not, with the seconds until
+  /// it has.
   bool TakeReportSlot(const std::string& client, std::int64_t* retry_after_s);
   // Filling (filling.cpp)
   void PostFillCheck(const Call& call, Store::Done done);
@@ -203,6 +236,8 @@ class Service {
   void HandleWeb(const Request& request, const std::vector<std::string_view>& parts,
                  Store::Done done);
   void PostScanImage(const Call& call, Store::Done done);
+  /// Decodes a photo and answers (on a PhotoQueue worker).
+  void ReadPhoto(const std::string& photo, Store::Done done);
   // Personal data kept outside the log (personal_data.cpp)
   void ErasePersonalData(const Call& call, Store::Done done);
 
@@ -285,12 +320,16 @@ class Service {
   std::mutex audit_mu_;
   json chain_check_ = {{"state", "not_run"}};  ///< under audit_mu_
 
-  std::mutex reports_mu_;
-  /// Times of the reports accepted per client address in the last window.
-  std::unordered_map<std::string, std::vector<std::int64_t>> reports_by_client_;
+  /// Reports accepted per client (ReportClientKey) in the last window.
+  SlidingWindowLimit reports_{kReportsPerWindow, kReportWindowMs};
+  /// Photos taken per token in the last window.
+  SlidingWindowLimit photos_per_token_{kPhotosPerWindow, kPhotoWindowMs};
 
   std::mutex tokens_mu_;
   std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256
+
+  /// Last, so that it goes first: its workers use everything above.
+  PhotoQueue photo_queue_{PhotoWorkers(), kPhotosWaiting};
 };
 
 // Store access shared by the use cases (queries.cpp). All take an open
@@ -350,6 +389,12 @@ Result<std::int64_t> SweepPersonalData(Conn& conn, Instant now, const Policy& po
 /// like `field` as a formula (or skip to one): = + - @ | % and their fullwidth and
 /// small forms, and any leading space, tab or line break (regulator.cpp).
 bool ReadAsFormula(std::string_view field);
+
+/// The key the public form's rate limit counts a client address under: an IPv4
+/// address as it is (an IPv4-mapped IPv6 address as its IPv4), an IPv6 address as
+/// its /64 ("2001:db8:1:2::/64"), since one home or phone gets a whole /64 and
+/// can send from any address in it; anything else as it is.
+std::string ReportClientKey(std::string_view address);
 
 /// Percent-decoding of a path segment or form value ('+' as a space when asked).
 std::string DecodePercent(std::string_view in, bool plus_is_space);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -153,7 +154,35 @@ void Service::PostScanImage(const Call& call, Store::Done done) {
     return done(
         ScanError(422, "BAD_IMAGE", "照片为空", "the body is empty: send the photo's bytes"));
   }
-  auto scan = DecodeImage(request.body);
+  std::int64_t retry_after = 0;
+  const std::string who = fmt::format("{}:{}", ToString(call.who.role), call.who.subject);
+  if (!photos_per_token_.Take(who, clock_->Now().unix_ms, &retry_after)) {
+    Reply r = ScanError(429, "TOO_MANY_REQUESTS", "拍照识别过于频繁，请稍后再试",
+                        fmt::format("at most {} photos a minute per token; try again in {} s",
+                                    kPhotosPerWindow, retry_after));
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after));
+    return done(std::move(r));
+  }
+  // Decoded by a PhotoQueue worker, never on an HTTP thread; the photo is moved,
+  // not copied. `done` stays here too, for the refusal when the queue is full.
+  std::function<void()> job = [this, photo = std::move(call.request->body), done]() {
+    ReadPhoto(photo, done);
+  };
+  if (!photo_queue_.TrySubmit(job)) {
+    Reply r = ScanError(503, "UNAVAILABLE", "识别繁忙，请稍后重试",
+                        fmt::format("{} photo(s) are waiting to be read; send it again in {} s",
+                                    kPhotosWaiting, kPhotoRetryAfterS));
+    r.headers.emplace_back("Retry-After", std::to_string(kPhotoRetryAfterS));
+    return done(std::move(r));
+  }
+}
+
+size_t Service::PhotoWorkers() {
+  return std::max(1u, std::thread::hardware_concurrency() / 4);
+}
+
+void Service::ReadPhoto(const std::string& photo, Store::Done done) {
+  auto scan = DecodeImage(photo);
   if (!scan.ok()) {
     if (scan.status().code() == StatusCode::kTooLarge) {
       return done(ScanError(413, "TOO_LARGE", "照片过大", scan.status().message()));

@@ -8,12 +8,16 @@ photo carries the same text as the clean label. The set is the same every run: a
 noise is seeded.
 
 Used by scan_photos_test.py (pass counts with floors) and tools/bench/bench.py
-photos (speed and pass rate against zbarimg and ZXing's defaults).
+photos (speed and pass rate against zbarimg and ZXing's defaults). blank_png, the
+costliest photo to read (no code in a large frame), by registry_edge_test.py and
+bench.py photo-load.
 """
 
 import concurrent.futures
 import os
+import struct
 import subprocess
+import zlib
 
 # The real ImageMagick: a machine may put a stand-in called convert earlier on PATH.
 CONVERT = "/usr/bin/convert"
@@ -187,3 +191,15 @@ def scene_qr_box(label):
     oy = (SCENE - h * scale) / 2
     return (int(ox + (bx0 + 12) * scale), int(oy + (by0 + 12) * scale),
             int(ox + (bx1 + 12) * scale), int(oy + (by1 + 12) * scale))
+
+
+def blank_png(side):
+    """A white side x side 8-bit grayscale PNG, made here without ImageMagick: tens of
+    kB to send, every pixel searched when decoded."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    pixels = zlib.compress((b"\x00" + b"\xff" * side) * side, 9)
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))

@@ -1,6 +1,8 @@
 // The use cases driven directly, without HTTP: the writer's cache of cylinders
 // for fill checks past its limit, reads that answer only once what they show is
-// durable, and checks decided offline at the edges of the instants they may have.
+// durable, checks decided offline at the edges of the instants they may have, the
+// public form's window per client (an IPv6 /64 is one), and the body limits the
+// HTTP edge asks for.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -235,5 +237,80 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "an offline check is decided again as of its in
   store->Close();
 }
 
+TEST_CASE("ReportClientKey: an IPv6 /64 is one client, IPv4 addresses are their own") {
+  struct Row {
+    const char* address;
+    const char* key;
+  };
+  const Row rows[] = {
+      {"203.0.113.7", "203.0.113.7"},
+      {"::ffff:203.0.113.7", "203.0.113.7"},
+      {"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+      {"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+      {"2001:0DB8:0001:0002:0:0:0:9", "2001:db8:1:2::/64"},
+      {"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+      {"fe80::1%eth0", "fe80:0:0:0::/64"},
+      {"::1", "0:0:0:0::/64"},
+      {"not an address", "not an address"},
+      {"", ""},
+  };
+  for (const Row& row : rows) CHECK_MESSAGE(ReportClientKey(row.address) == row.key, row.address);
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb, "two IPv6 addresses of one /64 share the public form's window") {
+  Service service(store.get(), Policy::Defaults(), &clock);
+  auto report = [&service](const std::string& client) {
+    std::promise<Reply> promise;
+    auto future = promise.get_future();
+    Request request{
+        "POST", "/c/HB0100000123/report", "", R"({"category": "other"})", "application/json",
+        client};
+    service.Handle(request, [&promise](Reply r) { promise.set_value(std::move(r)); });
+    return future.get().status;
+  };
+  for (size_t i = 0; i < Service::kReportsPerWindow; ++i) {
+    // Alternating addresses, all in 2001:db8:7:7::/64.
+    CHECK(report(i % 2 ? "2001:db8:7:7::1" : "2001:db8:7:7:aaaa:bbbb:cccc:dddd") == 201);
+  }
+  CHECK(report("2001:db8:7:7::2") == 429);
+  // The next /64 and an IPv4 client have windows of their own.
+  CHECK(report("2001:db8:7:8::1") == 201);
+  CHECK(report("198.51.100.1") == 201);
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb, "BodyLimit: the route's limit only for a token that may call it") {
+  Service service(store.get(), Policy::Defaults(), &clock);
+  const std::string admin = "Bearer " + *service.AddToken(Role::kAdmin, "root");
+  const std::string courier = "Bearer " + *service.AddToken(Role::kCourier, "CR-1");
+  const std::string station = "Bearer " + *service.AddToken(Role::kStation, "ST-01");
+  struct Row {
+    const char* method;
+    const char* target;
+    std::string authorization;
+    size_t limit;
+  };
+  const Row rows[] = {
+      {"POST", "/v1/cylinders/batch", admin, kMaxBatchBody},
+      {"POST", "/v1/cylinders/batch?x=1", admin, kMaxBatchBody},
+      {"POST", "/v1/cylinders", admin, kMaxBody},
+      {"POST", "/v1/scan/image", courier, kMaxImageBody},
+      {"POST", "/v1/fill-checks", station, kMaxBody},
+      // A role the route refuses, no token, a bad one: the public limit.
+      {"POST", "/v1/cylinders/batch", courier, kMaxPublicBody},
+      {"POST", "/v1/cylinders/batch", "", kMaxPublicBody},
+      {"POST", "/v1/cylinders/batch", "Bearer pm_forged", kMaxPublicBody},
+      // No such route or method; the public pages and their form.
+      {"POST", "/v1/nothing", admin, kMaxPublicBody},
+      {"PUT", "/v1/cylinders/batch", admin, kMaxPublicBody},
+      {"POST", "/c/HB0100000123/report", admin, kMaxPublicBody},
+      {"POST", "/console/", admin, kMaxPublicBody},
+  };
+  for (const Row& row : rows) {
+    CHECK_MESSAGE(service.BodyLimit(row.method, row.target, row.authorization) == row.limit,
+                  row.method, " ", row.target);
+  }
+}
+
 }  // namespace
+
 }  // namespace pingma::registry

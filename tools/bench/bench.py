@@ -46,6 +46,10 @@ from run to run.
                          Chromium (the operator's screen), p50/p99, beside a bare
                          stream reader in the same run (run with /usr/bin/python3,
                          where Debian's Selenium loads)
+  bench.py photo-load    fill-check p50 on one keep-alive connection while 8 senders
+                         keep blank 7000x7000 PNGs going to POST /v1/scan/image (the
+                         label reader's queue busy, its overflow refused with 503),
+                         as a ratio to the same registry idle, in alternating rounds
   bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
@@ -699,6 +703,96 @@ def bench_photos(args, work):
         print(f"{name:12} {reads:4}/{n:<3} {n / t:9.1f} {t / base:19.2f}")
     print(f"pingma's decode time / zxing-once's on the {len(read_once)} photos zxing-once reads: "
           f"{statistics.median(times['ratio']):.2f} (goal <= 2)")
+
+
+def bench_photo_load(args, work):
+    """Fill checks idle vs beside 8 photo senders, in alternating rounds."""
+    registry = args.registry
+    db = os.path.join(work, "photo-load.db")
+    tokens = setup_registry(registry, db)
+    couriers = [token(registry, db, "courier", f"CR-{i}") for i in range(8)]
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    import photo_set
+    photo = photo_set.blank_png(7000)
+    srv = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
+    host, port = srv.url[len("http://"):].rsplit(":", 1)
+    counts = {"decoded": 0, "refused": 0, "other": 0}
+    lock = threading.Lock()
+
+    def checks(seconds):
+        """Fill checks one after another for `seconds`: their latencies in ms."""
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        body = json.dumps({"station_id": "ST-01", "operator_id": "OP-7",
+                           "code": "BP00000007"})
+        headers = {"Authorization": "Bearer " + tokens["station"],
+                   "Content-Type": "application/json"}
+        times = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            start = time.perf_counter()
+            conn.request("POST", "/v1/fill-checks", body, headers)
+            resp = conn.getresponse()
+            resp.read()
+            times.append((time.perf_counter() - start) * 1000)
+            assert resp.status == 200, resp.status
+        conn.close()
+        return times
+
+    def sender(courier, stop):
+        while not stop.is_set():
+            conn = http.client.HTTPConnection(host, int(port), timeout=120)
+            conn.request("POST", "/v1/scan/image", photo,
+                         {"Authorization": "Bearer " + courier, "Content-Type": "image/png"})
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            key = {422: "decoded", 503: "refused"}.get(resp.status, "other")
+            with lock:
+                counts[key] += 1
+            if resp.status != 422:
+                stop.wait(float(resp.getheader("Retry-After") or 2))
+
+    runs = {"idle": [], "photos": []}
+    try:
+        setup_entities(srv.url, tokens)
+        status, answer = call(srv.url, "POST", "/v1/cylinders/batch", tokens["company"],
+                              {"cylinders": fleet("BP", 100)})
+        assert status == 200, answer
+        checks(1)  # warm up
+        log(f"photo-load: {args.rounds} rounds of {args.seconds}s idle, then with 8 senders "
+            f"of a {len(photo)}-byte blank 7000x7000 PNG")
+        for i in range(args.rounds):
+            runs["idle"].append(checks(args.seconds))
+            stop = threading.Event()
+            senders = [threading.Thread(target=sender, args=(c, stop)) for c in couriers]
+            for t in senders:
+                t.start()
+            time.sleep(0.5)  # the queue fills
+            runs["photos"].append(checks(args.seconds))
+            stop.set()
+            for t in senders:
+                t.join()
+            log(f"  round {i + 1}: p50 idle {statistics.median(runs['idle'][-1]):.2f} ms, "
+                f"with photos {statistics.median(runs['photos'][-1]):.2f} ms")
+    finally:
+        srv.stop()
+    if counts["other"]:
+        raise SystemExit(f"bench: photo answers other than 422 and 503: {counts}")
+    p50 = {k: statistics.median(statistics.median(r) for r in v) for k, v in runs.items()}
+    p99 = {k: statistics.median(percentile(r, 0.99) for r in v) for k, v in runs.items()}
+    n = {k: sum(len(r) for r in v) for k, v in runs.items()}
+    per_round = ", ".join(f"{statistics.median(p) / statistics.median(i):.2f}"
+                          for p, i in zip(runs["photos"], runs["idle"]))
+    print(f"## fill checks beside the label reader (one connection, medians of {args.rounds} "
+          f"alternating rounds of {args.seconds} s; {os.cpu_count()} cores)")
+    print("| | checks | p50 ms | p99 ms |")
+    print("|---|---|---|---|")
+    for k in ("idle", "photos"):
+        print(f"| {k} | {n[k]} | {p50[k]:.2f} | {p99[k]:.2f} |")
+    print(f"photos: {counts['decoded']} decoded, {counts['refused']} refused with 503")
+    print(f"ratio p50 with photos / idle: {p50['photos'] / p50['idle']:.2f} (goal <= 2), "
+          f"per round {per_round}; p99 {p99['photos'] / p99['idle']:.2f}x idle")
 
 
 # ---------------------------------------------------------------- the filling station
@@ -1542,7 +1636,7 @@ def main():
                                           "station-decide", "replica", "positions", "console",
                                           "handovers", "migrate", "pg-instances",
                                           "pg-large-store", "screens", "screen-latency",
-                                          "all"])
+                                          "photo-load", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -1615,6 +1709,8 @@ def main():
             bench_screens(args, work)
         if args.which in ("screen-latency", "all"):
             bench_screen_latency(args, work)
+        if args.which in ("photo-load", "all"):
+            bench_photo_load(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
