@@ -39,6 +39,7 @@ Status PgStore::Connect() {
 }
 
 void PgStore::Close() {
+  RunBeforeClose();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -476,6 +477,23 @@ CREATE TABLE offline_checks(
 );
 )sql";
 
+// Version 3: the tokens' lifecycle (store.cpp kSchema says what each column is
+// for); tokens made before get random public ids.
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE tokens ADD COLUMN id text COLLATE "C",
+  ADD COLUMN note text COLLATE "C",
+  ADD COLUMN expires text COLLATE "C",
+  ADD COLUMN expires_at bigint,
+  ADD COLUMN revoked_at bigint,
+  ADD COLUMN revoked_seq bigint,
+  ADD COLUMN last_used_at bigint;
+UPDATE tokens SET id = 'tk-' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)
+  WHERE id IS NULL;
+ALTER TABLE tokens ALTER COLUMN id SET NOT NULL;
+CREATE UNIQUE INDEX tokens_by_id ON tokens(id);
+CREATE INDEX tokens_by_revoked_seq ON tokens(revoked_seq);
+)sql";
+
 struct Migration {
   int version;
   const char* description;
@@ -486,6 +504,7 @@ constexpr Migration kMigrations[] = {
     {1, "the registry's tables, the partitioned event log, the chain head", kSchemaV1},
     {2, "checks decided offline: their counts, the refusals' offline columns, offline_checks",
      kSchemaV2},
+    {3, "the tokens' lifecycle: public ids, notes, expiry, revocation, last use", kSchemaV3},
 };
 
 // The tables `migrate` copies, parents before the tables that refer to them.
