@@ -15,23 +15,16 @@
 #include <vector>
 
 #include "pingma/common/policy.h"
+#include "principal.h"
 #include "reply.h"
 #include "store.h"
+#include "tokens.h"
 
 namespace pingma {
 struct ScanKey;  // pingma/scanner/scan.h
 }  // namespace pingma
 
 namespace pingma::registry {
-
-enum class Role { kAdmin, kCompany, kStation, kInspector, kCourier, kRegulator };
-const char* ToString(Role role);
-Result<Role> ParseRole(std::string_view text);
-
-struct Principal {
-  Role role = Role::kAdmin;
-  std::string subject;
-};
 
 struct Request {
   std::string method;         ///< "GET", "POST", ...
@@ -91,9 +84,13 @@ class Service {
   /// only once every commit they could have seen is (Store::WhenDurable).
   void Handle(const Request& request, Store::Done done);
 
-  /// Creates a token for a role and subject; returns the bearer token. Only its
-  /// SHA-256 is stored.
+  /// Issues a token (by the command line: actor admin "cli"); only the SHA-256 of
+  /// its secret is stored.
+  Result<IssuedToken> IssueToken(const TokenTerms& terms);
+  /// IssueToken for a role and subject, without an end; returns the bearer token.
   Result<std::string> AddToken(Role role, const std::string& subject);
+  /// Writes the tokens' last uses not yet written (also done when the store closes).
+  void FlushTokenUse() { tokens_.FlushUse(); }
 
   const Policy& policy() const { return policy_; }
 
@@ -135,7 +132,6 @@ class Service {
     size_t max_body;
   };
 
-  Result<Principal> Authenticate(const std::string& header);
   static std::vector<Route> Routes();
 
   // Set-up (service.cpp)
@@ -149,6 +145,10 @@ class Service {
   void PostCustody(const Call& call, Store::Done done);
   void PostRecall(const Call& call, Store::Done done);
   void GetPolicy(const Call& call, Store::Done done);
+  // Tokens (tokens.cpp)
+  void GetTokens(const Call& call, Store::Done done);
+  void PostToken(const Call& call, Store::Done done);
+  void DeleteToken(const Call& call, Store::Done done);
   // Cylinders (cylinders.cpp)
   void PostCylinder(const Call& call, Store::Done done);
   void PostCylinderBatch(const Call& call, Store::Done done);
@@ -287,8 +287,7 @@ class Service {
   /// Times of the reports accepted per client address in the last window.
   std::unordered_map<std::string, std::vector<std::int64_t>> reports_by_client_;
 
-  std::mutex tokens_mu_;
-  std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256
+  BearerTokens tokens_;  ///< who each request speaks for
 };
 
 // Store access shared by the use cases (queries.cpp). All take an open
