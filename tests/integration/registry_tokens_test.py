@@ -386,7 +386,7 @@ class OldStoreTest(unittest.TestCase):
                 reg.execute("ALTER TABLE tokens DROP COLUMN " + column)
             if STORE == "postgresql":
                 reg.execute("DELETE FROM schema_migrations WHERE version = 3")
-            self.assertEqual(reg.query("SELECT count(*) FROM tokens")[0][0], 3)
+            self.assertEqual(reg.query("SELECT count(*) AS n FROM tokens")[0][0], 3)
             reg.start()
             for token in tokens:
                 status, body = reg.request("GET", "/v1/policy", token=token)
