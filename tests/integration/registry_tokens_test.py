@@ -20,6 +20,7 @@ library only):
 - A store made before tokens had ids: every token gets one at start-up and works.
 """
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -61,6 +62,16 @@ def request_from(reg, source, method, path, token):
         return resp.status, body, dict(resp.getheaders())
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def own_registry(**kwargs):
+    """A registry of the test's own, removed after."""
+    reg = Registry(BINARY, **kwargs)
+    try:
+        yield reg
+    finally:
+        reg.cleanup()
 
 
 def world_of_two_companies(post, admin):
@@ -283,26 +294,24 @@ class LastUseStoredTest(unittest.TestCase):
     """The last use reaches the store when serve stops (and not a write per request)."""
 
     def test_written_at_stop(self):
-        reg = Registry(BINARY)
-        try:
+        with own_registry() as reg:
             token = reg.token("regulator", "OFFICE-1")
             reg.start()
             for _ in range(5):
                 status, _ = reg.request("GET", "/v1/policy", token=token)
                 self.assertEqual(status, 200)
+            # Not written per request: the first write is a minute away, or at the stop.
+            self.assertEqual(reg.query("SELECT last_used_at AS u FROM tokens"), [[None]])
             reg.stop()
             r = reg.run_cli("token", "list", "--db", reg.db, "--json")
             self.assertEqual(r.returncode, 0, r.stderr)
             (listed,) = json.loads(r.stdout)["tokens"]
             self.assertIsNotNone(listed["last_used_at"], listed)
-        finally:
-            reg.cleanup()
 
 
 class ThrottleTest(unittest.TestCase):
     def test_bad_tokens_from_one_address(self):
-        reg = Registry(BINARY)
-        try:
+        with own_registry() as reg:
             good = reg.token("regulator", "OFFICE-1")
             reg.start()
             statuses = [request_from(reg, "127.0.0.1", "GET", "/v1/policy", "pm_guess%d" % i)[0]
@@ -319,17 +328,13 @@ class ThrottleTest(unittest.TestCase):
             status, body, _ = request_from(reg, "127.0.0.2", "GET", "/v1/policy", "pm_typo")
             self.assertEqual(status, 401, body)
             reg.stop()
-        finally:
-            reg.cleanup()
 
 
 class TwoRegistriesTest(unittest.TestCase):
     """Two registries on one database: revoked through A, refused by B within 1 s."""
 
     def test_revoked_at_one_refused_at_the_other(self):
-        a = Registry(BINARY)
-        b = Registry(BINARY, db_path=a.db)
-        try:
+        with own_registry() as a, own_registry(db_path=a.db) as b:
             admin = a.token("admin", "root")
             a.start()
             b.start()
@@ -365,9 +370,6 @@ class TwoRegistriesTest(unittest.TestCase):
                              % (STORE, refused_after, answered_after))
             a.stop()
             b.stop()
-        finally:
-            b.cleanup()
-            a.cleanup()
 
 
 class OldStoreTest(unittest.TestCase):
@@ -377,8 +379,7 @@ class OldStoreTest(unittest.TestCase):
                "last_used_at")
 
     def test_tokens_get_ids(self):
-        reg = Registry(BINARY)
-        try:
+        with own_registry() as reg:
             tokens = [reg.token("station", "ST-%d" % i) for i in range(3)]
             reg.execute("DROP INDEX tokens_by_id")
             reg.execute("DROP INDEX tokens_by_revoked_seq")
@@ -402,8 +403,6 @@ class OldStoreTest(unittest.TestCase):
                 self.assertRegex(token_id, r"^tk-[0-9a-f]{12}$")
             r = reg.run_cli("token", "revoke", "--db", reg.db, "--id", ids[0])
             self.assertEqual(r.returncode, 0, r.stderr)
-        finally:
-            reg.cleanup()
 
 
 if __name__ == "__main__":
