@@ -295,10 +295,12 @@ BearerTokens::Authentication BearerTokens::Refuse(const Kept& token, TokenState 
 }
 
 BearerTokens::Authentication BearerTokens::TooMany(std::int64_t retry_after_s) const {
-  Reply r = Refusal(429, "TOO_MANY_REQUESTS",
-                    fmt::format("too many bad tokens from this address: at most {} a minute; "
-                                "try again in {} s",
-                                AuthThrottle::kBurst, retry_after_s));
+  Reply r =
+      Refusal(429, "TOO_MANY_REQUESTS",
+              fmt::format("too many bad tokens from this address ({} at once, then one "
+                          "every {} s); try again in {} s",
+                          AuthThrottle::kBurst,
+                          AuthThrottle::kWindowMs / AuthThrottle::kBurst / 1000, retry_after_s));
   r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
   return {std::nullopt, std::move(r)};
 }
