@@ -30,20 +30,6 @@ Result<std::string> RandomHex(size_t n) {
   return out;
 }
 
-/// Text a person wrote: UTF-8 without control characters.
-bool IsPlainText(const std::string& text) {
-  for (char c : text) {
-    const auto b = static_cast<unsigned char>(c);
-    if (b < 0x20 || b == 0x7f) return false;
-  }
-  try {
-    (void)json(text).dump();  // strict: throws on bytes that are not UTF-8
-  } catch (const json::exception&) {
-    return false;
-  }
-  return true;
-}
-
 std::optional<Instant> OptInstant(const sql::Statement& st, int col) {
   if (st.IsNull(col)) return std::nullopt;
   return Instant{st.Int(col)};
@@ -397,9 +383,8 @@ Status BearerTokens::CheckTerms(const TokenTerms& terms) const {
   if (terms.note.size() > kMaxNoteBytes) {
     return Status::Invalid(fmt::format("the note is longer than {} bytes", kMaxNoteBytes));
   }
-  if (!IsPlainText(terms.note)) {
-    return Status::Invalid("the note must be UTF-8 text without control characters");
-  }
+  PINGMA_RETURN_IF_ERROR(CheckText("subject", terms.subject));
+  PINGMA_RETURN_IF_ERROR(CheckText("note", terms.note));
   if (terms.expires) {
     const Date today = clock_->Now().LocalDate(utc_offset_minutes_);
     if (*terms.expires < today) {

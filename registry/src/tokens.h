@@ -140,8 +140,8 @@ class BearerTokens {
   /// token not already known here as valid, without a database read.
   Authentication Authenticate(std::string_view header, const std::string& client);
 
-  /// The terms' own checks: subject 1..64 bytes, note at most kMaxNoteBytes of
-  /// text without control characters, last day not before today.
+  /// The terms' own checks: subject 1..64 bytes, note at most kMaxNoteBytes,
+  /// neither with a control character (CheckText), last day not before today.
   Status CheckTerms(const TokenTerms& terms) const;
   /// Inside a write job: stores a new token (terms checked) and its token_added
   /// event, by `actor`.

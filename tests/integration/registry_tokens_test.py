@@ -191,6 +191,9 @@ class TokenLifecycleTest(RegistryCase):
                 r = self.cli("add", "--role", "station", "--subject", "ST-A", "--expires", bad)
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertEqual(r.stdout, "")
+        r = self.cli("add", "--role", "station", "--subject", "ST-A", "--note", "a\x1bb")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stdout, "")
 
     def test_02_http_add_list_revoke(self):
         last_day = today_shanghai() + timedelta(days=7)
@@ -217,6 +220,7 @@ class TokenLifecycleTest(RegistryCase):
         for bad in ({"role": "station"}, {"role": "chief", "subject": "X"},
                     {"role": "station", "subject": "ST-A", "expires": "2026-13-01"},
                     {"role": "station", "subject": "ST-A", "note": "a\nb"},
+                    {"role": "station", "subject": "ST-A", "note": "\u202eevil"},
                     {"role": "station", "subject": "ST-A", "note": "x" * 201}):
             with self.subTest(body=bad):
                 status, answer = self.call("POST", "/v1/tokens", bad, self.admin)
