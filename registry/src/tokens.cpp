@@ -192,7 +192,7 @@ BearerTokens::Authentication BearerTokens::Authenticate(std::string_view header,
   const Instant now = clock_->Now();
   RecheckIfDue(now);
 
-  bool known = false;  // kept, but not trusted any more: read again whatever the throttle
+  bool known = false;  // a real token, not trusted any more: read again whatever the throttle
   std::uint64_t generation = 0;
   std::optional<Principal> who;
   std::optional<Kept> refused;
@@ -210,7 +210,7 @@ BearerTokens::Authentication BearerTokens::Authenticate(std::string_view header,
         refused = token;
       }
     } else {
-      known = it != kept_.end();
+      known = it != kept_.end() || real_.count(hash) != 0;
     }
   }
   if (who) {
@@ -219,8 +219,7 @@ BearerTokens::Authentication BearerTokens::Authenticate(std::string_view header,
   }
   const std::string address = AddressKey(client);
   if (refused) {
-    return Refuse(*refused, JudgeToken(refused->expires_at, refused->revoked.has_value(), now),
-                  address, now);
+    return Refuse(*refused, JudgeToken(refused->expires_at, refused->revoked.has_value(), now));
   }
   if (!known) {
     if (const std::int64_t wait = throttle_.RetryAfterSeconds(address, now); wait > 0) {
@@ -255,19 +254,15 @@ BearerTokens::Authentication BearerTokens::Authenticate(std::string_view header,
     // Not when the kept tokens were forgotten meanwhile: the row may predate a
     // revocation that made them go.
     if (generation_ == generation) kept_[hash] = token;
+    real_.insert(hash);
     if (state == TokenState::kActive) write_use = NoteUseLocked(token.id, now);
   }
-  if (state != TokenState::kActive) return Refuse(token, state, address, now);
+  if (state != TokenState::kActive) return Refuse(token, state);
   if (write_use) FlushUse();
   return {token.who, {}};
 }
 
-BearerTokens::Authentication BearerTokens::Refuse(const Kept& token, TokenState state,
-                                                  const std::string& address, Instant now) {
-  if (const std::int64_t wait = throttle_.RetryAfterSeconds(address, now); wait > 0) {
-    return TooMany(wait);
-  }
-  throttle_.CountFailure(address, now);
+BearerTokens::Authentication BearerTokens::Refuse(const Kept& token, TokenState state) {
   if (state == TokenState::kRevoked) {
     return {std::nullopt,
             Refusal(401, "TOKEN_REVOKED",

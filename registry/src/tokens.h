@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "pingma/common/domain.h"
@@ -136,8 +137,11 @@ class BearerTokens {
     Reply refusal;
   };
   /// Who the Authorization header `header` speaks for, from `client` (the peer's
-  /// address, for the throttle). An address that must wait gets 429 for any
-  /// token not already known here as valid, without a database read.
+  /// address, for the throttle). Only tokens that are no token at all count as
+  /// failures of the address; one that must wait gets 429 for any such, without a
+  /// database read. A real token, revoked or expired, always gets its 401 with
+  /// its code: a station must learn that its token is revoked, not that the
+  /// registry is busy (it would decide on its replica).
   Authentication Authenticate(std::string_view header, const std::string& client);
 
   /// The terms' own checks: subject 1..64 bytes, note at most kMaxNoteBytes,
@@ -180,9 +184,8 @@ class BearerTokens {
   }
   /// Notes a use of token `id`; true when the uses are due to be written.
   bool NoteUseLocked(const std::string& id, Instant now);
-  /// The refusal of a token that is not active, counting the failure.
-  Authentication Refuse(const Kept& token, TokenState state, const std::string& address,
-                        Instant now);
+  /// The 401 of a token that is not active.
+  static Authentication Refuse(const Kept& token, TokenState state);
   Authentication TooMany(std::int64_t retry_after_s) const;
 
   Store* store_;
@@ -192,6 +195,9 @@ class BearerTokens {
 
   std::mutex mu_;
   std::unordered_map<std::string, Kept> kept_;  ///< by SHA-256 of the secret
+  /// Every SHA-256 found in the store so far: real tokens (none is ever deleted),
+  /// read again past the throttle when they are not kept.
+  std::unordered_set<std::string> real_;
   /// Bumped whenever kept_ is emptied: a token read before must not be kept after.
   std::uint64_t generation_ = 0;
   std::int64_t verified_at_ = INT64_MIN;       ///< when the last look at revocations began

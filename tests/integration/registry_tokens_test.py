@@ -317,7 +317,15 @@ class ThrottleTest(unittest.TestCase):
     def test_bad_tokens_from_one_address(self):
         with own_registry() as reg:
             good = reg.token("regulator", "OFFICE-1")
+            admin = reg.token("admin", "root")
+            lost = reg.token("station", "ST-LOST")
             reg.start()
+            status, _, _ = request_from(reg, "127.0.0.1", "GET", "/v1/policy", lost)
+            self.assertEqual(status, 200)
+            status, body = reg.request("GET", "/v1/tokens", token=admin)
+            (lost_id,) = [t["id"] for t in body["tokens"] if t["subject"] == "ST-LOST"]
+            status, body = reg.request("DELETE", "/v1/tokens/" + lost_id, token=admin)
+            self.assertEqual(status, 204, body)
             statuses = [request_from(reg, "127.0.0.1", "GET", "/v1/policy", "pm_guess%d" % i)[0]
                         for i in range(20)]
             self.assertEqual(statuses, [401] * 20)
@@ -326,6 +334,10 @@ class ThrottleTest(unittest.TestCase):
             self.assertEqual(status, 429, body)
             self.assertEqual(body["error"]["code"], "TOO_MANY_REQUESTS", body)
             self.assertGreaterEqual(int(headers["Retry-After"]), 1, headers)
+            # A revoked token is no guess: told so, from the throttled address too.
+            status, body, _ = request_from(reg, "127.0.0.1", "GET", "/v1/policy", lost)
+            self.assertEqual(status, 401, body)
+            self.assertEqual(body["error"]["code"], "TOKEN_REVOKED", body)
             # Another address: a good token served, a bad one 401 as ever.
             status, body, _ = request_from(reg, "127.0.0.2", "GET", "/v1/policy", good)
             self.assertEqual(status, 200, body)

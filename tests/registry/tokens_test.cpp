@@ -235,11 +235,20 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   store->Close();
 }
 
-TEST_CASE_FIXTURE(StoreOnTempDb, "repeated bad tokens from one address get 429, others do not") {
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "repeated bad tokens from one address get 429; good, revoked and other "
+                  "addresses' tokens do not") {
   ManualClock moved(At("2026-01-01T00:00:00Z"));
   TokenWorld world(store.get(), &moved);
   const auto [id, good] = world.Issue({{"role", "regulator"}, {"subject", "OFFICE-1"}});
+  const auto [lost_id, lost] = world.Issue({{"role", "station"}, {"subject", "ST-1"}});
   const std::string attacker = "2001:db8:1:2::66";
+  CHECK(Get(world.service, lost, "/v1/policy", attacker).status == 200);
+  CHECK(world.Revoke(lost_id).status == 204);
+  // A revoked token, again and again, is no guess: it does not count.
+  for (int i = 0; i < 2 * AuthThrottle::kBurst; ++i) {
+    CHECK(ErrorCode(Get(world.service, lost, "/v1/policy", attacker)) == "TOKEN_REVOKED");
+  }
   for (int i = 0; i < AuthThrottle::kBurst; ++i) {
     const Reply r = Get(world.service, "pm_guess" + std::to_string(i), "/v1/policy", attacker);
     CHECK(r.status == 401);
@@ -254,8 +263,13 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "repeated bad tokens from one address get 429, 
   // A good token from another address, and a bad one from another /64: as ever.
   CHECK(Get(world.service, good, "/v1/policy", "192.0.2.10").status == 200);
   CHECK(Get(world.service, "pm_typo", "/v1/policy", "2001:db8:1:3::66").status == 401);
-  // A token known here as good still works from the throttled address.
+  // A token known here as good still works from the throttled address, and a
+  // revoked one is told so (a station must stop, not fall back to its replica).
   CHECK(Get(world.service, good, "/v1/policy", attacker).status == 200);
+  CHECK(world.Revoke(id).status == 204);
+  const Reply revoked = Get(world.service, good, "/v1/policy", attacker);
+  CHECK(revoked.status == 401);
+  CHECK(ErrorCode(revoked) == "TOKEN_REVOKED");
   // After Retry-After, one more guess is looked at, then the address waits again.
   moved.Advance(3000);
   CHECK(Get(world.service, "pm_guess-late", "/v1/policy", attacker).status == 401);
