@@ -398,19 +398,6 @@ std::string LocalTime(const std::optional<Instant>& at, int utc_offset_minutes) 
   return shifted.substr(0, 10) + " " + shifted.substr(11, 5);
 }
 
-// The message of a failed reply as a Status of the matching kind.
-Status StatusOf(const Reply& reply) {
-  const std::string message = reply.body["error"]["message"].get<std::string>();
-  switch (reply.status) {
-    case 404:
-      return Status::NotFound(message);
-    case 422:
-      return Status::Invalid(message);
-    default:
-      return Status::IoError(message);
-  }
-}
-
 }  // namespace
 
 Result<AddedToken> AddToken(const std::string& db_path, const TokenRequest& request) {
@@ -427,18 +414,15 @@ Result<AddedToken> AddToken(const std::string& db_path, const TokenRequest& requ
   SystemClock clock;
   auto store = Store::Open(db_path, clock);
   if (!store.ok()) return store.status();
-  IssuedToken issued;
-  Reply r;
+  Result<IssuedToken> issued = Status::Internal("not issued");
   {
     BearerTokens tokens(store->get(), &clock, policy->utc_offset_minutes);
-    r = (*store)->Run([&](WriteTx& tx) {
-      return tokens.Issue(tx, Principal{Role::kAdmin, "cli"}, terms, &issued);
-    });
+    issued = tokens.IssueNow(terms);
   }
   (*store)->Close();
-  if (r.failed()) return StatusOf(r);
-  return AddedToken{issued.id, issued.secret,
-                    issued.expires_at ? issued.expires_at->ToString() : std::string()};
+  if (!issued.ok()) return issued.status();
+  return AddedToken{issued->id, issued->secret,
+                    issued->expires_at ? issued->expires_at->ToString() : std::string()};
 }
 
 Result<std::string> ListTokens(const std::string& db_path, const std::string& policy_file,
@@ -498,15 +482,13 @@ Result<std::string> RevokeToken(const std::string& db_path, const std::string& i
   auto store = Store::Open(db_path, clock);
   if (!store.ok()) return store.status();
   bool already = false;
-  Reply r;
+  Status revoked;
   {
     BearerTokens tokens(store->get(), &clock, Policy::Defaults().utc_offset_minutes);
-    r = (*store)->Run([&](WriteTx& tx) {
-      return tokens.Revoke(tx, Principal{Role::kAdmin, "cli"}, id, &already);
-    });
+    revoked = tokens.RevokeNow(id, &already);
   }
   (*store)->Close();
-  if (r.failed()) return StatusOf(r);
+  if (!revoked.ok()) return revoked;
   if (already) return fmt::format("token {} was already revoked", id);
   return fmt::format("token {} revoked: every registry on this database refuses it within 1 s", id);
 }

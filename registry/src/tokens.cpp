@@ -477,6 +477,39 @@ Reply BearerTokens::Revoke(WriteTx& tx, const Principal& actor, const std::strin
   return NoContent();
 }
 
+namespace {
+
+const Principal kCommandLine{Role::kAdmin, "cli"};
+
+// A failed reply's message as a Status of the matching kind.
+Status StatusOf(const Reply& reply) {
+  const std::string message = reply.body["error"]["message"].get<std::string>();
+  switch (reply.status) {
+    case 404:
+      return Status::NotFound(message);
+    case 422:
+      return Status::Invalid(message);
+    default:
+      return Status::IoError(message);
+  }
+}
+
+}  // namespace
+
+Result<IssuedToken> BearerTokens::IssueNow(const TokenTerms& terms) {
+  IssuedToken issued;
+  Reply r = store_->Run([&](WriteTx& tx) { return Issue(tx, kCommandLine, terms, &issued); });
+  if (r.failed()) return StatusOf(r);
+  return issued;
+}
+
+Status BearerTokens::RevokeNow(const std::string& id, bool* already) {
+  Reply r = store_->Run([&](WriteTx& tx) { return Revoke(tx, kCommandLine, id, already); });
+  if (r.failed()) return StatusOf(r);
+  ForgetKept();
+  return Status::Ok();
+}
+
 Result<std::vector<TokenRecord>> BearerTokens::List(Conn& conn, const Principal& viewer) {
   constexpr const char* kColumns =
       "t.id, t.role, t.subject, t.note, t.created_at, t.expires, t.expires_at, "

@@ -155,6 +155,10 @@ class BearerTokens {
   /// changes nothing (`*already` says so).
   Reply Revoke(WriteTx& tx, const Principal& actor, const std::string& id,
                bool* already = nullptr) const;
+  /// Issue and Revoke as jobs of their own, waited for, by the command line (actor
+  /// admin "cli"): a failure as its Status (Invalid, NotFound, or the store's).
+  Result<IssuedToken> IssueNow(const TokenTerms& terms);
+  Status RevokeNow(const std::string& id, bool* already);
   /// Forgets every token kept in memory (after a revocation here committed).
   void ForgetKept();
   /// The tokens `viewer` may see (admin: all; company: those of its stations and
