@@ -168,6 +168,9 @@ BearerTokens::BearerTokens(Store* store, const Clock* clock, int utc_offset_minu
 
 BearerTokens::~BearerTokens() {
   store_->set_before_close(nullptr);
+  std::unique_lock<std::mutex> lock(mu_);
+  going_ = true;
+  flushed_.wait(lock, [this] { return !flushing_; });
 }
 
 BearerTokens::Authentication BearerTokens::Authenticate(std::string_view header,
@@ -331,44 +334,61 @@ void BearerTokens::FlushUse() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     next_flush_ms_ = clock_->Now().unix_ms + kUseFlushMs;
+    if (going_) return;
     if (flushing_) {
       flush_again_ = true;
       return;
     }
-    for (const auto& [id, use] : used_) {
-      if (use.at > use.written) dirty.emplace_back(id, use.at);
-    }
+    dirty = UnwrittenUsesLocked();
     if (dirty.empty()) return;
     flushing_ = true;
   }
-  store_->Submit(
-      [dirty](WriteTx& tx) -> Reply {
+  WriteUses(std::move(dirty));
+}
+
+std::vector<std::pair<std::string, std::int64_t>> BearerTokens::UnwrittenUsesLocked() const {
+  std::vector<std::pair<std::string, std::int64_t>> dirty;
+  for (const auto& [id, use] : used_) {
+    if (use.at > use.written) dirty.emplace_back(id, use.at);
+  }
+  return dirty;
+}
+
+void BearerTokens::WriteUses(std::vector<std::pair<std::string, std::int64_t>> dirty) {
+  auto job = [dirty](WriteTx& tx) -> Reply {
+    for (const auto& [id, at] : dirty) {
+      auto st = tx.conn().Prepare(
+          "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
+          "(last_used_at IS NULL OR last_used_at < ?)");
+      if (!st.ok()) return ErrorReply(st.status());
+      (*st)->Bind(1, at).Bind(2, id).Bind(3, at);
+      if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
+    }
+    return Reply{};
+  };
+  // flushing_ stays true until no write follows, so that the destructor waits for
+  // this callback and any write it starts.
+  store_->Submit(std::move(job), [this, dirty](const Reply& reply) {
+    std::vector<std::pair<std::string, std::int64_t>> next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!reply.failed()) {
         for (const auto& [id, at] : dirty) {
-          auto st = tx.conn().Prepare(
-              "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
-              "(last_used_at IS NULL OR last_used_at < ?)");
-          if (!st.ok()) return ErrorReply(st.status());
-          (*st)->Bind(1, at).Bind(2, id).Bind(3, at);
-          if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
+          Use& use = used_[id];
+          use.written = std::max(use.written, at);
         }
-        return Reply{};
-      },
-      [this, dirty](const Reply& reply) {
-        bool again = false;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          flushing_ = false;
-          if (!reply.failed()) {
-            for (const auto& [id, at] : dirty) {
-              Use& use = used_[id];
-              use.written = std::max(use.written, at);
-            }
-          }
-          // After a failure (the store closing, or failing), the next use tries again.
-          again = std::exchange(flush_again_, false) && !reply.failed();
-        }
-        if (again) FlushUse();
-      });
+      }
+      // After a failure (the store closing, or failing), the next use tries again.
+      if (std::exchange(flush_again_, false) && !reply.failed() && !going_) {
+        next = UnwrittenUsesLocked();
+      }
+      if (next.empty()) {
+        flushing_ = false;
+        flushed_.notify_all();
+      }
+    }
+    if (!next.empty()) WriteUses(std::move(next));
+  });
 }
 
 Status BearerTokens::CheckTerms(const TokenTerms& terms) const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -116,8 +117,10 @@ json TokenJson(const TokenRecord& token, Instant now);
 /// (so at most once a minute per token), and when the store closes. List shows
 /// the uses seen here that are not yet written.
 ///
-/// Thread-safe. The store must outlive it; it must outlive the store's writes it
-/// queued (the Service and the token commands close the store before it goes).
+/// Thread-safe. One per store (it is the store's before-close function), which must
+/// outlive it. Going, it waits for a write of uses in flight and starts none; the
+/// uses still unwritten then are written only if the store was closed first (as
+/// Serve closes it before the Service goes).
 class BearerTokens {
  public:
   static constexpr std::int64_t kRecheckMs = 500;
@@ -188,6 +191,10 @@ class BearerTokens {
   }
   /// Notes a use of token `id`; true when the uses are due to be written.
   bool NoteUseLocked(const std::string& id, Instant now);
+  /// The uses seen here and not yet written: (token id, latest use in Unix ms).
+  std::vector<std::pair<std::string, std::int64_t>> UnwrittenUsesLocked() const;
+  /// Queues a job that writes them; flushing_ is true.
+  void WriteUses(std::vector<std::pair<std::string, std::int64_t>> dirty);
   /// The 401 of a token that is not active.
   static Authentication Refuse(const Kept& token, TokenState state);
   Authentication TooMany(std::int64_t retry_after_s) const;
@@ -210,6 +217,8 @@ class BearerTokens {
   std::int64_t next_flush_ms_;                 ///< when the uses are next due to be written
   bool flushing_ = false;                      ///< a flush job is queued
   bool flush_again_ = false;                   ///< uses came in while it was
+  bool going_ = false;                         ///< the destructor runs: no more flushes
+  std::condition_variable flushed_;            ///< flushing_ went false
 
   std::atomic<std::int64_t> next_check_ms_{INT64_MIN};
 };

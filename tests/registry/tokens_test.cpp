@@ -7,6 +7,7 @@
 #include <atomic>
 #include <future>
 #include <string>
+#include <tuple>
 
 #include "service.h"
 #include "test_store.h"
@@ -44,6 +45,11 @@ Reply Get(Service& service, const std::string& token, const std::string& target,
 
 std::string ErrorCode(const Reply& r) {
   return r.body.contains("error") ? r.body["error"]["code"].get<std::string>() : "";
+}
+
+/// 401 TOKEN_REVOKED.
+bool IsRevoked(const Reply& r) {
+  return r.status == 401 && ErrorCode(r) == "TOKEN_REVOKED";
 }
 
 TEST_CASE("a last day ends at the midnight that follows it in the policy's zone") {
@@ -202,9 +208,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "a revoked token is refused at once here") {
   CHECK(Get(world.service, token, "/v1/policy").status == 200);
   CHECK(world.Revoke(id).status == 204);
   // Not one millisecond later: the kept token went with the commit.
-  const Reply r = Get(world.service, token, "/v1/policy");
-  CHECK(r.status == 401);
-  CHECK(ErrorCode(r) == "TOKEN_REVOKED");
+  CHECK(IsRevoked(Get(world.service, token, "/v1/policy")));
   // Again: nothing changes; an unknown id is 404.
   CHECK(world.Revoke(id).status == 204);
   CHECK(world.Revoke("tk-000000000000").status == 404);
@@ -228,9 +232,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   CHECK(Get(there, token, "/v1/policy").status == 200);
   // Past it, the next request looks at the newest revocation and reads the token again.
   moved.Advance(200);
-  const Reply r = Get(there, token, "/v1/policy");
-  CHECK(r.status == 401);
-  CHECK(ErrorCode(r) == "TOKEN_REVOKED");
+  CHECK(IsRevoked(Get(there, token, "/v1/policy")));
   (*other_store)->Close();
   store->Close();
 }
@@ -247,7 +249,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   CHECK(world.Revoke(lost_id).status == 204);
   // A revoked token, again and again, is no guess: it does not count.
   for (int i = 0; i < 2 * AuthThrottle::kBurst; ++i) {
-    CHECK(ErrorCode(Get(world.service, lost, "/v1/policy", attacker)) == "TOKEN_REVOKED");
+    CHECK(IsRevoked(Get(world.service, lost, "/v1/policy", attacker)));
   }
   for (int i = 0; i < AuthThrottle::kBurst; ++i) {
     const Reply r = Get(world.service, "pm_guess" + std::to_string(i), "/v1/policy", attacker);
@@ -267,14 +269,64 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   // revoked one is told so (a station must stop, not fall back to its replica).
   CHECK(Get(world.service, good, "/v1/policy", attacker).status == 200);
   CHECK(world.Revoke(id).status == 204);
-  const Reply revoked = Get(world.service, good, "/v1/policy", attacker);
-  CHECK(revoked.status == 401);
-  CHECK(ErrorCode(revoked) == "TOKEN_REVOKED");
+  CHECK(IsRevoked(Get(world.service, good, "/v1/policy", attacker)));
   // After Retry-After, one more guess is looked at, then the address waits again.
   moved.Advance(3000);
   CHECK(Get(world.service, "pm_guess-late", "/v1/policy", attacker).status == 401);
   CHECK(Get(world.service, "pm_guess-later", "/v1/policy", attacker).status == 429);
   store->Close();
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "a token's last use: shown at once, written a minute on and at the close") {
+  ManualClock moved(At("2026-01-01T00:00:00Z"));
+  const std::int64_t t0 = moved.Now().unix_ms;
+  auto written = [](Store& on, const std::string& id) -> std::optional<std::int64_t> {
+    auto at = on.Read([&](Conn& conn) -> Result<std::optional<std::int64_t>> {
+      auto st = conn.Prepare("SELECT last_used_at FROM tokens WHERE id = ?");
+      if (!st.ok()) return st.status();
+      (*st)->Bind(1, id);
+      auto row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row || (*st)->IsNull(0)) return std::optional<std::int64_t>();
+      return std::optional<std::int64_t>((*st)->Int(0));
+    });
+    REQUIRE(at.ok());
+    return *at;
+  };
+  // Jobs run in the order they were queued: one queued after a write of uses
+  // returns once that write is committed.
+  auto settle = [this] { store->Run([](WriteTx&) { return Reply{}; }); };
+  std::string id;
+  {
+    TokenWorld world(store.get(), &moved);
+    std::string token;
+    std::tie(id, token) = world.Issue({{"role", "regulator"}, {"subject", "OFFICE-1"}});
+    CHECK(Get(world.service, token, "/v1/policy").status == 200);
+    moved.Advance(30'000);
+    CHECK(Get(world.service, token, "/v1/policy").status == 200);
+    settle();
+    CHECK(written(*store, id) == std::nullopt);  // no write per request
+    const Reply listed = Get(world.service, world.admin, "/v1/tokens");
+    REQUIRE(listed.status == 200);
+    for (const json& t : listed.body["tokens"]) {
+      if (t["id"] == id) CHECK(t["last_used_at"] == "2026-01-01T00:00:30.000Z");
+    }
+    // A minute after the registry began: the uses seen are written.
+    moved.Advance(30'000);
+    CHECK(Get(world.service, token, "/v1/policy").status == 200);
+    settle();
+    CHECK(written(*store, id) == t0 + 60'000);
+    moved.Advance(1'000);
+    CHECK(Get(world.service, token, "/v1/policy").status == 200);
+    settle();
+    CHECK(written(*store, id) == t0 + 60'000);  // not again within the minute
+    store->Close();                             // ... but at the close
+  }
+  auto reopened = SqliteStore::Open(tmp.path, moved);
+  REQUIRE(reopened.ok());
+  CHECK(written(**reopened, id) == t0 + 61'000);
+  (*reopened)->Close();
 }
 
 }  // namespace
