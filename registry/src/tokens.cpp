@@ -130,13 +130,21 @@ std::int64_t AuthThrottle::RetryAfterSeconds(const std::string& address, Instant
 
 void AuthThrottle::CountFailure(const std::string& address, Instant now) {
   std::lock_guard<std::mutex> lock(mu_);
-  // Keeps the map to the addresses whose buckets still hold something.
-  if (buckets_.size() > 100000) {
+  // Keeps the map to the addresses whose buckets still hold something: swept when
+  // it is large, at most once a leak interval (a sweep is a walk of all of it).
+  if (buckets_.size() > kSweepAt && now.unix_ms - swept_at_ms_ >= kWindowMs / kBurst) {
+    swept_at_ms_ = now.unix_ms;
     for (auto it = buckets_.begin(); it != buckets_.end();) {
       it = LevelAt(it->second, now.unix_ms) <= 0 ? buckets_.erase(it) : std::next(it);
     }
   }
-  Bucket& bucket = buckets_[address];
+  auto it = buckets_.find(address);
+  if (it == buckets_.end()) {
+    // Past the limit, a new address goes uncounted rather than grow the map.
+    if (buckets_.size() >= kMaxAddresses) return;
+    it = buckets_.emplace(address, Bucket{}).first;
+  }
+  Bucket& bucket = it->second;
   bucket.level = std::min<double>(kBurst, LevelAt(bucket, now.unix_ms) + 1);
   bucket.at_ms = now.unix_ms;
 }

@@ -44,7 +44,9 @@ std::string AddressKey(std::string_view address);
 
 /// Failed authentications per address (AddressKey), as a leaky bucket: kBurst
 /// failures at once, then one every kWindowMs / kBurst. An address whose bucket is
-/// full must wait; failures are not counted while it waits. Thread-safe.
+/// full must wait; failures are not counted while it waits. At most kMaxAddresses
+/// are tracked at once (beyond them a new address goes uncounted, so that memory
+/// stays bounded). Thread-safe.
 class AuthThrottle {
  public:
   static constexpr int kBurst = 20;
@@ -62,9 +64,12 @@ class AuthThrottle {
     std::int64_t at_ms = 0;
   };
   static double LevelAt(const Bucket& bucket, std::int64_t now_ms);
+  static constexpr size_t kSweepAt = 100'000;
+  static constexpr size_t kMaxAddresses = 1'000'000;
 
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;
+  std::int64_t swept_at_ms_ = 0;
 };
 
 /// Whether company `company` holds the station or courier `subject` of a token of
