@@ -501,17 +501,114 @@ Status Serve(const ServeOptions& options) {
   return open_status;
 }
 
-Result<std::string> AddToken(const std::string& db_path, const std::string& role_text,
-                             const std::string& subject) {
-  auto role = ParseRole(role_text);
+namespace {
+
+Result<Policy> TokenPolicy(const std::string& policy_file) {
+  if (policy_file.empty()) return Policy::Defaults();
+  return LoadPolicyFile(policy_file);
+}
+
+// An instant as a person in the policy's zone reads it: "2026-12-07 08:15".
+std::string LocalTime(const std::optional<Instant>& at, int utc_offset_minutes) {
+  if (!at) return "-";
+  const std::string shifted =
+      Instant{at->unix_ms + std::int64_t{utc_offset_minutes} * 60 * 1000}.ToString();
+  return shifted.substr(0, 10) + " " + shifted.substr(11, 5);
+}
+
+}  // namespace
+
+Result<AddedToken> AddToken(const std::string& db_path, const TokenRequest& request) {
+  auto role = ParseRole(request.role);
   if (!role.ok()) return role.status();
+  TokenTerms terms{*role, request.subject, std::nullopt, request.note};
+  if (!request.expires.empty()) {
+    auto day = Date::Parse(request.expires);
+    if (!day.ok()) return Status::Invalid(fmt::format("--expires: {}", day.status().message()));
+    terms.expires = *day;
+  }
+  auto policy = TokenPolicy(request.policy_file);
+  if (!policy.ok()) return policy.status();
   SystemClock clock;
   auto store = Store::Open(db_path, clock);
   if (!store.ok()) return store.status();
-  Service service(store->get(), Policy::Defaults(), &clock);
-  auto token = service.AddToken(*role, subject);
+  Result<IssuedToken> issued = Status::Internal("not issued");
+  {
+    BearerTokens tokens(store->get(), &clock, policy->utc_offset_minutes);
+    issued = tokens.IssueNow(terms);
+  }
   (*store)->Close();
-  return token;
+  if (!issued.ok()) return issued.status();
+  return AddedToken{issued->id, issued->secret,
+                    issued->expires_at ? issued->expires_at->ToString() : std::string()};
+}
+
+Result<std::string> ListTokens(const std::string& db_path, const std::string& policy_file,
+                               bool as_json) {
+  auto policy = TokenPolicy(policy_file);
+  if (!policy.ok()) return policy.status();
+  SystemClock clock;
+  auto store = Store::Open(db_path, clock);
+  if (!store.ok()) return store.status();
+  Result<std::vector<TokenRecord>> list = Status::Internal("not read");
+  {
+    BearerTokens tokens(store->get(), &clock, policy->utc_offset_minutes);
+    list = (*store)->Read([&](Conn& conn) {
+      return tokens.List(conn, Principal{Role::kAdmin, "cli"});
+    });
+  }
+  (*store)->Close();
+  if (!list.ok()) return list.status();
+  const Instant now = clock.Now();
+  if (as_json) {
+    json out = json::array();
+    for (const TokenRecord& t : *list) out.push_back(TokenJson(t, now));
+    return json{{"tokens", std::move(out)}}.dump(2);
+  }
+  const int offset = policy->utc_offset_minutes;
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "ROLE", "SUBJECT", "STATE", "CREATED", "EXPIRES", "LAST USED", "REVOKED", "NOTE"}};
+  for (const TokenRecord& t : *list) {
+    rows.push_back(
+        {t.id, t.role, t.subject, ToString(JudgeToken(t.expires_at, t.revoked.has_value(), now)),
+         LocalTime(t.created, offset), t.expires ? t.expires->ToString() : std::string("never"),
+         LocalTime(t.last_used, offset), LocalTime(t.revoked, offset),
+         t.note.empty() ? std::string("-") : t.note});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string text = fmt::format(
+      "{} token(s); times in UTC{:+03d}:{:02d}; a token works to the end of its "
+      "EXPIRES day\n",
+      list->size(), offset / 60, std::abs(offset % 60));
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      // The note, last, is not padded: its characters need not be one column each.
+      line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], width[i]) : row[i];
+    }
+    text += line + "\n";
+  }
+  text.pop_back();
+  return text;
+}
+
+Result<std::string> RevokeToken(const std::string& db_path, const std::string& id) {
+  SystemClock clock;
+  auto store = Store::Open(db_path, clock);
+  if (!store.ok()) return store.status();
+  bool already = false;
+  Status revoked;
+  {
+    BearerTokens tokens(store->get(), &clock, Policy::Defaults().utc_offset_minutes);
+    revoked = tokens.RevokeNow(id, &already);
+  }
+  (*store)->Close();
+  if (!revoked.ok()) return revoked;
+  if (already) return fmt::format("token {} was already revoked", id);
+  return fmt::format("token {} revoked: every registry on this database refuses it within 1 s", id);
 }
 
 Result<std::string> Verify(const std::string& db_path) {

@@ -108,20 +108,49 @@ int main(int argc, char** argv) {
                    "file; required for PostgreSQL)")
       ->check(CLI::NonexistentPath | CLI::ExistingDirectory);
 
-  std::string db, role, subject;
+  std::string db;
+  pingma::registry::TokenRequest token_request;
   auto* token_cmd = app.add_subcommand("token", "manage bearer tokens");
   token_cmd->require_subcommand(1);
-  auto* token_add = token_cmd->add_subcommand("add", "add a token and print it");
+  auto* token_add = token_cmd->add_subcommand(
+      "add", "add a token: prints it alone on one line (shown this once), its id on stderr");
   token_add->add_option("--db", db, "SQLite database file or PostgreSQL connection string")
       ->required();
-  token_add->add_option("--role", role, "admin, company, station, inspector, courier or regulator")
+  token_add
+      ->add_option("--role", token_request.role,
+                   "admin, company, station, inspector, courier or regulator")
       ->required()
       ->check(CLI::IsMember({"admin", "company", "station", "inspector", "courier", "regulator"}));
   token_add
-      ->add_option("--subject", subject,
+      ->add_option("--subject", token_request.subject,
                    "who the token speaks for: the company, station, agency, courier or "
                    "office id")
       ->required();
+  token_add->add_option("--expires", token_request.expires,
+                        "the last day the token works, YYYY-MM-DD: it stops at the end of "
+                        "that day in the policy's time zone (Asia/Shanghai by default)");
+  token_add->add_option("--note", token_request.note,
+                        "what the token is for, for people (\"Li's phone\"); at most 200 bytes");
+  token_add->add_option("--policy", token_request.policy_file,
+                        "the policy file serve uses, for its time zone");
+
+  std::string policy_file;
+  bool as_json = false;
+  auto* token_list = token_cmd->add_subcommand(
+      "list",
+      "list the tokens: id, role, subject, state, created, expires, last used, "
+      "revoked, note (never a secret)");
+  token_list->add_option("--db", db, "SQLite database file or PostgreSQL connection string")
+      ->required();
+  token_list->add_flag("--json", as_json, "print JSON, as GET /v1/tokens answers");
+  token_list->add_option("--policy", policy_file, "the policy file serve uses, for its time zone");
+
+  std::string token_id;
+  auto* token_revoke = token_cmd->add_subcommand(
+      "revoke", "revoke a token: every registry on the database refuses it within 1 s");
+  token_revoke->add_option("--db", db, "SQLite database file or PostgreSQL connection string")
+      ->required();
+  token_revoke->add_option("--id", token_id, "the token's id, as token list shows it")->required();
 
   auto* verify_cmd = app.add_subcommand("verify", "recompute the event hash chain");
   verify_cmd->add_option("--db", db, "SQLite database file or PostgreSQL connection string")
@@ -156,9 +185,27 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : Fail(s);
   }
   if (*token_add) {
-    auto token = pingma::registry::AddToken(db, role, subject);
-    if (!token.ok()) return Fail(token.status());
-    std::printf("%s\n", token->c_str());
+    auto added = pingma::registry::AddToken(db, token_request);
+    if (!added.ok()) return Fail(added.status());
+    std::printf("%s\n", added->token.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "pingma-registry: added token %s (%s %s)%s\n", added->id.c_str(),
+                 token_request.role.c_str(), token_request.subject.c_str(),
+                 added->expires_at.empty()
+                     ? ", without an end"
+                     : fmt::format(", working until {}", added->expires_at).c_str());
+    return 0;
+  }
+  if (*token_list) {
+    auto text = pingma::registry::ListTokens(db, policy_file, as_json);
+    if (!text.ok()) return Fail(text.status());
+    std::printf("%s\n", text->c_str());
+    return 0;
+  }
+  if (*token_revoke) {
+    auto said = pingma::registry::RevokeToken(db, token_id);
+    if (!said.ok()) return Fail(said.status());
+    std::printf("%s\n", said->c_str());
     return 0;
   }
   if (*migrate_cmd) {

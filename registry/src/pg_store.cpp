@@ -39,6 +39,7 @@ Status PgStore::Connect() {
 }
 
 void PgStore::Close() {
+  RunBeforeClose();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -476,8 +477,25 @@ CREATE TABLE offline_checks(
 );
 )sql";
 
-// Personal data the log refers to but must not keep (personal_data.cpp).
+// Version 3: the tokens' lifecycle (store.cpp kSchema says what each column is
+// for); tokens made before get random public ids.
 constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE tokens ADD COLUMN id text COLLATE "C",
+  ADD COLUMN note text COLLATE "C",
+  ADD COLUMN expires text COLLATE "C",
+  ADD COLUMN expires_at bigint,
+  ADD COLUMN revoked_at bigint,
+  ADD COLUMN revoked_seq bigint,
+  ADD COLUMN last_used_at bigint;
+UPDATE tokens SET id = 'tk-' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)
+  WHERE id IS NULL;
+ALTER TABLE tokens ALTER COLUMN id SET NOT NULL;
+CREATE UNIQUE INDEX tokens_by_id ON tokens(id);
+CREATE INDEX tokens_by_revoked_seq ON tokens(revoked_seq);
+)sql";
+
+// Personal data the log refers to but must not keep (personal_data.cpp).
+constexpr const char* kSchemaV4 = R"sql(
 CREATE TABLE personal_data(
   id text COLLATE "C" PRIMARY KEY,
   code text COLLATE "C" NOT NULL,
@@ -499,7 +517,8 @@ constexpr Migration kMigrations[] = {
     {1, "the registry's tables, the partitioned event log, the chain head", kSchemaV1},
     {2, "checks decided offline: their counts, the refusals' offline columns, offline_checks",
      kSchemaV2},
-    {3, "personal data kept outside the log: personal_data", kSchemaV3},
+    {3, "the tokens' lifecycle: public ids, notes, expiry, revocation, last use", kSchemaV3},
+    {4, "personal data kept outside the log: personal_data", kSchemaV4},
 };
 
 // The tables `migrate` copies, parents before the tables that refer to them.

@@ -2,8 +2,6 @@
 // operators, custody, recalls).
 #include "service.h"
 
-#include <openssl/rand.h>
-
 #include <fmt/format.h>
 
 #include "fields.h"
@@ -186,7 +184,11 @@ Reply IdInUse(std::string_view what) {
 }
 
 Service::Service(Store* store, Policy policy, const Clock* clock)
-    : store_(store), policy_(std::move(policy)), clock_(clock), routes_(Routes()) {
+    : store_(store),
+      policy_(std::move(policy)),
+      clock_(clock),
+      routes_(Routes()),
+      tokens_(store, clock, policy_.utc_offset_minutes) {
   for (const Route& r : routes_) {
     route_segments_.emplace_back();
     for (std::string_view part : SplitPath(r.pattern)) route_segments_.back().emplace_back(part);
@@ -243,6 +245,9 @@ std::vector<Service::Route> Service::Routes() {
       {"POST", "/v1/operators", {kAdmin, kCompany}, &Service::PostOperator, one},
       {"POST", "/v1/custody", {kAdmin, kCompany}, &Service::PostCustody, one},
       {"POST", "/v1/recalls", {kRegulator}, &Service::PostRecall, one},
+      {"GET", "/v1/tokens", {kAdmin, kCompany}, &Service::GetTokens, one},
+      {"POST", "/v1/tokens", {kAdmin, kCompany}, &Service::PostToken, one},
+      {"DELETE", "/v1/tokens/{}", {kAdmin, kCompany}, &Service::DeleteToken, one},
       {"GET",
        "/v1/audit/head",
        {kAdmin, kCompany, kStation, kInspector, kRegulator},
@@ -336,66 +341,14 @@ std::vector<Service::Route> Service::Routes() {
   };
 }
 
-Result<Principal> Service::Authenticate(const std::string& header) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.empty()) {
-    return Status::Unauthenticated("this call needs an 'Authorization: Bearer TOKEN' header");
-  }
-  // The scheme's name is case-insensitive (RFC 9110, 11.1).
-  const auto lower = [](char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  };
-  const bool bearer = header.size() > kBearer.size() &&
-                      std::equal(kBearer.begin(), kBearer.end(), header.begin(),
-                                 [&lower](char a, char b) { return lower(a) == lower(b); });
-  if (!bearer) return Status::Unauthenticated("the Authorization header must be 'Bearer TOKEN'");
-  const std::string hash = Sha256(std::string_view(header).substr(kBearer.size()));
-  {
-    std::lock_guard<std::mutex> lock(tokens_mu_);
-    auto it = token_cache_.find(hash);
-    if (it != token_cache_.end()) return it->second;
-  }
-  auto found = store_->Read([&](Conn& conn) -> Result<Principal> {
-    auto st = conn.Prepare("SELECT role, subject FROM tokens WHERE hash = ?");
-    if (!st.ok()) return st.status();
-    (*st)->BindBlob(1, hash.data(), hash.size());
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::Unauthenticated("the bearer token is not valid");
-    auto role = ParseRole((*st)->Text(0));
-    if (!role.ok()) return Status::Unauthenticated("the bearer token has an unknown role");
-    return Principal{*role, (*st)->Text(1)};
-  });
-  if (found.ok()) {
-    std::lock_guard<std::mutex> lock(tokens_mu_);
-    token_cache_.emplace(hash, *found);
-  }
-  return found;
+Result<IssuedToken> Service::IssueToken(const TokenTerms& terms) {
+  return tokens_.IssueNow(terms);
 }
 
 Result<std::string> Service::AddToken(Role role, const std::string& subject) {
-  if (subject.empty() || subject.size() > 64) {
-    return Status::Invalid("the token's subject must be 1 to 64 characters");
-  }
-  unsigned char bytes[24];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes");
-  std::string token = "pm_";
-  for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
-  const std::string hash = Sha256(token);
-  Reply r = store_->Run([&](WriteTx& tx) -> Reply {
-    auto st =
-        tx.conn().Prepare("INSERT INTO tokens(hash, role, subject, created_at) VALUES(?,?,?,?)");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->BindBlob(1, hash.data(), hash.size()).Bind(2, ToString(role)).Bind(3, subject);
-    (*st)->Bind(4, tx.now().unix_ms);
-    if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
-    auto ev = tx.Append({"", "", "token_added", tx.now(), "admin", "cli",
-                         json{{"role", ToString(role)}, {"subject", subject}}.dump()});
-    if (!ev.ok()) return ErrorReply(ev.status());
-    return Created({});
-  });
-  if (r.failed()) return Status::IoError(r.body["error"]["message"].get<std::string>());
-  return token;
+  auto issued = IssueToken(TokenTerms{role, subject, std::nullopt, ""});
+  if (!issued.ok()) return issued.status();
+  return issued->secret;
 }
 
 void Service::ReadReply(Store::Done done, const std::function<Reply(Conn&)>& fn) {
@@ -471,11 +424,12 @@ void Service::Handle(Request request, Store::Done done) {
     done(ErrorReply(Status::NotFound(fmt::format("no such endpoint: {}", std::string(path)))));
     return;
   }
-  auto who = Authenticate(request.authorization);
-  if (!who.ok()) {
-    done(ErrorReply(who.status()));
+  auto auth = tokens_.Authenticate(request.authorization, request.client);
+  if (!auth.who) {
+    done(std::move(auth.refusal));
     return;
   }
+  const Principal* who = &*auth.who;
 
   std::vector<std::string> allowed;  ///< the methods of the routes whose path matches
   std::vector<std::string> params;

@@ -17,23 +17,16 @@
 #include "photo_queue.h"
 #include "pingma/common/policy.h"
 #include "rate_limit.h"
+#include "principal.h"
 #include "reply.h"
 #include "store.h"
+#include "tokens.h"
 
 namespace pingma {
 struct ScanKey;  // pingma/scanner/scan.h
 }  // namespace pingma
 
 namespace pingma::registry {
-
-enum class Role { kAdmin, kCompany, kStation, kInspector, kCourier, kRegulator };
-const char* ToString(Role role);
-Result<Role> ParseRole(std::string_view text);
-
-struct Principal {
-  Role role = Role::kAdmin;
-  std::string subject;
-};
 
 struct Request {
   std::string method;         ///< "GET", "POST", ...
@@ -100,9 +93,13 @@ class Service {
   /// waiting for a decoder) without a copy.
   void Handle(Request request, Store::Done done);
 
-  /// Creates a token for a role and subject; returns the bearer token. Only its
-  /// SHA-256 is stored.
+  /// Issues a token (by the command line: actor admin "cli"); only the SHA-256 of
+  /// its secret is stored.
+  Result<IssuedToken> IssueToken(const TokenTerms& terms);
+  /// IssueToken for a role and subject, without an end; returns the bearer token.
   Result<std::string> AddToken(Role role, const std::string& subject);
+  /// Writes the tokens' last uses not yet written (also done when the store closes).
+  void FlushTokenUse() { tokens_.FlushUse(); }
 
   const Policy& policy() const { return policy_; }
 
@@ -162,7 +159,6 @@ class Service {
     size_t max_body;
   };
 
-  Result<Principal> Authenticate(const std::string& header);
   static std::vector<Route> Routes();
   /// The route for `method` on a path split at '/', with its {placeholders}
   /// decoded into `*params`; nullptr when none, with the methods the path takes
@@ -181,6 +177,10 @@ class Service {
   void PostCustody(const Call& call, Store::Done done);
   void PostRecall(const Call& call, Store::Done done);
   void GetPolicy(const Call& call, Store::Done done);
+  // Tokens (tokens.cpp)
+  void GetTokens(const Call& call, Store::Done done);
+  void PostToken(const Call& call, Store::Done done);
+  void DeleteToken(const Call& call, Store::Done done);
   // Cylinders (cylinders.cpp)
   void PostCylinder(const Call& call, Store::Done done);
   void PostCylinderBatch(const Call& call, Store::Done done);
@@ -325,8 +325,7 @@ class Service {
   /// Photos taken per token in the last window.
   SlidingWindowLimit photos_per_token_{kPhotosPerWindow, kPhotoWindowMs};
 
-  std::mutex tokens_mu_;
-  std::unordered_map<std::string, Principal> token_cache_;  ///< by SHA-256
+  BearerTokens tokens_;  ///< who each request speaks for
 
   /// Last, so that it goes first: its workers use everything above.
   PhotoQueue photo_queue_{PhotoWorkers(), kPhotosWaiting};

@@ -45,12 +45,28 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE INDEX IF NOT EXISTS events_by_code_time ON events(seq >> 16, code, seq)
   WHERE code IS NOT NULL;
 DROP INDEX IF EXISTS events_by_code;
+-- Bearer tokens, by the SHA-256 of the secret (the secret itself is never kept).
+-- `id` is a short public name (random, not derived from the secret) by which a
+-- token is listed and revoked; `expires` the last day it works (YYYY-MM-DD, in
+-- the policy's zone) and `expires_at` the first instant (Unix ms) it no longer
+-- does; `revoked_seq` the log's token_revoked event, whose max() tells every
+-- registry on the database that a token was revoked; `last_used_at` is written
+-- at most once a minute per token (tokens.h).
 CREATE TABLE IF NOT EXISTS tokens(
   hash BLOB PRIMARY KEY,
   role TEXT NOT NULL,
   subject TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  id TEXT,
+  note TEXT,
+  expires TEXT,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  revoked_seq INTEGER,
+  last_used_at INTEGER
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_by_id ON tokens(id);
+CREATE INDEX IF NOT EXISTS tokens_by_revoked_seq ON tokens(revoked_seq);
 CREATE TABLE IF NOT EXISTS companies(
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -396,7 +412,18 @@ constexpr AddedColumn kAddedColumns[] = {
     {"refusals", "offline", "INTEGER NOT NULL DEFAULT 0"},
     {"refusals", "registry_decision", "TEXT"},
     {"refusals", "agrees", "INTEGER"},
+    {"tokens", "id", "TEXT"},
+    {"tokens", "note", "TEXT"},
+    {"tokens", "expires", "TEXT"},
+    {"tokens", "expires_at", "INTEGER"},
+    {"tokens", "revoked_at", "INTEGER"},
+    {"tokens", "revoked_seq", "INTEGER"},
+    {"tokens", "last_used_at", "INTEGER"},
 };
+
+// Tokens made before they had ids get one each (the shape of tokens.cpp's NewTokenId).
+constexpr const char* kBackfillTokenIds =
+    "UPDATE tokens SET id = 'tk-' || lower(hex(randomblob(6))) WHERE id IS NULL";
 
 // A cylinder's registration time from its first `registered` event; 0 (long
 // ago) when the log has none, so that it still counts as unseen.
@@ -570,6 +597,7 @@ Status Migrate(Conn& conn) {
     PINGMA_RETURN_IF_ERROR(conn.db().Exec(kBackfillRegisteredAt));
   }
   if (*had_cylinders && !*had_due_counts) PINGMA_RETURN_IF_ERROR(conn.db().Exec(kFillDueCounts));
+  PINGMA_RETURN_IF_ERROR(conn.db().Exec(kBackfillTokenIds));
   if (!*had_check_days) {
     // New counting tables: the service fills them from the log before it serves.
     PINGMA_RETURN_IF_ERROR(
@@ -693,6 +721,7 @@ SqliteStore::~SqliteStore() {
 }
 
 void SqliteStore::Close() {
+  RunBeforeClose();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ && !thread_.joinable()) return;

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "pingma/common/domain.h"
@@ -179,6 +180,13 @@ class Store {
 
   /// Set before the first Submit.
   void set_hooks(WriteHooks hooks) { hooks_ = std::move(hooks); }
+  /// Runs `fn` at the start of Close, before the writer stops, so that its owner
+  /// may queue its last writes (the tokens' last use); empty removes it. Any
+  /// thread: once this returns, an earlier `fn` is not running and will not run.
+  void set_before_close(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(before_close_mu_);
+    before_close_ = std::move(fn);
+  }
 
   /// Runs `fn` once every commit that a read made before this call could have
   /// seen is durable, so that an answer built from reads never shows a write
@@ -202,10 +210,20 @@ class Store {
   virtual Result<std::unique_ptr<Conn>> AcquireReader() = 0;
   virtual void ReleaseReader(std::unique_ptr<Conn> conn) = 0;
 
+  /// Close's first step: runs the before-close function, once.
+  void RunBeforeClose() {
+    std::lock_guard<std::mutex> lock(before_close_mu_);
+    if (before_close_) std::exchange(before_close_, nullptr)();
+  }
+
   WriteHooks hooks_;
   /// batches, jobs, writer_checkpoints: the writer's; syncs: the syncers', under
   /// their lock; checkpoints: the checkpointer's.
   Stats stats_;
+
+ private:
+  std::mutex before_close_mu_;
+  std::function<void()> before_close_;  ///< under before_close_mu_
 };
 
 /// The SQLite store (see the top of this file).

@@ -854,7 +854,9 @@ class AfterMigrationTest(PgCase):
                                           " from events order by seq desc limit 1")
         self.assertEqual(last[0], STORE["events"] + 1)
         self.assertEqual(last[1], "token_added")
-        self.assertEqual(json.loads(last[2]), {"role": "company", "subject": "CO-PG"})
+        added = json.loads(last[2])
+        self.assertRegex(added.pop("id"), r"^tk-[0-9a-f]{12}$")  # the token's public id
+        self.assertEqual(added, {"role": "company", "subject": "CO-PG"})
         # Another, then the count again: the head moves on.
         r = run(["token", "add", "--db", conninfo, "--role", "station", "--subject", "ST-PG"],
                 timeout=120)

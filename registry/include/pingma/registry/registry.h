@@ -30,10 +30,35 @@ struct ServeOptions {
 /// requests, closes the database and returns OK.
 Status Serve(const ServeOptions& options);
 
-/// Adds a bearer token for ROLE and SUBJECT; returns the token (only a hash is kept).
-/// `db_path` is a SQLite file or a PostgreSQL connection string, as for Verify.
-Result<std::string> AddToken(const std::string& db_path, const std::string& role,
-                             const std::string& subject);
+/// What `token add` is asked for.
+struct TokenRequest {
+  std::string role;
+  std::string subject;
+  std::string expires;      ///< the last day it works, YYYY-MM-DD; empty: no end
+  std::string note;         ///< free text for people; empty: none
+  std::string policy_file;  ///< whose time zone ends the last day; empty: Asia/Shanghai
+};
+
+/// A token just added: its public id, the bearer token (shown this once; only its
+/// hash is kept) and, when it has a last day, the instant it stops working.
+struct AddedToken {
+  std::string id;
+  std::string token;
+  std::string expires_at;  ///< RFC 3339, or empty
+};
+
+/// Adds a bearer token. `db_path` is a SQLite file or a PostgreSQL connection
+/// string, as for Verify.
+Result<AddedToken> AddToken(const std::string& db_path, const TokenRequest& request);
+
+/// The tokens as a table for people (times in the policy's zone), or as JSON
+/// ({"tokens": [...]}, as GET /v1/tokens): never a secret or its hash.
+Result<std::string> ListTokens(const std::string& db_path, const std::string& policy_file,
+                               bool as_json);
+
+/// Revokes the token with public id `id`: NotFound when there is none. Returns a
+/// line saying what was done.
+Result<std::string> RevokeToken(const std::string& db_path, const std::string& id);
 
 /// Recomputes the event hash chain: a summary line, or Corruption naming the first
 /// broken event.

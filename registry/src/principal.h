@@ -1,0 +1,20 @@
+// Who a request speaks for: a role and its subject (API.md "Roles").
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "pingma/common/status.h"
+
+namespace pingma::registry {
+
+enum class Role { kAdmin, kCompany, kStation, kInspector, kCourier, kRegulator };
+const char* ToString(Role role);
+Result<Role> ParseRole(std::string_view text);
+
+struct Principal {
+  Role role = Role::kAdmin;
+  std::string subject;
+};
+
+}  // namespace pingma::registry
