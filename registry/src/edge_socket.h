@@ -137,7 +137,15 @@ class EdgeSocket {
           limits(edge),
           socket(io_context),
           timer(io_context),
-          framing(edge.small_body, edge.body_limit) {}
+          // The peer's address goes with the head: the token's check counts a bad
+          // token against it (and only it), as Service::Handle does.
+          framing(edge.small_body, [this](const RequestHead& head) {
+            RequestHead with_client = head;
+            asio::error_code ec;
+            const auto peer = socket.remote_endpoint(ec);
+            if (!ec) with_client.client = peer.address().to_string();
+            return limits.body_limit(with_client);
+          }) {}
     asio::io_context& io;
     EdgeLimits& limits;
     socket_type socket;

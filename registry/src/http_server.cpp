@@ -41,6 +41,8 @@ const char* ReasonPhrase(int status) {
       return "OK";
     case 201:
       return "Created";
+    case 204:
+      return "No Content";
     case 301:
       return "Moved Permanently";
     case 304:
@@ -160,6 +162,7 @@ auto ResponseFor(const restinio::request_handle_t& req, Reply& reply) {
   if (!HasHeader(reply, kContentTypeOptions))
     response.append_header(std::string(kContentTypeOptions), "nosniff");
   if (api) response.append_header(std::string(kCacheControl), "no-store");
+  if (reply.status == 204) return response;  // no content: no body, no type
   if (reply.raw_content_type.empty()) {
     response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
     response.set_body(reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -314,7 +317,7 @@ Status Serve(const ServeOptions& options) {
   EdgeLimits& edge = asio::use_service<EdgeLimits>(io);
   edge.small_body = kMaxPublicBody;
   edge.body_limit = [&service](const RequestHead& head) -> std::uint64_t {
-    return service.BodyLimit(head.method, head.target, std::string(head.authorization));
+    return service.BodyLimit(head.method, head.target, head.authorization, head.client);
   };
   edge.answer = RefusalAnswer;
 

@@ -23,6 +23,7 @@ struct RequestHead {
   std::string_view target;         ///< "/v1/cylinders/batch?x=1"
   std::string_view authorization;  ///< the Authorization field's value, or empty
   std::uint64_t content_length = 0;
+  std::string client = {};  ///< the peer's address, set by the connection (edge_socket.h)
 };
 
 /// A request refused at the edge: the HTTP status and the API's error code and

@@ -387,11 +387,11 @@ const Service::Route* Service::FindRoute(std::string_view method,
 }
 
 size_t Service::BodyLimit(std::string_view method, std::string_view target,
-                          const std::string& authorization) {
+                          std::string_view authorization, const std::string& client) {
   const auto parts = SplitPath(target.substr(0, target.find('?')));
   if (parts.empty() || parts[0] != "v1") return kMaxPublicBody;
-  auto who = Authenticate(authorization);
-  if (!who.ok()) return kMaxPublicBody;
+  auto who = tokens_.Authenticate(authorization, client).who;
+  if (!who) return kMaxPublicBody;
   std::vector<std::string> params, allowed;
   const Route* route = FindRoute(method, parts, &params, &allowed);
   if (!route ||

@@ -16,8 +16,8 @@
 
 #include "photo_queue.h"
 #include "pingma/common/policy.h"
-#include "rate_limit.h"
 #include "principal.h"
+#include "rate_limit.h"
 #include "reply.h"
 #include "store.h"
 #include "tokens.h"
@@ -111,9 +111,10 @@ class Service {
   /// Authorization header alone, before its body is read: the route's `max_body`
   /// when the token is valid and its role may call the route, kMaxPublicBody
   /// otherwise. The HTTP edge refuses a larger body with 413 before reading it.
-  /// Any thread.
-  size_t BodyLimit(std::string_view method, std::string_view target,
-                   const std::string& authorization);
+  /// A bad token counts against `client`, the peer's address, as in Handle. Any
+  /// thread.
+  size_t BodyLimit(std::string_view method, std::string_view target, std::string_view authorization,
+                   const std::string& client);
 
   /// The complaint line the public page shows; before the first request.
   void set_hotline(std::string hotline) { hotline_ = std::move(hotline); }
