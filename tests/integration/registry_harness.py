@@ -472,6 +472,17 @@ class Registry:
         if self.own_workdir and not os.environ.get("PINGMA_KEEP_TMP"):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def stop_and_remove(self, *folders):
+        """After a test: stops the server if it runs (asserting a clean exit), then
+        removes its files and `folders`, whatever the stop did."""
+        try:
+            if self.running:
+                self.stop()
+        finally:
+            self.cleanup()
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+
     # -- HTTP ------------------------------------------------------------------
 
     def connection(self, timeout=30.0):

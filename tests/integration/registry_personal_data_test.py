@@ -11,7 +11,6 @@ its retention (policy) ends, and the chain verifies after either.
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import unittest
@@ -37,12 +36,7 @@ class PersonalDataTest(unittest.TestCase):
         self.today = today_shanghai()
 
     def tearDown(self):
-        try:
-            if self.reg.running:
-                self.reg.stop()
-        finally:
-            self.reg.cleanup()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.reg.stop_and_remove(self.tmp)
 
     def start(self, **policy):
         args = ()

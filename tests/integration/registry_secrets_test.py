@@ -97,12 +97,7 @@ class SecretsTest(unittest.TestCase):
         self.folder = self.reg.secrets_dir
 
     def tearDown(self):
-        try:
-            if self.reg.running:
-                self.reg.stop()
-        finally:
-            self.reg.cleanup()
-            shutil.rmtree(self.folder, ignore_errors=True)
+        self.reg.stop_and_remove(self.folder)
 
     def key_path(self):
         return os.path.join(self.folder, "customer-hash.key")
