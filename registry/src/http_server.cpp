@@ -208,15 +208,17 @@ Status Serve(const ServeOptions& options) {
   // before anything is opened.
   auto secrets_dir = SecretsDir(options.secrets_dir, options.db_path);
   if (!secrets_dir.ok()) return secrets_dir.status();
-  auto secrets = LoadSecrets(*secrets_dir, /*make_customer_key=*/false);
+  auto secrets = LoadSecrets(*secrets_dir);
   if (!secrets.ok()) return secrets.status();
   SystemClock clock;
   auto store = Store::Open(options.db_path, clock);
   if (!store.ok()) return store.status();
   KeyNotice notice;
-  if (Status s = AdoptCustomerHashKey(**store, *secrets, &notice); !s.ok()) {
+  Status settled = AdoptCustomerHashKey(**store, *secrets, &notice);
+  if (settled.ok()) settled = EnsureSigningKey(*secrets);
+  if (!settled.ok()) {
     (*store)->Close();
-    return s;
+    return settled;
   }
   // A moved key is said at once (it is moved whatever follows); a new one once the
   // registry is up, so that a start that fails says one thing, why.

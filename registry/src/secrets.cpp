@@ -115,9 +115,28 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
+Status EnsureDir(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      return Status::Invalid(fmt::format("the secrets folder {} is not a folder", dir));
+    }
+    return Status::Ok();
+  }
+  if (errno != ENOENT) {
+    return Status::IoError(fmt::format("cannot reach the secrets folder {}: {}", dir, Errno()));
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IoError(fmt::format("cannot make the secrets folder {}: {}", dir, Errno()));
+  }
+  const std::string parent = fs::path(dir).parent_path().string();
+  return SyncDir(parent.empty() ? "." : parent);
+}
+
 /// Writes `text` as `dir`/`name`, mode 0600, durably: a temporary file written and
 /// synced, renamed over the name, and the folder synced.
 Status WriteKeyFile(const std::string& dir, const char* name, std::string_view text) {
+  PINGMA_RETURN_IF_ERROR(EnsureDir(dir));
   const std::string path = (fs::path(dir) / name).string();
   const std::string tmp = path + ".new";
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -147,24 +166,6 @@ Status WriteKeyFile(const std::string& dir, const char* name, std::string_view t
     return Status::IoError(fmt::format("cannot put the key file {} in place: {}", path, why));
   }
   return SyncDir(dir);
-}
-
-Status EnsureDir(const std::string& dir) {
-  struct stat st {};
-  if (stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      return Status::Invalid(fmt::format("the secrets folder {} is not a folder", dir));
-    }
-    return Status::Ok();
-  }
-  if (errno != ENOENT) {
-    return Status::IoError(fmt::format("cannot reach the secrets folder {}: {}", dir, Errno()));
-  }
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::IoError(fmt::format("cannot make the secrets folder {}: {}", dir, Errno()));
-  }
-  const std::string parent = fs::path(dir).parent_path().string();
-  return SyncDir(parent.empty() ? "." : parent);
 }
 
 struct PkeyFree {
@@ -255,10 +256,17 @@ Status WriteCustomerHashKey(const std::string& dir, const std::string& key) {
   return WriteKeyFile(dir, kCustomerHashKeyFile, Hex(key) + "\n");
 }
 
-Result<Secrets> LoadSecrets(const std::string& dir, bool make_customer_key) {
-  PINGMA_RETURN_IF_ERROR(EnsureDir(dir));
+Result<Secrets> LoadSecrets(const std::string& dir) {
   Secrets secrets;
   secrets.dir = dir;
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return secrets;  // made when a key is first written
+    return Status::IoError(fmt::format("cannot reach the secrets folder {}: {}", dir, Errno()));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::Invalid(fmt::format("the secrets folder {} is not a folder", dir));
+  }
 
   const std::string customer_path = (fs::path(dir) / kCustomerHashKeyFile).string();
   auto customer = ReadKeyFile(customer_path);
@@ -272,28 +280,31 @@ Result<Secrets> LoadSecrets(const std::string& dir, bool make_customer_key) {
                                          customer_path, kCustomerKeyBytes, 2 * kCustomerKeyBytes));
     }
     secrets.customer_hash_key = std::move(*key);
-  } else if (make_customer_key) {
-    unsigned char bytes[kCustomerKeyBytes];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("no random bytes (OpenSSL)");
-    secrets.customer_hash_key.assign(reinterpret_cast<const char*>(bytes), sizeof bytes);
-    PINGMA_RETURN_IF_ERROR(WriteCustomerHashKey(dir, secrets.customer_hash_key));
   }
 
   const std::string signing_path = (fs::path(dir) / kLogSigningKeyFile).string();
   auto signing = ReadKeyFile(signing_path);
   if (!signing.ok()) return signing.status();
   if (*signing) {
+    auto pub = SigningPublicKey(**signing, signing_path);
+    if (!pub.ok()) return pub.status();
     secrets.log_signing_key = std::move(**signing);
-  } else {
-    auto pem = NewSigningKeyPem();
-    if (!pem.ok()) return pem.status();
-    PINGMA_RETURN_IF_ERROR(WriteKeyFile(dir, kLogSigningKeyFile, *pem));
-    secrets.log_signing_key = std::move(*pem);
+    secrets.log_public_key = std::move(*pub);
   }
-  auto pub = SigningPublicKey(secrets.log_signing_key, signing_path);
-  if (!pub.ok()) return pub.status();
-  secrets.log_public_key = std::move(*pub);
   return secrets;
+}
+
+Status EnsureSigningKey(Secrets& secrets) {
+  if (!secrets.log_signing_key.empty()) return Status::Ok();
+  auto pem = NewSigningKeyPem();
+  if (!pem.ok()) return pem.status();
+  const std::string path = (fs::path(secrets.dir) / kLogSigningKeyFile).string();
+  auto pub = SigningPublicKey(*pem, path);
+  if (!pub.ok()) return pub.status();
+  PINGMA_RETURN_IF_ERROR(WriteKeyFile(secrets.dir, kLogSigningKeyFile, *pem));
+  secrets.log_signing_key = std::move(*pem);
+  secrets.log_public_key = std::move(*pub);
+  return Status::Ok();
 }
 
 Status AdoptCustomerHashKey(Store& store, Secrets& secrets, KeyNotice* notice) {

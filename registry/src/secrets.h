@@ -34,10 +34,14 @@ inline constexpr const char* kLogSigningKeyFile = "log-signing.pem";
 /// Invalid for a PostgreSQL store without either.
 Result<std::string> SecretsDir(const std::string& explicit_dir, const std::string& db_path);
 
-/// Reads the keys in `dir`, making the folder and any missing key (the customer
-/// hash key only when `make_customer_key`: see AdoptCustomerHashKey). Refuses a key
-/// file that group or others may read, or one that is not what it should be.
-Result<Secrets> LoadSecrets(const std::string& dir, bool make_customer_key);
+/// Reads the keys in `dir`, making nothing: a folder or key that is not there is
+/// left empty (AdoptCustomerHashKey and EnsureSigningKey make what is missing, once
+/// the store has said what it needs). Refuses a key file that group or others may
+/// read, or one that is not what it should be.
+Result<Secrets> LoadSecrets(const std::string& dir);
+
+/// Makes the log's signing key when the folder has none (the folder too).
+Status EnsureSigningKey(Secrets& secrets);
 
 /// Writes `key` as the folder's customer hash key (mode 0600, written to a
 /// temporary file, synced and renamed into place, the folder synced).

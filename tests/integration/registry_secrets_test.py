@@ -272,6 +272,29 @@ class SecretsTest(unittest.TestCase):
         self.reg.start()
         self.assertEqual(self.find_by_phone(CUSTOMERS[0][1]), ["C-1"])
 
+    @unittest.skipIf(STORE == "postgresql", "the default folder is a SQLite store's")
+    def test_under_systemd_the_keys_come_from_the_credentials_directory(self):
+        """LoadCredential= hands the service its keys in $CREDENTIALS_DIRECTORY: used
+        in place of the folder beside the store, which is then never made."""
+        self.populate()
+        self.reg.stop()
+        creds = os.path.join(self.reg.workdir, "credentials")
+        shutil.move(self.folder, creds)
+        os.environ["CREDENTIALS_DIRECTORY"] = creds
+        try:
+            self.reg.start()
+        finally:
+            del os.environ["CREDENTIALS_DIRECTORY"]
+        self.assertEqual(self.find_by_phone(CUSTOMERS[0][1]), ["C-1"])
+        self.assertFalse(os.path.exists(self.folder))
+        self.reg.stop()
+        # Without it (nor --secrets-dir), the folder beside the store is looked for,
+        # and its absence is refused: the store's customers need their key.
+        with self.assertRaises(AssertionError) as refused:
+            self.reg.start()
+        self.assertIn("is missing", str(refused.exception))
+        self.assertFalse(os.path.exists(self.folder), "a refused start made the folder")
+
     def test_a_malformed_key_file_is_refused(self):
         self.populate()
         self.reg.stop()
