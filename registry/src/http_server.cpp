@@ -208,7 +208,22 @@ Status Serve(const ServeOptions& options) {
   // before anything is opened.
   auto secrets_dir = SecretsDir(options.secrets_dir, options.db_path);
   if (!secrets_dir.ok()) return secrets_dir.status();
-  auto secrets = LoadSecrets(*secrets_dir);
+  auto secrets = LoadSecrets(secrets_dir->dir);
+  if (secrets.ok() && secrets_dir->from_credentials) {
+    // systemd hands the credentials over read-only: nothing can be made there.
+    for (const auto& [file, present] :
+         {std::pair{kCustomerHashKeyFile, !secrets->customer_hash_key.empty()},
+          std::pair{kLogSigningKeyFile, !secrets->log_signing_key.empty()}}) {
+      if (!present) {
+        return Status::Invalid(fmt::format(
+            "{} is not among the credentials in $CREDENTIALS_DIRECTORY ({}): under systemd "
+            "the keys come from LoadCredential= and cannot be made there; load both files of "
+            "the registry's secrets folder (the one serve --secrets-dir DIR makes on its first "
+            "start)",
+            file, secrets_dir->dir));
+      }
+    }
+  }
   if (!secrets.ok()) return secrets.status();
   SystemClock clock;
   auto store = Store::Open(options.db_path, clock);

@@ -229,10 +229,10 @@ Result<std::optional<std::string>> MetaValue(Conn& conn, const char* key) {
 
 }  // namespace
 
-Result<std::string> SecretsDir(const std::string& explicit_dir, const std::string& db_path) {
-  if (!explicit_dir.empty()) return explicit_dir;
+Result<SecretsLocation> SecretsDir(const std::string& explicit_dir, const std::string& db_path) {
+  if (!explicit_dir.empty()) return SecretsLocation{explicit_dir, false};
   if (const char* creds = std::getenv("CREDENTIALS_DIRECTORY"); creds != nullptr && *creds) {
-    return std::string(creds);
+    return SecretsLocation{creds, true};
   }
   if (pg::IsConnectionString(db_path)) {
     return Status::Invalid(
@@ -240,7 +240,8 @@ Result<std::string> SecretsDir(const std::string& explicit_dir, const std::strin
         "log's signing key, kept apart from the database and backed up apart from it)");
   }
   const fs::path parent = fs::path(db_path).parent_path();
-  return (parent.empty() ? fs::path("pingma-secrets") : parent / "pingma-secrets").string();
+  return SecretsLocation{
+      (parent.empty() ? fs::path("pingma-secrets") : parent / "pingma-secrets").string(), false};
 }
 
 std::string KeyFingerprint(const std::string& key) {

@@ -32,7 +32,12 @@ inline constexpr const char* kLogSigningKeyFile = "log-signing.pem";
 /// The folder for a store at `db_path`: `explicit_dir` when given, else
 /// $CREDENTIALS_DIRECTORY when set, else `pingma-secrets` beside a SQLite file.
 /// Invalid for a PostgreSQL store without either.
-Result<std::string> SecretsDir(const std::string& explicit_dir, const std::string& db_path);
+struct SecretsLocation {
+  std::string dir;
+  /// systemd's $CREDENTIALS_DIRECTORY: read-only, so every key must be there.
+  bool from_credentials = false;
+};
+Result<SecretsLocation> SecretsDir(const std::string& explicit_dir, const std::string& db_path);
 
 /// Reads the keys in `dir`, making nothing: a folder or key that is not there is
 /// left empty (AdoptCustomerHashKey and EnsureSigningKey make what is missing, once

@@ -282,6 +282,15 @@ class SecretsTest(unittest.TestCase):
         shutil.move(self.folder, creds)
         os.environ["CREDENTIALS_DIRECTORY"] = creds
         try:
+            # Read-only to the service: a key missing there is refused, not made.
+            signing = os.path.join(creds, "log-signing.pem")
+            os.rename(signing, signing + ".aside")
+            with self.assertRaises(AssertionError) as refused:
+                self.reg.start()
+            self.assertIn("log-signing.pem is not among the credentials", str(refused.exception))
+            self.assertIn("LoadCredential=", str(refused.exception))
+            self.assertFalse(os.path.exists(signing))
+            os.rename(signing + ".aside", signing)
             self.reg.start()
         finally:
             del os.environ["CREDENTIALS_DIRECTORY"]
