@@ -33,12 +33,6 @@ std::string Errno() {
   return std::strerror(errno);
 }
 
-std::string Hex(std::string_view bytes) {
-  std::string out;
-  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
-  return out;
-}
-
 std::optional<std::string> Unhex(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
   std::string out;
@@ -250,11 +244,11 @@ std::string KeyFingerprint(const std::string& key) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), out, &len);
-  return Hex(std::string_view(reinterpret_cast<const char*>(out), 8));
+  return HexOf(std::string_view(reinterpret_cast<const char*>(out), 8));
 }
 
 Status WriteCustomerHashKey(const std::string& dir, const std::string& key) {
-  return WriteKeyFile(dir, kCustomerHashKeyFile, Hex(key) + "\n");
+  return WriteKeyFile(dir, kCustomerHashKeyFile, HexOf(key) + "\n");
 }
 
 Result<Secrets> LoadSecrets(const std::string& dir) {
