@@ -23,24 +23,6 @@ Result<std::string> RandomBytes(size_t n) {
   return out;
 }
 
-/// Runs `sql` (a DELETE) with SQLite's secure_delete on, so that the freed cells
-/// are zeroed rather than left in the file's pages for a copy to find.
-Result<std::int64_t> SecureDelete(Conn& conn, const std::string& sql,
-                                  const std::function<void(sql::Statement&)>& bind) {
-  const bool sqlite = conn.db().postgres() == nullptr;
-  if (sqlite) PINGMA_RETURN_IF_ERROR(conn.db().Exec("PRAGMA secure_delete = ON"));
-  auto st = conn.Prepare(sql);
-  Status s = st.ok() ? Status::Ok() : st.status();
-  if (s.ok()) {
-    bind(**st);
-    s = (*st)->Run();
-  }
-  const std::int64_t changed = s.ok() ? conn.db().Changes() : 0;
-  if (sqlite) (void)conn.db().Exec("PRAGMA secure_delete = OFF");
-  if (!s.ok()) return s;
-  return changed;
-}
-
 }  // namespace
 
 Result<json> KeepPersonalData(WriteTx& tx, const std::string& code, std::string_view field,
@@ -97,10 +79,10 @@ Result<std::int64_t> SweepPersonalData(Conn& conn, Instant now, const Policy& po
   std::int64_t deleted = 0;
   for (const auto& [field, days] : {std::pair{"contact", policy.contact_retention_days},
                                     std::pair{"location", policy.position_retention_days}}) {
-    auto n = SecureDelete(conn, "DELETE FROM personal_data WHERE field = ? AND created_at <= ?",
-                          [&](sql::Statement& st) {
-                            st.Bind(1, std::string(field)).Bind(2, now.unix_ms - days * kDayMs);
-                          });
+    auto n = SecureDeleteRows(conn, "DELETE FROM personal_data WHERE field = ? AND created_at <= ?",
+                              [&](sql::Statement& st) {
+                                st.Bind(1, std::string(field)).Bind(2, now.unix_ms - days * kDayMs);
+                              });
     if (!n.ok()) return n.status();
     deleted += *n;
   }
@@ -122,8 +104,8 @@ void Service::ErasePersonalData(const Call& call, Store::Done done) {
     const std::string code = (*st)->Text(0);
     const std::string field = (*st)->Text(1);
     (*st)->Reset();
-    auto erased = SecureDelete(tx.conn(), "DELETE FROM personal_data WHERE id = ?",
-                               [&](sql::Statement& del) { del.Bind(1, id); });
+    auto erased = SecureDeleteRows(tx.conn(), "DELETE FROM personal_data WHERE id = ?",
+                                   [&](sql::Statement& del) { del.Bind(1, id); });
     if (!erased.ok()) return ErrorReply(erased.status());
     // The erasure itself is on the record: what was erased, by whom, not the value.
     const json event = {{"personal_data", id}, {"field", field}};

@@ -364,17 +364,10 @@ Status AdoptCustomerHashKey(Store& store, Secrets& secrets, KeyNotice* notice) {
   Reply settled = store.Run([&](WriteTx& tx) -> Reply {
     Conn& conn = tx.conn();
     if (in_store) {
-      // On SQLite the freed cell is zeroed, not left in the page for a copy to find.
-      const bool sqlite = conn.db().postgres() == nullptr;
-      if (sqlite) {
-        if (Status s = conn.db().Exec("PRAGMA secure_delete = ON"); !s.ok()) return ErrorReply(s);
-      }
-      auto del = conn.Prepare("DELETE FROM meta WHERE key = ?");
-      if (!del.ok()) return ErrorReply(del.status());
-      (*del)->Bind(1, std::string(kMetaKey));
-      Status deleted = (*del)->Run();
-      if (sqlite) (void)conn.db().Exec("PRAGMA secure_delete = OFF");
-      if (!deleted.ok()) return ErrorReply(deleted);
+      auto deleted =
+          SecureDeleteRows(conn, "DELETE FROM meta WHERE key = ?",
+                           [](sql::Statement& st) { st.Bind(1, std::string(kMetaKey)); });
+      if (!deleted.ok()) return ErrorReply(deleted.status());
     }
     auto put = conn.Prepare(
         "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = "

@@ -614,6 +614,22 @@ Status RunCached(Conn& conn, const std::string& sql) {
   return (*st)->Run();
 }
 
+Result<std::int64_t> SecureDeleteRows(Conn& conn, const std::string& sql,
+                                      const std::function<void(sql::Statement&)>& bind) {
+  const bool sqlite = conn.db().postgres() == nullptr;
+  if (sqlite) PINGMA_RETURN_IF_ERROR(conn.db().Exec("PRAGMA secure_delete = ON"));
+  auto st = conn.Prepare(sql);
+  Status s = st.ok() ? Status::Ok() : st.status();
+  if (s.ok()) {
+    bind(**st);
+    s = (*st)->Run();
+  }
+  const std::int64_t changed = s.ok() ? conn.db().Changes() : 0;
+  if (sqlite) (void)conn.db().Exec("PRAGMA secure_delete = OFF");
+  if (!s.ok()) return s;
+  return changed;
+}
+
 Reply WriteTx::Nested(const std::function<Reply()>& fn) {
   return InSavepoint(*conn_, "item", head_hash_, head_seq_, *hooks_, fn);
 }

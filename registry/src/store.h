@@ -98,6 +98,12 @@ std::string EventId(std::int64_t seq);
 /// The sequence number in an EventId, or nullopt when `id` is not one.
 std::optional<std::int64_t> SeqOfEventId(std::string_view id);
 
+/// Runs `sql`, a DELETE, with its parameters bound by `bind`; on SQLite with
+/// secure_delete on, so that the freed cells are zeroed rather than left in the
+/// file's pages for a copy to find (personal data, a key). The rows deleted.
+Result<std::int64_t> SecureDeleteRows(Conn& conn, const std::string& sql,
+                                      const std::function<void(sql::Statement&)>& bind);
+
 /// The SHA-256 digest of `bytes` (32 raw bytes).
 std::string Sha256(std::string_view bytes);
 
