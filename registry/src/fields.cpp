@@ -86,21 +86,29 @@ Status GetScanText(const json& obj, const char* key, Need need, std::optional<st
   return Status::Ok();
 }
 
+Utf8Char DecodeUtf8(std::string_view text, size_t i) {
+  const auto b = static_cast<unsigned char>(text[i]);
+  const size_t len = b < 0x80             ? 1
+                     : (b & 0xe0) == 0xc0 ? 2
+                     : (b & 0xf0) == 0xe0 ? 3
+                     : (b & 0xf8) == 0xf0 ? 4
+                                          : 0;
+  if (len == 0 || i + len > text.size()) return {};
+  char32_t cp = len == 1 ? b : b & (0x7f >> len);
+  for (size_t k = 1; k < len; ++k) {
+    const auto c = static_cast<unsigned char>(text[i + k]);
+    if ((c & 0xc0) != 0x80) return {};
+    cp = (cp << 6) | (c & 0x3f);
+  }
+  static constexpr char32_t kMinOfLength[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMinOfLength[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return {};
+  return {cp, len};
+}
+
 std::optional<char32_t> ControlIn(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
-    const auto b = static_cast<unsigned char>(text[i]);
-    const size_t len = b < 0x80             ? 1
-                       : (b & 0xe0) == 0xc0 ? 2
-                       : (b & 0xf0) == 0xe0 ? 3
-                       : (b & 0xf8) == 0xf0 ? 4
-                                            : 0;
-    if (len == 0 || i + len > text.size()) return U'\uFFFD';
-    char32_t cp = len == 1 ? b : b & (0x7f >> len);
-    for (size_t k = 1; k < len; ++k) {
-      const auto c = static_cast<unsigned char>(text[i + k]);
-      if ((c & 0xc0) != 0x80) return U'\uFFFD';
-      cp = (cp << 6) | (c & 0x3f);
-    }
+    const auto [cp, len] = DecodeUtf8(text, i);
+    if (len == 0) return U'\uFFFD';
     if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
         (cp >= 0x2066 && cp <= 0x2069)) {
       return cp;

@@ -31,6 +31,15 @@ Status GetString(const json& obj, const char* key, Need need, std::optional<std:
 Status GetScanText(const json& obj, const char* key, Need need, std::optional<std::string>* out,
                    size_t max_len);
 
+/// The character that starts at `text[i]`: its code point and its length in bytes,
+/// the length 0 when the bytes there are not well-formed UTF-8 (cut short, an
+/// overlong form, a surrogate, past U+10FFFF).
+struct Utf8Char {
+  char32_t cp = 0;
+  size_t len = 0;
+};
+Utf8Char DecodeUtf8(std::string_view text, size_t i);
+
 /// The first character of `text` that has no place in a name, an address or a
 /// note: C0 controls (NUL, ESC, CR, LF, TAB ...), DEL, C1 controls, and the
 /// bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069) that make

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "fields.h"
 #include "pingma/scanner/scan.h"
 #include "service.h"
 
@@ -72,34 +73,8 @@ std::string Escape(std::string_view text) {
 std::optional<size_t> CountChars(std::string_view s) {
   size_t count = 0;
   for (size_t i = 0; i < s.size(); ++count) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    std::uint32_t cp = 0;
-    if (b < 0x80) {
-      len = 1;
-      cp = b;
-    } else if ((b & 0xe0) == 0xc0) {
-      len = 2;
-      cp = b & 0x1f;
-    } else if ((b & 0xf0) == 0xe0) {
-      len = 3;
-      cp = b & 0x0f;
-    } else if ((b & 0xf8) == 0xf0) {
-      len = 4;
-      cp = b & 0x07;
-    } else {
-      return std::nullopt;
-    }
-    if (i + len > s.size()) return std::nullopt;
-    for (size_t k = 1; k < len; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xc0) != 0x80) return std::nullopt;
-      cp = (cp << 6) | (c & 0x3f);
-    }
-    static constexpr std::uint32_t kMinOfLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinOfLength[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return std::nullopt;
-    }
+    const auto [cp, len] = DecodeUtf8(s, i);
+    if (len == 0) return std::nullopt;
     if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7f) return std::nullopt;
     i += len;
   }

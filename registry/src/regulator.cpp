@@ -185,11 +185,7 @@ bool ReadAsFormula(std::string_view field) {
   // The first character, when it is not ASCII: the fullwidth and small forms of
   // those signs (which spreadsheets in Chinese locales read as the signs) and
   // every other kind of space (which they skip before a formula).
-  const auto b = static_cast<unsigned char>(field[0]);
-  const size_t len = (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : 0;
-  if (len == 0 || field.size() < len) return false;
-  char32_t cp = b & (0x7f >> len);
-  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(field[k]) & 0x3f);
+  const char32_t cp = DecodeUtf8(field, 0).cp;
   static constexpr char32_t kLeads[] = {
       0xff1d, 0xff0b, 0xff0d, 0xff20, 0xff5c, 0xff05,  // ＝ ＋ － ＠ ｜ ％
       0xfe66, 0xfe62, 0xfe63, 0xfe6b, 0xfe6a,          // small ﹦ ﹢ ﹣ ﹫ ﹪

@@ -37,9 +37,14 @@ TEST_CASE("every C0 control, DEL, every C1 control and the bidirectional overrid
   CHECK_FALSE(ControlIn("\xe2\x80\xa9").has_value());  // U+2029, before the overrides
   CHECK(*ControlIn("\xe2\x81\xa6") == 0x2066);         // LEFT-TO-RIGHT ISOLATE
   CHECK(*ControlIn("\xe2\x81\xa9") == 0x2069);
-  CHECK_FALSE(ControlIn("\xe2\x81\xaa").has_value());  // U+206A, after the isolates
-  CHECK(*ControlIn("\xff") == 0xfffd);                 // not UTF-8
-  CHECK(*ControlIn("\xe5\xbc") == 0xfffd);             // cut short
+  CHECK_FALSE(ControlIn("\xe2\x81\xaa").has_value());      // U+206A, after the isolates
+  CHECK(*ControlIn("\xff") == 0xfffd);                     // not UTF-8
+  CHECK(*ControlIn("\xe5\xbc") == 0xfffd);                 // cut short
+  CHECK(*ControlIn("\xc0\x80") == 0xfffd);                 // an overlong NUL
+  CHECK(*ControlIn("\xed\xa0\x80") == 0xfffd);             // a surrogate, U+D800
+  CHECK(*ControlIn("\xf4\x90\x80\x80") == 0xfffd);         // past U+10FFFF
+  CHECK_FALSE(ControlIn("\xf4\x8f\xbf\xbf").has_value());  // U+10FFFF itself
+  CHECK_FALSE(ControlIn("\xed\x9f\xbf").has_value());      // U+D7FF, before the surrogates
 }
 
 TEST_CASE("the refusal names the field and the character") {
