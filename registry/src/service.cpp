@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "fields.h"
+#include "http/fields.h"
 
 namespace pingma::registry {
 namespace {

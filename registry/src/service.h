@@ -14,13 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "photo_queue.h"
+#include "cases/photo_queue.h"
 #include "pingma/common/policy.h"
-#include "principal.h"
-#include "rate_limit.h"
-#include "reply.h"
-#include "store.h"
-#include "tokens.h"
+#include "access/principal.h"
+#include "http/rate_limit.h"
+#include "http/reply.h"
+#include "store/store.h"
+#include "access/tokens.h"
 
 namespace pingma {
 struct ScanKey;  // pingma/scanner/scan.h

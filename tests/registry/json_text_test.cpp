@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "json_text.h"
+#include "http/json_text.h"
 
 namespace pingma::registry {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "request_framing.h"
+#include "http/request_framing.h"
 
 namespace pingma::registry {
 namespace {

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "store.h"
+#include "store/store.h"
 #include "test_store.h"
 
 namespace pingma::registry {

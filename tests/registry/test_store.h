@@ -11,7 +11,7 @@
 #include <string>
 
 #include "pingma/common/domain.h"
-#include "store.h"
+#include "store/store.h"
 
 namespace pingma::registry {
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "fields.h"
+#include "http/fields.h"
 #include "service.h"
 
 using pingma::registry::CheckText;

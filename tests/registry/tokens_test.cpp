@@ -11,7 +11,7 @@
 
 #include "service.h"
 #include "test_store.h"
-#include "tokens.h"
+#include "access/tokens.h"
 
 namespace pingma::registry {
 namespace {

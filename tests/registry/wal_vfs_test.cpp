@@ -8,9 +8,9 @@
 
 #include <string>
 
-#include "sqlite.h"
+#include "store/sqlite.h"
 #include "test_store.h"
-#include "wal_vfs.h"
+#include "store/wal_vfs.h"
 
 namespace pingma::sql {
 namespace {

@@ -1423,7 +1423,7 @@ def bench_positions(args, work):
     return {"rates": rates, "cpu": cpu, "finished": finished}
 
 
-# The tables `migrate` copies, in its order (registry/src/pg_store.cpp kTables), and the log.
+# The tables `migrate` copies, in its order (registry/src/store/pg_store.cpp kTables), and the log.
 MIGRATED_TABLES = ["tokens", "companies", "stations", "operators", "custody", "recalls",
                    "cylinders", "carriers", "fills", "meta", "vehicles", "couriers",
                    "customers", "handovers", "whereabouts", "hazards", "check_days",

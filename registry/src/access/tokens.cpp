@@ -1,6 +1,6 @@
 // Bearer tokens: their lifecycle, authentication, last use and the throttle of bad
 // tokens (tokens.h); and the HTTP calls that issue, list and revoke them.
-#include "tokens.h"
+#include "access/tokens.h"
 
 #include <arpa/inet.h>
 #include <openssl/rand.h>
@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "fields.h"
+#include "http/fields.h"
 #include "service.h"
 
 namespace pingma::registry {

@@ -1,4 +1,4 @@
-#include "pg_store.h"
+#include "store/pg_store.h"
 
 #include <pthread.h>
 
@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "sqlite.h"
+#include "store/sqlite.h"
 
 namespace pingma::registry {
 

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "pg.h"
+#include "store/pg.h"
 
 #include "pingma/common/status.h"
 

@@ -1,4 +1,4 @@
-#include "wal_vfs.h"
+#include "store/wal_vfs.h"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-#include "store.h"
+#include "store/store.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -13,8 +13,8 @@
 
 #include <fmt/format.h>
 
-#include "pg_store.h"
-#include "wal_vfs.h"
+#include "store/pg_store.h"
+#include "store/wal_vfs.h"
 
 namespace pingma::registry {
 namespace {

@@ -1,4 +1,4 @@
-#include "secrets.h"
+#include "access/secrets.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -17,8 +17,8 @@
 
 #include <fmt/format.h>
 
-#include "pg.h"
-#include "store.h"
+#include "store/pg.h"
+#include "store/store.h"
 
 namespace pingma::registry {
 namespace {

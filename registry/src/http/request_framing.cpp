@@ -1,4 +1,4 @@
-#include "request_framing.h"
+#include "http/request_framing.h"
 
 #include <algorithm>
 #include <cstring>

@@ -19,11 +19,11 @@
 #include <fmt/format.h>
 #include <restinio/all.hpp>
 
-#include "edge_socket.h"
-#include "pg.h"
-#include "pg_store.h"
+#include "http/edge_socket.h"
+#include "store/pg.h"
+#include "store/pg_store.h"
 #include "pingma/registry/registry.h"
-#include "secrets.h"
+#include "access/secrets.h"
 #include "service.h"
 
 namespace pingma::registry {

@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "pg.h"
+#include "store/pg.h"
 #include "pingma/common/status.h"
-#include "store.h"
+#include "store/store.h"
 
 namespace pingma::registry {
 

@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "pingma/common/domain.h"
-#include "principal.h"
-#include "reply.h"
-#include "store.h"
+#include "access/principal.h"
+#include "http/reply.h"
+#include "store/store.h"
 
 namespace pingma::registry {
 

@@ -1,4 +1,4 @@
-#include "fields.h"
+#include "http/fields.h"
 
 #include <fmt/format.h>
 

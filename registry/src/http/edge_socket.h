@@ -26,7 +26,7 @@
 
 #include <restinio/all.hpp>
 
-#include "request_framing.h"
+#include "http/request_framing.h"
 
 namespace pingma::registry {
 

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "pingma/common/domain.h"
-#include "reply.h"
-#include "sqlite.h"
+#include "http/reply.h"
+#include "store/sqlite.h"
 
 namespace pingma::registry {
 

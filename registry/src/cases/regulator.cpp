@@ -22,7 +22,7 @@
 
 #include <fmt/format.h>
 
-#include "fields.h"
+#include "http/fields.h"
 #include "service.h"
 
 namespace pingma::registry {

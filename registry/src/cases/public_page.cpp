@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "fields.h"
+#include "http/fields.h"
 #include "pingma/scanner/scan.h"
 #include "service.h"
 

@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "fields.h"
-#include "json_text.h"
+#include "http/fields.h"
+#include "http/json_text.h"
 #include "pingma/scanner/scan.h"
 #include "service.h"
 

@@ -1,4 +1,4 @@
-#include "photo_queue.h"
+#include "cases/photo_queue.h"
 
 #include <pthread.h>
 #include <sys/resource.h>
