@@ -25,8 +25,8 @@ using namespace pingma::registry;
 namespace {
 
 // Runs a request and waits for its reply.
-Reply Call(Service& service, const std::string& method, const std::string& target,
-           const std::string& token, const std::string& body) {
+Reply Ask(Service& service, const std::string& method, const std::string& target,
+          const std::string& token, const std::string& body) {
   std::promise<Reply> promise;
   auto future = promise.get_future();
   service.Handle({method, target, "Bearer " + token, body},
@@ -141,16 +141,14 @@ int main(int argc, char** argv) {
   const std::string station = *service.AddToken(Role::kStation, "ST-01");
   const std::string inspector = *service.AddToken(Role::kInspector, "INSP-1");
   Must(
-      Call(
-          service, "POST", "/v1/companies", admin,
+      Ask(service, "POST", "/v1/companies", admin,
           R"({"id":"CO-A","name":"Bench Gas","filling_license":{"number":"L1","valid_until":"2099-12-31"}})"),
       "company");
-  Must(Call(service, "POST", "/v1/stations", admin,
-            R"({"id":"ST-01","company_id":"CO-A","name":"Bench station","district":"Bench"})"),
+  Must(Ask(service, "POST", "/v1/stations", admin,
+           R"({"id":"ST-01","company_id":"CO-A","name":"Bench station","district":"Bench"})"),
        "station");
   Must(
-      Call(
-          service, "POST", "/v1/operators", admin,
+      Ask(service, "POST", "/v1/operators", admin,
           R"({"id":"OP-7","company_id":"CO-A","name":"Op","certificate":{"number":"C1","valid_until":"2099-12-31"}})"),
       "operator");
 
@@ -177,7 +175,7 @@ int main(int argc, char** argv) {
       }
     }
     body += "]}";
-    Must(Call(service, "POST", "/v1/cylinders/batch", company, body), "batch");
+    Must(Ask(service, "POST", "/v1/cylinders/batch", company, body), "batch");
     std::fprintf(stderr, "\rregistered %ld / %ld cylinders", std::min(cylinders, start + kBatch),
                  cylinders);
   }

@@ -17,4 +17,7 @@ struct Principal {
   std::string subject;
 };
 
+/// Whether `who` acts for company `company_id`: an admin, or the company itself.
+bool ActsForCompany(const Principal& who, const std::string& company_id);
+
 }  // namespace pingma::registry

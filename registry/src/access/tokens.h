@@ -17,9 +17,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "pingma/common/domain.h"
 #include "access/principal.h"
 #include "http/reply.h"
+#include "pingma/common/domain.h"
 #include "store/store.h"
 
 namespace pingma::registry {

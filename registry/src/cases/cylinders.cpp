@@ -1,23 +1,18 @@
-// Cylinder registration and queries, carriers, inspection, assessment, scrapping.
+// Cylinder registration and queries, and carriers.
 #include <algorithm>
 #include <cstdint>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "cases/cylinders.h"
+#include "cases/personal_data.h"
+#include "cases/queries.h"
 #include "http/fields.h"
 #include "pingma/scanner/scan.h"
-#include "service.h"
 
 namespace pingma::registry {
 namespace {
-
-Reply Created(json body) {
-  return Reply{201, std::move(body), {}, {}};
-}
-Reply Okay(json body) {
-  return Reply{200, std::move(body), {}, {}};
-}
 
 /// A validated registration, ready to store.
 struct NewCylinder {
@@ -217,9 +212,11 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
   return with_record ? Created(item.record) : Created({});
 }
 
+}  // namespace
+
 // May `who` see cylinders owned by `owner`? Regulators, inspectors and admins see
 // all; a company and its stations see their own and those in their custody.
-Status CanSee(Conn& conn, const Principal& who, const std::string& owner) {
+Status CanSeeOwner(Conn& conn, const Principal& who, const std::string& owner) {
   std::string company;
   switch (who.role) {
     case Role::kAdmin:
@@ -248,7 +245,8 @@ Status CanSee(Conn& conn, const Principal& who, const std::string& owner) {
   return Status::PermissionDenied("this cylinder belongs to another company");
 }
 
-Reply FlagForScrap(WriteTx& tx, const Principal& who, const std::string& code, ReasonCode reason) {
+Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string& code,
+                           ReasonCode reason) {
   auto st = tx.conn().Prepare(
       "UPDATE cylinders SET state = 'scrap_pending', state_reason = ?, state_since = ?, rev = ? "
       "WHERE code = ? AND state = 'active'");
@@ -262,39 +260,7 @@ Reply FlagForScrap(WriteTx& tx, const Principal& who, const std::string& code, R
   return Okay(body);
 }
 
-/// The head shared by inspection and assessment records: code, date, result.
-struct InspectorRecord {
-  std::string code;
-  Date date;
-  InspectionResult result = InspectionResult::kPass;
-};
-
-Result<InspectorRecord> ParseInspectorRecord(const json& body, const char* what, Date today) {
-  std::optional<std::string> raw_code, result_text;
-  std::optional<Date> date;
-  PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kRequired, &raw_code, 64));
-  PINGMA_RETURN_IF_ERROR(GetDate(body, "date", Need::kRequired, &date));
-  PINGMA_RETURN_IF_ERROR(GetString(body, "result", Need::kRequired, &result_text, 16));
-  auto result = ParseInspectionResult(*result_text);
-  if (!result.ok()) return result.status();
-  if (today < *date) return Status::Invalid(fmt::format("the {} date is in the future", what));
-  auto code = NormaliseCode(*raw_code);
-  if (!code.ok()) return code.status();
-  return InspectorRecord{*code, *date, *result};
-}
-
-}  // namespace
-
-Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string& code,
-                           ReasonCode reason) {
-  return FlagForScrap(tx, who, code, reason);
-}
-
-Status CanSeeOwner(Conn& conn, const Principal& who, const std::string& owner) {
-  return CanSee(conn, who, owner);
-}
-
-void Service::PostCylinder(const Call& call, Store::Done done) {
+void Cylinders::PostCylinder(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   auto item =
@@ -306,7 +272,7 @@ void Service::PostCylinder(const Call& call, Store::Done done) {
   });
 }
 
-void Service::PostCylinderBatch(const Call& call, Store::Done done) {
+void Cylinders::PostCylinderBatch(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   auto list = body->find("cylinders");
@@ -348,7 +314,7 @@ void Service::PostCylinderBatch(const Call& call, Store::Done done) {
   });
 }
 
-void Service::GetCylinder(const Call& call, Store::Done done) {
+void Cylinders::GetCylinder(const Call& call, Store::Done done) {
   const std::string code = call.params[0];
   const Instant now = clock_->Now();
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
@@ -357,7 +323,7 @@ void Service::GetCylinder(const Call& call, Store::Done done) {
     auto row = LoadCylinder(conn, *normal);
     if (!row.ok()) return ErrorReply(row.status());
     if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", *normal)));
-    if (Status s = CanSee(conn, call.who, (*row)->cylinder.owner_company_id); !s.ok()) {
+    if (Status s = CanSeeOwner(conn, call.who, (*row)->cylinder.owner_company_id); !s.ok()) {
       return ErrorReply(s);
     }
     auto recalls = LoadRecalls(conn, (*row)->cylinder.manufacturer);
@@ -373,20 +339,16 @@ void Service::GetCylinder(const Call& call, Store::Done done) {
   });
 }
 
-void Service::GetHistory(const Call& call, Store::Done done) {
+void Cylinders::GetHistory(const Call& call, Store::Done done) {
   std::int64_t cursor = 0;
-  std::int64_t limit = 100;
   if (auto it = call.query.find("cursor"); it != call.query.end() && !it->second.empty()) {
     if (!ParseWhole(it->second, 0, INT64_MAX, &cursor)) {
       return done(ErrorReply(Status::Malformed("the cursor must be the next_cursor of a page")));
     }
   }
-  if (auto it = call.query.find("limit"); it != call.query.end()) {
-    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
-      return done(ErrorReply(Status::Malformed("limit must be a whole number of at least 1")));
-    }
-    limit = std::min<std::int64_t>(limit, 1000);  // larger pages are capped, not refused
-  }
+  auto page_limit = PageLimit(call.query, 100, 1000);
+  if (!page_limit.ok()) return done(ErrorReply(page_limit.status()));
+  const std::int64_t limit = *page_limit;
   const std::string code = call.params[0];
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     auto normal = NormaliseCode(code);
@@ -394,7 +356,7 @@ void Service::GetHistory(const Call& call, Store::Done done) {
     auto row = LoadCylinder(conn, key);
     if (!row.ok()) return ErrorReply(row.status());
     if (*row) {
-      if (Status s = CanSee(conn, call.who, (*row)->cylinder.owner_company_id); !s.ok()) {
+      if (Status s = CanSeeOwner(conn, call.who, (*row)->cylinder.owner_company_id); !s.ok()) {
         return ErrorReply(s);
       }
     } else if (call.who.role != Role::kRegulator && call.who.role != Role::kAdmin) {
@@ -474,7 +436,7 @@ void Service::GetHistory(const Call& call, Store::Done done) {
   });
 }
 
-void Service::GetResolve(const Call& call, Store::Done done) {
+void Cylinders::GetResolve(const Call& call, Store::Done done) {
   auto it = call.query.find("scan");
   if (it == call.query.end() || it->second.empty()) {
     return done(ErrorReply(Status::Malformed("give the scan as ?scan=...")));
@@ -490,7 +452,7 @@ void Service::GetResolve(const Call& call, Store::Done done) {
   });
 }
 
-void Service::PostCarrier(const Call& call, Store::Done done) {
+void Cylinders::PostCarrier(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   std::optional<std::string> raw;
@@ -531,226 +493,6 @@ void Service::PostCarrier(const Call& call, Store::Done done) {
     (*bump)->Bind(1, *seq).Bind(2, code);
     if (Status s = (*bump)->Run(); !s.ok()) return ErrorReply(s);
     return Created(out);
-  });
-}
-
-void Service::PostInspection(const Call& call, Store::Done done) {
-  auto body = ParseBody(call.request->body);
-  if (!body.ok()) return done(ErrorReply(body.status()));
-  auto head = ParseInspectorRecord(*body, "inspection",
-                                   clock_->Now().LocalDate(policy_.utc_offset_minutes));
-  std::optional<std::string> report_no;
-  std::optional<Date> next_due;
-  Status s = head.status();
-  if (s.ok()) s = GetDate(*body, "next_due", Need::kOptional, &next_due);
-  if (s.ok()) s = GetString(*body, "report_no", Need::kRequired, &report_no, 64);
-  if (s.ok() && next_due && *next_due <= head->date) {
-    s = Status::Invalid("next_due must be after the date");
-  }
-  if (!s.ok()) return done(ErrorReply(s));
-  const std::string code = head->code;
-  const Date date = head->date;
-  const InspectionResult result = head->result;
-  Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
-    auto row = LoadCylinder(tx.conn(), code);
-    if (!row.ok()) return ErrorReply(row.status());
-    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
-    if ((*row)->cylinder.state == CylinderState::kScrapped) {
-      return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
-    }
-    // The record holds the latest inspection. One dated before it, entered late,
-    // is kept in the history but does not put the due date back or replace the
-    // newer result; a fail still flags the cylinder for scrapping, whatever its date.
-    const auto& last = (*row)->cylinder.last_inspection;
-    const bool latest = !last || !(date < *last);
-    json out = {{"code", code},
-                {"date", date.ToString()},
-                {"result", ToString(result)},
-                {"report_no", *report_no}};
-    if (next_due) out["next_due"] = next_due->ToString();
-    out["latest"] = latest;
-    auto seq =
-        tx.Append({"", code, "inspection", tx.now(), ToString(who.role), who.subject, out.dump()});
-    if (!seq.ok()) return ErrorReply(seq.status());
-    if (latest) {
-      auto st = tx.conn().Prepare(
-          "UPDATE cylinders SET last_inspection = ?, last_inspection_result = ?, "
-          "next_inspection_due = ?, rev = ? WHERE code = ?");
-      if (!st.ok()) return ErrorReply(st.status());
-      (*st)->Bind(1, date.ToString()).Bind(2, ToString(result));
-      if (next_due)
-        (*st)->Bind(3, next_due->ToString());
-      else
-        (*st)->BindNull(3);
-      (*st)->Bind(4, *seq).Bind(5, code);
-      if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
-    }
-    out["flagged_for_scrap"] = false;
-    if (result == InspectionResult::kFail && (*row)->cylinder.state == CylinderState::kActive) {
-      Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kInspectionFailed);
-      if (flagged.failed()) return flagged;
-      out["flagged_for_scrap"] = true;
-    }
-    return Created(out);
-  });
-}
-
-void Service::PostAssessment(const Call& call, Store::Done done) {
-  auto body = ParseBody(call.request->body);
-  if (!body.ok()) return done(ErrorReply(body.status()));
-  auto head = ParseInspectorRecord(*body, "assessment",
-                                   clock_->Now().LocalDate(policy_.utc_offset_minutes));
-  std::optional<Date> extends_until;
-  Status s = head.status();
-  if (s.ok()) s = GetDate(*body, "extends_until", Need::kOptional, &extends_until);
-  if (!s.ok()) return done(ErrorReply(s));
-  const std::string code = head->code;
-  const Date date = head->date;
-  const InspectionResult result = head->result;
-  Write(std::move(done),
-        [this, code, date, result, extends_until, who = call.who](WriteTx& tx) -> Reply {
-          const Policy& policy = policy_;
-          auto row = LoadCylinder(tx.conn(), code);
-          if (!row.ok()) return ErrorReply(row.status());
-          if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
-          Cylinder c = (*row)->cylinder;
-          if (c.state == CylinderState::kScrapped) {
-            return ErrorReply(Status::Conflict(fmt::format("cylinder {} is scrapped", code)));
-          }
-          if (c.assessment) {
-            return ErrorReply(Status::Conflict(
-                fmt::format("cylinder {} already had its one safety assessment on {}", code,
-                            c.assessment->date.ToString())));
-          }
-          c.assessment.reset();
-          const Date life_end = ServiceLifeEnd(policy, c);
-          const Date cap = life_end.AddYears(policy.life_extension_max_years);
-          const bool passed = result == InspectionResult::kPass;
-          if (passed && extends_until && (*extends_until <= life_end || cap < *extends_until)) {
-            return ErrorReply(Status::Invalid(fmt::format(
-                "extends_until must be after the design life end {} and no later than {}",
-                life_end.ToString(), cap.ToString())));
-          }
-          const Date granted = passed ? extends_until.value_or(cap) : life_end;
-          json out = {{"code", code}, {"date", date.ToString()}, {"result", ToString(result)}};
-          if (passed) out["extends_until"] = granted.ToString();
-          auto seq = tx.Append(
-              {"", code, "assessment", tx.now(), ToString(who.role), who.subject, out.dump()});
-          if (!seq.ok()) return ErrorReply(seq.status());
-          auto st = tx.conn().Prepare(
-              "UPDATE cylinders SET assessment_date = ?, assessment_passed = ?, "
-              "assessment_extends_until = ?, rev = ? WHERE code = ?");
-          if (!st.ok()) return ErrorReply(st.status());
-          (*st)->Bind(1, date.ToString()).Bind(2, passed ? 1 : 0);
-          if (passed)
-            (*st)->Bind(3, granted.ToString());
-          else
-            (*st)->BindNull(3);
-          (*st)->Bind(4, *seq).Bind(5, code);
-          if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
-          out["flagged_for_scrap"] = false;
-          if (!passed && c.state == CylinderState::kActive) {
-            Reply flagged = FlagForScrap(tx, who, code, ReasonCode::kAssessmentFailed);
-            if (flagged.failed()) return flagged;
-            out["flagged_for_scrap"] = true;
-          }
-          return Created(out);
-        });
-}
-
-void Service::GetScrapQueue(const Call& call, Store::Done done) {
-  // Keyset-paged in queue order (oldest flag first): a page costs its size on
-  // the cylinders_scrap_queue index, however long the queue.
-  std::int64_t limit = 100;
-  if (auto it = call.query.find("limit"); it != call.query.end()) {
-    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
-      return done(ErrorReply(Status::Malformed("limit must be a whole number of at least 1")));
-    }
-    limit = std::min<std::int64_t>(limit, 1000);  // larger pages are capped, not refused
-  }
-  std::int64_t after_since = INT64_MIN;
-  std::string after_code;
-  if (auto it = call.query.find("cursor"); it != call.query.end() && !it->second.empty()) {
-    const size_t colon = it->second.find(':');
-    if (colon == std::string::npos ||
-        !ParseWhole(std::string_view(it->second).substr(0, colon), 0, INT64_MAX, &after_since) ||
-        colon + 1 == it->second.size()) {
-      return done(ErrorReply(Status::Malformed(
-          "cursor must be the next_cursor of an earlier page of the scrap queue")));
-    }
-    after_code = it->second.substr(colon + 1);
-  }
-  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
-    const bool own = call.who.role == Role::kCompany;
-    auto st = conn.Prepare(
-        own ? "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
-              "WHERE state = 'scrap_pending' AND owner_company_id = ?4 "
-              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?3"
-            : "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
-              "WHERE state = 'scrap_pending' "
-              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?3");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, after_since).Bind(2, after_code).Bind(3, limit);
-    if (own) (*st)->Bind(4, call.who.subject);
-    json list = json::array();
-    std::string next;
-    for (;;) {
-      auto more = (*st)->Step();
-      if (!more.ok()) return ErrorReply(more.status());
-      if (!*more) break;
-      list.push_back({{"code", (*st)->Text(0)},
-                      {"owner_company_id", (*st)->Text(1)},
-                      {"reason", (*st)->Text(2)},
-                      {"since", Instant{(*st)->Int(3)}.ToString()}});
-      next = fmt::format("{}:{}", (*st)->Int(3), (*st)->Text(0));
-    }
-    json out = {{"cylinders", list}, {"next_cursor", nullptr}};
-    if (static_cast<std::int64_t>(list.size()) == limit) out["next_cursor"] = next;
-    return Okay(out);
-  });
-}
-
-void Service::PostScrap(const Call& call, Store::Done done) {
-  auto body = ParseBody(call.request->body);
-  if (!body.ok()) return done(ErrorReply(body.status()));
-  std::optional<Date> date;
-  std::optional<std::string> method, certificate_no;
-  Status s = GetDate(*body, "date", Need::kRequired, &date);
-  if (s.ok()) s = GetString(*body, "method", Need::kRequired, &method, 200);
-  if (s.ok()) s = GetString(*body, "certificate_no", Need::kRequired, &certificate_no, 64);
-  const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
-  if (s.ok() && today < *date) s = Status::Invalid("the scrapping date is in the future");
-  if (!s.ok()) return done(ErrorReply(s));
-  auto code = NormaliseCode(call.params[0]);
-  if (!code.ok()) return done(ErrorReply(Status::NotFound(code.status().message())));
-  Write(std::move(done), [=, code = *code, who = call.who](WriteTx& tx) -> Reply {
-    auto row = LoadCylinder(tx.conn(), code);
-    if (!row.ok()) return ErrorReply(row.status());
-    if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
-    if ((*row)->cylinder.state == CylinderState::kScrapped) {
-      return ErrorReply(Status::Conflict(fmt::format("cylinder {} is already scrapped", code)));
-    }
-    // DOMAIN.md: active -> scrap_pending (flagged) -> scrapped.
-    if ((*row)->cylinder.state != CylinderState::kScrapPending) {
-      return ErrorReply(Status::Conflict(
-          fmt::format("cylinder {} is not flagged for scrapping; record the failed inspection "
-                      "or assessment that flags it first",
-                      code)));
-    }
-    json out = {{"code", code},        {"date", date->ToString()},
-                {"method", *method},   {"certificate_no", *certificate_no},
-                {"state", "scrapped"}, {"registration_state", "cancelled"}};
-    auto seq =
-        tx.Append({"", code, "scrapped", tx.now(), ToString(who.role), who.subject, out.dump()});
-    if (!seq.ok()) return ErrorReply(seq.status());
-    auto st = tx.conn().Prepare(
-        "UPDATE cylinders SET state = 'scrapped', registration_state = 'cancelled', "
-        "state_reason = COALESCE(state_reason, 'scrapped'), state_since = ?, rev = ? "
-        "WHERE code = ?");
-    if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, tx.now().unix_ms).Bind(2, *seq).Bind(3, code);
-    if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
-    return Okay(out);
   });
 }
 

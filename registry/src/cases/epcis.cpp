@@ -39,9 +39,10 @@
 
 #include <fmt/format.h>
 
+#include "cases/epcis.h"
+#include "cases/queries.h"
 #include "http/fields.h"
 #include "pingma/scanner/scan.h"
-#include "service.h"
 
 namespace pingma::registry {
 namespace {
@@ -720,13 +721,14 @@ Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
 
 }  // namespace
 
-void Service::ExportEpcis(const Call& call, Store::Done done) {
+void EpcisExport::ExportEpcis(const Call& call, Store::Done done) {
   const int offset = policy_.utc_offset_minutes;
   auto query = ParseExportQuery(call.query, offset);
   if (!query.ok()) return done(ErrorReply(query.status()));
   const Instant now = clock_->Now();
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
-    return ExportPage(conn, *query, offset, now, public_base_, customer_hash_key_);
+    return ExportPage(conn, *query, offset, now, settings_.public_base,
+                      settings_.customer_hash_key);
   });
 }
 

@@ -8,7 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "service.h"
+#include "cases/personal_data.h"
+#include "cases/queries.h"
 
 namespace pingma::registry {
 namespace {
@@ -89,7 +90,7 @@ Result<std::int64_t> SweepPersonalData(Conn& conn, Instant now, const Policy& po
   return deleted;
 }
 
-void Service::ErasePersonalData(const Call& call, Store::Done done) {
+void PersonalData::ErasePersonalData(const Call& call, Store::Done done) {
   const std::string id = call.params[0];
   Write(std::move(done), [id, who = call.who](WriteTx& tx) -> Reply {
     auto st = tx.conn().Prepare("SELECT code, field FROM personal_data WHERE id = ?");

@@ -15,9 +15,11 @@
 
 #include <fmt/format.h>
 
+#include "cases/personal_data.h"
+#include "cases/public_page.h"
+#include "cases/queries.h"
 #include "http/fields.h"
 #include "pingma/scanner/scan.h"
-#include "service.h"
 
 namespace pingma::registry {
 namespace {
@@ -225,8 +227,8 @@ bool WantsJson(const Request& request) {
 
 }  // namespace
 
-void Service::HandlePublic(const Request& request, const std::vector<std::string_view>& parts,
-                           Store::Done done) {
+void PublicPage::Handle(const Request& request, const std::vector<std::string_view>& parts,
+                        Store::Done done) {
   const bool page = parts.size() == 2;
   const bool report = parts.size() == 3 && parts[2] == "report";
   if (!page && !report) {
@@ -244,18 +246,18 @@ void Service::HandlePublic(const Request& request, const std::vector<std::string
     done = [store = store_, done = std::move(done)](Reply reply) {
       store->WhenDurable([done, reply = std::move(reply)]() mutable { done(std::move(reply)); });
     };
-    return GetPublicPage(request, raw_code, std::move(done));
+    return GetPage(request, raw_code, std::move(done));
   }
-  PostPublicReport(request, raw_code, std::move(done));
+  PostReport(request, raw_code, std::move(done));
 }
 
-void Service::GetPublicPage(const Request&, const std::string& raw_code, Store::Done done) {
+void PublicPage::GetPage(const Request&, const std::string& raw_code, Store::Done done) {
   auto normal = NormaliseCode(raw_code);
   if (!normal.ok()) {
     return done(MessagePage(404, "这不是有效的气瓶码",
                             "This is not a valid cylinder code. If it was on a cylinder, "
                             "call the hotline: " +
-                                hotline_ + "."));
+                                settings_.hotline + "."));
   }
   const std::string code = *normal;
   const Instant now = clock_->Now();
@@ -273,7 +275,7 @@ void Service::GetPublicPage(const Request&, const std::string& raw_code, Store::
           "请勿使用，并报告您在哪里见到它。</p><p lang=\"en\" class=\"sub\">This code is not "
           "registered: the cylinder may be unregistered or its label forged. Do not use it, "
           "and tell us where you saw it.</p></section>\n{}{}",
-          Escape(code), HotlineCard(hotline_), ReportForm(code));
+          Escape(code), HotlineCard(settings_.hotline), ReportForm(code));
       return HtmlReply(404, "查无此瓶 " + code, body);
     }
     const Cylinder& c = (*row)->cylinder;
@@ -338,7 +340,7 @@ void Service::GetPublicPage(const Request&, const std::string& raw_code, Store::
         "<dd>{}</dd>\n</dl>\n</section>\n",
         Escape(owner), Escape(c.model), last_fill, due ? due->ToString() : std::string("—"));
     return HtmlReply(200, fmt::format("{} {}", d.allowed() ? "合格气瓶" : "禁止使用", code),
-                     verdict + facts + HotlineCard(hotline_) + ReportForm(code));
+                     verdict + facts + HotlineCard(settings_.hotline) + ReportForm(code));
   });
 }
 
@@ -356,12 +358,11 @@ std::string ReportClientKey(std::string_view address) {
                      bytes[4] << 8 | bytes[5], bytes[6] << 8 | bytes[7]);
 }
 
-bool Service::TakeReportSlot(const std::string& client, std::int64_t* retry_after_s) {
+bool PublicPage::TakeReportSlot(const std::string& client, std::int64_t* retry_after_s) {
   return reports_.Take(ReportClientKey(client), clock_->Now().unix_ms, retry_after_s);
 }
 
-void Service::PostPublicReport(const Request& request, const std::string& raw_code,
-                               Store::Done done) {
+void PublicPage::PostReport(const Request& request, const std::string& raw_code, Store::Done done) {
   const bool wants_json = WantsJson(request);
   // Bad input answers in kind: JSON errors as API.md has them, or a page.
   auto normal = NormaliseCode(raw_code);
@@ -424,7 +425,7 @@ void Service::PostPublicReport(const Request& request, const std::string& raw_co
     const std::string en = fmt::format(
         "Too many reports from this network: at most {} in {} minutes. Try again in {} "
         "minute(s), or call the hotline {}.",
-        kReportsPerWindow, kReportWindowMs / 60000, (retry_after + 59) / 60, hotline_);
+        kReportsPerWindow, kReportWindowMs / 60000, (retry_after + 59) / 60, settings_.hotline);
     Reply r = wants_json ? ErrorReply(Status::Unavailable(en))
                          : MessagePage(429, "提交过于频繁，请稍后再试", en, "/c/" + code);
     r.status = 429;

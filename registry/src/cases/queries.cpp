@@ -1,8 +1,8 @@
 // Store queries shared by the use cases, and the cylinder's JSON form.
 #include <fmt/format.h>
 
+#include "cases/queries.h"
 #include "pingma/scanner/scan.h"
-#include "service.h"
 
 namespace pingma::registry {
 namespace {

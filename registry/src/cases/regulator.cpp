@@ -22,15 +22,14 @@
 
 #include <fmt/format.h>
 
+#include "cases/handovers.h"
+#include "cases/personal_data.h"
+#include "cases/queries.h"
+#include "cases/regulator.h"
 #include "http/fields.h"
-#include "service.h"
 
 namespace pingma::registry {
 namespace {
-
-Reply Okay(json body) {
-  return Reply{200, std::move(body), {}, {}};
-}
 
 constexpr std::int64_t kMsPerDay = 86400000;
 /// A page of a list: 100 by default, at most 1000 (larger asks are capped).
@@ -42,16 +41,6 @@ constexpr std::int64_t kMaxRangeDays = 366;
 constexpr size_t kMaxCsvRows = 500000;
 
 // ---- Parameters -------------------------------------------------------------------
-
-Result<std::int64_t> PageLimit(const std::map<std::string, std::string>& query) {
-  std::int64_t limit = kDefaultPage;
-  if (auto it = query.find("limit"); it != query.end()) {
-    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
-      return Status::Malformed("limit must be a whole number of at least 1");
-    }
-  }
-  return std::min(limit, kMaxPage);
-}
 
 std::optional<std::string> Param(const std::map<std::string, std::string>& query,
                                  const char* name) {
@@ -381,7 +370,7 @@ bool ParseKeyCursor(const std::string& text, std::int64_t* number, std::string* 
 
 // ---- Statistics ---------------------------------------------------------------
 
-void Service::GetFillCheckStats(const Call& call, Store::Done done) {
+void RegulatorReads::GetFillCheckStats(const Call& call, Store::Done done) {
   const Date today = clock_->Now().LocalDate(policy_.utc_offset_minutes);
   auto range = ParseRange(call.query, today);
   if (!range.ok()) return done(ErrorReply(range.status()));
@@ -521,7 +510,7 @@ void Service::GetFillCheckStats(const Call& call, Store::Done done) {
 
 // ---- CSV ledgers --------------------------------------------------------------
 
-void Service::ExportFillsCsv(const Call& call, Store::Done done) {
+void RegulatorReads::ExportFillsCsv(const Call& call, Store::Done done) {
   const int offset = policy_.utc_offset_minutes;
   const Date today = clock_->Now().LocalDate(offset);
   auto range = ParseRange(call.query, today);
@@ -628,7 +617,7 @@ void Service::ExportFillsCsv(const Call& call, Store::Done done) {
   });
 }
 
-void Service::ExportRefusedChecksCsv(const Call& call, Store::Done done) {
+void RegulatorReads::ExportRefusedChecksCsv(const Call& call, Store::Done done) {
   const int offset = policy_.utc_offset_minutes;
   const Date today = clock_->Now().LocalDate(offset);
   auto range = ParseRange(call.query, today);
@@ -695,7 +684,7 @@ void Service::ExportRefusedChecksCsv(const Call& call, Store::Done done) {
   });
 }
 
-void Service::ExportHazardsCsv(const Call& call, Store::Done done) {
+void RegulatorReads::ExportHazardsCsv(const Call& call, Store::Done done) {
   const std::string state = Param(call.query, "state").value_or("all");
   if (state != "open" && state != "closed" && state != "all") {
     return done(ErrorReply(
@@ -753,7 +742,7 @@ void Service::ExportHazardsCsv(const Call& call, Store::Done done) {
 
 // ---- Foresight ----------------------------------------------------------------
 
-void Service::GetInspectionsDue(const Call& call, Store::Done done) {
+void RegulatorReads::GetInspectionsDue(const Call& call, Store::Done done) {
   std::int64_t months = 12;
   if (auto text = Param(call.query, "months")) {
     if (!ParseWhole(*text, 1, 120, &months)) {
@@ -831,14 +820,14 @@ void Service::GetInspectionsDue(const Call& call, Store::Done done) {
   });
 }
 
-void Service::GetUnseen(const Call& call, Store::Done done) {
+void RegulatorReads::GetUnseen(const Call& call, Store::Done done) {
   std::int64_t months = 12;
   if (auto text = Param(call.query, "months")) {
     if (!ParseWhole(*text, 1, 120, &months)) {
       return done(ErrorReply(Status::Invalid("months must be a whole number from 1 to 120")));
     }
   }
-  auto limit = PageLimit(call.query);
+  auto limit = PageLimit(call.query, kDefaultPage, kMaxPage);
   if (!limit.ok()) return done(ErrorReply(limit.status()));
   std::int64_t after_key = INT64_MIN;
   std::string after_code;
@@ -964,7 +953,7 @@ struct IdPage {
 
 Result<IdPage> ParseIdPage(const std::map<std::string, std::string>& query) {
   IdPage page;
-  auto limit = PageLimit(query);
+  auto limit = PageLimit(query, kDefaultPage, kMaxPage);
   if (!limit.ok()) return limit.status();
   page.limit = *limit;
   page.after = Param(query, "cursor").value_or("");
@@ -1009,7 +998,7 @@ Reply SetUpPage(Conn& conn, const Principal& who, const std::map<std::string, st
 
 }  // namespace
 
-void Service::ListCompanies(const Call& call, Store::Done done) {
+void RegulatorReads::ListCompanies(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
@@ -1033,7 +1022,7 @@ void Service::ListCompanies(const Call& call, Store::Done done) {
   });
 }
 
-void Service::ListStations(const Call& call, Store::Done done) {
+void RegulatorReads::ListStations(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
@@ -1047,7 +1036,7 @@ void Service::ListStations(const Call& call, Store::Done done) {
   });
 }
 
-void Service::ListVehicles(const Call& call, Store::Done done) {
+void RegulatorReads::ListVehicles(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
@@ -1065,7 +1054,7 @@ void Service::ListVehicles(const Call& call, Store::Done done) {
   });
 }
 
-void Service::ListCouriers(const Call& call, Store::Done done) {
+void RegulatorReads::ListCouriers(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
@@ -1089,7 +1078,7 @@ void Service::ListCouriers(const Call& call, Store::Done done) {
   });
 }
 
-void Service::ListCustomers(const Call& call, Store::Done done) {
+void RegulatorReads::ListCustomers(const Call& call, Store::Done done) {
   auto page = ParseIdPage(call.query);
   if (!page.ok()) return done(ErrorReply(page.status()));
   const std::string prefix = Param(call.query, "q").value_or("");
@@ -1100,10 +1089,10 @@ void Service::ListCustomers(const Call& call, Store::Done done) {
   std::optional<std::string> phone_hash;
   if (auto phone = Param(call.query, "phone")) {
     if (Status s = CheckPhone(*phone); !s.ok()) return done(ErrorReply(s));
-    if (customer_hash_key_.empty()) {
+    if (settings_.customer_hash_key.empty()) {
       return done(ErrorReply(Status::Unavailable("the registry has no customer hash key")));
     }
-    phone_hash = KeyedHash(customer_hash_key_, "phone", *phone);
+    phone_hash = KeyedHash(settings_.customer_hash_key, "phone", *phone);
   }
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     std::optional<std::string> company;
@@ -1196,8 +1185,8 @@ void Service::ListCustomers(const Call& call, Store::Done done) {
   });
 }
 
-void Service::ListPublicReports(const Call& call, Store::Done done) {
-  auto limit = PageLimit(call.query);
+void RegulatorReads::ListPublicReports(const Call& call, Store::Done done) {
+  auto limit = PageLimit(call.query, kDefaultPage, kMaxPage);
   if (!limit.ok()) return done(ErrorReply(limit.status()));
   std::int64_t before = INT64_MAX;
   if (auto cursor = Param(call.query, "cursor")) {

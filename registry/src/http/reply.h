@@ -27,6 +27,14 @@ struct Reply {
   bool failed() const { return status >= 400; }
 };
 
+/// 200 and 201 with a JSON body.
+inline Reply Okay(json body) {
+  return Reply{200, std::move(body), {}, {}};
+}
+inline Reply Created(json body) {
+  return Reply{201, std::move(body), {}, {}};
+}
+
 /// The HTTP status for a Status code (400, 401, 403, 404, 409, 413, 422, 500, 503).
 int HttpStatusFor(StatusCode code);
 

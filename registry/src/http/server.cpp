@@ -19,12 +19,12 @@
 #include <fmt/format.h>
 #include <restinio/all.hpp>
 
+#include "access/secrets.h"
 #include "http/edge_socket.h"
+#include "pingma/registry/registry.h"
+#include "service.h"
 #include "store/pg.h"
 #include "store/pg_store.h"
-#include "pingma/registry/registry.h"
-#include "access/secrets.h"
-#include "service.h"
 
 namespace pingma::registry {
 namespace {

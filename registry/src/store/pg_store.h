@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/pg.h"
 #include "pingma/common/status.h"
+#include "store/pg.h"
 #include "store/store.h"
 
 namespace pingma::registry {

@@ -26,8 +26,8 @@
 #include <utility>
 #include <vector>
 
-#include "pingma/common/domain.h"
 #include "http/reply.h"
+#include "pingma/common/domain.h"
 #include "store/sqlite.h"
 
 namespace pingma::registry {

@@ -10,25 +10,14 @@
 
 #include <fmt/format.h>
 
+#include "cases/handovers.h"
+#include "cases/personal_data.h"
+#include "cases/queries.h"
 #include "http/fields.h"
 #include "pingma/scanner/scan.h"
-#include "service.h"
 
 namespace pingma::registry {
-namespace {
-
-Reply Created(json body) {
-  return Reply{201, std::move(body), {}, {}};
-}
-Reply Okay(json body) {
-  return Reply{200, std::move(body), {}, {}};
-}
-
-bool ActsForCompany(const Principal& who, const std::string& company_id) {
-  return who.role == Role::kAdmin || (who.role == Role::kCompany && who.subject == company_id);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // ---- Real-name data (实名购气) ---------------------------------------------------
 
@@ -418,7 +407,7 @@ constexpr const char* kHazardColumns =
 
 // ---- Set-up -------------------------------------------------------------------------
 
-void Service::PostVehicle(const Call& call, Store::Done done) {
+void Handovers::PostVehicle(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   std::string id, company_id;
@@ -452,7 +441,7 @@ void Service::PostVehicle(const Call& call, Store::Done done) {
   });
 }
 
-void Service::PostCourier(const Call& call, Store::Done done) {
+void Handovers::PostCourier(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   std::string id, company_id, vehicle;
@@ -543,7 +532,7 @@ void Service::PostCourier(const Call& call, Store::Done done) {
   });
 }
 
-void Service::PostCustomer(const Call& call, Store::Done done) {
+void Handovers::PostCustomer(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   std::string id, company_id;
@@ -573,7 +562,7 @@ void Service::PostCustomer(const Call& call, Store::Done done) {
     return done(
         ErrorReply(Status::PermissionDenied("a company may add customers only for itself")));
   }
-  if (customer_hash_key_.empty()) {
+  if (settings_.customer_hash_key.empty()) {
     return done(ErrorReply(Status::Unavailable("the registry has no customer hash key")));
   }
   WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
@@ -583,8 +572,8 @@ void Service::PostCustomer(const Call& call, Store::Done done) {
     auto exists = Exists(tx.conn(), "customers", id);
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("customer {} already exists", id)));
-    const std::string phone_hash = KeyedHash(customer_hash_key_, "phone", *phone);
-    const std::string id_hash = KeyedHash(customer_hash_key_, "id_number", *id_number);
+    const std::string phone_hash = KeyedHash(settings_.customer_hash_key, "phone", *phone);
+    const std::string id_hash = KeyedHash(settings_.customer_hash_key, "id_number", *id_number);
     auto st = tx.conn().Prepare(
         "INSERT INTO customers(id, company_id, name, phone_hash, phone_masked, id_hash, "
         "id_masked, address, district, kind, basement, semi_basement, cylinder_room, outdoor) "
@@ -622,7 +611,7 @@ void Service::PostCustomer(const Call& call, Store::Done done) {
 
 // ---- Handovers -------------------------------------------------------------------
 
-void Service::PostHandover(const Call& call, Store::Done done) {
+void Handovers::PostHandover(const Call& call, Store::Done done) {
   auto parsed = ParseBody(call.request->body);
   if (!parsed.ok()) return done(ErrorReply(parsed.status()));
   const json& body = *parsed;
@@ -871,7 +860,7 @@ void Service::PostHandover(const Call& call, Store::Done done) {
 
 // ---- The hazard ledger (隐患台账) -------------------------------------------------
 
-void Service::GetHazards(const Call& call, Store::Done done) {
+void Handovers::GetHazards(const Call& call, Store::Done done) {
   std::string state;
   if (auto it = call.query.find("state"); it != call.query.end()) {
     state = it->second;
@@ -886,13 +875,9 @@ void Service::GetHazards(const Call& call, Store::Done done) {
     }
     overdue = it->second == "true";
   }
-  std::int64_t limit = 100;
-  if (auto it = call.query.find("limit"); it != call.query.end()) {
-    if (!ParseWhole(it->second, 1, INT64_MAX, &limit)) {
-      return done(ErrorReply(Status::Malformed("limit must be a whole number of at least 1")));
-    }
-    limit = std::min<std::int64_t>(limit, 1000);  // larger pages are capped, not refused
-  }
+  auto page_limit = PageLimit(call.query, 100, 1000);
+  if (!page_limit.ok()) return done(ErrorReply(page_limit.status()));
+  const std::int64_t limit = *page_limit;
   // The ledger's order: open hazards by deadline (so those past it, the overdue,
   // come first), then closed ones by deadline; the cursor is the last one's place
   // in it, "open|closed:DEADLINE:ID".
@@ -955,7 +940,7 @@ void Service::GetHazards(const Call& call, Store::Done done) {
   });
 }
 
-void Service::CloseHazard(const Call& call, Store::Done done) {
+void Handovers::CloseHazard(const Call& call, Store::Done done) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   std::optional<std::string> closed_by, how;

@@ -14,9 +14,10 @@
 
 #include <fmt/format.h>
 
+#include "cases/pages.h"
+#include "cases/queries.h"
 #include "pingma/scanner/image.h"
 #include "pingma/scanner/scan.h"
-#include "service.h"
 
 namespace pingma::registry {
 
@@ -104,8 +105,8 @@ struct ReadScan {
 
 }  // namespace
 
-void Service::HandleWeb(const Request& request, const std::vector<std::string_view>& parts,
-                        Store::Done done) {
+void Pages::Handle(const Request& request, const std::vector<std::string_view>& parts,
+                   Store::Done done) {
   if (request.method != "GET" && request.method != "HEAD") {
     const std::size_t q = request.target.find('?');
     Reply r = MethodNotAllowed(request.method, std::string_view(request.target).substr(0, q),
@@ -141,7 +142,7 @@ void Service::HandleWeb(const Request& request, const std::vector<std::string_vi
   done(std::move(r));
 }
 
-void Service::PostScanImage(const Call& call, Store::Done done) {
+void Pages::PostScanImage(const Call& call, Store::Done done) {
   const Request& request = *call.request;
   const std::string type = MediaType(request.content_type);
   if (type != "image/jpeg" && type != "image/png" && type != "image/jpg") {
@@ -177,11 +178,11 @@ void Service::PostScanImage(const Call& call, Store::Done done) {
   }
 }
 
-size_t Service::PhotoWorkers() {
+size_t Pages::PhotoWorkers() {
   return std::max(1u, std::thread::hardware_concurrency() / 4);
 }
 
-void Service::ReadPhoto(const std::string& photo, Store::Done done) {
+void Pages::ReadPhoto(const std::string& photo, Store::Done done) {
   auto scan = DecodeImage(photo);
   if (!scan.ok()) {
     if (scan.status().code() == StatusCode::kTooLarge) {
