@@ -22,17 +22,24 @@ const char* NameOf(const Name<E> (&table)[N], E value) {
   return "?";
 }
 
-template <typename E, size_t N>
-Result<E> Lookup(const Name<E> (&table)[N], std::string_view text, const char* what) {
-  for (const auto& row : table) {
-    if (text == row.text) return row.value;
+// The rows [first, last) of a table.
+template <typename E>
+Result<E> Lookup(const Name<E>* first, const Name<E>* last, std::string_view text,
+                 const char* what) {
+  for (const Name<E>* row = first; row != last; ++row) {
+    if (text == row->text) return row->value;
   }
   std::string allowed;
-  for (const auto& row : table) {
+  for (const Name<E>* row = first; row != last; ++row) {
     allowed += allowed.empty() ? "" : ", ";
-    allowed += row.text;
+    allowed += row->text;
   }
   return Status::Invalid(fmt::format("unknown {} '{}' (one of: {})", what, text, allowed));
+}
+
+template <typename E, size_t N>
+Result<E> Lookup(const Name<E> (&table)[N], std::string_view text, const char* what) {
+  return Lookup(table, table + N, text, what);
 }
 
 constexpr Name<Phase> kPhases[] = {
@@ -62,7 +69,21 @@ constexpr Name<ReasonCode> kReasons[] = {
     {ReasonCode::kStationLicenseInvalid, "STATION_LICENSE_INVALID"},
     {ReasonCode::kOperatorNotCertified, "OPERATOR_NOT_CERTIFIED"},
     {ReasonCode::kModelUnknown, "MODEL_UNKNOWN"},
+    {ReasonCode::kNotFilledSinceDelivery, "NOT_FILLED_SINCE_DELIVERY"},
+    {ReasonCode::kFillNotPassed, "FILL_NOT_PASSED"},
+    {ReasonCode::kFillNotByOwner, "FILL_NOT_BY_OWNER"},
+    {ReasonCode::kFillStationUnlicensed, "FILL_STATION_UNLICENSED"},
+    {ReasonCode::kCourierNotOwner, "COURIER_NOT_OWNER"},
+    {ReasonCode::kVehicleMismatch, "VEHICLE_MISMATCH"},
+    {ReasonCode::kOutsideZone, "OUTSIDE_ZONE"},
+    {ReasonCode::kBasementSite, "BASEMENT_SITE"},
+    {ReasonCode::kNoCylinderRoom, "NO_CYLINDER_ROOM"},
+    {ReasonCode::kYsp118Indoors, "YSP118_INDOORS"},
+    {ReasonCode::kNotAtCustomer, "NOT_AT_CUSTOMER"},
 };
+// The fill check's reasons are the table's first rows, UNKNOWN_CODE to MODEL_UNKNOWN.
+constexpr size_t kFillReasonCount = static_cast<size_t>(ReasonCode::kModelUnknown) + 1;
+static_assert(kReasons[kFillReasonCount - 1].value == ReasonCode::kModelUnknown);
 
 constexpr Name<ReasonCode> kTitlesZh[] = {
     {ReasonCode::kUnknownCode, "未登记的气瓶（黑气瓶）"},
@@ -81,6 +102,17 @@ constexpr Name<ReasonCode> kTitlesZh[] = {
     {ReasonCode::kStationLicenseInvalid, "充装许可无效或充装站被锁定"},
     {ReasonCode::kOperatorNotCertified, "充装人员无有效作业证书"},
     {ReasonCode::kModelUnknown, "充装政策中无此型号"},
+    {ReasonCode::kNotFilledSinceDelivery, "未充装"},
+    {ReasonCode::kFillNotPassed, "充装后检查未通过"},
+    {ReasonCode::kFillNotByOwner, "非产权单位充装"},
+    {ReasonCode::kFillStationUnlicensed, "充装站无有效许可"},
+    {ReasonCode::kCourierNotOwner, "送气工非产权单位人员"},
+    {ReasonCode::kVehicleMismatch, "人车不对应"},
+    {ReasonCode::kOutsideZone, "超出配送区域"},
+    {ReasonCode::kBasementSite, "地下或半地下场所"},
+    {ReasonCode::kNoCylinderRoom, "超量存放无气瓶间"},
+    {ReasonCode::kYsp118Indoors, "YSP118不得室内使用"},
+    {ReasonCode::kNotAtCustomer, "不在该用户处"},
 };
 
 constexpr Name<ReasonCode> kTitlesEn[] = {
@@ -100,6 +132,17 @@ constexpr Name<ReasonCode> kTitlesEn[] = {
     {ReasonCode::kStationLicenseInvalid, "Filling licence invalid or station locked"},
     {ReasonCode::kOperatorNotCertified, "Operator not certified"},
     {ReasonCode::kModelUnknown, "Model not in the filling policy"},
+    {ReasonCode::kNotFilledSinceDelivery, "Not filled"},
+    {ReasonCode::kFillNotPassed, "Post-fill check not passed"},
+    {ReasonCode::kFillNotByOwner, "Not filled by its owner"},
+    {ReasonCode::kFillStationUnlicensed, "Filling station not licensed"},
+    {ReasonCode::kCourierNotOwner, "Courier not of the owner"},
+    {ReasonCode::kVehicleMismatch, "Vehicle mismatch"},
+    {ReasonCode::kOutsideZone, "Outside the delivery zone"},
+    {ReasonCode::kBasementSite, "Basement site"},
+    {ReasonCode::kNoCylinderRoom, "No cylinder room"},
+    {ReasonCode::kYsp118Indoors, "YSP118 indoors"},
+    {ReasonCode::kNotAtCustomer, "Not at this customer"},
 };
 
 constexpr Name<Defect> kDefects[] = {
@@ -156,6 +199,9 @@ const char* ToString(ReasonCode code) {
 }
 Result<ReasonCode> ParseReasonCode(std::string_view text) {
   return Lookup(kReasons, text, "reason code");
+}
+Result<ReasonCode> ParseFillReasonCode(std::string_view text) {
+  return Lookup(kReasons, kReasons + kFillReasonCount, text, "reason code");
 }
 const char* TitleZh(ReasonCode code) {
   return NameOf(kTitlesZh, code);

@@ -23,6 +23,10 @@ const ModelRule* Policy::FindModel(std::string_view model) const {
   return it == models.end() ? nullptr : &it->second;
 }
 
+Reason ReasonWith(ReasonCode code, std::string_view detail) {
+  return {code, fmt::format("{} / {}: {}", TitleZh(code), TitleEn(code), detail)};
+}
+
 bool FillDecision::Has(ReasonCode code) const {
   return std::any_of(reasons.begin(), reasons.end(),
                      [code](const Reason& r) { return r.code == code; });
@@ -73,9 +77,8 @@ class ReasonList {
 
   template <typename... Args>
   void Add(ReasonCode code, fmt::format_string<Args...> detail_zh_en, Args&&... args) {
-    std::string detail = fmt::format(detail_zh_en, std::forward<Args>(args)...);
     decision_->reasons.push_back(
-        {code, fmt::format("{} / {}: {}", TitleZh(code), TitleEn(code), detail)});
+        ReasonWith(code, fmt::format(detail_zh_en, std::forward<Args>(args)...)));
   }
   void Scrap(ReasonCode code) { decision_->scrap_reasons.push_back(code); }
 

@@ -700,7 +700,7 @@ Result<OfflineCheckRequest> ParseOfflineCheck(const json& body, const Principal&
   }
   for (const json& code : *reasons) {
     if (!code.is_string()) return Status::Invalid("each of 'reasons' must be a reason code");
-    auto parsed = ParseReasonCode(code.get<std::string>());
+    auto parsed = ParseFillReasonCode(code.get<std::string>());
     if (!parsed.ok()) {
       return Status::Invalid(fmt::format("the field 'reasons': {}", parsed.status().message()));
     }

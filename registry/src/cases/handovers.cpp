@@ -1,6 +1,7 @@
 // Delivery and handover (送气随瓶安检): couriers, vehicles and real-name customers,
-// the handover decision at the customer's door, and the hazard ledger (隐患台账)
-// that failed door-step safety checks feed. DOMAIN.md "Delivery and handover".
+// the handover at the customer's door (the facts gathered here, the decision
+// DecideHandover's), and the hazard ledger (隐患台账) that failed door-step safety
+// checks feed. DOMAIN.md "Delivery and handover".
 #include <openssl/hmac.h>
 
 #include <algorithm>
@@ -14,10 +15,10 @@
 #include "cases/personal_data.h"
 #include "cases/queries.h"
 #include "http/fields.h"
+#include "pingma/common/handover.h"
 #include "pingma/scanner/scan.h"
 
 namespace pingma::registry {
-namespace {}  // namespace
 
 // ---- Real-name data (实名购气) ---------------------------------------------------
 
@@ -186,45 +187,15 @@ Result<SafetyCheck> ParseSafetyCheck(const json* check, bool restaurant, Date to
   return out;
 }
 
-// ---- Handover reasons -------------------------------------------------------------
+// ---- Handover facts (the rules are DecideHandover's) ------------------------------
 
-struct HandoverReasons {
-  json list = json::array();
-  void Add(const char* code, const char* zh, const char* en, const std::string& detail) {
-    list.push_back({{"code", code}, {"message", fmt::format("{} / {}: {}", zh, en, detail)}});
-  }
-};
-
-// Net LPG a model holds when full, for what a restaurant keeps on site: the
-// nominal fills (YSP35.5 is the "15 kg" cylinder at 14.5 kg, YSP118 the "50 kg"
-// at its 49.5 kg maximum).
-std::optional<double> NominalNetKg(std::string_view model) {
-  static constexpr std::pair<std::string_view, double> kNet[] = {
-      {"YSP4.7", 1.9},   {"YSP12", 5.0},   {"YSP26.2", 11.0},
-      {"YSP35.5", 14.5}, {"YSP118", 49.5}, {"YSP118-II", 49.5}};
-  for (const auto& [name, kg] : kNet) {
-    if (name == model) return kg;
-  }
-  return std::nullopt;
-}
-// More than this on a restaurant's site needs a cylinder room (DOMAIN.md).
-constexpr double kRestaurantStorageKg = 100.0;
-
-bool IsYsp118(std::string_view model) {
-  return model == "YSP118" || model == "YSP118-II";
-}
-
-struct Courier {
-  std::string id, company_id, vehicle_id, vehicle_plate;
-  std::vector<std::string> zones;
-};
-
+// A customer and the company it buys from.
 struct Customer {
-  std::string id, company_id, district, kind;
-  bool basement = false, semi_basement = false, cylinder_room = false, outdoor = false;
+  std::string company_id;
+  CustomerFacts facts;
 };
 
-Result<std::optional<Courier>> LoadCourier(Conn& conn, const std::string& id) {
+Result<std::optional<CourierFacts>> LoadCourier(Conn& conn, const std::string& id) {
   auto st = conn.Prepare(
       "SELECT c.company_id, c.vehicle_id, v.plate, c.zones FROM couriers c "
       "JOIN vehicles v ON v.id = c.vehicle_id WHERE c.id = ?");
@@ -232,15 +203,15 @@ Result<std::optional<Courier>> LoadCourier(Conn& conn, const std::string& id) {
   (*st)->Bind(1, id);
   auto row = (*st)->Step();
   if (!row.ok()) return row.status();
-  if (!*row) return std::optional<Courier>();
-  Courier c{id, (*st)->Text(0), (*st)->Text(1), (*st)->Text(2), {}};
+  if (!*row) return std::optional<CourierFacts>();
+  CourierFacts c{id, (*st)->Text(0), (*st)->Text(1), (*st)->Text(2), {}};
   json zones = json::parse((*st)->Text(3), nullptr, false);
   if (zones.is_array()) {
     for (const json& z : zones) {
       if (z.is_string()) c.zones.push_back(z.get<std::string>());
     }
   }
-  return std::optional<Courier>(std::move(c));
+  return std::optional<CourierFacts>(std::move(c));
 }
 
 Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) {
@@ -253,118 +224,97 @@ Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) 
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<Customer>();
   Customer c;
-  c.id = id;
   c.company_id = (*st)->Text(0);
-  c.district = (*st)->Text(1);
-  c.kind = (*st)->Text(2);
-  c.basement = (*st)->Int(3) != 0;
-  c.semi_basement = (*st)->Int(4) != 0;
-  c.cylinder_room = (*st)->Int(5) != 0;
-  c.outdoor = (*st)->Int(6) != 0;
+  c.facts.id = id;
+  c.facts.district = (*st)->Text(1);
+  c.facts.restaurant = (*st)->Text(2) == "restaurant";
+  c.facts.basement = (*st)->Int(3) != 0;
+  c.facts.semi_basement = (*st)->Int(4) != 0;
+  c.facts.cylinder_room = (*st)->Int(5) != 0;
+  c.facts.outdoor = (*st)->Int(6) != 0;
   return std::optional<Customer>(std::move(c));
 }
 
-// Where a cylinder is: {holder_kind, holder_id}, or nullopt when never handed over.
-Result<std::optional<std::pair<std::string, std::string>>> LoadWhereabouts(
-    Conn& conn, const std::string& code) {
-  auto st = conn.Prepare("SELECT holder_kind, holder_id FROM whereabouts WHERE code = ?");
+// The customer holding the cylinder since its last allowed handover, if one does.
+Status LoadHolder(Conn& conn, HandoverFacts* facts) {
+  auto st =
+      conn.Prepare("SELECT holder_id FROM whereabouts WHERE code = ? AND holder_kind = 'customer'");
   if (!st.ok()) return st.status();
-  (*st)->Bind(1, code);
+  (*st)->Bind(1, facts->cylinder->code);
   auto row = (*st)->Step();
   if (!row.ok()) return row.status();
-  if (!*row) return std::optional<std::pair<std::string, std::string>>();
-  return std::optional<std::pair<std::string, std::string>>(
-      std::make_pair((*st)->Text(0), (*st)->Text(1)));
+  if (*row) facts->held_by_customer = (*st)->Text(0);
+  return Status::Ok();
 }
 
-// The fill rules of a delivery: latest fill at a licensed station of the owner,
-// passed, and not delivered since.
-Status AddFillReasons(Conn& conn, const Policy& policy, const Cylinder& cylinder,
-                      HandoverReasons* reasons) {
+// The cylinder's latest fill, the station that made it, and its latest allowed
+// delivery.
+Status LoadFills(Conn& conn, HandoverFacts* facts) {
+  const std::string& code = facts->cylinder->code;
   auto st = conn.Prepare(
       "SELECT f.station_id, f.ended_at, f.result, f.seq, e.body FROM fills f "
       "JOIN events e ON e.seq = f.seq WHERE f.code = ? ORDER BY f.seq DESC LIMIT 1");
   if (!st.ok()) return st.status();
-  (*st)->Bind(1, cylinder.code);
+  (*st)->Bind(1, code);
   auto row = (*st)->Step();
   if (!row.ok()) return row.status();
-  if (!*row) {
-    reasons->Add("NOT_FILLED_SINCE_DELIVERY", "未充装", "Not filled",
-                 "no fill of this cylinder is recorded");
-    return Status::Ok();
-  }
-  const std::string station_id = (*st)->Text(0);
-  const Instant ended{(*st)->Int(1)};
-  const std::string result = (*st)->Text(2);
-  const std::int64_t fill_seq = (*st)->Int(3);
+  if (!*row) return Status::Ok();
+  LatestFill fill;
+  fill.station_id = (*st)->Text(0);
+  fill.ended = Instant{(*st)->Int(1)};
+  fill.result = (*st)->Text(2);
+  fill.seq = (*st)->Int(3);
   json body = json::parse((*st)->Text(4), nullptr, false);
   (*st)->Reset();
+  if (body.is_object() && body.contains("post_checks") && body["post_checks"].is_object()) {
+    for (const auto& c : body["post_checks"].items()) {
+      // A verdict that is not text is written out, so that it never reads "pass".
+      const json& v = c.value();
+      fill.post_checks.emplace_back(c.key(), v.is_string() ? v.get<std::string>() : v.dump());
+    }
+  }
+  auto station = LoadStation(conn, fill.station_id);
+  if (!station.ok()) return station.status();
+  fill.station = std::move(*station);
+  facts->latest_fill = std::move(fill);
 
   auto last = conn.Prepare(
       "SELECT MAX(seq) FROM handovers WHERE code = ? AND direction = 'deliver' "
       "AND decision = 'allow'");
   if (!last.ok()) return last.status();
-  (*last)->Bind(1, cylinder.code);
+  (*last)->Bind(1, code);
   auto lrow = (*last)->Step();
   if (!lrow.ok()) return lrow.status();
-  if (*lrow && !(*last)->IsNull(0) && (*last)->Int(0) > fill_seq) {
-    reasons->Add("NOT_FILLED_SINCE_DELIVERY", "未充装", "Not filled",
-                 "delivered already since its latest fill: it cannot be full");
-  }
+  if (*lrow && !(*last)->IsNull(0)) facts->last_delivery_seq = (*last)->Int(0);
   (*last)->Reset();
-
-  std::vector<std::string> failed_checks;
-  if (body.is_object() && body.contains("post_checks") && body["post_checks"].is_object()) {
-    for (const auto& c : body["post_checks"].items()) {
-      if (c.value() != "pass") failed_checks.push_back(c.key());
-    }
-  }
-  if (result != "ok" || !failed_checks.empty()) {
-    std::string detail = fmt::format("latest fill's result is {}", result);
-    for (const std::string& c : failed_checks) detail += fmt::format("; {} not passed", c);
-    reasons->Add("FILL_NOT_PASSED", "充装后检查未通过", "Post-fill check not passed", detail);
-  }
-
-  auto station = LoadStation(conn, station_id);
-  if (!station.ok()) return station.status();
-  if (!*station || (*station)->company_id != cylinder.owner_company_id) {
-    reasons->Add("FILL_NOT_BY_OWNER", "非产权单位充装", "Not filled by its owner",
-                 fmt::format("filled at station {} of {}, not of the owner {}", station_id,
-                             *station ? (*station)->company_id : "?", cylinder.owner_company_id));
-  } else {
-    // The licence as of the fill's day; a revocation or a regulator's lock, which
-    // carry no date, count whenever they came.
-    const Date fill_day = ended.LocalDate(policy.utc_offset_minutes);
-    const auto& license = (*station)->license;
-    if (!license || license->revoked || license->valid_until < fill_day || (*station)->locked) {
-      reasons->Add("FILL_STATION_UNLICENSED", "充装站无有效许可", "Filling station not licensed",
-                   fmt::format("station {}: {}", station_id,
-                               (*station)->locked ? "locked by a regulator"
-                               : !license         ? "no filling licence"
-                               : license->revoked ? "licence revoked"
-                                                  : "licence expired before the fill"));
-    }
-  }
   return Status::Ok();
 }
 
-// Kilograms at the customer now, by nominal net per model, leaving out `code`
-// (the cylinder being delivered, counted by the caller whether or not it is
-// recorded there already).
-Result<double> OnSiteKg(Conn& conn, const std::string& customer_id, const std::string& code) {
+// The models of the cylinders at the customer now, leaving out the one handed over.
+Status LoadOnSite(Conn& conn, HandoverFacts* facts) {
   auto st = conn.Prepare(
       "SELECT c.model FROM whereabouts w JOIN cylinders c ON c.code = w.code "
       "WHERE w.holder_kind = 'customer' AND w.holder_id = ? AND w.code <> ?");
   if (!st.ok()) return st.status();
-  (*st)->Bind(1, customer_id).Bind(2, code);
-  std::int64_t grams = 0;
+  (*st)->Bind(1, facts->customer.id).Bind(2, facts->cylinder->code);
   while (true) {
     auto row = (*st)->Step();
     if (!row.ok()) return row.status();
-    if (!*row) break;
-    grams += ToGrams(NominalNetKg((*st)->Text(0)).value_or(0));
+    if (!*row) return Status::Ok();
+    facts->on_site_models.push_back((*st)->Text(0));
   }
-  return static_cast<double>(grams) / 1000.0;
+}
+
+// What the decision on a registered cylinder reads beyond the courier and the
+// customer: who holds it, for a collection; for a delivery, its recalls, its fill
+// and what the customer has on site.
+Status LoadCylinderFacts(Conn& conn, HandoverFacts* facts) {
+  if (facts->direction == HandoverDirection::kCollect) return LoadHolder(conn, facts);
+  auto recalls = LoadRecalls(conn, facts->cylinder->manufacturer);
+  if (!recalls.ok()) return recalls.status();
+  facts->recalls = std::move(*recalls);
+  PINGMA_RETURN_IF_ERROR(LoadFills(conn, facts));
+  return LoadOnSite(conn, facts);
 }
 
 struct HandoverRequest {
@@ -676,99 +626,51 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
     }
     (*dup)->Reset();
 
+    HandoverFacts facts;
     auto courier = LoadCourier(conn, who.subject);
     if (!courier.ok()) return ErrorReply(courier.status());
     if (!*courier) {
       return ErrorReply(Status::PermissionDenied(
           fmt::format("this token is for courier {}, who is not registered", who.subject)));
     }
-    const Courier& cr = **courier;
+    facts.courier = std::move(**courier);
+    const CourierFacts& cr = facts.courier;
     auto customer = LoadCustomer(conn, r.customer_id);
     if (!customer.ok()) return ErrorReply(customer.status());
     if (!*customer || (*customer)->company_id != cr.company_id) {
       return ErrorReply(Status::Invalid(
           fmt::format("no customer {} of company {}", r.customer_id, cr.company_id)));
     }
-    const Customer& cu = **customer;
+    facts.customer = std::move((*customer)->facts);
+    const CustomerFacts& cu = facts.customer;
     const Instant now = tx.now();
     const Date today = now.LocalDate(policy_.utc_offset_minutes);
     const auto found = r.body.find("safety_check");
     const json* safety_check = found != r.body.end() && found->is_object() ? &*found : nullptr;
-    auto check = ParseSafetyCheck(safety_check, cu.kind == "restaurant", today, policy_);
+    auto check = ParseSafetyCheck(safety_check, cu.restaurant, today, policy_);
     if (!check.ok()) return ErrorReply(check.status());
 
-    std::string key_text;
-    auto resolved = ResolveKey(conn, r.key, &key_text);
+    auto resolved = ResolveKey(conn, r.key, &facts.scanned);
     if (!resolved.ok()) return ErrorReply(resolved.status());
-    std::optional<CylinderRow> row;
     if (*resolved) {
       auto loaded = LoadCylinder(conn, **resolved, /*with_carriers=*/false);
       if (!loaded.ok()) return ErrorReply(loaded.status());
-      row = std::move(*loaded);
+      if (*loaded) facts.cylinder = std::move((*loaded)->cylinder);
     }
-    const std::string subject = row ? row->cylinder.code : key_text;
-
-    HandoverReasons reasons;
-    if (!row) {
-      reasons.Add("UNKNOWN_CODE", TitleZh(ReasonCode::kUnknownCode),
-                  TitleEn(ReasonCode::kUnknownCode),
-                  fmt::format("{} is not a registered cylinder", key_text));
-    } else if (r.direction == "collect") {
-      auto where = LoadWhereabouts(conn, subject);
-      if (!where.ok()) return ErrorReply(where.status());
-      if (!*where || (*where)->first != "customer" || (*where)->second != cu.id) {
-        reasons.Add("NOT_AT_CUSTOMER", "不在该用户处", "Not at this customer",
-                    fmt::format("no delivery of {} to customer {} is open", subject, cu.id));
-      }
-    } else {
-      const Cylinder& c = row->cylinder;
-      auto recalls = LoadRecalls(conn, c.manufacturer);
-      if (!recalls.ok()) return ErrorReply(recalls.status());
-      const FillDecision legal = DecideCylinder(policy_, c, *recalls, now);
-      for (const Reason& reason : legal.reasons) {
-        reasons.list.push_back({{"code", ToString(reason.code)}, {"message", reason.message}});
-      }
-      if (Status fs = AddFillReasons(conn, policy_, c, &reasons); !fs.ok()) {
-        return ErrorReply(fs);
-      }
-      if (cr.company_id != c.owner_company_id) {
-        reasons.Add("COURIER_NOT_OWNER", "送气工非产权单位人员", "Courier not of the owner",
-                    fmt::format("courier {} works for {}, the cylinder belongs to {}", cr.id,
-                                cr.company_id, c.owner_company_id));
-      }
-      if (r.vehicle != cr.vehicle_id && r.vehicle != cr.vehicle_plate) {
-        reasons.Add("VEHICLE_MISMATCH", "人车不对应", "Vehicle mismatch",
-                    fmt::format("courier {} is bound to vehicle {} ({}), not {}", cr.id,
-                                cr.vehicle_id, cr.vehicle_plate, r.vehicle));
-      }
-      if (std::find(cr.zones.begin(), cr.zones.end(), cu.district) == cr.zones.end()) {
-        reasons.Add("OUTSIDE_ZONE", "超出配送区域", "Outside the delivery zone",
-                    fmt::format("district {} is not in courier {}'s zones", cu.district, cr.id));
-      }
-      if (cu.basement || cu.semi_basement) {
-        reasons.Add("BASEMENT_SITE", "地下或半地下场所", "Basement site",
-                    fmt::format("customer {} is in a {}", cu.id,
-                                cu.basement ? "basement" : "semi-basement"));
-      }
-      if (cu.kind == "restaurant" && !cu.cylinder_room) {
-        auto on_site = OnSiteKg(conn, cu.id, subject);
-        if (!on_site.ok()) return ErrorReply(on_site.status());
-        const std::int64_t grams = ToGrams(*on_site) + ToGrams(NominalNetKg(c.model).value_or(0));
-        if (grams > ToGrams(kRestaurantStorageKg)) {
-          reasons.Add("NO_CYLINDER_ROOM", "超量存放无气瓶间", "No cylinder room",
-                      fmt::format("{} kg on site with this one, over {} kg, and no cylinder room",
-                                  static_cast<double>(grams) / 1000.0, kRestaurantStorageKg));
-        }
-      }
-      // GB 5842-2023: YSP118 are not for indoor use in buildings; a restaurant's
-      // dedicated cylinder room is where they may stand.
-      if (IsYsp118(c.model) && !cu.outdoor && !(cu.kind == "restaurant" && cu.cylinder_room)) {
-        reasons.Add("YSP118_INDOORS", "YSP118不得室内使用", "YSP118 indoors",
-                    fmt::format("{} is a {}; customer {} has no outdoor site{}", subject, c.model,
-                                cu.id, cu.kind == "restaurant" ? " or cylinder room" : ""));
-      }
+    const std::string subject = facts.cylinder ? facts.cylinder->code : facts.scanned;
+    facts.direction =
+        r.direction == "collect" ? HandoverDirection::kCollect : HandoverDirection::kDeliver;
+    facts.vehicle = r.vehicle;
+    facts.now = now;
+    if (facts.cylinder) {
+      if (Status fs = LoadCylinderFacts(conn, &facts); !fs.ok()) return ErrorReply(fs);
     }
-    const bool allowed = reasons.list.empty();
+    const HandoverDecision decision = DecideHandover(policy_, facts);
+    const bool allowed = decision.allowed();
+    json reasons = json::array();
+    for (const Reason& reason : decision.reasons) {
+      reasons.push_back({{"code", ToString(reason.code)}, {"message", reason.message}});
+    }
 
     json event = r.body;
     event.erase("event_id");
@@ -787,7 +689,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
     event["company_id"] = cr.company_id;
     event["decision"] = allowed ? "allow" : "block";
     event["reasons"] = json::array();
-    for (const json& reason : reasons.list) event["reasons"].push_back(reason["code"]);
+    for (const json& reason : reasons) event["reasons"].push_back(reason["code"]);
     if (safety_check) event["safety_check"] = check->stored;
     json custody = nullptr;
     if (allowed) {
@@ -832,7 +734,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
       if (!ev.ok()) return ErrorReply(ev.status());
       hazards.push_back(std::move(h));
     }
-    if (allowed && row) {
+    if (allowed && facts.cylinder) {
       auto st = conn.Prepare(
           "INSERT INTO whereabouts(code, holder_kind, holder_id, since_seq) VALUES(?,?,?,?) "
           "ON CONFLICT(code) DO UPDATE SET holder_kind = excluded.holder_kind, "
@@ -844,7 +746,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
     }
     json answer = {{"event_id", r.event_id},   {"code", subject},
                    {"direction", r.direction}, {"decision", allowed ? "allow" : "block"},
-                   {"reasons", reasons.list},  {"hazards_opened", hazards},
+                   {"reasons", reasons},       {"hazards_opened", hazards},
                    {"custody", custody},       {"duplicate", false}};
     auto st = conn.Prepare(
         "INSERT INTO handovers(event_id, code, customer_id, courier_id, direction, decision, "

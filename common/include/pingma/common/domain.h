@@ -133,10 +133,27 @@ enum class ReasonCode {
   /// Not in DOMAIN.md: the cylinder's model is missing from the policy in force, so
   /// there are no fill limits to set the scale to.
   kModelUnknown,
+  // Why a handover at the customer's door is refused (DOMAIN.md "Delivery and
+  // handover"; DecideHandover). A fill check never gives these.
+  kNotFilledSinceDelivery,  ///< no fill recorded, or delivered already since the latest
+  kFillNotPassed,           ///< the latest fill's result or a post-fill check failed
+  kFillNotByOwner,          ///< the latest fill was at another company's station
+  kFillStationUnlicensed,   ///< that station had no valid licence, or is locked
+  kCourierNotOwner,         ///< the courier works for another company than the owner
+  kVehicleMismatch,         ///< not the courier's bound vehicle (人车对应)
+  kOutsideZone,             ///< the customer's district is not in the courier's zones
+  kBasementSite,            ///< 严禁向地下半地下空间配送
+  kNoCylinderRoom,          ///< a restaurant over the on-site limit without a cylinder room
+  kYsp118Indoors,           ///< GB 5842-2023: YSP118 not for indoor use in buildings
+  kNotAtCustomer,           ///< a collection of a cylinder not left at this customer
 };
 /// "INSPECTION_OVERDUE", ...
 const char* ToString(ReasonCode code);
+/// Any reason code, a fill check's or a handover's.
 Result<ReasonCode> ParseReasonCode(std::string_view text);
+/// A reason a fill check may give (UNKNOWN_CODE to MODEL_UNKNOWN): what a station
+/// may send; a handover's reasons are refused, with the fill check's listed.
+Result<ReasonCode> ParseFillReasonCode(std::string_view text);
 /// Short operator-facing titles: "检验超期" and "Inspection overdue".
 const char* TitleZh(ReasonCode code);
 const char* TitleEn(ReasonCode code);

@@ -129,6 +129,9 @@ struct Reason {
   std::string message;  ///< "中文 / English", with the figures that failed
 };
 
+/// The reason with its message: "<TitleZh> / <TitleEn>: <detail>".
+Reason ReasonWith(ReasonCode code, std::string_view detail);
+
 /// Net fill quantities for an allowed fill (kg).
 struct FillLimits {
   double tare_kg = 0;
