@@ -236,9 +236,7 @@ Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::
     c.positions.push_back(std::move(pc));
   }
 
-  Result<std::string> token = ReadFile(Resolve(base_dir, token_file), "token file");
-  if (!token.ok()) return token.status();
-  c.token = *token;
+  PINGMA_ASSIGN_OR_RETURN(c.token, ReadFile(Resolve(base_dir, token_file), "token file"));
   while (!c.token.empty() &&
          (c.token.back() == '\n' || c.token.back() == '\r' || c.token.back() == ' ')) {
     c.token.pop_back();
@@ -248,10 +246,9 @@ Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::
 }
 
 Result<StationConfig> LoadStationConfig(const std::string& path) {
-  Result<std::string> text = ReadFile(path, "station config");
-  if (!text.ok()) return text.status();
+  PINGMA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, "station config"));
   const std::string base = fs::path(path).parent_path().string();
-  return ParseStationConfig(*text, base.empty() ? "." : base);
+  return ParseStationConfig(text, base.empty() ? "." : base);
 }
 
 }  // namespace pingma::station

@@ -189,9 +189,8 @@ Result<FleetCylinder> ParseFleetCylinder(const JsonValue& o) {
 }
 
 Result<FleetCylinder> ParseFleetCylinder(std::string text) {
-  auto doc = JsonDoc::Parse(std::move(text));
-  if (!doc.ok()) return doc.status();
-  return ParseFleetCylinder(doc->Root());
+  PINGMA_ASSIGN_OR_RETURN(auto doc, JsonDoc::Parse(std::move(text)));
+  return ParseFleetCylinder(doc.Root());
 }
 
 }  // namespace pingma::station

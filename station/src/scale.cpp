@@ -292,16 +292,8 @@ class TableReader {
   std::vector<std::string> used_;
 };
 
-#define PINGMA_ASSIGN_OR_RETURN(lhs, expr)                    \
-  do {                                                        \
-    auto pingma_result_ = (expr);                             \
-    if (!pingma_result_.ok()) return pingma_result_.status(); \
-    lhs = std::move(*pingma_result_);                         \
-  } while (false)
-
 Result<RegisterKind> ParseKind(TableReader& t) {
-  std::string kind;
-  PINGMA_ASSIGN_OR_RETURN(kind, t.String("kind"));
+  PINGMA_ASSIGN_OR_RETURN(const std::string kind, t.String("kind"));
   if (kind == "holding") return RegisterKind::kHolding;
   if (kind == "input") return RegisterKind::kInput;
   if (kind == "coil") return RegisterKind::kCoil;
@@ -359,8 +351,7 @@ Status CheckKind(TableReader& t, RegisterKind kind, Role role) {
 /// type of a register value, when `required` or given.
 Status ParseType(TableReader& t, RegisterSpec& spec, bool required) {
   if (required || t.Has("type")) {
-    std::string type;
-    PINGMA_ASSIGN_OR_RETURN(type, t.String("type"));
+    PINGMA_ASSIGN_OR_RETURN(const std::string type, t.String("type"));
     if (type == "uint16")
       spec.type = ValueType::kUint16;
     else if (type == "int16")
@@ -383,8 +374,7 @@ Status ParseType(TableReader& t, RegisterSpec& spec, bool required) {
 Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required) {
   PINGMA_RETURN_IF_ERROR(ParseType(t, spec, type_required));
   if (t.Has("words")) {
-    std::string words;
-    PINGMA_ASSIGN_OR_RETURN(words, t.String("words"));
+    PINGMA_ASSIGN_OR_RETURN(const std::string words, t.String("words"));
     if (words == "high-first")
       spec.words = WordOrder::kHighFirst;
     else if (words == "low-first")
@@ -394,7 +384,9 @@ Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required)
                              "\"; expected high-first or low-first");
     }
   }
-  if (t.Has("swap_bytes")) PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
+  if (t.Has("swap_bytes")) {
+    PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
+  }
   if (t.Has("scale")) {
     PINGMA_ASSIGN_OR_RETURN(spec.scale, t.Number("scale"));
     if (spec.scale == 0) return Status::Invalid(t.Name("scale") + " must not be 0");
@@ -403,9 +395,9 @@ Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required)
 }
 
 Status ParseAddress(TableReader& t, RegisterSpec& spec) {
-  std::int64_t address = 0;
   // A 32-bit value needs its second register inside the 16-bit address space too.
-  PINGMA_ASSIGN_OR_RETURN(address, t.Integer("address", 0, 65536 - spec.registers()));
+  PINGMA_ASSIGN_OR_RETURN(const std::int64_t address,
+                          t.Integer("address", 0, 65536 - spec.registers()));
   spec.address = static_cast<int>(address);
   return Status::Ok();
 }
@@ -438,11 +430,12 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
     case Role::kFlag:
       PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
       if (!IsBitKind(spec.kind)) {
-        std::int64_t bit = 0;
-        PINGMA_ASSIGN_OR_RETURN(bit, t.Integer("bit", 0, 15));
+        PINGMA_ASSIGN_OR_RETURN(const std::int64_t bit, t.Integer("bit", 0, 15));
         spec.bit = static_cast<int>(bit);
       }
-      if (t.Has("invert")) PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
+      if (t.Has("invert")) {
+        PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
+      }
       break;
     case Role::kCommand:
     case Role::kInterlock:
@@ -462,11 +455,12 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
       // writes back.
       PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
       if (spec.kind == RegisterKind::kHolding) {
-        std::int64_t bit = 0;
-        PINGMA_ASSIGN_OR_RETURN(bit, t.Integer("bit", 0, 15));
+        PINGMA_ASSIGN_OR_RETURN(const std::int64_t bit, t.Integer("bit", 0, 15));
         spec.bit = static_cast<int>(bit);
       }
-      if (t.Has("invert")) PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
+      if (t.Has("invert")) {
+        PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
+      }
       break;
     case Role::kMessage:
       // A small code (API.md's 0..5): no scale, no word order.
@@ -474,7 +468,9 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
       if (spec.registers() != 1 || spec.type == ValueType::kFloat32) {
         return Status::Invalid(t.Name("type") + " must be uint16 or int16");
       }
-      if (t.Has("swap_bytes")) PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
+      if (t.Has("swap_bytes")) {
+        PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
+      }
       PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
       break;
   }
@@ -588,8 +584,7 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
     }
   }
   if (t.Has("response_timeout_ms")) {
-    std::int64_t ms = 0;
-    PINGMA_ASSIGN_OR_RETURN(ms, t.Integer("response_timeout_ms", 1, 60000));
+    PINGMA_ASSIGN_OR_RETURN(const std::int64_t ms, t.Integer("response_timeout_ms", 1, 60000));
     p.response_timeout = std::chrono::milliseconds(ms);
   }
 
@@ -629,8 +624,7 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
         // Register values fit the register; coil addresses fit the address space.
         const std::int64_t high = coil ? 65535 : (spec.type == ValueType::kInt16 ? 32767 : 65535);
         const std::int64_t low = (!coil && spec.type == ValueType::kInt16) ? -32768 : 0;
-        std::int64_t v = 0;
-        PINGMA_ASSIGN_OR_RETURN(v, c.Integer("start", low, high));
+        PINGMA_ASSIGN_OR_RETURN(std::int64_t v, c.Integer("start", low, high));
         p.command_start = static_cast<int>(v);
         PINGMA_ASSIGN_OR_RETURN(v, c.Integer("stop", low, high));
         p.command_stop = static_cast<int>(v);
@@ -651,8 +645,7 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
         const bool coil = spec.kind == RegisterKind::kCoil;
         const std::int64_t high = coil ? 1 : (spec.type == ValueType::kInt16 ? 32767 : 65535);
         const std::int64_t low = (!coil && spec.type == ValueType::kInt16) ? -32768 : 0;
-        std::int64_t v = 0;
-        PINGMA_ASSIGN_OR_RETURN(v, c.Integer("locked", low, high));
+        PINGMA_ASSIGN_OR_RETURN(std::int64_t v, c.Integer("locked", low, high));
         p.interlock_locked = static_cast<int>(v);
         PINGMA_ASSIGN_OR_RETURN(v, c.Integer("unlocked", low, high));
         p.interlock_unlocked = static_cast<int>(v);
@@ -798,10 +791,9 @@ class ModbusScale final : public Scale {
       PINGMA_RETURN_IF_ERROR(ReadSpan(kind, cache));
     }
     ScaleReading reading;
-    Result<double> gross = ReadValue(profile_.gross_kg, cache);
-    if (!gross.ok()) return gross.status();
-    PINGMA_RETURN_IF_ERROR(CheckGross(profile_, *gross));
-    reading.gross_kg = *gross;
+    PINGMA_ASSIGN_OR_RETURN(double gross, ReadValue(profile_.gross_kg, cache));
+    PINGMA_RETURN_IF_ERROR(CheckGross(profile_, gross));
+    reading.gross_kg = gross;
     const std::pair<const RegisterSpec*, bool*> flags[] = {
         {&profile_.stable, &reading.stable},       {&profile_.valve_open, &reading.valve_open},
         {&profile_.fill_done, &reading.fill_done}, {&profile_.fault, &reading.fault},
@@ -809,17 +801,13 @@ class ModbusScale final : public Scale {
     };
     for (const auto& [spec, out] : flags) {
       if (!spec->present()) continue;
-      Result<bool> bit = ReadFlag(*spec, cache);
-      if (!bit.ok()) return bit.status();
-      *out = *bit;
+      PINGMA_ASSIGN_OR_RETURN(*out, ReadFlag(*spec, cache));
     }
     const std::pair<const RegisterSpec*, std::optional<std::uint32_t>*> counters[] = {
         {&profile_.heartbeat, &reading.heartbeat}, {&profile_.fault_code, &reading.fault_code}};
     for (const auto& [spec, out] : counters) {
       if (!spec->present()) continue;
-      Result<double> value = ReadValue(*spec, cache);
-      if (!value.ok()) return value.status();
-      const double v = *value;
+      PINGMA_ASSIGN_OR_RETURN(const double v, ReadValue(*spec, cache));
       *out = std::isfinite(v) && v >= 0 && v <= 4294967295.0 ? static_cast<std::uint32_t>(v) : 0;
     }
     return reading;
@@ -830,9 +818,9 @@ class ModbusScale final : public Scale {
       return Status::Invalid("cutoff " + std::to_string(gross_kg) + " kg is outside 0.." +
                              std::to_string(profile_.capacity_kg) + " kg");
     }
-    Result<std::vector<std::uint16_t>> wire = EncodeValue(profile_.cutoff_gross_kg, gross_kg);
-    if (!wire.ok()) return wire.status();
-    return WriteRegisters(profile_.cutoff_gross_kg.address, *wire, "cutoff");
+    PINGMA_ASSIGN_OR_RETURN(std::vector<std::uint16_t> wire,
+                            EncodeValue(profile_.cutoff_gross_kg, gross_kg));
+    return WriteRegisters(profile_.cutoff_gross_kg.address, wire, "cutoff");
   }
 
   Status SetInterlock(bool unlocked) override { return WriteInterlock(unlocked); }
@@ -842,9 +830,9 @@ class ModbusScale final : public Scale {
                       : command == ScaleCommand::kStop ? profile_.command_stop
                                                        : profile_.command_zero;
     if (profile_.command.kind == RegisterKind::kCoil) return WriteCoil(value, true, "command");
-    Result<std::vector<std::uint16_t>> wire = EncodeValue(CommandSpec(profile_.command), value);
-    if (!wire.ok()) return wire.status();
-    return WriteRegisters(profile_.command.address, *wire, "command");
+    PINGMA_ASSIGN_OR_RETURN(std::vector<std::uint16_t> wire,
+                            EncodeValue(CommandSpec(profile_.command), value));
+    return WriteRegisters(profile_.command.address, wire, "command");
   }
 
   bool has_signals() const override {
@@ -1052,9 +1040,8 @@ class ModbusScale final : public Scale {
   }
 
   Result<bool> ReadFlag(const RegisterSpec& spec, ReadCache& cache) {
-    Result<std::uint16_t> word = ReadWord(spec.kind, spec.address, cache);
-    if (!word.ok()) return word.status();
-    const bool set = IsBitKind(spec.kind) ? *word != 0 : ((*word >> spec.bit) & 1u) != 0;
+    PINGMA_ASSIGN_OR_RETURN(std::uint16_t word, ReadWord(spec.kind, spec.address, cache));
+    const bool set = IsBitKind(spec.kind) ? word != 0 : ((word >> spec.bit) & 1u) != 0;
     return set != spec.invert;
   }
 
@@ -1106,17 +1093,16 @@ class ModbusScale final : public Scale {
     if (spec.kind == RegisterKind::kCoil) {
       PINGMA_RETURN_IF_ERROR(WriteCoil(spec.address, value != 0, "interlock"));
     } else {
-      Result<std::vector<std::uint16_t>> wire = EncodeValue(CommandSpec(spec), value);
-      if (!wire.ok()) return wire.status();
-      PINGMA_RETURN_IF_ERROR(WriteRegisters(spec.address, *wire, "interlock"));
+      PINGMA_ASSIGN_OR_RETURN(std::vector<std::uint16_t> wire,
+                              EncodeValue(CommandSpec(spec), value));
+      PINGMA_RETURN_IF_ERROR(WriteRegisters(spec.address, wire, "interlock"));
     }
     // Read back: a write the scale acknowledged but did not keep must not pass.
     ReadCache cache;
-    Result<std::uint16_t> back = ReadWord(spec.kind, spec.address, cache);
-    if (!back.ok()) return back.status();
+    PINGMA_ASSIGN_OR_RETURN(std::uint16_t back, ReadWord(spec.kind, spec.address, cache));
     const int got = spec.kind == RegisterKind::kCoil
-                        ? *back
-                        : static_cast<int>(DecodeValue(CommandSpec(spec), &*back));
+                        ? back
+                        : static_cast<int>(DecodeValue(CommandSpec(spec), &back));
     if (got != value) {
       return Status::Invalid("interlock on " + Describe() + " reads " + std::to_string(got) +
                              " after writing " + std::to_string(value));
