@@ -4,7 +4,6 @@
 
 #include <modbus/modbus.h>
 
-#include <toml++/toml.h>
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -14,6 +13,8 @@
 #include <limits>
 #include <sstream>
 #include <utility>
+
+#include "pingma/common/toml_reader.h"
 
 namespace pingma::station {
 
@@ -207,92 +208,7 @@ bool ScaleSignals::operator==(const ScaleSignals& other) const {
 
 namespace {
 
-/// Reads one TOML table into a spec, and says which key is wrong. Every key a table
-/// holds must be consumed: a misspelt key is an error, never silently a default.
-class TableReader {
- public:
-  TableReader(const toml::table& table, std::string path) : table_(table), path_(std::move(path)) {}
-
-  std::string Name(std::string_view key) const { return path_ + "." + std::string(key); }
-
-  bool Has(std::string_view key) const { return table_.contains(key); }
-
-  Result<std::int64_t> Integer(std::string_view key, std::int64_t low, std::int64_t high) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    const auto* value = node->as_integer();
-    if (value == nullptr) return Status::Invalid(Name(key) + " must be an integer");
-    if (value->get() < low || value->get() > high) {
-      return Status::Invalid(Name(key) + " is " + std::to_string(value->get()) + ", outside " +
-                             std::to_string(low) + ".." + std::to_string(high));
-    }
-    return value->get();
-  }
-
-  Result<double> Number(std::string_view key) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    if (const auto* i = node->as_integer()) return static_cast<double>(i->get());
-    if (const auto* f = node->as_floating_point()) {
-      if (!std::isfinite(f->get())) return Status::Invalid(Name(key) + " must be finite");
-      return f->get();
-    }
-    return Status::Invalid(Name(key) + " must be a number");
-  }
-
-  Result<std::string> String(std::string_view key) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    const auto* value = node->as_string();
-    if (value == nullptr) return Status::Invalid(Name(key) + " must be a string");
-    return value->get();
-  }
-
-  Result<bool> Boolean(std::string_view key) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    const auto* value = node->as_boolean();
-    if (value == nullptr) return Status::Invalid(Name(key) + " must be true or false");
-    return value->get();
-  }
-
-  /// Marks a key as read by the caller (a sub-table handled elsewhere).
-  void Use(std::string_view key) { used_.emplace_back(key); }
-
-  /// kInvalid naming the first key that is in no list of `known`: checked before any
-  /// key is read, so that a misspelt key is named rather than reported missing.
-  Status OnlyKnown(std::initializer_list<std::string_view> known) const {
-    for (const auto& [key, node] : table_) {
-      (void)node;
-      if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
-        return Status::Invalid(Name(key.str()) + " is not a known key");
-      }
-    }
-    return Status::Ok();
-  }
-
-  /// kInvalid naming the first key nobody asked for.
-  Status NoOthers() const {
-    for (const auto& [key, node] : table_) {
-      (void)node;
-      if (std::find(used_.begin(), used_.end(), key.str()) == used_.end()) {
-        return Status::Invalid(Name(key.str()) + " is not a known key");
-      }
-    }
-    return Status::Ok();
-  }
-
- private:
-  const toml::table& table_;
-  std::string path_;
-  std::vector<std::string> used_;
-};
-
-Result<RegisterKind> ParseKind(TableReader& t) {
+Result<RegisterKind> ParseKind(TomlReader& t) {
   PINGMA_ASSIGN_OR_RETURN(const std::string kind, t.String("kind"));
   if (kind == "holding") return RegisterKind::kHolding;
   if (kind == "input") return RegisterKind::kInput;
@@ -323,7 +239,7 @@ bool IsBitKind(RegisterKind kind) {
 /// What a table may say, by its role in the profile.
 enum class Role { kValue, kWritableValue, kFlag, kCommand, kInterlock, kSignal, kMessage };
 
-Status CheckKind(TableReader& t, RegisterKind kind, Role role) {
+Status CheckKind(TomlReader& t, RegisterKind kind, Role role) {
   const bool ok = [&] {
     switch (role) {
       case Role::kValue:
@@ -349,7 +265,7 @@ Status CheckKind(TableReader& t, RegisterKind kind, Role role) {
 }
 
 /// type of a register value, when `required` or given.
-Status ParseType(TableReader& t, RegisterSpec& spec, bool required) {
+Status ParseType(TomlReader& t, RegisterSpec& spec, bool required) {
   if (required || t.Has("type")) {
     PINGMA_ASSIGN_OR_RETURN(const std::string type, t.String("type"));
     if (type == "uint16")
@@ -371,7 +287,7 @@ Status ParseType(TableReader& t, RegisterSpec& spec, bool required) {
 }
 
 /// type / words / swap_bytes / scale of a register value; all but type optional.
-Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required) {
+Status ParseNumberFormat(TomlReader& t, RegisterSpec& spec, bool type_required) {
   PINGMA_RETURN_IF_ERROR(ParseType(t, spec, type_required));
   if (t.Has("words")) {
     PINGMA_ASSIGN_OR_RETURN(const std::string words, t.String("words"));
@@ -384,9 +300,7 @@ Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required)
                              "\"; expected high-first or low-first");
     }
   }
-  if (t.Has("swap_bytes")) {
-    PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
-  }
+  PINGMA_RETURN_IF_ERROR(t.Get("swap_bytes", false, &spec.swap_bytes));
   if (t.Has("scale")) {
     PINGMA_ASSIGN_OR_RETURN(spec.scale, t.Number("scale"));
     if (spec.scale == 0) return Status::Invalid(t.Name("scale") + " must not be 0");
@@ -394,7 +308,7 @@ Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required)
   return Status::Ok();
 }
 
-Status ParseAddress(TableReader& t, RegisterSpec& spec) {
+Status ParseAddress(TomlReader& t, RegisterSpec& spec) {
   // A 32-bit value needs its second register inside the 16-bit address space too.
   PINGMA_ASSIGN_OR_RETURN(const std::int64_t address,
                           t.Integer("address", 0, 65536 - spec.registers()));
@@ -414,7 +328,7 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
   }
   const toml::table* table = node->as_table();
   if (table == nullptr) return Status::Invalid(path + " must be a table");
-  TableReader t(*table, path);
+  TomlReader t(*table, path);
   PINGMA_RETURN_IF_ERROR(
       t.OnlyKnown({"kind", "address", "type", "words", "swap_bytes", "scale", "bit", "invert",
                    "start", "stop", "zero", "locked", "unlocked"}));
@@ -433,9 +347,7 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
         PINGMA_ASSIGN_OR_RETURN(const std::int64_t bit, t.Integer("bit", 0, 15));
         spec.bit = static_cast<int>(bit);
       }
-      if (t.Has("invert")) {
-        PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
-      }
+      PINGMA_RETURN_IF_ERROR(t.Get("invert", false, &spec.invert));
       break;
     case Role::kCommand:
     case Role::kInterlock:
@@ -458,9 +370,7 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
         PINGMA_ASSIGN_OR_RETURN(const std::int64_t bit, t.Integer("bit", 0, 15));
         spec.bit = static_cast<int>(bit);
       }
-      if (t.Has("invert")) {
-        PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
-      }
+      PINGMA_RETURN_IF_ERROR(t.Get("invert", false, &spec.invert));
       break;
     case Role::kMessage:
       // A small code (API.md's 0..5): no scale, no word order.
@@ -468,9 +378,7 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
       if (spec.registers() != 1 || spec.type == ValueType::kFloat32) {
         return Status::Invalid(t.Name("type") + " must be uint16 or int16");
       }
-      if (t.Has("swap_bytes")) {
-        PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
-      }
+      PINGMA_RETURN_IF_ERROR(t.Get("swap_bytes", false, &spec.swap_bytes));
       PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
       break;
   }
@@ -478,7 +386,7 @@ Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bo
   return t.NoOthers();
 }
 
-Status NoExtra(TableReader&, RegisterSpec&) {
+Status NoExtra(TomlReader&, RegisterSpec&) {
   return Status::Ok();
 }
 
@@ -537,17 +445,13 @@ Status CheckSignalsApart(const ScaleProfile& p) {
 }
 
 Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
-  for (const auto& [key, node] : root) {
-    (void)node;
-    if (key.str() != "profile")
-      return Status::Invalid(std::string(key.str()) + " is not a known key");
-  }
+  PINGMA_RETURN_IF_ERROR(TomlReader(root, "").OnlyKnown({"profile"}));
   const toml::node* node = root.get("profile");
   if (node == nullptr || node->as_table() == nullptr) {
     return Status::Invalid("profile is missing (a [profile] table)");
   }
   const toml::table& table = *node->as_table();
-  TableReader t(table, "profile");
+  TomlReader t(table, "profile");
   PINGMA_RETURN_IF_ERROR(t.OnlyKnown({"name",
                                       "capacity_kg",
                                       "negative_tolerance_kg",
@@ -619,7 +523,7 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
   t.Use("command");
   PINGMA_RETURN_IF_ERROR(ParseSpec(
       table, "command", Role::kCommand, true, p.command,
-      [&p](TableReader& c, RegisterSpec& spec) -> Status {
+      [&p](TomlReader& c, RegisterSpec& spec) -> Status {
         const bool coil = spec.kind == RegisterKind::kCoil;
         // Register values fit the register; coil addresses fit the address space.
         const std::int64_t high = coil ? 65535 : (spec.type == ValueType::kInt16 ? 32767 : 65535);
@@ -641,7 +545,7 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
   t.Use("interlock");
   PINGMA_RETURN_IF_ERROR(ParseSpec(
       table, "interlock", Role::kInterlock, true, p.interlock,
-      [&p](TableReader& c, RegisterSpec& spec) -> Status {
+      [&p](TomlReader& c, RegisterSpec& spec) -> Status {
         const bool coil = spec.kind == RegisterKind::kCoil;
         const std::int64_t high = coil ? 1 : (spec.type == ValueType::kInt16 ? 32767 : 65535);
         const std::int64_t low = (!coil && spec.type == ValueType::kInt16) ? -32768 : 0;
@@ -667,18 +571,8 @@ Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
 }  // namespace
 
 Result<ScaleProfile> ParseProfile(std::string_view toml_text) {
-  // toml++ reports syntax errors by exception; none leaves this function.
-  try {
-    const toml::table root = toml::parse(toml_text);
-    return ParseProfileTable(root);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream message;
-    message << "profile TOML: " << e.description() << " at line " << e.source().begin.line
-            << ", column " << e.source().begin.column;
-    return Status::Malformed(message.str());
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("profile TOML: ") + e.what());
-  }
+  PINGMA_ASSIGN_OR_RETURN(const toml::table root, ParseToml(toml_text, "profile"));
+  return ParseProfileTable(root);
 }
 
 Result<ScaleProfile> LoadProfile(const std::string& path_or_builtin_name) {
