@@ -138,11 +138,10 @@ Result<ScanKey> DecodeGrai96(std::string_view hex) {
                              std::to_string(hex.size()));
   }
   const BitReader bits(hex);
-  Result<std::string> digits = DecodePrefixAndAsset(bits, "GRAI-96");
-  if (!digits.ok()) return digits.status();
+  PINGMA_ASSIGN_OR_RETURN(std::string digits, DecodePrefixAndAsset(bits, "GRAI-96"));
   // Serial is an integer, so its decimal form has no leading zeros by construction.
   const std::uint64_t serial = bits.Read(kSerialStart, kGrai96SerialBits);
-  return ScanKey{ScanKind::kGrai, "GRAI:" + GraiBody(*digits) + std::to_string(serial)};
+  return ScanKey{ScanKind::kGrai, "GRAI:" + GraiBody(digits) + std::to_string(serial)};
 }
 
 Result<ScanKey> DecodeGrai170(std::string_view hex) {
@@ -151,8 +150,7 @@ Result<ScanKey> DecodeGrai170(std::string_view hex) {
                              std::to_string(hex.size()));
   }
   const BitReader bits(hex);
-  Result<std::string> digits = DecodePrefixAndAsset(bits, "GRAI-170");
-  if (!digits.ok()) return digits.status();
+  PINGMA_ASSIGN_OR_RETURN(std::string digits, DecodePrefixAndAsset(bits, "GRAI-170"));
 
   std::string serial;
   bool ended = false;
@@ -175,7 +173,7 @@ Result<ScanKey> DecodeGrai170(std::string_view hex) {
     serial.push_back(c);
   }
   if (serial.empty()) return Status::Malformed("GRAI-170 serial is empty");
-  return ScanKey{ScanKind::kGrai, "GRAI:" + GraiBody(*digits) + serial};
+  return ScanKey{ScanKind::kGrai, "GRAI:" + GraiBody(digits) + serial};
 }
 
 bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
@@ -352,14 +350,12 @@ Result<std::string> GraiValueFromEpcUri(std::string_view uri) {
         "urn:epc:tag:grai-170) are accepted; scan the tag's hex instead");
   }
 
-  Result<std::string> digits = PrefixAndAssetFromUri(prefix, asset);
-  if (!digits.ok()) return digits.status();
-  Result<std::string> serial = SerialFromUri(serial_text);
-  if (!serial.ok()) return serial.status();
+  PINGMA_ASSIGN_OR_RETURN(std::string digits, PrefixAndAssetFromUri(prefix, asset));
+  PINGMA_ASSIGN_OR_RETURN(std::string serial, SerialFromUri(serial_text));
   if (numeric_serial) {
     // A GRAI-96 serial is a 38-bit integer written without leading zeros; anything
     // else cannot be on a GRAI-96 tag.
-    const std::string& s = *serial;
+    const std::string& s = serial;
     std::uint64_t value = 0;
     for (char c : s) value = value * 10 + static_cast<std::uint64_t>(c - '0');
     if (!AllDigits(s) || (s.size() > 1 && s[0] == '0') || s.size() > 12 ||
@@ -369,7 +365,7 @@ Result<std::string> GraiValueFromEpcUri(std::string_view uri) {
           "without leading zeros");
     }
   }
-  return GraiBody(*digits) + *serial;
+  return GraiBody(digits) + serial;
 }
 
 }  // namespace pingma::epc

@@ -214,10 +214,9 @@ void Collect(const ZXing::Results& results, const char* pass, std::vector<Decode
 }  // namespace
 
 Result<ImageScan> DecodeImage(std::string_view bytes, const DecodeOptions& options) {
-  Result<LoadedImage> loaded = LoadGrayImage(bytes);
-  if (!loaded.ok()) return loaded.status();
-  const GrayImage& image = loaded->gray;
-  ImageScan scan{loaded->format, image.width, image.height, {}};
+  PINGMA_ASSIGN_OR_RETURN(LoadedImage loaded, LoadGrayImage(bytes));
+  const GrayImage& image = loaded.gray;
+  ImageScan scan{loaded.format, image.width, image.height, {}};
 
   ZXing::DecodeHints hints;
   hints.setFormats(LabelFormats());

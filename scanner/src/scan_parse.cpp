@@ -264,9 +264,8 @@ Result<ScanKey> ParseForm(std::string_view s) {
   if (s.front() == '(') return ParseBracketed(s);
   if (StartsWithNoCase(s, "http://") || StartsWithNoCase(s, "https://")) return ParseUrl(s);
   if (StartsWithNoCase(s, "urn:epc:")) {
-    Result<std::string> value = epc::GraiValueFromEpcUri(s);
-    if (!value.ok()) return value.status();
-    return ScanKey{ScanKind::kGrai, "GRAI:" + *value};
+    PINGMA_ASSIGN_OR_RETURN(std::string value, epc::GraiValueFromEpcUri(s));
+    return ScanKey{ScanKind::kGrai, "GRAI:" + value};
   }
   if (StartsWithNoCase(s, "EPC:")) return epc::DecodeEpcHex(Trim(s.substr(4)));
   if (StartsWithNoCase(s, "UID:")) return ParseUid(Trim(s.substr(4)));
@@ -373,13 +372,12 @@ Result<std::string> NormaliseCode(std::string_view raw) {
 
 Result<std::string> NormaliseCarrier(std::string_view raw) {
   try {
-    Result<ScanKey> key = ParseScan(raw);
-    if (!key.ok()) return key.status();
-    if (key->kind == ScanKind::kCode) {
-      return Status::Invalid("a carrier must be an EPC, UID or GRAI; " + key->text +
+    PINGMA_ASSIGN_OR_RETURN(ScanKey key, ParseScan(raw));
+    if (key.kind == ScanKind::kCode) {
+      return Status::Invalid("a carrier must be an EPC, UID or GRAI; " + key.text +
                              " is a plain code");
     }
-    return std::move(key).value().text;
+    return std::move(key.text);
   } catch (const std::exception&) {
     return Status::Internal("out of memory");
   }

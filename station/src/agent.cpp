@@ -161,20 +161,18 @@ void UploadLoop(ClientOptions options, Journal& journal, Health& health, Sink& s
   // One upload: the event that says how it went, or the error (kUnavailable: later).
   auto post = [&client](Outbox which, const OutboxItem& item) -> Result<json> {
     if (which == Outbox::kFills) {
-      Result<Upload> up = client.PostFill(item.record_json);
-      if (!up.ok()) return up.status();
+      PINGMA_ASSIGN_OR_RETURN(Upload up, client.PostFill(item.record_json));
       return json{{"event", "upload"},
                   {"event_id", item.event_id},
-                  {"status", *up == Upload::kStored ? "stored" : "duplicate"},
+                  {"status", up == Upload::kStored ? "stored" : "duplicate"},
                   {"attempts", item.attempts + 1}};
     }
-    Result<OfflineCheckUpload> up = client.PostOfflineCheck(item.record_json);
-    if (!up.ok()) return up.status();
+    PINGMA_ASSIGN_OR_RETURN(OfflineCheckUpload up, client.PostOfflineCheck(item.record_json));
     return json{{"event", "check_upload"},
                 {"check_id", item.event_id},
-                {"status", up->upload == Upload::kStored ? "stored" : "duplicate"},
-                {"registry_decision", up->registry_decision},
-                {"agrees", up->agrees},
+                {"status", up.upload == Upload::kStored ? "stored" : "duplicate"},
+                {"registry_decision", up.registry_decision},
+                {"agrees", up.agrees},
                 {"attempts", item.attempts + 1}};
   };
   while (!stop) {
@@ -259,17 +257,15 @@ json ParsedOrNull(const std::string& text) {
 }  // namespace
 
 Status RunStation(const std::string& config_path) {
-  Result<StationConfig> loaded = LoadStationConfig(config_path);
-  if (!loaded.ok()) return loaded.status();
-  const StationConfig& cfg = *loaded;
+  PINGMA_ASSIGN_OR_RETURN(const StationConfig cfg, LoadStationConfig(config_path));
 
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   if (ec) return Status::IoError("cannot make data_dir " + cfg.data_dir + ": " + ec.message());
-  Result<std::unique_ptr<Journal>> journal = Journal::Open(cfg.data_dir + "/journal.db");
-  if (!journal.ok()) return journal.status();
-  Result<std::unique_ptr<Replica>> replica = Replica::Open(cfg.data_dir + "/replica.db");
-  if (!replica.ok()) return replica.status();
+  PINGMA_ASSIGN_OR_RETURN(std::unique_ptr<Journal> journal,
+                          Journal::Open(cfg.data_dir + "/journal.db"));
+  PINGMA_ASSIGN_OR_RETURN(std::unique_ptr<Replica> replica,
+                          Replica::Open(cfg.data_dir + "/replica.db"));
 
   ClientOptions client_options;
   client_options.base_url = cfg.registry;
@@ -295,14 +291,14 @@ Status RunStation(const std::string& config_path) {
   for (const PositionConfig& pc : cfg.positions) {
     Lane lane;
     lane.scale = MakeModbusScale(pc.scale, pc.profile);
-    lane.decider = std::make_unique<OnlineOrReplica>(client_options, **replica, health, clock);
+    lane.decider = std::make_unique<OnlineOrReplica>(client_options, *replica, health, clock);
     PositionOptions po;
     po.station_id = cfg.id;
     po.position_id = pc.id;
     po.scale_id = pc.scale_id;
     po.operator_id = pc.operator_id;
     lane.position =
-        std::make_unique<Position>(po, *lane.scale, *lane.decider, **journal, sink, clock);
+        std::make_unique<Position>(po, *lane.scale, *lane.decider, *journal, sink, clock);
     Position* position = lane.position.get();
     const std::string id = pc.id;
     auto source = MakeScanSource(
@@ -347,8 +343,7 @@ Status RunStation(const std::string& config_path) {
       if (s.gross_kg) p["scale"]["gross_kg"] = *s.gross_kg;
       // Whether the last fill's record is at the registry yet.
       if (p["last_fill"].is_object() && p["last_fill"].contains("event_id")) {
-        Result<std::string> state =
-            (*journal)->StateOf(p["last_fill"]["event_id"].get<std::string>());
+        Result<std::string> state = journal->StateOf(p["last_fill"]["event_id"].get<std::string>());
         p["last_fill_upload"] = state.ok() ? *state : "unknown";
       }
       positions.push_back(std::move(p));
@@ -358,7 +353,7 @@ Status RunStation(const std::string& config_path) {
                 {"registry", cfg.registry},
                 {"now", clock.Now().ToString()},
                 {"positions", positions}};
-    if (Result<JournalStats> js = (*journal)->Stats(); js.ok()) {
+    if (Result<JournalStats> js = journal->Stats(); js.ok()) {
       out["outbox"] = {{"pending", js->pending},
                        {"rejected", js->rejected},
                        {"uploaded", js->uploaded},
@@ -370,10 +365,10 @@ Status RunStation(const std::string& config_path) {
                                               ? json(nullptr)
                                               : json(Instant{js->oldest_pending_ms}.ToString())}};
     }
-    Result<std::int64_t> size = (*replica)->Size();
-    const std::string synced_at = (*replica)->synced_at();
+    Result<std::int64_t> size = replica->Size();
+    const std::string synced_at = replica->synced_at();
     out["replica"] = {{"cylinders", size.ok() ? *size : -1},
-                      {"ready", (*replica)->ready()},
+                      {"ready", replica->ready()},
                       {"synced_at", synced_at.empty() ? json(nullptr) : json(synced_at)}};
     return out;
   };
@@ -391,9 +386,9 @@ Status RunStation(const std::string& config_path) {
     }
   };
   screen_options.notice = [&sink](const json& event) { sink.Emit(event); };
-  Result<std::unique_ptr<ScreenServer>> screen = ScreenServer::Start(io, screen_options);
-  if (!screen.ok()) return screen.status();
-  sink.SetScreen(screen->get());
+  PINGMA_ASSIGN_OR_RETURN(std::unique_ptr<ScreenServer> screen,
+                          ScreenServer::Start(io, screen_options));
+  sink.SetScreen(screen.get());
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& error, int) {
@@ -403,7 +398,7 @@ Status RunStation(const std::string& config_path) {
       lane.source->Stop();
       lane.position->Wake();
     }
-    (*screen)->Close([&io] { io.stop(); });
+    screen->Close([&io] { io.stop(); });
   });
   std::thread io_thread([&io] {
     pthread_setname_np(pthread_self(), "station-io");
@@ -414,8 +409,8 @@ Status RunStation(const std::string& config_path) {
   std::fflush(stdout);
   sink.Emit({{"event", "ready"},
              {"station_id", cfg.id},
-             {"status", (*screen)->url() + "/status"},
-             {"screen", (*screen)->url() + "/"},
+             {"status", screen->url() + "/status"},
+             {"screen", screen->url() + "/"},
              {"positions", lanes.size()}});
 
   Waiter upload_waiter, sync_waiter;
@@ -433,11 +428,11 @@ Status RunStation(const std::string& config_path) {
   }
   threads.emplace_back([&] {
     pthread_setname_np(pthread_self(), "station-upload");
-    UploadLoop(client_options, **journal, health, sink, upload_waiter, stop);
+    UploadLoop(client_options, *journal, health, sink, upload_waiter, stop);
   });
   threads.emplace_back([&] {
     pthread_setname_np(pthread_self(), "station-sync");
-    SyncLoop(client_options, cfg.id, cfg.sync_interval, **replica, health, sink, sync_waiter, stop);
+    SyncLoop(client_options, cfg.id, cfg.sync_interval, *replica, health, sink, sync_waiter, stop);
   });
 
   io_thread.join();  // returns after SIGINT/SIGTERM

@@ -1,12 +1,14 @@
-// TOML through toml++, with every key checked against what this file knows, so that
-// a misspelt key is an error rather than a silently ignored setting.
+// TOML through the strict reader (pingma/common/toml_reader.h): every key checked
+// against what this file knows, so that a misspelt key is an error rather than a
+// silently ignored setting.
 #include "config.h"
 
-#include <toml++/toml.h>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "pingma/common/toml_reader.h"
 
 namespace pingma::station {
 namespace {
@@ -18,71 +20,15 @@ std::string Resolve(const std::string& base_dir, const std::string& path) {
   return (fs::path(base_dir) / path).lexically_normal().string();
 }
 
-// Reads typed keys of one table, remembering which were seen so that the rest can
-// be reported as unknown.
-class Table {
- public:
-  Table(const toml::table* t, std::string where) : t_(t), where_(std::move(where)) {}
-
-  template <typename T>
-  Status Get(const char* key, bool required, T* out) {
-    seen_.insert(key);
-    const toml::node* n = t_ ? t_->get(key) : nullptr;
-    if (n == nullptr) {
-      return required ? Status::Invalid(Name(key) + " is missing") : Status::Ok();
-    }
-    if constexpr (std::is_same_v<T, std::string>) {
-      if (!n->is_string()) return Status::Invalid(Name(key) + " must be a string");
-      *out = *n->value<std::string>();
-    } else if constexpr (std::is_same_v<T, bool>) {
-      if (!n->is_boolean()) return Status::Invalid(Name(key) + " must be true or false");
-      *out = *n->value<bool>();
-    } else {
-      if (!n->is_integer()) return Status::Invalid(Name(key) + " must be a whole number");
-      *out = static_cast<T>(*n->value<std::int64_t>());
-    }
-    return Status::Ok();
-  }
-
-  Status GetRange(const char* key, bool required, std::int64_t lo, std::int64_t hi,
-                  std::int64_t* out) {
-    PINGMA_RETURN_IF_ERROR(Get(key, required, out));
-    if (*out < lo || *out > hi) {
-      return Status::Invalid(Name(key) + " must be from " + std::to_string(lo) + " to " +
-                             std::to_string(hi));
-    }
-    return Status::Ok();
-  }
-
-  const toml::table* Sub(const char* key) {
-    seen_.insert(key);
-    return t_ ? t_->get_as<toml::table>(key) : nullptr;
-  }
-
-  Status NoOthers() const {
-    if (!t_) return Status::Ok();
-    for (const auto& [k, v] : *t_) {
-      if (!seen_.count(std::string(k.str()))) {
-        return Status::Invalid("unknown key " + Name(std::string(k.str())));
-      }
-    }
-    return Status::Ok();
-  }
-
-  std::string Name(const std::string& key) const {
-    return where_.empty() ? key : where_ + "." + key;
-  }
-
- private:
-  const toml::table* t_;
-  std::string where_;
-  std::set<std::string> seen_;
-};
+// The station config's wording of errors ("unknown key ...", "must be from 1 to 9").
+TomlReader ConfigTable(const toml::table& table, std::string where) {
+  return TomlReader(table, std::move(where), TomlWording::kStationConfig);
+}
 
 Status ParseScanner(const toml::table* t, const std::string& where, const std::string& base_dir,
                     SourceConfig* out) {
   if (!t) return Status::Invalid(where + " is missing (a table such as { kind = \"stdin\" })");
-  Table s(t, where);
+  TomlReader s = ConfigTable(*t, where);
   std::string kind;
   PINGMA_RETURN_IF_ERROR(s.Get("kind", true, &kind));
   Result<SourceKind> k = ParseSourceKind(kind);
@@ -94,29 +40,22 @@ Status ParseScanner(const toml::table* t, const std::string& where, const std::s
   out->address = out->kind == SourceKind::kTcpListen ? listen : connect;
   PINGMA_RETURN_IF_ERROR(s.Get("device", out->kind == SourceKind::kSerial, &out->device));
   std::int64_t baud = out->baud;
-  PINGMA_RETURN_IF_ERROR(s.GetRange("baud", false, 50, 4'000'000, &baud));
+  PINGMA_RETURN_IF_ERROR(s.Get("baud", false, 50, 4'000'000, &baud));
   out->baud = static_cast<unsigned>(baud);
-  bool rts = false, dtr = false;
-  if (t->contains("rts")) {
-    PINGMA_RETURN_IF_ERROR(s.Get("rts", false, &rts));
-    out->rts = rts;
-  } else {
-    (void)s.Get("rts", false, &rts);
+  if (s.Has("rts")) {
+    PINGMA_ASSIGN_OR_RETURN(out->rts, s.Boolean("rts"));
   }
-  if (t->contains("dtr")) {
-    PINGMA_RETURN_IF_ERROR(s.Get("dtr", false, &dtr));
-    out->dtr = dtr;
-  } else {
-    (void)s.Get("dtr", false, &dtr);
+  if (s.Has("dtr")) {
+    PINGMA_ASSIGN_OR_RETURN(out->dtr, s.Boolean("dtr"));
   }
   std::string dir;
   PINGMA_RETURN_IF_ERROR(s.Get("dir", out->kind == SourceKind::kImageDir, &dir));
   out->dir = Resolve(base_dir, dir);
   std::int64_t dedup = out->dedup_window.count();
-  PINGMA_RETURN_IF_ERROR(s.GetRange("dedup_ms", false, 0, 3'600'000, &dedup));
+  PINGMA_RETURN_IF_ERROR(s.Get("dedup_ms", false, 0, 3'600'000, &dedup));
   out->dedup_window = std::chrono::milliseconds(dedup);
   std::int64_t fd = out->fd;
-  PINGMA_RETURN_IF_ERROR(s.GetRange("fd", false, 0, 1'000'000, &fd));
+  PINGMA_RETURN_IF_ERROR(s.Get("fd", false, 0, 1'000'000, &fd));
   out->fd = static_cast<int>(fd);
   return s.NoOthers();
 }
@@ -125,7 +64,7 @@ Status ParseScale(const toml::table* t, const std::string& where, const std::str
                   PositionConfig* out) {
   if (!t)
     return Status::Invalid(where + " is missing (a table such as { transport = \"tcp\", ... })");
-  Table s(t, where);
+  TomlReader s = ConfigTable(*t, where);
   ScaleEndpoint& e = out->scale;
   std::string transport = "tcp";
   PINGMA_RETURN_IF_ERROR(s.Get("transport", false, &transport));
@@ -140,12 +79,12 @@ Status ParseScale(const toml::table* t, const std::string& where, const std::str
   PINGMA_RETURN_IF_ERROR(s.Get("host", tcp, &e.host));
   std::int64_t port = e.port, unit = e.unit, baud = e.baud, data_bits = e.data_bits,
                stop_bits = e.stop_bits;
-  PINGMA_RETURN_IF_ERROR(s.GetRange("port", tcp, 1, 65535, &port));
-  PINGMA_RETURN_IF_ERROR(s.GetRange("unit", false, 0, 247, &unit));
+  PINGMA_RETURN_IF_ERROR(s.Get("port", tcp, 1, 65535, &port));
+  PINGMA_RETURN_IF_ERROR(s.Get("unit", false, 0, 247, &unit));
   PINGMA_RETURN_IF_ERROR(s.Get("device", !tcp, &e.device));
-  PINGMA_RETURN_IF_ERROR(s.GetRange("baud", false, 50, 4'000'000, &baud));
-  PINGMA_RETURN_IF_ERROR(s.GetRange("data_bits", false, 5, 8, &data_bits));
-  PINGMA_RETURN_IF_ERROR(s.GetRange("stop_bits", false, 1, 2, &stop_bits));
+  PINGMA_RETURN_IF_ERROR(s.Get("baud", false, 50, 4'000'000, &baud));
+  PINGMA_RETURN_IF_ERROR(s.Get("data_bits", false, 5, 8, &data_bits));
+  PINGMA_RETURN_IF_ERROR(s.Get("stop_bits", false, 1, 2, &stop_bits));
   std::string parity = "N";
   PINGMA_RETURN_IF_ERROR(s.Get("parity", false, &parity));
   if (parity != "N" && parity != "E" && parity != "O") {
@@ -179,19 +118,13 @@ Result<std::string> ReadFile(const std::string& path, const char* what) {
 }  // namespace
 
 Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::string& base_dir) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return Status::Invalid("station config, line " + std::to_string(where.line) + ": " +
-                           std::string(e.description()));
-  }
+  PINGMA_ASSIGN_OR_RETURN(const toml::table root,
+                          ParseToml(toml_text, "station config", TomlWording::kStationConfig));
   StationConfig c;
-  Table top(&root, "");
-  const toml::table* station = top.Sub("station");
+  TomlReader top = ConfigTable(root, "");
+  const toml::table* station = top.Table("station");
   if (!station) return Status::Invalid("station config: the [station] table is missing");
-  Table st(station, "station");
+  TomlReader st = ConfigTable(*station, "station");
   PINGMA_RETURN_IF_ERROR(st.Get("id", true, &c.id));
   PINGMA_RETURN_IF_ERROR(st.Get("registry", true, &c.registry));
   if (c.registry.rfind("http://", 0) != 0 && c.registry.rfind("https://", 0) != 0) {
@@ -205,14 +138,14 @@ Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::
   c.data_dir = Resolve(base_dir, c.data_dir);
   PINGMA_RETURN_IF_ERROR(st.Get("status_listen", false, &c.status_listen));
   std::int64_t deadline = c.check_deadline.count(), sync = c.sync_interval.count();
-  PINGMA_RETURN_IF_ERROR(st.GetRange("check_deadline_ms", false, 100, 60'000, &deadline));
-  PINGMA_RETURN_IF_ERROR(st.GetRange("sync_interval_s", false, 1, 86'400, &sync));
+  PINGMA_RETURN_IF_ERROR(st.Get("check_deadline_ms", false, 100, 60'000, &deadline));
+  PINGMA_RETURN_IF_ERROR(st.Get("sync_interval_s", false, 1, 86'400, &sync));
   c.check_deadline = std::chrono::milliseconds(deadline);
   c.sync_interval = std::chrono::seconds(sync);
   PINGMA_RETURN_IF_ERROR(st.NoOthers());
 
   const toml::array* positions = root.get_as<toml::array>("position");
-  (void)top.Sub("position");
+  top.Use("position");
   PINGMA_RETURN_IF_ERROR(top.NoOthers());
   if (!positions || positions->empty()) {
     return Status::Invalid("station config: no [[position]] (a filling position) is given");
@@ -222,23 +155,21 @@ Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::
     const std::string where = "position[" + std::to_string(i + 1) + "]";
     const toml::table* t = positions->get(i)->as_table();
     if (!t) return Status::Invalid(where + " must be a table");
-    Table p(t, where);
+    TomlReader p = ConfigTable(*t, where);
     PositionConfig pc;
     PINGMA_RETURN_IF_ERROR(p.Get("id", true, &pc.id));
     if (!ids.insert(pc.id).second)
       return Status::Invalid(where + ".id " + pc.id + " is given twice");
     PINGMA_RETURN_IF_ERROR(p.Get("operator", true, &pc.operator_id));
     PINGMA_RETURN_IF_ERROR(
-        ParseScanner(p.Sub("scanner"), where + ".scanner", base_dir, &pc.scanner));
-    PINGMA_RETURN_IF_ERROR(ParseScale(p.Sub("scale"), where + ".scale", base_dir, &pc));
+        ParseScanner(p.Table("scanner"), where + ".scanner", base_dir, &pc.scanner));
+    PINGMA_RETURN_IF_ERROR(ParseScale(p.Table("scale"), where + ".scale", base_dir, &pc));
     if (pc.scale_id.empty()) pc.scale_id = pc.id;
     PINGMA_RETURN_IF_ERROR(p.NoOthers());
     c.positions.push_back(std::move(pc));
   }
 
-  Result<std::string> token = ReadFile(Resolve(base_dir, token_file), "token file");
-  if (!token.ok()) return token.status();
-  c.token = *token;
+  PINGMA_ASSIGN_OR_RETURN(c.token, ReadFile(Resolve(base_dir, token_file), "token file"));
   while (!c.token.empty() &&
          (c.token.back() == '\n' || c.token.back() == '\r' || c.token.back() == ' ')) {
     c.token.pop_back();
@@ -248,10 +179,9 @@ Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::
 }
 
 Result<StationConfig> LoadStationConfig(const std::string& path) {
-  Result<std::string> text = ReadFile(path, "station config");
-  if (!text.ok()) return text.status();
+  PINGMA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, "station config"));
   const std::string base = fs::path(path).parent_path().string();
-  return ParseStationConfig(*text, base.empty() ? "." : base);
+  return ParseStationConfig(text, base.empty() ? "." : base);
 }
 
 }  // namespace pingma::station

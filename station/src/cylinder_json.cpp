@@ -1,8 +1,6 @@
 #include "cylinder_json.h"
 
-#include <cmath>
-#include <limits>
-
+#include "pingma/common/cylinder_json.h"
 #include "pingma/scanner/scan.h"
 
 namespace pingma::station {
@@ -36,41 +34,6 @@ bool JsonBool(const json& object, const char* key, bool fallback) {
 }
 
 namespace {
-
-// A field that must be there, as a string.
-Status Need(const std::optional<JsonValue>& value, const char* key, std::string* out) {
-  auto text = value ? value->String() : std::nullopt;
-  if (!text) return Status::Malformed(std::string("cylinder: no string '") + key + "'");
-  *out = std::move(*text);
-  return Status::Ok();
-}
-
-// A field that may be absent: the wrong type is the same as absent.
-std::optional<std::string> OptString(const std::optional<JsonValue>& value) {
-  return value ? value->String() : std::nullopt;
-}
-
-std::optional<double> OptNumber(const std::optional<JsonValue>& value) {
-  return value ? value->Number() : std::nullopt;
-}
-
-// A value that did not parse, named with its field.
-template <typename T>
-Status Parsed(Result<T> parsed, const char* key, T* out) {
-  if (!parsed.ok()) {
-    return Status::Invalid(std::string("cylinder: '") + key + "': " + parsed.status().message());
-  }
-  *out = std::move(*parsed);
-  return Status::Ok();
-}
-
-template <typename T>
-Status ParsedOpt(Result<T> parsed, const char* key, std::optional<T>* out) {
-  T value{};
-  PINGMA_RETURN_IF_ERROR(Parsed(std::move(parsed), key, &value));
-  *out = std::move(value);
-  return Status::Ok();
-}
 
 // The fields read, in the order the registry writes them (by name), so that one
 // pass over the object finds each at its first try.
@@ -120,66 +83,42 @@ Result<FleetCylinder> ParseFleetCylinder(const JsonValue& o) {
   if (!o.is_object()) return Status::Malformed("a cylinder of the feed is not an object");
   std::optional<JsonValue> f[kFields];
   o.FindAll(kNames, kFields, f);
-  FleetCylinder out;
-  Cylinder& c = out.cylinder;
-  std::string text;
-  PINGMA_RETURN_IF_ERROR(Need(f[kCode], "code", &text));
-  auto code = NormaliseCode(text);
-  if (!code.ok() || *code != text) {
-    return Status::Invalid("cylinder: '" + text + "' is not a code as registered");
-  }
-  c.code = std::move(*code);
-  PINGMA_RETURN_IF_ERROR(Need(f[kOwner], "owner_company_id", &c.owner_company_id));
-  PINGMA_RETURN_IF_ERROR(Need(f[kModel], "model", &c.model));
-  PINGMA_RETURN_IF_ERROR(Need(f[kPhase], "phase", &text));
-  PINGMA_RETURN_IF_ERROR(Parsed(ParsePhase(text), "phase", &c.phase));
-  PINGMA_RETURN_IF_ERROR(Need(f[kManufacturer], "manufacturer", &c.manufacturer));
-  c.serial = OptString(f[kSerial]).value_or("");
-  PINGMA_RETURN_IF_ERROR(Need(f[kManufactured], "manufactured", &text));
-  PINGMA_RETURN_IF_ERROR(Parsed(YearMonth::Parse(text), "manufactured", &c.manufactured));
-  auto tare = OptNumber(f[kTare]);
-  if (!tare || !std::isfinite(*tare)) return Status::Malformed("cylinder: no number 'tare_kg'");
-  c.tare_kg = *tare;
-  c.registration_no = OptString(f[kRegistrationNo]).value_or("");
-  PINGMA_RETURN_IF_ERROR(Need(f[kState], "state", &text));
-  PINGMA_RETURN_IF_ERROR(Parsed(ParseCylinderState(text), "state", &c.state));
-
-  c.allowed_fill_kg = OptNumber(f[kAllowedFill]);
-  if (f[kDesignLife] && !f[kDesignLife]->is_null()) {
-    auto years = f[kDesignLife]->Integer();
-    if (!years || *years < std::numeric_limits<int>::min() ||
-        *years > std::numeric_limits<int>::max()) {
-      return Status::Malformed("cylinder: 'design_life_years'");
+  auto text = [&f](Field k) { return f[k] ? f[k]->String() : std::nullopt; };
+  CylinderJsonMembers m;
+  m.code = text(kCode);
+  if (m.code) {
+    auto code = NormaliseCode(*m.code);
+    if (!code.ok() || *code != *m.code) {
+      return Status::Invalid("cylinder: '" + *m.code + "' is not a code as registered");
     }
-    c.design_life_years = static_cast<int>(*years);
   }
-  if (auto v = OptString(f[kLastInspection])) {
-    PINGMA_RETURN_IF_ERROR(ParsedOpt(Date::Parse(*v), "last_inspection", &c.last_inspection));
-  }
-  if (auto v = OptString(f[kLastResult])) {
-    PINGMA_RETURN_IF_ERROR(
-        ParsedOpt(ParseInspectionResult(*v), "last_inspection_result", &c.last_inspection_result));
-  }
-  if (auto v = OptString(f[kNextDue])) {
-    PINGMA_RETURN_IF_ERROR(
-        ParsedOpt(Date::Parse(*v), "next_inspection_due", &c.next_inspection_due));
+  m.owner_company_id = text(kOwner);
+  m.model = text(kModel);
+  m.phase = text(kPhase);
+  m.manufacturer = text(kManufacturer);
+  m.serial = text(kSerial);
+  m.manufactured = text(kManufactured);
+  m.registration_no = text(kRegistrationNo);
+  m.state = text(kState);
+  m.last_inspection = text(kLastInspection);
+  m.last_inspection_result = text(kLastResult);
+  m.next_inspection_due = text(kNextDue);
+  m.tare_kg = f[kTare] ? f[kTare]->Number() : std::nullopt;
+  m.allowed_fill_kg = f[kAllowedFill] ? f[kAllowedFill]->Number() : std::nullopt;
+  if (f[kDesignLife] && !f[kDesignLife]->is_null()) {
+    m.design_life_years = f[kDesignLife]->Integer();
+    m.design_life_years_bad = !m.design_life_years;
   }
   if (f[kAssessment] && f[kAssessment]->is_object()) {
     std::optional<JsonValue> af[3];
     f[kAssessment]->FindAll(kAssessmentNames, 3, af);
-    Assessment a;
-    PINGMA_RETURN_IF_ERROR(Need(af[0], "date", &text));
-    PINGMA_RETURN_IF_ERROR(Parsed(Date::Parse(text), "assessment.date", &a.date));
-    PINGMA_RETURN_IF_ERROR(Need(af[2], "result", &text));
-    InspectionResult result = InspectionResult::kFail;
-    PINGMA_RETURN_IF_ERROR(Parsed(ParseInspectionResult(text), "assessment.result", &result));
-    a.passed = result == InspectionResult::kPass;
-    if (auto until = OptString(af[1])) {
-      PINGMA_RETURN_IF_ERROR(
-          ParsedOpt(Date::Parse(*until), "assessment.extends_until", &a.extends_until));
-    }
-    c.assessment = a;
+    m.has_assessment = true;
+    m.assessment_date = af[0] ? af[0]->String() : std::nullopt;
+    m.assessment_extends_until = af[1] ? af[1]->String() : std::nullopt;
+    m.assessment_result = af[2] ? af[2]->String() : std::nullopt;
   }
+  FleetCylinder out;
+  PINGMA_ASSIGN_OR_RETURN(out.cylinder, CylinderFromMembers(m));
   if (f[kCarriers] && f[kCarriers]->is_array()) {
     for (const JsonValue& carrier : f[kCarriers]->Elements()) {
       if (auto key = carrier.String()) out.carriers.push_back(std::move(*key));
@@ -189,9 +128,8 @@ Result<FleetCylinder> ParseFleetCylinder(const JsonValue& o) {
 }
 
 Result<FleetCylinder> ParseFleetCylinder(std::string text) {
-  auto doc = JsonDoc::Parse(std::move(text));
-  if (!doc.ok()) return doc.status();
-  return ParseFleetCylinder(doc->Root());
+  PINGMA_ASSIGN_OR_RETURN(auto doc, JsonDoc::Parse(std::move(text)));
+  return ParseFleetCylinder(doc.Root());
 }
 
 }  // namespace pingma::station

@@ -1,5 +1,6 @@
 // The fleet feed's cylinder objects (registry/src/queries.cpp CylinderJson) read
-// back into pingma::Cylinder, and readers of JSON fields that never throw.
+// back into pingma::Cylinder through the common codec (pingma/common/cylinder_json.h),
+// and readers of JSON fields that never throw.
 //
 // Pure functions, no state: safe from any thread.
 #pragma once

@@ -141,9 +141,7 @@ Status PrepareOutbox(const lite::Database& db, const char* table, const char* no
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  auto db = lite::OpenVersioned(path, "journal", kSchemaVersion, kSchema);
-  if (!db.ok()) return db.status();
-  impl->db = std::move(*db);
+  PINGMA_ASSIGN_OR_RETURN(impl->db, lite::OpenVersioned(path, "journal", kSchemaVersion, kSchema));
   PINGMA_RETURN_IF_ERROR(lite::PrepareAll(
       impl->db,
       {
@@ -178,9 +176,8 @@ namespace {
 Status NoChange(OutboxStatements& box, const std::string& id, const char* wanted) {
   lite::Statement& state_of = box.state_of;
   state_of.Start().Bind(1, id);
-  auto row = state_of.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
+  PINGMA_ASSIGN_OR_RETURN(auto row, state_of.Step());
+  if (!row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
   const std::string state = state_of.Text(0);
   state_of.Start();
   return Status::Conflict(std::string(box.noun) + " " + id + " is " + state + ", not " + wanted);
@@ -203,9 +200,8 @@ Status Journal::Begin(const BegunFill& fill) {
   // Which constraint: another open fill at this position, or an event id reused.
   lite::Statement& open = impl_->begun_at_position;
   open.Start().Bind(1, fill.position_id);
-  auto row = open.Step();
-  if (!row.ok()) return row.status();
-  if (*row) {
+  PINGMA_ASSIGN_OR_RETURN(auto row, open.Step());
+  if (row) {
     const std::string other = open.Text(0);
     open.Start();
     return Status::Conflict("position " + fill.position_id + " already has an open fill, " + other);
@@ -240,9 +236,8 @@ Result<std::vector<BegunFill>> Journal::Unfinished() {
   st.Start();
   std::vector<BegunFill> out;
   for (;;) {
-    auto row = st.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+    PINGMA_ASSIGN_OR_RETURN(auto row, st.Step());
+    if (!row) break;
     out.push_back({st.Text(0), st.Text(1), st.Text(2)});
   }
   return out;
@@ -254,9 +249,8 @@ Result<std::vector<OutboxItem>> Journal::Pending(int limit, Outbox which) {
   st.Start().Bind(1, limit < 0 ? 0 : limit);
   std::vector<OutboxItem> out;
   for (;;) {
-    auto row = st.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+    PINGMA_ASSIGN_OR_RETURN(auto row, st.Step());
+    if (!row) break;
     out.push_back({st.Text(0), st.Text(1), static_cast<int>(st.Int(2))});
   }
   return out;
@@ -303,9 +297,8 @@ Result<JournalStats> Journal::Stats() {
     const bool fills = which == Outbox::kFills;
     box.stats.Start();
     for (;;) {
-      auto row = box.stats.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+      PINGMA_ASSIGN_OR_RETURN(auto row, box.stats.Step());
+      if (!row) break;
       const std::string state = box.stats.Text(0);
       const std::int64_t n = box.stats.Int(1);
       if (state == "begun") out.begun = n;
@@ -314,9 +307,8 @@ Result<JournalStats> Journal::Stats() {
       if (state == "rejected") (fills ? out.rejected : out.checks_rejected) = n;
     }
     box.oldest.Start();
-    auto row = box.oldest.Step();
-    if (!row.ok()) return row.status();
-    if (*row && !box.oldest.IsNull(0)) {
+    PINGMA_ASSIGN_OR_RETURN(auto row, box.oldest.Step());
+    if (row && !box.oldest.IsNull(0)) {
       const std::int64_t at = box.oldest.Int(0);
       if (out.oldest_pending_ms == 0 || at < out.oldest_pending_ms) out.oldest_pending_ms = at;
     }
@@ -329,9 +321,8 @@ Result<std::string> Journal::StateOf(const std::string& id, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   OutboxStatements& box = impl_->of(which);
   box.state_of.Start().Bind(1, id);
-  auto row = box.state_of.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
+  PINGMA_ASSIGN_OR_RETURN(auto row, box.state_of.Step());
+  if (!row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
   std::string state = box.state_of.Text(0);
   box.state_of.Start();
   return state;

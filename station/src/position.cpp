@@ -647,9 +647,8 @@ void Position::Finish(Fill& fill, const std::string& result, std::optional<doubl
 }
 
 Status Position::RecoverUnfinished() {
-  Result<std::vector<BegunFill>> open = journal_.Unfinished();
-  if (!open.ok()) return open.status();
-  for (const BegunFill& b : *open) {
+  PINGMA_ASSIGN_OR_RETURN(std::vector<BegunFill> open, journal_.Unfinished());
+  for (const BegunFill& b : open) {
     if (b.position_id != options_.position_id) continue;
     Fill fill;
     fill.event_id = b.event_id;

@@ -112,15 +112,12 @@ Result<CheckAnswer> ParseCheckAnswer(std::string body) {
   json a = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!a.is_object()) return Status::Malformed("the answer is not a JSON object");
   CheckAnswer out;
-  auto check_id = StringField(a, "check_id", true);
-  if (!check_id.ok()) return check_id.status();
-  out.check_id = std::move(*check_id);
-  auto decision = StringField(a, "decision", true);
-  if (!decision.ok()) return decision.status();
-  if (*decision != "allow" && *decision != "block") {
-    return Status::Malformed("decision is neither allow nor block: " + *decision);
+  PINGMA_ASSIGN_OR_RETURN(out.check_id, StringField(a, "check_id", true));
+  PINGMA_ASSIGN_OR_RETURN(auto decision, StringField(a, "decision", true));
+  if (decision != "allow" && decision != "block") {
+    return Status::Malformed("decision is neither allow nor block: " + decision);
   }
-  out.allowed = *decision == "allow";
+  out.allowed = decision == "allow";
   if (auto it = a.find("reasons"); it != a.end() && it->is_array()) {
     for (const json& r : *it) {
       if (!r.is_object()) return Status::Malformed("a reason is not an object");
@@ -251,11 +248,11 @@ Result<CheckAnswer> RegistryClient::Check(const CheckRequest& request) {
   if (!request.defects.empty()) body["defects"] = request.defects;
   // Replace invalid UTF-8 (a scanner's noise) rather than throw.
   const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  auto answer = impl_->Call("POST", "/v1/fill-checks", &text, impl_->options.check_deadline);
-  if (!answer.ok()) return answer.status();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto answer, impl_->Call("POST", "/v1/fill-checks", &text, impl_->options.check_deadline));
   const std::string what = "POST " + impl_->options.base_url + "/v1/fill-checks";
-  if (answer->status != 200) return HttpError(answer->status, what, answer->body);
-  auto parsed = ParseCheckAnswer(std::move(answer->body));
+  if (answer.status != 200) return HttpError(answer.status, what, answer.body);
+  auto parsed = ParseCheckAnswer(std::move(answer.body));
   // A 200 that is not a check answer (a proxy's page): treat the registry as
   // unreachable, so that the station decides offline and the fill is checked again.
   if (!parsed.ok()) return Status::Unavailable(what + ": " + parsed.status().message());
@@ -263,30 +260,30 @@ Result<CheckAnswer> RegistryClient::Check(const CheckRequest& request) {
 }
 
 Result<Upload> RegistryClient::PostFill(const std::string& record_json) {
-  auto answer = impl_->Call("POST", "/v1/fills", &record_json, impl_->options.upload_timeout);
-  if (!answer.ok()) return answer.status();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto answer, impl_->Call("POST", "/v1/fills", &record_json, impl_->options.upload_timeout));
   const std::string what = "POST " + impl_->options.base_url + "/v1/fills";
-  if (answer->status == 201) return Upload::kStored;
-  if (answer->status == 200) {
-    json a = json::parse(answer->body, nullptr, false);
+  if (answer.status == 201) return Upload::kStored;
+  if (answer.status == 200) {
+    json a = json::parse(answer.body, nullptr, false);
     if (JsonBool(a, "duplicate", false)) return Upload::kDuplicate;
     return Upload::kStored;
   }
-  return HttpError(answer->status, what, answer->body);
+  return HttpError(answer.status, what, answer.body);
 }
 
 Result<OfflineCheckUpload> RegistryClient::PostOfflineCheck(const std::string& record_json) {
   const char* route = "/v1/fill-checks/offline";
-  auto answer = impl_->Call("POST", route, &record_json, impl_->options.upload_timeout);
-  if (!answer.ok()) return answer.status();
+  PINGMA_ASSIGN_OR_RETURN(auto answer,
+                          impl_->Call("POST", route, &record_json, impl_->options.upload_timeout));
   const std::string what = "POST " + impl_->options.base_url + route;
-  if (answer->status == 404) {
+  if (answer.status == 404) {
     return Status::Unavailable(what + ": 404, the registry does not take offline checks yet");
   }
-  if (answer->status != 200 && answer->status != 201) {
-    return HttpError(answer->status, what, answer->body);
+  if (answer.status != 200 && answer.status != 201) {
+    return HttpError(answer.status, what, answer.body);
   }
-  json a = json::parse(answer->body, nullptr, false);
+  json a = json::parse(answer.body, nullptr, false);
   OfflineCheckUpload out;
   out.upload = JsonBool(a, "duplicate", false) ? Upload::kDuplicate : Upload::kStored;
   if (a.is_object() && a.contains("registry_decision") && a["registry_decision"].is_string()) {
@@ -310,15 +307,15 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
     path += cursor;
     curl_free(cursor);
   }
-  auto answer = impl_->Call("GET", path, nullptr, impl_->options.fleet_timeout);
-  if (!answer.ok()) return answer.status();
+  PINGMA_ASSIGN_OR_RETURN(auto answer,
+                          impl_->Call("GET", path, nullptr, impl_->options.fleet_timeout));
   const std::string what = "GET " + impl_->options.base_url + path;
-  if (answer->status != 200) return HttpError(answer->status, what, answer->body);
+  if (answer.status != 200) return HttpError(answer.status, what, answer.body);
   // The page is checked as JSON and indexed here, on the fetching thread, and
   // only what the sync needs to ask for the next page is read: the replica reads
   // the cylinders (ReadFleetPage) on another thread while the next is fetched.
   const std::string not_a_page = what + ": the answer is not a fleet page";
-  auto doc = JsonDoc::Parse(std::move(answer->body));
+  auto doc = JsonDoc::Parse(std::move(answer.body));
   if (!doc.ok()) return Status::Unavailable(not_a_page + ": " + doc.status().message());
   const JsonValue root = doc->Root();
   const auto cursor = root.Find("next_cursor");
@@ -335,11 +332,11 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
 }
 
 Result<Policy> RegistryClient::FetchPolicy() {
-  auto answer = impl_->Call("GET", "/v1/policy", nullptr, impl_->options.fleet_timeout);
-  if (!answer.ok()) return answer.status();
+  PINGMA_ASSIGN_OR_RETURN(auto answer,
+                          impl_->Call("GET", "/v1/policy", nullptr, impl_->options.fleet_timeout));
   const std::string what = "GET " + impl_->options.base_url + "/v1/policy";
-  if (answer->status != 200) return HttpError(answer->status, what, answer->body);
-  auto policy = ParsePolicy(answer->body);
+  if (answer.status != 200) return HttpError(answer.status, what, answer.body);
+  auto policy = ParsePolicy(answer.body);
   if (!policy.ok()) {
     return Status(policy.status().code(), what + ": " + policy.status().message());
   }

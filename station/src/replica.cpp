@@ -97,10 +97,9 @@ Result<FleetFacts> ParseFacts(const std::string& station_id, const std::string& 
   f.station.locked = JsonBool(station, "locked", false);
   f.station.lock_reason = JsonString(station, "lock_reason");
   if (auto it = station.find("filling_license"); it != station.end() && it->is_object()) {
-    auto until = DateField(*it, "valid_until", "filling_license");
-    if (!until.ok()) return until.status();
+    PINGMA_ASSIGN_OR_RETURN(auto until, DateField(*it, "valid_until", "filling_license"));
     f.station.license =
-        FillingLicense{JsonString(*it, "number"), *until, JsonBool(*it, "revoked", false)};
+        FillingLicense{JsonString(*it, "number"), until, JsonBool(*it, "revoked", false)};
   }
   if (!operators.is_array()) return Status::Malformed("fleet page: no 'operators' list");
   for (const json& o : operators) {
@@ -108,9 +107,8 @@ Result<FleetFacts> ParseFacts(const std::string& station_id, const std::string& 
     op.id = JsonString(o, "id");
     if (op.id.empty()) return Status::Malformed("fleet page: an operator without an id");
     if (auto it = o.find("certificate"); it != o.end() && it->is_object()) {
-      auto until = DateField(*it, "valid_until", "certificate");
-      if (!until.ok()) return until.status();
-      op.certificate = Certificate{JsonString(*it, "number"), *until};
+      PINGMA_ASSIGN_OR_RETURN(auto until, DateField(*it, "valid_until", "certificate"));
+      op.certificate = Certificate{JsonString(*it, "number"), until};
     }
     f.operators[op.id] = std::move(op);
   }
@@ -119,12 +117,8 @@ Result<FleetFacts> ParseFacts(const std::string& station_id, const std::string& 
     CustodyAgreement a;
     a.owner_company_id = JsonString(c, "owner_company_id");
     a.custodian_company_id = JsonString(c, "custodian_company_id");
-    auto from = DateField(c, "valid_from", "custody");
-    if (!from.ok()) return from.status();
-    auto until = DateField(c, "valid_until", "custody");
-    if (!until.ok()) return until.status();
-    a.valid_from = *from;
-    a.valid_until = *until;
+    PINGMA_ASSIGN_OR_RETURN(a.valid_from, DateField(c, "valid_from", "custody"));
+    PINGMA_ASSIGN_OR_RETURN(a.valid_until, DateField(c, "valid_until", "custody"));
     f.custody.push_back(std::move(a));
   }
   if (!recalls.is_array()) return Status::Malformed("fleet page: no 'recalls' list");
@@ -132,12 +126,8 @@ Result<FleetFacts> ParseFacts(const std::string& station_id, const std::string& 
     Recall recall;
     recall.manufacturer = JsonString(r, "manufacturer");
     recall.reason = JsonString(r, "reason");
-    auto from = OptYearMonth(r, "manufactured_from");
-    if (!from.ok()) return from.status();
-    auto to = OptYearMonth(r, "manufactured_to");
-    if (!to.ok()) return to.status();
-    recall.manufactured_from = *from;
-    recall.manufactured_to = *to;
+    PINGMA_ASSIGN_OR_RETURN(recall.manufactured_from, OptYearMonth(r, "manufactured_from"));
+    PINGMA_ASSIGN_OR_RETURN(recall.manufactured_to, OptYearMonth(r, "manufactured_to"));
     f.recalls.push_back(std::move(recall));
   }
   return f;
@@ -177,10 +167,9 @@ struct Replica::Impl {
   }
   Result<std::optional<std::string>> GetMeta(const char* key) {
     get_meta.Start().Bind(1, key);
-    auto row = get_meta.Step();
-    if (!row.ok()) return row.status();
+    PINGMA_ASSIGN_OR_RETURN(auto row, get_meta.Step());
     std::optional<std::string> out;
-    if (*row) out = get_meta.Text(0);
+    if (row) out = get_meta.Text(0);
     get_meta.Start();
     return out;
   }
@@ -188,9 +177,8 @@ struct Replica::Impl {
   // The stored record of `code`, or nullopt.
   Result<std::optional<Cylinder>> Load(const std::string& code) {
     get_cylinder.Start().Bind(1, code);
-    auto row = get_cylinder.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return std::optional<Cylinder>();
+    PINGMA_ASSIGN_OR_RETURN(auto row, get_cylinder.Step());
+    if (!row) return std::optional<Cylinder>();
     std::string record = get_cylinder.Text(0);
     get_cylinder.Start();
     auto parsed = ParseFleetCylinder(std::move(record));
@@ -206,9 +194,8 @@ struct Replica::Impl {
   Result<std::optional<Cylinder>> Resolve(const ScanKey& key) {
     if (key.kind == ScanKind::kCode) return Load(key.text);
     get_carrier.Start().Bind(1, key.text);
-    auto row = get_carrier.Step();
-    if (!row.ok()) return row.status();
-    if (*row) {
+    PINGMA_ASSIGN_OR_RETURN(auto row, get_carrier.Step());
+    if (row) {
       const std::string code = get_carrier.Text(0);
       get_carrier.Start();
       return Load(code);
@@ -218,22 +205,18 @@ struct Replica::Impl {
   }
 
   Status LoadMeta() {
-    auto cursor_text = GetMeta(kCursor);
-    if (!cursor_text.ok()) return cursor_text.status();
-    cursor = cursor_text->value_or("");
-    auto policy_text = GetMeta(kPolicy);
-    if (!policy_text.ok()) return policy_text.status();
-    if (*policy_text) {
-      auto parsed = ParsePolicy(**policy_text);
+    PINGMA_ASSIGN_OR_RETURN(auto cursor_text, GetMeta(kCursor));
+    cursor = cursor_text.value_or("");
+    PINGMA_ASSIGN_OR_RETURN(auto policy_text, GetMeta(kPolicy));
+    if (policy_text) {
+      auto parsed = ParsePolicy(*policy_text);
       if (!parsed.ok()) return Status::Corruption("replica policy: " + parsed.status().message());
       policy = std::move(*parsed);
     }
     std::optional<std::string> values[6];
     const char* keys[6] = {kStationId, kCompanyId, kStation, kOperators, kCustody, kRecalls};
     for (int i = 0; i < 6; ++i) {
-      auto v = GetMeta(keys[i]);
-      if (!v.ok()) return v.status();
-      values[i] = std::move(*v);
+      PINGMA_ASSIGN_OR_RETURN(values[i], GetMeta(keys[i]));
     }
     if (values[0] && values[1] && values[2] && values[3] && values[4] && values[5]) {
       auto parsed =
@@ -242,10 +225,9 @@ struct Replica::Impl {
       if (!parsed.ok()) return Status::Corruption("replica facts: " + parsed.status().message());
       facts = std::move(*parsed);
     }
-    auto last = GetMeta(kLastFullSync);
-    if (!last.ok()) return last.status();
-    synced = last->has_value();
-    last_full_sync = last->value_or("");
+    PINGMA_ASSIGN_OR_RETURN(auto last, GetMeta(kLastFullSync));
+    synced = last.has_value();
+    last_full_sync = last.value_or("");
     return Status::Ok();
   }
 };
@@ -256,9 +238,8 @@ Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path) {
   // may lack its last pages and sightings, and the cursor committed with them makes
   // the next sync fetch them again. Not syncing every commit keeps each offline
   // decision's sighting write off the disk's flush (p99 5 ms to well under 1 ms).
-  auto db = lite::OpenVersioned(path, "replica", kSchemaVersion, kSchema, lite::Durability::kCrash);
-  if (!db.ok()) return db.status();
-  impl->db = std::move(*db);
+  PINGMA_ASSIGN_OR_RETURN(impl->db, lite::OpenVersioned(path, "replica", kSchemaVersion, kSchema,
+                                                        lite::Durability::kCrash));
   PINGMA_RETURN_IF_ERROR(lite::PrepareAll(
       impl->db,
       {
@@ -324,33 +305,29 @@ Result<std::unique_ptr<const ReplicaPage>> ReadFleetPage(FleetPage fleet_page) {
     out->fact_texts[i] = value ? value->Text() : std::string_view("null");
     facts[i] = ParseOrNull(std::string(out->fact_texts[i]));
   }
-  auto parsed_facts = ParseFacts(*station_id, *company_id, facts[0], facts[1], facts[2], facts[3]);
-  if (!parsed_facts.ok()) return parsed_facts.status();
-  out->facts = std::move(*parsed_facts);
+  PINGMA_ASSIGN_OR_RETURN(
+      out->facts, ParseFacts(*station_id, *company_id, facts[0], facts[1], facts[2], facts[3]));
   out->station_id = std::move(*station_id);
   out->company_id = std::move(*company_id);
   out->next_cursor = std::move(*next_cursor);
   out->rows.reserve(f[kCylinders]->size());
   for (const JsonValue& c : f[kCylinders]->Elements()) {
-    auto parsed = ParseFleetCylinder(c);
-    if (!parsed.ok()) return parsed.status();
-    out->rows.push_back(ReplicaPage::Row{std::move(*parsed), c});
+    PINGMA_ASSIGN_OR_RETURN(auto parsed, ParseFleetCylinder(c));
+    out->rows.push_back(ReplicaPage::Row{std::move(parsed), c});
   }
   return std::unique_ptr<const ReplicaPage>(std::move(out));
 }
 
 Status Replica::ApplyPage(const std::string& page_json) {
-  auto doc = JsonDoc::Parse(page_json);
-  if (!doc.ok()) return doc.status();
+  PINGMA_ASSIGN_OR_RETURN(auto doc, JsonDoc::Parse(page_json));
   FleetPage page;
-  page.doc = std::move(*doc);
+  page.doc = std::move(doc);
   return ApplyPage(std::move(page));
 }
 
 Status Replica::ApplyPage(FleetPage page) {
-  auto read = ReadFleetPage(std::move(page));
-  if (!read.ok()) return read.status();
-  return ApplyPage(**read);
+  PINGMA_ASSIGN_OR_RETURN(auto read, ReadFleetPage(std::move(page)));
+  return ApplyPage(*read);
 }
 
 Status Replica::ApplyPage(const ReplicaPage& page) {
@@ -365,9 +342,7 @@ Status Replica::ApplyPage(const ReplicaPage& page) {
   // only) there is nothing to unbind: a page's codes are distinct, so none of its
   // cylinders can lose a carrier that this page bound. Saves a delete a cylinder.
   impl_->any_carrier.Start();
-  auto any = impl_->any_carrier.Step();
-  if (!any.ok()) return any.status();
-  const bool carriers_bound = *any;
+  PINGMA_ASSIGN_OR_RETURN(const bool carriers_bound, impl_->any_carrier.Step());
   impl_->any_carrier.Start();
   for (const auto& [c, record] : page.rows) {
     // Stored as it came: the registry writes compact JSON, and what was read from
@@ -438,24 +413,22 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
     });
   };
   auto apply = [this, &stats](std::future<Read>& parsed) -> Status {
-    Read page = parsed.get();
-    if (!page.ok()) return page.status();
-    PINGMA_RETURN_IF_ERROR(ApplyPage(**page));
+    PINGMA_ASSIGN_OR_RETURN(const auto page, parsed.get());
+    PINGMA_RETURN_IF_ERROR(ApplyPage(*page));
     stats.pages += 1;
-    stats.cylinders += static_cast<std::int64_t>((*page)->rows.size());
+    stats.cylinders += static_cast<std::int64_t>(page->rows.size());
     return Status::Ok();
   };
   std::future<Result<FleetPage>> fetched = fetch(cursor);
   std::future<Read> parsed;  // the page before, on its way to be applied
   // A page is at most 5,000 cylinders; the cap only stops a feed that never ends.
   for (int guard = 0; guard < 1000000; ++guard) {
-    Result<FleetPage> page = fetched.get();
-    if (!page.ok()) return page.status();
-    const std::string next_cursor = page->next_cursor;
+    PINGMA_ASSIGN_OR_RETURN(FleetPage page, fetched.get());
+    const std::string next_cursor = page.next_cursor;
     const bool advanced = next_cursor != cursor;
-    const bool last = !page->more;
+    const bool last = !page.more;
     if (!last && advanced) fetched = fetch(next_cursor);
-    auto parsing = read(std::move(*page));
+    auto parsing = read(std::move(page));
     if (parsed.valid()) PINGMA_RETURN_IF_ERROR(apply(parsed));
     parsed = std::move(parsing);
     cursor = next_cursor;
@@ -466,9 +439,8 @@ Result<SyncStats> Replica::Sync(RegistryClient& client, const std::string& stati
     }
   }
   if (parsed.valid()) PINGMA_RETURN_IF_ERROR(apply(parsed));
-  auto policy = client.FetchPolicy();
-  if (!policy.ok()) return policy.status();
-  PINGMA_RETURN_IF_ERROR(SetPolicy(*policy));
+  PINGMA_ASSIGN_OR_RETURN(auto policy, client.FetchPolicy());
+  PINGMA_RETURN_IF_ERROR(SetPolicy(policy));
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     const std::string now = WallNow().ToString();
@@ -494,9 +466,8 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
     return Status::Invalid("empty_gross_kg must be from 0 to 1000");
   }
   for (const std::string& d : request.defects) {
-    auto defect = ParseDefect(d);
-    if (!defect.ok()) return defect.status();
-    in.defects.push_back(*defect);
+    PINGMA_ASSIGN_OR_RETURN(auto defect, ParseDefect(d));
+    in.defects.push_back(defect);
   }
 
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -509,9 +480,7 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
     return Status::PermissionDenied("this replica is station " + facts.station.id + "'s, not " +
                                     request.station_id + "'s");
   }
-  auto cylinder = impl_->Resolve(*key);
-  if (!cylinder.ok()) return cylinder.status();
-  in.cylinder = std::move(*cylinder);
+  PINGMA_ASSIGN_OR_RETURN(in.cylinder, impl_->Resolve(*key));
   in.station = facts.station;
   if (auto op = facts.operators.find(request.operator_id); op != facts.operators.end()) {
     in.operator_facts = op->second;
@@ -520,9 +489,8 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
   in.recalls = facts.recalls;
   if (in.cylinder) {
     impl_->get_sighting.Start().Bind(1, in.cylinder->code);
-    auto row = impl_->get_sighting.Step();
-    if (!row.ok()) return row.status();
-    if (*row) in.last_check = Sighting{facts.station.id, Instant{impl_->get_sighting.Int(0)}};
+    PINGMA_ASSIGN_OR_RETURN(auto row, impl_->get_sighting.Step());
+    if (row) in.last_check = Sighting{facts.station.id, Instant{impl_->get_sighting.Int(0)}};
     impl_->get_sighting.Start();
   }
 
@@ -570,9 +538,8 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
 Result<std::int64_t> Replica::Size() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->count.Start();
-  auto row = impl_->count.Step();
-  if (!row.ok()) return row.status();
-  const std::int64_t n = *row ? impl_->count.Int(0) : 0;
+  PINGMA_ASSIGN_OR_RETURN(auto row, impl_->count.Step());
+  const std::int64_t n = row ? impl_->count.Int(0) : 0;
   impl_->count.Start();
   return n;
 }

@@ -1,713 +1,21 @@
-// The scale driver: register maps (profiles) read from TOML, value assembly, and the
-// libmodbus client. See scale.h for the contract.
+// The libmodbus scale driver. See scale.h for the contract.
 #include "scale.h"
 
 #include <modbus/modbus.h>
 
-#include <toml++/toml.h>
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <fstream>
-#include <initializer_list>
 #include <limits>
 #include <sstream>
 #include <utility>
 
 namespace pingma::station {
 
-// ---- value assembly -----------------------------------------------------------------
-
-int RegisterSpec::registers() const {
-  return type == ValueType::kUint32 || type == ValueType::kInt32 || type == ValueType::kFloat32 ? 2
-                                                                                                : 1;
-}
-
-namespace {
-
-std::uint16_t SwapBytes(std::uint16_t r) {
-  return static_cast<std::uint16_t>((r >> 8) | (r << 8));
-}
-
-/// The 32 bits of a two-register value, from the registers as they are on the wire.
-std::uint32_t Assemble32(const RegisterSpec& spec, const std::uint16_t* wire) {
-  std::uint16_t first = spec.swap_bytes ? SwapBytes(wire[0]) : wire[0];
-  std::uint16_t second = spec.swap_bytes ? SwapBytes(wire[1]) : wire[1];
-  if (spec.words == WordOrder::kLowFirst) std::swap(first, second);
-  return (static_cast<std::uint32_t>(first) << 16) | second;
-}
-
-void Split32(const RegisterSpec& spec, std::uint32_t bits, std::uint16_t* wire) {
-  std::uint16_t high = static_cast<std::uint16_t>(bits >> 16);
-  std::uint16_t low = static_cast<std::uint16_t>(bits & 0xFFFFu);
-  if (spec.words == WordOrder::kLowFirst) std::swap(high, low);
-  wire[0] = spec.swap_bytes ? SwapBytes(high) : high;
-  wire[1] = spec.swap_bytes ? SwapBytes(low) : low;
-}
-
-/// Decimal scales (0.1, 0.01, 0.001) divide by their exact inverse, so that 15000 at
-/// 0.01 is 150 exactly and a reading at capacity is not a hair above it.
-std::optional<double> DecimalInverse(double scale) {
-  if (scale <= 0 || scale >= 1) return std::nullopt;
-  const double inverse = std::round(1 / scale);
-  if (std::fabs(inverse * scale - 1) > 1e-12) return std::nullopt;
-  return inverse;
-}
-
-double ApplyScale(double raw, double scale) {
-  if (const auto inverse = DecimalInverse(scale)) return raw / *inverse;
-  return raw * scale;
-}
-
-double RemoveScale(double value, double scale) {
-  if (const auto inverse = DecimalInverse(scale)) return value * *inverse;
-  return value / scale;
-}
-
-}  // namespace
-
-double DecodeValue(const RegisterSpec& spec, const std::uint16_t* wire) {
-  double raw = 0;
-  switch (spec.type) {
-    case ValueType::kUint16:
-      raw = spec.swap_bytes ? SwapBytes(wire[0]) : wire[0];
-      break;
-    case ValueType::kInt16:
-      raw = static_cast<std::int16_t>(spec.swap_bytes ? SwapBytes(wire[0]) : wire[0]);
-      break;
-    case ValueType::kUint32:
-      raw = Assemble32(spec, wire);
-      break;
-    case ValueType::kInt32:
-      raw = static_cast<std::int32_t>(Assemble32(spec, wire));
-      break;
-    case ValueType::kFloat32: {
-      // Not modbus_get_float_*: libmodbus 3.1.6 names those swapped on little-endian.
-      const std::uint32_t bits = Assemble32(spec, wire);
-      float f = 0;
-      std::memcpy(&f, &bits, sizeof f);
-      raw = f;
-      break;
-    }
-  }
-  return ApplyScale(raw, spec.scale);
-}
-
-Result<std::vector<std::uint16_t>> EncodeValue(const RegisterSpec& spec, double value) {
-  if (!std::isfinite(value)) return Status::Invalid("cannot write a value that is not finite");
-  std::vector<std::uint16_t> wire(static_cast<std::size_t>(spec.registers()));
-  const double raw = RemoveScale(value, spec.scale);
-  if (spec.type == ValueType::kFloat32) {
-    if (std::fabs(raw) > std::numeric_limits<float>::max()) {
-      return Status::Invalid("value " + std::to_string(value) + " does not fit a float32");
-    }
-    const float f = static_cast<float>(raw);
-    std::uint32_t bits = 0;
-    std::memcpy(&bits, &f, sizeof bits);
-    Split32(spec, bits, wire.data());
-    return wire;
-  }
-  const double whole = std::round(raw);
-  double low = 0, high = 0;
-  switch (spec.type) {
-    case ValueType::kUint16:
-      high = 65535;
-      break;
-    case ValueType::kInt16:
-      low = -32768, high = 32767;
-      break;
-    case ValueType::kUint32:
-      high = 4294967295.0;
-      break;
-    case ValueType::kInt32:
-      low = -2147483648.0, high = 2147483647.0;
-      break;
-    case ValueType::kFloat32:
-      break;
-  }
-  if (whole < low || whole > high) {
-    return Status::Invalid("value " + std::to_string(value) + " does not fit the register type");
-  }
-  if (spec.registers() == 1) {
-    const auto bits = static_cast<std::uint16_t>(static_cast<std::int32_t>(whole) & 0xFFFF);
-    wire[0] = spec.swap_bytes ? SwapBytes(bits) : bits;
-  } else {
-    const auto bits = static_cast<std::uint32_t>(static_cast<std::int64_t>(whole) & 0xFFFFFFFF);
-    Split32(spec, bits, wire.data());
-  }
-  return wire;
-}
-
-Status CheckGross(const ScaleProfile& profile, double gross_kg) {
-  std::ostringstream why;
-  if (std::isnan(gross_kg)) {
-    why << "NaN";
-  } else if (std::isinf(gross_kg)) {
-    why << (gross_kg > 0 ? "+" : "-") << "infinity";
-  } else if (gross_kg < -profile.negative_tolerance_kg) {
-    why << gross_kg << " kg, below -" << profile.negative_tolerance_kg << " kg";
-  } else if (gross_kg > profile.capacity_kg) {
-    why << gross_kg << " kg, above the capacity " << profile.capacity_kg << " kg";
-  } else {
-    return Status::Ok();
-  }
-  return Status::Invalid("fault, not a reading: gross " + why.str());
-}
-
-// ---- profiles -----------------------------------------------------------------------
-
-ScaleProfile DefaultProfile() {
-  ScaleProfile p;
-  p.name = "pingma-fill-v1";
-  auto reg = [](int address, ValueType type) {
-    RegisterSpec spec;
-    spec.kind = RegisterKind::kHolding;
-    spec.address = address;
-    spec.type = type;
-    return spec;
-  };
-  auto status_bit = [](int bit) {
-    RegisterSpec spec;
-    spec.kind = RegisterKind::kHolding;
-    spec.address = 4;
-    spec.bit = bit;
-    return spec;
-  };
-  p.gross_kg = reg(0, ValueType::kFloat32);
-  p.cutoff_gross_kg = reg(2, ValueType::kFloat32);
-  p.stable = status_bit(0);
-  p.valve_open = status_bit(1);
-  p.fill_done = status_bit(2);
-  p.fault = status_bit(3);
-  p.present = status_bit(4);
-  p.overload = status_bit(5);
-  p.command = reg(5, ValueType::kUint16);
-  p.interlock = reg(6, ValueType::kUint16);
-  p.heartbeat = reg(7, ValueType::kUint16);
-  p.fault_code = reg(8, ValueType::kUint16);
-  auto coil = [](int address) {
-    RegisterSpec spec;
-    spec.kind = RegisterKind::kCoil;
-    spec.address = address;
-    return spec;
-  };
-  p.lamp_green = coil(0);
-  p.lamp_amber = coil(1);
-  p.lamp_red = coil(2);
-  p.buzzer = coil(3);
-  p.message_code = reg(9, ValueType::kUint16);
-  return p;
-}
-
 bool ScaleSignals::operator==(const ScaleSignals& other) const {
   return green == other.green && amber == other.amber && red == other.red &&
          buzzer == other.buzzer && message == other.message;
 }
-
-namespace {
-
-/// Reads one TOML table into a spec, and says which key is wrong. Every key a table
-/// holds must be consumed: a misspelt key is an error, never silently a default.
-class TableReader {
- public:
-  TableReader(const toml::table& table, std::string path) : table_(table), path_(std::move(path)) {}
-
-  std::string Name(std::string_view key) const { return path_ + "." + std::string(key); }
-
-  bool Has(std::string_view key) const { return table_.contains(key); }
-
-  Result<std::int64_t> Integer(std::string_view key, std::int64_t low, std::int64_t high) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    const auto* value = node->as_integer();
-    if (value == nullptr) return Status::Invalid(Name(key) + " must be an integer");
-    if (value->get() < low || value->get() > high) {
-      return Status::Invalid(Name(key) + " is " + std::to_string(value->get()) + ", outside " +
-                             std::to_string(low) + ".." + std::to_string(high));
-    }
-    return value->get();
-  }
-
-  Result<double> Number(std::string_view key) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    if (const auto* i = node->as_integer()) return static_cast<double>(i->get());
-    if (const auto* f = node->as_floating_point()) {
-      if (!std::isfinite(f->get())) return Status::Invalid(Name(key) + " must be finite");
-      return f->get();
-    }
-    return Status::Invalid(Name(key) + " must be a number");
-  }
-
-  Result<std::string> String(std::string_view key) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    const auto* value = node->as_string();
-    if (value == nullptr) return Status::Invalid(Name(key) + " must be a string");
-    return value->get();
-  }
-
-  Result<bool> Boolean(std::string_view key) {
-    used_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Invalid(Name(key) + " is missing");
-    const auto* value = node->as_boolean();
-    if (value == nullptr) return Status::Invalid(Name(key) + " must be true or false");
-    return value->get();
-  }
-
-  /// Marks a key as read by the caller (a sub-table handled elsewhere).
-  void Use(std::string_view key) { used_.emplace_back(key); }
-
-  /// kInvalid naming the first key that is in no list of `known`: checked before any
-  /// key is read, so that a misspelt key is named rather than reported missing.
-  Status OnlyKnown(std::initializer_list<std::string_view> known) const {
-    for (const auto& [key, node] : table_) {
-      (void)node;
-      if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
-        return Status::Invalid(Name(key.str()) + " is not a known key");
-      }
-    }
-    return Status::Ok();
-  }
-
-  /// kInvalid naming the first key nobody asked for.
-  Status NoOthers() const {
-    for (const auto& [key, node] : table_) {
-      (void)node;
-      if (std::find(used_.begin(), used_.end(), key.str()) == used_.end()) {
-        return Status::Invalid(Name(key.str()) + " is not a known key");
-      }
-    }
-    return Status::Ok();
-  }
-
- private:
-  const toml::table& table_;
-  std::string path_;
-  std::vector<std::string> used_;
-};
-
-#define PINGMA_ASSIGN_OR_RETURN(lhs, expr)                    \
-  do {                                                        \
-    auto pingma_result_ = (expr);                             \
-    if (!pingma_result_.ok()) return pingma_result_.status(); \
-    lhs = std::move(*pingma_result_);                         \
-  } while (false)
-
-Result<RegisterKind> ParseKind(TableReader& t) {
-  std::string kind;
-  PINGMA_ASSIGN_OR_RETURN(kind, t.String("kind"));
-  if (kind == "holding") return RegisterKind::kHolding;
-  if (kind == "input") return RegisterKind::kInput;
-  if (kind == "coil") return RegisterKind::kCoil;
-  if (kind == "discrete") return RegisterKind::kDiscreteInput;
-  return Status::Invalid(t.Name("kind") + " is \"" + kind +
-                         "\"; expected holding, input, coil or discrete");
-}
-
-const char* KindName(RegisterKind kind) {
-  switch (kind) {
-    case RegisterKind::kHolding:
-      return "holding register";
-    case RegisterKind::kInput:
-      return "input register";
-    case RegisterKind::kCoil:
-      return "coil";
-    case RegisterKind::kDiscreteInput:
-      return "discrete input";
-  }
-  return "register";
-}
-
-bool IsBitKind(RegisterKind kind) {
-  return kind == RegisterKind::kCoil || kind == RegisterKind::kDiscreteInput;
-}
-
-/// What a table may say, by its role in the profile.
-enum class Role { kValue, kWritableValue, kFlag, kCommand, kInterlock, kSignal, kMessage };
-
-Status CheckKind(TableReader& t, RegisterKind kind, Role role) {
-  const bool ok = [&] {
-    switch (role) {
-      case Role::kValue:
-        return !IsBitKind(kind);
-      case Role::kWritableValue:
-      case Role::kMessage:
-        return kind == RegisterKind::kHolding;
-      case Role::kFlag:
-        return true;
-      case Role::kCommand:
-      case Role::kInterlock:
-      case Role::kSignal:
-        return kind == RegisterKind::kHolding || kind == RegisterKind::kCoil;
-    }
-    return false;
-  }();
-  if (ok) return Status::Ok();
-  const char* allowed = role == Role::kValue ? "holding or input"
-                        : (role == Role::kWritableValue || role == Role::kMessage)
-                            ? "holding (it is written)"
-                            : "holding or coil (it is written)";
-  return Status::Invalid(t.Name("kind") + " must be " + allowed);
-}
-
-/// type of a register value, when `required` or given.
-Status ParseType(TableReader& t, RegisterSpec& spec, bool required) {
-  if (required || t.Has("type")) {
-    std::string type;
-    PINGMA_ASSIGN_OR_RETURN(type, t.String("type"));
-    if (type == "uint16")
-      spec.type = ValueType::kUint16;
-    else if (type == "int16")
-      spec.type = ValueType::kInt16;
-    else if (type == "uint32")
-      spec.type = ValueType::kUint32;
-    else if (type == "int32")
-      spec.type = ValueType::kInt32;
-    else if (type == "float32")
-      spec.type = ValueType::kFloat32;
-    else {
-      return Status::Invalid(t.Name("type") + " is \"" + type +
-                             "\"; expected uint16, int16, uint32, int32 or float32");
-    }
-  }
-  return Status::Ok();
-}
-
-/// type / words / swap_bytes / scale of a register value; all but type optional.
-Status ParseNumberFormat(TableReader& t, RegisterSpec& spec, bool type_required) {
-  PINGMA_RETURN_IF_ERROR(ParseType(t, spec, type_required));
-  if (t.Has("words")) {
-    std::string words;
-    PINGMA_ASSIGN_OR_RETURN(words, t.String("words"));
-    if (words == "high-first")
-      spec.words = WordOrder::kHighFirst;
-    else if (words == "low-first")
-      spec.words = WordOrder::kLowFirst;
-    else {
-      return Status::Invalid(t.Name("words") + " is \"" + words +
-                             "\"; expected high-first or low-first");
-    }
-  }
-  if (t.Has("swap_bytes")) PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
-  if (t.Has("scale")) {
-    PINGMA_ASSIGN_OR_RETURN(spec.scale, t.Number("scale"));
-    if (spec.scale == 0) return Status::Invalid(t.Name("scale") + " must not be 0");
-  }
-  return Status::Ok();
-}
-
-Status ParseAddress(TableReader& t, RegisterSpec& spec) {
-  std::int64_t address = 0;
-  // A 32-bit value needs its second register inside the 16-bit address space too.
-  PINGMA_ASSIGN_OR_RETURN(address, t.Integer("address", 0, 65536 - spec.registers()));
-  spec.address = static_cast<int>(address);
-  return Status::Ok();
-}
-
-/// One register-map entry. `extra` reads the role's own keys (command values, ...).
-template <typename Extra>
-Status ParseSpec(const toml::table& profile, std::string_view key, Role role, bool required,
-                 RegisterSpec& spec, Extra&& extra) {
-  const toml::node* node = profile.get(key);
-  const std::string path = "profile." + std::string(key);
-  if (node == nullptr) {
-    if (required) return Status::Invalid(path + " is missing");
-    return Status::Ok();  // spec stays absent (address -1)
-  }
-  const toml::table* table = node->as_table();
-  if (table == nullptr) return Status::Invalid(path + " must be a table");
-  TableReader t(*table, path);
-  PINGMA_RETURN_IF_ERROR(
-      t.OnlyKnown({"kind", "address", "type", "words", "swap_bytes", "scale", "bit", "invert",
-                   "start", "stop", "zero", "locked", "unlocked"}));
-  spec = RegisterSpec{};
-  PINGMA_ASSIGN_OR_RETURN(spec.kind, ParseKind(t));
-  PINGMA_RETURN_IF_ERROR(CheckKind(t, spec.kind, role));
-  switch (role) {
-    case Role::kValue:
-    case Role::kWritableValue:
-      PINGMA_RETURN_IF_ERROR(ParseNumberFormat(t, spec, /*type_required=*/true));
-      PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
-      break;
-    case Role::kFlag:
-      PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
-      if (!IsBitKind(spec.kind)) {
-        std::int64_t bit = 0;
-        PINGMA_ASSIGN_OR_RETURN(bit, t.Integer("bit", 0, 15));
-        spec.bit = static_cast<int>(bit);
-      }
-      if (t.Has("invert")) PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
-      break;
-    case Role::kCommand:
-    case Role::kInterlock:
-      if (spec.kind == RegisterKind::kHolding) {
-        PINGMA_RETURN_IF_ERROR(ParseNumberFormat(t, spec, /*type_required=*/false));
-        if (spec.registers() != 1 || spec.type == ValueType::kFloat32) {
-          return Status::Invalid(t.Name("type") + " must be uint16 or int16");
-        }
-      }
-      // A command's coils are named by start/stop/zero; its "address" is start's.
-      if (!(role == Role::kCommand && spec.kind == RegisterKind::kCoil)) {
-        PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
-      }
-      break;
-    case Role::kSignal:
-      // A coil, or one bit of a holding register that the driver reads, changes and
-      // writes back.
-      PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
-      if (spec.kind == RegisterKind::kHolding) {
-        std::int64_t bit = 0;
-        PINGMA_ASSIGN_OR_RETURN(bit, t.Integer("bit", 0, 15));
-        spec.bit = static_cast<int>(bit);
-      }
-      if (t.Has("invert")) PINGMA_ASSIGN_OR_RETURN(spec.invert, t.Boolean("invert"));
-      break;
-    case Role::kMessage:
-      // A small code (API.md's 0..5): no scale, no word order.
-      PINGMA_RETURN_IF_ERROR(ParseType(t, spec, /*required=*/false));
-      if (spec.registers() != 1 || spec.type == ValueType::kFloat32) {
-        return Status::Invalid(t.Name("type") + " must be uint16 or int16");
-      }
-      if (t.Has("swap_bytes")) PINGMA_ASSIGN_OR_RETURN(spec.swap_bytes, t.Boolean("swap_bytes"));
-      PINGMA_RETURN_IF_ERROR(ParseAddress(t, spec));
-      break;
-  }
-  PINGMA_RETURN_IF_ERROR(extra(t, spec));
-  return t.NoOthers();
-}
-
-Status NoExtra(TableReader&, RegisterSpec&) {
-  return Status::Ok();
-}
-
-/// A signal's write must never land on what controls the fill: a lamp on the
-/// interlock's coil would unlock the valve with the lamp, and a read-modify-write of a
-/// lamp bit in the interlock's register would write back whatever the interlock held
-/// at the read. So each signal owns its coil or bit, and no signal shares a register or
-/// coil with the cutoff, the command or the interlock.
-Status CheckSignalsApart(const ScaleProfile& p) {
-  struct Written {
-    std::string key;
-    RegisterKind kind;
-    int first, last;  ///< the addresses it covers
-    int bit;          ///< -1: the whole register or coil
-  };
-  std::vector<Written> taken;
-  auto add = [&taken](std::string key, const RegisterSpec& spec) {
-    taken.push_back(
-        {std::move(key), spec.kind, spec.address, spec.address + spec.registers() - 1, spec.bit});
-  };
-  if (p.cutoff_gross_kg.present()) add("cutoff_gross_kg", p.cutoff_gross_kg);
-  if (p.interlock.present()) add("interlock", p.interlock);
-  if (p.command.kind == RegisterKind::kCoil) {
-    for (const auto& [name, address] : {std::pair<const char*, int>{"start", p.command_start},
-                                        {"stop", p.command_stop},
-                                        {"zero", p.command_zero}}) {
-      RegisterSpec coil = p.command;
-      coil.address = address;
-      add(std::string("command.") + name, coil);
-    }
-  } else if (p.command.present()) {
-    add("command", p.command);
-  }
-  const std::pair<const char*, const RegisterSpec*> signals[] = {{"lamp_green", &p.lamp_green},
-                                                                 {"lamp_amber", &p.lamp_amber},
-                                                                 {"lamp_red", &p.lamp_red},
-                                                                 {"buzzer", &p.buzzer},
-                                                                 {"message_code", &p.message_code}};
-  for (const auto& [key, spec] : signals) {
-    if (!spec->present()) continue;
-    const int first = spec->address, last = spec->address + spec->registers() - 1;
-    for (const Written& w : taken) {
-      const bool overlaps = w.kind == spec->kind && first <= w.last && w.first <= last;
-      // Two signals may share a holding register by its bits, each its own.
-      const bool own_bits = w.bit >= 0 && spec->bit >= 0 && w.bit != spec->bit;
-      if (overlaps && !own_bits) {
-        std::string where = std::string(KindName(spec->kind)) + " " + std::to_string(first);
-        if (spec->bit >= 0) where += " bit " + std::to_string(spec->bit);
-        return Status::Invalid("profile." + std::string(key) + " is on " + where +
-                               ", which profile." + w.key + " uses");
-      }
-    }
-    add(key, *spec);
-  }
-  return Status::Ok();
-}
-
-Result<ScaleProfile> ParseProfileTable(const toml::table& root) {
-  for (const auto& [key, node] : root) {
-    (void)node;
-    if (key.str() != "profile")
-      return Status::Invalid(std::string(key.str()) + " is not a known key");
-  }
-  const toml::node* node = root.get("profile");
-  if (node == nullptr || node->as_table() == nullptr) {
-    return Status::Invalid("profile is missing (a [profile] table)");
-  }
-  const toml::table& table = *node->as_table();
-  TableReader t(table, "profile");
-  PINGMA_RETURN_IF_ERROR(t.OnlyKnown({"name",
-                                      "capacity_kg",
-                                      "negative_tolerance_kg",
-                                      "response_timeout_ms",
-                                      "gross_kg",
-                                      "cutoff_gross_kg",
-                                      "stable",
-                                      "valve_open",
-                                      "fill_done",
-                                      "fault",
-                                      "present",
-                                      "overload",
-                                      "command",
-                                      "interlock",
-                                      "heartbeat",
-                                      "fault_code",
-                                      "lamp_green",
-                                      "lamp_amber",
-                                      "lamp_red",
-                                      "buzzer",
-                                      "message_code"}));
-  ScaleProfile p;  // every map entry absent until the file names it
-  p.gross_kg = p.cutoff_gross_kg = p.stable = p.valve_open = p.fill_done = p.fault = p.present =
-      p.overload = p.command = p.interlock = p.heartbeat = p.fault_code = p.lamp_green =
-          p.lamp_amber = p.lamp_red = p.buzzer = p.message_code = RegisterSpec{};
-  PINGMA_ASSIGN_OR_RETURN(p.name, t.String("name"));
-  if (p.name.empty()) return Status::Invalid("profile.name must not be empty");
-  PINGMA_ASSIGN_OR_RETURN(p.capacity_kg, t.Number("capacity_kg"));
-  if (p.capacity_kg <= 0) return Status::Invalid("profile.capacity_kg must be above 0");
-  if (t.Has("negative_tolerance_kg")) {
-    PINGMA_ASSIGN_OR_RETURN(p.negative_tolerance_kg, t.Number("negative_tolerance_kg"));
-    if (p.negative_tolerance_kg < 0) {
-      return Status::Invalid("profile.negative_tolerance_kg must not be negative");
-    }
-  }
-  if (t.Has("response_timeout_ms")) {
-    std::int64_t ms = 0;
-    PINGMA_ASSIGN_OR_RETURN(ms, t.Integer("response_timeout_ms", 1, 60000));
-    p.response_timeout = std::chrono::milliseconds(ms);
-  }
-
-  struct Entry {
-    const char* key;
-    Role role;
-    bool required;
-    RegisterSpec* spec;
-  };
-  const Entry entries[] = {
-      {"gross_kg", Role::kValue, true, &p.gross_kg},
-      {"cutoff_gross_kg", Role::kWritableValue, true, &p.cutoff_gross_kg},
-      {"stable", Role::kFlag, false, &p.stable},
-      {"valve_open", Role::kFlag, false, &p.valve_open},
-      {"fill_done", Role::kFlag, false, &p.fill_done},
-      {"fault", Role::kFlag, false, &p.fault},
-      {"present", Role::kFlag, false, &p.present},
-      {"overload", Role::kFlag, false, &p.overload},
-      {"heartbeat", Role::kValue, false, &p.heartbeat},
-      {"fault_code", Role::kValue, false, &p.fault_code},
-      {"lamp_green", Role::kSignal, false, &p.lamp_green},
-      {"lamp_amber", Role::kSignal, false, &p.lamp_amber},
-      {"lamp_red", Role::kSignal, false, &p.lamp_red},
-      {"buzzer", Role::kSignal, false, &p.buzzer},
-      {"message_code", Role::kMessage, false, &p.message_code},
-  };
-  for (const Entry& e : entries) {
-    t.Use(e.key);
-    PINGMA_RETURN_IF_ERROR(ParseSpec(table, e.key, e.role, e.required, *e.spec, NoExtra));
-  }
-
-  t.Use("command");
-  PINGMA_RETURN_IF_ERROR(ParseSpec(
-      table, "command", Role::kCommand, true, p.command,
-      [&p](TableReader& c, RegisterSpec& spec) -> Status {
-        const bool coil = spec.kind == RegisterKind::kCoil;
-        // Register values fit the register; coil addresses fit the address space.
-        const std::int64_t high = coil ? 65535 : (spec.type == ValueType::kInt16 ? 32767 : 65535);
-        const std::int64_t low = (!coil && spec.type == ValueType::kInt16) ? -32768 : 0;
-        std::int64_t v = 0;
-        PINGMA_ASSIGN_OR_RETURN(v, c.Integer("start", low, high));
-        p.command_start = static_cast<int>(v);
-        PINGMA_ASSIGN_OR_RETURN(v, c.Integer("stop", low, high));
-        p.command_stop = static_cast<int>(v);
-        PINGMA_ASSIGN_OR_RETURN(v, c.Integer("zero", low, high));
-        p.command_zero = static_cast<int>(v);
-        if (p.command_start == p.command_stop || p.command_start == p.command_zero ||
-            p.command_stop == p.command_zero) {
-          return Status::Invalid(c.Name("start") + ", stop and zero must differ");
-        }
-        if (coil) spec.address = p.command_start;
-        return Status::Ok();
-      }));
-
-  t.Use("interlock");
-  PINGMA_RETURN_IF_ERROR(ParseSpec(
-      table, "interlock", Role::kInterlock, true, p.interlock,
-      [&p](TableReader& c, RegisterSpec& spec) -> Status {
-        const bool coil = spec.kind == RegisterKind::kCoil;
-        const std::int64_t high = coil ? 1 : (spec.type == ValueType::kInt16 ? 32767 : 65535);
-        const std::int64_t low = (!coil && spec.type == ValueType::kInt16) ? -32768 : 0;
-        std::int64_t v = 0;
-        PINGMA_ASSIGN_OR_RETURN(v, c.Integer("locked", low, high));
-        p.interlock_locked = static_cast<int>(v);
-        PINGMA_ASSIGN_OR_RETURN(v, c.Integer("unlocked", low, high));
-        p.interlock_unlocked = static_cast<int>(v);
-        if (p.interlock_locked == p.interlock_unlocked) {
-          return Status::Invalid(c.Name("locked") + " and unlocked must differ");
-        }
-        return Status::Ok();
-      }));
-
-  PINGMA_RETURN_IF_ERROR(t.NoOthers());
-  if (p.cutoff_gross_kg.present() && EncodeValue(p.cutoff_gross_kg, p.capacity_kg).ok() == false) {
-    return Status::Invalid("profile.cutoff_gross_kg cannot hold the capacity " +
-                           std::to_string(p.capacity_kg) + " kg in its type and scale");
-  }
-  PINGMA_RETURN_IF_ERROR(CheckSignalsApart(p));
-  return p;
-}
-
-}  // namespace
-
-Result<ScaleProfile> ParseProfile(std::string_view toml_text) {
-  // toml++ reports syntax errors by exception; none leaves this function.
-  try {
-    const toml::table root = toml::parse(toml_text);
-    return ParseProfileTable(root);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream message;
-    message << "profile TOML: " << e.description() << " at line " << e.source().begin.line
-            << ", column " << e.source().begin.column;
-    return Status::Malformed(message.str());
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("profile TOML: ") + e.what());
-  }
-}
-
-Result<ScaleProfile> LoadProfile(const std::string& path_or_builtin_name) {
-  if (path_or_builtin_name == "pingma-fill-v1") return DefaultProfile();
-  std::ifstream in(path_or_builtin_name, std::ios::binary);
-  if (!in) {
-    return Status::NotFound("scale profile " + path_or_builtin_name +
-                            ": no such file, and not a built-in profile (pingma-fill-v1)");
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Status::IoError("scale profile " + path_or_builtin_name + ": read failed");
-  Result<ScaleProfile> profile = ParseProfile(text.str());
-  if (!profile.ok()) {
-    return Status(profile.status().code(),
-                  path_or_builtin_name + ": " + profile.status().message());
-  }
-  return profile;
-}
-
-// ---- the libmodbus driver -----------------------------------------------------------
-
 namespace {
 
 /// Owns a modbus_t: closes the link and frees the context together.
@@ -798,10 +106,9 @@ class ModbusScale final : public Scale {
       PINGMA_RETURN_IF_ERROR(ReadSpan(kind, cache));
     }
     ScaleReading reading;
-    Result<double> gross = ReadValue(profile_.gross_kg, cache);
-    if (!gross.ok()) return gross.status();
-    PINGMA_RETURN_IF_ERROR(CheckGross(profile_, *gross));
-    reading.gross_kg = *gross;
+    PINGMA_ASSIGN_OR_RETURN(double gross, ReadValue(profile_.gross_kg, cache));
+    PINGMA_RETURN_IF_ERROR(CheckGross(profile_, gross));
+    reading.gross_kg = gross;
     const std::pair<const RegisterSpec*, bool*> flags[] = {
         {&profile_.stable, &reading.stable},       {&profile_.valve_open, &reading.valve_open},
         {&profile_.fill_done, &reading.fill_done}, {&profile_.fault, &reading.fault},
@@ -809,17 +116,13 @@ class ModbusScale final : public Scale {
     };
     for (const auto& [spec, out] : flags) {
       if (!spec->present()) continue;
-      Result<bool> bit = ReadFlag(*spec, cache);
-      if (!bit.ok()) return bit.status();
-      *out = *bit;
+      PINGMA_ASSIGN_OR_RETURN(*out, ReadFlag(*spec, cache));
     }
     const std::pair<const RegisterSpec*, std::optional<std::uint32_t>*> counters[] = {
         {&profile_.heartbeat, &reading.heartbeat}, {&profile_.fault_code, &reading.fault_code}};
     for (const auto& [spec, out] : counters) {
       if (!spec->present()) continue;
-      Result<double> value = ReadValue(*spec, cache);
-      if (!value.ok()) return value.status();
-      const double v = *value;
+      PINGMA_ASSIGN_OR_RETURN(const double v, ReadValue(*spec, cache));
       *out = std::isfinite(v) && v >= 0 && v <= 4294967295.0 ? static_cast<std::uint32_t>(v) : 0;
     }
     return reading;
@@ -830,9 +133,9 @@ class ModbusScale final : public Scale {
       return Status::Invalid("cutoff " + std::to_string(gross_kg) + " kg is outside 0.." +
                              std::to_string(profile_.capacity_kg) + " kg");
     }
-    Result<std::vector<std::uint16_t>> wire = EncodeValue(profile_.cutoff_gross_kg, gross_kg);
-    if (!wire.ok()) return wire.status();
-    return WriteRegisters(profile_.cutoff_gross_kg.address, *wire, "cutoff");
+    PINGMA_ASSIGN_OR_RETURN(std::vector<std::uint16_t> wire,
+                            EncodeValue(profile_.cutoff_gross_kg, gross_kg));
+    return WriteRegisters(profile_.cutoff_gross_kg.address, wire, "cutoff");
   }
 
   Status SetInterlock(bool unlocked) override { return WriteInterlock(unlocked); }
@@ -842,9 +145,9 @@ class ModbusScale final : public Scale {
                       : command == ScaleCommand::kStop ? profile_.command_stop
                                                        : profile_.command_zero;
     if (profile_.command.kind == RegisterKind::kCoil) return WriteCoil(value, true, "command");
-    Result<std::vector<std::uint16_t>> wire = EncodeValue(CommandSpec(profile_.command), value);
-    if (!wire.ok()) return wire.status();
-    return WriteRegisters(profile_.command.address, *wire, "command");
+    PINGMA_ASSIGN_OR_RETURN(std::vector<std::uint16_t> wire,
+                            EncodeValue(CommandSpec(profile_.command), value));
+    return WriteRegisters(profile_.command.address, wire, "command");
   }
 
   bool has_signals() const override {
@@ -1052,9 +355,8 @@ class ModbusScale final : public Scale {
   }
 
   Result<bool> ReadFlag(const RegisterSpec& spec, ReadCache& cache) {
-    Result<std::uint16_t> word = ReadWord(spec.kind, spec.address, cache);
-    if (!word.ok()) return word.status();
-    const bool set = IsBitKind(spec.kind) ? *word != 0 : ((*word >> spec.bit) & 1u) != 0;
+    PINGMA_ASSIGN_OR_RETURN(std::uint16_t word, ReadWord(spec.kind, spec.address, cache));
+    const bool set = IsBitKind(spec.kind) ? word != 0 : ((word >> spec.bit) & 1u) != 0;
     return set != spec.invert;
   }
 
@@ -1106,17 +408,16 @@ class ModbusScale final : public Scale {
     if (spec.kind == RegisterKind::kCoil) {
       PINGMA_RETURN_IF_ERROR(WriteCoil(spec.address, value != 0, "interlock"));
     } else {
-      Result<std::vector<std::uint16_t>> wire = EncodeValue(CommandSpec(spec), value);
-      if (!wire.ok()) return wire.status();
-      PINGMA_RETURN_IF_ERROR(WriteRegisters(spec.address, *wire, "interlock"));
+      PINGMA_ASSIGN_OR_RETURN(std::vector<std::uint16_t> wire,
+                              EncodeValue(CommandSpec(spec), value));
+      PINGMA_RETURN_IF_ERROR(WriteRegisters(spec.address, wire, "interlock"));
     }
     // Read back: a write the scale acknowledged but did not keep must not pass.
     ReadCache cache;
-    Result<std::uint16_t> back = ReadWord(spec.kind, spec.address, cache);
-    if (!back.ok()) return back.status();
+    PINGMA_ASSIGN_OR_RETURN(std::uint16_t back, ReadWord(spec.kind, spec.address, cache));
     const int got = spec.kind == RegisterKind::kCoil
-                        ? *back
-                        : static_cast<int>(DecodeValue(CommandSpec(spec), &*back));
+                        ? back
+                        : static_cast<int>(DecodeValue(CommandSpec(spec), &back));
     if (got != value) {
       return Status::Invalid("interlock on " + Describe() + " reads " + std::to_string(got) +
                              " after writing " + std::to_string(value));

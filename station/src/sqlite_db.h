@@ -225,15 +225,13 @@ class Transaction {
 inline Result<Database> OpenVersioned(const std::string& path, const char* what, int version,
                                       std::string_view schema_sql,
                                       Durability durability = Durability::kPowerLoss) {
-  auto db = Database::Open(path, durability);
-  if (!db.ok()) return db.status();
-  auto found = db->UserVersion();
-  if (!found.ok()) return found.status();
-  if (*found > version) {
-    return Status::IoError(path + " has " + what + " schema version " + std::to_string(*found) +
+  PINGMA_ASSIGN_OR_RETURN(auto db, Database::Open(path, durability));
+  PINGMA_ASSIGN_OR_RETURN(auto found, db.UserVersion());
+  if (found > version) {
+    return Status::IoError(path + " has " + what + " schema version " + std::to_string(found) +
                            ", newer than this program's " + std::to_string(version));
   }
-  if (*found < version) PINGMA_RETURN_IF_ERROR(db->Exec(schema_sql));
+  if (found < version) PINGMA_RETURN_IF_ERROR(db.Exec(schema_sql));
   return db;
 }
 
@@ -246,9 +244,7 @@ struct StatementSql {
 /// Prepares every statement, stopping at the first error.
 inline Status PrepareAll(const Database& db, std::initializer_list<StatementSql> statements) {
   for (const StatementSql& s : statements) {
-    auto st = Statement::Prepare(db, s.sql);
-    if (!st.ok()) return st.status();
-    *s.statement = std::move(*st);
+    PINGMA_ASSIGN_OR_RETURN(*s.statement, Statement::Prepare(db, s.sql));
   }
   return Status::Ok();
 }

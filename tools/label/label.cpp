@@ -367,10 +367,9 @@ Result<LabelLayout> LayOut(cairo_t* cr, const LabelContent& label, int modules, 
 
   double y = 1.0 * unit;
   TextLine title{kTitle, kSansFamily, CAIRO_FONT_WEIGHT_BOLD, 1.7 * unit};
-  auto bottom = PlaceLine(cr, title, l.width, avail, y);
-  if (!bottom.ok()) return bottom.status();
+  PINGMA_ASSIGN_OR_RETURN(auto bottom, PlaceLine(cr, title, l.width, avail, y));
   l.lines.push_back(title);
-  y = round(*bottom);
+  y = round(bottom);
 
   l.symbol_x = kQuietModules * unit;
   l.symbol_y = y + kQuietModules * unit;
@@ -380,9 +379,7 @@ Result<LabelLayout> LayOut(cairo_t* cr, const LabelContent& label, int modules, 
   TextLine model{label.model, kSansFamily, CAIRO_FONT_WEIGHT_NORMAL, 2.2 * unit};
   TextLine owner{label.owner, kSansFamily, CAIRO_FONT_WEIGHT_NORMAL, 2.4 * unit};
   for (TextLine* line : {&code, &model, &owner}) {
-    auto line_bottom = PlaceLine(cr, *line, l.width, avail, y);
-    if (!line_bottom.ok()) return line_bottom.status();
-    y = *line_bottom;
+    PINGMA_ASSIGN_OR_RETURN(y, PlaceLine(cr, *line, l.width, avail, y));
     l.lines.push_back(*line);
   }
   l.height = round(y + 1.0 * unit);
@@ -418,9 +415,7 @@ Result<Scratch> MakeScratch() {
   Scratch s;
   s.surface.reset(cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1));
   PINGMA_RETURN_IF_ERROR(CairoError(cairo_surface_status(s.surface.get()), "cannot draw"));
-  auto cr = MakeContext(s.surface.get());
-  if (!cr.ok()) return cr.status();
-  s.cr = std::move(*cr);
+  PINGMA_ASSIGN_OR_RETURN(s.cr, MakeContext(s.surface.get()));
   return s;
 }
 
@@ -431,33 +426,30 @@ Result<RenderedLabel> DrawLabelTo(const LabelContent& label, std::string_view ba
     return Status::Invalid(
         fmt::format("module size {} is outside {}..{}", module_px, kMinModulePx, kMaxModulePx));
   }
-  auto symbol = EncodeSymbol(SymbolText(base, label));
-  if (!symbol.ok()) return symbol.status();
-  auto scratch = MakeScratch();
-  if (!scratch.ok()) return scratch.status();
-  auto layout = LayOut(scratch->cr.get(), label, symbol->width(), module_px, /*snap=*/true);
-  if (!layout.ok()) return layout.status();
+  PINGMA_ASSIGN_OR_RETURN(auto symbol, EncodeSymbol(SymbolText(base, label)));
+  PINGMA_ASSIGN_OR_RETURN(auto scratch, MakeScratch());
+  PINGMA_ASSIGN_OR_RETURN(
+      auto layout, LayOut(scratch.cr.get(), label, symbol.width(), module_px, /*snap=*/true));
 
   RenderedLabel out;
-  out.modules = symbol->width();
-  out.width = static_cast<int>(layout->width);
-  out.height = static_cast<int>(layout->height);
+  out.modules = symbol.width();
+  out.width = static_cast<int>(layout.width);
+  out.height = static_cast<int>(layout.height);
 
   SurfacePtr surface;
   if (format == LabelFormat::kPng) {
     surface.reset(cairo_image_surface_create(CAIRO_FORMAT_RGB24, out.width, out.height));
   } else {
-    surface.reset(cairo_svg_surface_create_for_stream(&AtomicFile::Write, &file, layout->width,
-                                                      layout->height));
+    surface.reset(cairo_svg_surface_create_for_stream(&AtomicFile::Write, &file, layout.width,
+                                                      layout.height));
     // CSS px, so that the SVG shows at the size of the PNG with the same --module-px.
     cairo_svg_surface_set_document_unit(surface.get(), CAIRO_SVG_UNIT_PX);
   }
   PINGMA_RETURN_IF_ERROR(SurfaceError(surface.get(), file));
   {
-    auto cr = MakeContext(surface.get());
-    if (!cr.ok()) return cr.status();
-    DrawLabel(cr->get(), *layout, *symbol);
-    PINGMA_RETURN_IF_ERROR(CairoError(cairo_status(cr->get()), "cannot draw the label"));
+    PINGMA_ASSIGN_OR_RETURN(auto cr, MakeContext(surface.get()));
+    DrawLabel(cr.get(), layout, symbol);
+    PINGMA_RETURN_IF_ERROR(CairoError(cairo_status(cr.get()), "cannot draw the label"));
   }
   if (format == LabelFormat::kPng) {
     cairo_surface_flush(surface.get());
@@ -490,11 +482,9 @@ constexpr int kPerPage = kColumns * kRows;
 
 Result<RenderedLabel> RenderLabel(const LabelContent& label, std::string_view base,
                                   LabelFormat format, int module_px, const std::string& path) {
-  auto file = AtomicFile::Create(path);
-  if (!file.ok()) return file.status();
-  auto out = DrawLabelTo(label, base, format, module_px, **file);
-  if (!out.ok()) return out.status();
-  PINGMA_RETURN_IF_ERROR((*file)->Publish());
+  PINGMA_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  PINGMA_ASSIGN_OR_RETURN(auto out, DrawLabelTo(label, base, format, module_px, *file));
+  PINGMA_RETURN_IF_ERROR(file->Publish());
   SyncDirectory(DirName(path));
   return out;
 }
@@ -505,18 +495,16 @@ Result<SheetSummary> RenderSheet(const std::vector<LabelContent>& labels, std::s
   // Everything that can fail on the content fails here, before the file is made.
   std::vector<ZXing::BitMatrix> symbols;
   symbols.reserve(labels.size());
-  auto scratch = MakeScratch();
-  if (!scratch.ok()) return scratch.status();
+  PINGMA_ASSIGN_OR_RETURN(auto scratch, MakeScratch());
   double widest = 0;
   double tallest = 0;
   for (const LabelContent& label : labels) {
-    auto symbol = EncodeSymbol(SymbolText(base, label));
-    if (!symbol.ok()) return symbol.status();
-    auto layout = LayOut(scratch->cr.get(), label, symbol->width(), 1.0, /*snap=*/false);
-    if (!layout.ok()) return layout.status();
-    widest = std::max(widest, layout->width);
-    tallest = std::max(tallest, layout->height);
-    symbols.push_back(std::move(*symbol));
+    PINGMA_ASSIGN_OR_RETURN(auto symbol, EncodeSymbol(SymbolText(base, label)));
+    PINGMA_ASSIGN_OR_RETURN(auto layout,
+                            LayOut(scratch.cr.get(), label, symbol.width(), 1.0, /*snap=*/false));
+    widest = std::max(widest, layout.width);
+    tallest = std::max(tallest, layout.height);
+    symbols.push_back(std::move(symbol));
   }
   // One module size for the whole sheet, the largest at which every label fits its
   // cell: labels of one batch print alike.
@@ -525,17 +513,15 @@ Result<SheetSummary> RenderSheet(const std::vector<LabelContent>& labels, std::s
   const double unit =
       std::min((cell_w - 2 * kCutMargin) / widest, (cell_h - 2 * kCutMargin) / tallest);
 
-  auto file = AtomicFile::Create(path);
-  if (!file.ok()) return file.status();
-  SurfacePtr surface(cairo_pdf_surface_create_for_stream(&AtomicFile::Write, file->get(),
-                                                         kPageWidth, kPageHeight));
-  PINGMA_RETURN_IF_ERROR(SurfaceError(surface.get(), **file));
+  PINGMA_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  SurfacePtr surface(
+      cairo_pdf_surface_create_for_stream(&AtomicFile::Write, file.get(), kPageWidth, kPageHeight));
+  PINGMA_RETURN_IF_ERROR(SurfaceError(surface.get(), *file));
   cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_TITLE,
                                  "pingma cylinder labels (瓶码 气瓶标签)");
   cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_CREATOR, "pingma-label");
-  auto cr_or = MakeContext(surface.get());
-  if (!cr_or.ok()) return cr_or.status();
-  cairo_t* cr = cr_or->get();
+  PINGMA_ASSIGN_OR_RETURN(auto cr_owner, MakeContext(surface.get()));
+  cairo_t* cr = cr_owner.get();
 
   SheetSummary summary;
   summary.labels = static_cast<int>(labels.size());
@@ -546,8 +532,8 @@ Result<SheetSummary> RenderSheet(const std::vector<LabelContent>& labels, std::s
     const int count = std::min(kPerPage, summary.labels - first);
     for (int k = 0; k < count; ++k) {
       const auto i = static_cast<std::size_t>(first + k);
-      auto layout = LayOut(cr, labels[i], symbols[i].width(), unit, /*snap=*/false);
-      if (!layout.ok()) return layout.status();
+      PINGMA_ASSIGN_OR_RETURN(auto layout,
+                              LayOut(cr, labels[i], symbols[i].width(), unit, /*snap=*/false));
       const double cell_x = kPageMargin + (k % kColumns) * cell_w;
       const double cell_y = kPageMargin + (k / kColumns) * cell_h;
       // The cut line: light grey, so it guides scissors without reading as part of
@@ -557,28 +543,28 @@ Result<SheetSummary> RenderSheet(const std::vector<LabelContent>& labels, std::s
       cairo_rectangle(cr, cell_x, cell_y, cell_w, cell_h);
       cairo_stroke(cr);
       cairo_save(cr);
-      cairo_translate(cr, cell_x + (cell_w - layout->width) / 2,
-                      cell_y + (cell_h - layout->height) / 2);
-      DrawLabel(cr, *layout, symbols[i]);
+      cairo_translate(cr, cell_x + (cell_w - layout.width) / 2,
+                      cell_y + (cell_h - layout.height) / 2);
+      DrawLabel(cr, layout, symbols[i]);
       cairo_restore(cr);
     }
     TextLine footer{fmt::format("瓶码 pingma · 第 {0}/{1} 页 · page {0} of {1} · module {2:.2f} mm",
                                 page + 1, summary.pages, summary.module_mm),
                     kSansFamily, CAIRO_FONT_WEIGHT_NORMAL, 7};
-    auto placed = PlaceLine(cr, footer, kPageWidth, kPageWidth - 2 * kPageMargin,
-                            kPageHeight - kPageMargin - kFooter + 2 * kMm);
-    if (!placed.ok()) return placed.status();
+    PINGMA_RETURN_IF_ERROR(PlaceLine(cr, footer, kPageWidth, kPageWidth - 2 * kPageMargin,
+                                     kPageHeight - kPageMargin - kFooter + 2 * kMm)
+                               .status());
     cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
     cairo_move_to(cr, footer.x, footer.y);
     cairo_show_text(cr, footer.text.c_str());
     cairo_show_page(cr);
     PINGMA_RETURN_IF_ERROR(CairoError(cairo_status(cr), "cannot draw the sheet"));
   }
-  cr_or->reset();
+  cr_owner.reset();
   cairo_surface_finish(surface.get());
-  PINGMA_RETURN_IF_ERROR(SurfaceError(surface.get(), **file));
-  PINGMA_RETURN_IF_ERROR((*file)->Finish());
-  PINGMA_RETURN_IF_ERROR((*file)->Publish());
+  PINGMA_RETURN_IF_ERROR(SurfaceError(surface.get(), *file));
+  PINGMA_RETURN_IF_ERROR(file->Finish());
+  PINGMA_RETURN_IF_ERROR(file->Publish());
   SyncDirectory(DirName(path));
   return summary;
 }

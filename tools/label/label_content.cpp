@@ -268,13 +268,12 @@ Result<std::vector<LabelContent>> ParseLabelCsv(std::string_view text, const Csv
                                         text.size(), limits.max_bytes >> 20));
   }
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  auto records = SplitCsv(text, limits.max_rows);
-  if (!records.ok()) return records.status();
+  PINGMA_ASSIGN_OR_RETURN(auto records, SplitCsv(text, limits.max_rows));
 
   std::vector<LabelContent> labels;
   std::map<std::string, std::size_t, std::less<>> first_line;
   bool first = true;
-  for (const CsvRecord& r : *records) {
+  for (const CsvRecord& r : records) {
     if (first && IsHeader(r)) {
       first = false;
       continue;

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cases/queries.h"
+#include "pingma/common/cylinder_json.h"
 #include "pingma/scanner/scan.h"
 
 namespace pingma::registry {
@@ -211,34 +212,14 @@ Result<std::vector<Recall>> LoadRecalls(Conn& conn, const std::string& manufactu
 
 json CylinderJson(const CylinderRow& row, const Policy& policy) {
   const Cylinder& c = row.cylinder;
-  json out = {
-      {"code", c.code},
-      {"owner_company_id", c.owner_company_id},
-      {"model", c.model},
-      {"phase", ToString(c.phase)},
-      {"manufacturer", c.manufacturer},
-      {"serial", c.serial},
-      {"manufactured", c.manufactured.ToString()},
-      {"tare_kg", c.tare_kg},
-      {"registration_no", c.registration_no},
-      {"registration_state", row.registration_state},
-      {"state", ToString(c.state)},
-      {"carriers", row.carriers},
-      {"service_life_end", ServiceLifeEnd(policy, c).ToString()},
-  };
+  json out = CylinderToJson(c);
+  out["registration_state"] = row.registration_state;
+  out["carriers"] = row.carriers;
+  out["service_life_end"] = ServiceLifeEnd(policy, c).ToString();
   if (row.water_capacity_l) out["water_capacity_l"] = *row.water_capacity_l;
-  if (c.allowed_fill_kg) out["allowed_fill_kg"] = *c.allowed_fill_kg;
-  if (c.design_life_years) out["design_life_years"] = *c.design_life_years;
-  if (c.last_inspection) out["last_inspection"] = c.last_inspection->ToString();
-  if (c.last_inspection_result) out["last_inspection_result"] = ToString(*c.last_inspection_result);
+  // The due date under this policy, in place of the one recorded.
+  out.erase("next_inspection_due");
   if (auto due = NextInspectionDue(policy, c)) out["next_inspection_due"] = due->ToString();
-  if (c.assessment) {
-    out["assessment"] = {{"date", c.assessment->date.ToString()},
-                         {"result", c.assessment->passed ? "pass" : "fail"}};
-    if (c.assessment->extends_until) {
-      out["assessment"]["extends_until"] = c.assessment->extends_until->ToString();
-    }
-  }
   if (row.state_reason) out["state_reason"] = *row.state_reason;
   if (row.state_since) out["state_since"] = row.state_since->ToString();
   if (row.last_fill) {

@@ -109,3 +109,25 @@ class [[nodiscard]] Result {
     ::pingma::Status pingma_status_ = (expr);        \
     if (!pingma_status_.ok()) return pingma_status_; \
   } while (false)
+
+/// Evaluates `expr`, a Result<T>; when it holds an error, returns that Status from the
+/// enclosing function, else moves the value into `lhs`. `lhs` is a declaration or
+/// anything assignable:
+///
+///   PINGMA_ASSIGN_OR_RETURN(auto db, Database::Open(path));   // declares db
+///   PINGMA_ASSIGN_OR_RETURN(spec.kind, ParseKind(table));     // assigns
+///
+/// The form declares a temporary named after __COUNTER__, so that any number of uses
+/// share a scope; it expands to several statements, so it cannot be the unbraced body
+/// of an if or a loop. A `lhs` with a comma outside parentheses (std::pair<A, B> x)
+/// must be declared first and assigned.
+#define PINGMA_ASSIGN_OR_RETURN(lhs, expr) \
+  PINGMA_ASSIGN_OR_RETURN_IMPL_(PINGMA_STATUS_CONCAT_(pingma_result_, __COUNTER__), lhs, expr)
+
+#define PINGMA_ASSIGN_OR_RETURN_IMPL_(result, lhs, expr) \
+  auto result = (expr);                                  \
+  if (!result.ok()) return result.status();              \
+  lhs = std::move(*result)
+
+#define PINGMA_STATUS_CONCAT_(a, b) PINGMA_STATUS_CONCAT_INNER_(a, b)
+#define PINGMA_STATUS_CONCAT_INNER_(a, b) a##b
