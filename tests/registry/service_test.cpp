@@ -1,8 +1,8 @@
 // The use cases driven directly, without HTTP: the writer's cache of cylinders
-// for fill checks past its limit, reads that answer only once what they show is
-// durable, checks decided offline at the edges of the instants they may have, the
-// public form's window per client (an IPv6 /64 is one), and the body limits the
-// HTTP edge asks for.
+// for fill checks past its limit, the clone watch read back at a restart, reads that answer only
+// once what they show is durable, checks decided offline at the edges of the instants they may
+// have, the public form's window per client (an IPv6 /64 is one), and the body limits the HTTP edge
+// asks for.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -118,6 +118,39 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   CHECK(check("HB-C2") == "allow");
   CHECK(check("HB-C4") == "allow");
   CHECK(check("HB-C3") == "allow");
+  store->Close();
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "a restart reads the clone window's sightings back past a page of the log") {
+  // The clock stands still: every event is inside the clone window, and the walk
+  // back through the log at start-up reads it a page (4096 events) at a time.
+  auto check = [](Service& service, const std::string& token, const std::string& station) {
+    Reply r = Call(service, token, "POST", "/v1/fill-checks",
+                   {{"station_id", station}, {"operator_id", "OP-7"}, {"code", "HB-C1"}});
+    REQUIRE(r.status == 200);
+    return json::parse(r.raw_body);
+  };
+  std::string second_station;
+  {
+    Service service(store.get(), Policy::Defaults(), &clock);
+    const Fleet fleet(service);
+    Setup(service, fleet.admin, "/v1/stations",
+          {{"id", "ST-02"}, {"company_id", "CO-A"}, {"name", "Station 2"}, {"district", "D1"}});
+    second_station = *service.AddToken(Role::kStation, "ST-02");
+    Setup(service, fleet.company, "/v1/cylinders", Cylinder("HB-C1", "2027-01-31"));
+    CHECK(check(service, fleet.station, "ST-01")["decision"] == "allow");
+    // Two pages of events after the check.
+    json batch = json::array();
+    for (int i = 0; i < 8200; ++i)
+      batch.push_back(Cylinder(fmt::format("HB-P{}", i), "2027-01-31"));
+    Reply r = Call(service, fleet.company, "POST", "/v1/cylinders/batch", {{"cylinders", batch}});
+    REQUIRE(r.status == 200);
+  }
+  Service restarted(store.get(), Policy::Defaults(), &clock);
+  const json answer = check(restarted, second_station, "ST-02");
+  CHECK(answer["decision"] == "block");
+  CHECK(answer["reasons"].dump().find("CLONE_SUSPECTED") != std::string::npos);
   store->Close();
 }
 

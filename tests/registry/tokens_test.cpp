@@ -9,9 +9,9 @@
 #include <string>
 #include <tuple>
 
+#include "access/tokens.h"
 #include "service.h"
 #include "test_store.h"
-#include "access/tokens.h"
 
 namespace pingma::registry {
 namespace {

@@ -6,37 +6,38 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <memory>
 #include <string>
 
 #include "store/sqlite.h"
-#include "test_store.h"
 #include "store/wal_vfs.h"
+#include "test_store.h"
 
 namespace pingma::sql {
 namespace {
 
 using registry::TempDb;
 
-Database OpenWriter(const std::string& path) {
+std::unique_ptr<SqliteDatabase> OpenWriter(const std::string& path) {
   REQUIRE(RegisterWalVfs().ok());
-  auto db = Database::Open(path, /*create=*/true, /*read_only=*/false, kWalVfsName);
+  auto db = SqliteDatabase::Open(path, /*create=*/true, /*read_only=*/false, kWalVfsName);
   REQUIRE(db.ok());
   // What the registry's writer does: no automatic checkpoints inside a commit.
-  sqlite3_wal_autocheckpoint(db->get(), 0);
-  REQUIRE(db->Exec("CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").ok());
+  sqlite3_wal_autocheckpoint((*db)->get(), 0);
+  REQUIRE((*db)->Exec("CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").ok());
   return std::move(*db);
 }
 
 /// Inserts `rows` rows of `size` bytes each in one transaction, committed in a
 /// CommitWithoutSync scope (or not).
-void Commit(Database& db, int first, int rows, size_t size, bool without_sync) {
+void Commit(SqliteDatabase& db, int first, int rows, size_t size, bool without_sync) {
   REQUIRE(db.Exec("BEGIN IMMEDIATE").ok());
-  auto st = Statement::Prepare(db, "INSERT INTO t(id, body) VALUES(?, ?)");
+  auto st = db.Prepare("INSERT INTO t(id, body) VALUES($1, $2)");
   REQUIRE(st.ok());
   for (int i = first; i < first + rows; ++i) {
     const std::string body(size, static_cast<char>('a' + i % 26));
-    st->Bind(1, i).Bind(2, body);
-    REQUIRE(st->Run().ok());
+    (*st)->Bind(1, i).Bind(2, body);
+    REQUIRE((*st)->Run().ok());
   }
   if (without_sync) {
     CommitWithoutSync scope;
@@ -48,23 +49,24 @@ void Commit(Database& db, int first, int rows, size_t size, bool without_sync) {
 
 /// What another connection, on the default VFS, sees: the rows and their bytes.
 std::pair<std::int64_t, std::int64_t> SeenByReader(const std::string& path) {
-  auto db = Database::Open(path, /*create=*/false, /*read_only=*/true);
+  auto db = SqliteDatabase::Open(path, /*create=*/false, /*read_only=*/true);
   REQUIRE(db.ok());
-  auto st = Statement::Prepare(*db, "SELECT COUNT(*), TOTAL(LENGTH(body)) FROM t");
+  auto st = (*db)->Prepare("SELECT COUNT(*), TOTAL(LENGTH(body)) FROM t");
   REQUIRE(st.ok());
-  auto row = st->Step();
+  auto row = (*st)->Step();
   REQUIRE(row.ok());
   REQUIRE(*row);
-  auto check = Statement::Prepare(*db, "PRAGMA integrity_check");
+  auto check = (*db)->Prepare("PRAGMA integrity_check");
   REQUIRE(check.ok());
-  REQUIRE(*check->Step());
-  CHECK(check->Text(0) == "ok");
-  return {st->Int(0), static_cast<std::int64_t>(st->Double(1))};
+  REQUIRE(*(*check)->Step());
+  CHECK((*check)->Text(0) == "ok");
+  return {(*st)->Int(0), static_cast<std::int64_t>((*st)->Double(1))};
 }
 
 TEST_CASE("a commit's WAL frames go out in one write, and its sync is left to the caller") {
   TempDb tmp;
-  Database db = OpenWriter(tmp.path);
+  std::unique_ptr<SqliteDatabase> writer = OpenWriter(tmp.path);
+  SqliteDatabase& db = *writer;
   Commit(db, 0, 1, 10, /*without_sync=*/true);  // the WAL's first header is behind us
 
   const WalVfsStats before = GetWalVfsStats();
@@ -84,7 +86,8 @@ TEST_CASE("a commit's WAL frames go out in one write, and its sync is left to th
 
 TEST_CASE("outside a CommitWithoutSync scope every commit is synced") {
   TempDb tmp;
-  Database db = OpenWriter(tmp.path);
+  std::unique_ptr<SqliteDatabase> writer = OpenWriter(tmp.path);
+  SqliteDatabase& db = *writer;
   Commit(db, 0, 1, 10, /*without_sync=*/false);
   const WalVfsStats before = GetWalVfsStats();
   Commit(db, 1, 5, 100, /*without_sync=*/false);
@@ -96,7 +99,8 @@ TEST_CASE("outside a CommitWithoutSync scope every commit is synced") {
 
 TEST_CASE("the WAL header is synced for real when the WAL starts afresh, even in the scope") {
   TempDb tmp;
-  Database db = OpenWriter(tmp.path);
+  std::unique_ptr<SqliteDatabase> writer = OpenWriter(tmp.path);
+  SqliteDatabase& db = *writer;
   Commit(db, 0, 10, 100, /*without_sync=*/true);
   // Everything into the database: the next commit writes a new WAL header.
   REQUIRE(sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
@@ -113,7 +117,8 @@ TEST_CASE("the WAL header is synced for real when the WAL starts afresh, even in
 
 TEST_CASE("commits of every size are whole in the file when other connections look") {
   TempDb tmp;
-  Database db = OpenWriter(tmp.path);
+  std::unique_ptr<SqliteDatabase> writer = OpenWriter(tmp.path);
+  SqliteDatabase& db = *writer;
   std::int64_t rows = 0;
   std::int64_t bytes = 0;
   // One row; a few pages; past the base VFS's 128 KiB a write; past the 1 MiB
@@ -132,7 +137,7 @@ TEST_CASE("commits of every size are whole in the file when other connections lo
     }
   }
   // And after the writer is gone, from the files alone.
-  db = Database();
+  writer.reset();
   CHECK(SeenByReader(tmp.path) == std::make_pair(rows, bytes));
 }
 

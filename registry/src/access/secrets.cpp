@@ -212,7 +212,7 @@ std::string ReplyMessage(const Reply& reply) {
 }
 
 Result<std::optional<std::string>> MetaValue(Conn& conn, const char* key) {
-  auto st = conn.Prepare("SELECT value FROM meta WHERE key = ?");
+  auto st = conn.Prepare("SELECT value FROM meta WHERE key = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, std::string(key));
   auto row = (*st)->Step();
@@ -365,12 +365,12 @@ Status AdoptCustomerHashKey(Store& store, Secrets& secrets, KeyNotice* notice) {
     Conn& conn = tx.conn();
     if (in_store) {
       auto deleted =
-          SecureDeleteRows(conn, "DELETE FROM meta WHERE key = ?",
+          SecureDeleteRows(conn, "DELETE FROM meta WHERE key = $1",
                            [](sql::Statement& st) { st.Bind(1, std::string(kMetaKey)); });
       if (!deleted.ok()) return ErrorReply(deleted.status());
     }
     auto put = conn.Prepare(
-        "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+        "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT(key) DO UPDATE SET value = "
         "excluded.value");
     if (!put.ok()) return ErrorReply(put.status());
     const std::string fp = KeyFingerprint(key);

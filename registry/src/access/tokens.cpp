@@ -45,8 +45,8 @@ json InstantOrNull(const std::optional<Instant>& at) {
 Result<bool> CompanyHolds(Conn& conn, const std::string& company, std::string_view role,
                           const std::string& subject) {
   const char* sql =
-      role == ToString(Role::kStation)   ? "SELECT 1 FROM stations WHERE id = ? AND company_id = ?"
-      : role == ToString(Role::kCourier) ? "SELECT 1 FROM couriers WHERE id = ? AND company_id = ?"
+      role == ToString(Role::kStation)   ? "SELECT 1 FROM stations WHERE id = $1 AND company_id = $2"
+      : role == ToString(Role::kCourier) ? "SELECT 1 FROM couriers WHERE id = $1 AND company_id = $2"
                                          : nullptr;
   if (sql == nullptr) return false;
   auto st = conn.Prepare(sql);
@@ -238,7 +238,7 @@ BearerTokens::Authentication BearerTokens::Authenticate(std::string_view header,
   }
   auto found = store_->Read([&](Conn& conn) -> Result<std::optional<Kept>> {
     auto st =
-        conn.Prepare("SELECT id, role, subject, expires_at, revoked_at FROM tokens WHERE hash = ?");
+        conn.Prepare("SELECT id, role, subject, expires_at, revoked_at FROM tokens WHERE hash = $1");
     if (!st.ok()) return st.status();
     (*st)->BindBlob(1, hash.data(), hash.size());
     auto row = (*st)->Step();
@@ -365,8 +365,8 @@ void BearerTokens::WriteUses(std::vector<std::pair<std::string, std::int64_t>> d
   auto job = [dirty](WriteTx& tx) -> Reply {
     for (const auto& [id, at] : dirty) {
       auto st = tx.conn().Prepare(
-          "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
-          "(last_used_at IS NULL OR last_used_at < ?)");
+          "UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND "
+          "(last_used_at IS NULL OR last_used_at < $3)");
       if (!st.ok()) return ErrorReply(st.status());
       (*st)->Bind(1, at).Bind(2, id).Bind(3, at);
       if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
@@ -426,7 +426,7 @@ Reply BearerTokens::Issue(WriteTx& tx, const Principal& actor, const TokenTerms&
   for (int attempt = 0; id.empty(); ++attempt) {  // 48 random bits: a clash is rare
     auto candidate = RandomHex(6);
     if (!candidate.ok()) return ErrorReply(candidate.status());
-    auto taken = tx.conn().Prepare("SELECT 1 FROM tokens WHERE id = ?");
+    auto taken = tx.conn().Prepare("SELECT 1 FROM tokens WHERE id = $1");
     if (!taken.ok()) return ErrorReply(taken.status());
     (*taken)->Bind(1, "tk-" + *candidate);
     auto row = (*taken)->Step();
@@ -440,7 +440,7 @@ Reply BearerTokens::Issue(WriteTx& tx, const Principal& actor, const TokenTerms&
   if (terms.expires) expires_at = TokenExpiry(*terms.expires, utc_offset_minutes_);
   auto st = tx.conn().Prepare(
       "INSERT INTO tokens(hash, role, subject, created_at, id, note, expires, expires_at) "
-      "VALUES(?,?,?,?,?,?,?,?)");
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8)");
   if (!st.ok()) return ErrorReply(st.status());
   (*st)->BindBlob(1, hash.data(), hash.size()).Bind(2, ToString(terms.role)).Bind(3, terms.subject);
   (*st)->Bind(4, tx.now().unix_ms).Bind(5, id).Bind(6, terms.note);
@@ -475,7 +475,7 @@ Reply BearerTokens::Revoke(WriteTx& tx, const Principal& actor, const std::strin
   std::string role, subject;
   bool revoked = false;
   {
-    auto st = tx.conn().Prepare("SELECT role, subject, revoked_at FROM tokens WHERE id = ?");
+    auto st = tx.conn().Prepare("SELECT role, subject, revoked_at FROM tokens WHERE id = $1");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id);
     auto row = (*st)->Step();
@@ -497,7 +497,7 @@ Reply BearerTokens::Revoke(WriteTx& tx, const Principal& actor, const std::strin
   auto seq = tx.Append({"", "", "token_revoked", tx.now(), ToString(actor.role), actor.subject,
                         json{{"id", id}, {"role", role}, {"subject", subject}}.dump()});
   if (!seq.ok()) return ErrorReply(seq.status());
-  auto update = tx.conn().Prepare("UPDATE tokens SET revoked_at = ?, revoked_seq = ? WHERE id = ?");
+  auto update = tx.conn().Prepare("UPDATE tokens SET revoked_at = $1, revoked_seq = $2 WHERE id = $3");
   if (!update.ok()) return ErrorReply(update.status());
   (*update)->Bind(1, tx.now().unix_ms).Bind(2, *seq).Bind(3, id);
   if (Status s = (*update)->Run(); !s.ok()) return ErrorReply(s);
@@ -547,8 +547,8 @@ Result<std::vector<TokenRecord>> BearerTokens::List(Conn& conn, const Principal&
   } else if (viewer.role == Role::kCompany) {
     sql = fmt::format(
         "SELECT {} FROM tokens t WHERE (t.role = 'station' AND t.subject IN "
-        "(SELECT id FROM stations WHERE company_id = ?1)) OR (t.role = 'courier' AND "
-        "t.subject IN (SELECT id FROM couriers WHERE company_id = ?1)) "
+        "(SELECT id FROM stations WHERE company_id = $1)) OR (t.role = 'courier' AND "
+        "t.subject IN (SELECT id FROM couriers WHERE company_id = $1)) "
         "ORDER BY t.created_at, t.id",
         kColumns);
   } else {

@@ -129,7 +129,7 @@ Result<NewCylinder> ParseCylinder(const json& in, const Principal& who, const Po
 }
 
 Result<bool> CarrierTaken(Conn& conn, const std::string& carrier, std::string* holder) {
-  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = ?");
+  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, carrier);
   auto row = (*st)->Step();
@@ -141,7 +141,7 @@ Result<bool> CarrierTaken(Conn& conn, const std::string& carrier, std::string* h
 
 Status BindCarrier(WriteTx& tx, const std::string& carrier, const std::string& code,
                    std::int64_t seq) {
-  auto st = tx.conn().Prepare("INSERT INTO carriers(carrier, code, bound_seq) VALUES(?,?,?)");
+  auto st = tx.conn().Prepare("INSERT INTO carriers(carrier, code, bound_seq) VALUES($1,$2,$3)");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, carrier).Bind(2, code).Bind(3, seq);
   return (*st)->Run();
@@ -161,7 +161,7 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
     }
     known_companies->insert(c.owner_company_id);
   }
-  auto state = tx.conn().Prepare("SELECT state FROM cylinders WHERE code = ?");
+  auto state = tx.conn().Prepare("SELECT state FROM cylinders WHERE code = $1");
   if (!state.ok()) return ErrorReply(state.status());
   (*state)->Bind(1, c.code);
   auto existing = (*state)->Step();
@@ -188,7 +188,7 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
       "INSERT INTO cylinders(code, owner_company_id, model, phase, manufacturer, serial, "
       "manufactured, tare_kg, water_capacity_l, allowed_fill_kg, design_life_years, "
       "registration_no, last_inspection, last_inspection_result, next_inspection_due, rev, "
-      "registered_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "registered_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)");
   if (!st.ok()) return ErrorReply(st.status());
   sql::Statement& s = **st;
   s.Bind(1, c.code).Bind(2, c.owner_company_id).Bind(3, c.model).Bind(4, ToString(c.phase));
@@ -248,8 +248,8 @@ Status CanSeeOwner(Conn& conn, const Principal& who, const std::string& owner) {
 Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string& code,
                            ReasonCode reason) {
   auto st = tx.conn().Prepare(
-      "UPDATE cylinders SET state = 'scrap_pending', state_reason = ?, state_since = ?, rev = ? "
-      "WHERE code = ? AND state = 'active'");
+      "UPDATE cylinders SET state = 'scrap_pending', state_reason = $1, state_since = $2, rev = $3 "
+      "WHERE code = $4 AND state = 'active'");
   if (!st.ok()) return ErrorReply(st.status());
   json body = {{"reason", ToString(reason)}};
   auto seq = tx.Append(
@@ -371,7 +371,7 @@ void Cylinders::GetHistory(const Call& call, Store::Done done) {
     const std::int64_t last_seq = (*head)->IsNull(0) ? 0 : (*head)->Int(0);
     auto st = conn.Prepare(
         "SELECT seq, id, type, at, actor_role, actor_id, body FROM events "
-        "WHERE seq >> 16 = ? AND code = ? AND seq > ? ORDER BY seq LIMIT ?");
+        "WHERE seq >> 16 = $1 AND code = $2 AND seq > $3 ORDER BY seq LIMIT $4");
     if (!st.ok()) return ErrorReply(st.status());
     static_assert(kEventBucketBits == 16, "the query above names the partition size");
     json events = json::array();
@@ -488,7 +488,7 @@ void Cylinders::PostCarrier(const Call& call, Store::Done done) {
     if (!seq.ok()) return ErrorReply(seq.status());
     if (Status s = BindCarrier(tx, carrier, code, *seq); !s.ok()) return ErrorReply(s);
     // The record changed: the fleet feed sends it again, with the new carrier.
-    auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = ? WHERE code = ?");
+    auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = $1 WHERE code = $2");
     if (!bump.ok()) return ErrorReply(bump.status());
     (*bump)->Bind(1, *seq).Bind(2, code);
     if (Status s = (*bump)->Run(); !s.ok()) return ErrorReply(s);

@@ -186,7 +186,7 @@ Result<std::int64_t> HeadSeq(Conn& conn) {
 /// it, and a range is always the run of the log between two such points, so that
 /// consecutive ranges and pages still take every event exactly once.
 Result<std::int64_t> FirstSeqAtOrAfter(Conn& conn, Instant t, std::int64_t head) {
-  auto st = conn.Prepare("SELECT at FROM events WHERE seq >= ? ORDER BY seq LIMIT 1");
+  auto st = conn.Prepare("SELECT at FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1");
   if (!st.ok()) return st.status();
   std::int64_t lo = 1, hi = head + 1;
   while (lo < hi) {
@@ -265,7 +265,7 @@ class EpcNamer {
       return id;
     }
     auto st = conn_->Prepare(
-        "SELECT bound_seq, carrier FROM carriers WHERE code = ? AND substr(carrier, 1, 5) = "
+        "SELECT bound_seq, carrier FROM carriers WHERE code = $1 AND substr(carrier, 1, 5) = "
         "'GRAI:' ORDER BY bound_seq");
     if (!st.ok()) return st.status();
     (*st)->Bind(1, code);
@@ -656,7 +656,7 @@ Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
 
   auto st = conn.Prepare(
       "SELECT seq, id, code, type, at, actor_role, actor_id, body, hash FROM events "
-      "WHERE seq >= ? AND seq < ? ORDER BY seq");
+      "WHERE seq >= $1 AND seq < $2 ORDER BY seq");
   if (!st.ok()) return ErrorReply(st.status());
   (*st)->Bind(1, start).Bind(2, end);
   EventMapper mapper(&conn, offset, public_base, customer_key);

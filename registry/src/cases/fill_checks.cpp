@@ -224,7 +224,7 @@ struct CheckTally {
 Status CountCheck(Conn& conn, const CheckTally& t) {
   auto st = conn.Prepare(
       "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
-      "offline_refused, disagreements) VALUES(?,?,?,1,?,?,?,?) "
+      "offline_refused, disagreements) VALUES($1,$2,$3,1,$4,$5,$6,$7) "
       "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + 1, "
       "refused = check_days.refused + excluded.refused, "
       "offline_checks = check_days.offline_checks + excluded.offline_checks, "
@@ -249,7 +249,7 @@ struct Refusal {
 Status RecordRefusal(Conn& conn, const Refusal& r) {
   auto st = conn.Prepare(
       "INSERT INTO refusals(seq, at, day, station_id, company_id, operator_id, code, reasons, "
-      "offline, registry_decision, agrees) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+      "offline, registry_decision, agrees) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, r.seq).Bind(2, r.at.unix_ms).Bind(3, r.day).Bind(4, r.station_id);
   (*st)->Bind(5, r.company_id).Bind(6, r.operator_id).Bind(7, r.code).Bind(8, r.reasons);
@@ -262,7 +262,7 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
   PINGMA_RETURN_IF_ERROR((*st)->Run());
   auto count = conn.Prepare(
       "INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, disagreements) "
-      "VALUES(?,?,?,?,1,?,?) ON CONFLICT(day, station_id, reason) DO UPDATE SET "
+      "VALUES($1,$2,$3,$4,1,$5,$6) ON CONFLICT(day, station_id, reason) DO UPDATE SET "
       "n = refusal_days.n + 1, offline_n = refusal_days.offline_n + excluded.offline_n, "
       "disagreements = refusal_days.disagreements + excluded.disagreements");
   if (!count.ok()) return count.status();
@@ -279,7 +279,7 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
   return Status::Ok();
 }
 
-// A boolean read from a body by json_extract: SQLite gives 1, PostgreSQL 'true'.
+// A boolean read from a body by sql::JsonField: SQLite gives 1, PostgreSQL 'true'.
 bool ExtractedTrue(const sql::Statement& st, int column) {
   if (st.IsNull(column)) return false;
   const std::string text = st.Text(column);
@@ -290,7 +290,7 @@ bool ExtractedTrue(const sql::Statement& st, int column) {
 // the counting tables, so that a store made before them keeps its past in the
 // statistics. Everything is recounted from the log, which is the record.
 Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
-  auto done = conn.Prepare("SELECT 1 FROM meta WHERE key = ?");
+  auto done = conn.Prepare("SELECT 1 FROM meta WHERE key = $1");
   if (!done.ok()) return done.status();
   (*done)->Bind(1, kCheckCountsKey);
   auto marked = (*done)->Step();
@@ -313,12 +313,13 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
   // SQLite reads the few fields from each body; the log is walked once. A check
   // decided offline counts as its fill_check event says it was decided: on the
   // station's day and with the station's decision, beside the registry's.
-  auto st = conn.Prepare(
-      "SELECT seq, at, code, json_extract(body, '$.station_id'), "
-      "json_extract(body, '$.operator_id'), json_extract(body, '$.decision'), "
-      "json_extract(body, '$.reasons'), json_extract(body, '$.offline'), "
-      "json_extract(body, '$.decided_at'), json_extract(body, '$.registry_decision') "
-      "FROM events WHERE type = 'fill_check' ORDER BY seq");
+  std::string fields;
+  for (const char* key : {"station_id", "operator_id", "decision", "reasons", "offline",
+                          "decided_at", "registry_decision"}) {
+    fields += ", " + sql::JsonField(conn.dialect(), "body", key);
+  }
+  auto st = conn.Prepare("SELECT seq, at, code" + fields +
+                         " FROM events WHERE type = 'fill_check' ORDER BY seq");
   if (!st.ok()) return st.status();
   for (;;) {
     auto row = (*st)->Step();
@@ -352,7 +353,7 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
     }
     PINGMA_RETURN_IF_ERROR(RecordRefusal(conn, r));
   }
-  auto mark = conn.Prepare("INSERT INTO meta(key, value) VALUES(?, '1')");
+  auto mark = conn.Prepare("INSERT INTO meta(key, value) VALUES($1, '1')");
   if (!mark.ok()) return mark.status();
   (*mark)->Bind(1, kCheckCountsKey);
   return (*mark)->Run();
@@ -451,23 +452,40 @@ Status FillChecks::ReadSightings(Conn& conn, Instant now) {
   sightings_.clear();
   const std::int64_t cutoff =
       now.unix_ms - static_cast<std::int64_t>(policy_.clone_window_minutes) * 60000;
-  // Newest first, by sequence (the primary key), stopping at the first event
-  // older than the window: the log is in time order, so this reads only the tail.
-  auto st = conn.Prepare("SELECT code, at, type, body FROM events ORDER BY seq DESC");
+  // Newest first, by sequence (the primary key), a page at a time, stopping at the
+  // first event older than the window: the log is in time order, so this reads
+  // only the tail, and holds one page, however long the log.
+  constexpr std::int64_t kPage = 4096;
+  auto st = conn.Prepare(
+      "SELECT seq, code, at, type, body FROM events WHERE seq < $1 ORDER BY seq DESC LIMIT $2");
   if (!st.ok()) return st.status();
-  for (;;) {
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row || (*st)->Int(1) < cutoff) break;
-    if ((*st)->IsNull(0) || (*st)->Text(2) != "fill_check") continue;
-    // The newest sighting of a code wins, by when the check was decided: a check
-    // decided offline is logged when it arrives (never before it was decided, so
-    // the walk above reaches it), maybe after later checks of the same code.
-    if (auto sighting = SightingOf((*st)->Text(3), (*st)->Int(1))) {
-      if (sighting->at.unix_ms < cutoff) continue;
-      auto [held, added] = sightings_.emplace((*st)->Text(0), *sighting);
-      if (!added && held->second.at < sighting->at) held->second = std::move(*sighting);
+  std::int64_t before = INT64_MAX;
+  for (bool more = true; more;) {
+    (*st)->Bind(1, before).Bind(2, kPage);
+    std::int64_t rows = 0;
+    bool past_window = false;
+    for (;;) {
+      auto row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      ++rows;
+      before = (*st)->Int(0);
+      if ((*st)->Int(2) < cutoff) {
+        past_window = true;
+        break;
+      }
+      if ((*st)->IsNull(1) || (*st)->Text(3) != "fill_check") continue;
+      // The newest sighting of a code wins, by when the check was decided: a check
+      // decided offline is logged when it arrives (never before it was decided, so
+      // the walk above reaches it), maybe after later checks of the same code.
+      if (auto sighting = SightingOf((*st)->Text(4), (*st)->Int(2))) {
+        if (sighting->at.unix_ms < cutoff) continue;
+        auto [held, added] = sightings_.emplace((*st)->Text(1), *sighting);
+        if (!added && held->second.at < sighting->at) held->second = std::move(*sighting);
+      }
     }
+    (*st)->Reset();
+    more = rows == kPage && !past_window;
   }
   sightings_lost_ = false;
   return Status::Ok();
@@ -510,7 +528,7 @@ void FillChecks::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
     return;
   }
   auto st = conn.Prepare(
-      "SELECT code, at, body FROM events WHERE seq > ? AND type = 'fill_check' "
+      "SELECT code, at, body FROM events WHERE seq > $1 AND type = 'fill_check' "
       "AND code IS NOT NULL ORDER BY seq");
   if (st.ok()) {
     (*st)->Bind(1, since_seq);
@@ -765,7 +783,7 @@ void FillChecks::PostOfflineFillCheck(const Call& call, Store::Done done) {
     // Another station's id is not answered: each station sees its own checks only.
     auto dup = tx.conn().Prepare(
         "SELECT o.answer, e.actor_id FROM offline_checks o JOIN events e ON e.seq = o.seq "
-        "WHERE o.check_id = ?");
+        "WHERE o.check_id = $1");
     if (!dup.ok()) return ErrorReply(dup.status());
     (*dup)->Bind(1, req.check_id);
     auto seen = (*dup)->Step();
@@ -873,7 +891,7 @@ void FillChecks::PostOfflineFillCheck(const Call& call, Store::Done done) {
                    {"registry_reasons", std::move(registry_reasons)},
                    {"agrees", agrees}};
     auto keep =
-        tx.conn().Prepare("INSERT INTO offline_checks(check_id, seq, answer) VALUES(?,?,?)");
+        tx.conn().Prepare("INSERT INTO offline_checks(check_id, seq, answer) VALUES($1,$2,$3)");
     if (!keep.ok()) return ErrorReply(keep.status());
     (*keep)->Bind(1, req.check_id).Bind(2, *seq).Bind(3, answer.dump());
     if (Status s = (*keep)->Run(); !s.ok()) return ErrorReply(s);
@@ -972,7 +990,7 @@ Result<bool> OfflineCheckViolated(Conn& conn, const json& offline_decision) {
   if (!offline_decision.is_object()) return false;
   const auto id = offline_decision.find("check_id");
   if (id == offline_decision.end() || !id->is_string()) return false;
-  auto st = conn.Prepare("SELECT answer FROM offline_checks WHERE check_id = ?");
+  auto st = conn.Prepare("SELECT answer FROM offline_checks WHERE check_id = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, id->get<std::string>());
   auto row = (*st)->Step();
@@ -988,7 +1006,7 @@ Result<bool> OfflineCheckViolated(Conn& conn, const json& offline_decision) {
 Status CheckAllows(Conn& conn, const FillRecord& f) {
   const auto seq = SeqOfEventId(*f.check_id);
   if (!seq) return Status::Conflict(fmt::format("there is no fill check {}", *f.check_id));
-  auto st = conn.Prepare("SELECT code, type, body FROM events WHERE seq = ?");
+  auto st = conn.Prepare("SELECT code, type, body FROM events WHERE seq = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, *seq);
   auto row = (*st)->Step();
@@ -1009,7 +1027,7 @@ Status CheckAllows(Conn& conn, const FillRecord& f) {
   if (check.value("decision", "") != "allow") {
     return Status::Conflict(fmt::format("check {} blocked this cylinder", *f.check_id));
   }
-  auto used = conn.Prepare("SELECT event_id FROM fills WHERE check_id = ?");
+  auto used = conn.Prepare("SELECT event_id FROM fills WHERE check_id = $1");
   if (!used.ok()) return used.status();
   (*used)->Bind(1, *f.check_id);
   auto taken = (*used)->Step();
@@ -1056,7 +1074,7 @@ void FillChecks::PostFill(const Call& call, Store::Done done) {
   Write(std::move(done), [this, f = std::move(*fill), who = call.who](WriteTx& tx) -> Reply {
     // A fill sent again is answered as a duplicate; another station's event_id is
     // not: an id names one fill of one station.
-    auto dup = tx.conn().Prepare("SELECT station_id FROM fills WHERE event_id = ?");
+    auto dup = tx.conn().Prepare("SELECT station_id FROM fills WHERE event_id = $1");
     if (!dup.ok()) return ErrorReply(dup.status());
     (*dup)->Bind(1, f.event_id);
     auto seen = (*dup)->Step();
@@ -1102,14 +1120,14 @@ void FillChecks::PostFill(const Call& call, Store::Done done) {
     if (!seq.ok()) return ErrorReply(seq.status());
     auto st = tx.conn().Prepare(
         "INSERT INTO fills(event_id, check_id, code, station_id, ended_at, result, net_kg, seq) "
-        "VALUES(?,?,?,?,?,?,?,?)");
+        "VALUES($1,$2,$3,$4,$5,$6,$7,$8)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, f.event_id).Bind(2, f.check_id).Bind(3, f.code).Bind(4, f.station_id);
     (*st)->Bind(5, f.ended_at->unix_ms).Bind(6, f.result).Bind(7, f.net_kg).Bind(8, *seq);
     if (Status s = (*st)->Run(); !s.ok()) return ErrorReply(s);
     if (*row) {
       auto upd = tx.conn().Prepare(
-          "UPDATE cylinders SET last_fill_station = ?, last_fill_at = ? WHERE code = ?");
+          "UPDATE cylinders SET last_fill_station = $1, last_fill_at = $2 WHERE code = $3");
       if (!upd.ok()) return ErrorReply(upd.status());
       (*upd)->Bind(1, f.station_id).Bind(2, f.ended_at->unix_ms).Bind(3, f.code);
       if (Status s = (*upd)->Run(); !s.ok()) return ErrorReply(s);

@@ -178,11 +178,11 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
   // stands alone so that the index is entered at the cursor: with only the OR,
   // SQLite read the owner's whole index range for every page, the last pages of a
   // million cylinders three times as slow as the first.
-  auto st = conn.Prepare(
+  auto st = conn.Prepare(fmt::format(
       "WITH page(code, rev) AS ("
       "  SELECT code, rev FROM cylinders"
-      "  WHERE owner_company_id IN (SELECT value FROM json_each(?1))"
-      "  AND rev >= ?2 AND (rev > ?2 OR code > ?3) ORDER BY rev, code LIMIT ?4) "
+      "  WHERE owner_company_id IN (SELECT value FROM {})"
+      "  AND rev >= $2 AND (rev > $2 OR code > $3) ORDER BY rev, code LIMIT $4) "
       "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
       "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
       "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
@@ -190,7 +190,8 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
       "c.assessment_extends_until, c.state, c.state_reason, c.state_since, "
       "c.last_fill_station, c.last_fill_at, c.rev, k.carrier "
       "FROM page p JOIN cylinders c ON c.code = p.code "
-      "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier");
+      "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier",
+      sql::JsonArrayElements(conn.dialect(), "$1")));
   if (!st.ok()) return st.status();
   sql::Statement& s = **st;
   s.Bind(1, owners).Bind(2, cursor.rev);
@@ -252,7 +253,7 @@ void FleetFeed::GetFleet(const Call& call, Store::Done done) {
     json custody = json::array();
     auto cst = conn.Prepare(
         "SELECT owner_company_id, valid_from, valid_until FROM custody "
-        "WHERE custodian_company_id = ? AND valid_until >= ?");
+        "WHERE custodian_company_id = $1 AND valid_until >= $2");
     if (!cst.ok()) return ErrorReply(cst.status());
     (*cst)->Bind(1, company).Bind(2, today.ToString());
     for (;;) {
@@ -296,7 +297,8 @@ void FleetFeed::GetFleet(const Call& call, Store::Done done) {
                  {"revoked", facts.license->revoked}};
     }
     auto ops = conn.Prepare(
-        "SELECT id, cert_number, cert_valid_until FROM operators WHERE company_id = ? ORDER BY id");
+        "SELECT id, cert_number, cert_valid_until FROM operators WHERE company_id = $1 ORDER BY "
+        "id");
     if (!ops.ok()) return ErrorReply(ops.status());
     (*ops)->Bind(1, company);
     json operators = json::array();

@@ -198,7 +198,7 @@ struct Customer {
 Result<std::optional<CourierFacts>> LoadCourier(Conn& conn, const std::string& id) {
   auto st = conn.Prepare(
       "SELECT c.company_id, c.vehicle_id, v.plate, c.zones FROM couriers c "
-      "JOIN vehicles v ON v.id = c.vehicle_id WHERE c.id = ?");
+      "JOIN vehicles v ON v.id = c.vehicle_id WHERE c.id = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, id);
   auto row = (*st)->Step();
@@ -217,7 +217,7 @@ Result<std::optional<CourierFacts>> LoadCourier(Conn& conn, const std::string& i
 Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) {
   auto st = conn.Prepare(
       "SELECT company_id, district, kind, basement, semi_basement, cylinder_room, outdoor "
-      "FROM customers WHERE id = ?");
+      "FROM customers WHERE id = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, id);
   auto row = (*st)->Step();
@@ -237,8 +237,8 @@ Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) 
 
 // The customer holding the cylinder since its last allowed handover, if one does.
 Status LoadHolder(Conn& conn, HandoverFacts* facts) {
-  auto st =
-      conn.Prepare("SELECT holder_id FROM whereabouts WHERE code = ? AND holder_kind = 'customer'");
+  auto st = conn.Prepare(
+      "SELECT holder_id FROM whereabouts WHERE code = $1 AND holder_kind = 'customer'");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, facts->cylinder->code);
   auto row = (*st)->Step();
@@ -253,7 +253,7 @@ Status LoadFills(Conn& conn, HandoverFacts* facts) {
   const std::string& code = facts->cylinder->code;
   auto st = conn.Prepare(
       "SELECT f.station_id, f.ended_at, f.result, f.seq, e.body FROM fills f "
-      "JOIN events e ON e.seq = f.seq WHERE f.code = ? ORDER BY f.seq DESC LIMIT 1");
+      "JOIN events e ON e.seq = f.seq WHERE f.code = $1 ORDER BY f.seq DESC LIMIT 1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, code);
   auto row = (*st)->Step();
@@ -279,7 +279,7 @@ Status LoadFills(Conn& conn, HandoverFacts* facts) {
   facts->latest_fill = std::move(fill);
 
   auto last = conn.Prepare(
-      "SELECT MAX(seq) FROM handovers WHERE code = ? AND direction = 'deliver' "
+      "SELECT MAX(seq) FROM handovers WHERE code = $1 AND direction = 'deliver' "
       "AND decision = 'allow'");
   if (!last.ok()) return last.status();
   (*last)->Bind(1, code);
@@ -294,7 +294,7 @@ Status LoadFills(Conn& conn, HandoverFacts* facts) {
 Status LoadOnSite(Conn& conn, HandoverFacts* facts) {
   auto st = conn.Prepare(
       "SELECT c.model FROM whereabouts w JOIN cylinders c ON c.code = w.code "
-      "WHERE w.holder_kind = 'customer' AND w.holder_id = ? AND w.code <> ?");
+      "WHERE w.holder_kind = 'customer' AND w.holder_id = $1 AND w.code <> $2");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, facts->customer.id).Bind(2, facts->cylinder->code);
   while (true) {
@@ -378,7 +378,7 @@ void Handovers::PostVehicle(const Call& call, Store::Done done) {
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("vehicle {} already exists", id)));
     auto st =
-        tx.conn().Prepare("INSERT INTO vehicles(id, company_id, plate, kind) VALUES(?,?,?,?)");
+        tx.conn().Prepare("INSERT INTO vehicles(id, company_id, plate, kind) VALUES($1,$2,$3,$4)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *plate).Bind(4, kind.value_or(""));
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
@@ -435,7 +435,7 @@ void Handovers::PostCourier(const Call& call, Store::Done done) {
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("courier {} already exists", id)));
     // 人车对应: the vehicle is the company's own, and no other courier's.
-    auto v = tx.conn().Prepare("SELECT company_id FROM vehicles WHERE id = ?");
+    auto v = tx.conn().Prepare("SELECT company_id FROM vehicles WHERE id = $1");
     if (!v.ok()) return ErrorReply(v.status());
     (*v)->Bind(1, vehicle);
     auto vrow = (*v)->Step();
@@ -445,7 +445,7 @@ void Handovers::PostCourier(const Call& call, Store::Done done) {
           Status::Invalid(fmt::format("no vehicle {} of company {}", vehicle, company_id)));
     }
     (*v)->Reset();
-    auto bound = tx.conn().Prepare("SELECT id FROM couriers WHERE vehicle_id = ?");
+    auto bound = tx.conn().Prepare("SELECT id FROM couriers WHERE vehicle_id = $1");
     if (!bound.ok()) return ErrorReply(bound.status());
     (*bound)->Bind(1, vehicle);
     auto brow = (*bound)->Step();
@@ -457,7 +457,7 @@ void Handovers::PostCourier(const Call& call, Store::Done done) {
     (*bound)->Reset();
     auto st = tx.conn().Prepare(
         "INSERT INTO couriers(id, company_id, name, vehicle_id, zones, cert_number, "
-        "cert_valid_until) VALUES(?,?,?,?,?,?,?)");
+        "cert_valid_until) VALUES($1,$2,$3,$4,$5,$6,$7)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name).Bind(4, vehicle);
     (*st)->Bind(5, json(zones).dump()).Bind(6, number);
@@ -527,7 +527,7 @@ void Handovers::PostCustomer(const Call& call, Store::Done done) {
     auto st = tx.conn().Prepare(
         "INSERT INTO customers(id, company_id, name, phone_hash, phone_masked, id_hash, "
         "id_masked, address, district, kind, basement, semi_basement, cylinder_room, outdoor) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name);
     (*st)->BindBlob(4, phone_hash.data(), phone_hash.size()).Bind(5, MaskPhone(*phone));
@@ -611,7 +611,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
     Conn& conn = tx.conn();
     // A handover sent again by its courier gets its first answer; another
     // courier's event_id gets nothing of it (customer, hazards, custody).
-    auto dup = conn.Prepare("SELECT answer, courier_id FROM handovers WHERE event_id = ?");
+    auto dup = conn.Prepare("SELECT answer, courier_id FROM handovers WHERE event_id = $1");
     if (!dup.ok()) return ErrorReply(dup.status());
     (*dup)->Bind(1, r.event_id);
     auto seen = (*dup)->Step();
@@ -723,7 +723,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
       if (!f.note.empty()) h["note"] = f.note;
       auto st = conn.Prepare(
           "INSERT INTO hazards(id, code, item, cylinder, customer_id, company_id, responsible, "
-          "opened_by, opened_at, deadline, state) VALUES(?,?,?,?,?,?,?,?,?,?,'open')");
+          "opened_by, opened_at, deadline, state) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'open')");
       if (!st.ok()) return ErrorReply(st.status());
       (*st)->Bind(1, id).Bind(2, f.item->hazard_code).Bind(3, f.item->item).Bind(4, subject);
       (*st)->Bind(5, cu.id).Bind(6, cr.company_id).Bind(7, f.responsible).Bind(8, cr.id);
@@ -736,7 +736,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
     }
     if (allowed && facts.cylinder) {
       auto st = conn.Prepare(
-          "INSERT INTO whereabouts(code, holder_kind, holder_id, since_seq) VALUES(?,?,?,?) "
+          "INSERT INTO whereabouts(code, holder_kind, holder_id, since_seq) VALUES($1,$2,$3,$4) "
           "ON CONFLICT(code) DO UPDATE SET holder_kind = excluded.holder_kind, "
           "holder_id = excluded.holder_id, since_seq = excluded.since_seq");
       if (!st.ok()) return ErrorReply(st.status());
@@ -750,7 +750,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
                    {"custody", custody},       {"duplicate", false}};
     auto st = conn.Prepare(
         "INSERT INTO handovers(event_id, code, customer_id, courier_id, direction, decision, "
-        "answer, seq) VALUES(?,?,?,?,?,?,?,?)");
+        "answer, seq) VALUES($1,$2,$3,$4,$5,$6,$7,$8)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, r.event_id).Bind(2, subject).Bind(3, cu.id).Bind(4, cr.id);
     (*st)->Bind(5, r.direction).Bind(6, allowed ? "allow" : "block").Bind(7, answer.dump());
@@ -805,11 +805,11 @@ void Handovers::GetHazards(const Call& call, Store::Done done) {
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     // Overdue: still open after its deadline day (valid through the deadline).
     std::string sql = fmt::format(
-        "SELECT {} FROM hazards WHERE state = ?2 AND (deadline, id) > (?4, ?5)", kHazardColumns);
-    if (who.role == Role::kCompany) sql += " AND company_id = ?1";
-    if (who.role == Role::kCourier) sql += " AND opened_by = ?1";
-    if (overdue) sql += " AND deadline < ?3";
-    sql += " ORDER BY deadline, id LIMIT ?6";
+        "SELECT {} FROM hazards WHERE state = $2 AND (deadline, id) > ($4, $5)", kHazardColumns);
+    if (who.role == Role::kCompany) sql += " AND company_id = $1";
+    if (who.role == Role::kCourier) sql += " AND opened_by = $1";
+    if (overdue) sql += " AND deadline < $3";
+    sql += " ORDER BY deadline, id LIMIT $6";
     auto st = conn.Prepare(sql);
     if (!st.ok()) return ErrorReply(st.status());
     json list = json::array();
@@ -851,7 +851,7 @@ void Handovers::CloseHazard(const Call& call, Store::Done done) {
   if (!s.ok()) return done(ErrorReply(s));
   Write(std::move(done), [=, id = call.params[0], who = call.who](WriteTx& tx) -> Reply {
     Conn& conn = tx.conn();
-    auto st = conn.Prepare(fmt::format("SELECT {} FROM hazards WHERE id = ?", kHazardColumns));
+    auto st = conn.Prepare(fmt::format("SELECT {} FROM hazards WHERE id = $1", kHazardColumns));
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id);
     auto row = (*st)->Step();
@@ -875,8 +875,9 @@ void Handovers::CloseHazard(const Call& call, Store::Done done) {
     }
     const std::string actor = fmt::format("{}:{}", ToString(who.role), who.subject);
     auto upd = conn.Prepare(
-        "UPDATE hazards SET state = 'closed', closed_by = ?, closed_at = ?, closed_by_actor = ?, "
-        "how = ? WHERE id = ?");
+        "UPDATE hazards SET state = 'closed', closed_by = $1, closed_at = $2, closed_by_actor = "
+        "$3, "
+        "how = $4 WHERE id = $5");
     if (!upd.ok()) return ErrorReply(upd.status());
     (*upd)->Bind(1, *closed_by).Bind(2, tx.now().unix_ms).Bind(3, actor).Bind(4, *how);
     (*upd)->Bind(5, id);

@@ -73,8 +73,8 @@ void Inspections::PostInspection(const Call& call, Store::Done done) {
     if (!seq.ok()) return ErrorReply(seq.status());
     if (latest) {
       auto st = tx.conn().Prepare(
-          "UPDATE cylinders SET last_inspection = ?, last_inspection_result = ?, "
-          "next_inspection_due = ?, rev = ? WHERE code = ?");
+          "UPDATE cylinders SET last_inspection = $1, last_inspection_result = $2, "
+          "next_inspection_due = $3, rev = $4 WHERE code = $5");
       if (!st.ok()) return ErrorReply(st.status());
       (*st)->Bind(1, date.ToString()).Bind(2, ToString(result));
       if (next_due)
@@ -137,8 +137,8 @@ void Inspections::PostAssessment(const Call& call, Store::Done done) {
               {"", code, "assessment", tx.now(), ToString(who.role), who.subject, out.dump()});
           if (!seq.ok()) return ErrorReply(seq.status());
           auto st = tx.conn().Prepare(
-              "UPDATE cylinders SET assessment_date = ?, assessment_passed = ?, "
-              "assessment_extends_until = ?, rev = ? WHERE code = ?");
+              "UPDATE cylinders SET assessment_date = $1, assessment_passed = $2, "
+              "assessment_extends_until = $3, rev = $4 WHERE code = $5");
           if (!st.ok()) return ErrorReply(st.status());
           (*st)->Bind(1, date.ToString()).Bind(2, passed ? 1 : 0);
           if (passed)
@@ -179,11 +179,11 @@ void Inspections::GetScrapQueue(const Call& call, Store::Done done) {
     const bool own = call.who.role == Role::kCompany;
     auto st = conn.Prepare(
         own ? "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
-              "WHERE state = 'scrap_pending' AND owner_company_id = ?4 "
-              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?3"
+              "WHERE state = 'scrap_pending' AND owner_company_id = $4 "
+              "AND (state_since, code) > ($1, $2) ORDER BY state_since, code LIMIT $3"
             : "SELECT code, owner_company_id, state_reason, state_since FROM cylinders "
               "WHERE state = 'scrap_pending' "
-              "AND (state_since, code) > (?1, ?2) ORDER BY state_since, code LIMIT ?3");
+              "AND (state_since, code) > ($1, $2) ORDER BY state_since, code LIMIT $3");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, after_since).Bind(2, after_code).Bind(3, limit);
     if (own) (*st)->Bind(4, call.who.subject);
@@ -240,8 +240,8 @@ void Inspections::PostScrap(const Call& call, Store::Done done) {
     if (!seq.ok()) return ErrorReply(seq.status());
     auto st = tx.conn().Prepare(
         "UPDATE cylinders SET state = 'scrapped', registration_state = 'cancelled', "
-        "state_reason = COALESCE(state_reason, 'scrapped'), state_since = ?, rev = ? "
-        "WHERE code = ?");
+        "state_reason = COALESCE(state_reason, 'scrapped'), state_since = $1, rev = $2 "
+        "WHERE code = $3");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, tx.now().unix_ms).Bind(2, *seq).Bind(3, code);
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);

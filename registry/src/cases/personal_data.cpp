@@ -37,7 +37,7 @@ Result<json> KeepPersonalData(WriteTx& tx, const std::string& code, std::string_
   const std::string hash = HexOf(Sha256(*salt + text));
   auto st = tx.conn().Prepare(
       "INSERT INTO personal_data(id, code, field, value, salt, created_at) "
-      "VALUES(?,?,?,?,?,?)");
+      "VALUES($1,$2,$3,$4,$5,$6)");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, id).Bind(2, code).Bind(3, std::string(field)).Bind(4, text);
   (*st)->BindBlob(5, salt->data(), salt->size());
@@ -50,7 +50,7 @@ Result<std::optional<json>> LookupPersonalData(Conn& conn, const json& ref) {
   if (!ref.is_object() || !ref.contains("personal_data") || !ref["personal_data"].is_string()) {
     return std::optional<json>();
   }
-  auto st = conn.Prepare("SELECT value FROM personal_data WHERE id = ?");
+  auto st = conn.Prepare("SELECT value FROM personal_data WHERE id = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, ref["personal_data"].get<std::string>());
   auto row = (*st)->Step();
@@ -80,10 +80,11 @@ Result<std::int64_t> SweepPersonalData(Conn& conn, Instant now, const Policy& po
   std::int64_t deleted = 0;
   for (const auto& [field, days] : {std::pair{"contact", policy.contact_retention_days},
                                     std::pair{"location", policy.position_retention_days}}) {
-    auto n = SecureDeleteRows(conn, "DELETE FROM personal_data WHERE field = ? AND created_at <= ?",
-                              [&](sql::Statement& st) {
-                                st.Bind(1, std::string(field)).Bind(2, now.unix_ms - days * kDayMs);
-                              });
+    auto n =
+        SecureDeleteRows(conn, "DELETE FROM personal_data WHERE field = $1 AND created_at <= $2",
+                         [&](sql::Statement& st) {
+                           st.Bind(1, std::string(field)).Bind(2, now.unix_ms - days * kDayMs);
+                         });
     if (!n.ok()) return n.status();
     deleted += *n;
   }
@@ -93,7 +94,7 @@ Result<std::int64_t> SweepPersonalData(Conn& conn, Instant now, const Policy& po
 void PersonalData::ErasePersonalData(const Call& call, Store::Done done) {
   const std::string id = call.params[0];
   Write(std::move(done), [id, who = call.who](WriteTx& tx) -> Reply {
-    auto st = tx.conn().Prepare("SELECT code, field FROM personal_data WHERE id = ?");
+    auto st = tx.conn().Prepare("SELECT code, field FROM personal_data WHERE id = $1");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id);
     auto row = (*st)->Step();
@@ -105,7 +106,7 @@ void PersonalData::ErasePersonalData(const Call& call, Store::Done done) {
     const std::string code = (*st)->Text(0);
     const std::string field = (*st)->Text(1);
     (*st)->Reset();
-    auto erased = SecureDeleteRows(tx.conn(), "DELETE FROM personal_data WHERE id = ?",
+    auto erased = SecureDeleteRows(tx.conn(), "DELETE FROM personal_data WHERE id = $1",
                                    [&](sql::Statement& del) { del.Bind(1, id); });
     if (!erased.ok()) return ErrorReply(erased.status());
     // The erasure itself is on the record: what was erased, by whom, not the value.

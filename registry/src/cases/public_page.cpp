@@ -284,7 +284,7 @@ void PublicPage::GetPage(const Request&, const std::string& raw_code, Store::Don
     const FillDecision d = DecideCylinder(policy_, c, *recalls, now);
 
     std::string owner = c.owner_company_id;
-    auto company = conn.Prepare("SELECT name FROM companies WHERE id = ?");
+    auto company = conn.Prepare("SELECT name FROM companies WHERE id = $1");
     if (!company.ok()) return ErrorReply(company.status());
     (*company)->Bind(1, c.owner_company_id);
     auto found = (*company)->Step();
@@ -294,7 +294,7 @@ void PublicPage::GetPage(const Request&, const std::string& raw_code, Store::Don
     std::string last_fill = "暂无充装记录 <span lang=\"en\" class=\"sub\">No fill on record</span>";
     if (const auto& fill = (*row)->last_fill) {
       std::string station = fill->station_id;
-      auto st = conn.Prepare("SELECT name FROM stations WHERE id = ?");
+      auto st = conn.Prepare("SELECT name FROM stations WHERE id = $1");
       if (!st.ok()) return ErrorReply(st.status());
       (*st)->Bind(1, fill->station_id);
       auto has = (*st)->Step();
@@ -446,7 +446,7 @@ void PublicPage::PostReport(const Request& request, const std::string& raw_code,
             if (!ref.ok()) return ErrorReply(ref.status());
             event["contact_ref"] = std::move(*ref);
           }
-          auto st = tx.conn().Prepare("SELECT 1 FROM cylinders WHERE code = ?");
+          auto st = tx.conn().Prepare("SELECT 1 FROM cylinders WHERE code = $1");
           if (!st.ok()) return ErrorReply(st.status());
           (*st)->Bind(1, code);
           auto registered = (*st)->Step();

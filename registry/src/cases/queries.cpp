@@ -24,7 +24,7 @@ std::optional<Date> OptDate(const sql::Statement& st, int col) {
 }  // namespace
 
 Result<bool> Exists(Conn& conn, const char* table, const std::string& id) {
-  auto st = conn.Prepare(fmt::format("SELECT 1 FROM {} WHERE id = ?", table));
+  auto st = conn.Prepare(fmt::format("SELECT 1 FROM {} WHERE id = $1", table));
   if (!st.ok()) return st.status();
   (*st)->Bind(1, id);
   auto row = (*st)->Step();
@@ -71,7 +71,7 @@ CylinderRow ReadCylinderRow(const sql::Statement& s) {
 Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
                                                 bool with_carriers) {
   static const std::string sql =
-      fmt::format("SELECT {} FROM cylinders WHERE code = ?", kCylinderColumns);
+      fmt::format("SELECT {} FROM cylinders WHERE code = $1", kCylinderColumns);
   auto st = conn.Prepare(sql);
   if (!st.ok()) return st.status();
   sql::Statement& s = **st;
@@ -83,7 +83,7 @@ Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& c
   s.Reset();
   if (!with_carriers) return std::optional<CylinderRow>(std::move(r));
 
-  auto carriers = conn.Prepare("SELECT carrier FROM carriers WHERE code = ? ORDER BY carrier");
+  auto carriers = conn.Prepare("SELECT carrier FROM carriers WHERE code = $1 ORDER BY carrier");
   if (!carriers.ok()) return carriers.status();
   (*carriers)->Bind(1, code);
   for (;;) {
@@ -99,7 +99,7 @@ namespace {
 
 // `code` itself when a cylinder is registered under it.
 Result<std::optional<std::string>> RegisteredCode(Conn& conn, const std::string& code) {
-  auto st = conn.Prepare("SELECT code FROM cylinders WHERE code = ?");
+  auto st = conn.Prepare("SELECT code FROM cylinders WHERE code = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, code);
   auto row = (*st)->Step();
@@ -122,7 +122,7 @@ Result<std::optional<std::string>> ResolveKey(Conn& conn, const ScanKey& key, st
   if (key.kind == ScanKind::kCode) {
     return trust_codes ? std::optional<std::string>(key.text) : RegisteredCode(conn, key.text);
   }
-  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = ?");
+  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, key.text);
   auto row = (*st)->Step();
@@ -137,7 +137,7 @@ Result<std::optional<std::string>> ResolveKey(Conn& conn, const ScanKey& key, st
 Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id) {
   auto st = conn.Prepare(
       "SELECT s.company_id, s.locked, s.lock_reason, c.license_number, c.license_valid_until, "
-      "c.license_revoked FROM stations s JOIN companies c ON c.id = s.company_id WHERE s.id = ?");
+      "c.license_revoked FROM stations s JOIN companies c ON c.id = s.company_id WHERE s.id = $1");
   if (!st.ok()) return st.status();
   sql::Statement& s = **st;
   s.Bind(1, id);
@@ -158,7 +158,7 @@ Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& i
 }
 
 Result<std::optional<OperatorFacts>> LoadOperator(Conn& conn, const std::string& id) {
-  auto st = conn.Prepare("SELECT cert_number, cert_valid_until FROM operators WHERE id = ?");
+  auto st = conn.Prepare("SELECT cert_number, cert_valid_until FROM operators WHERE id = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, id);
   auto row = (*st)->Step();
@@ -177,7 +177,7 @@ Result<std::optional<OperatorFacts>> LoadOperator(Conn& conn, const std::string&
 Result<std::vector<CustodyAgreement>> LoadCustody(Conn& conn, const std::string& owner) {
   auto st = conn.Prepare(
       "SELECT custodian_company_id, valid_from, valid_until FROM custody "
-      "WHERE owner_company_id = ?");
+      "WHERE owner_company_id = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, owner);
   std::vector<CustodyAgreement> out;
@@ -194,7 +194,7 @@ Result<std::vector<CustodyAgreement>> LoadCustody(Conn& conn, const std::string&
 
 Result<std::vector<Recall>> LoadRecalls(Conn& conn, const std::string& manufacturer) {
   auto st = conn.Prepare(
-      "SELECT manufactured_from, manufactured_to, reason FROM recalls WHERE manufacturer = ?");
+      "SELECT manufactured_from, manufactured_to, reason FROM recalls WHERE manufacturer = $1");
   if (!st.ok()) return st.status();
   (*st)->Bind(1, manufacturer);
   std::vector<Recall> out;

@@ -387,8 +387,8 @@ void RegulatorReads::GetFillCheckStats(const Call& call, Store::Done done) {
     const std::string from = range->from.ToString(), to = range->to.ToString();
     // Days x stations of the range, never the log.
     const std::string where =
-        "day >= ?1 AND day <= ?2 AND (?3 IS NULL OR company_id = ?3) "
-        "AND (?4 IS NULL OR station_id = ?4)";
+        "day >= $1 AND day <= $2 AND ($3 IS NULL OR company_id = $3) "
+        "AND ($4 IS NULL OR station_id = $4)";
     auto bind = [&](sql::Statement& s) {
       s.Bind(1, from).Bind(2, to);
       BindOptional(s, 3, *company);
@@ -444,8 +444,8 @@ void RegulatorReads::GetFillCheckStats(const Call& call, Store::Done done) {
         by_station[(*st)->Text(0)] = ReadCheckCounts(**st, 1);
       }
       auto stations = conn.Prepare(
-          "SELECT id, name, company_id FROM stations WHERE (?1 IS NULL OR company_id = ?1) "
-          "AND (?2 IS NULL OR id = ?2)");
+          "SELECT id, name, company_id FROM stations WHERE ($1 IS NULL OR company_id = $1) "
+          "AND ($2 IS NULL OR id = $2)");
       if (!stations.ok()) return ErrorReply(stations.status());
       BindOptional(**stations, 1, *company);
       BindOptional(**stations, 2, *station);
@@ -528,7 +528,7 @@ void RegulatorReads::ExportFillsCsv(const Call& call, Store::Done done) {
         "f.result, f.net_kg, e.body, c.model "
         "FROM stations s JOIN fills f ON f.station_id = s.id "
         "JOIN events e ON e.seq = f.seq LEFT JOIN cylinders c ON c.code = f.code "
-        "WHERE (?3 IS NULL OR s.company_id = ?3) AND f.ended_at >= ?1 AND f.ended_at < ?2 "
+        "WHERE ($3 IS NULL OR s.company_id = $3) AND f.ended_at >= $1 AND f.ended_at < $2 "
         "ORDER BY f.ended_at, f.seq");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)
@@ -636,14 +636,14 @@ void RegulatorReads::ExportRefusedChecksCsv(const Call& call, Store::Done done) 
     const char* sql =
         *station ? "SELECT seq, at, station_id, company_id, operator_id, code, reasons, offline, "
                    "registry_decision, agrees FROM refusals "
-                   "WHERE station_id = ?3 AND day >= ?1 AND day <= ?2 ORDER BY day, seq"
+                   "WHERE station_id = $3 AND day >= $1 AND day <= $2 ORDER BY day, seq"
         : *company
             ? "SELECT seq, at, station_id, company_id, operator_id, code, reasons, offline, "
               "registry_decision, agrees FROM refusals "
-              "WHERE company_id = ?4 AND day >= ?1 AND day <= ?2 ORDER BY day, seq"
+              "WHERE company_id = $4 AND day >= $1 AND day <= $2 ORDER BY day, seq"
             : "SELECT seq, at, station_id, company_id, operator_id, code, reasons, offline, "
               "registry_decision, agrees FROM refusals "
-              "WHERE day >= ?1 AND day <= ?2 AND ?3 IS NULL AND ?4 IS NULL ORDER BY day, seq";
+              "WHERE day >= $1 AND day <= $2 AND $3 IS NULL AND $4 IS NULL ORDER BY day, seq";
     auto st = conn.Prepare(sql);
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, range->from.ToString()).Bind(2, range->to.ToString());
@@ -702,7 +702,7 @@ void RegulatorReads::ExportHazardsCsv(const Call& call, Store::Done done) {
         "h.company_id, h.responsible, h.opened_by, h.opened_at, h.deadline, h.state, "
         "h.closed_by, h.closed_at, h.how "
         "FROM hazards h LEFT JOIN customers c ON c.id = h.customer_id "
-        "WHERE (?1 IS NULL OR h.company_id = ?1) AND (?2 = 'all' OR h.state = ?2) "
+        "WHERE ($1 IS NULL OR h.company_id = $1) AND ($2 = 'all' OR h.state = $2) "
         "ORDER BY h.state <> 'open', h.deadline, h.id");
     if (!st.ok()) return ErrorReply(st.status());
     BindOptional(**st, 1, *company);
@@ -755,13 +755,13 @@ void RegulatorReads::GetInspectionsDue(const Call& call, Store::Done done) {
     auto company = CompanyScope(conn, call.who, call.query);
     if (!company.ok()) return ErrorReply(company.status());
     auto companies =
-        conn.Prepare("SELECT id, name FROM companies WHERE ?1 IS NULL OR id = ?1 ORDER BY id");
+        conn.Prepare("SELECT id, name FROM companies WHERE $1 IS NULL OR id = $1 ORDER BY id");
     if (!companies.ok()) return ErrorReply(companies.status());
     BindOptional(**companies, 1, *company);
     // The summary's rows of one company: bounded by the calendar (days a due
     // date can fall on, per model), whatever the size of its fleet.
-    auto rows =
-        conn.Prepare("SELECT basis, model, base, n FROM due_counts WHERE company_id = ? AND n > 0");
+    auto rows = conn.Prepare(
+        "SELECT basis, model, base, n FROM due_counts WHERE company_id = $1 AND n > 0");
     if (!rows.ok()) return ErrorReply(rows.status());
     json list = json::array(), overdue = json::array();
     for (;;) {
@@ -846,7 +846,7 @@ void RegulatorReads::GetUnseen(const Call& call, Store::Done done) {
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     auto company = CompanyScope(conn, call.who, call.query);
     if (!company.ok()) return ErrorReply(company.status());
-    auto owners = conn.Prepare("SELECT id FROM companies WHERE ?1 IS NULL OR id = ?1 ORDER BY id");
+    auto owners = conn.Prepare("SELECT id FROM companies WHERE $1 IS NULL OR id = $1 ORDER BY id");
     if (!owners.ok()) return ErrorReply(owners.status());
     BindOptional(**owners, 1, *company);
     // Keyset-paged on cylinders_unseen_(un)filled, per owner: at most a page from
@@ -860,16 +860,17 @@ void RegulatorReads::GetUnseen(const Call& call, Store::Done done) {
         "SELECT code, owner_company_id, model, manufactured, last_inspection, "
         "next_inspection_due, last_fill_at, last_fill_station, registered_at FROM cylinders ";
     const std::string filled = std::string(kColumns) +
-                               "INDEXED BY cylinders_unseen_filled WHERE owner_company_id = ?5 "
+                               sql::IndexedBy(conn.dialect(), "cylinders_unseen_filled") +
+                               " WHERE owner_company_id = $5 "
                                "AND state = 'active' AND last_fill_at IS NOT NULL "
-                               "AND last_fill_at < ?1 AND (last_fill_at, code) > (?2, ?3) "
-                               "ORDER BY last_fill_at, code LIMIT ?4";
+                               "AND last_fill_at < $1 AND (last_fill_at, code) > ($2, $3) "
+                               "ORDER BY last_fill_at, code LIMIT $4";
     const std::string unfilled =
-        std::string(kColumns) +
-        "INDEXED BY cylinders_unseen_unfilled WHERE owner_company_id = ?5 "
+        std::string(kColumns) + sql::IndexedBy(conn.dialect(), "cylinders_unseen_unfilled") +
+        " WHERE owner_company_id = $5 "
         "AND state = 'active' AND last_fill_at IS NULL AND registered_at IS NOT NULL "
-        "AND registered_at < ?1 AND (registered_at, code) > (?2, ?3) "
-        "ORDER BY registered_at, code LIMIT ?4";
+        "AND registered_at < $1 AND (registered_at, code) > ($2, $3) "
+        "ORDER BY registered_at, code LIMIT $4";
     for (;;) {
       auto more = (*owners)->Step();
       if (!more.ok()) return ErrorReply(more.status());
@@ -985,8 +986,8 @@ Reply SetUpPage(Conn& conn, const Principal& who, const std::map<std::string, st
                 Add add) {
   auto company = CompanyScope(conn, who, query);
   if (!company.ok()) return ErrorReply(company.status());
-  auto st = conn.Prepare(fmt::format("SELECT {} FROM {} t WHERE {}t.id > ?1 ORDER BY t.id LIMIT ?2",
-                                     columns, table, *company ? "t.company_id = ?3 AND " : ""));
+  auto st = conn.Prepare(fmt::format("SELECT {} FROM {} t WHERE {}t.id > $1 ORDER BY t.id LIMIT $2",
+                                     columns, table, *company ? "t.company_id = $3 AND " : ""));
   if (!st.ok()) return ErrorReply(st.status());
   (*st)->Bind(1, page.after).Bind(2, page.limit + 1);
   if (*company) (*st)->Bind(3, **company);
@@ -1004,7 +1005,7 @@ void RegulatorReads::ListCompanies(const Call& call, Store::Done done) {
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     auto st = conn.Prepare(
         "SELECT id, name, license_number, license_valid_until, license_revoked FROM companies "
-        "WHERE id > ? ORDER BY id LIMIT ?");
+        "WHERE id > $1 ORDER BY id LIMIT $2");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, page->after).Bind(2, page->limit + 1);
     json list = json::array();
@@ -1098,7 +1099,7 @@ void RegulatorReads::ListCustomers(const Call& call, Store::Done done) {
     std::optional<std::string> company;
     if (call.who.role == Role::kCourier) {
       // A courier picks among its own company's customers at the door.
-      auto st = conn.Prepare("SELECT company_id FROM couriers WHERE id = ?");
+      auto st = conn.Prepare("SELECT company_id FROM couriers WHERE id = $1");
       if (!st.ok()) return ErrorReply(st.status());
       (*st)->Bind(1, call.who.subject);
       auto row = (*st)->Step();
@@ -1121,7 +1122,7 @@ void RegulatorReads::ListCustomers(const Call& call, Store::Done done) {
     // id, whose name is looked up, so that it stays a plain id.
     std::string after_name, after_id;
     if (!page->after.empty()) {
-      auto st = conn.Prepare("SELECT name FROM customers WHERE id = ?");
+      auto st = conn.Prepare("SELECT name FROM customers WHERE id = $1");
       if (!st.ok()) return ErrorReply(st.status());
       (*st)->Bind(1, page->after);
       auto row = (*st)->Step();
@@ -1148,14 +1149,14 @@ void RegulatorReads::ListCustomers(const Call& call, Store::Done done) {
         "SELECT id, company_id, name, phone_masked, id_masked, address, district, kind, basement, "
         "semi_basement, cylinder_room, outdoor FROM customers ";
     const std::string range =
-        "name >= ?1 AND (?2 IS NULL OR name < ?2) AND (name, id) > (?3, ?4) "
-        "ORDER BY name, id LIMIT ?5";
+        "name >= $1 AND ($2 IS NULL OR name < $2) AND (name, id) > ($3, $4) "
+        "ORDER BY name, id LIMIT $5";
     std::string where = "WHERE ";
     int next_param = 6;
     const int company_param = company ? next_param++ : 0;
     const int phone_param = phone_hash ? next_param++ : 0;
-    if (company) where += fmt::format("company_id = ?{} AND ", company_param);
-    if (phone_hash) where += fmt::format("phone_hash = ?{} AND ", phone_param);
+    if (company) where += fmt::format("company_id = ${} AND ", company_param);
+    if (phone_hash) where += fmt::format("phone_hash = ${} AND ", phone_param);
     auto st = conn.Prepare(columns + where + range);
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, prefix);
@@ -1200,9 +1201,9 @@ void RegulatorReads::ListPublicReports(const Call& call, Store::Done done) {
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     // Newest first on events_public_reports, a partial index of the log that holds
     // the reports alone.
-    auto st = conn.Prepare(
-        "SELECT seq, id, code, at, body FROM events INDEXED BY events_public_reports "
-        "WHERE type = 'public_report' AND seq < ? ORDER BY seq DESC LIMIT ?");
+    auto st = conn.Prepare("SELECT seq, id, code, at, body FROM events " +
+                           sql::IndexedBy(conn.dialect(), "events_public_reports") +
+                           " WHERE type = 'public_report' AND seq < $1 ORDER BY seq DESC LIMIT $2");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, before).Bind(2, *limit + 1);
     json list = json::array();

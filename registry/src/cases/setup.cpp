@@ -32,7 +32,7 @@ void Setup::PostCompany(const Call& call, Store::Done done) {
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("company {} already exists", id)));
     auto st = tx.conn().Prepare(
-        "INSERT INTO companies(id, name, license_number, license_valid_until) VALUES(?,?,?,?)");
+        "INSERT INTO companies(id, name, license_number, license_valid_until) VALUES($1,$2,$3,$4)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, *name).Bind(3, number);
     if (valid_until) {
@@ -64,8 +64,8 @@ void Setup::PostLicense(const Call& call, Store::Done done) {
   const std::string id = call.params[0];
   WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto st = tx.conn().Prepare(
-        "UPDATE companies SET license_number = ?, license_valid_until = ?, license_revoked = ? "
-        "WHERE id = ?");
+        "UPDATE companies SET license_number = $1, license_valid_until = $2, license_revoked = $3 "
+        "WHERE id = $4");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)
         ->Bind(1, *number)
@@ -107,8 +107,8 @@ void Setup::PostStation(const Call& call, Store::Done done) {
     auto exists = Exists(tx.conn(), "stations", id);
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("station {} already exists", id)));
-    auto st =
-        tx.conn().Prepare("INSERT INTO stations(id, company_id, name, district) VALUES(?,?,?,?)");
+    auto st = tx.conn().Prepare(
+        "INSERT INTO stations(id, company_id, name, district) VALUES($1,$2,$3,$4)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name).Bind(4, district.value_or(""));
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
@@ -129,7 +129,7 @@ void Setup::GetStation(const Call& call, Store::Done done) {
   ReadReply(std::move(done), [&](Conn& conn) -> Reply {
     auto st = conn.Prepare(
         "SELECT s.company_id, s.name, s.district, s.locked, s.lock_reason FROM stations s "
-        "WHERE s.id = ?");
+        "WHERE s.id = $1");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id);
     auto row = (*st)->Step();
@@ -153,7 +153,7 @@ namespace {
 
 Reply SetLock(WriteTx& tx, const Principal& who, const std::string& id, bool locked,
               const std::string& reason) {
-  auto st = tx.conn().Prepare("UPDATE stations SET locked = ?, lock_reason = ? WHERE id = ?");
+  auto st = tx.conn().Prepare("UPDATE stations SET locked = $1, lock_reason = $2 WHERE id = $3");
   if (!st.ok()) return ErrorReply(st.status());
   (*st)->Bind(1, locked ? 1 : 0).Bind(2, reason).Bind(3, id);
   if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
@@ -220,7 +220,7 @@ void Setup::PostOperator(const Call& call, Store::Done done) {
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("operator {} already exists", id)));
     auto st = tx.conn().Prepare(
         "INSERT INTO operators(id, company_id, name, cert_number, cert_valid_until) "
-        "VALUES(?,?,?,?,?)");
+        "VALUES($1,$2,$3,$4,$5)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name).Bind(4, number);
     if (valid_until) {
@@ -270,13 +270,13 @@ void Setup::PostCustody(const Call& call, Store::Done done) {
     if (!seq.ok()) return ErrorReply(seq.status());
     auto st = tx.conn().Prepare(
         "INSERT INTO custody(owner_company_id, custodian_company_id, valid_from, valid_until, "
-        "created_seq) VALUES(?,?,?,?,?)");
+        "created_seq) VALUES($1,$2,$3,$4,$5)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, owner).Bind(2, custodian).Bind(3, from->ToString()).Bind(4, until->ToString());
     (*st)->Bind(5, *seq);
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
     // The custodian's stations pick the owner's fleet up on their next sync.
-    auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = ? WHERE owner_company_id = ?");
+    auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = $1 WHERE owner_company_id = $2");
     if (!bump.ok()) return ErrorReply(bump.status());
     (*bump)->Bind(1, *seq).Bind(2, owner);
     if (Status r = (*bump)->Run(); !r.ok()) return ErrorReply(r);
@@ -300,7 +300,7 @@ void Setup::PostRecall(const Call& call, Store::Done done) {
   WriteSetup(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
     auto st = tx.conn().Prepare(
         "INSERT INTO recalls(manufacturer, manufactured_from, manufactured_to, reason) "
-        "VALUES(?,?,?,?)");
+        "VALUES($1,$2,$3,$4)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, *manufacturer).Bind(4, *reason);
     if (from)

@@ -24,85 +24,7 @@ int HexValue(char c) {
   return 0;
 }
 
-bool IsWordChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-// Whether `sql` at `i` starts with `word` (ASCII, any case) as a whole word.
-bool WordAt(std::string_view sql, std::size_t i, std::string_view word) {
-  if (sql.size() - i < word.size() || (i > 0 && IsWordChar(sql[i - 1]))) return false;
-  for (std::size_t k = 0; k < word.size(); ++k) {
-    char c = sql[i + k];
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (c != word[k]) return false;
-  }
-  return i + word.size() == sql.size() || !IsWordChar(sql[i + word.size()]);
-}
-
 }  // namespace
-
-std::string FromSqlite(std::string_view sql, int* parameters) {
-  std::string out;
-  out.reserve(sql.size() + 16);
-  int next = 1;
-  for (std::size_t i = 0; i < sql.size();) {
-    const char c = sql[i];
-    if (c == '\'' || c == '"') {  // quoted: copied as it is, '' and "" included
-      const std::size_t end = sql.find(c, i + 1);
-      const std::size_t stop = end == std::string_view::npos ? sql.size() : end + 1;
-      out.append(sql.substr(i, stop - i));
-      i = stop;
-      continue;
-    }
-    if (c == '?') {
-      std::size_t j = i + 1;
-      while (j < sql.size() && sql[j] >= '0' && sql[j] <= '9') ++j;
-      int n = next;
-      if (j > i + 1) n = std::atoi(std::string(sql.substr(i + 1, j - i - 1)).c_str());
-      next = std::max(next, n + 1);
-      out += '$';
-      out += std::to_string(n);
-      i = j;
-      continue;
-    }
-    if (WordAt(sql, i, "INDEXED")) {  // INDEXED BY name
-      std::size_t j = i + 7;
-      while (j < sql.size() && sql[j] == ' ') ++j;
-      if (WordAt(sql, j, "BY")) {
-        j += 2;
-        while (j < sql.size() && sql[j] == ' ') ++j;
-        while (j < sql.size() && IsWordChar(sql[j])) ++j;
-        i = j;
-        continue;
-      }
-    }
-    if (WordAt(sql, i, "JSON_EACH")) {  // its rows' `value`, as text
-      out += "json_array_elements_text";
-      i += 9;
-      continue;
-    }
-    if (WordAt(sql, i, "JSON_EXTRACT")) {  // json_extract(col, '$.key')
-      const std::size_t open = sql.find('(', i);
-      const std::size_t comma = sql.find(',', open);
-      const std::size_t key = sql.find("'$.", comma);
-      const std::size_t close = sql.find("')", key);
-      if (open != std::string_view::npos && comma != std::string_view::npos &&
-          key != std::string_view::npos && close != std::string_view::npos) {
-        out += '(';
-        out.append(sql.substr(open + 1, comma - open - 1));
-        out += "::json ->> '";
-        out.append(sql.substr(key + 3, close - key - 3));
-        out += "')";
-        i = close + 2;
-        continue;
-      }
-    }
-    out += c;
-    ++i;
-  }
-  if (parameters != nullptr) *parameters = next - 1;
-  return out;
-}
 
 bool IsConnectionString(std::string_view db) {
   if (db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0) return true;
@@ -213,7 +135,8 @@ Connection::~Connection() {
 
 Status Connection::ResultStatus(pg_result* result, const std::string& what) const {
   const ExecStatusType status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_COPY_IN) {
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_SINGLE_TUPLE ||
+      status == PGRES_COPY_IN) {
     return Status::Ok();
   }
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
@@ -271,6 +194,43 @@ Result<Rows> Connection::QueryPrepared(const std::string& name, const std::vecto
                            nullptr, nullptr, 0));
   PINGMA_RETURN_IF_ERROR(ResultStatus(rows.result_, "statement"));
   return rows;
+}
+
+Result<int> Connection::ParameterCount(const std::string& name) {
+  Rows described(PQdescribePrepared(conn_, name.c_str()));
+  PINGMA_RETURN_IF_ERROR(ResultStatus(described.result_, "describe"));
+  return PQnparams(described.result_);
+}
+
+Status Connection::SendPrepared(const std::string& name, const std::vector<Param>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                          nullptr, nullptr, 0) != 1 ||
+      PQsetSingleRowMode(conn_) != 1) {
+    const std::string message = Trimmed(PQerrorMessage(conn_));
+    Drain();
+    return ok() ? Status::IoError("PostgreSQL, statement: " + message)
+                : Status::Unavailable("PostgreSQL, statement: " + message);
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<Rows>> Connection::Next() {
+  pg_result* result = PQgetResult(conn_);
+  if (result == nullptr) return std::optional<Rows>();
+  Rows rows(result);
+  Status status = ResultStatus(result, "statement");
+  if (!status.ok()) {
+    Drain();
+    return status;
+  }
+  return std::optional<Rows>(std::move(rows));
+}
+
+void Connection::Drain() {
+  while (pg_result* result = PQgetResult(conn_)) PQclear(result);
 }
 
 Status Connection::Exec(const std::string& sql) {

@@ -29,13 +29,6 @@ using Param = std::optional<std::string>;
 /// `bytes` as a bytea literal in hex form, "\x0a1b...".
 std::string Hex(std::string_view bytes);
 
-/// A statement written for SQLite as PostgreSQL takes it: `?` and `?N` parameters
-/// as `$N`, `INDEXED BY name` (a SQLite planner hint) dropped, and
-/// `json_extract(col, '$.key')` as `(col::json ->> 'key')`, `json_each(x)` as
-/// `json_array_elements_text(x)` (whose rows' `value` is the element as text).
-/// Quoted text is left alone. `parameters`: the highest parameter number.
-std::string FromSqlite(std::string_view sql, int* parameters = nullptr);
-
 /// The rows of a query, read as text (bytea columns decoded with Bytes).
 class Rows {
  public:
@@ -94,6 +87,19 @@ class Connection {
   const std::string& last_sqlstate() const { return last_sqlstate_; }
   /// Runs the statement prepared as `name`.
   Result<Rows> QueryPrepared(const std::string& name, const std::vector<Param>& params);
+  /// How many parameters the statement prepared as `name` takes.
+  Result<int> ParameterCount(const std::string& name);
+
+  /// Sends the statement prepared as `name` and has its rows come one at a time
+  /// (libpq's single-row mode), so that a large result is never held whole: read
+  /// them with Next. Nothing else may be sent until Next has returned nullopt or
+  /// an error, or Drain was called.
+  Status SendPrepared(const std::string& name, const std::vector<Param>& params);
+  /// The next piece of what SendPrepared sent: a row (Rows of one row), then its
+  /// end (Rows of none, with Affected), then nullopt. An error drains the rest.
+  Result<std::optional<Rows>> Next();
+  /// Reads and drops whatever a sent statement has not yet delivered.
+  void Drain();
   /// Runs one or more statements without parameters or results.
   Status Exec(const std::string& sql);
   /// COPY ... FROM STDIN in text format: `sql` is the COPY statement, `data` its

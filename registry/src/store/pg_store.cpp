@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "store/pg_sql.h"
 #include "store/sqlite.h"
 
 namespace pingma::registry {
@@ -30,10 +31,10 @@ PgStore::~PgStore() {
 
 Status PgStore::Connect() {
   writer_.reset();
-  auto db = sql::Database::OpenPostgres(conninfo_);
+  auto db = sql::PgDatabase::Open(conninfo_);
   if (!db.ok()) return db.status();
+  PINGMA_RETURN_IF_ERROR(pgstore::ApplyMigrations((*db)->connection()));
   auto conn = std::make_unique<Conn>(std::move(*db));
-  PINGMA_RETURN_IF_ERROR(pgstore::ApplyMigrations(*conn->db().postgres()));
   writer_ = std::move(conn);
   return Status::Ok();
 }
@@ -119,7 +120,7 @@ void PgStore::WriterLoop() {
     }
     Status ended = begun;
     if (ended.ok() && head_seq_ != start_seq) {
-      auto update = writer_->Prepare("UPDATE chain_head SET seq = ?, hash = ?");
+      auto update = writer_->Prepare("UPDATE chain_head SET seq = $1, hash = $2");
       ended = update.ok() ? (*update)
                                 ->Bind(1, head_seq_)
                                 .BindBlob(2, head_hash_.data(), head_hash_.size())
@@ -132,7 +133,7 @@ void PgStore::WriterLoop() {
         (void)writer_->db().Exec("ROLLBACK");
         // A connection that failed is made again by the next batch; the readers'
         // were most likely to the same server, and go too.
-        if (!writer_->db().postgres()->ok()) {
+        if (!writer_->db().ok()) {
           std::fprintf(stderr, "pingma-registry: lost PostgreSQL (%s); connecting again\n",
                        ended.message().c_str());
           writer_.reset();
@@ -163,13 +164,13 @@ Result<std::unique_ptr<Conn>> PgStore::AcquireReader() {
       return conn;
     }
   }
-  auto db = sql::Database::OpenPostgres(conninfo_);
+  auto db = sql::PgDatabase::Open(conninfo_);
   if (!db.ok()) return db.status();
   return std::make_unique<Conn>(std::move(*db));
 }
 
 void PgStore::ReleaseReader(std::unique_ptr<Conn> conn) {
-  if (!conn->db().postgres()->ok()) return;  // broken: the next read connects again
+  if (!conn->db().ok()) return;  // broken: the next read connects again
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.push_back(std::move(conn));
 }
@@ -574,17 +575,18 @@ Result<std::int64_t> QueryInt(pg::Connection& conn, const std::string& sql,
   return rows->Int(0, 0);
 }
 
-Result<std::int64_t> SqliteInt(const sql::Database& db, const std::string& sql) {
-  auto st = sql::Statement::Prepare(db, sql);
+Result<std::int64_t> SqliteInt(sql::SqliteDatabase& db, const std::string& sql) {
+  auto st = db.PrepareSqlite(sql);
   if (!st.ok()) return st.status();
-  auto row = st->Step();
+  auto row = (*st)->Step();
   if (!row.ok()) return row.status();
-  return *row && !st->IsNull(0) ? st->Int(0) : 0;
+  return *row && !(*st)->IsNull(0) ? (*st)->Int(0) : 0;
 }
 
 // One row of a SQLite statement as COPY text, each column formatted for the
 // PostgreSQL column it goes to (`bytea[i]`: as hex bytes).
-void AppendCopyRow(const sql::Statement& st, const std::vector<bool>& bytea, std::string* out) {
+void AppendCopyRow(const sql::SqliteStatement& st, const std::vector<bool>& bytea,
+                   std::string* out) {
   for (int i = 0; i < static_cast<int>(bytea.size()); ++i) {
     if (i > 0) out->push_back('\t');
     switch (st.Type(i)) {
@@ -632,19 +634,20 @@ std::string Joined(const std::vector<std::string>& names) {
 }
 
 // Copies one table whole, in one transaction with its mark in migration_progress.
-Result<std::int64_t> CopyTable(const sql::Database& from, pg::Connection& to,
+Result<std::int64_t> CopyTable(sql::SqliteDatabase& from, pg::Connection& to,
                                const std::string& table, const MigrateOptions& options) {
   std::vector<std::string> names;
   std::vector<bool> bytea;
   PINGMA_RETURN_IF_ERROR(TableColumns(to, table, &names, &bytea));
   auto total = SqliteInt(from, "SELECT count(*) FROM " + table);
   if (!total.ok()) return total.status();
-  auto st = sql::Statement::Prepare(from, "SELECT " + Joined(names) + " FROM " + table);
-  if (!st.ok()) {
-    return Status(st.status().code(), "the SQLite store's " + table +
-                                          " table: " + st.status().message() +
-                                          " (open it once with this version's registry)");
+  auto prepared = from.PrepareSqlite("SELECT " + Joined(names) + " FROM " + table);
+  if (!prepared.ok()) {
+    return Status(prepared.status().code(), "the SQLite store's " + table +
+                                                " table: " + prepared.status().message() +
+                                                " (open it once with this version's registry)");
   }
+  sql::SqliteStatement* st = prepared->get();
   std::int64_t copied = 0;
   Status status = InTransaction(to, [&]() -> Status {
     auto present = QueryInt(to, "SELECT count(*) FROM " + table);
@@ -704,13 +707,13 @@ Result<std::int64_t> CopyTable(const sql::Database& from, pg::Connection& to,
 }
 
 // The SQLite store's hash of event `seq`, or "" when it has none.
-Result<std::string> SqliteHash(const sql::Database& db, std::int64_t seq) {
-  auto st = sql::Statement::Prepare(db, "SELECT hash FROM events WHERE seq = ?");
+Result<std::string> SqliteHash(sql::SqliteDatabase& db, std::int64_t seq) {
+  auto st = db.PrepareSqlite("SELECT hash FROM events WHERE seq = $1");
   if (!st.ok()) return st.status();
-  st->Bind(1, seq);
-  auto row = st->Step();
+  (*st)->Bind(1, seq);
+  auto row = (*st)->Step();
   if (!row.ok()) return row.status();
-  return *row ? std::string(st->Blob(0)) : std::string();
+  return *row ? std::string((*st)->Blob(0)) : std::string();
 }
 
 Result<std::string> PgHash(pg::Connection& conn, std::int64_t seq) {
@@ -840,19 +843,19 @@ Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>
 
 Result<std::string> Migrate(const MigrateOptions& options) {
   if (options.batch < 1) return Status::Invalid("--batch must be at least 1");
-  auto from = sql::Database::Open(options.from, /*create=*/false, /*read_only=*/true);
+  auto from = sql::SqliteDatabase::Open(options.from, /*create=*/false, /*read_only=*/true);
   if (!from.ok()) {
     return Status(from.status().code(),
                   "cannot open the SQLite store " + options.from + ": " + from.status().message());
   }
-  auto has_events = SqliteInt(*from,
+  auto has_events = SqliteInt(**from,
                               "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                               "name = 'events'");
   if (!has_events.ok()) return has_events.status();
   if (*has_events == 0) return Status::Invalid(options.from + " is not a pingma registry store");
   // One read snapshot of the file for the whole copy.
-  PINGMA_RETURN_IF_ERROR(from->Exec("BEGIN"));
-  auto last_seq = SqliteInt(*from, "SELECT COALESCE(max(seq), 0) FROM events");
+  PINGMA_RETURN_IF_ERROR((*from)->Exec("BEGIN"));
+  auto last_seq = SqliteInt(**from, "SELECT COALESCE(max(seq), 0) FROM events");
   if (!last_seq.ok()) return last_seq.status();
 
   auto to = pg::Connection::Open(options.to);
@@ -872,7 +875,7 @@ Result<std::string> Migrate(const MigrateOptions& options) {
                       *copied_seq, *last_seq));
     }
     for (const std::int64_t seq : {std::int64_t{1}, *copied_seq}) {
-      auto ours = SqliteHash(*from, seq);
+      auto ours = SqliteHash(**from, seq);
       if (!ours.ok()) return ours.status();
       auto theirs = PgHash(*to, seq);
       if (!theirs.ok()) return theirs.status();
@@ -893,24 +896,24 @@ Result<std::string> Migrate(const MigrateOptions& options) {
       if (options.progress) options.progress(table, done->Int(0, 0), done->Int(0, 0));
       continue;
     }
-    auto n = CopyTable(*from, *to, table, options);
+    auto n = CopyTable(**from, *to, table, options);
     if (!n.ok()) return n.status();
     rows += *n;
   }
 
   // The log, in batches, each committed with the chain's head after it.
-  auto first_at = SqliteInt(*from, "SELECT COALESCE(min(at), 0) FROM events");
-  auto last_at = SqliteInt(*from, "SELECT COALESCE(max(at), 0) FROM events");
+  auto first_at = SqliteInt(**from, "SELECT COALESCE(min(at), 0) FROM events");
+  auto last_at = SqliteInt(**from, "SELECT COALESCE(max(at), 0) FROM events");
   if (!first_at.ok()) return first_at.status();
   if (!last_at.ok()) return last_at.status();
   if (*last_seq > 0) PINGMA_RETURN_IF_ERROR(MakePartitions(*to, *first_at, *last_at));
   std::vector<std::string> names;
   std::vector<bool> bytea;
   PINGMA_RETURN_IF_ERROR(TableColumns(*to, "events", &names, &bytea));
-  auto batch = sql::Statement::Prepare(
-      *from,
-      fmt::format("SELECT {} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", Joined(names)));
-  if (!batch.ok()) return batch.status();
+  auto prepared = (*from)->PrepareSqlite(
+      fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", Joined(names)));
+  if (!prepared.ok()) return prepared.status();
+  sql::SqliteStatement* batch = prepared->get();
   const std::string copy = "COPY events(" + Joined(names) + ") FROM STDIN";
   std::int64_t seq = *copied_seq;
   if (options.progress) options.progress("events", seq, *last_seq);
@@ -946,7 +949,7 @@ Result<std::string> Migrate(const MigrateOptions& options) {
   // rows as many as the file's.
   auto walk = WalkChain(options.to);
   if (!walk.ok()) return walk.status();
-  auto file_head = SqliteHash(*from, *last_seq);
+  auto file_head = SqliteHash(**from, *last_seq);
   if (!file_head.ok()) return file_head.status();
   if (walk->length != *last_seq || walk->head != *file_head) {
     return Status::Corruption(
@@ -954,7 +957,7 @@ Result<std::string> Migrate(const MigrateOptions& options) {
                     *last_seq));
   }
   for (const char* table : kTables) {
-    auto ours = SqliteInt(*from, fmt::format("SELECT count(*) FROM {}", table));
+    auto ours = SqliteInt(**from, fmt::format("SELECT count(*) FROM {}", table));
     if (!ours.ok()) return ours.status();
     auto theirs = QueryInt(*to, fmt::format("SELECT count(*) FROM {}", table));
     if (!theirs.ok()) return theirs.status();
@@ -968,7 +971,7 @@ Result<std::string> Migrate(const MigrateOptions& options) {
   // nothing and are not made again.)
   for (const char* figure : {"count(*)", "COALESCE(sum(n), 0)"}) {
     const std::string query = fmt::format("SELECT {} FROM due_counts WHERE n <> 0", figure);
-    auto ours = SqliteInt(*from, query);
+    auto ours = SqliteInt(**from, query);
     if (!ours.ok()) return ours.status();
     auto theirs = QueryInt(*to, query);
     if (!theirs.ok()) return theirs.status();
@@ -977,7 +980,7 @@ Result<std::string> Migrate(const MigrateOptions& options) {
           fmt::format("due_counts: {} is {} in SQLite, {} in PostgreSQL", figure, *ours, *theirs));
     }
   }
-  (void)from->Exec("COMMIT");
+  (void)(*from)->Exec("COMMIT");
   return fmt::format("migrated: {} events and {} rows in {} tables; chain intact, head {}",
                      walk->length, rows, std::size(kTables), HexOf(walk->head));
 }

@@ -501,12 +501,12 @@ std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Even
 Result<ScopedStatement> Conn::Prepare(const std::string& sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {
-    auto st = sql::Statement::Prepare(db_, sql);
+    auto st = db_->Prepare(sql);
     if (!st.ok()) return st.status();
     it = cache_.emplace(sql, std::move(*st)).first;
   }
-  it->second.Reset();
-  return ScopedStatement(&it->second);
+  it->second->Reset();
+  return ScopedStatement(it->second.get());
 }
 
 std::string EventId(std::int64_t seq) {
@@ -530,7 +530,7 @@ Result<std::int64_t> WriteTx::Append(Event e) {
   std::string hash = ChainHash(*head_hash_, seq, e);
   auto st = conn_->Prepare(
       "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) "
-      "VALUES(?,?,?,?,?,?,?,?,?)");
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)");
   if (!st.ok()) return st.status();
   // Unowned: `e` and `hash` outlive the Run below.
   sql::Statement& insert = **st;
@@ -616,7 +616,7 @@ Status RunCached(Conn& conn, const std::string& sql) {
 
 Result<std::int64_t> SecureDeleteRows(Conn& conn, const std::string& sql,
                                       const std::function<void(sql::Statement&)>& bind) {
-  const bool sqlite = conn.db().postgres() == nullptr;
+  const bool sqlite = conn.dialect() == sql::Dialect::kSqlite;
   if (sqlite) PINGMA_RETURN_IF_ERROR(conn.db().Exec("PRAGMA secure_delete = ON"));
   auto st = conn.Prepare(sql);
   Status s = st.ok() ? Status::Ok() : st.status();
@@ -691,8 +691,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
 
 Status SqliteStore::Init() {
   PINGMA_RETURN_IF_ERROR(sql::RegisterWalVfs());
-  auto db = sql::Database::Open(path_, /*create=*/true, /*read_only=*/false, sql::kWalVfsName);
+  auto db =
+      sql::SqliteDatabase::Open(path_, /*create=*/true, /*read_only=*/false, sql::kWalVfsName);
   if (!db.ok()) return db.status();
+  writer_handle_ = (*db)->get();
   writer_ = std::make_unique<Conn>(std::move(*db));
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec("PRAGMA cache_size=-1048576"));  // 1 GiB
   // Durability is synchronous=FULL's, but the fsync of a batch's commit is the
@@ -701,7 +703,7 @@ Status SqliteStore::Init() {
   // Checkpoints run on a connection of their own, whose syncs are real ones
   // (CheckpointLoop); the hook replaces SQLite's automatic checkpoints.
   sqlite3_wal_hook(
-      writer_->db().get(),
+      writer_handle_,
       [](void* arg, sqlite3*, const char*, int frames) {
         *static_cast<int*>(arg) = frames;
         return SQLITE_OK;
@@ -716,7 +718,7 @@ Status SqliteStore::Init() {
     (void)writer_->db().Exec("ROLLBACK");
     return migrated;
   }
-  auto ckpt = sql::Database::Open(path_, /*create=*/false, /*read_only=*/false);
+  auto ckpt = sql::SqliteDatabase::Open(path_, /*create=*/false, /*read_only=*/false);
   if (!ckpt.ok()) return ckpt.status();
   ckpt_db_ = std::move(*ckpt);
   return LoadHead();
@@ -758,7 +760,7 @@ void SqliteStore::Close() {
   }
   ckpt_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
-  ckpt_db_ = sql::Database();
+  ckpt_db_.reset();
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
@@ -862,7 +864,7 @@ void SqliteStore::WriterLoop() {
     if (wal_frames_ < ckpt_asked_at_) ckpt_asked_at_ = 0;  // the WAL started afresh
     if (wal_frames_ >= writer_checkpoint_frames_) {
       // The checkpointer has done most of the copying; what is left is short.
-      Checkpoint(writer_->db());
+      Checkpoint(writer_handle_);
       ++stats_.writer_checkpoints;
     } else if (wal_frames_ - ckpt_asked_at_ >= checkpoint_frames_ ||
                (wal_frames_ >= writer_checkpoint_frames_ / 2 && wal_frames_ > ckpt_asked_at_)) {
@@ -882,13 +884,13 @@ void SqliteStore::HandToSyncers(Committed committed) {
   if (sync_waiting_ > 0) sync_cv_.notify_one();
 }
 
-void SqliteStore::Checkpoint(sql::Database& db) {
+void SqliteStore::Checkpoint(sqlite3* db) {
   // What SQLite's automatic checkpoint does, with real syncs of the WAL and of
   // the database. One that cannot finish (a reader still on older pages) or that
   // fails is asked for again after the next commit; the WAL keeps everything,
   // and the next commit after one that finished starts the WAL afresh.
   std::lock_guard<std::mutex> lock(ckpt_run_mu_);
-  (void)sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   ++stats_.checkpoints;
 }
 
@@ -900,7 +902,7 @@ void SqliteStore::CheckpointLoop() {
       if (ckpt_stopping_) return;
       ckpt_wanted_ = false;
     }
-    Checkpoint(ckpt_db_);
+    Checkpoint(ckpt_db_->get());
   }
 }
 
@@ -1022,9 +1024,9 @@ Result<std::unique_ptr<Conn>> SqliteStore::AcquireReader() {
       return conn;
     }
   }
-  auto db = sql::Database::Open(path_, /*create=*/false, /*read_only=*/true);
+  auto db = sql::SqliteDatabase::Open(path_, /*create=*/false, /*read_only=*/true);
   if (!db.ok()) return db.status();
-  PINGMA_RETURN_IF_ERROR(db->Exec("PRAGMA cache_size=-65536"));  // 64 MiB
+  PINGMA_RETURN_IF_ERROR((*db)->Exec("PRAGMA cache_size=-65536"));  // 64 MiB
   return std::make_unique<Conn>(std::move(*db));
 }
 
@@ -1056,13 +1058,13 @@ Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* ca
   if (::stat(path.c_str(), &info) != 0) {
     return Status::NotFound(fmt::format("no database at {}: {}", path, ErrnoText(errno)));
   }
-  auto db = sql::Database::Open(path, /*create=*/false, /*read_only=*/true);
+  auto db = sql::SqliteDatabase::Open(path, /*create=*/false, /*read_only=*/true);
   if (!db.ok()) return db.status();
-  auto st = sql::Statement::Prepare(
-      *db,
+  auto prepared = (*db)->Prepare(
       "SELECT seq, id, code, type, at, actor_role, actor_id, body, hash FROM events "
       "ORDER BY seq");
-  if (!st.ok()) return st.status();
+  if (!prepared.ok()) return prepared.status();
+  sql::Statement* st = prepared->get();
   std::string prev;
   std::int64_t count = 0, expected_seq = 1;
   for (;;) {

@@ -28,6 +28,7 @@
 
 #include "http/reply.h"
 #include "pingma/common/domain.h"
+#include "store/sql.h"
 #include "store/sqlite.h"
 
 namespace pingma::registry {
@@ -57,15 +58,19 @@ class ScopedStatement {
 /// A connection and its cache of prepared statements. One thread at a time.
 class Conn {
  public:
-  explicit Conn(sql::Database db) : db_(std::move(db)) {}
+  explicit Conn(std::unique_ptr<sql::Database> db) : db_(std::move(db)) {}
   /// The prepared statement for `sql`, compiled once per connection, with its
   /// bindings cleared; reset again when the handle goes out of scope.
   Result<ScopedStatement> Prepare(const std::string& sql);
-  sql::Database& db() { return db_; }
+  sql::Database& db() { return *db_; }
+  /// Which SQL the connection speaks, for the few places where the two differ
+  /// (store/sql.h).
+  sql::Dialect dialect() const { return db_->dialect(); }
 
  private:
-  sql::Database db_;
-  std::unordered_map<std::string, sql::Statement> cache_;
+  // The statements go before their connection.
+  std::unique_ptr<sql::Database> db_;
+  std::unordered_map<std::string, std::unique_ptr<sql::Statement>> cache_;
 };
 
 /// One entry of the log.
@@ -274,7 +279,7 @@ class SqliteStore final : public Store {
   void CheckpointLoop();
   /// A checkpoint of the WAL on `db` (PASSIVE, with real syncs), one at a time:
   /// the writer's waits for the checkpointer's to end instead of failing busy.
-  void Checkpoint(sql::Database& db);
+  void Checkpoint(sqlite3* db);
   /// fdatasync of the WAL file: every commit written so far reaches the disk.
   Status SyncWal(int* fd);
   /// WhenDurable's callbacks that the syncs so far have released (under sync_mu_).
@@ -347,6 +352,7 @@ class SqliteStore final : public Store {
   std::vector<std::pair<std::uint64_t, std::function<void()>>> waiting_reads_;
   std::function<void()> before_sync_;  ///< under sync_mu_
 
+  sqlite3* writer_handle_ = nullptr;  ///< writer_'s connection, for its WAL hook and checkpoints
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;
 
@@ -355,7 +361,7 @@ class SqliteStore final : public Store {
   std::condition_variable ckpt_cv_;
   bool ckpt_wanted_ = false;
   bool ckpt_stopping_ = false;
-  sql::Database ckpt_db_;  ///< the checkpointer's connection (the platform's VFS)
+  std::unique_ptr<sql::SqliteDatabase> ckpt_db_;  ///< the checkpointer's (the platform's VFS)
   std::thread checkpointer_;
 };
 

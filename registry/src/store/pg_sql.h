@@ -1,0 +1,117 @@
+// The PostgreSQL side of store/sql.h: a libpq connection and its statements,
+// prepared on the server once per set of parameter types, their parameters sent
+// as text, and their rows streamed one at a time (single-row mode), so that no
+// result is ever held whole in memory; read as SQLite's would be (booleans as
+// 0/1, bytea as bytes).
+//
+// A connection runs one statement at a time: a statement started while another
+// is still streaming first reads the other's remaining rows into memory (a read
+// nested in another's rows holds the outer one's rest, as a whole result would).
+// A statement stopped before its last row reads the rest off the connection and
+// drops it (PostgreSQL cannot be told to stop a statement without aborting its
+// transaction): a read that may stop early says so in its LIMIT.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/pg.h"
+#include "store/sql.h"
+
+namespace pingma::sql {
+
+class PgStatement;
+
+class PgDatabase final : public Database {
+ public:
+  /// Connects with a libpq connection string (pg::Connection::Open).
+  static Result<std::unique_ptr<PgDatabase>> Open(const std::string& conninfo);
+
+  Dialect dialect() const override { return Dialect::kPostgres; }
+  Status Exec(std::string_view sql) override {
+    Claim(nullptr);
+    return pg_.Exec(std::string(sql));
+  }
+  std::int64_t Changes() const override { return changes_; }
+  Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) override;
+  bool ok() const override { return pg_.ok(); }
+
+  /// The connection itself, free for a command of its own (COPY, a migration).
+  pg::Connection& connection() {
+    Claim(nullptr);
+    return pg_;
+  }
+
+ private:
+  friend class PgStatement;
+  explicit PgDatabase(pg::Connection pg) : pg_(std::move(pg)) {}
+  /// Frees the connection for `next` (nullptr: for a command): the statement
+  /// streaming on it, if another, reads its remaining rows into memory.
+  void Claim(PgStatement* next);
+
+  pg::Connection pg_;
+  PgStatement* streaming_ = nullptr;  ///< whose rows the connection is delivering
+  std::int64_t changes_ = 0;          ///< set by the statements as they end
+  int statements_ = 0;                ///< names of statements prepared so far
+};
+
+class PgStatement final : public Statement {
+ public:
+  ~PgStatement() override { Reset(); }
+
+  Statement& Bind(int i, std::string_view text) override;
+  Statement& Bind(int i, std::int64_t value) override;
+  Statement& Bind(int i, double value) override;
+  Statement& BindBlob(int i, const void* data, size_t size) override;
+  Statement& BindUnowned(int i, std::string_view text) override { return Bind(i, text); }
+  Statement& BindBlobUnowned(int i, std::string_view bytes) override {
+    return BindBlob(i, bytes.data(), bytes.size());
+  }
+  Statement& BindNull(int i) override { return Set(i, std::nullopt, 0); }
+  using Statement::Bind;
+
+  Result<bool> Step() override;
+  void Reset() override;
+
+  bool IsNull(int col) const override { return row_.IsNull(0, col); }
+  std::int64_t Int(int col) const override;
+  double Double(int col) const override;
+  std::string Text(int col) const override;
+  std::string_view Blob(int col) const override;
+
+ private:
+  friend class PgDatabase;
+  PgStatement(PgDatabase* db, std::string sql, bool simple)
+      : db_(db), sql_(std::move(sql)), simple_(simple) {}
+  Statement& Set(int i, pg::Param value, unsigned type);
+  /// The server-side statement for the types bound now, prepared on first use,
+  /// with how many parameters it takes.
+  Result<std::pair<const std::string*, int>> Prepared();
+  /// The next piece of its result: from what was read ahead, else the connection.
+  Result<std::optional<pg::Rows>> Take();
+  /// Reads the rest of its result off the connection, for Take.
+  void ReadAhead();
+
+  struct Prepared_ {
+    std::vector<unsigned> types;
+    std::string name;
+    int parameters;
+  };
+
+  PgDatabase* db_;
+  std::string sql_;
+  bool simple_;  ///< transaction control, which cannot be prepared: sent as it is
+  std::vector<pg::Param> params_;
+  std::vector<unsigned> types_;  ///< of params_: 0 for text and NULL
+  std::vector<Prepared_> prepared_;
+  bool running_ = false;                    ///< sent; its rows not all read
+  std::deque<pg::Rows> ahead_;              ///< read ahead by ReadAhead
+  Status ahead_error_;                      ///< the error that ended ReadAhead, if any
+  pg::Rows row_;                            ///< the current row
+  mutable std::vector<std::string> bytes_;  ///< Blob's bytes of the current row
+};
+
+}  // namespace pingma::sql
