@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "sqlite_db.h"
+#include "pingma/common/sqlite.h"
 
 namespace pingma::station {
 namespace {
@@ -94,14 +94,14 @@ bool RandomBytes(unsigned char* out, size_t n) {
 
 // The statements that move one outbox's rows (`fills` or `checks`) along.
 struct OutboxStatements {
-  lite::Statement pending, uploaded, attempt, rejected, state_of, stats, oldest;
+  sqlite::Statement pending, uploaded, attempt, rejected, state_of, stats, oldest;
   const char* noun;  // for messages: "fill", "offline check"
 };
 
 struct Journal::Impl {
   std::mutex mu;
-  lite::Database db;
-  lite::Statement begin, record, record_check, unfinished, begun_at_position;
+  sqlite::Database db;
+  sqlite::Statement begin, record, record_check, unfinished, begun_at_position;
   OutboxStatements outbox[2];  // by Outbox
 
   OutboxStatements& of(Outbox which) { return outbox[which == Outbox::kFills ? 0 : 1]; }
@@ -110,7 +110,7 @@ struct Journal::Impl {
 namespace {
 
 // One outbox's statements, on its table; the SQL lives while PrepareAll runs.
-Status PrepareOutbox(const lite::Database& db, const char* table, const char* noun,
+Status PrepareOutbox(const sqlite::Database& db, const char* table, const char* noun,
                      OutboxStatements* out) {
   out->noun = noun;
   const std::string t = table;
@@ -128,21 +128,22 @@ Status PrepareOutbox(const lite::Database& db, const char* table, const char* no
   const std::string state_of = "SELECT state FROM " + t + " WHERE event_id = ?";
   const std::string stats = "SELECT state, count(*) FROM " + t + " GROUP BY state";
   const std::string oldest = "SELECT min(recorded_at) FROM " + t + " WHERE state = 'pending'";
-  return lite::PrepareAll(db, {{&out->pending, pending.c_str()},
-                               {&out->uploaded, uploaded.c_str()},
-                               {&out->attempt, attempt.c_str()},
-                               {&out->rejected, rejected.c_str()},
-                               {&out->state_of, state_of.c_str()},
-                               {&out->stats, stats.c_str()},
-                               {&out->oldest, oldest.c_str()}});
+  return sqlite::PrepareAll(db, {{&out->pending, pending.c_str()},
+                                 {&out->uploaded, uploaded.c_str()},
+                                 {&out->attempt, attempt.c_str()},
+                                 {&out->rejected, rejected.c_str()},
+                                 {&out->state_of, state_of.c_str()},
+                                 {&out->stats, stats.c_str()},
+                                 {&out->oldest, oldest.c_str()}});
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  PINGMA_ASSIGN_OR_RETURN(impl->db, lite::OpenVersioned(path, "journal", kSchemaVersion, kSchema));
-  PINGMA_RETURN_IF_ERROR(lite::PrepareAll(
+  PINGMA_ASSIGN_OR_RETURN(impl->db,
+                          sqlite::OpenVersioned(path, {"journal", kSchemaVersion, kSchema}));
+  PINGMA_RETURN_IF_ERROR(sqlite::PrepareAll(
       impl->db,
       {
           {&impl->begin,
@@ -174,12 +175,12 @@ namespace {
 // Why an update of `id` changed nothing: it does not exist, or it is not in the
 // state the update needs.
 Status NoChange(OutboxStatements& box, const std::string& id, const char* wanted) {
-  lite::Statement& state_of = box.state_of;
-  state_of.Start().Bind(1, id);
+  sqlite::Statement& state_of = box.state_of;
+  state_of.Reset().Bind(1, id);
   PINGMA_ASSIGN_OR_RETURN(auto row, state_of.Step());
   if (!row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
   const std::string state = state_of.Text(0);
-  state_of.Start();
+  state_of.Reset();
   return Status::Conflict(std::string(box.noun) + " " + id + " is " + state + ", not " + wanted);
 }
 
@@ -190,20 +191,20 @@ Status Journal::Begin(const BegunFill& fill) {
     return Status::Invalid("a begun fill needs an event_id and a position_id");
   }
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->begin.Start()
+  impl_->begin.Reset()
       .Bind(1, fill.event_id)
       .Bind(2, fill.position_id)
       .Bind(3, fill.record_json)
       .Bind(4, NowMs());
   Status s = impl_->begin.Run();
-  if (s.ok() || !impl_->begin.ConstraintFailed()) return s;
+  if (s.code() != StatusCode::kConflict) return s;
   // Which constraint: another open fill at this position, or an event id reused.
-  lite::Statement& open = impl_->begun_at_position;
-  open.Start().Bind(1, fill.position_id);
+  sqlite::Statement& open = impl_->begun_at_position;
+  open.Reset().Bind(1, fill.position_id);
   PINGMA_ASSIGN_OR_RETURN(auto row, open.Step());
   if (row) {
     const std::string other = open.Text(0);
-    open.Start();
+    open.Reset();
     return Status::Conflict("position " + fill.position_id + " already has an open fill, " + other);
   }
   return Status::Conflict("fill " + fill.event_id + " is already in the journal");
@@ -213,7 +214,7 @@ Status Journal::Record(const std::string& event_id, const std::string& record_js
   std::lock_guard<std::mutex> lock(impl_->mu);
   // One statement, so one transaction: the begun fill becomes the recorded one
   // (and enters the outbox) atomically.
-  impl_->record.Start().Bind(1, record_json).Bind(2, NowMs()).Bind(3, event_id);
+  impl_->record.Reset().Bind(1, record_json).Bind(2, NowMs()).Bind(3, event_id);
   PINGMA_RETURN_IF_ERROR(impl_->record.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
   return NoChange(impl_->of(Outbox::kFills), event_id, "begun");
@@ -222,9 +223,9 @@ Status Journal::Record(const std::string& event_id, const std::string& record_js
 Status Journal::RecordOfflineCheck(const std::string& check_id, const std::string& record_json) {
   if (check_id.empty()) return Status::Invalid("an offline check needs a check_id");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->record_check.Start().Bind(1, check_id).Bind(2, record_json).Bind(3, NowMs());
+  impl_->record_check.Reset().Bind(1, check_id).Bind(2, record_json).Bind(3, NowMs());
   Status s = impl_->record_check.Run();
-  if (!s.ok() && impl_->record_check.ConstraintFailed()) {
+  if (s.code() == StatusCode::kConflict) {
     return Status::Conflict("offline check " + check_id + " is already in the journal");
   }
   return s;
@@ -232,8 +233,8 @@ Status Journal::RecordOfflineCheck(const std::string& check_id, const std::strin
 
 Result<std::vector<BegunFill>> Journal::Unfinished() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  lite::Statement& st = impl_->unfinished;
-  st.Start();
+  sqlite::Statement& st = impl_->unfinished;
+  st.Reset();
   std::vector<BegunFill> out;
   for (;;) {
     PINGMA_ASSIGN_OR_RETURN(auto row, st.Step());
@@ -245,8 +246,8 @@ Result<std::vector<BegunFill>> Journal::Unfinished() {
 
 Result<std::vector<OutboxItem>> Journal::Pending(int limit, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  lite::Statement& st = impl_->of(which).pending;
-  st.Start().Bind(1, limit < 0 ? 0 : limit);
+  sqlite::Statement& st = impl_->of(which).pending;
+  st.Reset().Bind(1, limit < 0 ? 0 : limit);
   std::vector<OutboxItem> out;
   for (;;) {
     PINGMA_ASSIGN_OR_RETURN(auto row, st.Step());
@@ -259,7 +260,7 @@ Result<std::vector<OutboxItem>> Journal::Pending(int limit, Outbox which) {
 Status Journal::MarkUploaded(const std::string& id, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   OutboxStatements& box = impl_->of(which);
-  box.uploaded.Start().Bind(1, NowMs()).Bind(2, id);
+  box.uploaded.Reset().Bind(1, NowMs()).Bind(2, id);
   PINGMA_RETURN_IF_ERROR(box.uploaded.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
   Status why = NoChange(box, id, "pending");
@@ -274,7 +275,7 @@ Status Journal::MarkUploaded(const std::string& id, Outbox which) {
 Status Journal::MarkAttempt(const std::string& id, const std::string& error, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   OutboxStatements& box = impl_->of(which);
-  box.attempt.Start().Bind(1, error).Bind(2, NowMs()).Bind(3, id);
+  box.attempt.Reset().Bind(1, error).Bind(2, NowMs()).Bind(3, id);
   PINGMA_RETURN_IF_ERROR(box.attempt.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
   return NoChange(box, id, "pending");
@@ -283,7 +284,7 @@ Status Journal::MarkAttempt(const std::string& id, const std::string& error, Out
 Status Journal::MarkRejected(const std::string& id, const std::string& error, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   OutboxStatements& box = impl_->of(which);
-  box.rejected.Start().Bind(1, error).Bind(2, NowMs()).Bind(3, id);
+  box.rejected.Reset().Bind(1, error).Bind(2, NowMs()).Bind(3, id);
   PINGMA_RETURN_IF_ERROR(box.rejected.Run());
   if (impl_->db.Changes() == 1) return Status::Ok();
   return NoChange(box, id, "pending");
@@ -295,7 +296,7 @@ Result<JournalStats> Journal::Stats() {
   for (const Outbox which : {Outbox::kFills, Outbox::kChecks}) {
     OutboxStatements& box = impl_->of(which);
     const bool fills = which == Outbox::kFills;
-    box.stats.Start();
+    box.stats.Reset();
     for (;;) {
       PINGMA_ASSIGN_OR_RETURN(auto row, box.stats.Step());
       if (!row) break;
@@ -306,13 +307,13 @@ Result<JournalStats> Journal::Stats() {
       if (state == "uploaded") (fills ? out.uploaded : out.checks_uploaded) = n;
       if (state == "rejected") (fills ? out.rejected : out.checks_rejected) = n;
     }
-    box.oldest.Start();
+    box.oldest.Reset();
     PINGMA_ASSIGN_OR_RETURN(auto row, box.oldest.Step());
     if (row && !box.oldest.IsNull(0)) {
       const std::int64_t at = box.oldest.Int(0);
       if (out.oldest_pending_ms == 0 || at < out.oldest_pending_ms) out.oldest_pending_ms = at;
     }
-    box.oldest.Start();
+    box.oldest.Reset();
   }
   return out;
 }
@@ -320,11 +321,11 @@ Result<JournalStats> Journal::Stats() {
 Result<std::string> Journal::StateOf(const std::string& id, Outbox which) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   OutboxStatements& box = impl_->of(which);
-  box.state_of.Start().Bind(1, id);
+  box.state_of.Reset().Bind(1, id);
   PINGMA_ASSIGN_OR_RETURN(auto row, box.state_of.Step());
   if (!row) return Status::NotFound(std::string("no ") + box.noun + " " + id + " in the journal");
   std::string state = box.state_of.Text(0);
-  box.state_of.Start();
+  box.state_of.Reset();
   return state;
 }
 

@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cylinder_json.h"
+#include "pingma/common/sqlite.h"
 #include "pingma/scanner/scan.h"
-#include "sqlite_db.h"
 
 namespace pingma::station {
 namespace {
@@ -151,8 +151,8 @@ Instant WallNow() {
 
 struct Replica::Impl {
   std::mutex mu;
-  lite::Database db;
-  lite::Statement put_cylinder, drop_carriers, put_carrier, get_cylinder, get_carrier, put_meta,
+  sqlite::Database db;
+  sqlite::Statement put_cylinder, drop_carriers, put_carrier, get_cylinder, get_carrier, put_meta,
       get_meta, count, get_sighting, put_sighting, prune_sightings, any_carrier;
   // Parsed copies of meta, so that Decide parses only the cylinder's record.
   std::optional<Policy> policy;
@@ -162,25 +162,25 @@ struct Replica::Impl {
   std::atomic<bool> synced{false};
 
   Status PutMeta(const char* key, const std::string& value) {
-    put_meta.Start().Bind(1, key).Bind(2, value);
+    put_meta.Reset().Bind(1, key).Bind(2, value);
     return put_meta.Run();
   }
   Result<std::optional<std::string>> GetMeta(const char* key) {
-    get_meta.Start().Bind(1, key);
+    get_meta.Reset().Bind(1, key);
     PINGMA_ASSIGN_OR_RETURN(auto row, get_meta.Step());
     std::optional<std::string> out;
     if (row) out = get_meta.Text(0);
-    get_meta.Start();
+    get_meta.Reset();
     return out;
   }
 
   // The stored record of `code`, or nullopt.
   Result<std::optional<Cylinder>> Load(const std::string& code) {
-    get_cylinder.Start().Bind(1, code);
+    get_cylinder.Reset().Bind(1, code);
     PINGMA_ASSIGN_OR_RETURN(auto row, get_cylinder.Step());
     if (!row) return std::optional<Cylinder>();
     std::string record = get_cylinder.Text(0);
-    get_cylinder.Start();
+    get_cylinder.Reset();
     auto parsed = ParseFleetCylinder(std::move(record));
     if (!parsed.ok()) {
       return Status::Corruption("replica record of " + code + ": " + parsed.status().message());
@@ -193,11 +193,11 @@ struct Replica::Impl {
   // looks like a tag is tried as a code when no such carrier is bound.
   Result<std::optional<Cylinder>> Resolve(const ScanKey& key) {
     if (key.kind == ScanKind::kCode) return Load(key.text);
-    get_carrier.Start().Bind(1, key.text);
+    get_carrier.Reset().Bind(1, key.text);
     PINGMA_ASSIGN_OR_RETURN(auto row, get_carrier.Step());
     if (row) {
       const std::string code = get_carrier.Text(0);
-      get_carrier.Start();
+      get_carrier.Reset();
       return Load(code);
     }
     if (key.also_code) return Load(*key.also_code);
@@ -238,9 +238,11 @@ Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path) {
   // may lack its last pages and sightings, and the cursor committed with them makes
   // the next sync fetch them again. Not syncing every commit keeps each offline
   // decision's sighting write off the disk's flush (p99 5 ms to well under 1 ms).
-  PINGMA_ASSIGN_OR_RETURN(impl->db, lite::OpenVersioned(path, "replica", kSchemaVersion, kSchema,
-                                                        lite::Durability::kCrash));
-  PINGMA_RETURN_IF_ERROR(lite::PrepareAll(
+  sqlite::OpenOptions options;
+  options.durability = sqlite::Durability::kCrash;
+  PINGMA_ASSIGN_OR_RETURN(
+      impl->db, sqlite::OpenVersioned(path, {"replica", kSchemaVersion, kSchema}, options));
+  PINGMA_RETURN_IF_ERROR(sqlite::PrepareAll(
       impl->db,
       {
           {&impl->put_cylinder,
@@ -336,29 +338,29 @@ Status Replica::ApplyPage(const ReplicaPage& page) {
     return Status::Invalid("this replica is station " + impl_->facts->station.id +
                            "'s, the page is for " + page.station_id);
   }
-  lite::Transaction tx(&impl_->db);
+  sqlite::Transaction tx(&impl_->db);
   PINGMA_RETURN_IF_ERROR(tx.Begin());
   // With no carrier bound anywhere (a new replica, or a fleet of printed codes
   // only) there is nothing to unbind: a page's codes are distinct, so none of its
   // cylinders can lose a carrier that this page bound. Saves a delete a cylinder.
-  impl_->any_carrier.Start();
+  impl_->any_carrier.Reset();
   PINGMA_ASSIGN_OR_RETURN(const bool carriers_bound, impl_->any_carrier.Step());
-  impl_->any_carrier.Start();
+  impl_->any_carrier.Reset();
   for (const auto& [c, record] : page.rows) {
     // Stored as it came: the registry writes compact JSON, and what was read from
     // it has been checked above.
-    impl_->put_cylinder.Start()
+    impl_->put_cylinder.Reset()
         .Bind(1, c.cylinder.code)
         .Bind(2, c.cylinder.owner_company_id)
         .Bind(3, record.Text());
     PINGMA_RETURN_IF_ERROR(impl_->put_cylinder.Run());
     // The page carries the cylinder's whole carrier list: replace what was bound.
     if (carriers_bound) {
-      impl_->drop_carriers.Start().Bind(1, c.cylinder.code);
+      impl_->drop_carriers.Reset().Bind(1, c.cylinder.code);
       PINGMA_RETURN_IF_ERROR(impl_->drop_carriers.Run());
     }
     for (const std::string& carrier : c.carriers) {
-      impl_->put_carrier.Start().Bind(1, carrier).Bind(2, c.cylinder.code);
+      impl_->put_carrier.Reset().Bind(1, carrier).Bind(2, c.cylinder.code);
       PINGMA_RETURN_IF_ERROR(impl_->put_carrier.Run());
     }
   }
@@ -488,20 +490,20 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
   in.custody = facts.custody;
   in.recalls = facts.recalls;
   if (in.cylinder) {
-    impl_->get_sighting.Start().Bind(1, in.cylinder->code);
+    impl_->get_sighting.Reset().Bind(1, in.cylinder->code);
     PINGMA_ASSIGN_OR_RETURN(auto row, impl_->get_sighting.Step());
     if (row) in.last_check = Sighting{facts.station.id, Instant{impl_->get_sighting.Int(0)}};
-    impl_->get_sighting.Start();
+    impl_->get_sighting.Reset();
   }
 
   const FillDecision decision = DecideFill(policy, in);
 
   if (in.cylinder) {
     // As the registry does, only a check that found a cylinder is a sighting.
-    impl_->put_sighting.Start().Bind(1, in.cylinder->code).Bind(2, now.unix_ms);
+    impl_->put_sighting.Reset().Bind(1, in.cylinder->code).Bind(2, now.unix_ms);
     PINGMA_RETURN_IF_ERROR(impl_->put_sighting.Run());
     const std::int64_t window = static_cast<std::int64_t>(policy.clone_window_minutes) * 60000;
-    impl_->prune_sightings.Start().Bind(1, now.unix_ms - window);
+    impl_->prune_sightings.Reset().Bind(1, now.unix_ms - window);
     PINGMA_RETURN_IF_ERROR(impl_->prune_sightings.Run());
   }
 
@@ -537,10 +539,10 @@ Result<CheckAnswer> Replica::Decide(const CheckRequest& request, Instant now) {
 
 Result<std::int64_t> Replica::Size() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->count.Start();
+  impl_->count.Reset();
   PINGMA_ASSIGN_OR_RETURN(auto row, impl_->count.Step());
   const std::int64_t n = row ? impl_->count.Int(0) : 0;
-  impl_->count.Start();
+  impl_->count.Reset();
   return n;
 }
 
