@@ -1,18 +1,16 @@
-// The SQLite side of store/sql.h: a connection to a SQLite file and its prepared
-// statements. Every SQLITE_* error becomes a Status carrying SQLite's own message;
-// a constraint violation is kConflict.
-//
-// Parameters are written $1, $2, ... as for PostgreSQL. SQLite takes `$1` as a
-// named parameter numbered by where it first appears, so a statement binds $N
-// through the name, not by position.
+// The SQLite side of store/sql.h, on the one SQLite wrapper (pingma/common/sqlite.h):
+// a connection to a SQLite file with the registry's pragmas, and its statements.
+// Parameters are written $1, $2, ... as for PostgreSQL (the wrapper binds $N by
+// name); a constraint violation is kConflict.
 #pragma once
 
 #include <sqlite3.h>
 
 #include <memory>
 #include <string>
-#include <vector>
+#include <utility>
 
+#include "pingma/common/sqlite.h"
 #include "store/sql.h"
 
 namespace pingma::sql {
@@ -21,62 +19,60 @@ class SqliteStatement;
 
 class SqliteDatabase final : public Database {
  public:
-  /// Opens (creating if asked) the file with the pragmas every pingma connection
+  /// Opens (creating if asked) the file with the pragmas every registry connection
   /// uses: WAL, synchronous=FULL, foreign keys, a busy timeout. `vfs`: the name of
   /// a registered SQLite VFS, or nullptr for the default one.
   static Result<std::unique_ptr<SqliteDatabase>> Open(const std::string& path, bool create,
                                                       bool read_only, const char* vfs = nullptr);
-  ~SqliteDatabase() override;
 
   Dialect dialect() const override { return Dialect::kSqlite; }
-  Status Exec(std::string_view sql) override;
-  std::int64_t Changes() const override { return sqlite3_changes64(db_); }
+  Status Exec(std::string_view sql) override { return db_.Exec(sql); }
+  std::int64_t Changes() const override { return db_.Changes(); }
   Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) override;
   /// The same, as the SQLite statement it is (for readers of any column type).
   Result<std::unique_ptr<SqliteStatement>> PrepareSqlite(std::string_view sql);
 
-  sqlite3* get() const { return db_; }
-  Status Error(std::string_view what) const;
+  sqlite3* get() const { return db_.get(); }
 
  private:
-  explicit SqliteDatabase(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
+  explicit SqliteDatabase(sqlite::Database db) : db_(std::move(db)) {}
+  sqlite::Database db_;
 };
 
 class SqliteStatement final : public Statement {
  public:
-  ~SqliteStatement() override;
-
-  Statement& Bind(int i, std::string_view text) override;
-  Statement& Bind(int i, std::int64_t value) override;
-  Statement& Bind(int i, double value) override;
-  Statement& BindBlob(int i, const void* data, size_t size) override;
-  Statement& BindUnowned(int i, std::string_view text) override;
-  Statement& BindBlobUnowned(int i, std::string_view bytes) override;
-  Statement& BindNull(int i) override;
+  Statement& Bind(int i, std::string_view text) override { return Then(st_.Bind(i, text)); }
+  Statement& Bind(int i, std::int64_t value) override { return Then(st_.Bind(i, value)); }
+  Statement& Bind(int i, double value) override { return Then(st_.Bind(i, value)); }
+  Statement& BindBlob(int i, const void* data, size_t size) override {
+    return Then(st_.BindBlob(i, data, size));
+  }
+  Statement& BindUnowned(int i, std::string_view text) override {
+    return Then(st_.BindUnowned(i, text));
+  }
+  Statement& BindBlobUnowned(int i, std::string_view bytes) override {
+    return Then(st_.BindBlobUnowned(i, bytes));
+  }
+  Statement& BindNull(int i) override { return Then(st_.BindNull(i)); }
   using Statement::Bind;
 
-  Result<bool> Step() override;
-  void Reset() override;
+  Result<bool> Step() override { return st_.Step(); }
+  void Reset() override { st_.Reset(); }
 
-  bool IsNull(int col) const override { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::int64_t Int(int col) const override { return sqlite3_column_int64(stmt_, col); }
-  double Double(int col) const override { return sqlite3_column_double(stmt_, col); }
-  std::string Text(int col) const override;
-  std::string_view Blob(int col) const override;
+  bool IsNull(int col) const override { return st_.IsNull(col); }
+  std::int64_t Int(int col) const override { return st_.Int(col); }
+  double Double(int col) const override { return st_.Double(col); }
+  std::string Text(int col) const override { return st_.Text(col); }
+  std::string_view Blob(int col) const override { return st_.Blob(col); }
   /// SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL.
-  int Type(int col) const { return sqlite3_column_type(stmt_, col); }
-  int Columns() const { return sqlite3_column_count(stmt_); }
+  int Type(int col) const { return st_.Type(col); }
+  int Columns() const { return st_.Columns(); }
 
  private:
   friend class SqliteDatabase;
-  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt);
-  /// SQLite's index of parameter $i (0: the statement has none such).
-  int Index(int i) const { return i > 0 && static_cast<size_t>(i) < index_.size() ? index_[i] : 0; }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
-  std::vector<int> index_;  ///< [N]: SQLite's index of $N
+  explicit SqliteStatement(sqlite::Statement st) : st_(std::move(st)) {}
+  Statement& Then(sqlite::Statement&) { return *this; }
+  sqlite::Statement st_;
 };
 
 }  // namespace pingma::sql
