@@ -212,13 +212,11 @@ std::string ReplyMessage(const Reply& reply) {
 }
 
 Result<std::optional<std::string>> MetaValue(Conn& conn, const char* key) {
-  auto st = conn.Prepare("SELECT value FROM meta WHERE key = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, std::string(key));
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<std::string>();
-  return std::optional<std::string>(std::string((*st)->Blob(0)));
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT value FROM meta WHERE key = $1"));
+  st->Bind(1, std::string(key));
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(st->Blob(0)));
 }
 
 }  // namespace
@@ -264,10 +262,9 @@ Result<Secrets> LoadSecrets(const std::string& dir) {
   }
 
   const std::string customer_path = (fs::path(dir) / kCustomerHashKeyFile).string();
-  auto customer = ReadKeyFile(customer_path);
-  if (!customer.ok()) return customer.status();
-  if (*customer) {
-    std::string_view text = **customer;
+  PINGMA_ASSIGN_OR_RETURN(auto customer, ReadKeyFile(customer_path));
+  if (customer) {
+    std::string_view text = *customer;
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
     auto key = Unhex(text);
     if (!key || key->size() != kCustomerKeyBytes) {
@@ -278,27 +275,23 @@ Result<Secrets> LoadSecrets(const std::string& dir) {
   }
 
   const std::string signing_path = (fs::path(dir) / kLogSigningKeyFile).string();
-  auto signing = ReadKeyFile(signing_path);
-  if (!signing.ok()) return signing.status();
-  if (*signing) {
-    auto pub = SigningPublicKey(**signing, signing_path);
-    if (!pub.ok()) return pub.status();
-    secrets.log_signing_key = std::move(**signing);
-    secrets.log_public_key = std::move(*pub);
+  PINGMA_ASSIGN_OR_RETURN(auto signing, ReadKeyFile(signing_path));
+  if (signing) {
+    PINGMA_ASSIGN_OR_RETURN(auto pub, SigningPublicKey(*signing, signing_path));
+    secrets.log_signing_key = std::move(*signing);
+    secrets.log_public_key = std::move(pub);
   }
   return secrets;
 }
 
 Status EnsureSigningKey(Secrets& secrets) {
   if (!secrets.log_signing_key.empty()) return Status::Ok();
-  auto pem = NewSigningKeyPem();
-  if (!pem.ok()) return pem.status();
+  PINGMA_ASSIGN_OR_RETURN(auto pem, NewSigningKeyPem());
   const std::string path = (fs::path(secrets.dir) / kLogSigningKeyFile).string();
-  auto pub = SigningPublicKey(*pem, path);
-  if (!pub.ok()) return pub.status();
-  PINGMA_RETURN_IF_ERROR(WriteKeyFile(secrets.dir, kLogSigningKeyFile, *pem));
-  secrets.log_signing_key = std::move(*pem);
-  secrets.log_public_key = std::move(*pub);
+  PINGMA_ASSIGN_OR_RETURN(auto pub, SigningPublicKey(pem, path));
+  PINGMA_RETURN_IF_ERROR(WriteKeyFile(secrets.dir, kLogSigningKeyFile, pem));
+  secrets.log_signing_key = std::move(pem);
+  secrets.log_public_key = std::move(pub);
   return Status::Ok();
 }
 

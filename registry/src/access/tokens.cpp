@@ -44,15 +44,15 @@ json InstantOrNull(const std::optional<Instant>& at) {
 /// role `role`: the only tokens a company may issue, see and revoke.
 Result<bool> CompanyHolds(Conn& conn, const std::string& company, std::string_view role,
                           const std::string& subject) {
-  const char* sql =
-      role == ToString(Role::kStation)   ? "SELECT 1 FROM stations WHERE id = $1 AND company_id = $2"
-      : role == ToString(Role::kCourier) ? "SELECT 1 FROM couriers WHERE id = $1 AND company_id = $2"
-                                         : nullptr;
+  const char* sql = role == ToString(Role::kStation)
+                        ? "SELECT 1 FROM stations WHERE id = $1 AND company_id = $2"
+                    : role == ToString(Role::kCourier)
+                        ? "SELECT 1 FROM couriers WHERE id = $1 AND company_id = $2"
+                        : nullptr;
   if (sql == nullptr) return false;
-  auto st = conn.Prepare(sql);
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, subject).Bind(2, company);
-  return (*st)->Step();
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare(sql));
+  st->Bind(1, subject).Bind(2, company);
+  return st->Step();
 }
 
 namespace {
@@ -237,13 +237,12 @@ BearerTokens::Authentication BearerTokens::Authenticate(std::string_view header,
     }
   }
   auto found = store_->Read([&](Conn& conn) -> Result<std::optional<Kept>> {
-    auto st =
-        conn.Prepare("SELECT id, role, subject, expires_at, revoked_at FROM tokens WHERE hash = $1");
+    auto st = conn.Prepare(
+        "SELECT id, role, subject, expires_at, revoked_at FROM tokens WHERE hash = $1");
     if (!st.ok()) return st.status();
     (*st)->BindBlob(1, hash.data(), hash.size());
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return std::optional<Kept>();
+    PINGMA_ASSIGN_OR_RETURN(auto row, (*st)->Step());
+    if (!row) return std::optional<Kept>();
     auto role = ParseRole((*st)->Text(1));
     if (!role.ok()) return Status::Corruption("a stored token has an unknown role");
     return std::optional<Kept>(Kept{(*st)->Text(0), Principal{*role, (*st)->Text(2)},
@@ -302,11 +301,10 @@ void BearerTokens::RecheckIfDue(Instant now) {
   const bool is_due = now.unix_ms >= due || due - now.unix_ms > kRecheckMs;
   if (!is_due || !next_check_ms_.compare_exchange_strong(due, now.unix_ms + kRecheckMs)) return;
   auto newest = store_->Read([](Conn& conn) -> Result<std::int64_t> {
-    auto st = conn.Prepare("SELECT COALESCE(MAX(revoked_seq), 0) FROM tokens");
-    if (!st.ok()) return st.status();
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    return *row ? (*st)->Int(0) : 0;
+    PINGMA_ASSIGN_OR_RETURN(auto st,
+                            conn.Prepare("SELECT COALESCE(MAX(revoked_seq), 0) FROM tokens"));
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    return row ? st->Int(0) : 0;
   });
   std::lock_guard<std::mutex> lock(mu_);
   if (!newest.ok()) {
@@ -497,7 +495,8 @@ Reply BearerTokens::Revoke(WriteTx& tx, const Principal& actor, const std::strin
   auto seq = tx.Append({"", "", "token_revoked", tx.now(), ToString(actor.role), actor.subject,
                         json{{"id", id}, {"role", role}, {"subject", subject}}.dump()});
   if (!seq.ok()) return ErrorReply(seq.status());
-  auto update = tx.conn().Prepare("UPDATE tokens SET revoked_at = $1, revoked_seq = $2 WHERE id = $3");
+  auto update =
+      tx.conn().Prepare("UPDATE tokens SET revoked_at = $1, revoked_seq = $2 WHERE id = $3");
   if (!update.ok()) return ErrorReply(update.status());
   (*update)->Bind(1, tx.now().unix_ms).Bind(2, *seq).Bind(3, id);
   if (Status s = (*update)->Run(); !s.ok()) return ErrorReply(s);
@@ -554,26 +553,24 @@ Result<std::vector<TokenRecord>> BearerTokens::List(Conn& conn, const Principal&
   } else {
     return Status::PermissionDenied("only an admin or a company may list tokens");
   }
-  auto st = conn.Prepare(sql);
-  if (!st.ok()) return st.status();
-  if (viewer.role == Role::kCompany) (*st)->Bind(1, viewer.subject);
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare(sql));
+  if (viewer.role == Role::kCompany) st->Bind(1, viewer.subject);
   std::vector<TokenRecord> out;
   for (;;) {
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    if (!row) break;
     TokenRecord t;
-    t.id = (*st)->Text(0);
-    t.role = (*st)->Text(1);
-    t.subject = (*st)->Text(2);
-    t.note = (*st)->OptText(3).value_or("");
-    t.created = Instant{(*st)->Int(4)};
-    if (auto day = (*st)->OptText(5)) {
+    t.id = st->Text(0);
+    t.role = st->Text(1);
+    t.subject = st->Text(2);
+    t.note = st->OptText(3).value_or("");
+    t.created = Instant{st->Int(4)};
+    if (auto day = st->OptText(5)) {
       if (auto parsed = Date::Parse(*day); parsed.ok()) t.expires = *parsed;
     }
-    t.expires_at = OptInstant(**st, 6);
-    t.last_used = OptInstant(**st, 7);
-    t.revoked = OptInstant(**st, 8);
+    t.expires_at = OptInstant(*st, 6);
+    t.last_used = OptInstant(*st, 7);
+    t.revoked = OptInstant(*st, 8);
     out.push_back(std::move(t));
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -129,22 +129,21 @@ Result<NewCylinder> ParseCylinder(const json& in, const Principal& who, const Po
 }
 
 Result<bool> CarrierTaken(Conn& conn, const std::string& carrier, std::string* holder) {
-  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, carrier);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (*row) *holder = (*st)->Text(0);
-  (*st)->Reset();
-  return *row;
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT code FROM carriers WHERE carrier = $1"));
+  st->Bind(1, carrier);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (row) *holder = st->Text(0);
+  st->Reset();
+  return row;
 }
 
 Status BindCarrier(WriteTx& tx, const std::string& carrier, const std::string& code,
                    std::int64_t seq) {
-  auto st = tx.conn().Prepare("INSERT INTO carriers(carrier, code, bound_seq) VALUES($1,$2,$3)");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, carrier).Bind(2, code).Bind(3, seq);
-  return (*st)->Run();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      tx.conn().Prepare("INSERT INTO carriers(carrier, code, bound_seq) VALUES($1,$2,$3)"));
+  st->Bind(1, carrier).Bind(2, code).Bind(3, seq);
+  return st->Run();
 }
 
 // Stores one validated cylinder. Everything is checked before the first write.
@@ -227,19 +226,17 @@ Status CanSeeOwner(Conn& conn, const Principal& who, const std::string& owner) {
       company = who.subject;
       break;
     case Role::kStation: {
-      auto station = LoadStation(conn, who.subject);
-      if (!station.ok()) return station.status();
-      if (!*station) return Status::PermissionDenied("this station is not registered");
-      company = (*station)->company_id;
+      PINGMA_ASSIGN_OR_RETURN(auto station, LoadStation(conn, who.subject));
+      if (!station) return Status::PermissionDenied("this station is not registered");
+      company = station->company_id;
       break;
     }
     case Role::kCourier:
       return Status::PermissionDenied("couriers see cylinders through handovers");
   }
   if (company == owner) return Status::Ok();
-  auto custody = LoadCustody(conn, owner);
-  if (!custody.ok()) return custody.status();
-  for (const auto& a : *custody) {
+  PINGMA_ASSIGN_OR_RETURN(auto custody, LoadCustody(conn, owner));
+  for (const auto& a : custody) {
     if (a.custodian_company_id == company) return Status::Ok();
   }
   return Status::PermissionDenied("this cylinder belongs to another company");

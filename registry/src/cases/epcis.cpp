@@ -141,9 +141,8 @@ Result<ExportQuery> ParseExportQuery(const std::map<std::string, std::string>& q
   for (const auto& [key, value] : query) {
     if (key == "from" || key == "to") {
       if (value.empty()) continue;  // an open end
-      auto bound = ParseBound(key.c_str(), value, key == "to", offset);
-      if (!bound.ok()) return bound.status();
-      (key == "from" ? q.from : q.to) = *bound;
+      PINGMA_ASSIGN_OR_RETURN(auto bound, ParseBound(key.c_str(), value, key == "to", offset));
+      (key == "from" ? q.from : q.to) = bound;
       if (key == "to") q.to_is_date = value.size() == 10;
     } else if (key == "limit") {
       if (!ParseWhole(value, 1, INT64_MAX, &q.limit)) {
@@ -171,11 +170,9 @@ Result<ExportQuery> ParseExportQuery(const std::map<std::string, std::string>& q
 
 /// The last seq in the log, 0 when it is empty: one step down the primary key.
 Result<std::int64_t> HeadSeq(Conn& conn) {
-  auto st = conn.Prepare("SELECT MAX(seq) FROM events");
-  if (!st.ok()) return st.status();
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  return (*st)->IsNull(0) ? 0 : (*st)->Int(0);
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT MAX(seq) FROM events"));
+  PINGMA_RETURN_IF_ERROR(st->Step().status());  // MAX gives a row, NULL when empty
+  return st->IsNull(0) ? 0 : st->Int(0);
 }
 
 /// The first seq whose event is at or after `t` (head + 1 when none is): a binary
@@ -186,16 +183,15 @@ Result<std::int64_t> HeadSeq(Conn& conn) {
 /// it, and a range is always the run of the log between two such points, so that
 /// consecutive ranges and pages still take every event exactly once.
 Result<std::int64_t> FirstSeqAtOrAfter(Conn& conn, Instant t, std::int64_t head) {
-  auto st = conn.Prepare("SELECT at FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1");
-  if (!st.ok()) return st.status();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st, conn.Prepare("SELECT at FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1"));
   std::int64_t lo = 1, hi = head + 1;
   while (lo < hi) {
     const std::int64_t mid = lo + (hi - lo) / 2;
-    (*st)->Reset();
-    (*st)->Bind(1, mid);
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (*row && (*st)->Int(0) < t.unix_ms) {
+    st->Reset();
+    st->Bind(1, mid);
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    if (row && st->Int(0) < t.unix_ms) {
       lo = mid + 1;
     } else {
       hi = mid;
@@ -244,9 +240,8 @@ class EpcNamer {
     if (subject.rfind("UID:", 0) == 0) return PingmaUri("uid", subject.substr(4));
     auto known = identities_.find(subject);
     if (known == identities_.end()) {
-      auto loaded = Load(subject);
-      if (!loaded.ok()) return loaded.status();
-      known = identities_.emplace(subject, std::move(*loaded)).first;
+      PINGMA_ASSIGN_OR_RETURN(auto loaded, Load(subject));
+      known = identities_.emplace(subject, std::move(loaded)).first;
     }
     const CodeIdentity& id = known->second;
     if (id.own_grai) return GraiUri(*id.own_grai);
@@ -264,16 +259,16 @@ class EpcNamer {
       id.own_grai = key->text.substr(kGraiPrefix.size());
       return id;
     }
-    auto st = conn_->Prepare(
-        "SELECT bound_seq, carrier FROM carriers WHERE code = $1 AND substr(carrier, 1, 5) = "
-        "'GRAI:' ORDER BY bound_seq");
-    if (!st.ok()) return st.status();
-    (*st)->Bind(1, code);
+    PINGMA_ASSIGN_OR_RETURN(
+        auto st,
+        conn_->Prepare(
+            "SELECT bound_seq, carrier FROM carriers WHERE code = $1 AND substr(carrier, 1, 5) = "
+            "'GRAI:' ORDER BY bound_seq"));
+    st->Bind(1, code);
     for (;;) {
-      auto row = (*st)->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      id.grai_carriers.emplace_back((*st)->Int(0), (*st)->Text(1).substr(kGraiPrefix.size()));
+      PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+      if (!row) break;
+      id.grai_carriers.emplace_back(st->Int(0), st->Text(1).substr(kGraiPrefix.size()));
     }
     return id;
   }
@@ -399,8 +394,7 @@ class EventMapper {
     const std::string& type = row.type;
     const json& b = row.body;
     if (!IsExported(type)) return std::optional<ojson>();
-    auto epc = namer_.Name(row.code, row.seq);
-    if (!epc.ok()) return epc.status();
+    PINGMA_ASSIGN_OR_RETURN(auto epc, namer_.Name(row.code, row.seq));
 
     Instant event_time = row.at;
     // When it happened at the scale: a fill when it ended, a check decided offline
@@ -420,7 +414,7 @@ class EventMapper {
     ev["recordTime"] = LocalTime(row.at, offset_);
     ev["eventTimeZoneOffset"] = OffsetText(offset_);
     ev["eventID"] = EventUuid(row.hash);
-    ev["epcList"] = ojson::array({*epc});
+    ev["epcList"] = ojson::array({epc});
     ev["action"] = type == "registered" ? "ADD" : type == "scrapped" ? "DELETE" : "OBSERVE";
 
     // Where: the station of a check, fill or violation; the agency of an inspector.
@@ -587,15 +581,14 @@ class EventMapper {
   Status AddHandoverParties(const json& b, ojson* ev) {
     if (Text(b, "decision") != "allow") return Status::Ok();
     const std::string company = Text(b, "company_id");
-    auto customer = CustomerUri(Text(b, "customer_id"));
-    if (!customer.ok()) return customer.status();
-    if (company.empty() || !*customer) return Status::Ok();
+    PINGMA_ASSIGN_OR_RETURN(auto customer, CustomerUri(Text(b, "customer_id")));
+    if (company.empty() || !customer) return Status::Ok();
     std::string from = PingmaUri("company", company);
-    std::string to = **customer;
+    std::string to = *customer;
     if (Text(b, "direction") == "collect") std::swap(from, to);
     (*ev)["sourceList"] = ojson::array({{{"type", "possessing_party"}, {"source", from}}});
     (*ev)["destinationList"] = ojson::array({{{"type", "possessing_party"}, {"destination", to}}});
-    (*ev)["pingma:customer"] = **customer;
+    (*ev)["pingma:customer"] = *customer;
     return Status::Ok();
   }
 

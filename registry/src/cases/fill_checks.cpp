@@ -59,9 +59,8 @@ Result<FillCheckRequest> ParseFillCheck(const json& body, const Principal& who) 
     }
     for (const json& d : *it) {
       if (!d.is_string()) return Status::Invalid("each defect must be a string");
-      auto defect = ParseDefect(d.get<std::string>());
-      if (!defect.ok()) return defect.status();
-      r.defects.push_back(*defect);
+      PINGMA_ASSIGN_OR_RETURN(auto defect, ParseDefect(d.get<std::string>()));
+      r.defects.push_back(defect);
     }
   }
   return r;
@@ -222,19 +221,20 @@ struct CheckTally {
 // Adds one check to its station's day, and a refusal to the refusals with one
 // count per reason. An allowed check costs one small upsert and nothing else.
 Status CountCheck(Conn& conn, const CheckTally& t) {
-  auto st = conn.Prepare(
-      "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
-      "offline_refused, disagreements) VALUES($1,$2,$3,1,$4,$5,$6,$7) "
-      "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + 1, "
-      "refused = check_days.refused + excluded.refused, "
-      "offline_checks = check_days.offline_checks + excluded.offline_checks, "
-      "offline_refused = check_days.offline_refused + excluded.offline_refused, "
-      "disagreements = check_days.disagreements + excluded.disagreements");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, t.day).Bind(2, t.station_id).Bind(3, t.company_id).Bind(4, t.refused ? 1 : 0);
-  (*st)->Bind(5, t.offline ? 1 : 0).Bind(6, t.offline && t.refused ? 1 : 0);
-  (*st)->Bind(7, t.disagrees ? 1 : 0);
-  return (*st)->Run();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare(
+          "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
+          "offline_refused, disagreements) VALUES($1,$2,$3,1,$4,$5,$6,$7) "
+          "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + 1, "
+          "refused = check_days.refused + excluded.refused, "
+          "offline_checks = check_days.offline_checks + excluded.offline_checks, "
+          "offline_refused = check_days.offline_refused + excluded.offline_refused, "
+          "disagreements = check_days.disagreements + excluded.disagreements"));
+  st->Bind(1, t.day).Bind(2, t.station_id).Bind(3, t.company_id).Bind(4, t.refused ? 1 : 0);
+  st->Bind(5, t.offline ? 1 : 0).Bind(6, t.offline && t.refused ? 1 : 0);
+  st->Bind(7, t.disagrees ? 1 : 0);
+  return st->Run();
 }
 
 struct Refusal {
@@ -247,33 +247,36 @@ struct Refusal {
 };
 
 Status RecordRefusal(Conn& conn, const Refusal& r) {
-  auto st = conn.Prepare(
-      "INSERT INTO refusals(seq, at, day, station_id, company_id, operator_id, code, reasons, "
-      "offline, registry_decision, agrees) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, r.seq).Bind(2, r.at.unix_ms).Bind(3, r.day).Bind(4, r.station_id);
-  (*st)->Bind(5, r.company_id).Bind(6, r.operator_id).Bind(7, r.code).Bind(8, r.reasons);
-  (*st)->Bind(9, r.offline ? 1 : 0);
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare(
+          "INSERT INTO refusals(seq, at, day, station_id, company_id, operator_id, code, reasons, "
+          "offline, registry_decision, agrees) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"));
+  st->Bind(1, r.seq).Bind(2, r.at.unix_ms).Bind(3, r.day).Bind(4, r.station_id);
+  st->Bind(5, r.company_id).Bind(6, r.operator_id).Bind(7, r.code).Bind(8, r.reasons);
+  st->Bind(9, r.offline ? 1 : 0);
   if (r.offline) {
-    (*st)->Bind(10, r.registry_allows ? "allow" : "block").Bind(11, r.registry_allows ? 0 : 1);
+    st->Bind(10, r.registry_allows ? "allow" : "block").Bind(11, r.registry_allows ? 0 : 1);
   } else {
-    (*st)->BindNull(10).BindNull(11);  // the registry's decision is the refusal itself
+    st->BindNull(10).BindNull(11);  // the registry's decision is the refusal itself
   }
-  PINGMA_RETURN_IF_ERROR((*st)->Run());
-  auto count = conn.Prepare(
-      "INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, disagreements) "
-      "VALUES($1,$2,$3,$4,1,$5,$6) ON CONFLICT(day, station_id, reason) DO UPDATE SET "
-      "n = refusal_days.n + 1, offline_n = refusal_days.offline_n + excluded.offline_n, "
-      "disagreements = refusal_days.disagreements + excluded.disagreements");
-  if (!count.ok()) return count.status();
+  PINGMA_RETURN_IF_ERROR(st->Run());
+  PINGMA_ASSIGN_OR_RETURN(
+      auto count,
+      conn.Prepare(
+          "INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, "
+          "disagreements) "
+          "VALUES($1,$2,$3,$4,1,$5,$6) ON CONFLICT(day, station_id, reason) DO UPDATE SET "
+          "n = refusal_days.n + 1, offline_n = refusal_days.offline_n + excluded.offline_n, "
+          "disagreements = refusal_days.disagreements + excluded.disagreements"));
   std::string_view rest = r.reasons;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
-    (*count)->Reset();
-    (*count)->Bind(1, r.day).Bind(2, r.station_id).Bind(3, rest.substr(0, comma));
-    (*count)->Bind(4, r.company_id).Bind(5, r.offline ? 1 : 0);
-    (*count)->Bind(6, r.offline && r.registry_allows ? 1 : 0);
-    PINGMA_RETURN_IF_ERROR((*count)->Run());
+    count->Reset();
+    count->Bind(1, r.day).Bind(2, r.station_id).Bind(3, rest.substr(0, comma));
+    count->Bind(4, r.company_id).Bind(5, r.offline ? 1 : 0);
+    count->Bind(6, r.offline && r.registry_allows ? 1 : 0);
+    PINGMA_RETURN_IF_ERROR(count->Run());
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   return Status::Ok();
@@ -290,24 +293,20 @@ bool ExtractedTrue(const sql::Statement& st, int column) {
 // the counting tables, so that a store made before them keeps its past in the
 // statistics. Everything is recounted from the log, which is the record.
 Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
-  auto done = conn.Prepare("SELECT 1 FROM meta WHERE key = $1");
-  if (!done.ok()) return done.status();
-  (*done)->Bind(1, kCheckCountsKey);
-  auto marked = (*done)->Step();
-  if (!marked.ok()) return marked.status();
-  if (*marked) return Status::Ok();
-  (*done)->Reset();
+  PINGMA_ASSIGN_OR_RETURN(auto done, conn.Prepare("SELECT 1 FROM meta WHERE key = $1"));
+  done->Bind(1, kCheckCountsKey);
+  PINGMA_ASSIGN_OR_RETURN(auto marked, done->Step());
+  if (marked) return Status::Ok();
+  done->Reset();
   PINGMA_RETURN_IF_ERROR(
       conn.db().Exec("DELETE FROM check_days; DELETE FROM refusal_days; DELETE FROM refusals;"));
   std::map<std::string, std::string> company_of;  // station -> company
   {
-    auto st = conn.Prepare("SELECT id, company_id FROM stations");
-    if (!st.ok()) return st.status();
+    PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT id, company_id FROM stations"));
     for (;;) {
-      auto row = (*st)->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      company_of.emplace((*st)->Text(0), (*st)->Text(1));
+      PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+      if (!row) break;
+      company_of.emplace(st->Text(0), st->Text(1));
     }
   }
   // SQLite reads the few fields from each body; the log is walked once. A check
@@ -318,34 +317,33 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
                           "decided_at", "registry_decision"}) {
     fields += ", " + sql::JsonField(conn.dialect(), "body", key);
   }
-  auto st = conn.Prepare("SELECT seq, at, code" + fields +
-                         " FROM events WHERE type = 'fill_check' ORDER BY seq");
-  if (!st.ok()) return st.status();
+  PINGMA_ASSIGN_OR_RETURN(auto st,
+                          conn.Prepare("SELECT seq, at, code" + fields +
+                                       " FROM events WHERE type = 'fill_check' ORDER BY seq"));
   for (;;) {
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    if (!row) break;
     Refusal r;
-    r.seq = (*st)->Int(0);
-    r.at = Instant{(*st)->Int(1)};
-    r.offline = ExtractedTrue(**st, 7);
+    r.seq = st->Int(0);
+    r.at = Instant{st->Int(1)};
+    r.offline = ExtractedTrue(*st, 7);
     if (r.offline) {
-      if (auto decided = Instant::Parse((*st)->IsNull(8) ? "" : (*st)->Text(8)); decided.ok()) {
+      if (auto decided = Instant::Parse(st->IsNull(8) ? "" : st->Text(8)); decided.ok()) {
         r.at = *decided;
       }
-      r.registry_allows = !(*st)->IsNull(9) && (*st)->Text(9) == "allow";
+      r.registry_allows = !st->IsNull(9) && st->Text(9) == "allow";
     }
     r.day = r.at.LocalDate(utc_offset_minutes).ToString();
-    r.code = (*st)->Text(2);
-    r.station_id = (*st)->Text(3);
-    r.operator_id = (*st)->Text(4);
+    r.code = st->Text(2);
+    r.station_id = st->Text(3);
+    r.operator_id = st->Text(4);
     if (auto it = company_of.find(r.station_id); it != company_of.end()) r.company_id = it->second;
-    const bool refused = (*st)->Text(5) != "allow";
+    const bool refused = st->Text(5) != "allow";
     const bool disagrees = r.offline && refused == r.registry_allows;
     PINGMA_RETURN_IF_ERROR(
         CountCheck(conn, {r.day, r.station_id, r.company_id, refused, r.offline, disagrees}));
     if (!refused) continue;
-    json reasons = json::parse((*st)->Text(6), nullptr, false);
+    json reasons = json::parse(st->Text(6), nullptr, false);
     if (reasons.is_array()) {
       for (const json& code : reasons) {
         if (code.is_string()) AddCodeOnce(&r.reasons, code.get<std::string>());
@@ -353,10 +351,9 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
     }
     PINGMA_RETURN_IF_ERROR(RecordRefusal(conn, r));
   }
-  auto mark = conn.Prepare("INSERT INTO meta(key, value) VALUES($1, '1')");
-  if (!mark.ok()) return mark.status();
-  (*mark)->Bind(1, kCheckCountsKey);
-  return (*mark)->Run();
+  PINGMA_ASSIGN_OR_RETURN(auto mark, conn.Prepare("INSERT INTO meta(key, value) VALUES($1, '1')"));
+  mark->Bind(1, kCheckCountsKey);
+  return mark->Run();
 }
 
 // The cached value for `key`, loaded with `load` when missing. Once the map holds
@@ -367,13 +364,12 @@ Result<const typename Map::mapped_type*> Cached(Map& map, const std::string& key
                                                 size_t max_size = static_cast<size_t>(-1),
                                                 typename Map::mapped_type* overflow = nullptr) {
   if (auto it = map.find(key); it != map.end()) return &it->second;
-  auto loaded = load();
-  if (!loaded.ok()) return loaded.status();
+  PINGMA_ASSIGN_OR_RETURN(auto loaded, load());
   if (overflow != nullptr && map.size() >= max_size) {
-    *overflow = std::move(*loaded);
+    *overflow = std::move(loaded);
     return overflow;
   }
-  return &map.emplace(key, std::move(*loaded)).first->second;
+  return &map.emplace(key, std::move(loaded)).first->second;
 }
 
 }  // namespace
@@ -411,20 +407,20 @@ Result<FillCheckInput> FillChecks::GatherFacts(Conn& conn, const std::string& st
                                                const std::string& operator_id,
                                                const Cylinder* cylinder) {
   FillCheckInput in;
-  auto station = Cached(facts_.stations, station_id, [&] { return LoadStation(conn, station_id); });
-  if (!station.ok()) return station.status();
-  if (!**station) return Status::Invalid(fmt::format("station {} is not registered", station_id));
-  in.station = ***station;
-  auto op = Cached(facts_.operators, operator_id, [&] { return LoadOperator(conn, operator_id); });
-  if (!op.ok()) return op.status();
-  in.operator_facts = **op;
+  PINGMA_ASSIGN_OR_RETURN(auto station, Cached(facts_.stations, station_id,
+                                               [&] { return LoadStation(conn, station_id); }));
+  if (!*station) return Status::Invalid(fmt::format("station {} is not registered", station_id));
+  in.station = **station;
+  PINGMA_ASSIGN_OR_RETURN(auto op, Cached(facts_.operators, operator_id,
+                                          [&] { return LoadOperator(conn, operator_id); }));
+  in.operator_facts = *op;
   if (cylinder) {
     const Cylinder& c = *cylinder;
     in.cylinder = c;
-    auto custody = Cached(facts_.custody, c.owner_company_id,
-                          [&] { return LoadCustody(conn, c.owner_company_id); });
-    if (!custody.ok()) return custody.status();
-    in.custody = **custody;
+    PINGMA_ASSIGN_OR_RETURN(auto custody, Cached(facts_.custody, c.owner_company_id, [&] {
+                              return LoadCustody(conn, c.owner_company_id);
+                            }));
+    in.custody = *custody;
     auto recalls =
         Cached(facts_.recalls, c.manufacturer, [&] { return LoadRecalls(conn, c.manufacturer); });
     if (!recalls.ok()) return recalls.status();
@@ -456,35 +452,33 @@ Status FillChecks::ReadSightings(Conn& conn, Instant now) {
   // first event older than the window: the log is in time order, so this reads
   // only the tail, and holds one page, however long the log.
   constexpr std::int64_t kPage = 4096;
-  auto st = conn.Prepare(
-      "SELECT seq, code, at, type, body FROM events WHERE seq < $1 ORDER BY seq DESC LIMIT $2");
-  if (!st.ok()) return st.status();
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT seq, code, at, type, body FROM events "
+                                                "WHERE seq < $1 ORDER BY seq DESC LIMIT $2"));
   std::int64_t before = INT64_MAX;
   for (bool more = true; more;) {
-    (*st)->Bind(1, before).Bind(2, kPage);
+    st->Bind(1, before).Bind(2, kPage);
     std::int64_t rows = 0;
     bool past_window = false;
     for (;;) {
-      auto row = (*st)->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+      PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+      if (!row) break;
       ++rows;
-      before = (*st)->Int(0);
-      if ((*st)->Int(2) < cutoff) {
+      before = st->Int(0);
+      if (st->Int(2) < cutoff) {
         past_window = true;
         break;
       }
-      if ((*st)->IsNull(1) || (*st)->Text(3) != "fill_check") continue;
+      if (st->IsNull(1) || st->Text(3) != "fill_check") continue;
       // The newest sighting of a code wins, by when the check was decided: a check
       // decided offline is logged when it arrives (never before it was decided, so
       // the walk above reaches it), maybe after later checks of the same code.
-      if (auto sighting = SightingOf((*st)->Text(4), (*st)->Int(2))) {
+      if (auto sighting = SightingOf(st->Text(4), st->Int(2))) {
         if (sighting->at.unix_ms < cutoff) continue;
-        auto [held, added] = sightings_.emplace((*st)->Text(1), *sighting);
+        auto [held, added] = sightings_.emplace(st->Text(1), *sighting);
         if (!added && held->second.at < sighting->at) held->second = std::move(*sighting);
       }
     }
-    (*st)->Reset();
+    st->Reset();
     more = rows == kPage && !past_window;
   }
   sightings_lost_ = false;
@@ -572,9 +566,9 @@ void FillChecks::RecordOfflineSighting(const std::string& code, Sighting sightin
 
 Result<FillDecision> FillChecks::DecideAsOf(Conn& conn, const ReplicaCheck& check,
                                             std::string* company_id) {
-  auto facts = GatherFacts(conn, check.station_id, check.operator_id, check.cylinder);
-  if (!facts.ok()) return facts.status();
-  FillCheckInput& in = *facts;
+  PINGMA_ASSIGN_OR_RETURN(auto facts,
+                          GatherFacts(conn, check.station_id, check.operator_id, check.cylinder));
+  FillCheckInput& in = facts;
   in.empty_gross_kg = check.empty_gross_kg;
   in.defects = check.defects;
   in.last_check = check.last_check;
@@ -925,9 +919,8 @@ Result<FillRecord> ParseFill(const json& body, const Principal& who) {
   PINGMA_RETURN_IF_ERROR(GetString(body, "check_id", Need::kOptional, &check_id, 64));
   f.check_id = check_id;
   PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kRequired, &raw_code, 64));
-  auto code = NormaliseCode(*raw_code);
-  if (!code.ok()) return code.status();
-  f.code = *code;
+  PINGMA_ASSIGN_OR_RETURN(auto code, NormaliseCode(*raw_code));
+  f.code = code;
   PINGMA_RETURN_IF_ERROR(GetId(body, "station_id", &f.station_id));
   if (f.station_id != who.subject) {
     return Status::PermissionDenied(
@@ -990,14 +983,13 @@ Result<bool> OfflineCheckViolated(Conn& conn, const json& offline_decision) {
   if (!offline_decision.is_object()) return false;
   const auto id = offline_decision.find("check_id");
   if (id == offline_decision.end() || !id->is_string()) return false;
-  auto st = conn.Prepare("SELECT answer FROM offline_checks WHERE check_id = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, id->get<std::string>());
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return false;
-  const json answer = json::parse((*st)->Text(0), nullptr, false);
-  (*st)->Reset();
+  PINGMA_ASSIGN_OR_RETURN(auto st,
+                          conn.Prepare("SELECT answer FROM offline_checks WHERE check_id = $1"));
+  st->Bind(1, id->get<std::string>());
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row) return false;
+  const json answer = json::parse(st->Text(0), nullptr, false);
+  st->Reset();
   return answer.is_object() && answer.value("registry_decision", "") == "block" &&
          !answer.value("agrees", true);
 }
@@ -1006,17 +998,16 @@ Result<bool> OfflineCheckViolated(Conn& conn, const json& offline_decision) {
 Status CheckAllows(Conn& conn, const FillRecord& f) {
   const auto seq = SeqOfEventId(*f.check_id);
   if (!seq) return Status::Conflict(fmt::format("there is no fill check {}", *f.check_id));
-  auto st = conn.Prepare("SELECT code, type, body FROM events WHERE seq = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, *seq);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row || (*st)->Text(1) != "fill_check") {
+  PINGMA_ASSIGN_OR_RETURN(auto st,
+                          conn.Prepare("SELECT code, type, body FROM events WHERE seq = $1"));
+  st->Bind(1, *seq);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row || st->Text(1) != "fill_check") {
     return Status::Conflict(fmt::format("there is no fill check {}", *f.check_id));
   }
-  const std::string code = (*st)->Text(0);
-  json check = json::parse((*st)->Text(2), nullptr, false);
-  (*st)->Reset();
+  const std::string code = st->Text(0);
+  json check = json::parse(st->Text(2), nullptr, false);
+  st->Reset();
   if (code != f.code) {
     return Status::Conflict(
         fmt::format("check {} was for cylinder {}, not {}", *f.check_id, code, f.code));
@@ -1027,14 +1018,13 @@ Status CheckAllows(Conn& conn, const FillRecord& f) {
   if (check.value("decision", "") != "allow") {
     return Status::Conflict(fmt::format("check {} blocked this cylinder", *f.check_id));
   }
-  auto used = conn.Prepare("SELECT event_id FROM fills WHERE check_id = $1");
-  if (!used.ok()) return used.status();
-  (*used)->Bind(1, *f.check_id);
-  auto taken = (*used)->Step();
-  if (!taken.ok()) return taken.status();
-  if (*taken) {
+  PINGMA_ASSIGN_OR_RETURN(auto used,
+                          conn.Prepare("SELECT event_id FROM fills WHERE check_id = $1"));
+  used->Bind(1, *f.check_id);
+  PINGMA_ASSIGN_OR_RETURN(auto taken, used->Step());
+  if (taken) {
     return Status::Conflict(
-        fmt::format("check {} was already used by fill {}", *f.check_id, (*used)->Text(0)));
+        fmt::format("check {} was already used by fill {}", *f.check_id, used->Text(0)));
   }
   return Status::Ok();
 }

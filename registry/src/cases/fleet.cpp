@@ -178,22 +178,23 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
   // stands alone so that the index is entered at the cursor: with only the OR,
   // SQLite read the owner's whole index range for every page, the last pages of a
   // million cylinders three times as slow as the first.
-  auto st = conn.Prepare(fmt::format(
-      "WITH page(code, rev) AS ("
-      "  SELECT code, rev FROM cylinders"
-      "  WHERE owner_company_id IN (SELECT value FROM {})"
-      "  AND rev >= $2 AND (rev > $2 OR code > $3) ORDER BY rev, code LIMIT $4) "
-      "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
-      "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
-      "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
-      "c.next_inspection_due, c.assessment_date, c.assessment_passed, "
-      "c.assessment_extends_until, c.state, c.state_reason, c.state_since, "
-      "c.last_fill_station, c.last_fill_at, c.rev, k.carrier "
-      "FROM page p JOIN cylinders c ON c.code = p.code "
-      "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier",
-      sql::JsonArrayElements(conn.dialect(), "$1")));
-  if (!st.ok()) return st.status();
-  sql::Statement& s = **st;
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare(fmt::format(
+          "WITH page(code, rev) AS ("
+          "  SELECT code, rev FROM cylinders"
+          "  WHERE owner_company_id IN (SELECT value FROM {})"
+          "  AND rev >= $2 AND (rev > $2 OR code > $3) ORDER BY rev, code LIMIT $4) "
+          "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
+          "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
+          "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
+          "c.next_inspection_due, c.assessment_date, c.assessment_passed, "
+          "c.assessment_extends_until, c.state, c.state_reason, c.state_since, "
+          "c.last_fill_station, c.last_fill_at, c.rev, k.carrier "
+          "FROM page p JOIN cylinders c ON c.code = p.code "
+          "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier",
+          sql::JsonArrayElements(conn.dialect(), "$1"))));
+  sql::Statement& s = *st;
   s.Bind(1, owners).Bind(2, cursor.rev);
   if (cursor.after_code) {
     s.Bind(3, *cursor.after_code);
@@ -213,9 +214,8 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
   };
   out->push_back('[');
   for (;;) {
-    auto more = s.Step();
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+    PINGMA_ASSIGN_OR_RETURN(auto more, s.Step());
+    if (!more) break;
     if (!row || row->cylinder.code != s.Text(0)) {
       flush();
       row = ReadCylinderRow(s);  // the same 25 columns, in LoadCylinder's order

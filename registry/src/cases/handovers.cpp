@@ -196,16 +196,14 @@ struct Customer {
 };
 
 Result<std::optional<CourierFacts>> LoadCourier(Conn& conn, const std::string& id) {
-  auto st = conn.Prepare(
-      "SELECT c.company_id, c.vehicle_id, v.plate, c.zones FROM couriers c "
-      "JOIN vehicles v ON v.id = c.vehicle_id WHERE c.id = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, id);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<CourierFacts>();
-  CourierFacts c{id, (*st)->Text(0), (*st)->Text(1), (*st)->Text(2), {}};
-  json zones = json::parse((*st)->Text(3), nullptr, false);
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st, conn.Prepare("SELECT c.company_id, c.vehicle_id, v.plate, c.zones FROM couriers c "
+                            "JOIN vehicles v ON v.id = c.vehicle_id WHERE c.id = $1"));
+  st->Bind(1, id);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row) return std::optional<CourierFacts>();
+  CourierFacts c{id, st->Text(0), st->Text(1), st->Text(2), {}};
+  json zones = json::parse(st->Text(3), nullptr, false);
   if (zones.is_array()) {
     for (const json& z : zones) {
       if (z.is_string()) c.zones.push_back(z.get<std::string>());
@@ -215,35 +213,35 @@ Result<std::optional<CourierFacts>> LoadCourier(Conn& conn, const std::string& i
 }
 
 Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) {
-  auto st = conn.Prepare(
-      "SELECT company_id, district, kind, basement, semi_basement, cylinder_room, outdoor "
-      "FROM customers WHERE id = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, id);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<Customer>();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare(
+          "SELECT company_id, district, kind, basement, semi_basement, cylinder_room, outdoor "
+          "FROM customers WHERE id = $1"));
+  st->Bind(1, id);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row) return std::optional<Customer>();
   Customer c;
-  c.company_id = (*st)->Text(0);
+  c.company_id = st->Text(0);
   c.facts.id = id;
-  c.facts.district = (*st)->Text(1);
-  c.facts.restaurant = (*st)->Text(2) == "restaurant";
-  c.facts.basement = (*st)->Int(3) != 0;
-  c.facts.semi_basement = (*st)->Int(4) != 0;
-  c.facts.cylinder_room = (*st)->Int(5) != 0;
-  c.facts.outdoor = (*st)->Int(6) != 0;
+  c.facts.district = st->Text(1);
+  c.facts.restaurant = st->Text(2) == "restaurant";
+  c.facts.basement = st->Int(3) != 0;
+  c.facts.semi_basement = st->Int(4) != 0;
+  c.facts.cylinder_room = st->Int(5) != 0;
+  c.facts.outdoor = st->Int(6) != 0;
   return std::optional<Customer>(std::move(c));
 }
 
 // The customer holding the cylinder since its last allowed handover, if one does.
 Status LoadHolder(Conn& conn, HandoverFacts* facts) {
-  auto st = conn.Prepare(
-      "SELECT holder_id FROM whereabouts WHERE code = $1 AND holder_kind = 'customer'");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, facts->cylinder->code);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (*row) facts->held_by_customer = (*st)->Text(0);
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare(
+          "SELECT holder_id FROM whereabouts WHERE code = $1 AND holder_kind = 'customer'"));
+  st->Bind(1, facts->cylinder->code);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (row) facts->held_by_customer = st->Text(0);
   return Status::Ok();
 }
 
@@ -251,21 +249,20 @@ Status LoadHolder(Conn& conn, HandoverFacts* facts) {
 // delivery.
 Status LoadFills(Conn& conn, HandoverFacts* facts) {
   const std::string& code = facts->cylinder->code;
-  auto st = conn.Prepare(
-      "SELECT f.station_id, f.ended_at, f.result, f.seq, e.body FROM fills f "
-      "JOIN events e ON e.seq = f.seq WHERE f.code = $1 ORDER BY f.seq DESC LIMIT 1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, code);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::Ok();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare("SELECT f.station_id, f.ended_at, f.result, f.seq, e.body FROM fills f "
+                   "JOIN events e ON e.seq = f.seq WHERE f.code = $1 ORDER BY f.seq DESC LIMIT 1"));
+  st->Bind(1, code);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row) return Status::Ok();
   LatestFill fill;
-  fill.station_id = (*st)->Text(0);
-  fill.ended = Instant{(*st)->Int(1)};
-  fill.result = (*st)->Text(2);
-  fill.seq = (*st)->Int(3);
-  json body = json::parse((*st)->Text(4), nullptr, false);
-  (*st)->Reset();
+  fill.station_id = st->Text(0);
+  fill.ended = Instant{st->Int(1)};
+  fill.result = st->Text(2);
+  fill.seq = st->Int(3);
+  json body = json::parse(st->Text(4), nullptr, false);
+  st->Reset();
   if (body.is_object() && body.contains("post_checks") && body["post_checks"].is_object()) {
     for (const auto& c : body["post_checks"].items()) {
       // A verdict that is not text is written out, so that it never reads "pass".
@@ -273,35 +270,32 @@ Status LoadFills(Conn& conn, HandoverFacts* facts) {
       fill.post_checks.emplace_back(c.key(), v.is_string() ? v.get<std::string>() : v.dump());
     }
   }
-  auto station = LoadStation(conn, fill.station_id);
-  if (!station.ok()) return station.status();
-  fill.station = std::move(*station);
+  PINGMA_ASSIGN_OR_RETURN(auto station, LoadStation(conn, fill.station_id));
+  fill.station = std::move(station);
   facts->latest_fill = std::move(fill);
 
-  auto last = conn.Prepare(
-      "SELECT MAX(seq) FROM handovers WHERE code = $1 AND direction = 'deliver' "
-      "AND decision = 'allow'");
-  if (!last.ok()) return last.status();
-  (*last)->Bind(1, code);
-  auto lrow = (*last)->Step();
-  if (!lrow.ok()) return lrow.status();
-  if (*lrow && !(*last)->IsNull(0)) facts->last_delivery_seq = (*last)->Int(0);
-  (*last)->Reset();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto last,
+      conn.Prepare("SELECT MAX(seq) FROM handovers WHERE code = $1 AND direction = 'deliver' "
+                   "AND decision = 'allow'"));
+  last->Bind(1, code);
+  PINGMA_ASSIGN_OR_RETURN(auto lrow, last->Step());
+  if (lrow && !last->IsNull(0)) facts->last_delivery_seq = last->Int(0);
+  last->Reset();
   return Status::Ok();
 }
 
 // The models of the cylinders at the customer now, leaving out the one handed over.
 Status LoadOnSite(Conn& conn, HandoverFacts* facts) {
-  auto st = conn.Prepare(
-      "SELECT c.model FROM whereabouts w JOIN cylinders c ON c.code = w.code "
-      "WHERE w.holder_kind = 'customer' AND w.holder_id = $1 AND w.code <> $2");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, facts->customer.id).Bind(2, facts->cylinder->code);
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare("SELECT c.model FROM whereabouts w JOIN cylinders c ON c.code = w.code "
+                   "WHERE w.holder_kind = 'customer' AND w.holder_id = $1 AND w.code <> $2"));
+  st->Bind(1, facts->customer.id).Bind(2, facts->cylinder->code);
   while (true) {
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::Ok();
-    facts->on_site_models.push_back((*st)->Text(0));
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    if (!row) return Status::Ok();
+    facts->on_site_models.push_back(st->Text(0));
   }
 }
 
@@ -310,9 +304,8 @@ Status LoadOnSite(Conn& conn, HandoverFacts* facts) {
 // and what the customer has on site.
 Status LoadCylinderFacts(Conn& conn, HandoverFacts* facts) {
   if (facts->direction == HandoverDirection::kCollect) return LoadHolder(conn, facts);
-  auto recalls = LoadRecalls(conn, facts->cylinder->manufacturer);
-  if (!recalls.ok()) return recalls.status();
-  facts->recalls = std::move(*recalls);
+  PINGMA_ASSIGN_OR_RETURN(auto recalls, LoadRecalls(conn, facts->cylinder->manufacturer));
+  facts->recalls = std::move(recalls);
   PINGMA_RETURN_IF_ERROR(LoadFills(conn, facts));
   return LoadOnSite(conn, facts);
 }

@@ -23,12 +23,10 @@ Result<InspectorRecord> ParseInspectorRecord(const json& body, const char* what,
   PINGMA_RETURN_IF_ERROR(GetString(body, "code", Need::kRequired, &raw_code, 64));
   PINGMA_RETURN_IF_ERROR(GetDate(body, "date", Need::kRequired, &date));
   PINGMA_RETURN_IF_ERROR(GetString(body, "result", Need::kRequired, &result_text, 16));
-  auto result = ParseInspectionResult(*result_text);
-  if (!result.ok()) return result.status();
+  PINGMA_ASSIGN_OR_RETURN(auto result, ParseInspectionResult(*result_text));
   if (today < *date) return Status::Invalid(fmt::format("the {} date is in the future", what));
-  auto code = NormaliseCode(*raw_code);
-  if (!code.ok()) return code.status();
-  return InspectorRecord{*code, *date, *result};
+  PINGMA_ASSIGN_OR_RETURN(auto code, NormaliseCode(*raw_code));
+  return InspectorRecord{code, *date, result};
 }
 
 }  // namespace

@@ -28,21 +28,19 @@ Result<std::string> RandomBytes(size_t n) {
 
 Result<json> KeepPersonalData(WriteTx& tx, const std::string& code, std::string_view field,
                               const json& value) {
-  auto id_bytes = RandomBytes(12);
-  if (!id_bytes.ok()) return id_bytes.status();
-  auto salt = RandomBytes(16);
-  if (!salt.ok()) return salt.status();
-  const std::string id = "pd-" + HexOf(*id_bytes);
+  PINGMA_ASSIGN_OR_RETURN(auto id_bytes, RandomBytes(12));
+  PINGMA_ASSIGN_OR_RETURN(auto salt, RandomBytes(16));
+  const std::string id = "pd-" + HexOf(id_bytes);
   const std::string text = value.dump();
-  const std::string hash = HexOf(Sha256(*salt + text));
-  auto st = tx.conn().Prepare(
-      "INSERT INTO personal_data(id, code, field, value, salt, created_at) "
-      "VALUES($1,$2,$3,$4,$5,$6)");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, id).Bind(2, code).Bind(3, std::string(field)).Bind(4, text);
-  (*st)->BindBlob(5, salt->data(), salt->size());
-  (*st)->Bind(6, tx.now().unix_ms);
-  PINGMA_RETURN_IF_ERROR((*st)->Run());
+  const std::string hash = HexOf(Sha256(salt + text));
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      tx.conn().Prepare("INSERT INTO personal_data(id, code, field, value, salt, created_at) "
+                        "VALUES($1,$2,$3,$4,$5,$6)"));
+  st->Bind(1, id).Bind(2, code).Bind(3, std::string(field)).Bind(4, text);
+  st->BindBlob(5, salt.data(), salt.size());
+  st->Bind(6, tx.now().unix_ms);
+  PINGMA_RETURN_IF_ERROR(st->Run());
   return json{{"personal_data", id}, {"salted_sha256", hash}};
 }
 
@@ -50,13 +48,11 @@ Result<std::optional<json>> LookupPersonalData(Conn& conn, const json& ref) {
   if (!ref.is_object() || !ref.contains("personal_data") || !ref["personal_data"].is_string()) {
     return std::optional<json>();
   }
-  auto st = conn.Prepare("SELECT value FROM personal_data WHERE id = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, ref["personal_data"].get<std::string>());
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<json>();
-  json value = json::parse((*st)->Text(0), nullptr, false);
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT value FROM personal_data WHERE id = $1"));
+  st->Bind(1, ref["personal_data"].get<std::string>());
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row) return std::optional<json>();
+  json value = json::parse(st->Text(0), nullptr, false);
   if (value.is_discarded()) return Status::Corruption("a personal_data value is not JSON");
   return std::optional<json>(std::move(value));
 }
@@ -65,13 +61,12 @@ Status ShowPersonalData(Conn& conn, json* body, const char* field) {
   const std::string ref_key = std::string(field) + "_ref";
   auto it = body->find(ref_key);
   if (it == body->end()) return Status::Ok();
-  auto value = LookupPersonalData(conn, *it);
-  if (!value.ok()) return value.status();
+  PINGMA_ASSIGN_OR_RETURN(auto value, LookupPersonalData(conn, *it));
   json ref = std::move(*it);
   body->erase(ref_key);
-  (*body)[field] = *value ? std::move(**value) : json(nullptr);
+  (*body)[field] = value ? std::move(*value) : json(nullptr);
   (*body)[std::string(field) + "_id"] = ref.value("personal_data", "");
-  if (!*value) (*body)[std::string(field) + "_erased"] = true;
+  if (!value) (*body)[std::string(field) + "_erased"] = true;
   return Status::Ok();
 }
 

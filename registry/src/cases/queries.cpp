@@ -24,12 +24,11 @@ std::optional<Date> OptDate(const sql::Statement& st, int col) {
 }  // namespace
 
 Result<bool> Exists(Conn& conn, const char* table, const std::string& id) {
-  auto st = conn.Prepare(fmt::format("SELECT 1 FROM {} WHERE id = $1", table));
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, id);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  return *row;
+  PINGMA_ASSIGN_OR_RETURN(auto st,
+                          conn.Prepare(fmt::format("SELECT 1 FROM {} WHERE id = $1", table)));
+  st->Bind(1, id);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  return row;
 }
 
 CylinderRow ReadCylinderRow(const sql::Statement& s) {
@@ -72,25 +71,22 @@ Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& c
                                                 bool with_carriers) {
   static const std::string sql =
       fmt::format("SELECT {} FROM cylinders WHERE code = $1", kCylinderColumns);
-  auto st = conn.Prepare(sql);
-  if (!st.ok()) return st.status();
-  sql::Statement& s = **st;
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare(sql));
+  sql::Statement& s = *st;
   s.Bind(1, code);
-  auto row = s.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<CylinderRow>();
+  PINGMA_ASSIGN_OR_RETURN(auto row, s.Step());
+  if (!row) return std::optional<CylinderRow>();
   CylinderRow r = ReadCylinderRow(s);
   s.Reset();
   if (!with_carriers) return std::optional<CylinderRow>(std::move(r));
 
-  auto carriers = conn.Prepare("SELECT carrier FROM carriers WHERE code = $1 ORDER BY carrier");
-  if (!carriers.ok()) return carriers.status();
-  (*carriers)->Bind(1, code);
+  PINGMA_ASSIGN_OR_RETURN(
+      auto carriers, conn.Prepare("SELECT carrier FROM carriers WHERE code = $1 ORDER BY carrier"));
+  carriers->Bind(1, code);
   for (;;) {
-    auto more = (*carriers)->Step();
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    r.carriers.push_back((*carriers)->Text(0));
+    PINGMA_ASSIGN_OR_RETURN(auto more, carriers->Step());
+    if (!more) break;
+    r.carriers.push_back(carriers->Text(0));
   }
   return std::optional<CylinderRow>(std::move(r));
 }
@@ -99,21 +95,18 @@ namespace {
 
 // `code` itself when a cylinder is registered under it.
 Result<std::optional<std::string>> RegisteredCode(Conn& conn, const std::string& code) {
-  auto st = conn.Prepare("SELECT code FROM cylinders WHERE code = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, code);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  return *row ? std::optional<std::string>(code) : std::nullopt;
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT code FROM cylinders WHERE code = $1"));
+  st->Bind(1, code);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  return row ? std::optional<std::string>(code) : std::nullopt;
 }
 
 }  // namespace
 
 Result<std::optional<std::string>> ResolveScan(Conn& conn, std::string_view scan,
                                                std::string* key_text, bool trust_codes) {
-  auto key = ParseScan(scan);
-  if (!key.ok()) return key.status();
-  return ResolveKey(conn, *key, key_text, trust_codes);
+  PINGMA_ASSIGN_OR_RETURN(auto key, ParseScan(scan));
+  return ResolveKey(conn, key, key_text, trust_codes);
 }
 
 Result<std::optional<std::string>> ResolveKey(Conn& conn, const ScanKey& key, std::string* key_text,
@@ -122,12 +115,10 @@ Result<std::optional<std::string>> ResolveKey(Conn& conn, const ScanKey& key, st
   if (key.kind == ScanKind::kCode) {
     return trust_codes ? std::optional<std::string>(key.text) : RegisteredCode(conn, key.text);
   }
-  auto st = conn.Prepare("SELECT code FROM carriers WHERE carrier = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, key.text);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (*row) return std::optional<std::string>((*st)->Text(0));
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT code FROM carriers WHERE carrier = $1"));
+  st->Bind(1, key.text);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (row) return std::optional<std::string>(st->Text(0));
   if (!key.also_code) return std::optional<std::string>();
   // Bare text that reads as a tag but is bound to none: it may be a numeric code.
   if (key_text) *key_text = *key.also_code;
@@ -135,15 +126,16 @@ Result<std::optional<std::string>> ResolveKey(Conn& conn, const ScanKey& key, st
 }
 
 Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& id) {
-  auto st = conn.Prepare(
-      "SELECT s.company_id, s.locked, s.lock_reason, c.license_number, c.license_valid_until, "
-      "c.license_revoked FROM stations s JOIN companies c ON c.id = s.company_id WHERE s.id = $1");
-  if (!st.ok()) return st.status();
-  sql::Statement& s = **st;
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare(
+          "SELECT s.company_id, s.locked, s.lock_reason, c.license_number, c.license_valid_until, "
+          "c.license_revoked FROM stations s JOIN companies c ON c.id = s.company_id WHERE s.id = "
+          "$1"));
+  sql::Statement& s = *st;
   s.Bind(1, id);
-  auto row = s.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<StationFacts>();
+  PINGMA_ASSIGN_OR_RETURN(auto row, s.Step());
+  if (!row) return std::optional<StationFacts>();
   StationFacts f;
   f.id = id;
   f.company_id = s.Text(0);
@@ -158,53 +150,48 @@ Result<std::optional<StationFacts>> LoadStation(Conn& conn, const std::string& i
 }
 
 Result<std::optional<OperatorFacts>> LoadOperator(Conn& conn, const std::string& id) {
-  auto st = conn.Prepare("SELECT cert_number, cert_valid_until FROM operators WHERE id = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, id);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<OperatorFacts>();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st, conn.Prepare("SELECT cert_number, cert_valid_until FROM operators WHERE id = $1"));
+  st->Bind(1, id);
+  PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+  if (!row) return std::optional<OperatorFacts>();
   OperatorFacts f;
   f.id = id;
-  if (!(*st)->IsNull(0) && !(*st)->IsNull(1)) {
-    auto until = Date::Parse((*st)->Text(1));
-    if (until.ok()) f.certificate = Certificate{(*st)->Text(0), *until};
+  if (!st->IsNull(0) && !st->IsNull(1)) {
+    auto until = Date::Parse(st->Text(1));
+    if (until.ok()) f.certificate = Certificate{st->Text(0), *until};
   }
-  (*st)->Reset();
+  st->Reset();
   return std::optional<OperatorFacts>(std::move(f));
 }
 
 Result<std::vector<CustodyAgreement>> LoadCustody(Conn& conn, const std::string& owner) {
-  auto st = conn.Prepare(
-      "SELECT custodian_company_id, valid_from, valid_until FROM custody "
-      "WHERE owner_company_id = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, owner);
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st, conn.Prepare("SELECT custodian_company_id, valid_from, valid_until FROM custody "
+                            "WHERE owner_company_id = $1"));
+  st->Bind(1, owner);
   std::vector<CustodyAgreement> out;
   for (;;) {
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto from = Date::Parse((*st)->Text(1));
-    auto until = Date::Parse((*st)->Text(2));
-    if (from.ok() && until.ok()) out.push_back({owner, (*st)->Text(0), *from, *until});
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    if (!row) break;
+    auto from = Date::Parse(st->Text(1));
+    auto until = Date::Parse(st->Text(2));
+    if (from.ok() && until.ok()) out.push_back({owner, st->Text(0), *from, *until});
   }
   return out;
 }
 
 Result<std::vector<Recall>> LoadRecalls(Conn& conn, const std::string& manufacturer) {
-  auto st = conn.Prepare(
-      "SELECT manufactured_from, manufactured_to, reason FROM recalls WHERE manufacturer = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, manufacturer);
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT manufactured_from, manufactured_to, reason "
+                                                "FROM recalls WHERE manufacturer = $1"));
+  st->Bind(1, manufacturer);
   std::vector<Recall> out;
   for (;;) {
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    Recall r{manufacturer, std::nullopt, std::nullopt, (*st)->Text(2)};
-    if (!(*st)->IsNull(0)) r.manufactured_from = *YearMonth::Parse((*st)->Text(0));
-    if (!(*st)->IsNull(1)) r.manufactured_to = *YearMonth::Parse((*st)->Text(1));
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    if (!row) break;
+    Recall r{manufacturer, std::nullopt, std::nullopt, st->Text(2)};
+    if (!st->IsNull(0)) r.manufactured_from = *YearMonth::Parse(st->Text(0));
+    if (!st->IsNull(1)) r.manufactured_to = *YearMonth::Parse(st->Text(1));
     out.push_back(std::move(r));
   }
   return out;

@@ -118,9 +118,8 @@ Result<std::optional<std::string>> CompanyScope(Conn& conn, const Principal& who
     return std::optional<std::string>(who.subject);
   }
   if (!asked) return std::optional<std::string>();
-  auto exists = Exists(conn, "companies", *asked);
-  if (!exists.ok()) return exists.status();
-  if (!*exists) return Status::NotFound(fmt::format("no company {}", *asked));
+  PINGMA_ASSIGN_OR_RETURN(auto exists, Exists(conn, "companies", *asked));
+  if (!exists) return Status::NotFound(fmt::format("no company {}", *asked));
   return std::optional<std::string>(*asked);
 }
 
@@ -131,12 +130,11 @@ Result<std::optional<std::string>> StationFilter(Conn& conn,
                                                  const std::optional<std::string>& company) {
   auto asked = Param(query, "station_id");
   if (!asked) return std::optional<std::string>();
-  auto station = LoadStation(conn, *asked);
-  if (!station.ok()) return station.status();
-  if (!*station) return Status::NotFound(fmt::format("no station {}", *asked));
-  if (company && (*station)->company_id != *company) {
+  PINGMA_ASSIGN_OR_RETURN(auto station, LoadStation(conn, *asked));
+  if (!station) return Status::NotFound(fmt::format("no station {}", *asked));
+  if (company && station->company_id != *company) {
     return Status::PermissionDenied(
-        fmt::format("station {} belongs to {}, not {}", *asked, (*station)->company_id, *company));
+        fmt::format("station {} belongs to {}, not {}", *asked, station->company_id, *company));
   }
   return std::optional<std::string>(*asked);
 }
@@ -272,14 +270,12 @@ std::string FileName(const char* what, const std::optional<std::string>& company
 
 // Names of the stations and companies, for the ledgers (both are small).
 Result<std::map<std::string, std::string>> Names(Conn& conn, const char* table) {
-  auto st = conn.Prepare(fmt::format("SELECT id, name FROM {}", table));
-  if (!st.ok()) return st.status();
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare(fmt::format("SELECT id, name FROM {}", table)));
   std::map<std::string, std::string> out;
   for (;;) {
-    auto row = (*st)->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.emplace((*st)->Text(0), (*st)->Text(1));
+    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+    if (!row) break;
+    out.emplace(st->Text(0), st->Text(1));
   }
   return out;
 }
@@ -954,9 +950,8 @@ struct IdPage {
 
 Result<IdPage> ParseIdPage(const std::map<std::string, std::string>& query) {
   IdPage page;
-  auto limit = PageLimit(query, kDefaultPage, kMaxPage);
-  if (!limit.ok()) return limit.status();
-  page.limit = *limit;
+  PINGMA_ASSIGN_OR_RETURN(auto limit, PageLimit(query, kDefaultPage, kMaxPage));
+  page.limit = limit;
   page.after = Param(query, "cursor").value_or("");
   return page;
 }
@@ -967,9 +962,8 @@ template <typename Add>
 Result<json> CollectPage(sql::Statement& st, const IdPage& page, json* list, Add add) {
   std::string last;
   for (;;) {
-    auto row = st.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return json(nullptr);
+    PINGMA_ASSIGN_OR_RETURN(auto row, st.Step());
+    if (!row) return json(nullptr);
     if (static_cast<std::int64_t>(list->size()) == page.limit) return json(last);
     last = st.Text(0);
     list->push_back(add(st));
