@@ -46,8 +46,75 @@ Result<FleetCursor> ParseFleetCursor(const std::map<std::string, std::string>& q
   return c;
 }
 
-// CylinderJson(row, policy).dump(), written directly: the same keys in the same
-// (sorted) order, so the feed's text is what it was when built as a json tree.
+struct FleetPageText {
+  std::int64_t count = 0;   ///< cylinders written
+  std::string next_cursor;  ///< "REV:CODE" of the last one; empty when none
+};
+
+// The JSON array of a page of `owners`' cylinders after `cursor`, appended to
+// `*out`. One query gives the page's rows with their carriers joined (a row per
+// carrier, none for a cylinder without), where the feed used to load each cylinder
+// and its carriers with two queries of its own.
+Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners,
+                                           const FleetCursor& cursor, std::int64_t limit,
+                                           const Policy& policy, std::string* out) {
+  // In (rev, code) order: a custody grant gives all of an owner's cylinders one
+  // rev, so the cursor names the last code sent as well as its rev. `rev >= ?2`
+  // stands alone so that the index is entered at the cursor: with only the OR,
+  // SQLite read the owner's whole index range for every page, the last pages of a
+  // million cylinders three times as slow as the first.
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st,
+      conn.Prepare(fmt::format(
+          "WITH page(code, rev) AS ("
+          "  SELECT code, rev FROM cylinders"
+          "  WHERE owner_company_id IN (SELECT value FROM {})"
+          "  AND rev >= $2 AND (rev > $2 OR code > $3) ORDER BY rev, code LIMIT $4) "
+          "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
+          "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
+          "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
+          "c.next_inspection_due, c.assessment_date, c.assessment_passed, "
+          "c.assessment_extends_until, c.state, c.state_reason, c.state_since, "
+          "c.last_fill_station, c.last_fill_at, c.rev, k.carrier "
+          "FROM page p JOIN cylinders c ON c.code = p.code "
+          "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier",
+          sql::JsonArrayElements(conn.dialect(), "$1"))));
+  sql::Statement& s = *st;
+  s.Bind(1, owners).Bind(2, cursor.rev);
+  if (cursor.after_code) {
+    s.Bind(3, *cursor.after_code);
+  } else {
+    s.BindNull(3);  // the whole of `rev` was sent
+  }
+  s.Bind(4, limit);
+  FleetPageText page;
+  std::optional<CylinderRow> row;
+  auto flush = [&] {
+    if (!row) return;
+    if (page.count > 0) out->push_back(',');
+    AppendFleetCylinder(out, *row, policy);
+    page.count += 1;
+    page.next_cursor = fmt::format("{}:{}", row->rev, row->cylinder.code);
+    row.reset();
+  };
+  out->push_back('[');
+  for (;;) {
+    PINGMA_ASSIGN_OR_RETURN(auto more, s.Step());
+    if (!more) break;
+    if (!row || row->cylinder.code != s.Text(0)) {
+      flush();
+      row = ReadCylinderRow(s);  // the same 25 columns, in LoadCylinder's order
+    }
+    if (!s.IsNull(25)) row->carriers.push_back(s.Text(25));
+  }
+  flush();
+  s.Reset();
+  out->push_back(']');
+  return page;
+}
+
+}  // namespace
+
 void AppendFleetCylinder(std::string* out, const CylinderRow& row, const Policy& policy) {
   const Cylinder& c = row.cylinder;
   out->push_back('{');
@@ -160,75 +227,6 @@ void AppendFleetCylinder(std::string* out, const CylinderRow& row, const Policy&
   }
   out->push_back('}');
 }
-
-struct FleetPageText {
-  std::int64_t count = 0;   ///< cylinders written
-  std::string next_cursor;  ///< "REV:CODE" of the last one; empty when none
-};
-
-// The JSON array of a page of `owners`' cylinders after `cursor`, appended to
-// `*out`. One query gives the page's rows with their carriers joined (a row per
-// carrier, none for a cylinder without), where the feed used to load each cylinder
-// and its carriers with two queries of its own.
-Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners,
-                                           const FleetCursor& cursor, std::int64_t limit,
-                                           const Policy& policy, std::string* out) {
-  // In (rev, code) order: a custody grant gives all of an owner's cylinders one
-  // rev, so the cursor names the last code sent as well as its rev. `rev >= ?2`
-  // stands alone so that the index is entered at the cursor: with only the OR,
-  // SQLite read the owner's whole index range for every page, the last pages of a
-  // million cylinders three times as slow as the first.
-  PINGMA_ASSIGN_OR_RETURN(
-      auto st,
-      conn.Prepare(fmt::format(
-          "WITH page(code, rev) AS ("
-          "  SELECT code, rev FROM cylinders"
-          "  WHERE owner_company_id IN (SELECT value FROM {})"
-          "  AND rev >= $2 AND (rev > $2 OR code > $3) ORDER BY rev, code LIMIT $4) "
-          "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
-          "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
-          "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
-          "c.next_inspection_due, c.assessment_date, c.assessment_passed, "
-          "c.assessment_extends_until, c.state, c.state_reason, c.state_since, "
-          "c.last_fill_station, c.last_fill_at, c.rev, k.carrier "
-          "FROM page p JOIN cylinders c ON c.code = p.code "
-          "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier",
-          sql::JsonArrayElements(conn.dialect(), "$1"))));
-  sql::Statement& s = *st;
-  s.Bind(1, owners).Bind(2, cursor.rev);
-  if (cursor.after_code) {
-    s.Bind(3, *cursor.after_code);
-  } else {
-    s.BindNull(3);  // the whole of `rev` was sent
-  }
-  s.Bind(4, limit);
-  FleetPageText page;
-  std::optional<CylinderRow> row;
-  auto flush = [&] {
-    if (!row) return;
-    if (page.count > 0) out->push_back(',');
-    AppendFleetCylinder(out, *row, policy);
-    page.count += 1;
-    page.next_cursor = fmt::format("{}:{}", row->rev, row->cylinder.code);
-    row.reset();
-  };
-  out->push_back('[');
-  for (;;) {
-    PINGMA_ASSIGN_OR_RETURN(auto more, s.Step());
-    if (!more) break;
-    if (!row || row->cylinder.code != s.Text(0)) {
-      flush();
-      row = ReadCylinderRow(s);  // the same 25 columns, in LoadCylinder's order
-    }
-    if (!s.IsNull(25)) row->carriers.push_back(s.Text(25));
-  }
-  flush();
-  s.Reset();
-  out->push_back(']');
-  return page;
-}
-
-}  // namespace
 
 void FleetFeed::GetFleet(const Call& call, Store::Done done) {
   const std::string station_id = call.params[0];
