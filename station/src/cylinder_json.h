@@ -1,4 +1,4 @@
-// The fleet feed's cylinder objects (registry/src/queries.cpp CylinderJson) read
+// The fleet feed's cylinder objects (registry/src/cases/queries.cpp CylinderJson) read
 // back into pingma::Cylinder through the common codec (pingma/common/cylinder_json.h),
 // and readers of JSON fields that never throw.
 //

@@ -1,5 +1,5 @@
 // The offline replica fed fleet pages written as the registry writes them
-// (registry/src/filling.cpp GetFleet, queries.cpp CylinderJson), and its offline
+// (registry/src/cases/fleet.cpp GetFleet, queries.cpp CylinderJson), and its offline
 // decision against the policy engine: one row per rule at its boundary, each
 // checked to give the same reasons, messages and limits as DecideFill on the same
 // facts.

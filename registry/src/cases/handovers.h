@@ -1,4 +1,4 @@
-// Delivery and handover (delivery.cpp): the company's vehicles, couriers and
+// Delivery and handover (handovers.cpp): the company's vehicles, couriers and
 // customers, the courier's handover of a cylinder at the customer's door with
 // its safety check (the rules: DecideHandover in common/), and the hazards found
 // there until they are closed.

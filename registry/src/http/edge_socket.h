@@ -11,7 +11,7 @@
 // RESTinio waits for its read; the connection then drains what the client still
 // sends for a moment (so that the answer is not lost to a reset) and ends.
 //
-// Included by http_server.cpp alone (RESTinio and Asio are slow to compile).
+// Included by server.cpp alone (RESTinio and Asio are slow to compile).
 // Thread-safety: a connection's reads and timers run on its strand, as RESTinio's
 // own handlers do.
 #pragma once

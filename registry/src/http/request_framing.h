@@ -2,7 +2,7 @@
 // they come off the socket, before the HTTP parser sees them: each request's head
 // (request line and header fields) is bounded, and its body's size is known from
 // Content-Length, and checked against the route's limit, before a byte of the body
-// is read. Pure: no sockets, no clock; the HTTP edge (http_server.cpp) acts on what
+// is read. Pure: no sockets, no clock; the HTTP edge (server.cpp) acts on what
 // it says.
 //
 // Thread-safety: none; one instance per connection, used on its strand.

@@ -13,7 +13,7 @@
 namespace pingma {
 
 /// What went wrong, in terms a caller can act on. The HTTP layer maps each to one
-/// status (see registry/src/http_errors.cpp): the mapping lives there, not here.
+/// status (see registry/src/http/reply.cpp): the mapping lives there, not here.
 enum class StatusCode {
   kOk = 0,
   kMalformed,         ///< cannot be parsed at all (bad JSON, bad date syntax) -> 400
