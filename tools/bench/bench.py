@@ -311,15 +311,32 @@ def event_bytes(db):
     return count, os.path.getsize(db), table
 
 
-def small_and_large_rounds(args, stores, what):
+def peak_rss_mib(pid):
+    """A process's peak resident memory so far (VmHWM), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def small_and_large_rounds(args, stores, what, work=None):
     """Serves stores["small"] and stores["large"] (each: db, token, cylinders) at once
     and appends to each one's "runs" the fill checks of alternating wrk rounds, so
-    that the machine's drift falls on both alike."""
+    that the machine's drift falls on both alike. Each store's "start_mib" is its
+    registry's peak memory once it listens (what reading the store back cost: the
+    clone window's sightings from the log's tail). A PostgreSQL store's secrets go
+    in a folder under `work`."""
     servers = {}
     try:
         for name, st in stores.items():
-            servers[name] = Server([args.registry, "serve", "--db", st["db"], "--listen",
-                                    "127.0.0.1:0"])
+            argv = [args.registry, "serve", "--db", st["db"], "--listen", "127.0.0.1:0"]
+            if "://" in st["db"]:
+                argv += ["--secrets-dir", os.path.join(work, f"{name}-secrets")]
+            servers[name] = Server(argv)
+            st["start_mib"] = peak_rss_mib(servers[name].proc.pid)
+            log(f"{what}: the {name} store's registry listens; peak memory "
+                f"{st['start_mib']:.0f} MiB")
             wrk(servers[name].url, st["token"], "BM", st["cylinders"], 2, args.connections,
                 args.wrk_threads)
         log(f"{what}: {args.rounds} alternating rounds of {args.seconds}s each")
@@ -349,7 +366,8 @@ def bench_large_store(args, work):
     small_and_large_rounds(args, stores, "large-store")
     results = {}
     for name, st in stores.items():
-        results[name] = {k: st[k] for k in ("cylinders", "events", "file_bytes", "event_bytes")}
+        results[name] = {k: st[k] for k in ("cylinders", "events", "file_bytes", "event_bytes",
+                                            "start_mib")}
         for k in ("rps", "p50_ms", "p99_ms"):
             results[name][k] = median_of(st["runs"], k)
         if not args.keep:
@@ -357,13 +375,13 @@ def bench_large_store(args, work):
     s, l = results["small"], results["large"]
     print("## fill check on a large store")
     print("| store | cylinders | events | req/s | p50 ms | p99 ms | bytes/event (file) "
-          "| bytes/event (events table + indexes) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| bytes/event (events table + indexes) | peak MiB at start |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in [("small", s), ("large", l)]:
         per_table = f"{r['event_bytes'] / r['events']:.0f}" if r["event_bytes"] else "n/a"
         print(f"| {name} | {r['cylinders']} | {r['events']} | {r['rps']:.0f} | "
               f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['file_bytes'] / r['events']:.0f} | "
-              f"{per_table} |")
+              f"{per_table} | {r['start_mib']:.0f} |")
     print(f"p99 large/small: {l['p99_ms'] / s['p99_ms']:.2f} (goal <= 1.5)")
     return results
 
@@ -1533,14 +1551,14 @@ def bench_pg_large_store(args, work):
             stores[name] = {"db": conninfo, "cylinders": cyl,
                             "events": int(pg.psql("select count(*) from events", db=name)),
                             "token": token(registry, conninfo, "station", "ST-01"), "runs": []}
-        small_and_large_rounds(args, stores, "pg-large-store")
+        small_and_large_rounds(args, stores, "pg-large-store", work)
     print("## fill check on a large store, PostgreSQL")
-    print("| store | cylinders | events | req/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|")
+    print("| store | cylinders | events | req/s | p50 ms | p99 ms | peak MiB at start |")
+    print("|---|---|---|---|---|---|---|")
     for name, st in stores.items():
         print(f"| {name} | {st['cylinders']} | {st['events']} | "
               f"{median_of(st['runs'], 'rps'):.0f} | {median_of(st['runs'], 'p50_ms'):.2f} | "
-              f"{median_of(st['runs'], 'p99_ms'):.2f} |")
+              f"{median_of(st['runs'], 'p99_ms'):.2f} | {st['start_mib']:.0f} |")
     ratio = median_of(stores["large"]["runs"], "p99_ms") / median_of(stores["small"]["runs"],
                                                                       "p99_ms")
     print(f"p99 large/small: {ratio:.2f} (goal <= 1.5); per round " + ", ".join(
