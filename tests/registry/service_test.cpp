@@ -270,26 +270,6 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "an offline check is decided again as of its in
   store->Close();
 }
 
-TEST_CASE("ReportClientKey: an IPv6 /64 is one client, IPv4 addresses are their own") {
-  struct Row {
-    const char* address;
-    const char* key;
-  };
-  const Row rows[] = {
-      {"203.0.113.7", "203.0.113.7"},
-      {"::ffff:203.0.113.7", "203.0.113.7"},
-      {"2001:db8:1:2::1", "2001:db8:1:2::/64"},
-      {"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
-      {"2001:0DB8:0001:0002:0:0:0:9", "2001:db8:1:2::/64"},
-      {"2001:db8:1:3::1", "2001:db8:1:3::/64"},
-      {"fe80::1%eth0", "fe80:0:0:0::/64"},
-      {"::1", "0:0:0:0::/64"},
-      {"not an address", "not an address"},
-      {"", ""},
-  };
-  for (const Row& row : rows) CHECK_MESSAGE(ReportClientKey(row.address) == row.key, row.address);
-}
-
 TEST_CASE_FIXTURE(StoreOnTempDb, "two IPv6 addresses of one /64 share the public form's window") {
   Service service(store.get(), Policy::Defaults(), &clock);
   auto report = [&service](const std::string& client) {

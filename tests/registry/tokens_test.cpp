@@ -95,7 +95,7 @@ TEST_CASE("a token's state at the edges of its last day and of its revocation") 
         TokenState::kActive);
 }
 
-TEST_CASE("the throttle counts IPv4 addresses whole and IPv6 addresses by their /64") {
+TEST_CASE("limits count IPv4 addresses whole and IPv6 addresses by their /64 (AddressKey)") {
   struct Row {
     const char* address;
     const char* key;
@@ -107,6 +107,8 @@ TEST_CASE("the throttle counts IPv4 addresses whole and IPv6 addresses by their 
       {"2001:0db8:0001:0002:0:0:0:9", "2001:db8:1:2::/64"},
       {"2001:db8:1:3::1", "2001:db8:1:3::/64"},
       {"::ffff:192.0.2.7", "192.0.2.7"},  // IPv4-mapped: the IPv4 address
+      {"2001:0DB8:0001:0002:0:0:0:9", "2001:db8:1:2::/64"},
+      {"fe80::1%eth0", "fe80:0:0:0::/64"},  // the zone index is not the address
       {"::1", "0:0:0:0::/64"},
       {"", ""},
       {"not an address", "not an address"},

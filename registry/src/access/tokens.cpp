@@ -2,7 +2,6 @@
 // tokens (tokens.h); and the HTTP calls that issue, list and revoke them.
 #include "access/tokens.h"
 
-#include <arpa/inet.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -95,18 +94,6 @@ TokenState JudgeToken(std::optional<Instant> expires_at, bool revoked, Instant n
   if (revoked) return TokenState::kRevoked;
   if (expires_at && now.unix_ms >= expires_at->unix_ms) return TokenState::kExpired;
   return TokenState::kActive;
-}
-
-std::string AddressKey(std::string_view address) {
-  const std::string text(address);
-  unsigned char v6[16];
-  if (inet_pton(AF_INET6, text.c_str(), v6) != 1) return text;
-  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(std::begin(kMapped), std::end(kMapped), v6)) {
-    return fmt::format("{}.{}.{}.{}", v6[12], v6[13], v6[14], v6[15]);
-  }
-  const auto group = [&v6](int i) { return (v6[2 * i] << 8) | v6[2 * i + 1]; };
-  return fmt::format("{:x}:{:x}:{:x}:{:x}::/64", group(0), group(1), group(2), group(3));
 }
 
 // ---- AuthThrottle ---------------------------------------------------------------

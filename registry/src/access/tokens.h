@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "access/principal.h"
+#include "http/rate_limit.h"
 #include "http/reply.h"
 #include "pingma/common/domain.h"
 #include "store/store.h"
@@ -35,12 +36,6 @@ const char* ToString(TokenState state);
 /// A token's state at `now`: revoked whatever its expiry once it is revoked;
 /// expired from `expires_at` on (that instant included); active otherwise.
 TokenState JudgeToken(std::optional<Instant> expires_at, bool revoked, Instant now);
-
-/// What rate limits count a client by: an IPv4 address as it is; an IPv6 address
-/// by its /64 (one subscriber or host gets a whole /64), written as
-/// "2001:db8:1:2::/64"; an IPv4-mapped IPv6 address as the IPv4 address; anything
-/// else (no address, a name) as it is.
-std::string AddressKey(std::string_view address);
 
 /// Failed authentications per address (AddressKey), as a leaky bucket: kBurst
 /// failures at once, then one every kWindowMs / kBurst. An address whose bucket is

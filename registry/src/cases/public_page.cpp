@@ -4,8 +4,6 @@
 // problem. So it shows nothing personal and nothing that helps to forge a label:
 // no tare, serial, registration number or carriers. Everything from the database
 // is HTML-escaped.
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <iterator>
 #include <map>
@@ -344,22 +342,8 @@ void PublicPage::GetPage(const Request&, const std::string& raw_code, Store::Don
   });
 }
 
-std::string ReportClientKey(std::string_view address) {
-  const std::string text(address.substr(0, address.find('%')));  // no zone index
-  unsigned char bytes[16];
-  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), bytes) != 1) {
-    return std::string(address);
-  }
-  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(std::begin(kMapped), std::end(kMapped), bytes)) {
-    return fmt::format("{}.{}.{}.{}", bytes[12], bytes[13], bytes[14], bytes[15]);
-  }
-  return fmt::format("{:x}:{:x}:{:x}:{:x}::/64", bytes[0] << 8 | bytes[1], bytes[2] << 8 | bytes[3],
-                     bytes[4] << 8 | bytes[5], bytes[6] << 8 | bytes[7]);
-}
-
 bool PublicPage::TakeReportSlot(const std::string& client, std::int64_t* retry_after_s) {
-  return reports_.Take(ReportClientKey(client), clock_->Now().unix_ms, retry_after_s);
+  return reports_.Take(AddressKey(client), clock_->Now().unix_ms, retry_after_s);
 }
 
 void PublicPage::PostReport(const Request& request, const std::string& raw_code, Store::Done done) {

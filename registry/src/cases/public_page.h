@@ -27,19 +27,13 @@ class PublicPage final : public UseCase {
  private:
   void GetPage(const Request& request, const std::string& raw_code, Store::Done done);
   void PostReport(const Request& request, const std::string& raw_code, Store::Done done);
-  /// Counts a report from `client` (under its ReportClientKey: an IPv6 /64 is one
+  /// Counts a report from `client` (under its AddressKey: an IPv6 /64 is one
   /// client) if the window has room; false when it has not, with the seconds until
   /// it has.
   bool TakeReportSlot(const std::string& client, std::int64_t* retry_after_s);
 
-  /// Reports accepted per client (ReportClientKey) in the last window.
+  /// Reports accepted per client (AddressKey) in the last window.
   SlidingWindowLimit reports_{kReportsPerWindow, kReportWindowMs};
 };
-
-/// The key the public form's rate limit counts a client address under: an IPv4
-/// address as it is (an IPv4-mapped IPv6 address as its IPv4), an IPv6 address as
-/// its /64 ("2001:db8:1:2::/64"), since one home or phone gets a whole /64 and
-/// can send from any address in it; anything else as it is.
-std::string ReportClientKey(std::string_view address);
 
 }  // namespace pingma::registry

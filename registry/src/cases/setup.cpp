@@ -170,18 +170,14 @@ Reply SetLock(WriteTx& tx, const Principal& who, const std::string& id, bool loc
 }  // namespace
 
 void Setup::LockStation(const Call& call, Store::Done done) {
-  auto body = ParseBody(call.request->body);
-  if (!body.ok()) return done(ErrorReply(body.status()));
-  std::optional<std::string> reason;
-  if (Status s = GetString(*body, "reason", Need::kRequired, &reason, 1000); !s.ok()) {
-    return done(ErrorReply(s));
-  }
-  WriteSetup(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
-    return SetLock(tx, who, id, true, *reason);
-  });
+  ChangeLock(call, std::move(done), /*locked=*/true);
 }
 
 void Setup::UnlockStation(const Call& call, Store::Done done) {
+  ChangeLock(call, std::move(done), /*locked=*/false);
+}
+
+void Setup::ChangeLock(const Call& call, Store::Done done, bool locked) {
   auto body = ParseBody(call.request->body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   std::optional<std::string> reason;
@@ -189,7 +185,7 @@ void Setup::UnlockStation(const Call& call, Store::Done done) {
     return done(ErrorReply(s));
   }
   WriteSetup(std::move(done), [=, who = call.who, id = call.params[0]](WriteTx& tx) {
-    return SetLock(tx, who, id, false, *reason);
+    return SetLock(tx, who, id, locked, *reason);
   });
 }
 

@@ -32,6 +32,9 @@ class Setup final : public UseCase {
   void WriteSetup(Store::Done done, Store::Job job);
 
  private:
+  /// A regulator's lock on a station, or its end, with the reason given.
+  void ChangeLock(const Call& call, Store::Done done, bool locked);
+
   std::function<void()> changed_;
 };
 

@@ -1,5 +1,6 @@
 // How many things one client may do within a sliding window: the public form's
-// reports per address, the label photos per token.
+// reports per address, the label photos per token; and the key an address is
+// counted under (AddressKey), by these limits and by the bad-token throttle.
 //
 // Thread-safety: Take may be called from any thread.
 #pragma once
@@ -10,10 +11,18 @@
 #include <iterator>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace pingma::registry {
+
+/// What limits count a client by: an IPv4 address as it is; an IPv6 address by its
+/// /64 (one subscriber or host gets a whole /64 and may send from any address in
+/// it), written as "2001:db8:1:2::/64", its zone index ("%eth0") dropped; an
+/// IPv4-mapped IPv6 address as the IPv4 address; anything else (no address, a
+/// name) as it is.
+std::string AddressKey(std::string_view address);
 
 class SlidingWindowLimit {
  public:
