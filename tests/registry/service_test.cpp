@@ -1,5 +1,6 @@
 // The use cases driven directly, without HTTP: the writer's cache of cylinders
-// for fill checks past its limit, the clone watch read back at a restart, reads that answer only
+// for fill checks past its limit, the clone watch read back at a restart, the
+// fill-check counts made again from the log, reads that answer only
 // once what they show is durable, checks decided offline at the edges of the instants they may
 // have, the public form's window per client (an IPv6 /64 is one), and the body limits the HTTP edge
 // asks for.
@@ -151,6 +152,46 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   const json answer = check(restarted, second_station, "ST-02");
   CHECK(answer["decision"] == "block");
   CHECK(answer["reasons"].dump().find("CLONE_SUSPECTED") != std::string::npos);
+  store->Close();
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb, "the fill-check counts made again from a log of many pages") {
+  // The counts are made from the log 10,000 checks at a time: 10,050 checks (one
+  // page and a bit, the last refused) counted once each, none twice.
+  constexpr int kChecks = 10050;
+  {
+    Service service(store.get(), Policy::Defaults(), &clock);
+    const Fleet fleet(service);
+    Setup(service, fleet.company, "/v1/cylinders", Cylinder("HB-C1", "2027-01-31"));
+    Setup(service, fleet.company, "/v1/cylinders", Cylinder("HB-C2", "2025-12-31"));
+    std::vector<std::future<Reply>> answers;
+    answers.reserve(kChecks);
+    for (int i = 0; i < kChecks; ++i) {
+      auto promise = std::make_shared<std::promise<Reply>>();
+      answers.push_back(promise->get_future());
+      Send(service, fleet.station, "POST", "/v1/fill-checks",
+           {{"station_id", "ST-01"},
+            {"operator_id", "OP-7"},
+            {"code", i + 1 == kChecks ? "HB-C2" : "HB-C1"}},
+           [promise](Reply r) { promise->set_value(std::move(r)); });
+    }
+    for (auto& answer : answers) REQUIRE(answer.get().status == 200);
+    // As a store made before the counts: they are to be made from the log.
+    Reply dropped = store->Run([](WriteTx& tx) -> Reply {
+      Status s = tx.conn().db().Exec(
+          "DELETE FROM meta WHERE key = 'check_counts_complete'; DELETE FROM check_days; "
+          "DELETE FROM refusal_days; DELETE FROM refusals;");
+      return s.ok() ? Reply{} : ErrorReply(s);
+    });
+    REQUIRE_FALSE(dropped.failed());
+  }
+  Service restarted(store.get(), Policy::Defaults(), &clock);
+  const std::string regulator = *restarted.AddToken(Role::kRegulator, "SAMR");
+  const Reply stats = Call(restarted, regulator, "GET",
+                           "/v1/stats/fill-checks?from=2025-12-31&to=2026-01-02", nullptr);
+  REQUIRE(stats.status == 200);
+  CHECK(stats.body["total"]["checks"] == kChecks);
+  CHECK(stats.body["total"]["refused"] == 1);
   store->Close();
 }
 

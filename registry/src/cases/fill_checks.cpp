@@ -289,6 +289,39 @@ bool ExtractedTrue(const sql::Statement& st, int column) {
   return text == "1" || text == "true";
 }
 
+// One fill_check event of BackfillCheckCounts's walk, in `st`'s current row
+// (seq, at, code, then the body's fields), counted as it was decided.
+Status CountFromLog(Conn& conn, const sql::Statement& st,
+                    const std::map<std::string, std::string>& company_of, int utc_offset_minutes) {
+  Refusal r;
+  r.seq = st.Int(0);
+  r.at = Instant{st.Int(1)};
+  r.offline = ExtractedTrue(st, 7);
+  if (r.offline) {
+    if (auto decided = Instant::Parse(st.IsNull(8) ? "" : st.Text(8)); decided.ok()) {
+      r.at = *decided;
+    }
+    r.registry_allows = !st.IsNull(9) && st.Text(9) == "allow";
+  }
+  r.day = r.at.LocalDate(utc_offset_minutes).ToString();
+  r.code = st.Text(2);
+  r.station_id = st.Text(3);
+  r.operator_id = st.Text(4);
+  if (auto it = company_of.find(r.station_id); it != company_of.end()) r.company_id = it->second;
+  const bool refused = st.Text(5) != "allow";
+  const bool disagrees = r.offline && refused == r.registry_allows;
+  PINGMA_RETURN_IF_ERROR(
+      CountCheck(conn, {r.day, r.station_id, r.company_id, refused, r.offline, disagrees}));
+  if (!refused) return Status::Ok();
+  json reasons = json::parse(st.Text(6), nullptr, false);
+  if (reasons.is_array()) {
+    for (const json& code : reasons) {
+      if (code.is_string()) AddCodeOnce(&r.reasons, code.get<std::string>());
+    }
+  }
+  return RecordRefusal(conn, r);
+}
+
 // Fills the counts from the log, once: store.cpp clears the mark when it creates
 // the counting tables, so that a store made before them keeps its past in the
 // statistics. Everything is recounted from the log, which is the record.
@@ -317,39 +350,26 @@ Status BackfillCheckCounts(Conn& conn, int utc_offset_minutes) {
                           "decided_at", "registry_decision"}) {
     fields += ", " + sql::JsonField(conn.dialect(), "body", key);
   }
+  // A page of the log at a time: each check's counts are written while its page is
+  // read, and on PostgreSQL that holds the page's rest in memory (pg_sql.h), not
+  // the log's.
+  constexpr std::int64_t kPage = 10000;
   PINGMA_ASSIGN_OR_RETURN(auto st,
                           conn.Prepare("SELECT seq, at, code" + fields +
-                                       " FROM events WHERE type = 'fill_check' ORDER BY seq"));
-  for (;;) {
-    PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
-    if (!row) break;
-    Refusal r;
-    r.seq = st->Int(0);
-    r.at = Instant{st->Int(1)};
-    r.offline = ExtractedTrue(*st, 7);
-    if (r.offline) {
-      if (auto decided = Instant::Parse(st->IsNull(8) ? "" : st->Text(8)); decided.ok()) {
-        r.at = *decided;
-      }
-      r.registry_allows = !st->IsNull(9) && st->Text(9) == "allow";
+                                       " FROM events WHERE type = 'fill_check' AND seq > $1 "
+                                       "ORDER BY seq LIMIT $2"));
+  std::int64_t after = 0;
+  for (std::int64_t rows = kPage; rows == kPage;) {
+    st->Bind(1, after).Bind(2, kPage);
+    rows = 0;
+    for (;;) {
+      PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
+      if (!row) break;
+      ++rows;
+      after = st->Int(0);
+      PINGMA_RETURN_IF_ERROR(CountFromLog(conn, *st, company_of, utc_offset_minutes));
     }
-    r.day = r.at.LocalDate(utc_offset_minutes).ToString();
-    r.code = st->Text(2);
-    r.station_id = st->Text(3);
-    r.operator_id = st->Text(4);
-    if (auto it = company_of.find(r.station_id); it != company_of.end()) r.company_id = it->second;
-    const bool refused = st->Text(5) != "allow";
-    const bool disagrees = r.offline && refused == r.registry_allows;
-    PINGMA_RETURN_IF_ERROR(
-        CountCheck(conn, {r.day, r.station_id, r.company_id, refused, r.offline, disagrees}));
-    if (!refused) continue;
-    json reasons = json::parse(st->Text(6), nullptr, false);
-    if (reasons.is_array()) {
-      for (const json& code : reasons) {
-        if (code.is_string()) AddCodeOnce(&r.reasons, code.get<std::string>());
-      }
-    }
-    PINGMA_RETURN_IF_ERROR(RecordRefusal(conn, r));
+    st->Reset();
   }
   PINGMA_ASSIGN_OR_RETURN(auto mark, conn.Prepare("INSERT INTO meta(key, value) VALUES($1, '1')"));
   mark->Bind(1, kCheckCountsKey);
