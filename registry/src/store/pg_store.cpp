@@ -534,8 +534,6 @@ constexpr const char* kTables[] = {
 // One key for the advisory lock that serialises schema changes.
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"
 
-constexpr const char* kEventColumns = "seq, id, code, type, at, actor_role, actor_id, body, hash";
-
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -790,55 +788,6 @@ Status ApplyMigrations(pg::Connection& conn) {
   PINGMA_RETURN_IF_ERROR(InTransaction(conn, apply));
   const std::int64_t now = NowMs();
   return MakePartitions(conn, now, MonthStart(now, 3));
-}
-
-Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>* cancel) {
-  auto conn = pg::Connection::Open(conninfo);
-  if (!conn.ok()) return conn.status();
-  PINGMA_RETURN_IF_ERROR(conn->Exec("SET statement_timeout = 0"));
-  auto version = QueryInt(*conn,
-                          "SELECT count(*) FROM information_schema.tables "
-                          "WHERE table_schema = current_schema() AND table_name = 'events'");
-  if (!version.ok()) return version.status();
-  if (*version == 0) return Status::NotFound("the PostgreSQL database holds no pingma store");
-  ChainWalk walk;
-  Status status = InTransaction(*conn, [&]() -> Status {
-    // One snapshot for the whole walk; rows fetched 10,000 at a time.
-    PINGMA_RETURN_IF_ERROR(conn->Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
-    PINGMA_RETURN_IF_ERROR(conn->Exec(fmt::format(
-        "DECLARE chain NO SCROLL CURSOR FOR SELECT {} FROM events ORDER BY seq", kEventColumns)));
-    std::int64_t expected = 1;
-    for (;;) {
-      if (cancel != nullptr && cancel->load()) {
-        return Status::Unavailable(fmt::format("stopped after {} events", walk.length));
-      }
-      auto rows = conn->Query("FETCH 10000 FROM chain");
-      if (!rows.ok()) return rows.status();
-      if (rows->size() == 0) break;
-      for (int r = 0; r < rows->size(); ++r) {
-        const std::int64_t seq = rows->Int(r, 0);
-        Event e{rows->Text(r, 1), rows->Text(r, 2), rows->Text(r, 3), Instant{rows->Int(r, 4)},
-                rows->Text(r, 5), rows->Text(r, 6), rows->Text(r, 7)};
-        if (seq != expected) {
-          return Status::Corruption(
-              fmt::format("the chain breaks at event #{}: event #{} is missing", seq, expected));
-        }
-        std::string hash = ChainHash(walk.head, seq, e);
-        if (hash != rows->Bytes(r, 8)) {
-          return Status::Corruption(fmt::format(
-              "the chain breaks at event #{} (id {}, type {}): its content does not match its "
-              "hash",
-              seq, e.id, e.type));
-        }
-        walk.head = std::move(hash);
-        walk.length = seq;
-        ++expected;
-      }
-    }
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
-  return walk;
 }
 
 Result<std::string> Migrate(const MigrateOptions& options) {

@@ -93,10 +93,6 @@ Status ApplyMigrations(pg::Connection& conn);
 /// `from_ms` to `to_ms` (both included), where missing.
 Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t to_ms);
 
-/// The chain walked in order, as WalkChain does for a SQLite file (store.h calls
-/// this one for a connection string).
-Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>* cancel = nullptr);
-
 struct MigrateOptions {
   std::string from;            ///< the SQLite file (of a stopped registry)
   std::string to;              ///< the PostgreSQL connection string

@@ -1,7 +1,6 @@
 #include "store/store.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -439,22 +438,6 @@ WHERE cylinders.code = r.code;
 
 static_assert(kEventBucketBits == 16, "events_by_code_time in the schema names the partition size");
 
-void AppendField(std::string* out, std::string_view field) {
-  const fmt::format_int size(field.size());
-  out->append(size.data(), size.size());
-  out->push_back(':');
-  out->append(field);
-}
-
-void AppendField(std::string* out, std::int64_t number) {
-  const fmt::format_int text(number);
-  AppendField(out, std::string_view(text.data(), text.size()));
-}
-
-struct FreeDigestContext {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 }  // namespace
 
 const char* const kFillDueCounts = R"sql(
@@ -466,37 +449,6 @@ SELECT owner_company_id,
   COALESCE(next_inspection_due, last_inspection, manufactured) AS b, COUNT(*)
 FROM cylinders WHERE state = 'active' GROUP BY owner_company_id, basis, m, b;
 )sql";
-
-std::string Sha256(std::string_view bytes) {
-  // Fetched once: OpenSSL 3 looks the algorithm up anew on every EVP_sha256() use.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  // One context per thread, reused: the writer hashes every event, the HTTP
-  // threads every bearer token.
-  thread_local std::unique_ptr<EVP_MD_CTX, FreeDigestContext> ctx(EVP_MD_CTX_new());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
-    EVP_Digest(bytes.data(), bytes.size(), digest, &len, sha256, nullptr);
-  }
-  return std::string(reinterpret_cast<const char*>(digest), len);
-}
-
-std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& e) {
-  thread_local std::string material;  // one buffer per thread, reused
-  material.clear();
-  AppendField(&material, prev_hash);
-  AppendField(&material, seq);
-  AppendField(&material, e.id);
-  AppendField(&material, e.code);
-  AppendField(&material, e.type);
-  AppendField(&material, e.at.unix_ms);
-  AppendField(&material, e.actor_role);
-  AppendField(&material, e.actor_id);
-  AppendField(&material, e.body);
-  return Sha256(material);
-}
 
 Result<ScopedStatement> Conn::Prepare(const std::string& sql) {
   auto it = cache_.find(sql);
@@ -1033,65 +985,6 @@ Result<std::unique_ptr<Conn>> SqliteStore::AcquireReader() {
 void SqliteStore::ReleaseReader(std::unique_ptr<Conn> conn) {
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.push_back(std::move(conn));
-}
-
-std::string HexOf(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
-
-Result<std::string> VerifyChain(const std::string& path) {
-  auto walk = WalkChain(path);
-  if (!walk.ok()) return walk.status();
-  return fmt::format("ok: {} events, chain intact", walk->length);
-}
-
-Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel) {
-  if (pg::IsConnectionString(path)) return pgstore::WalkChain(path, cancel);
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
-    return Status::NotFound(fmt::format("no database at {}: {}", path, ErrnoText(errno)));
-  }
-  auto db = sql::SqliteDatabase::Open(path, /*create=*/false, /*read_only=*/true);
-  if (!db.ok()) return db.status();
-  auto prepared = (*db)->Prepare(
-      "SELECT seq, id, code, type, at, actor_role, actor_id, body, hash FROM events "
-      "ORDER BY seq");
-  if (!prepared.ok()) return prepared.status();
-  sql::Statement* st = prepared->get();
-  std::string prev;
-  std::int64_t count = 0, expected_seq = 1;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    Event e{st->Text(1), st->Text(2), st->Text(3), Instant{st->Int(4)},
-            st->Text(5), st->Text(6), st->Text(7)};
-    const std::int64_t seq = st->Int(0);
-    if (seq != expected_seq) {
-      return Status::Corruption(
-          fmt::format("the chain breaks at event #{}: event #{} is missing", seq, expected_seq));
-    }
-    std::string hash = ChainHash(prev, seq, e);
-    if (hash != st->Blob(8)) {
-      return Status::Corruption(fmt::format(
-          "the chain breaks at event #{} (id {}, type {}): its content does not match its hash",
-          seq, e.id, e.type));
-    }
-    prev = std::move(hash);
-    ++count;
-    ++expected_seq;
-    if (cancel != nullptr && (count & 0xffff) == 0 && cancel->load()) {
-      return Status::Unavailable(fmt::format("stopped after {} events", count));
-    }
-  }
-  return ChainWalk{count, prev};
 }
 
 }  // namespace pingma::registry

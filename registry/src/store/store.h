@@ -28,6 +28,7 @@
 
 #include "http/reply.h"
 #include "pingma/common/domain.h"
+#include "store/chain.h"
 #include "store/sql.h"
 #include "store/sqlite.h"
 
@@ -108,12 +109,6 @@ std::optional<std::int64_t> SeqOfEventId(std::string_view id);
 /// file's pages for a copy to find (personal data, a key). The rows deleted.
 Result<std::int64_t> SecureDeleteRows(Conn& conn, const std::string& sql,
                                       const std::function<void(sql::Statement&)>& bind);
-
-/// The SHA-256 digest of `bytes` (32 raw bytes).
-std::string Sha256(std::string_view bytes);
-
-/// SHA-256 over the previous link and the event's fields, length-prefixed.
-std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& event);
 
 /// What the writer tells the owner of the store, on the writer thread, so that
 /// caches of what is written stay true.
@@ -364,22 +359,5 @@ class SqliteStore final : public Store {
   std::unique_ptr<sql::SqliteDatabase> ckpt_db_;  ///< the checkpointer's (the platform's VFS)
   std::thread checkpointer_;
 };
-
-/// Recomputes the hash chain of the database at `path` (a SQLite file, or a
-/// PostgreSQL connection string). OK with a summary
-/// ("ok: 1234 events") or Corruption naming the first broken event.
-Result<std::string> VerifyChain(const std::string& path);
-
-/// How far a walk of the chain got: its length and last link.
-struct ChainWalk {
-  std::int64_t length = 0;
-  std::string head;  ///< the last event's hash (32 raw bytes); empty for an empty log
-};
-/// VerifyChain's walk, over the events committed when it starts. With `cancel`,
-/// it stops with Unavailable once *cancel is true (a server shutting down).
-Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel = nullptr);
-
-/// Lower-case hex of raw bytes (a hash as the API shows it).
-std::string HexOf(std::string_view bytes);
 
 }  // namespace pingma::registry
