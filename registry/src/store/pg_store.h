@@ -1,5 +1,6 @@
 // The registry's store on PostgreSQL: its schema (versioned migrations applied at
-// start), the chain walked and extended there, and a SQLite store copied into it.
+// start) and the chain extended there. (`migrate` copies a SQLite store into it:
+// store/migrate.cpp.)
 //
 // The schema keeps the SQLite store's tables and columns, so that the same rows
 // mean the same things in both, made for distribution: every cylinder-scoped
@@ -92,20 +93,5 @@ Status ApplyMigrations(pg::Connection& conn);
 /// Makes the monthly partitions of the event log that hold the Unix-ms times from
 /// `from_ms` to `to_ms` (both included), where missing.
 Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t to_ms);
-
-struct MigrateOptions {
-  std::string from;            ///< the SQLite file (of a stopped registry)
-  std::string to;              ///< the PostgreSQL connection string
-  std::int64_t batch = 20000;  ///< events per transaction
-  /// Called as the copy goes: what is being copied, done so far, and the total.
-  std::function<void(const std::string& what, std::int64_t done, std::int64_t total)> progress;
-};
-
-/// Copies a SQLite store into PostgreSQL: the schema, every table, then the event
-/// log in batches, each committed with its progress; then walks the chain there
-/// and checks it against the file's, and every table's rows against the file's.
-/// Run again after an interruption it goes on where it stopped; into a database
-/// holding another chain it refuses (kConflict) and changes nothing.
-Result<std::string> Migrate(const MigrateOptions& options);
 
 }  // namespace pingma::registry::pgstore
