@@ -13,6 +13,7 @@
 #include "store/chain.h"
 #include "store/pg.h"
 #include "store/pg_store.h"
+#include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/store.h"
 
@@ -142,7 +143,7 @@ Result<std::int64_t> CopyTable(sql::SqliteDatabase& from, pg::Connection& to,
     }
     if (cylinders) {
       PINGMA_RETURN_IF_ERROR(to.Exec("ALTER TABLE cylinders ENABLE TRIGGER USER"));
-      PINGMA_RETURN_IF_ERROR(to.Exec(kFillDueCounts));
+      PINGMA_RETURN_IF_ERROR(to.Exec(std::string(schema::Text("fill_due_counts.sql"))));
     }
     // Ids made by an identity column go on after the copied ones.
     auto identity = to.Query(

@@ -94,11 +94,6 @@ constexpr int kEventBucketBits = 16;
 /// log; the store clears it when it creates their tables (filling.cpp fills them).
 constexpr const char* kCheckCountsKey = "check_counts_complete";
 
-/// due_counts made afresh from the cylinders in one statement, as the triggers keep
-/// it row by row: for a SQLite store made before the table, and by `migrate` after
-/// copying the cylinders into PostgreSQL (the same SQL runs on both).
-extern const char* const kFillDueCounts;
-
 /// The id of a log entry that has no natural id of its own: "ev-<seq>".
 std::string EventId(std::int64_t seq);
 /// The sequence number in an EventId, or nullopt when `id` is not one.
