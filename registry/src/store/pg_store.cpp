@@ -1,11 +1,9 @@
 #include "store/pg_store.h"
 
-#include <pthread.h>
-
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,10 +16,7 @@ namespace pingma::registry {
 Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo, const Clock& clock) {
   std::unique_ptr<PgStore> store(new PgStore(conninfo, clock));
   PINGMA_RETURN_IF_ERROR(store->Connect());
-  store->thread_ = std::thread([s = store.get()] {
-    pthread_setname_np(pthread_self(), "pingma-writer");
-    s->WriterLoop();
-  });
+  store->group_commit_.Start();
   return store;
 }
 
@@ -41,118 +36,78 @@ Status PgStore::Connect() {
 
 void PgStore::Close() {
   RunBeforeClose();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  group_commit_.Stop();
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
 }
 
 void PgStore::Submit(Job job, Done done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      queue_.push_back({std::move(job), std::move(done)});
-      cv_.notify_one();
-      return;
-    }
-  }
-  done(ErrorReply(Status::Unavailable("the registry is shutting down")));
+  group_commit_.Submit(std::move(job), std::move(done));
 }
 
-void PgStore::WriterLoop() {
-  constexpr size_t kMaxBatch = 1024;
-  std::vector<Pending> batch;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      while (!queue_.empty() && batch.size() < kMaxBatch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    stats_.max_batch = std::max(stats_.max_batch, batch.size());
-    ++stats_.batches;
-    stats_.jobs += batch.size();
-    Status begun = Status::Ok();
-    if (!writer_) {
-      begun = Connect();
-      if (begun.ok()) std::fprintf(stderr, "pingma-registry: connected to PostgreSQL again\n");
-    }
-    if (begun.ok()) begun = writer_->db().Exec("BEGIN");
-    if (begun.ok()) {
-      // The head as the last batch of any registry left it; held until COMMIT.
-      auto head = writer_->Prepare("SELECT seq, hash FROM chain_head FOR UPDATE");
-      auto row = head.ok() ? (*head)->Step() : Result<bool>(head.status());
-      if (!row.ok()) {
-        begun = row.status();
-      } else if (!*row) {
-        begun = Status::Corruption("PostgreSQL's chain_head has no row");
-      } else {
-        head_seq_ = (*head)->Int(0);
-        head_hash_ = std::string((*head)->Blob(1));
-      }
-    }
-    // Another registry (or `token add`) appended since this one's last commit:
-    // what this registry keeps from the log is read again.
-    if (begun.ok() && known_seq_ >= 0 && (head_seq_ != known_seq_ || failed_since_) &&
-        hooks_.on_foreign_appends) {
-      failed_since_ = false;
-      hooks_.on_foreign_appends(*writer_, known_seq_);
-    }
-    const std::int64_t start_seq = head_seq_;
-    std::vector<Reply> replies;
-    replies.reserve(batch.size());
-    for (auto& p : batch) {
-      if (!begun.ok()) {
-        replies.push_back(ErrorReply(Status::Unavailable(begun.message())));
-        continue;
-      }
-      WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now(), &hooks_);
-      replies.push_back(
-          InSavepoint(*writer_, "job", &head_hash_, &head_seq_, hooks_, [&] { return p.job(tx); }));
-    }
-    Status ended = begun;
-    if (ended.ok() && head_seq_ != start_seq) {
-      auto update = writer_->Prepare("UPDATE chain_head SET seq = $1, hash = $2");
-      ended = update.ok() ? (*update)
-                                ->Bind(1, head_seq_)
-                                .BindBlob(2, head_hash_.data(), head_hash_.size())
-                                .Run()
-                          : update.status();
-    }
-    if (ended.ok()) ended = writer_->db().Exec("COMMIT");
-    if (!ended.ok()) {
-      if (writer_) {
-        (void)writer_->db().Exec("ROLLBACK");
-        // A connection that failed is made again by the next batch; the readers'
-        // were most likely to the same server, and go too.
-        if (!writer_->db().ok()) {
-          std::fprintf(stderr, "pingma-registry: lost PostgreSQL (%s); connecting again\n",
-                       ended.message().c_str());
-          writer_.reset();
-          std::lock_guard<std::mutex> lock(readers_mu_);
-          readers_.clear();
-        }
-      }
-      if (begun.ok() && hooks_.on_rollback) hooks_.on_rollback(/*whole_batch=*/true);
-      failed_since_ = true;
-      // Whether a COMMIT whose answer was lost took effect is not known: the
-      // client retries, and what it retries is idempotent or refused as a repeat.
-      const Status failed = Status::Unavailable(ended.message());
-      for (auto& p : batch) p.done(ErrorReply(failed));
-    } else {
-      known_seq_ = head_seq_;
-      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
-    }
-    batch.clear();
+Status PgStore::BeginBatch(std::int64_t* seq, std::string* hash) {
+  Status begun = Status::Ok();
+  if (!writer_) {
+    begun = Connect();
+    if (begun.ok()) std::fprintf(stderr, "pingma-registry: connected to PostgreSQL again\n");
   }
+  if (begun.ok()) begun = writer_->db().Exec("BEGIN");
+  if (begun.ok()) {
+    // The head as the last batch of any registry left it; held until COMMIT.
+    auto head = writer_->Prepare("SELECT seq, hash FROM chain_head FOR UPDATE");
+    auto row = head.ok() ? (*head)->Step() : Result<bool>(head.status());
+    if (!row.ok()) {
+      begun = row.status();
+    } else if (!*row) {
+      begun = Status::Corruption("PostgreSQL's chain_head has no row");
+    } else {
+      *seq = (*head)->Int(0);
+      *hash = std::string((*head)->Blob(1));
+    }
+  }
+  batch_start_seq_ = *seq;
+  return begun.ok() ? begun : Status::Unavailable(begun.message());
+}
+
+bool PgStore::ForeignAppends(bool head_moved) {
+  // Another registry (or `token add`) appended since this one's last commit, or
+  // a batch failed since, whose COMMIT may have taken effect or not.
+  const bool failed_since = std::exchange(failed_since_, false);
+  return head_moved || failed_since;
+}
+
+Status PgStore::CommitBatch(std::int64_t seq, const std::string& hash) {
+  Status ended = Status::Ok();
+  if (seq != batch_start_seq_) {
+    auto update = writer_->Prepare("UPDATE chain_head SET seq = $1, hash = $2");
+    ended = update.ok() ? (*update)->Bind(1, seq).BindBlob(2, hash.data(), hash.size()).Run()
+                        : update.status();
+  }
+  if (ended.ok()) ended = writer_->db().Exec("COMMIT");
+  return ended.ok() ? ended : Status::Unavailable(ended.message());
+}
+
+void PgStore::AbandonBatch(const Status& error, bool /*begun*/) {
+  if (writer_) {
+    (void)writer_->db().Exec("ROLLBACK");
+    // A connection that failed is made again by the next batch; the readers'
+    // were most likely to the same server, and go too.
+    if (!writer_->db().ok()) {
+      std::fprintf(stderr, "pingma-registry: lost PostgreSQL (%s); connecting again\n",
+                   error.message().c_str());
+      writer_.reset();
+      std::lock_guard<std::mutex> lock(readers_mu_);
+      readers_.clear();
+    }
+  }
+  // Whether a COMMIT whose answer was lost took effect is not known: the client
+  // retries, and what it retries is idempotent or refused as a repeat.
+  failed_since_ = true;
+}
+
+void PgStore::Answer(GroupCommit::Answers answers) {
+  for (size_t i = 0; i < answers.dones.size(); ++i) answers.dones[i](std::move(answers.replies[i]));
 }
 
 Result<std::unique_ptr<Conn>> PgStore::AcquireReader() {

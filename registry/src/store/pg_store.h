@@ -10,15 +10,11 @@
 // which every append locks: N registries on one database extend one chain.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "pingma/common/status.h"
@@ -37,7 +33,7 @@ namespace pingma::registry {
 /// never for one round trip per request. A lost connection fails the batch with
 /// kUnavailable (HTTP 503, retryable) and the next batch connects again: given
 /// several hosts and target_session_attrs=read-write, to the new primary.
-class PgStore final : public Store {
+class PgStore final : public Store, private GroupCommit::Steps {
  public:
   static Result<std::unique_ptr<PgStore>> Open(const std::string& conninfo, const Clock& clock);
   ~PgStore() override;
@@ -54,28 +50,23 @@ class PgStore final : public Store {
  private:
   PgStore(std::string conninfo, const Clock& clock)
       : conninfo_(std::move(conninfo)), clock_(clock) {}
-  void WriterLoop();
   /// The writer's connection, made again after a failure.
   Status Connect();
-
-  struct Pending {
-    Job job;
-    Done done;
-  };
+  // The group commit's steps (group_commit.h): a batch locks the chain's head row
+  // and writes it back; its answers go at COMMIT. Every failure is Unavailable.
+  Status BeginBatch(std::int64_t* seq, std::string* hash) override;
+  Conn& BatchConnection() override { return *writer_; }
+  bool ForeignAppends(bool head_moved) override;
+  Status CommitBatch(std::int64_t seq, const std::string& hash) override;
+  void AbandonBatch(const Status& error, bool begun) override;
+  void Answer(GroupCommit::Answers answers) override;
 
   std::string conninfo_;
   const Clock& clock_;
   std::unique_ptr<Conn> writer_;
-  std::string head_hash_;
-  std::int64_t head_seq_ = 0;
-  std::int64_t known_seq_ = -1;  ///< the head after this store's last commit
-  bool failed_since_ = false;    ///< a batch failed after that commit
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::int64_t batch_start_seq_ = 0;  ///< the head when the batch began
+  bool failed_since_ = false;         ///< a batch failed after this store's last commit
+  GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;

@@ -247,10 +247,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
     pthread_setname_np(pthread_self(), "pingma-ckpt");
     s->CheckpointLoop();
   });
-  store->thread_ = std::thread([s = store.get()] {
-    pthread_setname_np(pthread_self(), "pingma-writer");
-    s->WriterLoop();
-  });
+  store->group_commit_.Start();
   return store;
 }
 
@@ -286,16 +283,19 @@ Status SqliteStore::Init() {
   auto ckpt = sql::SqliteDatabase::Open(path_, /*create=*/false, /*read_only=*/false);
   if (!ckpt.ok()) return ckpt.status();
   ckpt_db_ = std::move(*ckpt);
-  return LoadHead();
+  // The head reads (each batch reads it again, with the write lock held).
+  std::int64_t seq = 0;
+  std::string hash;
+  return LoadHead(&seq, &hash);
 }
 
-Status SqliteStore::LoadHead() {
+Status SqliteStore::LoadHead(std::int64_t* seq, std::string* hash) {
   auto head = writer_->Prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1");
   if (!head.ok()) return head.status();
   auto row = (*head)->Step();
   if (!row.ok()) return row.status();
-  head_seq_ = *row ? (*head)->Int(0) : 0;
-  head_hash_ = *row ? std::string((*head)->Blob(1)) : std::string();
+  *seq = *row ? (*head)->Int(0) : 0;
+  *hash = *row ? std::string((*head)->Blob(1)) : std::string();
   return Status::Ok();
 }
 
@@ -305,13 +305,7 @@ SqliteStore::~SqliteStore() {
 
 void SqliteStore::Close() {
   RunBeforeClose();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (!group_commit_.Stop()) return;  // closed before
   {
     std::lock_guard<std::mutex> lock(sync_mu_);
     sync_stopping_ = true;
@@ -332,18 +326,7 @@ void SqliteStore::Close() {
 }
 
 void SqliteStore::Submit(Job job, Done done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_ && !failed_) {
-      queue_.push_back({std::move(job), std::move(done)});
-      if (writer_waiting_) cv_.notify_one();
-      return;
-    }
-  }
-  done(ErrorReply(Status::Unavailable(
-      failed_ ? "the registry could not write to its disk and takes no more writes; "
-                "restart it once the disk is sound"
-              : "the registry is shutting down")));
+  group_commit_.Submit(std::move(job), std::move(done));
 }
 
 Reply Store::Run(Job job) {
@@ -353,93 +336,48 @@ Reply Store::Run(Job job) {
   return future.get();
 }
 
-Reply SqliteStore::RunJob(const Job& job) {
-  WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now(), &hooks_);
-  return InSavepoint(*writer_, "job", &head_hash_, &head_seq_, hooks_, [&] { return job(tx); });
+Status SqliteStore::BeginBatch(std::int64_t* seq, std::string* hash) {
+  // Another process (`token add`) may have appended since the last batch: with
+  // the write lock held, the head read here is the real one.
+  PINGMA_RETURN_IF_ERROR(writer_->db().Exec("BEGIN IMMEDIATE"));
+  Status head = LoadHead(seq, hash);
+  if (!head.ok()) (void)writer_->db().Exec("ROLLBACK");
+  return head;
 }
 
-void SqliteStore::WriterLoop() {
-  constexpr size_t kMaxBatch = 1024;
-  std::vector<Pending> batch;
-  bool failed = false;
-  for (;;) {
-    {
-      // Group commit: what queued up while the last batch ran forms the next one.
-      // No waiting for more: the syncers, not this thread, wait for the disk, so
-      // the clients of the last batch are still waiting for their answers.
-      std::unique_lock<std::mutex> lock(mu_);
-      writer_waiting_ = true;
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      writer_waiting_ = false;
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      failed = failed_;
-      while (!queue_.empty() && batch.size() < kMaxBatch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    stats_.max_batch = std::max(stats_.max_batch, batch.size());
-    ++stats_.batches;
-    stats_.jobs += batch.size();
-    Committed committed;
-    committed.dones.reserve(batch.size());
-    committed.replies.reserve(batch.size());
-    // Another process (`token add`) may have appended since the last batch: with
-    // the write lock held, the head read here is the real one.
-    Status begun = failed ? Status::Unavailable(
-                                "the registry takes no more writes after a failed "
-                                "write to its disk; restart it")
-                          : writer_->db().Exec("BEGIN IMMEDIATE");
-    if (begun.ok()) {
-      begun = LoadHead();
-      if (!begun.ok()) (void)writer_->db().Exec("ROLLBACK");
-    }
-    if (begun.ok() && known_seq_ >= 0 && head_seq_ != known_seq_ && hooks_.on_foreign_appends) {
-      hooks_.on_foreign_appends(*writer_, known_seq_);
-    }
-    for (auto& p : batch) {
-      committed.replies.push_back(begun.ok() ? RunJob(p.job) : ErrorReply(begun));
-      committed.dones.push_back(std::move(p.done));
-    }
-    batch.clear();
-    Status ended = begun;
-    if (begun.ok()) {
-      sql::CommitWithoutSync durable_later;  // by a syncer, before any reply
-      ++commits_begun_;                      // readers may see it from here on
-      ended = writer_->db().Exec("COMMIT");
-      ++commits_ended_;
-    }
-    if (!ended.ok()) {
-      if (begun.ok()) {
-        (void)writer_->db().Exec("ROLLBACK");
-        if (hooks_.on_rollback) hooks_.on_rollback(/*whole_batch=*/true);
-      }
-      for (size_t i = 0; i < committed.dones.size(); ++i) committed.dones[i](ErrorReply(ended));
-      // Nothing to answer after a sync, but reads waiting for this commit's
-      // number are released by the syncers' next round.
-      committed.dones.clear();
-      committed.replies.clear();
-      HandToSyncers(std::move(committed));
-      continue;
-    }
-    // Committed, but perhaps only in the page cache: a syncer answers once the
-    // WAL is on the disk. Meanwhile this thread goes on with the next batch.
-    known_seq_ = head_seq_;
-    HandToSyncers(std::move(committed));
-    if (wal_frames_ < ckpt_asked_at_) ckpt_asked_at_ = 0;  // the WAL started afresh
-    if (wal_frames_ >= writer_checkpoint_frames_) {
-      // The checkpointer has done most of the copying; what is left is short.
-      Checkpoint(writer_handle_);
-      ++stats_.writer_checkpoints;
-    } else if (wal_frames_ - ckpt_asked_at_ >= checkpoint_frames_ ||
-               (wal_frames_ >= writer_checkpoint_frames_ / 2 && wal_frames_ > ckpt_asked_at_)) {
-      // Past half the writer's limit, after every commit: the closer the
-      // checkpointer keeps up, the shorter the writer's own checkpoint.
-      ckpt_asked_at_ = wal_frames_;
-      std::lock_guard<std::mutex> lock(ckpt_mu_);
-      ckpt_wanted_ = true;
-      ckpt_cv_.notify_one();
-    }
+Status SqliteStore::CommitBatch(std::int64_t /*seq*/, const std::string& /*hash*/) {
+  sql::CommitWithoutSync durable_later;  // by a syncer, before any reply
+  ++commits_begun_;                      // readers may see it from here on
+  Status committed = writer_->db().Exec("COMMIT");
+  ++commits_ended_;
+  return committed;
+}
+
+void SqliteStore::AbandonBatch(const Status& /*error*/, bool begun) {
+  if (begun) (void)writer_->db().Exec("ROLLBACK");
+  // Nothing to answer after a sync, but reads waiting for this commit's number
+  // are released by the syncers' next round.
+  HandToSyncers(Committed{});
+}
+
+void SqliteStore::Answer(GroupCommit::Answers answers) {
+  // Committed, but perhaps only in the page cache: a syncer answers once the WAL
+  // is on the disk. Meanwhile the writer goes on with the next batch, after the
+  // checkpoint bookkeeping of this one.
+  HandToSyncers(std::move(answers));
+  if (wal_frames_ < ckpt_asked_at_) ckpt_asked_at_ = 0;  // the WAL started afresh
+  if (wal_frames_ >= writer_checkpoint_frames_) {
+    // The checkpointer has done most of the copying; what is left is short.
+    Checkpoint(writer_handle_);
+    ++stats_.writer_checkpoints;
+  } else if (wal_frames_ - ckpt_asked_at_ >= checkpoint_frames_ ||
+             (wal_frames_ >= writer_checkpoint_frames_ / 2 && wal_frames_ > ckpt_asked_at_)) {
+    // Past half the writer's limit, after every commit: the closer the
+    // checkpointer keeps up, the shorter the writer's own checkpoint.
+    ckpt_asked_at_ = wal_frames_;
+    std::lock_guard<std::mutex> lock(ckpt_mu_);
+    ckpt_wanted_ = true;
+    ckpt_cv_.notify_one();
   }
 }
 
@@ -507,10 +445,7 @@ void SqliteStore::SyncLoop() {
       if (synced.ok()) synced_ = std::max(synced_, covers);
       reads = TakeReadsCovered();
     }
-    if (!synced.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      failed_ = true;
-    }
+    if (!synced.ok()) group_commit_.RefuseWrites();
     for (Committed& c : work) {
       for (size_t i = 0; i < c.dones.size(); ++i) {
         c.dones[i](synced.ok() ? std::move(c.replies[i]) : ErrorReply(synced));
