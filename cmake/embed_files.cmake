@@ -1,14 +1,18 @@
-# Turns a folder's web files into one C++ source, run at build time as
-# `cmake -DROOT=... -DOUT=... -DFILES=a;b;c -DNAMESPACE=pingma::x -P embed_files.cmake`
-# (the registry's console and courier page, the station's operator screen).
+# Turns a folder's files into one C++ source, run at build time as
+# `cmake -DROOT=... -DOUT=... -DFILES=a;b;c -DNAMESPACE=pingma::x [-DPREFIX=Name] -P
+# embed_files.cmake` (the registry's console and courier page, the station's operator
+# screen, the registry store's SQL schemas).
 #
 # Each file becomes a byte array; the generated source defines, in NAMESPACE, the
-# functions the server declares (WebAssetCount, WebAssetPath, WebAssetBytes,
-# WebAssetTag, WebAssetType), with the path relative to ROOT ("console/index.html"), a
-# strong ETag made from the file's SHA-256 and the Content-Type its extension names.
-# Nothing is fetched and no tool beyond CMake runs.
+# functions its user declares (PREFIXCount, PREFIXPath, PREFIXBytes, PREFIXTag,
+# PREFIXType; PREFIX is WebAsset unless given), with the path relative to ROOT
+# ("console/index.html"), a strong ETag made from the file's SHA-256 and the
+# Content-Type its extension names. Nothing is fetched and no tool beyond CMake runs.
 if(NOT DEFINED ROOT OR NOT DEFINED OUT OR NOT DEFINED FILES OR NOT DEFINED NAMESPACE)
   message(FATAL_ERROR "embed_files.cmake needs -DROOT, -DOUT, -DFILES and -DNAMESPACE")
+endif()
+if(NOT DEFINED PREFIX)
+  set(PREFIX WebAsset)
 endif()
 
 set(arrays "")
@@ -70,19 +74,19 @@ ${table}};
 
 }  // namespace
 
-std::size_t WebAssetCount() {
+std::size_t ${PREFIX}Count() {
   return sizeof kAssets / sizeof kAssets[0];
 }
-std::string_view WebAssetPath(std::size_t i) {
+std::string_view ${PREFIX}Path(std::size_t i) {
   return kAssets[i].path;
 }
-std::string_view WebAssetBytes(std::size_t i) {
+std::string_view ${PREFIX}Bytes(std::size_t i) {
   return std::string_view(reinterpret_cast<const char*>(kAssets[i].bytes), kAssets[i].size);
 }
-std::string_view WebAssetTag(std::size_t i) {
+std::string_view ${PREFIX}Tag(std::size_t i) {
   return kAssets[i].tag;
 }
-std::string_view WebAssetType(std::size_t i) {
+std::string_view ${PREFIX}Type(std::size_t i) {
   return kAssets[i].type;
 }
 

@@ -24,7 +24,6 @@
 #include "pingma/registry/registry.h"
 #include "service.h"
 #include "store/pg.h"
-#include "store/pg_store.h"
 
 namespace pingma::registry {
 namespace {
@@ -633,19 +632,6 @@ Result<std::string> RevokeToken(const std::string& db_path, const std::string& i
 
 Result<std::string> Verify(const std::string& db_path) {
   return VerifyChain(db_path);
-}
-
-Result<std::string> Migrate(const std::string& from, const std::string& to, std::int64_t batch,
-                            const MigrateProgress& progress) {
-  if (!pg::IsConnectionString(to)) {
-    return Status::Invalid("--to must be a PostgreSQL connection string (postgresql://...)");
-  }
-  pgstore::MigrateOptions options;
-  options.from = from;
-  options.to = to;
-  options.batch = batch;
-  options.progress = progress;
-  return pgstore::Migrate(options);
 }
 
 }  // namespace pingma::registry

@@ -292,4 +292,20 @@ void Connection::CopyField(std::string* out, const std::optional<std::string_vie
   }
 }
 
+Status InTransaction(Connection& conn, const std::function<Status()>& fn) {
+  PINGMA_RETURN_IF_ERROR(conn.Exec("BEGIN"));
+  Status status = fn();
+  if (status.ok()) status = conn.Exec("COMMIT");
+  if (!status.ok()) (void)conn.Exec("ROLLBACK");
+  return status;
+}
+
+Result<std::int64_t> QueryInt(Connection& conn, const std::string& sql,
+                              const std::vector<Param>& params) {
+  auto rows = conn.Query(sql, params);
+  if (!rows.ok()) return rows.status();
+  if (rows->size() == 0 || rows->IsNull(0, 0)) return std::int64_t{0};
+  return rows->Int(0, 0);
+}
+
 }  // namespace pingma::pg

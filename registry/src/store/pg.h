@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -115,5 +116,13 @@ class Connection {
   pg_conn* conn_ = nullptr;
   mutable std::string last_sqlstate_;
 };
+
+/// Runs `fn` between BEGIN and COMMIT on `conn`; ROLLBACK when either fails.
+Status InTransaction(Connection& conn, const std::function<Status()>& fn);
+
+/// The first column of the first row of a query, as an integer: 0 when there is
+/// no row or it is NULL.
+Result<std::int64_t> QueryInt(Connection& conn, const std::string& sql,
+                              const std::vector<Param>& params = {});
 
 }  // namespace pingma::pg

@@ -1,27 +1,22 @@
 #include "store/pg_store.h"
 
-#include <pthread.h>
-
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "store/pg_sql.h"
-#include "store/sqlite.h"
+#include "store/schema.h"
 
 namespace pingma::registry {
 
 Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo, const Clock& clock) {
   std::unique_ptr<PgStore> store(new PgStore(conninfo, clock));
   PINGMA_RETURN_IF_ERROR(store->Connect());
-  store->thread_ = std::thread([s = store.get()] {
-    pthread_setname_np(pthread_self(), "pingma-writer");
-    s->WriterLoop();
-  });
+  store->group_commit_.Start();
   return store;
 }
 
@@ -41,118 +36,78 @@ Status PgStore::Connect() {
 
 void PgStore::Close() {
   RunBeforeClose();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  group_commit_.Stop();
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.clear();
   writer_.reset();
 }
 
 void PgStore::Submit(Job job, Done done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      queue_.push_back({std::move(job), std::move(done)});
-      cv_.notify_one();
-      return;
-    }
-  }
-  done(ErrorReply(Status::Unavailable("the registry is shutting down")));
+  group_commit_.Submit(std::move(job), std::move(done));
 }
 
-void PgStore::WriterLoop() {
-  constexpr size_t kMaxBatch = 1024;
-  std::vector<Pending> batch;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      while (!queue_.empty() && batch.size() < kMaxBatch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    stats_.max_batch = std::max(stats_.max_batch, batch.size());
-    ++stats_.batches;
-    stats_.jobs += batch.size();
-    Status begun = Status::Ok();
-    if (!writer_) {
-      begun = Connect();
-      if (begun.ok()) std::fprintf(stderr, "pingma-registry: connected to PostgreSQL again\n");
-    }
-    if (begun.ok()) begun = writer_->db().Exec("BEGIN");
-    if (begun.ok()) {
-      // The head as the last batch of any registry left it; held until COMMIT.
-      auto head = writer_->Prepare("SELECT seq, hash FROM chain_head FOR UPDATE");
-      auto row = head.ok() ? (*head)->Step() : Result<bool>(head.status());
-      if (!row.ok()) {
-        begun = row.status();
-      } else if (!*row) {
-        begun = Status::Corruption("PostgreSQL's chain_head has no row");
-      } else {
-        head_seq_ = (*head)->Int(0);
-        head_hash_ = std::string((*head)->Blob(1));
-      }
-    }
-    // Another registry (or `token add`) appended since this one's last commit:
-    // what this registry keeps from the log is read again.
-    if (begun.ok() && known_seq_ >= 0 && (head_seq_ != known_seq_ || failed_since_) &&
-        hooks_.on_foreign_appends) {
-      failed_since_ = false;
-      hooks_.on_foreign_appends(*writer_, known_seq_);
-    }
-    const std::int64_t start_seq = head_seq_;
-    std::vector<Reply> replies;
-    replies.reserve(batch.size());
-    for (auto& p : batch) {
-      if (!begun.ok()) {
-        replies.push_back(ErrorReply(Status::Unavailable(begun.message())));
-        continue;
-      }
-      WriteTx tx(writer_.get(), &head_hash_, &head_seq_, clock_.Now(), &hooks_);
-      replies.push_back(
-          InSavepoint(*writer_, "job", &head_hash_, &head_seq_, hooks_, [&] { return p.job(tx); }));
-    }
-    Status ended = begun;
-    if (ended.ok() && head_seq_ != start_seq) {
-      auto update = writer_->Prepare("UPDATE chain_head SET seq = $1, hash = $2");
-      ended = update.ok() ? (*update)
-                                ->Bind(1, head_seq_)
-                                .BindBlob(2, head_hash_.data(), head_hash_.size())
-                                .Run()
-                          : update.status();
-    }
-    if (ended.ok()) ended = writer_->db().Exec("COMMIT");
-    if (!ended.ok()) {
-      if (writer_) {
-        (void)writer_->db().Exec("ROLLBACK");
-        // A connection that failed is made again by the next batch; the readers'
-        // were most likely to the same server, and go too.
-        if (!writer_->db().ok()) {
-          std::fprintf(stderr, "pingma-registry: lost PostgreSQL (%s); connecting again\n",
-                       ended.message().c_str());
-          writer_.reset();
-          std::lock_guard<std::mutex> lock(readers_mu_);
-          readers_.clear();
-        }
-      }
-      if (begun.ok() && hooks_.on_rollback) hooks_.on_rollback(/*whole_batch=*/true);
-      failed_since_ = true;
-      // Whether a COMMIT whose answer was lost took effect is not known: the
-      // client retries, and what it retries is idempotent or refused as a repeat.
-      const Status failed = Status::Unavailable(ended.message());
-      for (auto& p : batch) p.done(ErrorReply(failed));
-    } else {
-      known_seq_ = head_seq_;
-      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
-    }
-    batch.clear();
+Status PgStore::BeginBatch(std::int64_t* seq, std::string* hash) {
+  Status begun = Status::Ok();
+  if (!writer_) {
+    begun = Connect();
+    if (begun.ok()) std::fprintf(stderr, "pingma-registry: connected to PostgreSQL again\n");
   }
+  if (begun.ok()) begun = writer_->db().Exec("BEGIN");
+  if (begun.ok()) {
+    // The head as the last batch of any registry left it; held until COMMIT.
+    auto head = writer_->Prepare("SELECT seq, hash FROM chain_head FOR UPDATE");
+    auto row = head.ok() ? (*head)->Step() : Result<bool>(head.status());
+    if (!row.ok()) {
+      begun = row.status();
+    } else if (!*row) {
+      begun = Status::Corruption("PostgreSQL's chain_head has no row");
+    } else {
+      *seq = (*head)->Int(0);
+      *hash = std::string((*head)->Blob(1));
+    }
+  }
+  batch_start_seq_ = *seq;
+  return begun.ok() ? begun : Status::Unavailable(begun.message());
+}
+
+bool PgStore::ForeignAppends(bool head_moved) {
+  // Another registry (or `token add`) appended since this one's last commit, or
+  // a batch failed since, whose COMMIT may have taken effect or not.
+  const bool failed_since = std::exchange(failed_since_, false);
+  return head_moved || failed_since;
+}
+
+Status PgStore::CommitBatch(std::int64_t seq, const std::string& hash) {
+  Status ended = Status::Ok();
+  if (seq != batch_start_seq_) {
+    auto update = writer_->Prepare("UPDATE chain_head SET seq = $1, hash = $2");
+    ended = update.ok() ? (*update)->Bind(1, seq).BindBlob(2, hash.data(), hash.size()).Run()
+                        : update.status();
+  }
+  if (ended.ok()) ended = writer_->db().Exec("COMMIT");
+  return ended.ok() ? ended : Status::Unavailable(ended.message());
+}
+
+void PgStore::AbandonBatch(const Status& error, bool /*begun*/) {
+  if (writer_) {
+    (void)writer_->db().Exec("ROLLBACK");
+    // A connection that failed is made again by the next batch; the readers'
+    // were most likely to the same server, and go too.
+    if (!writer_->db().ok()) {
+      std::fprintf(stderr, "pingma-registry: lost PostgreSQL (%s); connecting again\n",
+                   error.message().c_str());
+      writer_.reset();
+      std::lock_guard<std::mutex> lock(readers_mu_);
+      readers_.clear();
+    }
+  }
+  // Whether a COMMIT whose answer was lost took effect is not known: the client
+  // retries, and what it retries is idempotent or refused as a repeat.
+  failed_since_ = true;
+}
+
+void PgStore::Answer(GroupCommit::Answers answers) {
+  for (size_t i = 0; i < answers.dones.size(); ++i) answers.dones[i](std::move(answers.replies[i]));
 }
 
 Result<std::unique_ptr<Conn>> PgStore::AcquireReader() {
@@ -180,361 +135,36 @@ void PgStore::ReleaseReader(std::unique_ptr<Conn> conn) {
 namespace pingma::registry::pgstore {
 namespace {
 
-// Version 1: the SQLite store's tables (store.cpp kSchema) in PostgreSQL's types
-// (ids that SQLite makes for INTEGER PRIMARY KEY made by identity columns):
-// INTEGER bigint, REAL double precision, TEXT text, BLOB bytea. Flags stay 0/1
-// integers, so that the same statements read both stores.
-constexpr const char* kSchemaV1 = R"sql(
-CREATE TABLE events(
-  seq bigint NOT NULL,
-  id text COLLATE "C" NOT NULL,
-  code text COLLATE "C",
-  type text COLLATE "C" NOT NULL,
-  at bigint NOT NULL,
-  actor_role text COLLATE "C" NOT NULL,
-  actor_id text COLLATE "C" NOT NULL,
-  body text COLLATE "C" NOT NULL,
-  hash bytea NOT NULL,
-  PRIMARY KEY (seq, at)
-) PARTITION BY RANGE (at);
-CREATE TABLE events_default PARTITION OF events DEFAULT;
-CREATE INDEX events_by_code ON events(code, seq) WHERE code IS NOT NULL;
-CREATE INDEX events_public_reports ON events(seq) WHERE type = 'public_report';
--- The chain's last link. Every append locks this row (SELECT ... FOR UPDATE), so
--- that appends from any number of registries form one chain, in commit order.
-CREATE TABLE chain_head(
-  one boolean PRIMARY KEY DEFAULT true CHECK (one),
-  seq bigint NOT NULL,
-  hash bytea NOT NULL
-);
-INSERT INTO chain_head(one, seq, hash) VALUES(true, 0, ''::bytea);
-CREATE TABLE tokens(
-  hash bytea PRIMARY KEY,
-  role text COLLATE "C" NOT NULL,
-  subject text COLLATE "C" NOT NULL,
-  created_at bigint NOT NULL
-);
-CREATE TABLE companies(
-  id text COLLATE "C" PRIMARY KEY,
-  name text COLLATE "C" NOT NULL,
-  license_number text COLLATE "C",
-  license_valid_until text COLLATE "C",
-  license_revoked bigint NOT NULL DEFAULT 0
-);
-CREATE TABLE stations(
-  id text COLLATE "C" PRIMARY KEY,
-  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  name text COLLATE "C" NOT NULL,
-  district text COLLATE "C" NOT NULL DEFAULT '',
-  locked bigint NOT NULL DEFAULT 0,
-  lock_reason text COLLATE "C" NOT NULL DEFAULT ''
-);
-CREATE INDEX stations_by_company ON stations(company_id, id);
-CREATE TABLE operators(
-  id text COLLATE "C" PRIMARY KEY,
-  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  name text COLLATE "C" NOT NULL,
-  cert_number text COLLATE "C",
-  cert_valid_until text COLLATE "C"
-);
-CREATE TABLE custody(
-  id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-  owner_company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  custodian_company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  valid_from text COLLATE "C" NOT NULL,
-  valid_until text COLLATE "C" NOT NULL,
-  created_seq bigint NOT NULL
-);
-CREATE INDEX custody_by_custodian ON custody(custodian_company_id);
-CREATE TABLE recalls(
-  id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-  manufacturer text COLLATE "C" NOT NULL,
-  manufactured_from text COLLATE "C",
-  manufactured_to text COLLATE "C",
-  reason text COLLATE "C" NOT NULL
-);
-CREATE INDEX recalls_by_manufacturer ON recalls(manufacturer);
-CREATE TABLE cylinders(
-  code text COLLATE "C" PRIMARY KEY,
-  owner_company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  model text COLLATE "C" NOT NULL,
-  phase text COLLATE "C" NOT NULL,
-  manufacturer text COLLATE "C" NOT NULL,
-  serial text COLLATE "C" NOT NULL DEFAULT '',
-  manufactured text COLLATE "C" NOT NULL,
-  tare_kg double precision NOT NULL,
-  water_capacity_l double precision,
-  allowed_fill_kg double precision,
-  design_life_years bigint,
-  registration_no text COLLATE "C" NOT NULL DEFAULT '',
-  registration_state text COLLATE "C" NOT NULL DEFAULT 'valid',
-  last_inspection text COLLATE "C",
-  last_inspection_result text COLLATE "C",
-  next_inspection_due text COLLATE "C",
-  assessment_date text COLLATE "C",
-  assessment_passed bigint,
-  assessment_extends_until text COLLATE "C",
-  state text COLLATE "C" NOT NULL DEFAULT 'active',
-  state_reason text COLLATE "C",
-  state_since bigint,
-  last_fill_station text COLLATE "C",
-  last_fill_at bigint,
-  rev bigint NOT NULL,
-  registered_at bigint
-);
-CREATE INDEX cylinders_by_owner_rev ON cylinders(owner_company_id, rev);
-CREATE INDEX cylinders_scrap_pending ON cylinders(state) WHERE state <> 'active';
-CREATE INDEX cylinders_scrap_queue ON cylinders(state_since, code) WHERE state = 'scrap_pending';
-CREATE INDEX cylinders_scrap_queue_by_owner
-  ON cylinders(owner_company_id, state_since, code) WHERE state = 'scrap_pending';
-CREATE INDEX cylinders_unseen_filled ON cylinders(owner_company_id, last_fill_at, code)
-  WHERE state = 'active' AND last_fill_at IS NOT NULL;
-CREATE INDEX cylinders_unseen_unfilled ON cylinders(owner_company_id, registered_at, code)
-  WHERE state = 'active' AND last_fill_at IS NULL AND registered_at IS NOT NULL;
--- Looked up by carrier; the code it points at is the shard key of what it binds.
-CREATE TABLE carriers(
-  carrier text COLLATE "C" PRIMARY KEY,
-  code text COLLATE "C" NOT NULL REFERENCES cylinders(code),
-  bound_seq bigint NOT NULL
-);
-CREATE INDEX carriers_by_code ON carriers(code);
-CREATE TABLE fills(
-  event_id text COLLATE "C" PRIMARY KEY,
-  check_id text COLLATE "C" UNIQUE,
-  code text COLLATE "C" NOT NULL,
-  station_id text COLLATE "C" NOT NULL,
-  ended_at bigint NOT NULL,
-  result text COLLATE "C" NOT NULL,
-  net_kg double precision,
-  seq bigint NOT NULL
-);
-CREATE INDEX fills_by_station_time ON fills(station_id, ended_at);
-CREATE INDEX fills_by_code ON fills(code, seq);
-CREATE TABLE meta(
-  key text COLLATE "C" PRIMARY KEY,
-  value bytea NOT NULL
-);
-CREATE TABLE vehicles(
-  id text COLLATE "C" PRIMARY KEY,
-  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  plate text COLLATE "C" NOT NULL,
-  kind text COLLATE "C" NOT NULL DEFAULT ''
-);
-CREATE INDEX vehicles_by_company ON vehicles(company_id, id);
-CREATE TABLE couriers(
-  id text COLLATE "C" PRIMARY KEY,
-  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  name text COLLATE "C" NOT NULL,
-  vehicle_id text COLLATE "C" NOT NULL REFERENCES vehicles(id),
-  zones text COLLATE "C" NOT NULL,
-  cert_number text COLLATE "C",
-  cert_valid_until text COLLATE "C"
-);
-CREATE INDEX couriers_by_company ON couriers(company_id, id);
-CREATE TABLE customers(
-  id text COLLATE "C" PRIMARY KEY,
-  company_id text COLLATE "C" NOT NULL REFERENCES companies(id),
-  name text COLLATE "C" NOT NULL,
-  phone_hash bytea NOT NULL,
-  phone_masked text COLLATE "C" NOT NULL,
-  id_hash bytea NOT NULL,
-  id_masked text COLLATE "C" NOT NULL,
-  address text COLLATE "C" NOT NULL,
-  district text COLLATE "C" NOT NULL,
-  kind text COLLATE "C" NOT NULL,
-  basement bigint NOT NULL,
-  semi_basement bigint NOT NULL,
-  cylinder_room bigint NOT NULL,
-  outdoor bigint NOT NULL
-);
-CREATE INDEX customers_by_phone ON customers(phone_hash);
-CREATE INDEX customers_by_id_number ON customers(id_hash);
-CREATE INDEX customers_by_name ON customers(name, id);
-CREATE INDEX customers_by_company_name ON customers(company_id, name, id);
-CREATE TABLE handovers(
-  event_id text COLLATE "C" PRIMARY KEY,
-  code text COLLATE "C" NOT NULL,
-  customer_id text COLLATE "C" NOT NULL,
-  courier_id text COLLATE "C" NOT NULL,
-  direction text COLLATE "C" NOT NULL,
-  decision text COLLATE "C" NOT NULL,
-  answer text COLLATE "C" NOT NULL,
-  seq bigint NOT NULL
-);
-CREATE INDEX handovers_by_code ON handovers(code, seq)
-  WHERE direction = 'deliver' AND decision = 'allow';
-CREATE TABLE whereabouts(
-  code text COLLATE "C" PRIMARY KEY,
-  holder_kind text COLLATE "C" NOT NULL,
-  holder_id text COLLATE "C" NOT NULL,
-  since_seq bigint NOT NULL
-);
-CREATE INDEX whereabouts_by_holder ON whereabouts(holder_kind, holder_id);
-CREATE TABLE hazards(
-  id text COLLATE "C" PRIMARY KEY,
-  code text COLLATE "C" NOT NULL,
-  item text COLLATE "C" NOT NULL,
-  cylinder text COLLATE "C" NOT NULL,
-  customer_id text COLLATE "C" NOT NULL,
-  company_id text COLLATE "C" NOT NULL,
-  responsible text COLLATE "C" NOT NULL,
-  opened_by text COLLATE "C" NOT NULL,
-  opened_at bigint NOT NULL,
-  deadline text COLLATE "C" NOT NULL,
-  state text COLLATE "C" NOT NULL,
-  closed_by text COLLATE "C",
-  closed_at bigint,
-  closed_by_actor text COLLATE "C",
-  how text COLLATE "C"
-);
-CREATE INDEX hazards_by_company ON hazards(company_id, state, deadline);
-CREATE INDEX hazards_by_state ON hazards(state, deadline);
-CREATE TABLE check_days(
-  day text COLLATE "C" NOT NULL,
-  station_id text COLLATE "C" NOT NULL,
-  company_id text COLLATE "C" NOT NULL,
-  checks bigint NOT NULL,
-  refused bigint NOT NULL,
-  PRIMARY KEY(day, station_id)
-);
-CREATE TABLE refusal_days(
-  day text COLLATE "C" NOT NULL,
-  station_id text COLLATE "C" NOT NULL,
-  reason text COLLATE "C" NOT NULL,
-  company_id text COLLATE "C" NOT NULL,
-  n bigint NOT NULL,
-  PRIMARY KEY(day, station_id, reason)
-);
-CREATE TABLE refusals(
-  seq bigint PRIMARY KEY,
-  at bigint NOT NULL,
-  day text COLLATE "C" NOT NULL,
-  station_id text COLLATE "C" NOT NULL,
-  company_id text COLLATE "C" NOT NULL,
-  operator_id text COLLATE "C" NOT NULL,
-  code text COLLATE "C" NOT NULL,
-  reasons text COLLATE "C" NOT NULL
-);
-CREATE INDEX refusals_by_day ON refusals(day, seq);
-CREATE INDEX refusals_by_company ON refusals(company_id, day, seq);
-CREATE INDEX refusals_by_station ON refusals(station_id, day, seq);
--- Kept by the trigger below exactly as the SQLite store's triggers keep it.
-CREATE TABLE due_counts(
-  company_id text COLLATE "C" NOT NULL,
-  basis bigint NOT NULL,
-  model text COLLATE "C" NOT NULL,
-  base text COLLATE "C" NOT NULL,
-  n bigint NOT NULL,
-  PRIMARY KEY(company_id, basis, model, base)
-);
-CREATE FUNCTION pingma_due_counts() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.state = 'active' THEN
-    UPDATE due_counts SET n = n - 1 WHERE company_id = OLD.owner_company_id
-      AND basis = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN 0
-                       WHEN OLD.last_inspection IS NOT NULL THEN 1 ELSE 2 END
-      AND model = CASE WHEN OLD.next_inspection_due IS NOT NULL THEN '' ELSE OLD.model END
-      AND base = COALESCE(OLD.next_inspection_due, OLD.last_inspection, OLD.manufactured);
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.state = 'active' THEN
-    INSERT INTO due_counts(company_id, basis, model, base, n) VALUES(NEW.owner_company_id,
-      CASE WHEN NEW.next_inspection_due IS NOT NULL THEN 0
-           WHEN NEW.last_inspection IS NOT NULL THEN 1 ELSE 2 END,
-      CASE WHEN NEW.next_inspection_due IS NOT NULL THEN '' ELSE NEW.model END,
-      COALESCE(NEW.next_inspection_due, NEW.last_inspection, NEW.manufactured), 1)
-    ON CONFLICT (company_id, basis, model, base) DO UPDATE SET n = due_counts.n + 1;
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER due_counts_insert_delete AFTER INSERT OR DELETE ON cylinders
-  FOR EACH ROW EXECUTE FUNCTION pingma_due_counts();
-CREATE TRIGGER due_counts_update AFTER UPDATE OF owner_company_id, model, manufactured,
-  last_inspection, next_inspection_due, state ON cylinders
-  FOR EACH ROW EXECUTE FUNCTION pingma_due_counts();
--- What `migrate` has copied: a table once its rows are in, with their count.
-CREATE TABLE migration_progress(
-  table_name text COLLATE "C" PRIMARY KEY,
-  rows bigint NOT NULL,
-  finished_at timestamptz NOT NULL DEFAULT now()
-);
-)sql";
-
-// Version 2: checks decided offline (store.cpp kSchema says what each is for):
-// their counts beside the checks', the refusals' offline columns, and the table
-// that keeps an uploaded check from being stored twice.
-constexpr const char* kSchemaV2 = R"sql(
-ALTER TABLE check_days ADD COLUMN offline_checks bigint NOT NULL DEFAULT 0,
-  ADD COLUMN offline_refused bigint NOT NULL DEFAULT 0,
-  ADD COLUMN disagreements bigint NOT NULL DEFAULT 0;
-ALTER TABLE refusal_days ADD COLUMN offline_n bigint NOT NULL DEFAULT 0,
-  ADD COLUMN disagreements bigint NOT NULL DEFAULT 0;
-ALTER TABLE refusals ADD COLUMN offline bigint NOT NULL DEFAULT 0,
-  ADD COLUMN registry_decision text COLLATE "C",
-  ADD COLUMN agrees bigint;
-CREATE TABLE offline_checks(
-  check_id text COLLATE "C" PRIMARY KEY,
-  seq bigint NOT NULL,
-  answer text COLLATE "C" NOT NULL
-);
-)sql";
-
-// Version 3: the tokens' lifecycle (store.cpp kSchema says what each column is
-// for); tokens made before get random public ids.
-constexpr const char* kSchemaV3 = R"sql(
-ALTER TABLE tokens ADD COLUMN id text COLLATE "C",
-  ADD COLUMN note text COLLATE "C",
-  ADD COLUMN expires text COLLATE "C",
-  ADD COLUMN expires_at bigint,
-  ADD COLUMN revoked_at bigint,
-  ADD COLUMN revoked_seq bigint,
-  ADD COLUMN last_used_at bigint;
-UPDATE tokens SET id = 'tk-' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)
-  WHERE id IS NULL;
-ALTER TABLE tokens ALTER COLUMN id SET NOT NULL;
-CREATE UNIQUE INDEX tokens_by_id ON tokens(id);
-CREATE INDEX tokens_by_revoked_seq ON tokens(revoked_seq);
-)sql";
-
-// Personal data the log refers to but must not keep (personal_data.cpp).
-constexpr const char* kSchemaV4 = R"sql(
-CREATE TABLE personal_data(
-  id text COLLATE "C" PRIMARY KEY,
-  code text COLLATE "C" NOT NULL,
-  field text COLLATE "C" NOT NULL,
-  value text COLLATE "C" NOT NULL,
-  salt bytea NOT NULL,
-  created_at bigint NOT NULL
-);
-CREATE INDEX personal_data_by_age ON personal_data(field, created_at);
-)sql";
-
+// The schema's versions, in order, each a file under store/schema/pg/ applied once
+// in its own transaction (ApplyMigrations). Its description goes into
+// schema_migrations with it.
+//
+// 1: the SQLite store's tables (schema/sqlite.sql) in PostgreSQL's types (ids that
+//    SQLite makes for INTEGER PRIMARY KEY made by identity columns): INTEGER
+//    bigint, REAL double precision, TEXT text, BLOB bytea. Flags stay 0/1
+//    integers, so that the same statements read both stores.
+// 2: checks decided offline (schema/sqlite.sql says what each is for): their
+//    counts beside the checks', the refusals' offline columns, and the table that
+//    keeps an uploaded check from being stored twice.
+// 3: the tokens' lifecycle (schema/sqlite.sql says what each column is for);
+//    tokens made before get random public ids.
+// 4: personal data the log refers to but must not keep (personal_data.cpp).
 struct Migration {
   int version;
   const char* description;
-  const char* sql;
+  const char* file;  ///< under store/schema/
 };
 
 constexpr Migration kMigrations[] = {
-    {1, "the registry's tables, the partitioned event log, the chain head", kSchemaV1},
+    {1, "the registry's tables, the partitioned event log, the chain head", "pg/0001_tables.sql"},
     {2, "checks decided offline: their counts, the refusals' offline columns, offline_checks",
-     kSchemaV2},
-    {3, "the tokens' lifecycle: public ids, notes, expiry, revocation, last use", kSchemaV3},
-    {4, "personal data kept outside the log: personal_data", kSchemaV4},
+     "pg/0002_offline_checks.sql"},
+    {3, "the tokens' lifecycle: public ids, notes, expiry, revocation, last use",
+     "pg/0003_token_lifecycle.sql"},
+    {4, "personal data kept outside the log: personal_data", "pg/0004_personal_data.sql"},
 };
 
-// The tables `migrate` copies, parents before the tables that refer to them.
-// due_counts is not among them: it is made from the cylinders copied (and Migrate
-// checks that it counts as the file's).
-constexpr const char* kTables[] = {
-    "tokens",    "companies",      "stations",     "operators", "custody",    "recalls",
-    "cylinders", "carriers",       "fills",        "meta",      "vehicles",   "couriers",
-    "customers", "handovers",      "whereabouts",  "hazards",   "check_days", "refusal_days",
-    "refusals",  "offline_checks", "personal_data"};
-
-// One key for the advisory lock that serialises schema changes.
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"
-
-constexpr const char* kEventColumns = "seq, id, code, type, at, actor_role, actor_id, body, hash";
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -559,169 +189,6 @@ std::int64_t MonthStart(std::int64_t ms, int months = 0) {
   return static_cast<std::int64_t>(timegm(&start)) * 1000;
 }
 
-Status InTransaction(pg::Connection& conn, const std::function<Status()>& fn) {
-  PINGMA_RETURN_IF_ERROR(conn.Exec("BEGIN"));
-  Status status = fn();
-  if (status.ok()) status = conn.Exec("COMMIT");
-  if (!status.ok()) (void)conn.Exec("ROLLBACK");
-  return status;
-}
-
-Result<std::int64_t> QueryInt(pg::Connection& conn, const std::string& sql,
-                              const std::vector<pg::Param>& params = {}) {
-  auto rows = conn.Query(sql, params);
-  if (!rows.ok()) return rows.status();
-  if (rows->size() == 0 || rows->IsNull(0, 0)) return std::int64_t{0};
-  return rows->Int(0, 0);
-}
-
-Result<std::int64_t> SqliteInt(sql::SqliteDatabase& db, const std::string& sql) {
-  auto st = db.PrepareSqlite(sql);
-  if (!st.ok()) return st.status();
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  return *row && !(*st)->IsNull(0) ? (*st)->Int(0) : 0;
-}
-
-// One row of a SQLite statement as COPY text, each column formatted for the
-// PostgreSQL column it goes to (`bytea[i]`: as hex bytes).
-void AppendCopyRow(const sql::SqliteStatement& st, const std::vector<bool>& bytea,
-                   std::string* out) {
-  for (int i = 0; i < static_cast<int>(bytea.size()); ++i) {
-    if (i > 0) out->push_back('\t');
-    switch (st.Type(i)) {
-      case SQLITE_NULL:
-        pg::Connection::CopyField(out, std::nullopt);
-        break;
-      case SQLITE_INTEGER:
-        out->append(fmt::format_int(st.Int(i)).str());
-        break;
-      case SQLITE_FLOAT:
-        out->append(fmt::format("{}", st.Double(i)));
-        break;
-      default: {
-        const std::string_view bytes = st.Blob(i);
-        pg::Connection::CopyField(out, bytea[i] ? std::string_view(pg::Hex(bytes)) : bytes);
-      }
-    }
-  }
-  out->push_back('\n');
-}
-
-// The columns of a PostgreSQL table in order, and which are bytea.
-Status TableColumns(pg::Connection& conn, const std::string& table, std::vector<std::string>* names,
-                    std::vector<bool>* bytea) {
-  auto rows = conn.Query(
-      "SELECT column_name, data_type FROM information_schema.columns "
-      "WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-      {table});
-  if (!rows.ok()) return rows.status();
-  for (int r = 0; r < rows->size(); ++r) {
-    names->push_back(rows->Text(r, 0));
-    bytea->push_back(rows->Text(r, 1) == "bytea");
-  }
-  if (names->empty()) return Status::Internal("PostgreSQL has no table " + table);
-  return Status::Ok();
-}
-
-std::string Joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) {
-    if (!out.empty()) out += ", ";
-    out += n;
-  }
-  return out;
-}
-
-// Copies one table whole, in one transaction with its mark in migration_progress.
-Result<std::int64_t> CopyTable(sql::SqliteDatabase& from, pg::Connection& to,
-                               const std::string& table, const MigrateOptions& options) {
-  std::vector<std::string> names;
-  std::vector<bool> bytea;
-  PINGMA_RETURN_IF_ERROR(TableColumns(to, table, &names, &bytea));
-  auto total = SqliteInt(from, "SELECT count(*) FROM " + table);
-  if (!total.ok()) return total.status();
-  auto prepared = from.PrepareSqlite("SELECT " + Joined(names) + " FROM " + table);
-  if (!prepared.ok()) {
-    return Status(prepared.status().code(), "the SQLite store's " + table +
-                                                " table: " + prepared.status().message() +
-                                                " (open it once with this version's registry)");
-  }
-  sql::SqliteStatement* st = prepared->get();
-  std::int64_t copied = 0;
-  Status status = InTransaction(to, [&]() -> Status {
-    auto present = QueryInt(to, "SELECT count(*) FROM " + table);
-    if (!present.ok()) return present.status();
-    if (*present != 0) {
-      return Status::Conflict(
-          fmt::format("PostgreSQL's {} table already holds {} rows that no migration put there",
-                      table, *present));
-    }
-    // The cylinders' trigger would count each copied row into due_counts, all
-    // into the same few rows of one transaction, whose every update PostgreSQL
-    // keeps as a new version until the end: a million cylinders took minutes per
-    // 8 MB. Off for the copy, then the counts made in one statement.
-    const bool cylinders = table == "cylinders";
-    if (cylinders) PINGMA_RETURN_IF_ERROR(to.Exec("ALTER TABLE cylinders DISABLE TRIGGER USER"));
-    const std::string copy = "COPY " + table + "(" + Joined(names) + ") FROM STDIN";
-    std::string data;
-    for (;;) {
-      auto row = st->Step();
-      if (!row.ok()) return row.status();
-      if (*row) {
-        AppendCopyRow(*st, bytea, &data);
-        ++copied;
-      }
-      if (data.size() >= (8u << 20) || (!*row && !data.empty())) {
-        PINGMA_RETURN_IF_ERROR(to.Copy(copy, data));
-        data.clear();
-        if (options.progress) options.progress(table, copied, *total);
-      }
-      if (!*row) break;
-    }
-    if (cylinders) {
-      PINGMA_RETURN_IF_ERROR(to.Exec("ALTER TABLE cylinders ENABLE TRIGGER USER"));
-      PINGMA_RETURN_IF_ERROR(to.Exec(kFillDueCounts));
-    }
-    // Ids made by an identity column go on after the copied ones.
-    auto identity = to.Query(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-        "current_schema() AND table_name = $1 AND is_identity = 'YES'",
-        {table});
-    if (!identity.ok()) return identity.status();
-    for (int r = 0; r < identity->size(); ++r) {
-      const std::string column = identity->Text(r, 0);
-      auto set =
-          to.Query(fmt::format("SELECT setval(pg_get_serial_sequence('{0}', '{1}'), "
-                               "COALESCE((SELECT max({1}) FROM {0}), 0) + 1, false)",
-                               table, column));
-      if (!set.ok()) return set.status();
-    }
-    auto marked = to.Query("INSERT INTO migration_progress(table_name, rows) VALUES($1, $2)",
-                           {table, std::to_string(copied)});
-    return marked.status();
-  });
-  if (!status.ok()) return status;
-  if (options.progress) options.progress(table, copied, *total);
-  return copied;
-}
-
-// The SQLite store's hash of event `seq`, or "" when it has none.
-Result<std::string> SqliteHash(sql::SqliteDatabase& db, std::int64_t seq) {
-  auto st = db.PrepareSqlite("SELECT hash FROM events WHERE seq = $1");
-  if (!st.ok()) return st.status();
-  (*st)->Bind(1, seq);
-  auto row = (*st)->Step();
-  if (!row.ok()) return row.status();
-  return *row ? std::string((*st)->Blob(0)) : std::string();
-}
-
-Result<std::string> PgHash(pg::Connection& conn, std::int64_t seq) {
-  auto rows = conn.Query("SELECT hash FROM events WHERE seq = $1", {std::to_string(seq)});
-  if (!rows.ok()) return rows.status();
-  return rows->size() > 0 ? rows->Bytes(0, 0) : std::string();
-}
-
 }  // namespace
 
 Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t to_ms) {
@@ -731,7 +198,7 @@ Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t t
     std::tm t{};
     gmtime_r(&seconds, &t);
     const std::string name = fmt::format("events_{:04d}_{:02d}", t.tm_year + 1900, t.tm_mon + 1);
-    auto exists = QueryInt(conn, "SELECT count(*) FROM pg_class WHERE relname = $1", {name});
+    auto exists = pg::QueryInt(conn, "SELECT count(*) FROM pg_class WHERE relname = $1", {name});
     if (!exists.ok()) return exists.status();
     if (*exists == 0) {
       // A month's rows that reached the default partition first would make the
@@ -752,7 +219,7 @@ Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t t
             start, end, name)));
         return Status::Ok();
       };
-      PINGMA_RETURN_IF_ERROR(InTransaction(conn, move_and_create));
+      PINGMA_RETURN_IF_ERROR(pg::InTransaction(conn, move_and_create));
     }
     start = end;
   }
@@ -769,7 +236,7 @@ Status ApplyMigrations(pg::Connection& conn) {
         conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations("
                   "version integer PRIMARY KEY, description text NOT NULL, "
                   "applied_at timestamptz NOT NULL DEFAULT now())"));
-    auto applied = QueryInt(conn, "SELECT COALESCE(max(version), 0) FROM schema_migrations");
+    auto applied = pg::QueryInt(conn, "SELECT COALESCE(max(version), 0) FROM schema_migrations");
     if (!applied.ok()) return applied.status();
     const int newest = kMigrations[std::size(kMigrations) - 1].version;
     if (*applied > newest) {
@@ -780,209 +247,16 @@ Status ApplyMigrations(pg::Connection& conn) {
     }
     for (const Migration& m : kMigrations) {
       if (m.version <= *applied) continue;
-      PINGMA_RETURN_IF_ERROR(conn.Exec(m.sql));
+      PINGMA_RETURN_IF_ERROR(conn.Exec(std::string(schema::Text(m.file))));
       auto mark = conn.Query("INSERT INTO schema_migrations(version, description) VALUES($1, $2)",
                              {std::to_string(m.version), m.description});
       if (!mark.ok()) return mark.status();
     }
     return Status::Ok();
   };
-  PINGMA_RETURN_IF_ERROR(InTransaction(conn, apply));
+  PINGMA_RETURN_IF_ERROR(pg::InTransaction(conn, apply));
   const std::int64_t now = NowMs();
   return MakePartitions(conn, now, MonthStart(now, 3));
-}
-
-Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>* cancel) {
-  auto conn = pg::Connection::Open(conninfo);
-  if (!conn.ok()) return conn.status();
-  PINGMA_RETURN_IF_ERROR(conn->Exec("SET statement_timeout = 0"));
-  auto version = QueryInt(*conn,
-                          "SELECT count(*) FROM information_schema.tables "
-                          "WHERE table_schema = current_schema() AND table_name = 'events'");
-  if (!version.ok()) return version.status();
-  if (*version == 0) return Status::NotFound("the PostgreSQL database holds no pingma store");
-  ChainWalk walk;
-  Status status = InTransaction(*conn, [&]() -> Status {
-    // One snapshot for the whole walk; rows fetched 10,000 at a time.
-    PINGMA_RETURN_IF_ERROR(conn->Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
-    PINGMA_RETURN_IF_ERROR(conn->Exec(fmt::format(
-        "DECLARE chain NO SCROLL CURSOR FOR SELECT {} FROM events ORDER BY seq", kEventColumns)));
-    std::int64_t expected = 1;
-    for (;;) {
-      if (cancel != nullptr && cancel->load()) {
-        return Status::Unavailable(fmt::format("stopped after {} events", walk.length));
-      }
-      auto rows = conn->Query("FETCH 10000 FROM chain");
-      if (!rows.ok()) return rows.status();
-      if (rows->size() == 0) break;
-      for (int r = 0; r < rows->size(); ++r) {
-        const std::int64_t seq = rows->Int(r, 0);
-        Event e{rows->Text(r, 1), rows->Text(r, 2), rows->Text(r, 3), Instant{rows->Int(r, 4)},
-                rows->Text(r, 5), rows->Text(r, 6), rows->Text(r, 7)};
-        if (seq != expected) {
-          return Status::Corruption(
-              fmt::format("the chain breaks at event #{}: event #{} is missing", seq, expected));
-        }
-        std::string hash = ChainHash(walk.head, seq, e);
-        if (hash != rows->Bytes(r, 8)) {
-          return Status::Corruption(fmt::format(
-              "the chain breaks at event #{} (id {}, type {}): its content does not match its "
-              "hash",
-              seq, e.id, e.type));
-        }
-        walk.head = std::move(hash);
-        walk.length = seq;
-        ++expected;
-      }
-    }
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
-  return walk;
-}
-
-Result<std::string> Migrate(const MigrateOptions& options) {
-  if (options.batch < 1) return Status::Invalid("--batch must be at least 1");
-  auto from = sql::SqliteDatabase::Open(options.from, /*create=*/false, /*read_only=*/true);
-  if (!from.ok()) {
-    return Status(from.status().code(),
-                  "cannot open the SQLite store " + options.from + ": " + from.status().message());
-  }
-  auto has_events = SqliteInt(**from,
-                              "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                              "name = 'events'");
-  if (!has_events.ok()) return has_events.status();
-  if (*has_events == 0) return Status::Invalid(options.from + " is not a pingma registry store");
-  // One read snapshot of the file for the whole copy.
-  PINGMA_RETURN_IF_ERROR((*from)->Exec("BEGIN"));
-  auto last_seq = SqliteInt(**from, "SELECT COALESCE(max(seq), 0) FROM events");
-  if (!last_seq.ok()) return last_seq.status();
-
-  auto to = pg::Connection::Open(options.to);
-  if (!to.ok()) return to.status();
-  // Copying takes what it takes: no timeout of a serving registry's.
-  PINGMA_RETURN_IF_ERROR(to->Exec("SET statement_timeout = 0; SET lock_timeout = 0"));
-  PINGMA_RETURN_IF_ERROR(ApplyMigrations(*to));
-
-  // The database may hold this chain's beginning (a copy interrupted), never
-  // another chain, nor more of this one than the file has.
-  auto copied_seq = QueryInt(*to, "SELECT seq FROM chain_head");
-  if (!copied_seq.ok()) return copied_seq.status();
-  if (*copied_seq > 0) {
-    if (*copied_seq > *last_seq) {
-      return Status::Conflict(
-          fmt::format("PostgreSQL holds {} events, the SQLite store {}: the chains differ",
-                      *copied_seq, *last_seq));
-    }
-    for (const std::int64_t seq : {std::int64_t{1}, *copied_seq}) {
-      auto ours = SqliteHash(**from, seq);
-      if (!ours.ok()) return ours.status();
-      auto theirs = PgHash(*to, seq);
-      if (!theirs.ok()) return theirs.status();
-      if (*ours != *theirs) {
-        return Status::Conflict(fmt::format(
-            "PostgreSQL holds another chain: its event #{} is not the SQLite store's", seq));
-      }
-    }
-  }
-
-  // The tables, each whole in one transaction; those marked done are skipped.
-  std::int64_t rows = 0;
-  for (const char* table : kTables) {
-    auto done = to->Query("SELECT rows FROM migration_progress WHERE table_name = $1", {table});
-    if (!done.ok()) return done.status();
-    if (done->size() > 0) {
-      rows += done->Int(0, 0);
-      if (options.progress) options.progress(table, done->Int(0, 0), done->Int(0, 0));
-      continue;
-    }
-    auto n = CopyTable(**from, *to, table, options);
-    if (!n.ok()) return n.status();
-    rows += *n;
-  }
-
-  // The log, in batches, each committed with the chain's head after it.
-  auto first_at = SqliteInt(**from, "SELECT COALESCE(min(at), 0) FROM events");
-  auto last_at = SqliteInt(**from, "SELECT COALESCE(max(at), 0) FROM events");
-  if (!first_at.ok()) return first_at.status();
-  if (!last_at.ok()) return last_at.status();
-  if (*last_seq > 0) PINGMA_RETURN_IF_ERROR(MakePartitions(*to, *first_at, *last_at));
-  std::vector<std::string> names;
-  std::vector<bool> bytea;
-  PINGMA_RETURN_IF_ERROR(TableColumns(*to, "events", &names, &bytea));
-  auto prepared = (*from)->PrepareSqlite(
-      fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", Joined(names)));
-  if (!prepared.ok()) return prepared.status();
-  sql::SqliteStatement* batch = prepared->get();
-  const std::string copy = "COPY events(" + Joined(names) + ") FROM STDIN";
-  std::int64_t seq = *copied_seq;
-  if (options.progress) options.progress("events", seq, *last_seq);
-  std::string data;
-  while (seq < *last_seq) {
-    batch->Bind(1, seq).Bind(2, options.batch);
-    data.clear();
-    std::int64_t batch_last = seq;
-    std::string head;
-    for (;;) {
-      auto row = batch->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      AppendCopyRow(*batch, bytea, &data);
-      batch_last = batch->Int(0);
-      head = std::string(batch->Blob(8));
-    }
-    batch->Reset();
-    if (batch_last == seq) break;
-    auto copy_batch = [&]() -> Status {
-      PINGMA_RETURN_IF_ERROR(to->Copy(copy, data));
-      return to
-          ->Query("UPDATE chain_head SET seq = $1, hash = $2",
-                  {std::to_string(batch_last), pg::Hex(head)})
-          .status();
-    };
-    PINGMA_RETURN_IF_ERROR(InTransaction(*to, copy_batch));
-    seq = batch_last;
-    if (options.progress) options.progress("events", seq, *last_seq);
-  }
-
-  // What arrived: the chain walked end to end, its head the file's, every table's
-  // rows as many as the file's.
-  auto walk = WalkChain(options.to);
-  if (!walk.ok()) return walk.status();
-  auto file_head = SqliteHash(**from, *last_seq);
-  if (!file_head.ok()) return file_head.status();
-  if (walk->length != *last_seq || walk->head != *file_head) {
-    return Status::Corruption(
-        fmt::format("PostgreSQL's chain ends at event #{}, the SQLite store's at #{}", walk->length,
-                    *last_seq));
-  }
-  for (const char* table : kTables) {
-    auto ours = SqliteInt(**from, fmt::format("SELECT count(*) FROM {}", table));
-    if (!ours.ok()) return ours.status();
-    auto theirs = QueryInt(*to, fmt::format("SELECT count(*) FROM {}", table));
-    if (!theirs.ok()) return theirs.status();
-    if (*ours != *theirs) {
-      return Status::Corruption(
-          fmt::format("{}: {} rows in SQLite, {} in PostgreSQL", table, *ours, *theirs));
-    }
-  }
-  // due_counts was made by the trigger from the cylinders copied: it must count as
-  // the file's does. (The file may also keep rows counted down to zero, which mean
-  // nothing and are not made again.)
-  for (const char* figure : {"count(*)", "COALESCE(sum(n), 0)"}) {
-    const std::string query = fmt::format("SELECT {} FROM due_counts WHERE n <> 0", figure);
-    auto ours = SqliteInt(**from, query);
-    if (!ours.ok()) return ours.status();
-    auto theirs = QueryInt(*to, query);
-    if (!theirs.ok()) return theirs.status();
-    if (*ours != *theirs) {
-      return Status::Corruption(
-          fmt::format("due_counts: {} is {} in SQLite, {} in PostgreSQL", figure, *ours, *theirs));
-    }
-  }
-  (void)(*from)->Exec("COMMIT");
-  return fmt::format("migrated: {} events and {} rows in {} tables; chain intact, head {}",
-                     walk->length, rows, std::size(kTables), HexOf(walk->head));
 }
 
 }  // namespace pingma::registry::pgstore

@@ -1,5 +1,6 @@
 // The registry's store on PostgreSQL: its schema (versioned migrations applied at
-// start), the chain walked and extended there, and a SQLite store copied into it.
+// start) and the chain extended there. (`migrate` copies a SQLite store into it:
+// store/migrate.cpp.)
 //
 // The schema keeps the SQLite store's tables and columns, so that the same rows
 // mean the same things in both, made for distribution: every cylinder-scoped
@@ -9,15 +10,11 @@
 // which every append locks: N registries on one database extend one chain.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "pingma/common/status.h"
@@ -36,7 +33,7 @@ namespace pingma::registry {
 /// never for one round trip per request. A lost connection fails the batch with
 /// kUnavailable (HTTP 503, retryable) and the next batch connects again: given
 /// several hosts and target_session_attrs=read-write, to the new primary.
-class PgStore final : public Store {
+class PgStore final : public Store, private GroupCommit::Steps {
  public:
   static Result<std::unique_ptr<PgStore>> Open(const std::string& conninfo, const Clock& clock);
   ~PgStore() override;
@@ -53,28 +50,23 @@ class PgStore final : public Store {
  private:
   PgStore(std::string conninfo, const Clock& clock)
       : conninfo_(std::move(conninfo)), clock_(clock) {}
-  void WriterLoop();
   /// The writer's connection, made again after a failure.
   Status Connect();
-
-  struct Pending {
-    Job job;
-    Done done;
-  };
+  // The group commit's steps (group_commit.h): a batch locks the chain's head row
+  // and writes it back; its answers go at COMMIT. Every failure is Unavailable.
+  Status BeginBatch(std::int64_t* seq, std::string* hash) override;
+  Conn& BatchConnection() override { return *writer_; }
+  bool ForeignAppends(bool head_moved) override;
+  Status CommitBatch(std::int64_t seq, const std::string& hash) override;
+  void AbandonBatch(const Status& error, bool begun) override;
+  void Answer(GroupCommit::Answers answers) override;
 
   std::string conninfo_;
   const Clock& clock_;
   std::unique_ptr<Conn> writer_;
-  std::string head_hash_;
-  std::int64_t head_seq_ = 0;
-  std::int64_t known_seq_ = -1;  ///< the head after this store's last commit
-  bool failed_since_ = false;    ///< a batch failed after that commit
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::int64_t batch_start_seq_ = 0;  ///< the head when the batch began
+  bool failed_since_ = false;         ///< a batch failed after this store's last commit
+  GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;
@@ -92,24 +84,5 @@ Status ApplyMigrations(pg::Connection& conn);
 /// Makes the monthly partitions of the event log that hold the Unix-ms times from
 /// `from_ms` to `to_ms` (both included), where missing.
 Status MakePartitions(pg::Connection& conn, std::int64_t from_ms, std::int64_t to_ms);
-
-/// The chain walked in order, as WalkChain does for a SQLite file (store.h calls
-/// this one for a connection string).
-Result<ChainWalk> WalkChain(const std::string& conninfo, const std::atomic<bool>* cancel = nullptr);
-
-struct MigrateOptions {
-  std::string from;            ///< the SQLite file (of a stopped registry)
-  std::string to;              ///< the PostgreSQL connection string
-  std::int64_t batch = 20000;  ///< events per transaction
-  /// Called as the copy goes: what is being copied, done so far, and the total.
-  std::function<void(const std::string& what, std::int64_t done, std::int64_t total)> progress;
-};
-
-/// Copies a SQLite store into PostgreSQL: the schema, every table, then the event
-/// log in batches, each committed with its progress; then walks the chain there
-/// and checks it against the file's, and every table's rows against the file's.
-/// Run again after an interruption it goes on where it stopped; into a database
-/// holding another chain it refuses (kConflict) and changes nothing.
-Result<std::string> Migrate(const MigrateOptions& options);
 
 }  // namespace pingma::registry::pgstore

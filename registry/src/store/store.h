@@ -2,8 +2,8 @@
 // chain, and the current state tables.
 //
 // Threading: every write runs on one writer thread, which owns the only writing
-// connection and commits queued jobs in batches (group commit); each job runs in its
-// own savepoint, so a job that fails changes nothing. Syncer threads make each
+// connection and commits queued jobs in batches (group commit, group_commit.h); each
+// job runs in its own savepoint, so a job that fails changes nothing. Syncer threads make each
 // committed batch durable (fdatasync of the WAL) and only then hand out its
 // replies, while the writer goes on with the next batch. Reads run on the caller's
 // thread on a pooled read-only connection and see committed data only, which may
@@ -28,6 +28,8 @@
 
 #include "http/reply.h"
 #include "pingma/common/domain.h"
+#include "store/chain.h"
+#include "store/group_commit.h"
 #include "store/sql.h"
 #include "store/sqlite.h"
 
@@ -93,11 +95,6 @@ constexpr int kEventBucketBits = 16;
 /// log; the store clears it when it creates their tables (filling.cpp fills them).
 constexpr const char* kCheckCountsKey = "check_counts_complete";
 
-/// due_counts made afresh from the cylinders in one statement, as the triggers keep
-/// it row by row: for a SQLite store made before the table, and by `migrate` after
-/// copying the cylinders into PostgreSQL (the same SQL runs on both).
-extern const char* const kFillDueCounts;
-
 /// The id of a log entry that has no natural id of its own: "ev-<seq>".
 std::string EventId(std::int64_t seq);
 /// The sequence number in an EventId, or nullopt when `id` is not one.
@@ -108,12 +105,6 @@ std::optional<std::int64_t> SeqOfEventId(std::string_view id);
 /// file's pages for a copy to find (personal data, a key). The rows deleted.
 Result<std::int64_t> SecureDeleteRows(Conn& conn, const std::string& sql,
                                       const std::function<void(sql::Statement&)>& bind);
-
-/// The SHA-256 digest of `bytes` (32 raw bytes).
-std::string Sha256(std::string_view bytes);
-
-/// SHA-256 over the previous link and the event's fields, length-prefixed.
-std::string ChainHash(const std::string& prev_hash, std::int64_t seq, const Event& event);
 
 /// What the writer tells the owner of the store, on the writer thread, so that
 /// caches of what is written stay true.
@@ -161,8 +152,8 @@ class WriteTx {
 /// default) or PostgreSQL (PgStore, pg_store.h), chosen by Open from the path.
 class Store {
  public:
-  using Job = std::function<Reply(WriteTx&)>;
-  using Done = std::function<void(Reply)>;
+  using Job = GroupCommit::Job;
+  using Done = GroupCommit::Done;
 
   /// Opens the SQLite file at `path` (created if missing), or the PostgreSQL
   /// database when `path` is a connection string (pg::IsConnectionString), and
@@ -204,15 +195,7 @@ class Store {
   /// before that write is acknowledged.
   virtual void WhenDurable(std::function<void()> fn) = 0;
 
-  struct Stats {
-    size_t batches = 0;             ///< transactions committed (or failed)
-    size_t jobs = 0;                ///< jobs run in them
-    size_t max_batch = 0;           ///< most jobs in one
-    size_t syncs = 0;               ///< fdatasync calls that made batches durable
-    size_t sync_us = 0;             ///< time spent in them, in microseconds
-    size_t checkpoints = 0;         ///< WAL checkpoints run, by either thread
-    size_t writer_checkpoints = 0;  ///< of those, run by the writer itself
-  };
+  using Stats = GroupCommitStats;
   /// Group-commit figures; read them after Close().
   const Stats& stats() const { return stats_; }
 
@@ -238,7 +221,7 @@ class Store {
 };
 
 /// The SQLite store (see the top of this file).
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, private GroupCommit::Steps {
  public:
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, const Clock& clock);
   ~SqliteStore() override;
@@ -271,8 +254,15 @@ class SqliteStore final : public Store {
  private:
   SqliteStore(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
   Status Init();
-  Status LoadHead();  ///< reads the chain's last link into head_seq_/head_hash_
-  void WriterLoop();
+  /// Reads the chain's last link.
+  Status LoadHead(std::int64_t* seq, std::string* hash);
+  // The group commit's steps (group_commit.h): BEGIN IMMEDIATE and the head; a
+  // COMMIT that leaves the fdatasync to the syncers, who answer after it.
+  Status BeginBatch(std::int64_t* seq, std::string* hash) override;
+  Conn& BatchConnection() override { return *writer_; }
+  Status CommitBatch(std::int64_t seq, const std::string& hash) override;
+  void AbandonBatch(const Status& error, bool begun) override;
+  void Answer(GroupCommit::Answers answers) override;
   void SyncLoop();
   /// The checkpointer thread: checkpoints the WAL into the database on its own
   /// connection whenever the writer asks, while the writer goes on.
@@ -284,18 +274,8 @@ class SqliteStore final : public Store {
   Status SyncWal(int* fd);
   /// WhenDurable's callbacks that the syncs so far have released (under sync_mu_).
   std::vector<std::function<void()>> TakeReadsCovered();
-  /// Runs one job in its own savepoint (writer thread).
-  Reply RunJob(const Job& job);
-  struct Pending {
-    Job job;
-    Done done;
-  };
-
   /// A committed batch on its way to the disk.
-  struct Committed {
-    std::vector<Done> dones;
-    std::vector<Reply> replies;
-  };
+  using Committed = GroupCommit::Answers;
   /// Queues a batch for the syncers (which also release the reads waiting for it).
   void HandToSyncers(Committed committed);
 
@@ -316,21 +296,9 @@ class SqliteStore final : public Store {
   int checkpoint_frames_ = kCheckpointFrames;
   int ckpt_asked_at_ = 0;  ///< wal_frames_ when the checkpointer was last asked (writer only)
   int writer_checkpoint_frames_ = kWriterCheckpointFrames;
-  std::string head_hash_;
-  std::int64_t head_seq_ = 0;
-  std::int64_t known_seq_ = -1;  ///< the head after this store's last commit
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;
-  /// Submit wakes the writer only when it waits: a busy writer looks at the
-  /// queue before it waits again.
-  bool writer_waiting_ = false;
-  bool stopping_ = false;
-  /// A sync failed: what was committed may not be on the disk, so the store
-  /// refuses further writes until it is opened again.
-  bool failed_ = false;
-  std::thread thread_;
+  /// The writer thread. A failed sync makes it refuse further writes
+  /// (RefuseWrites): what was committed may not be on the disk.
+  GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
@@ -364,22 +332,5 @@ class SqliteStore final : public Store {
   std::unique_ptr<sql::SqliteDatabase> ckpt_db_;  ///< the checkpointer's (the platform's VFS)
   std::thread checkpointer_;
 };
-
-/// Recomputes the hash chain of the database at `path` (a SQLite file, or a
-/// PostgreSQL connection string). OK with a summary
-/// ("ok: 1234 events") or Corruption naming the first broken event.
-Result<std::string> VerifyChain(const std::string& path);
-
-/// How far a walk of the chain got: its length and last link.
-struct ChainWalk {
-  std::int64_t length = 0;
-  std::string head;  ///< the last event's hash (32 raw bytes); empty for an empty log
-};
-/// VerifyChain's walk, over the events committed when it starts. With `cancel`,
-/// it stops with Unavailable once *cancel is true (a server shutting down).
-Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel = nullptr);
-
-/// Lower-case hex of raw bytes (a hash as the API shows it).
-std::string HexOf(std::string_view bytes);
 
 }  // namespace pingma::registry

@@ -71,6 +71,7 @@ using MigrateProgress =
 /// Copies the SQLite store at `from` (of a stopped registry) into the PostgreSQL
 /// database `to`, `batch` events a transaction; resumes an interrupted copy;
 /// checks the chain and every table's rows after. A summary line, or the error.
+/// Defined in pingma::registry_migrate (store/migrate.cpp), not in the server's library.
 Result<std::string> Migrate(const std::string& from, const std::string& to, std::int64_t batch,
                             const MigrateProgress& progress);
 

@@ -1,0 +1,109 @@
+#include "store/group_commit.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "store/store.h"
+
+namespace pingma::registry {
+
+void GroupCommit::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "pingma-writer");
+    Loop();
+  });
+}
+
+void GroupCommit::Submit(Job job, Done done) {
+  bool refusing = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_ && !refusing_) {
+      queue_.push_back({std::move(job), std::move(done)});
+      if (writer_waiting_) cv_.notify_one();
+      return;
+    }
+    refusing = refusing_;
+  }
+  done(ErrorReply(Status::Unavailable(
+      refusing ? "the registry could not write to its disk and takes no more writes; "
+                 "restart it once the disk is sound"
+               : "the registry is shutting down")));
+}
+
+void GroupCommit::RefuseWrites() {
+  std::lock_guard<std::mutex> lock(mu_);
+  refusing_ = true;
+}
+
+bool GroupCommit::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return false;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  return true;
+}
+
+Reply GroupCommit::RunJob(Conn& conn, const Job& job) {
+  WriteTx tx(&conn, &head_hash_, &head_seq_, clock_.Now(), hooks_);
+  return InSavepoint(conn, "job", &head_hash_, &head_seq_, *hooks_, [&] { return job(tx); });
+}
+
+void GroupCommit::Loop() {
+  std::vector<Pending> batch;
+  bool refusing = false;
+  for (;;) {
+    {
+      // What queued up while the last batch ran forms the next one. No waiting for
+      // more: the clients of the last batch may still be waiting for their answers
+      // (on SQLite, for the disk), and this thread need not wait with them.
+      std::unique_lock<std::mutex> lock(mu_);
+      writer_waiting_ = true;
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      writer_waiting_ = false;
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      refusing = refusing_;
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    stats_->max_batch = std::max(stats_->max_batch, batch.size());
+    ++stats_->batches;
+    stats_->jobs += batch.size();
+    const Status begun = refusing ? Status::Unavailable(
+                                        "the registry takes no more writes after a failed "
+                                        "write to its disk; restart it")
+                                  : steps_->BeginBatch(&head_seq_, &head_hash_);
+    // Appends made elsewhere (another registry on the database, `token add`) since
+    // this store's last commit: what its owner keeps from the log is read again.
+    if (begun.ok() && known_seq_ >= 0 && hooks_->on_foreign_appends &&
+        steps_->ForeignAppends(head_seq_ != known_seq_)) {
+      hooks_->on_foreign_appends(steps_->BatchConnection(), known_seq_);
+    }
+    Answers answers;
+    answers.dones.reserve(batch.size());
+    answers.replies.reserve(batch.size());
+    for (Pending& p : batch) {
+      if (begun.ok()) answers.replies.push_back(RunJob(steps_->BatchConnection(), p.job));
+      answers.dones.push_back(std::move(p.done));
+    }
+    batch.clear();
+    const Status ended = begun.ok() ? steps_->CommitBatch(head_seq_, head_hash_) : begun;
+    if (!ended.ok()) {
+      steps_->AbandonBatch(ended, begun.ok());
+      if (begun.ok() && hooks_->on_rollback) hooks_->on_rollback(/*whole_batch=*/true);
+      for (Done& done : answers.dones) done(ErrorReply(ended));
+      continue;
+    }
+    known_seq_ = head_seq_;
+    steps_->Answer(std::move(answers));
+  }
+}
+
+}  // namespace pingma::registry

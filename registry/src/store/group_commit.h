@@ -1,0 +1,123 @@
+// The writer both stores share (group commit): one thread takes what was queued
+// while its last batch ran, up to 1024 jobs, and runs them in one transaction, each
+// job in its own savepoint, so that a job that fails changes nothing and a batch
+// costs one commit however many jobs it holds. What differs between the stores —
+// how a batch begins and commits, what a failed one leaves to undo, and when the
+// answers of a committed one may go out — is the store's, through Steps.
+//
+// Threading: Submit, RefuseWrites and Stop from any thread; the Steps and the
+// store's WriteHooks run on the writer thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/reply.h"
+#include "pingma/common/domain.h"
+#include "pingma/common/status.h"
+
+namespace pingma::registry {
+
+class Conn;         // store.h
+class WriteTx;      // store.h
+struct WriteHooks;  // store.h
+
+/// Group-commit figures (Store::stats()).
+struct GroupCommitStats {
+  size_t batches = 0;             ///< transactions committed (or failed)
+  size_t jobs = 0;                ///< jobs run in them
+  size_t max_batch = 0;           ///< most jobs in one
+  size_t syncs = 0;               ///< fdatasync calls that made batches durable
+  size_t sync_us = 0;             ///< time spent in them, in microseconds
+  size_t checkpoints = 0;         ///< WAL checkpoints run, by either thread
+  size_t writer_checkpoints = 0;  ///< of those, run by the writer itself
+};
+
+class GroupCommit {
+ public:
+  using Job = std::function<Reply(WriteTx&)>;
+  using Done = std::function<void(Reply)>;
+  /// A committed batch's jobs: each one's `done`, and its reply.
+  struct Answers {
+    std::vector<Done> dones;
+    std::vector<Reply> replies;
+  };
+
+  /// A store's part in each batch, on the writer thread.
+  class Steps {
+   public:
+    virtual ~Steps() = default;
+    /// Opens the batch's transaction and reads the chain's head into *seq and
+    /// *hash. An error fails the batch: every job is answered with it.
+    virtual Status BeginBatch(std::int64_t* seq, std::string* hash) = 0;
+    /// The connection the batch runs on, once begun.
+    virtual Conn& BatchConnection() = 0;
+    /// Whether the log may hold appends made elsewhere since this store's last
+    /// commit; `head_moved`: the head is not where that commit left it.
+    virtual bool ForeignAppends(bool head_moved) { return head_moved; }
+    /// Commits the batch, whose jobs have moved the chain's head to seq/hash.
+    virtual Status CommitBatch(std::int64_t seq, const std::string& hash) = 0;
+    /// Undoes what is left of a batch that failed with `error` (`begun`: its
+    /// BeginBatch succeeded); its jobs are answered with the error after this.
+    virtual void AbandonBatch(const Status& error, bool begun) = 0;
+    /// Hands out a committed batch's answers: at once, or once it is durable.
+    virtual void Answer(Answers answers) = 0;
+  };
+
+  /// `steps`, `hooks` and `stats` outlive the writer (Stop).
+  GroupCommit(Steps* steps, const Clock& clock, const WriteHooks* hooks, GroupCommitStats* stats)
+      : steps_(steps), clock_(clock), hooks_(hooks), stats_(stats) {}
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+  ~GroupCommit() { Stop(); }
+
+  /// Starts the writer thread.
+  void Start();
+  /// Queues a job; `done` gets Unavailable at once when the writer is stopping or
+  /// refuses writes.
+  void Submit(Job job, Done done);
+  /// A write to the disk failed: what was committed may not be on it, so from now
+  /// on no job is taken and no batch begins, until the store is opened again.
+  void RefuseWrites();
+  /// Runs the jobs queued so far, then ends the thread; false when it had been
+  /// stopped before.
+  bool Stop();
+
+ private:
+  struct Pending {
+    Job job;
+    Done done;
+  };
+  void Loop();
+  /// Runs one job in its own savepoint.
+  Reply RunJob(Conn& conn, const Job& job);
+
+  static constexpr size_t kMaxBatch = 1024;
+  Steps* const steps_;
+  const Clock& clock_;
+  const WriteHooks* const hooks_;
+  GroupCommitStats* const stats_;  ///< batches, jobs, max_batch: the writer's
+  // The writer thread's.
+  std::string head_hash_;
+  std::int64_t head_seq_ = 0;
+  std::int64_t known_seq_ = -1;  ///< the head after this store's last commit
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  /// Submit wakes the writer only when it waits: a busy writer looks at the
+  /// queue before it waits again.
+  bool writer_waiting_ = false;
+  bool stopping_ = false;
+  bool refusing_ = false;  ///< RefuseWrites was called
+  std::thread thread_;
+};
+
+}  // namespace pingma::registry

@@ -1,0 +1,1 @@
+ALTER TABLE cylinders ADD COLUMN registered_at INTEGER

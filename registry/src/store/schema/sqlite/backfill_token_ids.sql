@@ -1,0 +1,1 @@
+UPDATE tokens SET id = 'tk-' || lower(hex(randomblob(6))) WHERE id IS NULL
