@@ -52,7 +52,7 @@ constexpr AddedColumn kAddedColumns[] = {
 };
 
 // Set once the fill-check counts hold every check of the log; a store whose
-// counting tables are new has them filled from the log at start-up (filling.cpp).
+// counting tables are new has them filled from the log at start-up (cases/fill_checks.cpp).
 
 static_assert(kEventBucketBits == 16, "events_by_code_time in the schema names the partition size");
 

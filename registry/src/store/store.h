@@ -92,7 +92,7 @@ struct Event {
 constexpr int kEventBucketBits = 16;
 
 /// The `meta` key that marks the regulator's fill-check counts as filled from the
-/// log; the store clears it when it creates their tables (filling.cpp fills them).
+/// log; the store clears it when it creates their tables (cases/fill_checks.cpp fills them).
 constexpr const char* kCheckCountsKey = "check_counts_complete";
 
 /// The id of a log entry that has no natural id of its own: "ev-<seq>".

@@ -225,7 +225,7 @@ CREATE INDEX IF NOT EXISTS hazards_by_company ON hazards(company_id, state, dead
 CREATE INDEX IF NOT EXISTS hazards_by_state ON hazards(state, deadline);
 -- ---- The regulator's reads (regulator.cpp) ----------------------------------------
 -- Fill checks per station and day (in the policy's zone), kept by each check
--- (filling.cpp), so that statistics cost days x stations, never the log. A check
+-- (fill_checks.cpp), so that statistics cost days x stations, never the log. A check
 -- a station decided offline counts on the day it was decided, refused when the
 -- station refused; offline_checks, offline_refused and disagreements (the offline
 -- checks the registry decided otherwise) count those among them. (Columns added
