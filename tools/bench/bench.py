@@ -320,19 +320,19 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
-def small_and_large_rounds(args, stores, what, work=None):
+def small_and_large_rounds(args, stores, what):
     """Serves stores["small"] and stores["large"] (each: db, token, cylinders) at once
     and appends to each one's "runs" the fill checks of alternating wrk rounds, so
     that the machine's drift falls on both alike. Each store's "start_mib" is its
     registry's peak memory once it listens (what reading the store back cost: the
-    clone window's sightings from the log's tail). A PostgreSQL store's secrets go
-    in a folder under `work`."""
+    clone window's sightings from the log's tail). A PostgreSQL store names its
+    secrets folder in "secrets"."""
     servers = {}
     try:
         for name, st in stores.items():
             argv = [args.registry, "serve", "--db", st["db"], "--listen", "127.0.0.1:0"]
             if "://" in st["db"]:
-                argv += ["--secrets-dir", os.path.join(work, f"{name}-secrets")]
+                argv += ["--secrets-dir", st["secrets"]]
             servers[name] = Server(argv)
             st["start_mib"] = peak_rss_mib(servers[name].proc.pid)
             log(f"{what}: the {name} store's registry listens; peak memory "
@@ -1548,10 +1548,13 @@ def bench_pg_large_store(args, work):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             log(f"  migrated in {time.monotonic() - start:.0f} s")
             pg.psql("VACUUM ANALYZE", db=name)
+            # migrate carries the SQLite store's customer-key fingerprint over: the
+            # same folder serves it.
             stores[name] = {"db": conninfo, "cylinders": cyl,
+                            "secrets": os.path.join(os.path.dirname(db), "pingma-secrets"),
                             "events": int(pg.psql("select count(*) from events", db=name)),
                             "token": token(registry, conninfo, "station", "ST-01"), "runs": []}
-        small_and_large_rounds(args, stores, "pg-large-store", work)
+        small_and_large_rounds(args, stores, "pg-large-store")
         # The start again with a one-minute clone window, which the seeded log (all
         # of it minutes old) lies outside: what a start reads back is the window's
         # tail of the log, never the log.
@@ -1560,8 +1563,7 @@ def bench_pg_large_store(args, work):
             json.dump({"clone_window_minutes": 1}, f)
         for name, st in stores.items():
             srv = Server([registry, "serve", "--db", st["db"], "--listen", "127.0.0.1:0",
-                          "--secrets-dir", os.path.join(work, f"{name}-secrets"),
-                          "--policy", policy])
+                          "--secrets-dir", st["secrets"], "--policy", policy])
             st["start_window_mib"] = peak_rss_mib(srv.proc.pid)
             srv.stop()
     print("## fill check on a large store, PostgreSQL")

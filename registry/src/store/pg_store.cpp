@@ -37,8 +37,7 @@ Status PgStore::Connect() {
 void PgStore::Close() {
   RunBeforeClose();
   group_commit_.Stop();
-  std::lock_guard<std::mutex> lock(readers_mu_);
-  readers_.clear();
+  readers_.Clear();
   writer_.reset();
 }
 
@@ -97,8 +96,7 @@ void PgStore::AbandonBatch(const Status& error, bool /*begun*/) {
       std::fprintf(stderr, "pingma-registry: lost PostgreSQL (%s); connecting again\n",
                    error.message().c_str());
       writer_.reset();
-      std::lock_guard<std::mutex> lock(readers_mu_);
-      readers_.clear();
+      readers_.Clear();
     }
   }
   // Whether a COMMIT whose answer was lost took effect is not known: the client
@@ -111,23 +109,17 @@ void PgStore::Answer(GroupCommit::Answers answers) {
 }
 
 Result<std::unique_ptr<Conn>> PgStore::AcquireReader() {
-  {
-    std::lock_guard<std::mutex> lock(readers_mu_);
-    if (!readers_.empty()) {
-      auto conn = std::move(readers_.back());
-      readers_.pop_back();
-      return conn;
-    }
-  }
-  auto db = sql::PgDatabase::Open(conninfo_);
-  if (!db.ok()) return db.status();
-  return std::make_unique<Conn>(std::move(*db));
+  return readers_.Acquire();
 }
 
 void PgStore::ReleaseReader(std::unique_ptr<Conn> conn) {
-  if (!conn->db().ok()) return;  // broken: the next read connects again
-  std::lock_guard<std::mutex> lock(readers_mu_);
-  readers_.push_back(std::move(conn));
+  readers_.Release(std::move(conn));
+}
+
+Result<std::unique_ptr<Conn>> PgStore::OpenReader() const {
+  auto db = sql::PgDatabase::Open(conninfo_);
+  if (!db.ok()) return db.status();
+  return std::make_unique<Conn>(std::move(*db));
 }
 
 }  // namespace pingma::registry

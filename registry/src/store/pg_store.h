@@ -49,7 +49,9 @@ class PgStore final : public Store, private GroupCommit::Steps {
 
  private:
   PgStore(std::string conninfo, const Clock& clock)
-      : conninfo_(std::move(conninfo)), clock_(clock) {}
+      : conninfo_(std::move(conninfo)), clock_(clock), readers_([this] { return OpenReader(); }) {}
+  /// A new read connection, for the pool.
+  Result<std::unique_ptr<Conn>> OpenReader() const;
   /// The writer's connection, made again after a failure.
   Status Connect();
   // The group commit's steps (group_commit.h): a batch locks the chain's head row
@@ -68,8 +70,7 @@ class PgStore final : public Store, private GroupCommit::Steps {
   bool failed_since_ = false;         ///< a batch failed after this store's last commit
   GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
-  std::mutex readers_mu_;
-  std::vector<std::unique_ptr<Conn>> readers_;
+  ReaderPool readers_;
 };
 
 }  // namespace pingma::registry

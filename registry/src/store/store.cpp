@@ -320,8 +320,7 @@ void SqliteStore::Close() {
   ckpt_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
   ckpt_db_.reset();
-  std::lock_guard<std::mutex> lock(readers_mu_);
-  readers_.clear();
+  readers_.Clear();
   writer_.reset();
 }
 
@@ -516,23 +515,18 @@ Status SqliteStore::SyncWal(int* fd) {
 }
 
 Result<std::unique_ptr<Conn>> SqliteStore::AcquireReader() {
-  {
-    std::lock_guard<std::mutex> lock(readers_mu_);
-    if (!readers_.empty()) {
-      auto conn = std::move(readers_.back());
-      readers_.pop_back();
-      return conn;
-    }
-  }
+  return readers_.Acquire();
+}
+
+void SqliteStore::ReleaseReader(std::unique_ptr<Conn> conn) {
+  readers_.Release(std::move(conn));
+}
+
+Result<std::unique_ptr<Conn>> SqliteStore::OpenReader() const {
   auto db = sql::SqliteDatabase::Open(path_, /*create=*/false, /*read_only=*/true);
   if (!db.ok()) return db.status();
   PINGMA_RETURN_IF_ERROR((*db)->Exec("PRAGMA cache_size=-65536"));  // 64 MiB
   return std::make_unique<Conn>(std::move(*db));
-}
-
-void SqliteStore::ReleaseReader(std::unique_ptr<Conn> conn) {
-  std::lock_guard<std::mutex> lock(readers_mu_);
-  readers_.push_back(std::move(conn));
 }
 
 }  // namespace pingma::registry

@@ -75,6 +75,42 @@ class Conn {
   std::unordered_map<std::string, std::unique_ptr<sql::Statement>> cache_;
 };
 
+/// The read connections a store keeps for reuse: one is taken for a read and given
+/// back after; a new one is opened by `open` when none is free, and one whose
+/// connection broke is dropped on its return. Thread-safe.
+class ReaderPool {
+ public:
+  using Open = std::function<Result<std::unique_ptr<Conn>>()>;
+  explicit ReaderPool(Open open) : open_(std::move(open)) {}
+
+  Result<std::unique_ptr<Conn>> Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        auto conn = std::move(free_.back());
+        free_.pop_back();
+        return conn;
+      }
+    }
+    return open_();
+  }
+  void Release(std::unique_ptr<Conn> conn) {
+    if (!conn->db().ok()) return;  // broken: the next read opens another
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(conn));
+  }
+  /// Closes the free connections (the store closes, or its server went away).
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.clear();
+  }
+
+ private:
+  Open open_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Conn>> free_;
+};
+
 /// One entry of the log.
 struct Event {
   std::string id;    ///< empty: Append names it EventId(seq)
@@ -252,7 +288,10 @@ class SqliteStore final : public Store, private GroupCommit::Steps {
   void ReleaseReader(std::unique_ptr<Conn> conn) override;
 
  private:
-  SqliteStore(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
+  SqliteStore(std::string path, const Clock& clock)
+      : path_(std::move(path)), clock_(clock), readers_([this] { return OpenReader(); }) {}
+  /// A new read-only connection, for the pool.
+  Result<std::unique_ptr<Conn>> OpenReader() const;
   Status Init();
   /// Reads the chain's last link.
   Status LoadHead(std::int64_t* seq, std::string* hash);
@@ -321,8 +360,7 @@ class SqliteStore final : public Store, private GroupCommit::Steps {
   std::function<void()> before_sync_;  ///< under sync_mu_
 
   sqlite3* writer_handle_ = nullptr;  ///< writer_'s connection, for its WAL hook and checkpoints
-  std::mutex readers_mu_;
-  std::vector<std::unique_ptr<Conn>> readers_;
+  ReaderPool readers_;
 
   std::mutex ckpt_mu_;
   std::mutex ckpt_run_mu_;  ///< held while a checkpoint runs
