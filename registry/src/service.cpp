@@ -16,9 +16,7 @@ const std::vector<Role> kNotCouriers = {kAdmin, kCompany, kStation, kInspector, 
 }  // namespace
 
 Service::Service(Store* store, Policy policy, const Clock* clock)
-    : store_(store),
-      policy_(std::move(policy)),
-      clock_(clock),
+    : policy_(std::move(policy)),
       tokens_(store, clock, policy_.utc_offset_minutes),
       router_(store, &tokens_),
       context_{store, &policy_, clock, &settings_},

@@ -34,7 +34,6 @@ class Service {
  public:
   Service(Store* store, Policy policy, const Clock* clock);
 
-  static constexpr size_t kMaxCachedCylinders = FillChecks::kMaxCachedCylinders;
   /// How many cylinders fill checks keep in memory; before the first request.
   void set_max_cached_cylinders(size_t n) { fill_checks_.set_max_cached_cylinders(n); }
 
@@ -77,19 +76,12 @@ class Service {
   /// thread.
   void SetChainCheck(json check) { audit_.SetChainCheck(std::move(check)); }
 
-  static constexpr size_t kReportsPerWindow = PublicPage::kReportsPerWindow;
-  static constexpr std::int64_t kReportWindowMs = PublicPage::kReportWindowMs;
-  static constexpr size_t kPhotosPerWindow = Pages::kPhotosPerWindow;
-  static constexpr size_t kPhotosWaiting = Pages::kPhotosWaiting;
-
  private:
   /// The route table: every endpoint of API.md, the roles that may call it, its
   /// body limit and the room that answers it.
   void AddRoutes();
 
-  Store* store_;
   Policy policy_;
-  const Clock* clock_;
   Settings settings_;
   BearerTokens tokens_;  ///< who each request speaks for
   Router router_;

@@ -322,7 +322,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "two IPv6 addresses of one /64 share the public
     service.Handle(request, [&promise](Reply r) { promise.set_value(std::move(r)); });
     return future.get().status;
   };
-  for (size_t i = 0; i < Service::kReportsPerWindow; ++i) {
+  for (size_t i = 0; i < PublicPage::kReportsPerWindow; ++i) {
     // Alternating addresses, all in 2001:db8:7:7::/64.
     CHECK(report(i % 2 ? "2001:db8:7:7::1" : "2001:db8:7:7:aaaa:bbbb:cccc:dddd") == 201);
   }
