@@ -94,7 +94,8 @@ void CourierRules(const HandoverFacts& in, Reasons* reasons) {
         fmt::format("courier {} is bound to vehicle {} ({}), not {}", cr.id, cr.vehicle_id,
                     cr.vehicle_plate, in.vehicle));
   }
-  if (std::find(cr.zones.begin(), cr.zones.end(), in.customer.district) == cr.zones.end()) {
+  if (!in.customer.in_zone_area &&
+      std::find(cr.zones.begin(), cr.zones.end(), in.customer.district) == cr.zones.end()) {
     Add(reasons, ReasonCode::kOutsideZone,
         fmt::format("district {} is not in courier {}'s zones", in.customer.district, cr.id));
   }

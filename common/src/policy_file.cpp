@@ -89,7 +89,8 @@ Status ReadPolicy(const json& root, Policy* p) {
       CheckKeys(root, "policy",
                 {"time_zone", "models", "design_life", "life_extension_max_years",
                  "tare_tolerance_kg", "clone_window_minutes", "regulator_service_life_years",
-                 "hazard_deadline_days", "contact_retention_days", "position_retention_days"}));
+                 "hazard_deadline_days", "contact_retention_days", "position_retention_days",
+                 "zone_exit_minutes", "handover_max_distance_m", "no_position_minutes"}));
   if (auto tz = root.find("time_zone"); tz != root.end()) {
     PINGMA_RETURN_IF_ERROR(CheckKeys(*tz, "time_zone", {"name", "utc_offset_minutes"}));
     PINGMA_RETURN_IF_ERROR(Read(*tz, "name", "time_zone", &p->time_zone));
@@ -143,6 +144,19 @@ Status ReadPolicy(const json& root, Policy* p) {
   }
   if (p->position_retention_days < 0) {
     return Status::Invalid("policy.position_retention_days must not be negative");
+  }
+  PINGMA_RETURN_IF_ERROR(Read(root, "zone_exit_minutes", "policy", &p->zone_exit_minutes));
+  PINGMA_RETURN_IF_ERROR(
+      Read(root, "handover_max_distance_m", "policy", &p->handover_max_distance_m));
+  PINGMA_RETURN_IF_ERROR(Read(root, "no_position_minutes", "policy", &p->no_position_minutes));
+  if (p->zone_exit_minutes < 0) {
+    return Status::Invalid("policy.zone_exit_minutes must not be negative");
+  }
+  if (p->handover_max_distance_m <= 0) {
+    return Status::Invalid("policy.handover_max_distance_m must be positive");
+  }
+  if (p->no_position_minutes <= 0) {
+    return Status::Invalid("policy.no_position_minutes must be positive");
   }
   if (p->life_extension_max_years < 0) {
     return Status::Invalid("policy.life_extension_max_years must not be negative");
@@ -199,6 +213,9 @@ std::string PolicyToJson(const Policy& p) {
       {"hazard_deadline_days", p.hazard_deadline_days},
       {"contact_retention_days", p.contact_retention_days},
       {"position_retention_days", p.position_retention_days},
+      {"zone_exit_minutes", p.zone_exit_minutes},
+      {"handover_max_distance_m", p.handover_max_distance_m},
+      {"no_position_minutes", p.no_position_minutes},
   };
   return root.dump(2);
 }

@@ -351,6 +351,12 @@ std::vector<RuleRow> RuleRows() {
       {"courier with no zones",
        [](HandoverFacts& f) { f.courier.zones.clear(); },
        {R::kOutsideZone}},
+      {"district outside the zones, location in one of their areas",
+       [](HandoverFacts& f) {
+         f.customer.district = "Suiyang";
+         f.customer.in_zone_area = true;
+       },
+       kNone},
       {"district differs only in case",
        [](HandoverFacts& f) { f.customer.district = "xiayi"; },
        {R::kOutsideZone}},

@@ -36,6 +36,9 @@ void CheckSamePolicy(const Policy& actual, const Policy& expected) {
   CHECK(actual.hazard_deadline_days == expected.hazard_deadline_days);
   CHECK(actual.contact_retention_days == expected.contact_retention_days);
   CHECK(actual.position_retention_days == expected.position_retention_days);
+  CHECK(actual.zone_exit_minutes == expected.zone_exit_minutes);
+  CHECK(actual.handover_max_distance_m == expected.handover_max_distance_m);
+  CHECK(actual.no_position_minutes == expected.no_position_minutes);
   CHECK(actual.models.size() == expected.models.size());
   for (const auto& [name, rule] : expected.models) {
     CAPTURE(name);
@@ -128,6 +131,12 @@ TEST_CASE("ParsePolicy: any subset overrides the defaults") {
        [](Policy& p) { p.contact_retention_days = 0; }},
       {"positions kept a year", R"({"position_retention_days": 365})",
        [](Policy& p) { p.position_retention_days = 365; }},
+      {"zone exits alerted at the second position outside", R"({"zone_exit_minutes": 0})",
+       [](Policy& p) { p.zone_exit_minutes = 0; }},
+      {"handovers within a metre", R"({"handover_max_distance_m": 1})",
+       [](Policy& p) { p.handover_max_distance_m = 1; }},
+      {"positions expected every minute", R"({"no_position_minutes": 1})",
+       [](Policy& p) { p.no_position_minutes = 1; }},
       {"the documented example",
        R"({"time_zone": {"name": "Asia/Shanghai", "utc_offset_minutes": 480},
            "models": {"YSP35.5": {"inspection_interval_years": 4, "min_fill_kg": 14.1,
@@ -225,6 +234,18 @@ TEST_CASE("ParsePolicy: errors name the offending key") {
        R"({"contact_retention_days": -1})",
        StatusCode::kInvalid,
        {"contact_retention_days"}},
+      {"negative zone exit",
+       R"({"zone_exit_minutes": -1})",
+       StatusCode::kInvalid,
+       {"zone_exit_minutes"}},
+      {"handover distance of zero",
+       R"({"handover_max_distance_m": 0})",
+       StatusCode::kInvalid,
+       {"handover_max_distance_m"}},
+      {"no position window of zero",
+       R"({"no_position_minutes": 0})",
+       StatusCode::kInvalid,
+       {"no_position_minutes"}},
       {"position retention as a string",
        R"({"position_retention_days": "183"})",
        StatusCode::kInvalid,

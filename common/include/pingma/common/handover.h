@@ -39,7 +39,9 @@ struct CourierFacts {
   std::string company_id;
   std::string vehicle_id;
   std::string vehicle_plate;
-  std::vector<std::string> zones;  ///< the districts of its fixed delivery range
+  /// Its fixed delivery range: district names, or ids of areas drawn on the map
+  /// (DOMAIN.md "Where deliveries go").
+  std::vector<std::string> zones;
 };
 
 /// The real-name customer (实名购气) and the site a cylinder goes to.
@@ -51,6 +53,9 @@ struct CustomerFacts {
   bool semi_basement = false;
   bool cylinder_room = false;  ///< a restaurant's dedicated cylinder room (气瓶间)
   bool outdoor = false;
+  /// Its location lies within an area its courier's zones name (the registry
+  /// looks; false without a location).
+  bool in_zone_area = false;
 };
 
 /// Everything a handover decision depends on. A delivery reads the cylinder's

@@ -46,6 +46,16 @@ struct Policy {
   /// Days positions are kept, a handover's place among them (DOMAIN.md "Where
   /// deliveries go").
   int position_retention_days = 183;
+  /// A vehicle outside every area of its courier's zones for longer than this, by
+  /// its positions' own times, raises one zone_exit alert (DOMAIN.md "Where
+  /// deliveries go").
+  int zone_exit_minutes = 5;
+  /// A handover recorded farther than this from its customer's location raises
+  /// handover_away.
+  int handover_max_distance_m = 500;
+  /// A handover whose vehicle sent no position in this many minutes before it
+  /// raises no_position.
+  int no_position_minutes = 15;
 
   /// DOMAIN.md's figures.
   static Policy Defaults();
