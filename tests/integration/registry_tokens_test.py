@@ -402,9 +402,17 @@ class OldStoreTest(unittest.TestCase):
             for column in self.COLUMNS:
                 reg.execute("ALTER TABLE tokens DROP COLUMN " + column)
             if STORE == "postgresql":
-                # Schema version 2: the migrations after it (the tokens' columns, then
-                # personal_data) run again at start.
+                # Schema version 2: the migrations after it (the tokens' columns,
+                # personal_data, delivery supervision) run again at start.
                 reg.execute("DROP TABLE personal_data")
+                for table in ("areas", "terminals", "positions", "vehicle_positions",
+                              "alerts"):
+                    reg.execute("DROP TABLE " + table)
+                reg.execute("DROP INDEX couriers_by_vehicle")
+                reg.execute("DROP INDEX vehicles_by_terminal")
+                for table, column in (("vehicles", "terminal_phone"), ("customers", "lat"),
+                                      ("customers", "lon")):
+                    reg.execute("ALTER TABLE %s DROP COLUMN %s" % (table, column))
                 reg.execute("DELETE FROM schema_migrations WHERE version >= 3")
             self.assertEqual(reg.query("SELECT count(*) AS n FROM tokens")[0][0], 3)
             reg.start()

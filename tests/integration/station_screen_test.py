@@ -187,7 +187,11 @@ class Blocked(ScreenCase):
                          [])
 
         # Acknowledged on the screen: the alarm stops, and so do the buzzer and red lamp.
-        b.tile().find_element(By.CSS_SELECTOR, "button.ack").click()
+        # (The tile is drawn again as the weight moves: a button found just before a
+        # draw is gone by the click, and is found again.)
+        b.wait("the acknowledgement clicked",
+               lambda: b.tile().find_element(By.CSS_SELECTOR, "button.ack").click() or True,
+               timeout=2.0)
         b.wait("the alarm to stop", lambda: not b.probe()["alarm"], timeout=2.0)
         stopped = b.probe()["beeps"]
         time.sleep(1.0)
