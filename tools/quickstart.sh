@@ -132,8 +132,8 @@ if [ "$cmd" = fuzz ]; then
   cmake -S "$root" -B "$fuzz_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINGMA_FUZZ=ON -DPINGMA_BUILD_TESTS=OFF >/dev/null
   cmake --build "$fuzz_dir" -j "$jobs" --target scan_fuzz policy_fuzz calendar_fuzz service_fuzz image_fuzz \
-    line_framer_fuzz json_doc_fuzz
-  for name in scan policy calendar service image line_framer json_doc; do
+    line_framer_fuzz json_doc_fuzz area_fuzz jt808_codec_fuzz
+  for name in scan policy calendar service image line_framer json_doc area jt808_codec; do
     echo "==> fuzzing ${name} for ${FUZZ_SECONDS:-60} s"
     corpus=$(mktemp -d)
     max_len=4096

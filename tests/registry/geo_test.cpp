@@ -357,6 +357,28 @@ TEST_CASE("a comb of 100,000 positions with long teeth is checked (a sweep, not 
         std::string::npos);
 }
 
+TEST_CASE("20,000 holes meeting at one point: a fan, then two of its blades crossed") {
+  std::vector<json> rings = {Box(115, 39, 117, 41)};
+  const int n = 20'000;
+  for (int i = 0; i < n; ++i) {
+    const double a = 2 * M_PI * i / n;
+    const double b = a + 2 * M_PI * 0.6 / n;
+    rings.push_back(Ring({{116, 40},
+                          {116 + 0.5 * std::cos(a), 40 + 0.5 * std::sin(a)},
+                          {116 + 0.5 * std::cos(b), 40 + 0.5 * std::sin(b)}}));
+  }
+  const Area fan = Parse(Polygon(rings));
+  CHECK(fan.Covers(116, 40));      // where they meet: on every hole's boundary
+  CHECK(fan.Covers(116.9, 40.9));  // outside the fan
+  CHECK_FALSE(fan.Covers(116.4, 40.0 + 0.4 * M_PI * 0.3 / n));  // inside a blade
+  // Blade 10 swung round to cross blade 9000 at the centre.
+  const double a = 2 * M_PI * 9000.3 / n;
+  rings[11] = Ring({{116, 40},
+                    {116 + 0.5 * std::cos(a), 40 + 0.5 * std::sin(a)},
+                    {116 - 0.5 * std::cos(a), 40 - 0.5 * std::sin(a) + 0.01}});
+  CHECK(ErrorOf(Polygon(rings)).rfind("INVALID: geometry.coordinates[", 0) == 0);
+}
+
 // The points around a vertex or an edge: on it, and one grid step off each way.
 struct Probe {
   double lon;
@@ -465,6 +487,47 @@ TEST_CASE("points a hair beside a long edge, where floating point cannot tell th
                                {FromGrid(far.x), FromGrid(far.y)}})})) == "OK");
 }
 
+TEST_CASE("edges along the index's cell borders and through their corners") {
+  // A square whose box the index cuts into cells of c grid steps (16 a side), with a
+  // hole whose sides lie on cell borders and a diamond hole whose edges pass through
+  // cell corners; then every half-cell point, and a step beside each, against the
+  // plain test.
+  const std::int64_t c = std::int64_t{1} << 24;
+  const std::int64_t x0 = ToGrid(116);
+  const std::int64_t y0 = ToGrid(39);
+  auto at = [&](std::int64_t i, std::int64_t j) {
+    return std::pair(FromGrid(x0 + i), FromGrid(y0 + j));
+  };
+  const std::int64_t w = 16 * c - 16;  // the box's width in steps, less one
+  const Area area = Parse(Polygon(
+      {Ring({at(0, 0), at(w, 0), at(w, w), at(0, w)}),
+       Ring({at(2 * c, 2 * c), at(6 * c, 2 * c), at(6 * c, 5 * c), at(2 * c, 5 * c)}),
+       Ring({at(8 * c, 10 * c), at(11 * c, 7 * c), at(14 * c, 10 * c), at(11 * c, 13 * c)})}));
+  std::vector<std::pair<std::string, Area>> one;
+  one.emplace_back("square", area);
+  const auto index = *AreaIndex::Build(std::move(one));
+  int disagreements = 0;
+  int covered = 0;
+  for (std::int64_t i = 0; i <= 32; ++i) {
+    for (std::int64_t j = 0; j <= 32; ++j) {
+      for (const auto& [dx, dy] : {std::pair<int, int>{0, 0}, {1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
+        const auto [lon, lat] = at(i * c / 2 + dx, j * c / 2 + dy);
+        const bool plain = area.Covers(lon, lat);
+        covered += plain;
+        if (index->Covers("square", lon, lat) != plain && ++disagreements <= 5) {
+          FAIL_CHECK("at half-cell (" << i << ", " << j << ") + (" << dx << ", " << dy
+                                      << "): plain says " << plain);
+        }
+      }
+    }
+  }
+  CHECK(disagreements == 0);
+  CHECK(covered > 3000);
+  // On the diamond's edge, at a cell corner, and a step inside the diamond there.
+  CHECK(index->Covers("square", at(9 * c, 9 * c).first, at(9 * c, 9 * c).second));
+  CHECK_FALSE(index->Covers("square", at(9 * c + 1, 9 * c).first, at(9 * c + 1, 9 * c).second));
+}
+
 TEST_CASE("the index: adjacent areas, multipolygons, unknown ids, bad points") {
   std::vector<std::pair<std::string, Area>> areas;
   // West and east share the edge x = 116.5; the triangle's hypotenuse is diagonal.
@@ -547,9 +610,10 @@ TEST_CASE("the index agrees with the plain test on random shapes and points") {
   std::uniform_real_distribution<double> ux(116.0, 117.0);
   std::uniform_real_distribution<double> uy(39.5, 40.5);
   std::uniform_int_distribution<int> vertices(8, 300);
-  for (int i = 0; i < 150; ++i) {
-    const auto rings =
-        Blob(rng, ux(rng), uy(rng), 0.02 + 0.1 * (i % 7) / 7, vertices(rng), i % 3 == 0);
+  for (int i = 0; i < 160; ++i) {
+    // Most areas well under a degree across; every sixteenth some degrees across.
+    const double radius = i % 16 == 15 ? 0.6 + 0.2 * (i % 5) : 0.02 + 0.1 * (i % 7) / 7;
+    const auto rings = Blob(rng, ux(rng), uy(rng), radius, vertices(rng), i % 3 == 0);
     json geometry = Polygon(rings);
     if (i % 5 == 0) {
       geometry =

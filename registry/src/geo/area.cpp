@@ -282,7 +282,7 @@ class PolygonCheck {
   Status CheckNesting() const;
 
   // "geometry.coordinates[2]: hole crosses the shell (geometry.coordinates[0])" and
-  // the like, for rings a and b; a is the ring named first.
+  // the like, for rings a and b, the later of the two named first (a hole).
   std::string Between(std::uint32_t a, std::uint32_t b, const char* verb) const;
   Status Crossing(std::uint32_t e1, std::uint32_t e2, const std::string& where) const;
 
@@ -295,6 +295,8 @@ class PolygonCheck {
   std::vector<std::int64_t> around_;  // the ring just around each ring, -1 for none
   std::vector<Direction> dirs_;
   std::vector<std::uint32_t> starting_;
+  std::vector<std::uint32_t> open_;
+  std::vector<bool> met_;  // by ring, while one vertex is looked at
 };
 
 std::string PolygonCheck::Between(std::uint32_t a, std::uint32_t b, const char* verb) const {
@@ -364,8 +366,9 @@ Status PolygonCheck::Insert(std::uint32_t e) {
 // The vertices_[from, to) share one point p.
 Status PolygonCheck::LookAtVertex(std::size_t from, std::size_t to) {
   const GridPoint p = vertices_[from].p;
-  const std::string point = rings_[vertices_[from].ring].At(vertices_[from].k);
-  const std::string at = "at " + point;
+  // Where, for a message: p as the caller wrote it.
+  auto point = [&] { return rings_[vertices_[from].ring].At(vertices_[from].k); };
+  auto at = [&] { return "at " + point(); };
 
   // 1. Edges that end here leave the line.
   for (std::size_t i = from; i < to; ++i) {
@@ -378,7 +381,7 @@ Status PolygonCheck::LookAtVertex(std::size_t from, std::size_t to) {
   const auto [lo, hi] = line_.equal_range(p);
   std::uint32_t passing = kNone;
   for (auto it = lo; it != hi; ++it) {
-    if (passing != kNone) return Crossing(passing, *it, at);
+    if (passing != kNone) return Crossing(passing, *it, at());
     passing = *it;
   }
 
@@ -413,20 +416,20 @@ Status PolygonCheck::LookAtVertex(std::size_t from, std::size_t to) {
   if (dirs_.size() == 2) {
     if (same_way(dirs_[0], dirs_[1])) return doubles_back(dirs_[0]);
   } else {
-    // A ring here twice touches itself.
-    for (std::size_t i = 0; i < dirs_.size(); i += 2) {
-      for (std::size_t j = i + 2; j < dirs_.size(); j += 2) {
-        if (dirs_[i].ring != dirs_[j].ring) continue;
-        const RingInput& ring = rings_[dirs_[i].ring];
-        if (dirs_[j].vertex == kNone) {
-          return Status::Invalid(fmt::format(
-              "{}: ring touches itself: position {} {} lies on edge {}", ring.path,
-              ring.first[dirs_[i].vertex], ring.At(dirs_[i].vertex), GivenEdge(dirs_[j].edge)));
-        }
-        return Status::Invalid(fmt::format(
-            "{}: ring touches itself: positions {} and {} are both {}", ring.path,
-            ring.first[dirs_[i].vertex], ring.first[dirs_[j].vertex], ring.At(dirs_[i].vertex)));
-      }
+    // A ring here twice touches itself. Vertices at one point come sorted by ring.
+    for (std::size_t i = from + 1; i < to; ++i) {
+      if (vertices_[i].ring != vertices_[i - 1].ring) continue;
+      const RingInput& ring = rings_[vertices_[i].ring];
+      return Status::Invalid(fmt::format("{}: ring touches itself: positions {} and {} are both {}",
+                                         ring.path, ring.first[vertices_[i - 1].k],
+                                         ring.first[vertices_[i].k], point()));
+    }
+    for (std::size_t i = from; passing != kNone && i < to; ++i) {
+      if (vertices_[i].ring != edges_[passing].ring) continue;
+      const RingInput& ring = rings_[vertices_[i].ring];
+      return Status::Invalid(fmt::format("{}: ring touches itself: position {} {} lies on edge {}",
+                                         ring.path, ring.first[vertices_[i].k], point(),
+                                         GivenEdge(passing)));
     }
     // Around p counter-clockwise from +x: no two rings may leave p the same way,
     // and no ring may separate another's two directions (they would cross).
@@ -446,20 +449,22 @@ Status PolygonCheck::LookAtVertex(std::size_t from, std::size_t to) {
       return Status::Invalid(
           fmt::format("{}: its edge {} and that ring's edge {} overlap from {}",
                       Between(a.ring, b.ring, "shares part of its boundary with"),
-                      GivenEdge(dl.edge), GivenEdge(dother.edge), point));
+                      GivenEdge(dl.edge), GivenEdge(dother.edge), point()));
     }
-    std::vector<std::uint32_t> open;  // rings met once, innermost last
-    std::vector<std::uint32_t> seen;
+    // Each ring is met twice going round; met again while another ring met since is
+    // still open, the two interleave.
+    open_.clear();
     for (const Direction& d : dirs_) {
-      if (!open.empty() && open.back() == d.ring) {
-        open.pop_back();
-      } else if (std::find(seen.begin(), seen.end(), d.ring) != seen.end()) {
-        return Status::Invalid(Between(d.ring, open.back(), "crosses") + " " + at);
+      if (!met_[d.ring]) {
+        met_[d.ring] = true;
+        open_.push_back(d.ring);
+      } else if (open_.back() == d.ring) {
+        open_.pop_back();
       } else {
-        open.push_back(d.ring);
-        seen.push_back(d.ring);
+        return Status::Invalid(Between(d.ring, open_.back(), "crosses") + " " + at());
       }
     }
+    for (const Direction& d : dirs_) met_[d.ring] = false;
   }
 
   // 4. Edges that begin here join the line.
@@ -534,6 +539,7 @@ Status PolygonCheck::Run() {
   }
   where_.resize(total);
   around_.assign(rings_.size(), -1);
+  met_.assign(rings_.size(), false);
   std::sort(vertices_.begin(), vertices_.end(), [](const Vertex& a, const Vertex& b) {
     if (a.p != b.p) return a.p < b.p;
     return a.ring != b.ring ? a.ring < b.ring : a.k < b.k;

@@ -31,6 +31,21 @@ std::uint64_t HilbertIndex(std::uint32_t x, std::uint32_t y) {
   return d;
 }
 
+// Whether the closed segment a-b meets the closed box. Exact.
+bool SegmentMeetsBox(GridPoint a, GridPoint b, const GridBox& box) {
+  if (std::max(a.x, b.x) < box.min_x || std::min(a.x, b.x) > box.max_x ||
+      std::max(a.y, b.y) < box.min_y || std::min(a.y, b.y) > box.max_y) {
+    return false;
+  }
+  // The boxes overlap: the segment meets the box unless its line leaves all four
+  // corners strictly on one side.
+  const int o1 = Orient(a, b, {box.min_x, box.min_y});
+  const int o2 = Orient(a, b, {box.max_x, box.min_y});
+  const int o3 = Orient(a, b, {box.max_x, box.max_y});
+  const int o4 = Orient(a, b, {box.min_x, box.max_y});
+  return !((o1 > 0 && o2 > 0 && o3 > 0 && o4 > 0) || (o1 < 0 && o2 < 0 && o3 < 0 && o4 < 0));
+}
+
 // A few area numbers on the stack, more on the heap.
 class AreaHits {
  public:
@@ -83,74 +98,124 @@ Result<std::shared_ptr<const AreaIndex>> AreaIndex::Build(
     for (const Polygon& polygon : areas[i].second.polygons()) index->Prepare(polygon, i);
   }
   index->BuildTree();
+  index->slab_start_.shrink_to_fit();
+  index->narrow_.shrink_to_fit();
+  index->wide_.shrink_to_fit();
   return std::shared_ptr<const AreaIndex>(std::move(index));
 }
 
 void AreaIndex::Prepare(const Polygon& polygon, std::uint32_t area) {
+  const GridBox& box = polygon.box;
   PreparedPolygon prepared;
-  prepared.box = polygon.box;
-  prepared.area = area;
-  prepared.vertex_base = vertices_.size();
-  prepared.slab_base = slab_start_.size();
-  prepared.entry_base = entries_.size();
+  prepared.first_slab = static_cast<std::uint32_t>(slab_start_.size());
+  prepared.narrow = static_cast<std::uint64_t>(box.max_x - box.min_x) <= UINT32_MAX &&
+                    static_cast<std::uint64_t>(box.max_y - box.min_y) <= UINT32_MAX;
+  prepared.first_edge = prepared.narrow ? narrow_.size() : wide_.size();
 
   // The edges, and how far they reach north and south in all.
-  std::vector<std::uint32_t> starts;  // j for each edge (j, j + 1), counted from vertex_base
+  std::vector<WideEdge> edges;
   long double reach = 0;
   for (const auto& ring : polygon.rings) {
-    const auto base = static_cast<std::uint32_t>(vertices_.size() - prepared.vertex_base);
     for (std::size_t k = 0; k + 1 < ring.size(); ++k) {
-      starts.push_back(base + static_cast<std::uint32_t>(k));
+      edges.push_back({ring[k], ring[k + 1]});
       reach += static_cast<long double>(std::llabs(ring[k + 1].y - ring[k].y));
     }
-    vertices_.insert(vertices_.end(), ring.begin(), ring.end());
   }
-  const GridPoint* v = vertices_.data() + prepared.vertex_base;
 
-  // As many slabs as edges, unless edges are so long north to south that an edge
+  // A slab for every 4 edges, unless edges are so long north to south that an edge
   // would sit in more than about 2 slabs on average; then fewer (the memory stays
-  // within 4 entries an edge).
-  const std::int64_t height = polygon.box.max_y - polygon.box.min_y + 1;
-  const auto edges = static_cast<long double>(starts.size());
-  long double slabs = std::min(edges, 2 * edges * static_cast<long double>(height) / (reach + 1));
+  // within 3 or so copies an edge).
+  const std::int64_t height = box.max_y - box.min_y + 1;
+  const auto count = static_cast<long double>(edges.size());
+  long double slabs = std::min(count / 4, count * static_cast<long double>(height) / (reach + 1));
   slabs = std::clamp(slabs, 1.0L, static_cast<long double>(height));
   prepared.slab_height =
       (height + static_cast<std::int64_t>(slabs) - 1) / static_cast<std::int64_t>(slabs);
   prepared.slab_count =
       static_cast<std::uint32_t>((height + prepared.slab_height - 1) / prepared.slab_height);
-
   auto slab_of = [&](std::int64_t y) {
-    return static_cast<std::uint32_t>((y - polygon.box.min_y) / prepared.slab_height);
+    return static_cast<std::uint32_t>((y - box.min_y) / prepared.slab_height);
   };
-  std::vector<std::uint32_t> count(prepared.slab_count + 1, 0);
-  for (const std::uint32_t j : starts) {
-    const auto [lo, hi] = std::minmax(v[j].y, v[j + 1].y);
-    for (std::uint32_t s = slab_of(lo); s <= slab_of(hi); ++s) ++count[s + 1];
+  std::vector<std::uint32_t> start(prepared.slab_count + 1, 0);
+  for (const WideEdge& e : edges) {
+    const auto [lo, hi] = std::minmax(e.a.y, e.b.y);
+    for (std::uint32_t s = slab_of(lo); s <= slab_of(hi); ++s) ++start[s + 1];
   }
-  std::partial_sum(count.begin(), count.end(), count.begin());
-  const std::size_t total = count.back();
-  slab_start_.insert(slab_start_.end(), count.begin(), count.end());
-  entries_.resize(prepared.entry_base + total);
-  std::uint32_t* slab_entries = entries_.data() + prepared.entry_base;
-  for (const std::uint32_t j : starts) {
-    const auto [lo, hi] = std::minmax(v[j].y, v[j + 1].y);
-    for (std::uint32_t s = slab_of(lo); s <= slab_of(hi); ++s) slab_entries[count[s]++] = j;
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<WideEdge> in_slabs(start.back());
+  std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
+  for (const WideEdge& e : edges) {
+    const auto [lo, hi] = std::minmax(e.a.y, e.b.y);
+    for (std::uint32_t s = slab_of(lo); s <= slab_of(hi); ++s) in_slabs[fill[s]++] = e;
   }
   // East end first, so that a lookup stops at the first edge wholly west of it.
   for (std::uint32_t s = 0; s < prepared.slab_count; ++s) {
-    const std::uint32_t* first = slab_start_.data() + prepared.slab_base + s;
-    std::sort(slab_entries + first[0], slab_entries + first[1],
-              [v](std::uint32_t a, std::uint32_t b) {
-                return std::max(v[a].x, v[a + 1].x) > std::max(v[b].x, v[b + 1].x);
+    std::sort(in_slabs.begin() + start[s], in_slabs.begin() + start[s + 1],
+              [](const WideEdge& a, const WideEdge& b) {
+                return std::max(a.a.x, a.b.x) > std::max(b.a.x, b.b.x);
               });
   }
+  slab_start_.insert(slab_start_.end(), start.begin(), start.end());
+  for (const WideEdge& e : in_slabs) {
+    if (prepared.narrow) {
+      narrow_.push_back({static_cast<std::uint32_t>(e.a.x - box.min_x),
+                         static_cast<std::uint32_t>(e.a.y - box.min_y),
+                         static_cast<std::uint32_t>(e.b.x - box.min_x),
+                         static_cast<std::uint32_t>(e.b.y - box.min_y)});
+    } else {
+      wide_.push_back(e);
+    }
+  }
+
+  // The raster: a cell any edge meets is mixed; any other is wholly inside or wholly
+  // outside, as its south-west corner is.
+  prepared.cell_width = (box.max_x - box.min_x + kRaster) / kRaster;
+  prepared.cell_height = (box.max_y - box.min_y + kRaster) / kRaster;
+  auto cell_box = [&](int i, int j) {
+    return GridBox{box.min_x + i * prepared.cell_width, box.min_y + j * prepared.cell_height,
+                   box.min_x + (i + 1) * prepared.cell_width,
+                   box.min_y + (j + 1) * prepared.cell_height};
+  };
+  std::array<std::uint8_t, kRaster * kRaster> cells{};
+  constexpr std::uint8_t kOutside = 0, kInside = 1, kMixed = 2;
+  for (const WideEdge& e : edges) {
+    // The cells whose closed boxes the edge's box meets, then each exactly.
+    const auto [x0, x1] = std::minmax(e.a.x, e.b.x);
+    const auto [y0, y1] = std::minmax(e.a.y, e.b.y);
+    const auto i0 =
+        static_cast<int>(std::max<std::int64_t>(0, (x0 - box.min_x) / prepared.cell_width - 1));
+    const auto i1 = static_cast<int>(
+        std::min<std::int64_t>(kRaster - 1, (x1 - box.min_x) / prepared.cell_width));
+    const auto j0 =
+        static_cast<int>(std::max<std::int64_t>(0, (y0 - box.min_y) / prepared.cell_height - 1));
+    const auto j1 = static_cast<int>(
+        std::min<std::int64_t>(kRaster - 1, (y1 - box.min_y) / prepared.cell_height));
+    for (int j = j0; j <= j1; ++j) {
+      for (int i = i0; i <= i1; ++i) {
+        if (SegmentMeetsBox(e.a, e.b, cell_box(i, j))) cells[j * kRaster + i] = kMixed;
+      }
+    }
+  }
+  for (int j = 0; j < kRaster; ++j) {
+    for (int i = 0; i < kRaster; ++i) {
+      std::uint8_t& cell = cells[j * kRaster + i];
+      const GridPoint corner{cell_box(i, j).min_x, cell_box(i, j).min_y};
+      if (cell != kMixed) {
+        cell = box.Contains(corner) && SlabsCover(prepared, box, corner) ? kInside : kOutside;
+      }
+      prepared.raster[(j * kRaster + i) / 4] |=
+          static_cast<std::uint8_t>(cell << (2 * ((j * kRaster + i) % 4)));
+    }
+  }
+  boxes_.push_back(box);
   polygons_.push_back(prepared);
+  area_of_.push_back(area);
 }
 
 void AreaIndex::BuildTree() {
   if (polygons_.empty()) return;
   GridBox all;
-  for (const PreparedPolygon& p : polygons_) all.Add(p.box);
+  for (const GridBox& b : boxes_) all.Add(b);
   // Box centres onto a 2^16 grid over all of them, then along the Hilbert curve.
   const long double width = static_cast<long double>(all.max_x - all.min_x) + 1;
   const long double height = static_cast<long double>(all.max_y - all.min_y) + 1;
@@ -159,7 +224,7 @@ void AreaIndex::BuildTree() {
   };
   std::vector<std::pair<std::uint64_t, std::uint32_t>> order(polygons_.size());
   for (std::uint32_t i = 0; i < polygons_.size(); ++i) {
-    const GridBox& b = polygons_[i].box;
+    const GridBox& b = boxes_[i];
     const long double cx = (static_cast<long double>(b.min_x - all.min_x) +
                             static_cast<long double>(b.max_x - all.min_x)) /
                            2;
@@ -169,10 +234,17 @@ void AreaIndex::BuildTree() {
     order[i] = {HilbertIndex(cell(cx, width), cell(cy, height)), i};
   }
   std::sort(order.begin(), order.end());
-  std::vector<PreparedPolygon> sorted;
-  sorted.reserve(polygons_.size());
-  for (const auto& [key, i] : order) sorted.push_back(polygons_[i]);
-  polygons_ = std::move(sorted);
+  std::vector<GridBox> boxes;
+  std::vector<PreparedPolygon> polygons;
+  std::vector<std::uint32_t> area_of;
+  for (const auto& [key, i] : order) {
+    boxes.push_back(boxes_[i]);
+    polygons.push_back(polygons_[i]);
+    area_of.push_back(area_of_[i]);
+  }
+  boxes_ = std::move(boxes);
+  polygons_ = std::move(polygons);
+  area_of_ = std::move(area_of);
 
   // Leaves over runs of kNodeSize polygons, then each level over runs of the one
   // below, until one node remains.
@@ -181,7 +253,7 @@ void AreaIndex::BuildTree() {
     node.first = i;
     node.count =
         std::min<std::uint32_t>(kNodeSize, static_cast<std::uint32_t>(polygons_.size()) - i);
-    for (std::uint32_t k = 0; k < node.count; ++k) node.box.Add(polygons_[i + k].box);
+    for (std::uint32_t k = 0; k < node.count; ++k) node.box.Add(boxes_[i + k]);
     nodes_.push_back(node);
   }
   leaf_count_ = nodes_.size();
@@ -200,28 +272,46 @@ void AreaIndex::BuildTree() {
   }
 }
 
-bool AreaIndex::PolygonCovers(const PreparedPolygon& polygon, GridPoint p) const {
-  const auto s = static_cast<std::size_t>((p.y - polygon.box.min_y) / polygon.slab_height);
-  const GridPoint* v = vertices_.data() + polygon.vertex_base;
-  const std::uint32_t* start = slab_start_.data() + polygon.slab_base + s;
-  const std::uint32_t* entry = entries_.data() + polygon.entry_base;
+bool AreaIndex::SlabsCover(const PreparedPolygon& polygon, const GridBox& box, GridPoint p) const {
+  const std::uint32_t* start =
+      slab_start_.data() + polygon.first_slab + (p.y - box.min_y) / polygon.slab_height;
   bool inside = false;
-  for (std::uint32_t i = start[0]; i < start[1]; ++i) {
-    const std::uint32_t j = entry[i];
-    const GridPoint a = v[j];
-    const GridPoint b = v[j + 1];
-    if (std::max(a.x, b.x) < p.x) break;  // this one and the rest lie west of p
-    switch (EdgeAgainstRay(a, b, p)) {
-      case EdgeToRay::kOnEdge:
-        return true;
-      case EdgeToRay::kCrosses:
-        inside = !inside;
-        break;
-      case EdgeToRay::kApart:
-        break;
+  auto walk = [&](auto edge_at) {
+    for (std::uint32_t i = start[0]; i < start[1]; ++i) {
+      const auto [a, b] = edge_at(i);
+      if (std::max(a.x, b.x) < p.x) break;  // this one and the rest lie west of p
+      switch (EdgeAgainstRay(a, b, p)) {
+        case EdgeToRay::kOnEdge:
+          return true;
+        case EdgeToRay::kCrosses:
+          inside = !inside;
+          break;
+        case EdgeToRay::kApart:
+          break;
+      }
     }
+    return inside;
+  };
+  if (polygon.narrow) {
+    const NarrowEdge* edges = narrow_.data() + polygon.first_edge;
+    return walk([&](std::uint32_t i) {
+      const NarrowEdge& e = edges[i];
+      return std::pair(GridPoint{box.min_x + e.ax, box.min_y + e.ay},
+                       GridPoint{box.min_x + e.bx, box.min_y + e.by});
+    });
   }
-  return inside;
+  const WideEdge* edges = wide_.data() + polygon.first_edge;
+  return walk([&](std::uint32_t i) { return std::pair(edges[i].a, edges[i].b); });
+}
+
+bool AreaIndex::PolygonCovers(std::size_t k, GridPoint p) const {
+  const GridBox& box = boxes_[k];
+  const PreparedPolygon& polygon = polygons_[k];
+  const auto cell = static_cast<int>((p.y - box.min_y) / polygon.cell_height * kRaster +
+                                     (p.x - box.min_x) / polygon.cell_width);
+  const int status = (polygon.raster[cell / 4] >> (2 * (cell % 4))) & 3;
+  if (status != 2) return status == 1;
+  return SlabsCover(polygon, box, p);
 }
 
 template <typename OnHit>
@@ -238,10 +328,10 @@ void AreaIndex::Visit(GridPoint p, std::uint32_t only, OnHit on_hit) const {
     const Node& node = nodes_[at];
     if (at < leaf_count_) {
       for (std::uint32_t i = node.first; i < node.first + node.count; ++i) {
-        const PreparedPolygon& polygon = polygons_[i];
-        if (only != kAnyArea && polygon.area != only) continue;
-        if (!polygon.box.Contains(p) || !PolygonCovers(polygon, p)) continue;
-        if (!on_hit(polygon.area)) return;
+        if (!boxes_[i].Contains(p)) continue;
+        const std::uint32_t area = area_of_[i];
+        if (only != kAnyArea && area != only) continue;
+        if (PolygonCovers(i, p) && !on_hit(area)) return;
       }
       continue;
     }
@@ -249,6 +339,18 @@ void AreaIndex::Visit(GridPoint p, std::uint32_t only, OnHit on_hit) const {
       if (nodes_[i].box.Contains(p)) stack[top++] = i;
     }
   }
+}
+
+std::size_t AreaIndex::bytes() const {
+  std::size_t ids = 0;
+  for (const std::string& id : ids_) ids += sizeof id + (id.capacity() > 15 ? id.capacity() : 0);
+  const std::size_t map =
+      by_id_.size() * (sizeof(std::string_view) + sizeof(std::uint32_t) + 2 * sizeof(void*));
+  return ids + map + boxes_.capacity() * sizeof(GridBox) +
+         polygons_.capacity() * sizeof(PreparedPolygon) +
+         area_of_.capacity() * sizeof(std::uint32_t) +
+         slab_start_.capacity() * sizeof(std::uint32_t) + narrow_.capacity() * sizeof(NarrowEdge) +
+         wide_.capacity() * sizeof(WideEdge) + nodes_.capacity() * sizeof(Node);
 }
 
 std::vector<std::string_view> AreaIndex::Covering(double lon, double lat) const {
