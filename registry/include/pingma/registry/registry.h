@@ -23,6 +23,13 @@ struct ServeOptions {
   /// The folder of the registry's secrets (secrets.h); empty: $CREDENTIALS_DIRECTORY,
   /// else `pingma-secrets` beside a SQLite file.
   std::string secrets_dir;
+  /// The site's own map tiles for the console's map, as a URL template with {z},
+  /// {x} and {y} (https://tiles.example/{z}/{x}/{y}.png); empty: no tiles, the
+  /// map is drawn from the coordinates alone.
+  std::string map_tiles;
+  /// The datum those tiles are drawn in: "wgs84", or "gcj02" (Chinese web maps),
+  /// onto which the console shifts what it draws (display only).
+  std::string map_tiles_datum = "wgs84";
 };
 
 /// Runs the HTTP service. Prints "listening on http://HOST:PORT" on stdout once it
