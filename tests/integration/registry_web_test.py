@@ -48,6 +48,8 @@ FILES = {
     "/console/index.html": ("console/index.html", HTML),
     "/console/console.js": ("console/console.js", JS),
     "/console/console.css": ("console/console.css", CSS),
+    "/console/geo.js": ("console/geo.js", JS),
+    "/console/map.js": ("console/map.js", JS),
     "/console/common.css": ("common.css", CSS),
     "/console/common.js": ("common.js", JS),
     "/courier/": ("courier/index.html", HTML),
@@ -212,7 +214,8 @@ class WebTest(RegistryCase):
             self.assertNotRegex(html, r"\son[a-z]+=", source)
             # Nothing fetched from elsewhere.
             self.assertNotRegex(html, r'(src|href)="(https?:)?//', source)
-        for source in ("console/console.js", "courier/courier.js", "common.js"):
+        for source in ("console/console.js", "console/geo.js", "console/map.js",
+                       "courier/courier.js", "common.js"):
             with open(os.path.join(SOURCES, source), encoding="utf-8") as f:
                 js = f.read()
             self.assertNotIn("innerHTML", js, source)
@@ -280,7 +283,7 @@ class WebTest(RegistryCase):
                 self.assertEqual((status, body), (200, {"tiles": tiles, "datum": "gcj02"}))
                 with_tiles = CSP.replace("img-src 'self' data: blob:",
                                          "img-src 'self' data: blob: https://tiles.example.cn:8443")
-                for path in ("/console/", "/console/console.js", "/console/map.json"):
+                for path in ("/console/", "/console/map.js", "/console/map.json"):
                     status, _, h = conn.request("GET", path)
                     self.assertEqual(headers_of(h)["content-security-policy"], with_tiles, path)
                 for path in ("/courier/", "/courier/courier.js"):
