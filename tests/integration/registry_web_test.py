@@ -56,6 +56,7 @@ FILES = {
     "/courier/index.html": ("courier/index.html", HTML),
     "/courier/courier.js": ("courier/courier.js", JS),
     "/courier/courier.css": ("courier/courier.css", CSS),
+    "/courier/positions.js": ("courier/positions.js", JS),
     "/courier/common.css": ("common.css", CSS),
     "/courier/common.js": ("common.js", JS),
 }
@@ -215,7 +216,7 @@ class WebTest(RegistryCase):
             # Nothing fetched from elsewhere.
             self.assertNotRegex(html, r'(src|href)="(https?:)?//', source)
         for source in ("console/console.js", "console/geo.js", "console/map.js",
-                       "courier/courier.js", "common.js"):
+                       "courier/courier.js", "courier/positions.js", "common.js"):
             with open(os.path.join(SOURCES, source), encoding="utf-8") as f:
                 js = f.read()
             self.assertNotIn("innerHTML", js, source)
@@ -286,7 +287,7 @@ class WebTest(RegistryCase):
                 for path in ("/console/", "/console/map.js", "/console/map.json"):
                     status, _, h = conn.request("GET", path)
                     self.assertEqual(headers_of(h)["content-security-policy"], with_tiles, path)
-                for path in ("/courier/", "/courier/courier.js"):
+                for path in ("/courier/", "/courier/positions.js"):
                     status, _, h = conn.request("GET", path)
                     self.assertEqual(headers_of(h)["content-security-policy"], CSP, path)
             finally:
