@@ -39,7 +39,7 @@ packages=(
   libpng-dev libjpeg62-turbo-dev libcairo2-dev fonts-noto-cjk
   python3 curl ca-certificates wrk zbar-tools qrencode imagemagick librsvg2-bin poppler-utils
   socat openssl mbpoll python3-pymodbus python3-serial-asyncio
-  chromium chromium-driver python3-selenium
+  chromium chromium-driver python3-selenium python3-shapely
   nodejs npm
   libpq-dev postgresql-15
 )

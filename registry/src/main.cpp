@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
                    "where the labels' QR codes point (pingma-label --base); the EPCIS "
                    "export names a cylinder without a GRAI by BASE/c/CODE")
       ->capture_default_str();
+  serve_cmd->add_option("--jt808-listen", serve.jt808_listen,
+                        "HOST:PORT to take JT/T 808 in-vehicle terminals on (2013 and 2019); "
+                        "port 0 picks one; default: none");
   serve_cmd
       ->add_option("--secrets-dir", serve.secrets_dir,
                    "folder of the customer hash key and the log's signing key (made on first "

@@ -26,7 +26,9 @@ Service::Service(Store* store, Policy policy, const Clock* clock)
       cylinders_(context_),
       inspections_(context_),
       fleet_(context_),
-      handovers_(context_, &setup_),
+      supervision_(context_),
+      terminals_(context_, &supervision_),
+      handovers_(context_, &setup_, &supervision_),
       regulator_(context_),
       epcis_(context_),
       personal_data_(context_),
@@ -96,6 +98,14 @@ void Service::AddRoutes() {
       {"POST",   "/v1/handovers",                 {kCourier},                               On(&handovers_, &Handovers::PostHandover)},
       {"GET",    "/v1/hazards",                   {kAdmin, kCompany, kCourier, kRegulator}, On(&handovers_, &Handovers::GetHazards)},
       {"POST",   "/v1/hazards/{}/close",          {kCompany, kCourier},                     On(&handovers_, &Handovers::CloseHazard)},
+
+      // Delivery supervision (定位监管): areas, positions, alerts.
+      {"PUT",    "/v1/areas/{}",                  {kAdmin, kCompany},                       On(&supervision_, &Supervision::PutArea), kMaxAreaBody},
+      {"GET",    "/v1/areas",                     {kAdmin, kCompany, kRegulator},           On(&supervision_, &Supervision::GetAreas)},
+      {"POST",   "/v1/positions",                 {kCourier},                               On(&supervision_, &Supervision::PostPositions)},
+      {"GET",    "/v1/positions/latest",          {kAdmin, kCompany, kRegulator},           On(&supervision_, &Supervision::GetLatestPositions)},
+      {"GET",    "/v1/vehicles/{}/positions",     {kAdmin, kCompany, kCourier, kRegulator}, On(&supervision_, &Supervision::GetVehiclePositions)},
+      {"GET",    "/v1/alerts",                    {kAdmin, kCompany, kRegulator},           On(&supervision_, &Supervision::GetAlerts)},
 
       // The regulator's reads (a company sees its own; a courier its company's customers).
       {"GET",    "/v1/stats/fill-checks",         {kAdmin, kCompany, kRegulator},           On(&regulator_, &RegulatorReads::GetFillCheckStats)},

@@ -23,6 +23,8 @@
 #include "cases/queries.h"
 #include "cases/regulator.h"
 #include "cases/setup.h"
+#include "cases/supervision.h"
+#include "cases/terminals.h"
 #include "cases/token_admin.h"
 #include "http/router.h"
 #include "pingma/common/policy.h"
@@ -62,6 +64,8 @@ class Service {
   void FlushTokenUse() { tokens_.FlushUse(); }
 
   const Policy& policy() const { return policy_; }
+  /// What the JT/T 808 gateway asks about terminals (jt808/gateway.h).
+  Terminals& terminals() { return terminals_; }
 
   /// The key of the customers' phone and ID hashes (access/secrets.h), before the
   /// first request; without one, customers cannot be registered or found by phone.
@@ -100,6 +104,8 @@ class Service {
   Cylinders cylinders_;
   Inspections inspections_;
   FleetFeed fleet_;
+  Supervision supervision_;
+  Terminals terminals_;
   Handovers handovers_;
   RegulatorReads regulator_;
   EpcisExport epcis_;

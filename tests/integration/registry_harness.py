@@ -29,6 +29,7 @@ import urllib.parse
 from datetime import date, datetime, timedelta, timezone
 
 LISTEN_LINE = re.compile(r"^listening on http://([0-9A-Za-z.\-\[\]:]+):(\d+)\s*$")
+JT808_LINE = re.compile(r"^jt808 on (\S+):(\d+)$")
 SHANGHAI = timezone(timedelta(hours=8))
 
 
@@ -414,6 +415,16 @@ class Registry:
         if self.port == 0:
             raise AssertionError("serve printed port 0 instead of the real port")
         return self
+
+    @property
+    def jt808_port(self):
+        """The port of `serve --jt808-listen`, from its "jt808 on HOST:PORT" line."""
+        for line in self._stdout_lines:
+            m = JT808_LINE.match(line)
+            if m:
+                return int(m.group(2))
+        raise AssertionError("serve printed no 'jt808 on HOST:PORT' line: %r"
+                             % self._stdout_lines)
 
     @property
     def running(self):

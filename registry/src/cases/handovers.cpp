@@ -14,6 +14,7 @@
 #include "cases/handovers.h"
 #include "cases/personal_data.h"
 #include "cases/queries.h"
+#include "cases/supervision.h"
 #include "http/fields.h"
 #include "pingma/common/handover.h"
 #include "pingma/scanner/scan.h"
@@ -193,6 +194,7 @@ Result<SafetyCheck> ParseSafetyCheck(const json* check, bool restaurant, Date to
 struct Customer {
   std::string company_id;
   CustomerFacts facts;
+  std::optional<std::pair<double, double>> location;  ///< {lat, lon}
 };
 
 Result<std::optional<CourierFacts>> LoadCourier(Conn& conn, const std::string& id) {
@@ -216,8 +218,8 @@ Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) 
   PINGMA_ASSIGN_OR_RETURN(
       auto st,
       conn.Prepare(
-          "SELECT company_id, district, kind, basement, semi_basement, cylinder_room, outdoor "
-          "FROM customers WHERE id = $1"));
+          "SELECT company_id, district, kind, basement, semi_basement, cylinder_room, outdoor, "
+          "lat, lon FROM customers WHERE id = $1"));
   st->Bind(1, id);
   PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
   if (!row) return std::optional<Customer>();
@@ -230,6 +232,7 @@ Result<std::optional<Customer>> LoadCustomer(Conn& conn, const std::string& id) 
   c.facts.semi_basement = st->Int(4) != 0;
   c.facts.cylinder_room = st->Int(5) != 0;
   c.facts.outdoor = st->Int(6) != 0;
+  if (!st->IsNull(7)) c.location = std::pair{st->Double(7), st->Double(8)};
   return std::optional<Customer>(std::move(c));
 }
 
@@ -317,7 +320,8 @@ struct HandoverRequest {
   std::string customer_id;
   std::string vehicle;
   std::string direction;
-  json location;
+  std::optional<std::pair<double, double>> place;  ///< {lat, lon}
+  json location;                                   ///< the same, as the log's side keeps it
   json body;  ///< as received; the job reads the safety check from it
 };
 
@@ -359,6 +363,19 @@ void Handovers::PostVehicle(const Call& call, Store::Done done) {
   if (s.ok()) s = GetId(*body, "company_id", &company_id);
   if (s.ok()) s = GetString(*body, "plate", Need::kRequired, &plate, 32);
   if (s.ok()) s = GetString(*body, "kind", Need::kOptional, &kind, 64);
+  // Its JT/T 808 terminal, by the phone number the terminal sends in every header.
+  const json* terminal = nullptr;
+  std::optional<std::string> terminal_phone;
+  if (s.ok()) s = GetObject(*body, "terminal", Need::kOptional, &terminal);
+  if (s.ok() && terminal) s = GetString(*terminal, "phone", Need::kRequired, &terminal_phone, 20);
+  if (s.ok() && terminal_phone) {
+    auto normal = NormalTerminalPhone(*terminal_phone);
+    if (normal.ok()) {
+      terminal_phone = std::move(*normal);
+    } else {
+      s = Status::Invalid("terminal.phone: " + normal.status().message());
+    }
+  }
   if (!s.ok()) return done(ErrorReply(s));
   if (!ActsForCompany(call.who, company_id)) {
     return done(ErrorReply(Status::PermissionDenied("a company may add vehicles only for itself")));
@@ -370,13 +387,28 @@ void Handovers::PostVehicle(const Call& call, Store::Done done) {
     auto exists = Exists(tx.conn(), "vehicles", id);
     if (!exists.ok()) return ErrorReply(exists.status());
     if (*exists) return ErrorReply(Status::Conflict(fmt::format("vehicle {} already exists", id)));
-    auto st =
-        tx.conn().Prepare("INSERT INTO vehicles(id, company_id, plate, kind) VALUES($1,$2,$3,$4)");
+    if (terminal_phone) {
+      auto taken = tx.conn().Prepare("SELECT 1 FROM vehicles WHERE terminal_phone = $1");
+      if (!taken.ok()) return ErrorReply(taken.status());
+      (*taken)->Bind(1, *terminal_phone);
+      auto row = (*taken)->Step();
+      if (!row.ok()) return ErrorReply(row.status());
+      (*taken)->Reset();
+      if (*row) {
+        return ErrorReply(Status::Conflict(
+            fmt::format("terminal phone {} is another vehicle's already", *terminal_phone)));
+      }
+    }
+    auto st = tx.conn().Prepare(
+        "INSERT INTO vehicles(id, company_id, plate, kind, terminal_phone) "
+        "VALUES($1,$2,$3,$4,$5)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *plate).Bind(4, kind.value_or(""));
+    (*st)->Bind(5, terminal_phone);
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
     json out = {
         {"id", id}, {"company_id", company_id}, {"plate", *plate}, {"kind", kind.value_or("")}};
+    if (terminal_phone) out["terminal"] = {{"phone", *terminal_phone}};
     auto ev = tx.Append(
         {"", "", "vehicle_registered", tx.now(), ToString(who.role), who.subject, out.dump()});
     if (!ev.ok()) return ErrorReply(ev.status());
@@ -398,11 +430,11 @@ void Handovers::PostCourier(const Call& call, Store::Done done) {
   if (s.ok()) {
     auto z = body->find("zones");
     if (z == body->end() || !z->is_array() || z->empty() || z->size() > 64) {
-      s = Status::Invalid("zones must be a list of 1 to 64 districts");
+      s = Status::Invalid("zones must be a list of 1 to 64 districts or area ids");
     } else {
       for (const json& d : *z) {
         if (!d.is_string() || d.get<std::string>().empty() || d.get<std::string>().size() > 64) {
-          s = Status::Invalid("each zone must be a district name of 1 to 64 bytes");
+          s = Status::Invalid("each zone must be a district name or an area id of 1 to 64 bytes");
           break;
         }
         if (s = CheckText("zones", d.get_ref<const std::string&>()); !s.ok()) break;
@@ -500,6 +532,8 @@ void Handovers::PostCustomer(const Call& call, Store::Done done) {
   if (s.ok()) s = GetBool(*site, "semi_basement", Need::kRequired, &semi_basement);
   if (s.ok()) s = GetBool(*site, "cylinder_room", Need::kRequired, &cylinder_room);
   if (s.ok()) s = GetBool(*site, "outdoor", Need::kOptional, &outdoor);
+  std::optional<std::pair<double, double>> location;
+  if (s.ok()) s = GetLatLon(*body, "location", &location);
   if (!s.ok()) return done(ErrorReply(s));
   if (!ActsForCompany(call.who, company_id)) {
     return done(
@@ -519,8 +553,8 @@ void Handovers::PostCustomer(const Call& call, Store::Done done) {
     const std::string id_hash = KeyedHash(settings_.customer_hash_key, "id_number", *id_number);
     auto st = tx.conn().Prepare(
         "INSERT INTO customers(id, company_id, name, phone_hash, phone_masked, id_hash, "
-        "id_masked, address, district, kind, basement, semi_basement, cylinder_room, outdoor) "
-        "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)");
+        "id_masked, address, district, kind, basement, semi_basement, cylinder_room, outdoor, "
+        "lat, lon) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)");
     if (!st.ok()) return ErrorReply(st.status());
     (*st)->Bind(1, id).Bind(2, company_id).Bind(3, *name);
     (*st)->BindBlob(4, phone_hash.data(), phone_hash.size()).Bind(5, MaskPhone(*phone));
@@ -528,6 +562,11 @@ void Handovers::PostCustomer(const Call& call, Store::Done done) {
     (*st)->Bind(8, *address).Bind(9, *district).Bind(10, *kind);
     (*st)->Bind(11, *basement ? 1 : 0).Bind(12, *semi_basement ? 1 : 0);
     (*st)->Bind(13, *cylinder_room ? 1 : 0).Bind(14, outdoor.value_or(false) ? 1 : 0);
+    if (location) {
+      (*st)->Bind(15, location->first).Bind(16, location->second);
+    } else {
+      (*st)->BindNull(15).BindNull(16);
+    }
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
     const json site_out = {{"basement", *basement},
                            {"semi_basement", *semi_basement},
@@ -548,6 +587,8 @@ void Handovers::PostCustomer(const Call& call, Store::Done done) {
     json out = event;
     out["name"] = *name;
     out["address"] = *address;
+    // Like the address, the customer's place stays out of the log.
+    if (location) out["location"] = {{"lat", location->first}, {"lon", location->second}};
     return Created(out);
   });
 }
@@ -579,17 +620,8 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
   if (s.ok() && *direction != "deliver" && *direction != "collect") {
     s = Status::Invalid("direction must be deliver or collect");
   }
-  const json* location = nullptr;
-  if (s.ok()) s = GetObject(body, "location", Need::kOptional, &location);
-  if (s.ok() && location) {
-    std::optional<double> lat, lon;
-    s = GetNumber(*location, "lat", Need::kRequired, &lat);
-    if (s.ok()) s = GetNumber(*location, "lon", Need::kRequired, &lon);
-    if (s.ok() && !(*lat >= -90 && *lat <= 90 && *lon >= -180 && *lon <= 180)) {
-      s = Status::Invalid("location must have lat in -90..90 and lon in -180..180");
-    }
-    if (s.ok()) r.location = {{"lat", *lat}, {"lon", *lon}};
-  }
+  if (s.ok()) s = GetLatLon(body, "location", &r.place);
+  if (s.ok() && r.place) r.location = {{"lat", r.place->first}, {"lon", r.place->second}};
   const json* check_in = nullptr;
   if (s.ok()) {
     s = GetObject(body, "safety_check", *direction == "deliver" ? Need::kRequired : Need::kOptional,
@@ -635,6 +667,11 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
           fmt::format("no customer {} of company {}", r.customer_id, cr.company_id)));
     }
     facts.customer = std::move((*customer)->facts);
+    if (const auto& at = (*customer)->location) {
+      auto in_area = supervision_->InZoneArea(conn, cr, at->first, at->second);
+      if (!in_area.ok()) return ErrorReply(in_area.status());
+      facts.customer.in_zone_area = *in_area;
+    }
     const CustomerFacts& cu = facts.customer;
     const Instant now = tx.now();
     const Date today = now.LocalDate(policy_.utc_offset_minutes);
@@ -737,10 +774,15 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
       (*st)->Bind(3, custody["id"].get<std::string>()).Bind(4, *seq);
       if (Status rs = (*st)->Run(); !rs.ok()) return ErrorReply(rs);
     }
+    // Supervision's alerts flag the handover; they do not change its decision.
+    auto alerts = supervision_->HandoverAlerts(
+        tx, {r.event_id, cr.id, cr.company_id, cr.vehicle_id, cu.id, r.place, now});
+    if (!alerts.ok()) return ErrorReply(alerts.status());
     json answer = {{"event_id", r.event_id},   {"code", subject},
                    {"direction", r.direction}, {"decision", allowed ? "allow" : "block"},
                    {"reasons", reasons},       {"hazards_opened", hazards},
-                   {"custody", custody},       {"duplicate", false}};
+                   {"custody", custody},       {"alerts", std::move(*alerts)},
+                   {"duplicate", false}};
     auto st = conn.Prepare(
         "INSERT INTO handovers(event_id, code, customer_id, courier_id, direction, decision, "
         "answer, seq) VALUES($1,$2,$3,$4,$5,$6,$7,$8)");

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "cases/setup.h"
+#include "cases/supervision.h"
 #include "cases/use_case.h"
 
 namespace pingma::registry {
@@ -15,7 +16,9 @@ namespace pingma::registry {
 class Handovers final : public UseCase {
  public:
   /// Vehicles, couriers and customers are set-up writes (Setup::WriteSetup).
-  Handovers(const Context& context, Setup* setup) : UseCase(context), setup_(setup) {}
+  /// Handovers raise supervision's alerts, and its areas may be a courier's zones.
+  Handovers(const Context& context, Setup* setup, Supervision* supervision)
+      : UseCase(context), setup_(setup), supervision_(supervision) {}
 
   void PostVehicle(const Call& call, Store::Done done);
   void PostCourier(const Call& call, Store::Done done);
@@ -29,6 +32,7 @@ class Handovers final : public UseCase {
     setup_->WriteSetup(std::move(done), std::move(job));
   }
   Setup* setup_;
+  Supervision* supervision_;
 };
 
 // Real-name data (实名购气): what a customer's phone and ID number must be, how

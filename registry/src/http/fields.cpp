@@ -41,6 +41,20 @@ Status GetObject(const json& obj, const char* key, Need need, const json** out) 
   return Status::Ok();
 }
 
+Status GetLatLon(const json& obj, const char* key, std::optional<std::pair<double, double>>* out) {
+  const json* place = nullptr;
+  PINGMA_RETURN_IF_ERROR(GetObject(obj, key, Need::kOptional, &place));
+  if (place == nullptr) return Status::Ok();
+  std::optional<double> lat, lon;
+  PINGMA_RETURN_IF_ERROR(GetNumber(*place, "lat", Need::kRequired, &lat));
+  PINGMA_RETURN_IF_ERROR(GetNumber(*place, "lon", Need::kRequired, &lon));
+  if (!(*lat >= -90 && *lat <= 90 && *lon >= -180 && *lon <= 180)) {
+    return Status::Invalid(fmt::format("{} must have lat in -90..90 and lon in -180..180", key));
+  }
+  *out = std::pair{*lat, *lon};
+  return Status::Ok();
+}
+
 bool ParseWhole(std::string_view text, std::int64_t min, std::int64_t max, std::int64_t* out) {
   if (text.empty() || text.size() > 18) return false;
   std::int64_t value = 0;

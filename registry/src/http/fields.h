@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,8 @@ Status GetYearMonth(const json& obj, const char* key, Need need, std::optional<Y
 Status GetInstant(const json& obj, const char* key, Need need, std::optional<Instant>* out);
 /// An object-valued field; `*out` is null when it is optional and absent.
 Status GetObject(const json& obj, const char* key, Need need, const json** out);
+/// An optional place `{lat, lon}` in WGS-84 degrees, as {lat, lon}; unset when absent.
+Status GetLatLon(const json& obj, const char* key, std::optional<std::pair<double, double>>* out);
 
 /// A whole number in [min, max] written in decimal digits alone (a query
 /// parameter, a cursor); false for anything else.

@@ -37,6 +37,8 @@ struct Request {
 /// Body limits of API.md.
 constexpr size_t kMaxBody = 1u << 20;
 constexpr size_t kMaxBatchBody = 64u << 20;
+/// A delivery area (PUT /v1/areas/{id}): its most positions (geo/area.h) as JSON.
+constexpr size_t kMaxAreaBody = 8u << 20;
 /// A label photo sent to POST /v1/scan/image (the decoder's own file limit).
 constexpr size_t kMaxImageBody = 20u << 20;
 /// Every request without a token that may call the route it names: the public

@@ -21,6 +21,7 @@
 
 #include "access/secrets.h"
 #include "http/edge_socket.h"
+#include "jt808/gateway.h"
 #include "pingma/registry/registry.h"
 #include "service.h"
 #include "store/pg.h"
@@ -79,10 +80,11 @@ const char* ReasonPhrase(int status) {
   }
 }
 
-Status ParseListen(const std::string& listen, std::string* host, std::uint16_t* port) {
+Status ParseListen(const std::string& listen, std::string* host, std::uint16_t* port,
+                   const char* flag = "--listen") {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return Status::Invalid(fmt::format("--listen '{}' must be HOST:PORT", listen));
+    return Status::Invalid(fmt::format("{} '{}' must be HOST:PORT", flag, listen));
   }
   *host = listen.substr(0, colon);
   if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
@@ -92,7 +94,7 @@ Status ParseListen(const std::string& listen, std::string* host, std::uint16_t* 
   char* end = nullptr;
   const long value = std::strtol(port_text.c_str(), &end, 10);
   if (port_text.empty() || *end != '\0' || value < 0 || value > 65535) {
-    return Status::Invalid(fmt::format("--listen '{}' has no valid port", listen));
+    return Status::Invalid(fmt::format("{} '{}' has no valid port", flag, listen));
   }
   *port = static_cast<std::uint16_t>(value);
   return Status::Ok();
@@ -190,6 +192,11 @@ Status Serve(const ServeOptions& options) {
   std::string host;
   std::uint16_t port = 0;
   PINGMA_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
+  jt808::GatewayOptions jt808_options;
+  if (!options.jt808_listen.empty()) {
+    PINGMA_RETURN_IF_ERROR(ParseListen(options.jt808_listen, &jt808_options.host,
+                                       &jt808_options.port, "--jt808-listen"));
+  }
   std::string public_base = options.public_base;
   while (!public_base.empty() && public_base.back() == '/') public_base.pop_back();
   if ((public_base.rfind("https://", 0) != 0 && public_base.rfind("http://", 0) != 0) ||
@@ -278,7 +285,8 @@ Status Serve(const ServeOptions& options) {
     }
   } join_verifier{stop_verifier, verifier};
 
-  // Personal data past its retention (a reporter's contact, a handover's place),
+  // Personal data past its retention (a reporter's contact, a handover's place,
+  // positions and the alerts placed by them),
   // deleted before the first request and every hour after, on the writer like any
   // write.
   auto sweep = [&store, &service] {
@@ -286,7 +294,9 @@ Status Serve(const ServeOptions& options) {
     Reply swept = (*store)->Run([&deleted, &service](WriteTx& tx) -> Reply {
       auto n = SweepPersonalData(tx.conn(), tx.now(), service.policy());
       if (!n.ok()) return ErrorReply(n.status());
-      deleted = *n;
+      auto positions = SweepPositions(tx.conn(), tx.now(), service.policy());
+      if (!positions.ok()) return ErrorReply(positions.status());
+      deleted = *n + *positions;
       return Reply{};
     });
     if (swept.failed()) {
@@ -327,6 +337,22 @@ Status Serve(const ServeOptions& options) {
       if (thread.joinable()) thread.join();
     }
   } join_retention{retention_mu, retention_cv, stop_retention, retention};
+
+  // In-vehicle terminals (JT/T 808), on a thread of their own, stopped before the
+  // store closes (the gateway's destructor).
+  std::optional<jt808::Gateway> gateway;
+  if (!options.jt808_listen.empty()) {
+    gateway.emplace(service.terminals(), jt808_options);
+    if (Status started = gateway->Start(); !started.ok()) {
+      gateway.reset();
+      (*store)->Close();
+      return started;
+    }
+    const bool v6 = jt808_options.host.find(':') != std::string::npos;
+    std::printf("jt808 on %s%s%s:%u\n", v6 ? "[" : "", jt808_options.host.c_str(), v6 ? "]" : "",
+                static_cast<unsigned>(gateway->port()));
+    std::fflush(stdout);
+  }
 
   const unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
                                                : std::max(2u, std::thread::hardware_concurrency());
@@ -490,6 +516,7 @@ Status Serve(const ServeOptions& options) {
   }
   retention_cv.notify_all();
   if (retention.joinable()) retention.join();
+  gateway.reset();
   (*store)->Close();
   // Asio gives the signals back to their default action when `signals` goes: they
   // are blocked first and ignored after, so that none kills the exit (this is the

@@ -32,10 +32,12 @@ struct MigrateOptions {
 // due_counts is not among them: it is made from the cylinders copied (and Migrate
 // checks that it counts as the file's).
 constexpr const char* kTables[] = {
-    "tokens",    "companies",      "stations",     "operators", "custody",    "recalls",
-    "cylinders", "carriers",       "fills",        "meta",      "vehicles",   "couriers",
-    "customers", "handovers",      "whereabouts",  "hazards",   "check_days", "refusal_days",
-    "refusals",  "offline_checks", "personal_data"};
+    "tokens",        "companies",  "stations",     "operators", "custody",
+    "recalls",       "cylinders",  "carriers",     "fills",     "meta",
+    "vehicles",      "couriers",   "customers",    "handovers", "whereabouts",
+    "hazards",       "check_days", "refusal_days", "refusals",  "offline_checks",
+    "personal_data", "areas",      "terminals",    "positions", "vehicle_positions",
+    "alerts"};
 
 Result<std::int64_t> SqliteInt(sql::SqliteDatabase& db, const std::string& sql) {
   auto st = db.PrepareSqlite(sql);

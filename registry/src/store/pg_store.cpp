@@ -154,6 +154,8 @@ constexpr Migration kMigrations[] = {
     {3, "the tokens' lifecycle: public ids, notes, expiry, revocation, last use",
      "pg/0003_token_lifecycle.sql"},
     {4, "personal data kept outside the log: personal_data", "pg/0004_personal_data.sql"},
+    {5, "delivery supervision: areas, terminals, positions, alerts",
+     "pg/0005_delivery_supervision.sql"},
 };
 
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"

@@ -49,6 +49,9 @@ constexpr AddedColumn kAddedColumns[] = {
     {"tokens", "revoked_at", "INTEGER"},
     {"tokens", "revoked_seq", "INTEGER"},
     {"tokens", "last_used_at", "INTEGER"},
+    {"vehicles", "terminal_phone", "TEXT"},
+    {"customers", "lat", "REAL"},
+    {"customers", "lon", "REAL"},
 };
 
 // Set once the fill-check counts hold every check of the log; a store whose

@@ -23,6 +23,8 @@ struct ServeOptions {
   /// The folder of the registry's secrets (secrets.h); empty: $CREDENTIALS_DIRECTORY,
   /// else `pingma-secrets` beside a SQLite file.
   std::string secrets_dir;
+  /// HOST:PORT for JT/T 808 in-vehicle terminals; empty: none taken.
+  std::string jt808_listen;
   /// The site's own map tiles for the console's map, as a URL template with {z},
   /// {x} and {y} (https://tiles.example/{z}/{x}/{y}.png); empty: no tiles, the
   /// map is drawn from the coordinates alone.
@@ -32,7 +34,8 @@ struct ServeOptions {
   std::string map_tiles_datum = "wgs84";
 };
 
-/// Runs the HTTP service. Prints "listening on http://HOST:PORT" on stdout once it
+/// Runs the HTTP service (and, with jt808_listen, the JT/T 808 gateway, announced
+/// as "jt808 on HOST:PORT" before the "listening on" line). Prints "listening on http://HOST:PORT" on stdout once it
 /// accepts connections. On SIGINT/SIGTERM it stops accepting, finishes in-flight
 /// requests, closes the database and returns OK.
 Status Serve(const ServeOptions& options);

@@ -151,7 +151,8 @@ CREATE TABLE IF NOT EXISTS vehicles(
   id TEXT PRIMARY KEY,
   company_id TEXT NOT NULL REFERENCES companies(id),
   plate TEXT NOT NULL,
-  kind TEXT NOT NULL DEFAULT ''
+  kind TEXT NOT NULL DEFAULT '',
+  terminal_phone TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS couriers(
   id TEXT PRIMARY KEY,
@@ -176,7 +177,9 @@ CREATE TABLE IF NOT EXISTS customers(
   basement INTEGER NOT NULL,
   semi_basement INTEGER NOT NULL,
   cylinder_room INTEGER NOT NULL,
-  outdoor INTEGER NOT NULL
+  outdoor INTEGER NOT NULL,
+  lat REAL,
+  lon REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS customers_by_phone ON customers(phone_hash);
 CREATE INDEX IF NOT EXISTS customers_by_id_number ON customers(id_hash);
@@ -360,3 +363,79 @@ CREATE INDEX IF NOT EXISTS vehicles_by_company ON vehicles(company_id, id);
 CREATE INDEX IF NOT EXISTS couriers_by_company ON couriers(company_id, id);
 CREATE INDEX IF NOT EXISTS customers_by_name ON customers(name, id);
 CREATE INDEX IF NOT EXISTS customers_by_company_name ON customers(company_id, name, id);
+-- ---- Delivery supervision (定位监管, supervision.cpp) --------------------------------
+-- A company's delivery areas: GeoJSON Polygon or MultiPolygon as given (WGS-84).
+-- `version` grows with every change, so that every registry sees a change made by
+-- another (the areas_version row of meta).
+CREATE TABLE IF NOT EXISTS areas(
+  id TEXT PRIMARY KEY,
+  company_id TEXT NOT NULL REFERENCES companies(id),
+  name TEXT NOT NULL,
+  geometry TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS areas_by_company ON areas(company_id, id);
+-- A vehicle's JT/T 808 terminal, by its phone number (leading zeros stripped),
+-- once it has registered: the hash of the authentication code it was given.
+CREATE UNIQUE INDEX IF NOT EXISTS vehicles_by_terminal ON vehicles(terminal_phone)
+  WHERE terminal_phone IS NOT NULL;
+CREATE TABLE IF NOT EXISTS terminals(
+  phone TEXT PRIMARY KEY,
+  vehicle_id TEXT NOT NULL REFERENCES vehicles(id),
+  terminal_id TEXT NOT NULL,
+  auth_hash BLOB NOT NULL,
+  registered_at INTEGER NOT NULL,
+  detail TEXT NOT NULL
+) WITHOUT ROWID;
+-- Positions, outside the log (they are the couriers' personal data, deleted after
+-- position_retention_days): by vehicle and the position's own time, once per
+-- event_id of that vehicle. `outside`: 1 when it lay outside every area of the
+-- courier's zones as they were when it arrived, 0 inside one or when the zones name
+-- no area.
+CREATE TABLE IF NOT EXISTS positions(
+  vehicle_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  lat REAL NOT NULL,
+  lon REAL NOT NULL,
+  speed_kmh REAL,
+  heading INTEGER,
+  accuracy_m REAL,
+  source TEXT NOT NULL,
+  outside INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY(vehicle_id, at, event_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS positions_by_event ON positions(vehicle_id, event_id);
+-- Each vehicle's latest position by its own time; `run_start`, the time of the
+-- first of the positions outside that lead to it (NULL when it is inside), and
+-- whether that run raised its zone_exit alert.
+CREATE TABLE IF NOT EXISTS vehicle_positions(
+  vehicle_id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL,
+  lat REAL NOT NULL,
+  lon REAL NOT NULL,
+  speed_kmh REAL,
+  heading INTEGER,
+  source TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  run_start INTEGER,
+  run_alerted INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+-- Alerts (zone_exit, handover_away, no_position): they flag, they do not block.
+-- Their place is the couriers' personal data too: kept as long as positions.
+CREATE TABLE IF NOT EXISTS alerts(
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  vehicle_id TEXT NOT NULL,
+  courier_id TEXT NOT NULL,
+  company_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  lat REAL,
+  lon REAL,
+  detail TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts(at, id);
+CREATE INDEX IF NOT EXISTS alerts_by_company ON alerts(company_id, at, id);
+CREATE INDEX IF NOT EXISTS alerts_by_vehicle ON alerts(vehicle_id, kind, at);
