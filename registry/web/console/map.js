@@ -97,6 +97,11 @@ window.pingmaMap = (function () {
     const d = Math.floor(h / 24);
     return [d + " 天前", d + " days ago"];
   }
+  // Minutes as said: whole, or to a tenth ("5", "5.5").
+  function minutesText(m) {
+    const n = Number(m);
+    return Number.isFinite(n) ? String(Math.round(n * 10) / 10) : "?";
+  }
   function ageOf(v) {
     return (v.age_s || 0) + (Date.now() - data.vehiclesLoadedAt) / 1000;
   }
@@ -386,8 +391,8 @@ window.pingmaMap = (function () {
   function alertDetail(a) {
     const d = a.detail || {};
     if (a.kind === "zone_exit") {
-      return ["自 " + hhmm(d.outside_since) + " 起在配送区域外，已 " + (d.minutes_outside !== undefined ? d.minutes_outside : "?") + " 分钟",
-        "outside since " + hhmm(d.outside_since) + ", " + (d.minutes_outside !== undefined ? d.minutes_outside : "?") + " min outside"];
+      return ["自 " + hhmm(d.outside_since) + " 起在配送区域外，已 " + minutesText(d.minutes_outside) + " 分钟",
+        "outside since " + hhmm(d.outside_since) + ", " + minutesText(d.minutes_outside) + " min outside"];
     }
     if (a.kind === "handover_away") {
       const fromZh = d.from === "vehicle" ? "车辆定位" : "交接地点";
@@ -398,8 +403,8 @@ window.pingmaMap = (function () {
           (d.handover_event_id ? " · handover " + d.handover_event_id : "")];
     }
     if (a.kind === "no_position") {
-      return ["交接前 " + d.minutes + " 分钟内车辆无定位；最后定位 " + (d.last_position_at ? ctx.when(d.last_position_at) : "无") + " · 用户 " + (d.customer_id || "—"),
-        "no position in the " + d.minutes + " min before the handover; last " + (d.last_position_at ? ctx.when(d.last_position_at) : "none") + " · customer " + (d.customer_id || "—")];
+      return ["交接前 " + minutesText(d.minutes) + " 分钟内车辆无定位；最后定位 " + (d.last_position_at ? ctx.when(d.last_position_at) : "无") + " · 用户 " + (d.customer_id || "—"),
+        "no position in the " + minutesText(d.minutes) + " min before the handover; last " + (d.last_position_at ? ctx.when(d.last_position_at) : "none") + " · customer " + (d.customer_id || "—")];
     }
     return [JSON.stringify(d), ""];
   }
@@ -560,6 +565,12 @@ window.pingmaMap = (function () {
       zoomBy(Math.pow(2, -e.deltaY / 300), [e.clientX - r.left, e.clientY - r.top]);
     }, { passive: false });
     let drag = null;
+    let justDragged = false;
+    // A drag is not a click on whatever it ended over (the click, if any, comes
+    // within the same task as the pointerup).
+    s.addEventListener("click", (c) => {
+      if (justDragged) c.stopPropagation();
+    }, { capture: true });
     s.addEventListener("pointerdown", (e) => {
       if (e.button !== 0) return;
       drag = { x: e.clientX, y: e.clientY, moved: 0, id: e.pointerId };
@@ -580,8 +591,12 @@ window.pingmaMap = (function () {
     const end = (e) => {
       if (!drag || e.pointerId !== drag.id) return;
       box.classList.remove("dragging");
-      // A drag is not a click on whatever it ended over.
-      if (drag.moved > 4) s.addEventListener("click", (c) => c.stopPropagation(), { capture: true, once: true });
+      if (drag.moved > 4) {
+        justDragged = true;
+        setTimeout(() => {
+          justDragged = false;
+        }, 0);
+      }
       drag = null;
     };
     s.addEventListener("pointerup", end);
