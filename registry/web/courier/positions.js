@@ -26,7 +26,9 @@ window.pingmaPositions = (function () {
   let sending = false;
   let state = "off"; // off, locating, sharing, offline, no_vehicle, denied, unsupported, insecure, stopped
   let stopped = null; // [zh, en]: why sending stopped, until the courier acts
-  let lastError = null; // [zh, en]
+  let sendError = null; // [zh, en]: the last round's, until one goes through
+  let fixError = null; // [zh, en]: the last fix's, until the next fix
+  let refused = null; // [zh, en]: the last batch refused (422), until signed out
   let lastSent = null; // Date
 
   // ---- the queue -------------------------------------------------------------------
@@ -85,6 +87,7 @@ window.pingmaPositions = (function () {
       show();
       return;
     }
+    fixError = null;
     const q = queue();
     q.push(position(fix, vehicle));
     save(q);
@@ -99,9 +102,9 @@ window.pingmaPositions = (function () {
       unwatch();
       state = "denied";
     } else if (error.code === 3) {
-      lastError = ["定位超时，仍在继续尝试。", "No position yet (timed out); still trying."];
+      fixError = ["定位超时，仍在继续尝试。", "No position yet (timed out); still trying."];
     } else {
-      lastError = ["暂时无法获得位置，仍在继续尝试。",
+      fixError = ["暂时无法获得位置，仍在继续尝试。",
         "The position is unavailable for now" + (error.message ? " (" + error.message + ")" : "") + "; still trying."];
     }
     show();
@@ -150,15 +153,15 @@ window.pingmaPositions = (function () {
           await window.pingma.call("POST", "/v1/positions", options.token(), { json: { positions: batch } });
           drop(batch);
           lastSent = new Date();
-          lastError = null;
+          sendError = null;
           if (state === "offline") state = "sharing";
         } catch (e) {
           if (!(e instanceof ApiError)) throw e;
           if (e.status === 422) {
             // Refused as it is: sent again it would be refused again.
             drop(batch);
-            lastError = ["登记系统拒收了 " + batch.length + " 条位置，已丢弃：" + e.message,
-              batch.length + " positions refused by the registry and dropped: " + e.message];
+            refused = ["登记系统拒收了 " + batch.length + " 条位置，已丢弃：" + e.message,
+              batch.length + (batch.length === 1 ? " position" : " positions") + " refused by the registry and dropped: " + e.message];
             continue;
           }
           if (e.status === 401 || e.status === 403) {
@@ -172,7 +175,7 @@ window.pingmaPositions = (function () {
             break;
           }
           // No answer, busy, or the registry could not finish: the next round sends it.
-          lastError = e.status === 0
+          sendError = e.status === 0
             ? ["网络不通，位置暂存在本机，稍后自动发送。", "No connection: positions are kept on this phone and sent later."]
             : ["发送位置未成功（" + e.status + " " + e.code + "），稍后重试。", "Sending positions failed (" + e.status + "): " + e.message + "; will retry."];
           break;
@@ -227,7 +230,7 @@ window.pingmaPositions = (function () {
     }
     const problem = $("position-error");
     clear(problem);
-    const why = stopped || lastError;
+    const why = stopped || sendError || refused || fixError;
     problem.hidden = !why;
     if (why) {
       problem.appendChild(el("strong", { text: why[0] }));
@@ -251,7 +254,9 @@ window.pingmaPositions = (function () {
   function start(given) {
     options = given;
     stopped = null;
-    lastError = null;
+    sendError = null;
+    fixError = null;
+    refused = null;
     watch();
     if (!timer) timer = setInterval(flush, SEND_EVERY_MS);
     window.addEventListener("online", onOnline);
@@ -270,7 +275,9 @@ window.pingmaPositions = (function () {
     options = null;
     state = "off";
     stopped = null;
-    lastError = null;
+    sendError = null;
+    fixError = null;
+    refused = null;
     show();
   }
 
@@ -279,7 +286,7 @@ window.pingmaPositions = (function () {
     if (!options) return;
     if (stopped) {
       stopped = null;
-      lastError = null;
+      sendError = null;
       watch();
     } else if (state === "no_vehicle") {
       state = watchId !== null ? "locating" : state;
