@@ -1441,6 +1441,132 @@ def bench_positions(args, work):
     return {"rates": rates, "cpu": cpu, "finished": finished}
 
 
+def positions_ddl():
+    """The registry's positions table and its index, as registry/src/store/schema/sqlite.sql
+    makes them."""
+    schema = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                               "registry", "src", "store", "schema", "sqlite.sql"),
+                  encoding="utf-8").read()
+    table = re.search(r"CREATE TABLE IF NOT EXISTS positions\(.*?\) WITHOUT ROWID;", schema,
+                      re.S).group(0)
+    index = re.search(r"CREATE UNIQUE INDEX IF NOT EXISTS positions_by_event[^;]*;",
+                      schema).group(0)
+    return table + "\n" + index
+
+
+def raw_position_inserts(path, rows, per_commit, vehicles=1000):
+    """The baseline: `rows` positions of `vehicles` vehicles, each reporting in turn (as
+    the swarm sends them), inserted straight into the registry's positions table with
+    SQLite's own Python module, WAL and synchronous=FULL, `per_commit` rows a
+    transaction; rows/s."""
+    import sqlite3
+    if os.path.exists(path):
+        os.remove(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(positions_ddl())
+    now = int(time.time() * 1000)
+    data = [(f"V-{i % vehicles:04d}", now - 1000 * (rows - i), "",
+             39.9 + (i % 97) * 1e-4, 116.4 + (i % 89) * 1e-4, 30.0, 90, None, "jt808", 0, now)
+            for i in range(rows)]
+    t0 = time.perf_counter()
+    for first in range(0, rows, per_commit):
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO positions(vehicle_id, at, event_id, lat, lon, speed_kmh, "
+                       "heading, accuracy_m, source, outside, received_at) "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?)", data[first:first + per_commit])
+        db.execute("COMMIT")
+    secs = time.perf_counter() - t0
+    db.close()
+    return rows / secs
+
+
+def bench_jt808(args, work):
+    """JT/T 808 location reports stored per second through the gateway with 1,000
+    terminals connected, each waiting for its 0x8001 (sent once the position is stored)
+    before the next, against raw inserts of the same rows into the same table."""
+    lp = line_processes()
+    terminals, reports = 1000, args.jt808_reports
+    reg = lp.Registry(os.path.join(binaries(), "registry", "pingma-registry"),
+                      os.path.join(work, "jt808.db"), jt808=True)
+    tokens = {r: reg.token(r, s) for r, s in [("admin", "root"), ("company", "CO-A"),
+                                              ("station", "ST-01"), ("inspector", "INSP-1")]}
+    sim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                       "integration", "jt808_terminal.py")
+    results = {}
+    try:
+        reg.start()
+        setup_entities(reg.url, tokens)
+        # Each vehicle's courier has an area for its zone: every position is looked up.
+        reg.must("PUT", "/v1/areas/A-1", tokens["company"], {
+            "company_id": "CO-A", "name": "bench", "geometry": {"type": "Polygon", "coordinates": [
+                [[116.3, 39.8], [116.5, 39.8], [116.5, 40.0], [116.3, 40.0], [116.3, 39.8]]]}})
+        log(f"jt808: {terminals} vehicles with terminals and couriers")
+        for i in range(1, terminals + 1):
+            reg.must("POST", "/v1/vehicles", tokens["company"], {
+                "id": f"V-{i:04d}", "company_id": "CO-A", "plate": f"B{i:05d}",
+                "terminal": {"phone": f"1390000{i:04d}"}})
+            reg.must("POST", "/v1/couriers", tokens["company"], {
+                "id": f"CR-{i:04d}", "company_id": "CO-A", "name": "c", "vehicle": f"V-{i:04d}",
+                "zones": ["A-1"]})
+        codes = os.path.join(work, "jt808-codes.json")
+        for batch in (1, 10):
+            argv = [sys.executable, "-B", sim, "swarm", "--host", "127.0.0.1", "--port",
+                    str(reg.jt808_port), "--terminals", str(terminals), "--reports",
+                    str(reports), "--phone-prefix", "1390000", "--timeout", "120",
+                    "--lat", "39.9", "--lon", "116.4", "--processes", str(args.jt808_processes)]
+            argv += (["--save-auth-codes", codes] if batch == 1 else
+                     ["--auth-codes", codes, "--batch", str(batch)])
+            pid = reg.program.proc.pid
+            cpu0 = cpu_seconds(pid)
+            out = subprocess.run(argv, check=True, capture_output=True, text=True)
+            summary = json.loads(out.stdout.strip().splitlines()[-1])
+            summary["registry_cpu_s"] = cpu_seconds(pid) - cpu0
+            results[batch] = summary
+            log(f"jt808: batch {batch}: {summary['reports_per_s']:.0f} positions/s")
+    finally:
+        reg.stop()
+    stored = sum(r["reports_ok"] for r in results.values())
+    raw_1000 = raw_position_inserts(os.path.join(work, "raw-positions.db"), 100000, 1000)
+    raw_one = raw_position_inserts(os.path.join(work, "raw-positions.db"), 100000, 100000)
+    print(f"## JT/T 808 location reports stored, {terminals} terminals connected")
+    print("| sent as | positions stored/s | reply p50 / p99 ms | registry CPU µs a position | "
+          "ratio to raw inserts (1,000 a commit) |")
+    print("|---|---|---|---|---|")
+    for batch, r in results.items():
+        kind = "0x0200, one a message" if batch == 1 else f"0x0704, {batch} a message"
+        print(f"| {kind} | {r['reports_per_s']:,.0f} | {r['latency_p50_ms']:.1f} / "
+              f"{r['latency_p99_ms']:.1f} | {1e6 * r['registry_cpu_s'] / r['reports_ok']:.0f} | "
+              f"{r['reports_per_s'] / raw_1000:.2f} |")
+    print(f"raw inserts of the same rows into the same table (SQLite, WAL, synchronous=FULL): "
+          f"{raw_1000:,.0f} rows/s at 1,000 a commit, {raw_one:,.0f} rows/s in one commit; "
+          f"{stored:,} positions stored through the gateway")
+    city_on_paper(work)
+    return results
+
+
+def city_on_paper(work):
+    """A city's year of positions, from the bytes a row takes: 5,000 vehicles each
+    reporting every 10 s, a million of their positions in the registry's table."""
+    import sqlite3
+    path = os.path.join(work, "city-positions.db")
+    vehicles, rows = 5000, 1000000
+    raw_position_inserts(path, rows, 10000, vehicles=vehicles)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    per_row = os.path.getsize(path) / rows
+    db.close()
+    per_day = vehicles * 24 * 3600 // 10
+    kept_days = 183
+    print(f"## A city on paper: {vehicles:,} vehicles reporting every 10 s")
+    print(f"{per_day / 86400:,.0f} positions/s, {per_day:,} a day; {per_row:.0f} bytes a "
+          f"position in the table (measured on {rows:,} interleaved rows)")
+    print(f"a year: {per_day * 365:,} positions, {per_day * 365 * per_row / 1e12:.2f} TB; "
+          f"retention ({kept_days} days) keeps {per_day * kept_days:,}, "
+          f"{per_day * kept_days * per_row / 1e12:.2f} TB")
+
+
 # The tables `migrate` copies, in its order (registry/src/store/pg_store.cpp kTables), and the log.
 MIGRATED_TABLES = ["tokens", "companies", "stations", "operators", "custody", "recalls",
                    "cylinders", "carriers", "fills", "meta", "vehicles", "couriers",
@@ -1670,7 +1796,7 @@ def main():
                                           "station-decide", "replica", "positions", "console",
                                           "handovers", "migrate", "pg-instances",
                                           "pg-large-store", "screens", "screen-latency",
-                                          "photo-load", "all"])
+                                          "photo-load", "jt808", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -1699,6 +1825,10 @@ def main():
                         help="console: samples per query per round")
     parser.add_argument("--migrate-cylinders", type=int, default=100000)
     parser.add_argument("--migrate-events", type=int, default=1000000)
+    parser.add_argument("--jt808-reports", type=int, default=50,
+                        help="jt808: reports each of the 1,000 terminals sends per run")
+    parser.add_argument("--jt808-processes", type=int, default=2,
+                        help="jt808: the swarm's worker processes")
     parser.add_argument("--keep", action="store_true",
                         help="keep the databases, and reuse those already in --work-dir")
     parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
@@ -1745,6 +1875,8 @@ def main():
             bench_screen_latency(args, work)
         if args.which in ("photo-load", "all"):
             bench_photo_load(args, work)
+        if args.which in ("jt808", "all"):
+            bench_jt808(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

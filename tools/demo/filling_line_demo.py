@@ -27,7 +27,13 @@ from line_processes import (Registry, ScaleSim, Station, tcp_listen_scanner,  # 
                             tcp_scale)
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+# 桥西区, Shijiazhuang, roughly: the courier's delivery area on the map.
+DELIVERY_AREA = {"type": "Polygon", "coordinates": [[
+    [114.44, 38.00], [114.50, 38.00], [114.50, 38.06], [114.44, 38.06], [114.44, 38.00]]]}
+CUSTOMER_AT = {"lat": 38.043, "lon": 114.468}
+TERMINAL_PHONE = "13800311003"
 CONVERT = "/usr/bin/convert"  # the real ImageMagick
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARE = 16.4
 
 
@@ -98,18 +104,68 @@ def setup(reg, t):
     print(f"  已登记 {len(fleet) + 1} 只气瓶、1 个充装站、1 名持证充装工 / registered "
           f"{len(fleet) + 1} cylinders, a station and a certified operator")
     courier = reg.token("courier", "CR-3")
+    # The delivery range drawn on the map (固定配送范围), and the vehicle's JT/T 808
+    # terminal by its phone number.
+    reg.must("PUT", "/v1/areas/QX-1", company, {
+        "company_id": "HB-GAS", "name": "桥西区配送范围", "geometry": DELIVERY_AREA})
     reg.must("POST", "/v1/vehicles", company, {"id": "V-3", "company_id": "HB-GAS",
-                                               "plate": "冀A·D1234"})
+                                               "plate": "冀A·D1234",
+                                               "terminal": {"phone": TERMINAL_PHONE}})
     reg.must("POST", "/v1/couriers", company, {"id": "CR-3", "company_id": "HB-GAS",
                                                "name": "赵师傅", "vehicle": "V-3",
-                                               "zones": ["桥西区", "新华区"]})
+                                               "zones": ["桥西区", "新华区", "QX-1"]})
     reg.must("POST", "/v1/customers", company, {
         "id": "CU-88", "company_id": "HB-GAS", "name": "张记小吃", "phone": "13912341234",
         "id_number": "11010519491231002X", "address": "桥西区中华北大街 88 号",
-        "district": "桥西区", "kind": "restaurant",
+        "district": "桥西区", "kind": "restaurant", "location": CUSTOMER_AT,
         "site": {"basement": False, "semi_basement": False, "cylinder_room": True}})
     return {"admin": admin, "station": station, "inspector": inspector,
             "regulator": regulator, "courier": courier, "company": company}
+
+
+def drive(reg, tokens):
+    """V-3's terminal (the JT/T 808 terminal simulator of the tests) registers,
+    authenticates and reports its last 20 minutes: out of its area for 7 of them
+    (one zone_exit alert), then back to the customer's door."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    import asyncio
+    import jt808_terminal as jt
+
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    track = ([(38.02 + 0.002 * i, 114.47) for i in range(5)] +
+             [(38.07 + 0.001 * i, 114.47) for i in range(8)] +
+             [(38.04, 114.466), (38.0428, 114.4678)])
+    times = [now - datetime.timedelta(minutes=20 - i) for i in range(5)] + \
+            [now - datetime.timedelta(minutes=14 - i) for i in range(8)] + \
+            [now - datetime.timedelta(minutes=3), now - datetime.timedelta(minutes=1)]
+
+    async def report():
+        term = jt.Terminal("127.0.0.1", reg.jt808_port, TERMINAL_PHONE, version=2019)
+        await term.connect()
+        registered = await term.register()
+        authenticated = await term.authenticate()
+        print(f"  车载终端 terminal {TERMINAL_PHONE} (JT/T 808-2019): 注册 registered "
+              f"{'✔' if registered.ok else '✘'}, 鉴权 authenticated "
+              f"{'✔' if authenticated.ok else '✘'}")
+        ok = 0
+        for (lat, lon), at in zip(track, times):
+            ok += (await term.report(jt.Position(lat, lon, at, speed_kmh=25.0))).ok
+        await term.close()
+        return ok
+
+    stored = asyncio.run(report())
+    print(f"  位置汇报 0x0200: {stored}/{len(track)} 条已确认 acknowledged")
+    latest = reg.must("GET", "/v1/positions/latest", tokens["regulator"])
+    for v in latest["vehicles"]:
+        print(f"  {v['plate']} ({v['vehicle']}): {v['lat']:.4f}, {v['lon']:.4f}, "
+              f"{v['age_s']} s 前 ago, 来源 source {v['source']}")
+    alerts = reg.must("GET", "/v1/alerts", tokens["regulator"])["alerts"]
+    for a in alerts:
+        since = datetime.datetime.fromisoformat(a["detail"]["outside_since"].replace("Z", "+00:00"))
+        print(f"  ⚠ 预警 alert {a['kind']}: {a['vehicle']} / {a['courier']} "
+              f"{since.astimezone(SHANGHAI):%H:%M} 起驶出配送范围超过 "
+              f"{a['detail']['minutes_outside']:.0f} 分钟 / left its delivery area at "
+              f"{since.astimezone(SHANGHAI):%H:%M} for more than 5 minutes")
 
 
 def label_photo(build, work, code):
@@ -187,11 +243,11 @@ def main():
     print(f"pingma 瓶码 — 充装线演示 / filling-line demo        今天 today {t}")
     heading("注册中心 / the registry")
     reg = Registry(os.path.join(build, "registry", "pingma-registry"),
-                   os.path.join(work, "registry.db"))
+                   os.path.join(work, "registry.db"), jt808=True)
     sims, station = [], None
     try:
         tokens = setup(reg, t)
-        print(f"  pingma-registry on {reg.url}")
+        print(f"  pingma-registry on {reg.url}; JT/T 808 terminals on {reg.jt808_listen}")
         heading("充装站 / the filling station: two positions, two Modbus scales")
         sim_binary = os.path.join(build, "tools", "scale_sim", "pingma-scale-sim")
         sims = [ScaleSim(sim_binary, args.flow_kg_s), ScaleSim(sim_binary, args.flow_kg_s)]
@@ -250,6 +306,9 @@ def main():
               f"{outbox['checks_rejected']}: 监管端可见离线禁止 / the regulator sees the offline "
               "refusals")
 
+        heading("送气车辆定位 / the delivery vehicle reports over JT/T 808")
+        drive(reg, tokens)
+
         heading("送气到户与随瓶安检 / delivery to the customer and the door-step check")
         checks = {item: "pass" for item in (
             "hose_length", "hose_joints", "hose_through_wall", "regulator_standard",
@@ -266,6 +325,8 @@ def main():
             print(f"  {mark}  {code:<14} {title} → 张记小吃 (CU-88)")
             for r in answer["reasons"]:
                 print(f"      [{r['code']}] {r['message']}")
+            for a in answer["alerts"]:
+                print(f"      预警 alert {a['kind']}: {a['detail']}")
             for h in answer["hazards_opened"]:
                 print(f"      隐患 hazard {h['id']}: {h['code']} ({h['item']}), 整改期限 deadline "
                       f"{h['deadline']}, 责任方 responsible {h['responsible']}")

@@ -92,11 +92,15 @@ class _Program:
 class Registry:
     """pingma-registry on a database file; restartable on the same port."""
 
-    def __init__(self, binary, db):
+    def __init__(self, binary, db, jt808=False):
         self.binary, self.db = binary, db
         self.program = None
         self.url = None
         self.listen = "127.0.0.1:0"
+        # JT/T 808 in-vehicle terminals: `serve --jt808-listen`, on the same port
+        # after a restart.
+        self.jt808_listen = "127.0.0.1:0" if jt808 else None
+        self.jt808_port = None
 
     def token(self, role, subject):
         out = subprocess.run([self.binary, "token", "add", "--db", self.db, "--role", role,
@@ -104,8 +108,17 @@ class Registry:
         return out.stdout.strip()
 
     def start(self):
-        self.program = _Program([self.binary, "serve", "--db", self.db, "--listen", self.listen])
+        argv = [self.binary, "serve", "--db", self.db, "--listen", self.listen]
+        if self.jt808_listen:
+            argv += ["--jt808-listen", self.jt808_listen]
+        self.program = _Program(argv)
         line = self.program.next_line()
+        if self.jt808_listen:
+            if not line.startswith("jt808 on "):
+                raise ProcessError(f"the registry said {line!r}")
+            self.jt808_listen = line[len("jt808 on "):]
+            self.jt808_port = int(self.jt808_listen.rsplit(":", 1)[1])
+            line = self.program.next_line()
         if not line.startswith("listening on http://"):
             raise ProcessError(f"the registry said {line!r}")
         self.url = line[len("listening on "):]

@@ -232,9 +232,12 @@ constexpr const char* kAlertColumns =
     "id, kind, vehicle_id, courier_id, company_id, at, lat, lon, detail";
 
 json PositionJson(sql::Statement& s) {
-  json p = {{"event_id", s.Text(0)}, {"at", Instant{s.Int(1)}.ToString()},
-            {"lat", s.Double(2)},    {"lon", s.Double(3)},
-            {"source", s.Text(7)},   {"outside", s.Int(8) != 0}};
+  json p = {{"event_id", s.Text(0).empty() ? json(nullptr) : json(s.Text(0))},
+            {"at", Instant{s.Int(1)}.ToString()},
+            {"lat", s.Double(2)},
+            {"lon", s.Double(3)},
+            {"source", s.Text(7)},
+            {"outside", s.Int(8) != 0}};
   if (!s.IsNull(4)) p["speed_kmh"] = s.Double(4);
   if (!s.IsNull(5)) p["heading"] = s.Int(5);
   if (!s.IsNull(6)) p["accuracy_m"] = s.Double(6);

@@ -22,8 +22,10 @@ namespace pingma::registry {
 
 /// One position of one vehicle, as it arrives.
 struct PositionIn {
-  std::string event_id;  ///< once per vehicle: a position sent again is a duplicate
-  Instant at;            ///< when it was taken (the position's own time)
+  /// Once per vehicle: a position sent again is a duplicate. Empty for a terminal's
+  /// (JT/T 808), which is once per vehicle and time.
+  std::string event_id;
+  Instant at;  ///< when it was taken (the position's own time)
   double lat = 0;
   double lon = 0;
   std::optional<double> speed_kmh;

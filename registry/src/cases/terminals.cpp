@@ -25,18 +25,28 @@ Result<std::string> NewAuthCode() {
   return HexOf(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
-/// The vehicle whose terminal has `phone` (normalised), or empty.
-Result<std::string> VehicleOfTerminal(Conn& conn, const std::string& phone) {
+}  // namespace
+
+/// The vehicle whose terminal has `phone` (normalised), or empty. A vehicle's
+/// terminal is set when the vehicle is made and never changed: once found, it is
+/// kept.
+Result<std::string> Terminals::VehicleOfTerminal(Conn& conn, const std::string& phone) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = vehicles_.find(phone); it != vehicles_.end()) return it->second;
+  }
   PINGMA_ASSIGN_OR_RETURN(auto st,
                           conn.Prepare("SELECT id FROM vehicles WHERE terminal_phone = $1"));
   st->Bind(1, phone);
   PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
   std::string vehicle = row ? st->Text(0) : "";
   st->Reset();
+  if (!vehicle.empty()) {
+    std::lock_guard lock(mu_);
+    vehicles_.emplace(phone, vehicle);
+  }
   return vehicle;
 }
-
-}  // namespace
 
 void Terminals::Register(const jt808::Registration& r, RegisterDone done) {
   using jt808::RegistrationResult;
@@ -54,7 +64,8 @@ void Terminals::Register(const jt808::Registration& r, RegisterDone done) {
         if (reply.failed()) return done(RegistrationResult::kNoSuchTerminal, "");
         done(*result, *result == RegistrationResult::kOk ? code : "");
       },
-      [phone, terminal_id = r.terminal_id, detail, result, code = *code](WriteTx& tx) -> Reply {
+      [this, phone, terminal_id = r.terminal_id, detail, result,
+       code = *code](WriteTx& tx) -> Reply {
         Conn& conn = tx.conn();
         auto vehicle = VehicleOfTerminal(conn, phone);
         if (!vehicle.ok()) return ErrorReply(vehicle.status());
@@ -125,8 +136,8 @@ void Terminals::StorePositions(const std::string& phone, std::vector<jt808::Loca
       continue;
     }
     PositionIn p;
-    // A report sent again (its reply lost) is the same position: one per second.
-    p.event_id = fmt::format("jt808:{}:{}", key, l.at_ms);
+    // No event_id: a report sent again (its reply lost) has the same time, and the
+    // time (to the second) is the position's key.
     p.at = Instant{l.at_ms};
     p.lat = l.lat;
     p.lon = l.lon;

@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "cases/supervision.h"
 #include "cases/use_case.h"
@@ -35,8 +38,12 @@ class Terminals final : public UseCase, public jt808::TerminalDirectory {
   std::uint64_t positions_skipped() const { return skipped_.load(); }
 
  private:
+  Result<std::string> VehicleOfTerminal(Conn& conn, const std::string& phone);
+
   Supervision* supervision_;
   std::atomic<std::uint64_t> skipped_{0};
+  std::mutex mu_;
+  std::unordered_map<std::string, std::string> vehicles_;  ///< guarded by mu_; phone → vehicle
 };
 
 }  // namespace pingma::registry

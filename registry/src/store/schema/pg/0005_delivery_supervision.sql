@@ -11,6 +11,7 @@ CREATE TABLE areas(
   updated_at bigint NOT NULL
 );
 CREATE INDEX areas_by_company ON areas(company_id, id);
+CREATE INDEX couriers_by_vehicle ON couriers(vehicle_id);
 CREATE UNIQUE INDEX vehicles_by_terminal ON vehicles(terminal_phone)
   WHERE terminal_phone IS NOT NULL;
 CREATE TABLE terminals(
@@ -35,7 +36,8 @@ CREATE TABLE positions(
   received_at bigint NOT NULL,
   PRIMARY KEY(vehicle_id, at, event_id)
 );
-CREATE UNIQUE INDEX positions_by_event ON positions(vehicle_id, event_id);
+CREATE UNIQUE INDEX positions_by_event ON positions(vehicle_id, event_id)
+  WHERE event_id <> '';
 CREATE TABLE vehicle_positions(
   vehicle_id text COLLATE "C" PRIMARY KEY,
   at bigint NOT NULL,
