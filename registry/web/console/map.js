@@ -810,6 +810,9 @@ window.pingmaMap = (function () {
 
   function drawVehicles() {
     const g = $("map-layer-vehicles");
+    // The markers are drawn anew: the one the keyboard was on keeps the focus.
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest(".map-vehicle");
+    const refocus = focused && g.contains(focused) ? focused.getAttribute("data-vehicle") : null;
     clear(g);
     // The selected one last, on top.
     const list = data.vehicles.slice().sort((a, b) => (a.vehicle === data.selected) - (b.vehicle === data.selected));
@@ -829,6 +832,7 @@ window.pingmaMap = (function () {
       m.appendChild(svg("title", {}, (v.plate || v.vehicle) + " · " + v.vehicle + " · " + (v.courier || "—") + " · " + ctx.when(v.at)));
       m.addEventListener("click", () => selectVehicle(v.vehicle));
       g.appendChild(m);
+      if (v.vehicle === refocus) m.focus({ preventScroll: true });
     }
   }
 
