@@ -412,6 +412,13 @@ class MapBrowserTest(unittest.TestCase):
         return self.wait(lambda d: self.find(css) if self.find(css).is_displayed() else False,
                          timeout, "%s never shown" % css)
 
+    def click(self, css, timeout=20):
+        """Clicks `css`, found again if the map redrew it meanwhile."""
+        def done(d):
+            self.find(css).click()
+            return True
+        return self.wait(done, timeout, "%s could not be clicked" % css)
+
     def js(self, script, *args):
         return self.driver.execute_script(script, *args)
 
@@ -450,12 +457,34 @@ class MapBrowserTest(unittest.TestCase):
                   30, "the map never loaded")
         self.assertNotIn("error-box", self.find("#map-status").get_attribute("class"),
                          self.find("#map-status").text)
+        # Drawn on the next frame after the lists.
+        self.wait(lambda d: self.vehicles(), 10, "no vehicle drawn")
+
+    # The map is drawn anew on every change and every 30 s: what it shows is read in
+    # one script, never through elements that a redraw may have replaced meanwhile.
 
     def areas(self):
-        return {p.get_attribute("data-area"): p for p in self.finds("#map-svg path.map-area")}
+        """{area id: {fill-rule, d, data-polygons, data-rings}} as drawn."""
+        return self.js("""const out = {};
+            for (const p of document.querySelectorAll('#map-svg path.map-area')) {
+              out[p.dataset.area] = {rule: p.getAttribute('fill-rule'), d: p.getAttribute('d'),
+                                     polygons: p.dataset.polygons, rings: p.dataset.rings};
+            }
+            return out;""")
 
     def vehicles(self):
-        return {g.get_attribute("data-vehicle"): g for g in self.finds("#map-svg g.map-vehicle")}
+        """{vehicle id: {stale, plate, age}} as the markers and their labels say."""
+        return self.js("""const out = {};
+            for (const g of document.querySelectorAll('#map-svg g.map-vehicle')) {
+              const spans = g.querySelectorAll('text.map-label tspan');
+              out[g.dataset.vehicle] = {stale: g.dataset.stale, plate: spans[0].textContent,
+                                        age: spans[1].textContent};
+            }
+            return out;""")
+
+    def text_of(self, css):
+        """The text of `css` in the map, read again if a redraw replaced it meanwhile."""
+        return self.wait(lambda d: self.find(css).text)
 
     def test_10_regulator_sees_every_company(self):
         self.console_map(self.regulator)
@@ -463,28 +492,23 @@ class MapBrowserTest(unittest.TestCase):
         self.assertEqual(sorted(areas), ["A-EAST", "A-TOWN", "B-WEST"])
         # The town's lake is a hole: two rings in one even-odd path; the east, two polygons.
         town = areas["A-TOWN"]
-        self.assertEqual(town.get_attribute("fill-rule"), "evenodd")
-        self.assertEqual((town.get_attribute("data-polygons"), town.get_attribute("data-rings")),
-                         ("1", "2"))
-        self.assertEqual(town.get_attribute("d").count("M"), 2)
+        self.assertEqual(town["rule"], "evenodd")
+        self.assertEqual((town["polygons"], town["rings"]), ("1", "2"))
+        self.assertEqual(town["d"].count("M"), 2)
         east = areas["A-EAST"]
-        self.assertEqual((east.get_attribute("data-polygons"), east.get_attribute("data-rings")),
-                         ("2", "2"))
-        labels = [t.text for t in self.finds("#map-svg text.area-label")]
+        self.assertEqual((east["polygons"], east["rings"], east["d"].count("M")), ("2", "2", 2))
+        labels = self.js("return [...document.querySelectorAll('#map-svg text.area-label')]"
+                         ".map(t => t.textContent)")
         self.assertEqual(sorted(labels), ["东部片区", "城关片区", "西部片区"])
         # Every vehicle with a position, by plate, with its age; V-A2's is stale.
         vehicles = self.vehicles()
         self.assertEqual(sorted(vehicles), ["V-A1", "V-A2", "V-B1"])
-        for vid, g in vehicles.items():
-            self.assertIn(self.plates[vid], g.text)
-        def age(vid):
-            return vehicles[vid].find_element(By.CSS_SELECTOR,
-                                              "text.map-label tspan:nth-child(2)").text
-        self.assertRegex(age("V-A1"), r"^[1-3] 分钟前 / [1-3] min ago$")
-        self.assertRegex(age("V-A2"), r"^4[0-3] 分钟前 / 4[0-3] min ago · 过时 stale$")
-        self.assertEqual(vehicles["V-A2"].get_attribute("data-stale"), "true")
-        self.assertIn("过时 stale", vehicles["V-A2"].text)
-        self.assertEqual(vehicles["V-A1"].get_attribute("data-stale"), "false")
+        for vid, v in vehicles.items():
+            self.assertEqual(v["plate"], self.plates[vid])
+        self.assertRegex(vehicles["V-A1"]["age"], r"^[1-3] 分钟前 / [1-3] min ago$")
+        self.assertRegex(vehicles["V-A2"]["age"], r"^4[0-3] 分钟前 / 4[0-3] min ago · 过时 stale$")
+        self.assertEqual(vehicles["V-A2"]["stale"], "true")
+        self.assertEqual(vehicles["V-A1"]["stale"], "false")
         # Drawn otherwise, not only in another colour: hollow and dashed.
         dash = self.js("return getComputedStyle(document.querySelector("
                        "'g.map-vehicle[data-vehicle=\"V-A2\"] .map-vehicle-dot')).strokeDasharray")
@@ -508,12 +532,12 @@ class MapBrowserTest(unittest.TestCase):
         self.assertIn("HOME-A", away.text)
         self.assertIn("交接时车辆无定位", self.find("#map-alerts tr[data-kind=no_position]").text)
         # The handover's line to its customer, with the distance.
-        line = self.find("#map-svg g.map-handover-line[data-id='%s']" % self.away["id"])
-        self.assertRegex(line.text, r"(59[7-9]|60[0-3]) 米 m")
+        self.assertRegex(self.text_of("#map-svg g.map-handover-line[data-id='%s']"
+                                      % self.away["id"]), r"(59[7-9]|60[0-3]) 米 m")
         self.assertTrue(self.finds("#map-svg g.map-alert[data-kind=zone_exit]"))
         # Scale bar in metres, north up, no tiles without --map-tiles.
-        self.assertRegex(self.find("#map-svg g.map-scale").text, r"^\d+ (米|公里) / \d+ (m|km)$")
-        self.assertIn("北 N", self.find("#map-svg g.map-north").text)
+        self.assertRegex(self.text_of("#map-svg g.map-scale"), r"^\d+ (米|公里) / \d+ (m|km)$")
+        self.assertIn("北 N", self.text_of("#map-svg g.map-north"))
         self.assertFalse(self.finds("#map-svg image"))
         self.assertEqual(self.find("#map-datum").get_attribute("data-tiles"), "false")
         self.assertIn("GCJ-02", self.find("#map-legend").text)
@@ -522,7 +546,7 @@ class MapBrowserTest(unittest.TestCase):
 
     def test_11_track_of_a_vehicle(self):
         self.console_map(self.regulator)
-        self.find("#map-vehicles button[data-vehicle='V-A1']").click()
+        self.click("#map-vehicles button[data-vehicle='V-A1']")
         info = self.wait(lambda d: self.find("#map-track-info")
                          if self.find("#map-track-info").get_attribute("data-points") else False,
                          30, "the track never loaded")
@@ -534,13 +558,15 @@ class MapBrowserTest(unittest.TestCase):
         self.assertGreater(sum(1 for p in self.track[800:] if p[2]), 0, "over the lake")
         self.assertEqual(info.get_attribute("data-points"), str(TRACK_POINTS))
         self.assertEqual(info.get_attribute("data-outside"), str(outside))
-        polyline = self.find("#map-track")
-        self.assertEqual(polyline.get_attribute("data-vehicle"), "V-A1")
-        self.assertEqual(len(polyline.get_attribute("points").split()), TRACK_POINTS)
-        self.assertEqual(self.js("return document.getElementById('map-track').points"
-                                 ".numberOfItems"), TRACK_POINTS)
-        self.assertEqual(len(self.finds("#map-svg .map-outside-points path.map-outside")),
-                         outside)
+        drawn = self.js("""const t = document.getElementById('map-track');
+            return {vehicle: t.dataset.vehicle, points: t.getAttribute('points'),
+                    items: t.points.numberOfItems,
+                    outside: document.querySelectorAll(
+                        '#map-svg .map-outside-points path.map-outside').length};""")
+        self.assertEqual(drawn["vehicle"], "V-A1")
+        self.assertEqual(len(drawn["points"].split()), TRACK_POINTS)
+        self.assertEqual(drawn["items"], TRACK_POINTS)
+        self.assertEqual(drawn["outside"], outside)
         self.assertIn("共 %d 个定位点，其中 %d 个在配送区域外" % (TRACK_POINTS, outside),
                       info.text)
         self.assertEqual(self.find("#map-vehicles button[data-vehicle='V-A1']")
@@ -559,19 +585,21 @@ class MapBrowserTest(unittest.TestCase):
                    s.dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: r.left + 200,
                        clientY: r.top + 200, bubbles: true, cancelable: true}));""")
         self.wait(lambda d: float(self.find("#map-svg").get_attribute("data-zoom")) > zoom + 0.9)
-        before = self.find("g.map-vehicle[data-vehicle='V-B1']").get_attribute("transform")
+        def where():
+            return self.wait(lambda d: self.find("g.map-vehicle[data-vehicle='V-B1']")
+                             .get_attribute("transform"))
+        before = where()
         ActionChains(self.driver).move_to_element_with_offset(self.find("#map-view"), 0, 0) \
             .click_and_hold().move_by_offset(60, 25).move_by_offset(60, 25).release().perform()
-        self.wait(lambda d: self.find("g.map-vehicle[data-vehicle='V-B1']")
-                  .get_attribute("transform") != before)
-        after = self.find("g.map-vehicle[data-vehicle='V-B1']").get_attribute("transform")
+        self.wait(lambda d: where() != before)
+        after = where()
         (x0, y0), (x1, y1) = [tuple(float(v) for v in t[len("translate("):-1].split())
                               for t in (before, after)]
         self.assertAlmostEqual(x1 - x0, 120, delta=2)
         self.assertAlmostEqual(y1 - y0, 50, delta=2)
         # A click on a marker chooses its vehicle; the address keeps it.
         self.find("#map-fit").click()
-        self.find("g.map-vehicle[data-vehicle='V-A2'] circle.map-vehicle-dot").click()
+        self.click("g.map-vehicle[data-vehicle='V-A2'] circle.map-vehicle-dot")
         self.wait(lambda d: self.find("#map-track-card").get_attribute("data-vehicle") == "V-A2")
         self.wait(lambda d: self.find("#map-track-info").get_attribute("data-points") == "1")
         self.assertEqual(self.js("return location.hash"), "#map/V-A2")
@@ -590,7 +618,8 @@ class MapBrowserTest(unittest.TestCase):
         self.assertFalse(self.find("#map-company-field").is_displayed())
         self.assertEqual(sorted(self.areas()), ["A-EAST", "A-TOWN"])
         self.assertEqual(sorted(self.vehicles()), ["V-A1", "V-A2"])
-        self.assertNotIn(self.plates["V-B1"], self.find("#map-view").text)
+        self.assertNotIn(self.plates["V-B1"],
+                         self.js("return document.getElementById('panel-map').textContent"))
         kinds = sorted(r.get_attribute("data-kind") for r in self.finds("#map-alerts tbody tr"))
         self.assertEqual(kinds, ["handover_away", "no_position", "zone_exit"])
         # The regulators' tabs are not offered to a company.
@@ -605,8 +634,8 @@ class MapBrowserTest(unittest.TestCase):
         self.console_map(self.regulator, "#map/V-A1")
         self.wait(lambda d: self.find("#map-track-info").get_attribute("data-points")
                   == str(TRACK_POINTS), 30)
-        self.assertEqual(len(self.find("#map-track").get_attribute("points").split()),
-                         TRACK_POINTS)
+        self.assertEqual(self.js("return document.getElementById('map-track').points"
+                                 ".numberOfItems"), TRACK_POINTS)
 
     def restart(self, *args):
         self.reg.stop()
@@ -628,12 +657,16 @@ class MapBrowserTest(unittest.TestCase):
             self.assertIn("仅影响显示", self.find("#map-datum").text)
             self.assertIn(tiles.origin, self.find("#map-datum").text)
             # Where V-B1 is drawn, read back through the tiles' grid: its GCJ-02 place.
-            image = self.find("#map-svg image.map-tile")
+            drawn = self.js("""const i = document.querySelector('#map-svg image.map-tile');
+                return {href: i.getAttribute('href'), x: i.getAttribute('x'),
+                        y: i.getAttribute('y'), size: i.getAttribute('width'),
+                        mark: document.querySelector('g.map-vehicle[data-vehicle="V-B1"]')
+                                  .getAttribute('transform')};""")
             z, tx, ty = (int(v) for v in re.search(r"/(\d+)/(\d+)/(\d+)\.png$",
-                                                   image.get_attribute("href")).groups())
-            ix, iy, size = (float(image.get_attribute(a)) for a in ("x", "y", "width"))
+                                                   drawn["href"]).groups())
+            ix, iy, size = (float(drawn[a]) for a in ("x", "y", "size"))
             size -= 0.5  # drawn a hair over
-            mark = self.find("g.map-vehicle[data-vehicle='V-B1']").get_attribute("transform")
+            mark = drawn["mark"]
             sx, sy = (float(v) for v in mark[len("translate("):-1].split())
             wx = (tx + (sx - ix) / size) / 2 ** z
             wy = (ty + (sy - iy) / size) / 2 ** z
