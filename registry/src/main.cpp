@@ -110,6 +110,18 @@ int main(int argc, char** argv) {
                    "start; default: $CREDENTIALS_DIRECTORY, else pingma-secrets/ beside a SQLite "
                    "file; required for PostgreSQL)")
       ->check(CLI::NonexistentPath | CLI::ExistingDirectory);
+  auto* map_tiles =
+      serve_cmd->add_option("--map-tiles", serve.map_tiles,
+                            "URL_TEMPLATE of the site's own map tiles for the console's map, "
+                            "https://tiles.example/{z}/{x}/{y}.png (its origin is then allowed in "
+                            "the console's img-src); default: no tiles, the coordinates alone");
+  serve_cmd
+      ->add_option("--map-tiles-datum", serve.map_tiles_datum,
+                   "the datum the tiles are drawn in: wgs84, or gcj02 for Chinese web maps, onto "
+                   "which the console shifts what it draws (display only; WGS-84 is stored)")
+      ->check(CLI::IsMember({"wgs84", "gcj02"}))
+      ->needs(map_tiles)
+      ->capture_default_str();
 
   std::string db;
   pingma::registry::TokenRequest token_request;

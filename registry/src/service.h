@@ -75,6 +75,12 @@ class Service {
   /// Where the labels' QR codes point ("https://host", no trailing slash): the
   /// EPCIS export names a cylinder without a GRAI by {public_base}/c/{code}.
   void set_public_base(std::string base) { settings_.public_base = std::move(base); }
+  /// The console map's tiles (ParseMapTiles, cases/pages.h); before the first request.
+  void set_map_tiles(const MapTiles& tiles) {
+    settings_.map_tiles = tiles.url_template;
+    settings_.map_tiles_origin = tiles.origin;
+    settings_.map_tiles_datum = tiles.datum;
+  }
 
   /// What the last full walk of the hash chain found, for GET /v1/audit/head. Any
   /// thread.

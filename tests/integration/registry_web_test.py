@@ -18,6 +18,7 @@ status and error code, and never a 500.
 """
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_harness import RegistryCase, take_binary_argument
+from registry_harness import Registry, RegistryCase, take_binary_argument
 
 BINARY = None  # set in __main__
 LABEL = None
@@ -47,12 +48,15 @@ FILES = {
     "/console/index.html": ("console/index.html", HTML),
     "/console/console.js": ("console/console.js", JS),
     "/console/console.css": ("console/console.css", CSS),
+    "/console/geo.js": ("console/geo.js", JS),
+    "/console/map.js": ("console/map.js", JS),
     "/console/common.css": ("common.css", CSS),
     "/console/common.js": ("common.js", JS),
     "/courier/": ("courier/index.html", HTML),
     "/courier/index.html": ("courier/index.html", HTML),
     "/courier/courier.js": ("courier/courier.js", JS),
     "/courier/courier.css": ("courier/courier.css", CSS),
+    "/courier/positions.js": ("courier/positions.js", JS),
     "/courier/common.css": ("common.css", CSS),
     "/courier/common.js": ("common.js", JS),
 }
@@ -211,7 +215,8 @@ class WebTest(RegistryCase):
             self.assertNotRegex(html, r"\son[a-z]+=", source)
             # Nothing fetched from elsewhere.
             self.assertNotRegex(html, r'(src|href)="(https?:)?//', source)
-        for source in ("console/console.js", "courier/courier.js", "common.js"):
+        for source in ("console/console.js", "console/geo.js", "console/map.js",
+                       "courier/courier.js", "courier/positions.js", "common.js"):
             with open(os.path.join(SOURCES, source), encoding="utf-8") as f:
                 js = f.read()
             self.assertNotIn("innerHTML", js, source)
@@ -245,7 +250,8 @@ class WebTest(RegistryCase):
                      "/courier/console.css", "/console/embed.cmake", "/console/web/common.css",
                      "/console/console/index.html", "/console/..%5cindex.html",
                      "/console/.%2e/courier/", "/consoles/", "/courier/x/../courier.js",
-                     "/courier/%2fetc%2fpasswd", "/console/index.html/.."):
+                     "/courier/%2fetc%2fpasswd", "/console/index.html/..",
+                     "/courier/map.json", "/console/map.json/", "/console/x/map.json"):
             status, body, h = self.raw_get("GET", path)
             self.assertEqual(status, 404, path)
             self.assertNotIn(b"use strict", body, path)
@@ -253,6 +259,57 @@ class WebTest(RegistryCase):
                 self.assertEqual(h["content-type"], HTML, path)
                 self.assertIn("没有这个页面".encode(), body, path)
                 self.assertEqual(h["x-content-type-options"], "nosniff", path)
+
+    def test_06a_map_settings_without_tiles(self):
+        """/console/map.json: no tiles unless the site names its own; the CSP as ever."""
+        status, body, h = self.raw_get("GET", "/console/map.json")
+        self.assertEqual(status, 200)
+        self.assertEqual(h["content-type"], "application/json; charset=utf-8")
+        self.assertEqual(h["cache-control"], "no-cache")
+        self.assertEqual(h["content-security-policy"], CSP)
+        self.assertEqual(json.loads(body), {"tiles": None, "datum": "wgs84"})
+        status, body, h = self.raw_get("HEAD", "/console/map.json")
+        self.assertEqual((status, body), (200, b""))
+
+    def test_06b_map_tiles_of_the_site(self):
+        """serve --map-tiles: the console learns the template and its datum, and its
+        pages (only) let images come from that one origin; bad templates refused."""
+        tiles = "https://Tiles.Example.cn:8443/gcj/{z}/{x}/{y}.png?style=7"
+        reg = Registry(BINARY)
+        try:
+            reg.start(extra_args=("--map-tiles", tiles, "--map-tiles-datum", "gcj02"))
+            conn = reg.connection()
+            try:
+                status, body, h = conn.request("GET", "/console/map.json")
+                self.assertEqual((status, body), (200, {"tiles": tiles, "datum": "gcj02"}))
+                with_tiles = CSP.replace("img-src 'self' data: blob:",
+                                         "img-src 'self' data: blob: https://tiles.example.cn:8443")
+                for path in ("/console/", "/console/map.js", "/console/map.json"):
+                    status, _, h = conn.request("GET", path)
+                    self.assertEqual(headers_of(h)["content-security-policy"], with_tiles, path)
+                for path in ("/courier/", "/courier/positions.js"):
+                    status, _, h = conn.request("GET", path)
+                    self.assertEqual(headers_of(h)["content-security-policy"], CSP, path)
+            finally:
+                conn.close()
+            reg.stop()
+        finally:
+            reg.cleanup()
+        for args, said in (
+                (("--map-tiles", "https://t.example/{z}/{x}.png"), "each of {z}, {x} and {y}"),
+                (("--map-tiles", "https://t.example/{z}/{x}/{y}.png; script-src *"),
+                 "semicolon"),
+                (("--map-tiles", "ftp://t.example/{z}/{x}/{y}.png"), "http:// or https://"),
+                (("--map-tiles-datum", "gcj02"), "--map-tiles"),
+                (("--map-tiles", "https://t.example/{z}/{x}/{y}.png", "--map-tiles-datum",
+                  "bd09"), "bd09")):
+            r = subprocess.run([BINARY, "serve", "--db", os.path.join(self.tmp, "never.db"),
+                                "--listen", "127.0.0.1:0"] + list(args),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                               universal_newlines=True)
+            self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+            self.assertIn(said, r.stderr, args)
+            self.assertEqual(r.stdout, "", args)
 
     def test_06_other_methods(self):
         for method, path in (("POST", "/console/"), ("PUT", "/courier/courier.js"),

@@ -6,6 +6,10 @@
 // pages it was built with and reads nothing from disk. Paths are looked up as
 // received, segment by segment, in that fixed table: "..", percent-encoded dots or
 // slashes and anything else that is not a file's own name are simply not found.
+//
+// The console's map draws no tiles unless the site names its own tile server
+// (serve --map-tiles): then /console/map.json says where, and the console's pages
+// let images come from that origin, and from nowhere else.
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -30,12 +34,16 @@ std::string_view WebAssetType(std::size_t i);
 
 namespace {
 
-constexpr std::string_view kContentSecurityPolicy =
-    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'";
+// `tiles_origin`: the one more place images may come from (the console's tiles).
+std::string ContentSecurityPolicy(std::string_view tiles_origin) {
+  return fmt::format(
+      "default-src 'self'; img-src 'self' data: blob:{}{}; object-src 'none'; base-uri 'none'; "
+      "form-action 'self'; frame-ancestors 'none'",
+      tiles_origin.empty() ? "" : " ", tiles_origin);
+}
 
-void AddSecurityHeaders(Reply* r) {
-  r->headers.emplace_back("Content-Security-Policy", std::string(kContentSecurityPolicy));
+void AddSecurityHeaders(Reply* r, std::string_view tiles_origin = {}) {
+  r->headers.emplace_back("Content-Security-Policy", ContentSecurityPolicy(tiles_origin));
   r->headers.emplace_back("X-Content-Type-Options", "nosniff");
   r->headers.emplace_back("Referrer-Policy", "no-referrer");
   r->headers.emplace_back("X-Frame-Options", "DENY");
@@ -103,7 +111,66 @@ struct ReadScan {
   ScanKey key;
 };
 
+bool IsUrlChar(char c) {
+  // Printable ASCII but for what would end a CSP source or a header, or be quoted.
+  return c > 0x20 && c < 0x7f && c != '"' && c != '\'' && c != '`' && c != '\\' && c != ';' &&
+         c != ',' && c != '<' && c != '>' && c != '#' && c != '^' && c != '|';
+}
+
 }  // namespace
+
+Result<MapTiles> ParseMapTiles(std::string_view url_template, std::string_view datum) {
+  MapTiles tiles;
+  if (datum != "wgs84" && datum != "gcj02") {
+    return Status::Invalid(
+        fmt::format("--map-tiles-datum must be wgs84 or gcj02, not '{}'", datum));
+  }
+  tiles.datum = std::string(datum);
+  if (url_template.empty()) {
+    if (datum != "wgs84") {
+      return Status::Invalid(
+          "--map-tiles-datum gcj02 needs --map-tiles: without tiles the map "
+          "draws the coordinates as stored, in WGS-84");
+    }
+    return tiles;
+  }
+  const auto bad = [&](std::string_view why) {
+    return Status::Invalid(fmt::format("--map-tiles '{}' {}", url_template, why));
+  };
+  std::string_view scheme;
+  for (std::string_view s : {"https://", "http://"}) {
+    if (url_template.size() > s.size() && url_template.substr(0, s.size()) == s) scheme = s;
+  }
+  if (scheme.empty()) return bad("must be an http:// or https:// URL");
+  for (char c : url_template) {
+    if (!IsUrlChar(c)) return bad("holds a space, quote, comma, semicolon or other such character");
+  }
+  const std::string_view rest = url_template.substr(scheme.size());
+  const std::string_view authority = rest.substr(0, rest.find('/'));
+  if (authority.empty() || authority.find_first_of("@{}?") != std::string_view::npos) {
+    return bad("must name a host (no user, no placeholder) before its path");
+  }
+  if (authority.size() == rest.size()) return bad("has no path with {z}, {x} and {y}");
+  std::string placeholders;
+  for (std::size_t i = 0; i < url_template.size(); ++i) {
+    if (url_template[i] != '{' && url_template[i] != '}') continue;
+    const std::string_view p = url_template.substr(i, 3);
+    if (url_template[i] == '}' || (p != "{z}" && p != "{x}" && p != "{y}")) {
+      return bad("may hold no braces but {z}, {x} and {y}");
+    }
+    placeholders += p[1];
+    i += 2;
+  }
+  std::string sorted = placeholders;
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted != "xyz") return bad("must hold each of {z}, {x} and {y} once");
+  tiles.url_template = std::string(url_template);
+  tiles.origin = std::string(scheme) + std::string(authority);
+  for (char& c : tiles.origin) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return tiles;
+}
 
 void Pages::Handle(const Request& request, const std::vector<std::string_view>& parts,
                    Store::Done done) {
@@ -115,6 +182,9 @@ void Pages::Handle(const Request& request, const std::vector<std::string_view>& 
     return done(std::move(r));
   }
   const std::string_view app = parts[0];
+  // The console's pages may show the site's tiles; nothing else may.
+  const std::string_view tiles_origin =
+      app == "console" ? std::string_view(settings_.map_tiles_origin) : std::string_view();
   if (parts.size() == 1) {
     // "/console" → "/console/", so that the pages' relative links resolve.
     Reply r;
@@ -125,7 +195,19 @@ void Pages::Handle(const Request& request, const std::vector<std::string_view>& 
         fmt::format("/{}/{}", app, q == std::string::npos ? "" : request.target.substr(q));
     if (request.method != "HEAD") r.raw_body = "Moved to " + location + "\n";
     r.headers.emplace_back("Location", location);
-    AddSecurityHeaders(&r);
+    AddSecurityHeaders(&r, tiles_origin);
+    return done(std::move(r));
+  }
+  if (app == "console" && parts.size() == 2 && parts[1] == "map.json") {
+    Reply r;
+    r.status = 200;
+    r.raw_content_type = "application/json; charset=utf-8";
+    const json map = {
+        {"tiles", settings_.map_tiles.empty() ? json(nullptr) : json(settings_.map_tiles)},
+        {"datum", settings_.map_tiles_datum}};
+    if (request.method == "GET") r.raw_body = map.dump() + "\n";
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    AddSecurityHeaders(&r, tiles_origin);
     return done(std::move(r));
   }
   const std::size_t i = parts.size() == 2 ? FindAsset(app, parts[1]) : static_cast<std::size_t>(-1);
@@ -138,7 +220,7 @@ void Pages::Handle(const Request& request, const std::vector<std::string_view>& 
   // Revalidated on every load, so that a new build's pages are seen at once.
   r.headers.emplace_back("Cache-Control", "no-cache");
   r.headers.emplace_back("ETag", std::string(WebAssetTag(i)));
-  AddSecurityHeaders(&r);
+  AddSecurityHeaders(&r, tiles_origin);
   done(std::move(r));
 }
 

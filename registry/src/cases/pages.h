@@ -1,6 +1,7 @@
 // The courier's page and the regulator's console (static files embedded from
-// registry/web/), and the server-side label reader they call (POST
-// /v1/scan/image), with its queue of photos waiting for a decoder.
+// registry/web/, and the console map's settings, /console/map.json), and the
+// server-side label reader they call (POST /v1/scan/image), with its queue of
+// photos waiting for a decoder.
 #pragma once
 
 #include <string>
@@ -12,6 +13,20 @@
 #include "http/rate_limit.h"
 
 namespace pingma::registry {
+
+/// The console map's tiles as a site sets them (serve --map-tiles, --map-tiles-datum).
+struct MapTiles {
+  std::string url_template;     ///< "https://tiles.example/{z}/{x}/{y}.png"; empty: none
+  std::string origin;           ///< "https://tiles.example": what the console's CSP allows
+  std::string datum = "wgs84";  ///< "wgs84" or "gcj02"
+};
+
+/// Checks a tile URL template and its datum. The template is an http:// or https://
+/// URL naming a host (no user, no fragment) with each of {z}, {x} and {y} once and
+/// no other braces, of printable ASCII without spaces, quotes, backslashes, commas
+/// or semicolons (it goes into a Content-Security-Policy). An empty template is no
+/// tiles; "gcj02" without one is refused, as is a datum other than the two.
+Result<MapTiles> ParseMapTiles(std::string_view url_template, std::string_view datum);
 
 class Pages final : public UseCase {
  public:
@@ -27,7 +42,8 @@ class Pages final : public UseCase {
   /// Decoding threads: a quarter of the cores, at least one.
   static size_t PhotoWorkers();
 
-  /// Everything under /console and /courier.
+  /// Everything under /console and /courier: the files, and /console/map.json
+  /// ({tiles: template or null, datum}) for the console's map.
   void Handle(const Request& request, const std::vector<std::string_view>& parts, Store::Done done);
   void PostScanImage(const Call& call, Store::Done done);
 

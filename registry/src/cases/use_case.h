@@ -19,6 +19,12 @@ struct Settings {
   std::string customer_hash_key;  ///< empty: none given (access/secrets.h)
   std::string hotline = "12315";  ///< 全国12315 market-regulation complaint line
   std::string public_base = "https://pingma.example";  ///< pingma-label's default --base
+  /// The console map's tiles (serve --map-tiles): the URL template, its origin
+  /// (which the console's CSP lets images come from) and their datum, "wgs84" or
+  /// "gcj02"; an empty template: no tiles.
+  std::string map_tiles;
+  std::string map_tiles_origin;
+  std::string map_tiles_datum = "wgs84";
 };
 
 /// The shared pieces every use case works with; they outlive it.

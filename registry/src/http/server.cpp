@@ -204,6 +204,8 @@ Status Serve(const ServeOptions& options) {
     return Status::Invalid("--public-base must be an http:// or https:// URL, not '" +
                            options.public_base + "'");
   }
+  auto map_tiles = ParseMapTiles(options.map_tiles, options.map_tiles_datum);
+  if (!map_tiles.ok()) return map_tiles.status();
   Policy policy = Policy::Defaults();
   if (!options.policy_file.empty()) {
     auto loaded = LoadPolicyFile(options.policy_file);
@@ -248,6 +250,7 @@ Status Serve(const ServeOptions& options) {
   service.set_customer_hash_key(secrets->customer_hash_key);
   service.set_hotline(options.hotline);
   service.set_public_base(std::move(public_base));
+  service.set_map_tiles(*map_tiles);
 
   // One full walk of the hash chain in the background, so that GET /v1/audit/head
   // can say honestly whether the chain verified, and when, without walking tens of

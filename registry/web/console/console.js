@@ -1,12 +1,17 @@
 // The regulator's console: any cylinder's record and whole life, the scrap queue,
 // refused fills with charts and ledgers, hazards, reports from the public, the
-// stations (with the remote lock) and what is coming due. It only reads the API,
-// except for locking and unlocking a station. Every text from the network goes
-// into the page as text (textContent, attributes), never as HTML.
+// stations (with the remote lock), what is coming due and the delivery map
+// (map.js). It only reads the API, except for locking and unlocking a station. A
+// company's token sees its own records and map, without the public's reports and
+// the stations' lock. Every text from the network goes into the page as text
+// (textContent, attributes), never as HTML.
 "use strict";
 
 (function () {
   const TOKEN_KEY = "pingma.console.token";
+  const ROLE_KEY = "pingma.console.role"; // "regulator" (or admin) or "company"
+  // The tabs a company's token does not reach (regulators' reads and the lock).
+  const REGULATOR_TABS = ["reports", "stations"];
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
 
@@ -130,6 +135,9 @@
   function token() {
     return sessionStorage.getItem(TOKEN_KEY) || "";
   }
+  function role() {
+    return sessionStorage.getItem(ROLE_KEY) || "regulator";
+  }
 
   // The Response of a 2xx (for downloads), or an ApiError.
   function request(method, path, options) {
@@ -184,11 +192,18 @@
       showError("请输入令牌。", "Enter your token.");
       return;
     }
+    let who = "regulator";
     try {
       await api("GET", "/v1/audit/head", { token: value });
-      // Only regulators (and admins) read the public's reports: the role check.
-      await api("GET", "/v1/reports?limit=1", { token: value }).catch((e) => {
-        if (e.status !== 503) throw e;
+      // Only regulators (and admins) read the public's reports: the role check. A
+      // company's token reads its own vehicles, and no station's or inspector's does.
+      await api("GET", "/v1/reports?limit=1", { token: value }).catch(async (e) => {
+        if (e.status === 503) return;
+        if (e.status !== 403) throw e;
+        await api("GET", "/v1/vehicles?limit=1", { token: value }).catch(() => {
+          throw e;
+        });
+        who = "company";
       });
     } catch (e) {
       const [zh, enText] = explain(e);
@@ -196,12 +211,15 @@
       return;
     }
     sessionStorage.setItem(TOKEN_KEY, value);
+    sessionStorage.setItem(ROLE_KEY, who);
     $("token").value = "";
     start();
   }
 
   function signOut(expired) {
     sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(ROLE_KEY);
+    window.pingmaMap.reset();
     for (const p of document.querySelectorAll(".panel")) p.hidden = true;
     $("tabs").hidden = true;
     $("audit").hidden = true;
@@ -254,11 +272,26 @@
       loadForesight();
       loadUnseen(false);
     },
+    map: (vehicle) => window.pingmaMap.open(mapShared(), vehicle || null),
   };
 
+  // What the map (map.js) is given of the console.
+  function mapShared() {
+    return {
+      api: api, explain: explain, failInto: failInto, when: when, badge: badge,
+      table: table, emptyNote: emptyNote, role: role(),
+    };
+  }
+
+  function allowed(name) {
+    return role() !== "company" || REGULATOR_TABS.indexOf(name) < 0;
+  }
+
   function showTab(name, focus) {
-    if (!(name in loaders)) name = "cylinder";
+    if (!(name in loaders) || !allowed(name)) name = "cylinder";
+    if (name !== "map") window.pingmaMap.close();
     for (const b of document.querySelectorAll("[role=tab]")) {
+      b.hidden = !allowed(b.dataset.tab);
       const on = b.dataset.tab === name;
       b.setAttribute("aria-selected", on ? "true" : "false");
       b.tabIndex = on ? 0 : -1;
@@ -274,9 +307,11 @@
     const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
     const [name, ...rest] = hash.split("/");
     const arg = rest.join("/");
-    const tab = name in loaders ? name : "cylinder";
+    const tab = name in loaders && allowed(name) ? name : "cylinder";
     showTab(tab, false);
-    if (tab === "cylinder" && arg) {
+    if (tab === "map") {
+      loaders.map(arg);
+    } else if (tab === "cylinder" && arg) {
       $("find-scan").value = arg;
       findCylinder(arg);
     } else if (tab === "stations" && arg) {
@@ -978,8 +1013,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("signin-form").addEventListener("submit", signIn);
     $("sign-out").addEventListener("click", () => signOut(false));
-    const tabs = Array.from(document.querySelectorAll("[role=tab]"));
-    tabs.forEach((b, i) => {
+    const all = Array.from(document.querySelectorAll("[role=tab]"));
+    all.forEach((b) => {
       b.addEventListener("click", () => {
         if (location.hash === "#" + b.dataset.tab) route();
         else location.hash = b.dataset.tab;
@@ -989,6 +1024,8 @@
         const d = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
         if (!d) return;
         e.preventDefault();
+        const tabs = all.filter((t) => !t.hidden);
+        const i = tabs.indexOf(b);
         const next = tabs[(i + d + tabs.length) % tabs.length];
         next.focus();
         next.click();

@@ -1,7 +1,9 @@
 // The courier's page: at the customer's door, read the cylinder's label (a photo
 // decoded by the registry, or the code typed), pick the customer, do the door-step
 // safety check and record the handover. The registry decides; this page only shows
-// its verdict, large. Every text from the network goes into the page as text.
+// its verdict, large. While the courier is signed in, the phone's position is sent
+// as the vehicle's (positions.js). Every text from the network goes into the page
+// as text.
 "use strict";
 
 (function () {
@@ -114,6 +116,7 @@
   }
 
   function signOut(expired) {
+    window.pingmaPositions.stop();
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(PENDING_KEY);
     $("handover").hidden = true;
@@ -130,6 +133,13 @@
     $("sign-out").hidden = false;
     $("handover").hidden = false;
     $("vehicle").value = localStorage.getItem(VEHICLE_KEY) || $("vehicle").value;
+    window.pingmaPositions.start({
+      token: token,
+      // The vehicle on the form, else the one the last handover named.
+      vehicle: () => $("vehicle").value.trim() || localStorage.getItem(VEHICLE_KEY) || "",
+      newEventId: newEventId,
+      onUnauthorized: fail,
+    });
     $("code").focus();
   }
 
@@ -448,6 +458,7 @@
       if (attempt) send(attempt);
     });
     $("next").addEventListener("click", next);
+    $("vehicle").addEventListener("change", () => window.pingmaPositions.vehicleChanged());
     if (token()) showWork();
     else $("token").focus();
   });

@@ -25,6 +25,13 @@ struct ServeOptions {
   std::string secrets_dir;
   /// HOST:PORT for JT/T 808 in-vehicle terminals; empty: none taken.
   std::string jt808_listen;
+  /// The site's own map tiles for the console's map, as a URL template with {z},
+  /// {x} and {y} (https://tiles.example/{z}/{x}/{y}.png); empty: no tiles, the
+  /// map is drawn from the coordinates alone.
+  std::string map_tiles;
+  /// The datum those tiles are drawn in: "wgs84", or "gcj02" (Chinese web maps),
+  /// onto which the console shifts what it draws (display only).
+  std::string map_tiles_datum = "wgs84";
 };
 
 /// Runs the HTTP service (and, with jt808_listen, the JT/T 808 gateway, announced
