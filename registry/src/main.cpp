@@ -105,6 +105,12 @@ int main(int argc, char** argv) {
                         "HOST:PORT to take JT/T 808 in-vehicle terminals on (2013 and 2019); "
                         "port 0 picks one; default: none");
   serve_cmd
+      ->add_option("--jt808-max-terminals", serve.jt808_max_terminals,
+                   "JT/T 808 terminals connected at once (the open-file limit is raised to hold "
+                   "them)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--secrets-dir", serve.secrets_dir,
                    "folder of the customer hash key and the log's signing key (made on first "
                    "start; default: $CREDENTIALS_DIRECTORY, else pingma-secrets/ beside a SQLite "

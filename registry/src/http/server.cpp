@@ -2,6 +2,7 @@
 // hands each request to the Service and answers asynchronously when the Service is
 // done (after the commit, for writes). The only translation unit with RESTinio.
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -196,6 +197,25 @@ Status Serve(const ServeOptions& options) {
   if (!options.jt808_listen.empty()) {
     PINGMA_RETURN_IF_ERROR(ParseListen(options.jt808_listen, &jt808_options.host,
                                        &jt808_options.port, "--jt808-listen"));
+    jt808_options.max_connections = static_cast<size_t>(options.jt808_max_terminals);
+    // Every terminal holds a socket: the soft open-file limit (often 1,024) is raised
+    // to the hard one, and a limit too low for the terminals is said.
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+      files.rlim_cur = files.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &files);
+      getrlimit(RLIMIT_NOFILE, &files);
+      // The HTTP side, the store and the gateway's own need a few hundred more.
+      constexpr rlim_t kOthers = 512;
+      if (files.rlim_cur != RLIM_INFINITY &&
+          files.rlim_cur < jt808_options.max_connections + kOthers) {
+        std::fprintf(stderr,
+                     "pingma-registry: the open-file limit (%llu) holds fewer than "
+                     "--jt808-max-terminals %d terminals; raise it (LimitNOFILE= under systemd, "
+                     "ulimit -n)\n",
+                     static_cast<unsigned long long>(files.rlim_cur), options.jt808_max_terminals);
+      }
+    }
   }
   std::string public_base = options.public_base;
   while (!public_base.empty() && public_base.back() == '/') public_base.pop_back();

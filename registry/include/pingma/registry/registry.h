@@ -25,6 +25,9 @@ struct ServeOptions {
   std::string secrets_dir;
   /// HOST:PORT for JT/T 808 in-vehicle terminals; empty: none taken.
   std::string jt808_listen;
+  /// Terminals connected at once; one more is closed when it connects. The
+  /// process's open-file limit is raised to its hard limit to hold them.
+  int jt808_max_terminals = 10000;
   /// The site's own map tiles for the console's map, as a URL template with {z},
   /// {x} and {y} (https://tiles.example/{z}/{x}/{y}.png); empty: no tiles, the
   /// map is drawn from the coordinates alone.
@@ -35,7 +38,8 @@ struct ServeOptions {
 };
 
 /// Runs the HTTP service (and, with jt808_listen, the JT/T 808 gateway, announced
-/// as "jt808 on HOST:PORT" before the "listening on" line). Prints "listening on http://HOST:PORT" on stdout once it
+/// as "jt808 on HOST:PORT" before the "listening on" line). Prints "listening on
+/// http://HOST:PORT" on stdout once it
 /// accepts connections. On SIGINT/SIGTERM it stops accepting, finishes in-flight
 /// requests, closes the database and returns OK.
 Status Serve(const ServeOptions& options);
