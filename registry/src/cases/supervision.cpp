@@ -863,11 +863,14 @@ void Supervision::GetAlerts(const Call& call, Store::Done done) {
 
 // ---- Retention -------------------------------------------------------------------------
 
-Result<std::int64_t> SweepPositions(Conn& conn, Instant now, const Policy& policy) {
+Result<std::int64_t> SweepPositions(Conn& conn, Instant now, const Policy& policy,
+                                    SweepCursor* cursor) {
   const std::int64_t cutoff = now.unix_ms - policy.position_retention_days * kDayMs;
   std::vector<std::string> vehicles;
   {
-    PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT id FROM vehicles"));
+    PINGMA_ASSIGN_OR_RETURN(
+        auto st, conn.Prepare("SELECT id FROM vehicles WHERE id > $1 ORDER BY id LIMIT $2"));
+    st->Bind(1, cursor->after).Bind(2, static_cast<std::int64_t>(kSweepVehicles));
     while (true) {
       PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
       if (!row) break;
@@ -882,12 +885,17 @@ Result<std::int64_t> SweepPositions(Conn& conn, Instant now, const Policy& polic
                                  [&](sql::Statement& st) { st.Bind(1, vehicle).Bind(2, cutoff); }));
     deleted += n;
   }
+  if (vehicles.size() == kSweepVehicles) {
+    cursor->after = vehicles.back();
+    return deleted;
+  }
   PINGMA_ASSIGN_OR_RETURN(auto latest,
                           SecureDeleteRows(conn, "DELETE FROM vehicle_positions WHERE at <= $1",
                                            [&](sql::Statement& st) { st.Bind(1, cutoff); }));
   PINGMA_ASSIGN_OR_RETURN(auto alerts,
                           SecureDeleteRows(conn, "DELETE FROM alerts WHERE at <= $1",
                                            [&](sql::Statement& st) { st.Bind(1, cutoff); }));
+  cursor->done = true;
   return deleted + latest + alerts;
 }
 

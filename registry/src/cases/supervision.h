@@ -88,8 +88,19 @@ class Supervision final : public UseCase {
   std::string areas_version_;                 ///< guarded by mu_; meta's areas_version
 };
 
-/// Deletes positions and alerts past position_retention_days at `now`; how many.
-Result<std::int64_t> SweepPositions(Conn& conn, Instant now, const Policy& policy);
+/// Where a sweep of the positions is: vehicles by id, then the rest.
+struct SweepCursor {
+  std::string after;  ///< the last vehicle swept; empty before the first
+  bool done = false;
+};
+/// Vehicles a step of the sweep takes: a city's hour of positions is 1.8 million
+/// rows, deleted a few tens of thousands a transaction, not all in one.
+inline constexpr size_t kSweepVehicles = 100;
+/// One step of deleting positions and alerts past position_retention_days at `now`:
+/// the positions of the kSweepVehicles vehicles after `cursor`, and once none is
+/// left the latest positions and the alerts (then `cursor->done`). How many rows.
+Result<std::int64_t> SweepPositions(Conn& conn, Instant now, const Policy& policy,
+                                    SweepCursor* cursor);
 
 /// A JT/T 808 terminal's phone number as the registry keys it: its digits without
 /// leading zeros ("013800000001" and "13800000001" are one terminal). Invalid

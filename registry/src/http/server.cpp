@@ -314,11 +314,18 @@ Status Serve(const ServeOptions& options) {
     Reply swept = (*store)->Run([&deleted, &service](WriteTx& tx) -> Reply {
       auto n = SweepPersonalData(tx.conn(), tx.now(), service.policy());
       if (!n.ok()) return ErrorReply(n.status());
-      auto positions = SweepPositions(tx.conn(), tx.now(), service.policy());
-      if (!positions.ok()) return ErrorReply(positions.status());
-      deleted = *n + *positions;
+      deleted = *n;
       return Reply{};
     });
+    // Positions a few vehicles a transaction, so that writes go on between.
+    for (SweepCursor cursor; !swept.failed() && !cursor.done;) {
+      swept = (*store)->Run([&deleted, &service, &cursor](WriteTx& tx) -> Reply {
+        auto n = SweepPositions(tx.conn(), tx.now(), service.policy(), &cursor);
+        if (!n.ok()) return ErrorReply(n.status());
+        deleted += *n;
+        return Reply{};
+      });
+    }
     if (swept.failed()) {
       std::fprintf(stderr,
                    "pingma-registry: cannot delete the personal data past its retention: %s\n",
