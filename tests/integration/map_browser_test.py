@@ -31,7 +31,6 @@ import http.server
 import math
 import os
 import re
-import shutil
 import struct
 import sys
 import tempfile
@@ -46,10 +45,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from registry_harness import (SHANGHAI, Registry, add_years, id_number, iso, now_rfc3339,
                               take_binary_argument, today_shanghai, year_month)
 
-from selenium import webdriver
+from chromium import RegistryBrowserCase, headless_chromium
 from selenium.common.exceptions import (NoSuchElementException,
                                         StaleElementReferenceException, WebDriverException)
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -212,7 +210,7 @@ def wait_for_room_in_the_day(minutes):
         time.sleep((minutes - into) * 60 + 5)
 
 
-class MapBrowserTest(unittest.TestCase):
+class MapBrowserTest(RegistryBrowserCase):
     maxDiff = 4000
 
     # -- the world -----------------------------------------------------------------
@@ -239,30 +237,6 @@ class MapBrowserTest(unittest.TestCase):
         except BaseException:
             cls._teardown()
             raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._teardown()
-
-    @classmethod
-    def _teardown(cls):
-        try:
-            if cls.driver is not None:
-                cls.driver.quit()
-        finally:
-            try:
-                if cls.reg.running:
-                    cls.reg.stop()
-            finally:
-                cls.reg.cleanup()
-                shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def api(cls, method, path, body=None, token=None, expect=(200, 201)):
-        status, answer = cls.reg.request(method, path, body=body, token=token)
-        if expect is not None:
-            assert status in expect, "%s %s -> %s %r" % (method, path, status, answer)
-        return status, answer
 
     @classmethod
     def post_positions(cls, courier, vehicle, points):
@@ -365,18 +339,8 @@ class MapBrowserTest(unittest.TestCase):
     @classmethod
     def _browser(cls):
         cls.profile = os.path.join(cls.tmp, "chromium")
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--user-data-dir=" + cls.profile,
-                    "--window-size=%d,%d" % DESKTOP, "--lang=zh-CN"):
-            options.add_argument(arg)
         # The registry's days are Asia/Shanghai's; so are the browser's.
-        env = dict(os.environ, TZ="Asia/Shanghai")
-        cls.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env),
-                                      options=options)
+        cls.driver = headless_chromium(cls.profile, DESKTOP, time_zone="Asia/Shanghai")
         cls.base = "http://%s:%d" % (cls.reg.host, cls.reg.port)
 
     # -- helpers -------------------------------------------------------------------

@@ -17,8 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from registry_harness import (Registry, add_years, iso, take_binary_argument,
                               today_shanghai, year_month)
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from chromium import headless_chromium
 from selenium.common.exceptions import (NoSuchElementException,
                                         StaleElementReferenceException, WebDriverException)
 from selenium.webdriver.common.by import By
@@ -49,16 +48,7 @@ class PublicPageBrowserTest(unittest.TestCase):
             status, answer = cls.reg.request("POST", path, body=body, token=token)
             assert status == 201, (path, status, answer)
         cls.profile = tempfile.mkdtemp(prefix="pingma-chromium-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--user-data-dir=" + cls.profile,
-                    "--window-size=390,844", "--lang=zh-CN"):
-            options.add_argument(arg)
-        cls.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
-                                      options=options)
+        cls.driver = headless_chromium(cls.profile, (390, 844))
         cls.base = "http://%s:%d" % (cls.reg.host, cls.reg.port)
 
     @classmethod

@@ -29,11 +29,10 @@ import unittest
 import urllib.error
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chromium import headless_chromium  # noqa: E402
 import station_test  # noqa: E402  (the Line: registry, scale simulator, station)
 
 ARTEFACTS = None  # set in __main__
@@ -53,16 +52,9 @@ class Browser:
     """One headless Chromium whose viewport is exactly the panel's size."""
 
     def __init__(self, profile):
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--user-data-dir=" + profile, "--lang=zh-CN",
-                    # A kiosk at the scale is set up to play the alarm without a tap.
-                    "--autoplay-policy=no-user-gesture-required"):
-            options.add_argument(arg)
-        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        # A kiosk at the scale is set up to play the alarm without a tap.
+        self.driver = headless_chromium(
+            profile, extra_args=["--autoplay-policy=no-user-gesture-required"])
         self.size(PANEL)
 
     def size(self, wh):

@@ -19,7 +19,6 @@ Parts that read endpoints still answering 503 fail with that said; the rest pass
 """
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -33,10 +32,9 @@ from registry_harness import (Registry, add_years, id_number, iso, now_rfc3339,
                               take_binary_argument, today_shanghai,
                               wait_past_shanghai_midnight, year_month)
 
-from selenium import webdriver
+from chromium import RegistryBrowserCase, headless_chromium
 from selenium.common.exceptions import (NoSuchElementException,
                                         StaleElementReferenceException, WebDriverException)
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -54,7 +52,7 @@ CLEAR_PHONE = "13987651234"
 CLEAR_ID_NUMBER = id_number("11010519491231002")
 
 
-class WebBrowserTest(unittest.TestCase):
+class WebBrowserTest(RegistryBrowserCase):
     maxDiff = 4000
 
     # -- the world -----------------------------------------------------------------
@@ -82,30 +80,6 @@ class WebBrowserTest(unittest.TestCase):
         except BaseException:
             cls._teardown()
             raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._teardown()
-
-    @classmethod
-    def _teardown(cls):
-        try:
-            if cls.driver is not None:
-                cls.driver.quit()
-        finally:
-            try:
-                if cls.reg.running:
-                    cls.reg.stop()
-            finally:
-                cls.reg.cleanup()
-                shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def api(cls, method, path, body=None, token=None, expect=(200, 201)):
-        status, answer = cls.reg.request(method, path, body=body, token=token)
-        if expect is not None:
-            assert status in expect, "%s %s -> %s %r" % (method, path, status, answer)
-        return status, answer
 
     @classmethod
     def cylinder(cls, code, model="YSP35.5", due=None):
@@ -205,22 +179,11 @@ class WebBrowserTest(unittest.TestCase):
     @classmethod
     def _browser(cls):
         cls.profile = os.path.join(cls.tmp, "chromium")
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--user-data-dir=" + cls.profile,
-                    "--window-size=%d,%d" % DESKTOP, "--lang=zh-CN"):
-            options.add_argument(arg)
-        # The registry's days are Asia/Shanghai's; so are the browser's.
-        env = dict(os.environ, TZ="Asia/Shanghai")
         cls.downloads = os.path.join(cls.tmp, "downloads")
         os.makedirs(cls.downloads)
-        options.add_experimental_option("prefs", {
+        # The registry's days are Asia/Shanghai's; so are the browser's.
+        cls.driver = headless_chromium(cls.profile, DESKTOP, time_zone="Asia/Shanghai", prefs={
             "download.default_directory": cls.downloads, "download.prompt_for_download": False})
-        cls.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env),
-                                      options=options)
         cls.driver.execute_cdp_cmd("Page.setDownloadBehavior",
                                    {"behavior": "allow", "downloadPath": cls.downloads})
         cls.base = "http://%s:%d" % (cls.reg.host, cls.reg.port)
