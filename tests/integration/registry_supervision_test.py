@@ -181,6 +181,12 @@ class SupervisionTest(RegistryCase):
         status, body = self.call("GET", "/v1/areas", token=self.courier)
         self.assertEqual(status, 403, body)
 
+    def test_area_id_in_the_path_checked(self):
+        status, body = self.call("PUT", "/v1/areas/%E5%9F%8E%20%E5%8C%97", {
+            "company_id": "CO-S", "name": "x", "geometry": AREA_N}, self.co)
+        self.assertEqual(status, 422, body)
+        self.assertIn("the area's id in the path", body["error"]["message"])
+
     def test_bad_geometry_refused_with_what_is_wrong(self):
         cases = [
             ("unclosed ring", {"type": "Polygon", "coordinates": [SHELL[:-1] + [[116.38, 39.9]]]},
@@ -361,6 +367,58 @@ class SupervisionTest(RegistryCase):
                 self.assertEqual(status, 403, body)
         status, body = self.call("GET", "/v1/alerts?kind=speeding", token=self.regulator)
         self.assertEqual(status, 400, body)
+
+
+class TwoRegistriesTest(unittest.TestCase):
+    """An area redrawn through one registry is the one the other tests positions
+    against at once."""
+
+    def test_area_redrawn_at_one_seen_at_the_other(self):
+        a = Registry(BINARY)
+        b = Registry(BINARY, db_path=a.db)
+        try:
+            admin, co = a.token("admin", "root"), a.token("company", "CO-2R")
+            courier = a.token("courier", "CR-2R")
+            a.start()
+            b.start()
+            far = iso(today_shanghai() + timedelta(days=400))
+            for path, body in (
+                    ("/v1/companies", {"id": "CO-2R", "name": "R", "filling_license": {
+                        "number": "L", "valid_until": far}}),
+                    ("/v1/vehicles", {"id": "V-2R", "company_id": "CO-2R", "plate": "P"}),
+                    ("/v1/couriers", {"id": "CR-2R", "company_id": "CO-2R", "name": "R",
+                                      "vehicle": "V-2R", "zones": ["AREA-2R"]})):
+                if path == "/v1/couriers":
+                    status, answer = a.request("PUT", "/v1/areas/AREA-2R", {
+                        "company_id": "CO-2R", "name": "R", "geometry": AREA_N}, co)
+                    self.assertEqual(status, 201, answer)
+                status, answer = a.request("POST", path, body, admin if path.endswith(
+                    "companies") else co)
+                self.assertEqual(status, 201, answer)
+
+            def outside_through_b(minute):
+                status, answer = b.request("POST", "/v1/positions", {"positions": [{
+                    "event_id": str(uuid.uuid4()), "vehicle": "V-2R",
+                    "at": at(minutes_ago(30), 60 * minute), "lat": INSIDE[0],
+                    "lon": INSIDE[1]}]}, courier)
+                self.assertEqual(status, 200, answer)
+                status, track = b.request("GET", "/v1/vehicles/V-2R/positions", token=co)
+                return [p["outside"] for p in track["positions"]][-1]
+
+            self.assertFalse(outside_through_b(1))
+            moved = {"type": "Polygon", "coordinates": [[
+                [117.38, 39.88], [117.42, 39.88], [117.42, 39.92], [117.38, 39.92],
+                [117.38, 39.88]]]}
+            status, answer = a.request("PUT", "/v1/areas/AREA-2R", {
+                "company_id": "CO-2R", "name": "R", "geometry": moved}, co)
+            self.assertEqual(status, 200, answer)
+            self.assertTrue(outside_through_b(2))
+        finally:
+            for reg in (b, a):
+                if reg.running:
+                    reg.stop()
+            b.cleanup()
+            a.cleanup()
 
 
 class RetentionTest(unittest.TestCase):

@@ -3,9 +3,9 @@
 #include "cases/supervision.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
-#include <set>
 #include <string_view>
 #include <utility>
 
@@ -30,7 +30,7 @@ constexpr std::int64_t kMaxAheadMs = 5 * kMinuteMs;
 /// A position arriving before a vehicle's latest reopens the alerts around it:
 /// its runs outside are looked at within this far of it.
 constexpr std::int64_t kLateWindowMs = kDayMs;
-/// meta's key of the areas' version: grows with every change of an area.
+/// meta's key of the areas' version: a count of the changes of the areas.
 constexpr const char* kAreasVersionKey = "areas_version";
 
 // ---- Reading requests ---------------------------------------------------------------
@@ -121,12 +121,9 @@ Result<std::pair<std::int64_t, std::string>> ParseTimeCursor(
   if (it == query.end() || it->second.empty()) return out;
   const std::string& c = it->second;
   const size_t colon = c.find(':');
-  try {
-    size_t used = 0;
-    if (colon == std::string::npos) throw std::invalid_argument("no colon");
-    out.first = std::stoll(c.substr(0, colon), &used);
-    if (used != colon) throw std::invalid_argument("not a number");
-  } catch (const std::exception&) {
+  const char* end = c.data() + (colon == std::string::npos ? 0 : colon);
+  auto [stop, error] = std::from_chars(c.data(), end, out.first);
+  if (colon == std::string::npos || colon == 0 || error != std::errc() || stop != end) {
     return Status::Malformed("cursor must be the next_cursor of an earlier page");
   }
   out.second = c.substr(colon + 1);
@@ -401,7 +398,10 @@ void Supervision::PutArea(const Call& call, Store::Done done) {
   if (!ActsForCompany(call.who, company_id)) {
     return done(ErrorReply(Status::PermissionDenied("a company may draw only its own areas")));
   }
-  std::string id = call.params[0];
+  std::string id;
+  if (Status named = GetId(json{{"id", call.params[0]}}, "id", &id); !named.ok()) {
+    return done(ErrorReply(Status::Invalid("the area's id in the path: " + named.message())));
+  }
   json out = {{"id", id}, {"company_id", company_id}, {"name", *name}, {"geometry", *geometry}};
   json event = {{"id", id},
                 {"company_id", company_id},
@@ -434,11 +434,22 @@ void Supervision::PutArea(const Call& call, Store::Done done) {
         (*put)->Bind(4, out["geometry"].dump()).Bind(5, tx.now().unix_ms);
         if (Status r = (*put)->Run(); !r.ok()) return ErrorReply(r);
         // Every registry reloads the areas when the version moves (Areas).
+        auto old_version = conn.Prepare("SELECT value FROM meta WHERE key = $1");
+        if (!old_version.ok()) return ErrorReply(old_version.status());
+        (*old_version)->Bind(1, kAreasVersionKey);
+        auto vrow = (*old_version)->Step();
+        if (!vrow.ok()) return ErrorReply(vrow.status());
+        std::int64_t n = 0;
+        if (*vrow) {
+          const std::string_view text = (*old_version)->Blob(0);
+          std::from_chars(text.data(), text.data() + text.size(), n);
+        }
+        (*old_version)->Reset();
+        const std::string version = std::to_string(n + 1);
         auto bump = conn.Prepare(
             "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT(key) DO UPDATE SET value = "
             "excluded.value");
         if (!bump.ok()) return ErrorReply(bump.status());
-        const std::string version = fmt::format("{}:{}", tx.now().unix_ms, id);
         (*bump)->Bind(1, kAreasVersionKey).BindBlob(2, version.data(), version.size());
         if (Status r = (*bump)->Run(); !r.ok()) return ErrorReply(r);
         auto ev = tx.Append(
