@@ -84,26 +84,27 @@ class SwarmTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp, PlatformThread() as platform:
             codes = os.path.join(tmp, "codes.json")
             before = datetime.now(timezone.utc).replace(microsecond=0)
-            status, s = swarm(platform.port, "--terminals", "3", "--reports", "4", "--batch",
-                              "3", "--lat", "39.9", "--lon", "116.4", "--save-auth-codes", codes)
+            status, s = swarm(platform.port, "--terminals", "3", "--reports", "104", "--batch",
+                              "26", "--lat", "39.9", "--lon", "116.4", "--first", "98",
+                              "--save-auth-codes", codes)
             after = datetime.now(timezone.utc)
             self.assertEqual(status, 0, s)
             self.assertEqual((s["authenticated"], s["messages_sent"], s["reports_ok"]),
-                             (3, 6, 12))
+                             (3, 12, 312))
             self.assertEqual(platform.bad_frames, [])
             self.assertEqual(set(jt.read_auth_codes(codes).values()), {AUTH_CODE})
             ids = [m.msg_id for _, m in platform.messages]
             self.assertEqual((ids.count(jt.REGISTER), ids.count(jt.AUTHENTICATE),
-                              ids.count(jt.LOCATION_BATCH)), (3, 3, 6))
+                              ids.count(jt.LOCATION_BATCH)), (3, 3, 12))
             by_phone = {}
             for _, m in platform.messages:
                 if m.msg_id == jt.LOCATION_BATCH:
                     by_phone.setdefault(m.phone, []).extend(jt.decode_batch_body(m.body)[1])
-            self.assertEqual(sorted(by_phone), ["0139000000%02d" % i for i in (1, 2, 3)])
+            self.assertEqual(sorted(by_phone), ["01390000%04d" % i for i in (98, 99, 100)])
             for positions in by_phone.values():
                 times = [p.time for p in positions]
-                self.assertEqual(times, [times[0] + timedelta(seconds=k) for k in range(4)])
-                self.assertGreaterEqual(times[0], before - timedelta(seconds=5))
+                self.assertEqual(times, [times[0] + timedelta(seconds=k) for k in range(104)])
+                self.assertGreaterEqual(times[0], before - timedelta(seconds=110))
                 self.assertLess(times[-1], after)
                 for p in positions:
                     self.assertTrue(116.3 <= p.lon <= 116.5 and 39.8 <= p.lat <= 40.0, p)
