@@ -1482,29 +1482,46 @@ def raw_position_inserts(path, rows, per_commit, vehicles=1000):
     return rows / secs
 
 
-def jt808_swarm(port, terminals, reports, batch, processes, codes=None, save=None):
-    """tests/integration/jt808_terminal.py swarm against `port`: its summary."""
-    sim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
-                       "integration", "jt808_terminal.py")
-    argv = [sys.executable, "-B", sim, "swarm", "--host", "127.0.0.1", "--port", str(port),
-            "--terminals", str(terminals), "--reports", str(reports), "--phone-prefix",
-            "1390000", "--timeout", "120", "--lat", "39.9", "--lon", "116.4", "--processes",
-            str(processes), "--batch", str(batch)]
-    if codes:
-        argv += ["--auth-codes", codes]
-    if save:
-        argv += ["--save-auth-codes", save]
+def jt808_swarm(client, port, terminals, reports, batch, processes, first=1):
+    """A swarm of JT/T 808 terminals against `port`, phones 1390000 + `first`.. (as
+    zero-padded 4-digit indices): its summary, and the CPU seconds the swarm took (its
+    processes', user + system). `client` is "cpp",
+    pingma-bench-jt808-swarm on one thread, or "python", tests/integration/
+    jt808_terminal.py swarm on `processes` processes; both take the same options and
+    print the same summary."""
+    if client == "cpp":
+        argv = [os.path.join(binaries(), "tools", "bench", "pingma-bench-jt808-swarm")]
+    else:
+        argv = [sys.executable, "-B",
+                os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                             "integration", "jt808_terminal.py"), "swarm",
+                "--processes", str(processes)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--terminals", str(terminals),
+             "--reports", str(reports), "--phone-prefix", "1390000", "--timeout", "120",
+             "--lat", "39.9", "--lon", "116.4", "--batch", str(batch), "--first", str(first)]
+    before = os.times()
     out = subprocess.run(argv, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    after = os.times()
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    summary["client_cpu_s"] = (after.children_user - before.children_user
+                               + after.children_system - before.children_system)
+    return summary
 
 
 def bench_jt808(args, work):
     """JT/T 808 location reports stored per second through the gateway with 1,000
     terminals connected, each waiting for its 0x8001 (sent once the position is stored)
     before the next, against raw inserts of the same rows into the same table; the
-    floor: the same gateway with nothing behind it."""
+    floor: the same gateway with nothing behind it. The terminals are
+    pingma-bench-jt808-swarm (--jt808-client cpp) or the Python simulator (python),
+    whose CPU per position is printed beside the server's: where the client's is the
+    larger, the floor measures the client. Each run has 1,000 terminals of its own: a
+    swarm's positions end at its start, a second apart, so that a run after another
+    within --jt808-reports seconds would repeat the seconds of the same vehicles, which
+    the registry ignores (one position a vehicle and second) rather than stores."""
     lp = line_processes()
     terminals, reports, processes = 1000, args.jt808_reports, args.jt808_processes
+    client = args.jt808_client
     batches = (1, 10)
     results = {}
     # The floor: the gateway answering at once, storing nothing.
@@ -1516,9 +1533,10 @@ def bench_jt808(args, work):
         if not line.startswith("jt808 on "):
             raise SystemExit(f"bench: the jt808 floor said {line!r}")
         port = int(line.rsplit(":", 1)[1])
-        for batch in batches:
+        for n, batch in enumerate(batches):
             cpu0 = cpu_seconds(floor.pid)
-            r = jt808_swarm(port, terminals, reports, batch, processes)
+            r = jt808_swarm(client, port, terminals, reports, batch, processes,
+                            first=1 + n * terminals)
             r["server_cpu_s"] = cpu_seconds(floor.pid) - cpu0
             results[("floor", batch)] = r
             log(f"jt808: floor, batch {batch}: {r['reports_per_s']:.0f} positions/s")
@@ -1536,40 +1554,52 @@ def bench_jt808(args, work):
         reg.must("PUT", "/v1/areas/A-1", tokens["company"], {
             "company_id": "CO-A", "name": "bench", "geometry": {"type": "Polygon", "coordinates": [
                 [[116.3, 39.8], [116.5, 39.8], [116.5, 40.0], [116.3, 40.0], [116.3, 39.8]]]}})
-        log(f"jt808: {terminals} vehicles with terminals and couriers")
-        for i in range(1, terminals + 1):
+        log(f"jt808: {terminals} vehicles with terminals and couriers for each of "
+            f"{len(batches)} runs")
+        for i in range(1, len(batches) * terminals + 1):
             reg.must("POST", "/v1/vehicles", tokens["company"], {
                 "id": f"V-{i:04d}", "company_id": "CO-A", "plate": f"B{i:05d}",
                 "terminal": {"phone": f"1390000{i:04d}"}})
             reg.must("POST", "/v1/couriers", tokens["company"], {
                 "id": f"CR-{i:04d}", "company_id": "CO-A", "name": "c", "vehicle": f"V-{i:04d}",
                 "zones": ["A-1"]})
-        codes = os.path.join(work, "jt808-codes.json")
         for n, batch in enumerate(batches):
             pid = reg.program.proc.pid
             cpu0 = cpu_seconds(pid)
-            r = jt808_swarm(reg.jt808_port, terminals, reports, batch, processes,
-                            codes=codes if n else None, save=None if n else codes)
+            r = jt808_swarm(client, reg.jt808_port, terminals, reports, batch, processes,
+                            first=1 + n * terminals)
             r["server_cpu_s"] = cpu_seconds(pid) - cpu0
             results[("registry", batch)] = r
             log(f"jt808: registry, batch {batch}: {r['reports_per_s']:.0f} positions/s")
     finally:
         reg.stop()
+    db = sqlite3.connect(os.path.join(work, "jt808.db"))
+    stored = db.execute("SELECT count(*) FROM positions").fetchone()[0]
+    db.close()
+    acknowledged = sum(r["reports_ok"] for (who, _), r in results.items() if who == "registry")
     raw_1000 = raw_position_inserts(os.path.join(work, "raw-positions.db"), 100000, 1000)
     raw_one = raw_position_inserts(os.path.join(work, "raw-positions.db"), 100000, 100000)
     print(f"## JT/T 808 location reports, {terminals} terminals connected, each awaiting its "
           "reply")
+    if client == "cpp":
+        print("terminals: pingma-bench-jt808-swarm (C++, one thread)")
+    else:
+        print(f"terminals: jt808_terminal.py swarm (Python asyncio, {processes} process"
+              f"{'es' if processes > 1 else ''})")
     print("| server | sent as | positions/s | reply p50 / p99 ms | server CPU µs a position | "
-          "ratio to raw inserts, 1,000 a commit / one commit |")
-    print("|---|---|---|---|---|---|")
+          "client CPU µs a position | ratio to raw inserts, 1,000 a commit / one commit |")
+    print("|---|---|---|---|---|---|---|")
     for (who, batch), r in results.items():
         kind = "0x0200, one a message" if batch == 1 else f"0x0704, {batch} a message"
         name = "the gateway storing nothing (floor)" if who == "floor" else "pingma-registry"
         print(f"| {name} | {kind} | {r['reports_per_s']:,.0f} | {r['latency_p50_ms']:.1f} / "
               f"{r['latency_p99_ms']:.1f} | {1e6 * r['server_cpu_s'] / r['reports_ok']:.0f} | "
+              f"{1e6 * r['client_cpu_s'] / r['reports_ok']:.0f} | "
               f"{r['reports_per_s'] / raw_1000:.2f} / {r['reports_per_s'] / raw_one:.2f} |")
     print(f"raw inserts of the same rows into the same table (SQLite, WAL, synchronous=FULL): "
           f"{raw_1000:,.0f} rows/s at 1,000 a commit, {raw_one:,.0f} rows/s in one commit")
+    print(f"positions in the registry's table after its runs: {stored:,} "
+          f"({acknowledged:,} acknowledged)")
     for batch in batches:
         print(f"stored through the registry / the floor, batch {batch}: "
               f"{results[('registry', batch)]['reports_per_s'] / results[('floor', batch)]['reports_per_s']:.2f}")
@@ -1858,8 +1888,11 @@ def main():
     parser.add_argument("--migrate-events", type=int, default=1000000)
     parser.add_argument("--jt808-reports", type=int, default=50,
                         help="jt808: reports each of the 1,000 terminals sends per run")
+    parser.add_argument("--jt808-client", choices=["cpp", "python"], default="cpp",
+                        help="jt808: the terminals, pingma-bench-jt808-swarm (cpp, the "
+                             "default) or tests/integration/jt808_terminal.py swarm (python)")
     parser.add_argument("--jt808-processes", type=int, default=1,
-                        help="jt808: the swarm's worker processes")
+                        help="jt808: the Python swarm's worker processes")
     parser.add_argument("--keep", action="store_true",
                         help="keep the databases, and reuse those already in --work-dir")
     parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
