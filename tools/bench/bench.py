@@ -1886,7 +1886,7 @@ def main():
                         help="console: samples per query per round")
     parser.add_argument("--migrate-cylinders", type=int, default=100000)
     parser.add_argument("--migrate-events", type=int, default=1000000)
-    parser.add_argument("--jt808-reports", type=int, default=50,
+    parser.add_argument("--jt808-reports", type=int, default=500,
                         help="jt808: reports each of the 1,000 terminals sends per run")
     parser.add_argument("--jt808-client", choices=["cpp", "python"], default="cpp",
                         help="jt808: the terminals, pingma-bench-jt808-swarm (cpp, the "
