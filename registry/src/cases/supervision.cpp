@@ -24,8 +24,7 @@ constexpr std::int64_t kMinuteMs = 60'000;
 constexpr std::int64_t kDayMs = 24 * 60 * kMinuteMs;
 /// Most positions one POST /v1/positions may carry.
 constexpr size_t kMaxPositionsPerBatch = 1000;
-/// How far ahead of the registry's clock a position may be (a phone's clock runs
-/// ahead): beyond that it is refused, not stored with a time that never came.
+/// How far ahead of the registry's clock a position may be (CheckPositionTime).
 constexpr std::int64_t kMaxAheadMs = 5 * kMinuteMs;
 /// A position arriving before a vehicle's latest reopens the alerts around it:
 /// its runs outside are looked at within this far of it.
@@ -66,13 +65,8 @@ Result<std::pair<std::string, PositionIn>> ParsePosition(const json& item, Insta
   if (accuracy && !(*accuracy >= 0 && *accuracy <= 100'000)) {
     return Status::Invalid(where + ": accuracy_m must be within 0..100000");
   }
-  if (at->unix_ms > now.unix_ms + kMaxAheadMs) {
-    return Status::Invalid(fmt::format("{}: at {} is ahead of the registry's clock ({})", where,
-                                       at->ToString(), now.ToString()));
-  }
-  if (at->unix_ms <= now.unix_ms - policy.position_retention_days * kDayMs) {
-    return Status::Invalid(fmt::format("{}: at {} is older than the {} days positions are kept",
-                                       where, at->ToString(), policy.position_retention_days));
+  if (Status when = CheckPositionTime(*at, now, policy); !when.ok()) {
+    return Status(when.code(), where + ": " + when.message());
   }
   p.at = *at;
   p.lat = *lat;
@@ -332,6 +326,18 @@ Result<Latest> ReviewRuns(Conn& conn, const ZoneContext& z, std::int64_t first_n
 }
 
 }  // namespace
+
+Status CheckPositionTime(Instant at, Instant now, const Policy& policy) {
+  if (at.unix_ms > now.unix_ms + kMaxAheadMs) {
+    return Status::Invalid(
+        fmt::format("at {} is ahead of the registry's clock ({})", at.ToString(), now.ToString()));
+  }
+  if (at.unix_ms <= now.unix_ms - policy.position_retention_days * kDayMs) {
+    return Status::Invalid(fmt::format("at {} is older than the {} days positions are kept",
+                                       at.ToString(), policy.position_retention_days));
+  }
+  return Status::Ok();
+}
 
 Result<std::string> NormalTerminalPhone(std::string_view phone) {
   if (phone.empty() || phone.size() > 20 ||

@@ -88,6 +88,11 @@ class Supervision final : public UseCase {
   std::string areas_version_;                 ///< guarded by mu_; meta's areas_version
 };
 
+/// Whether a position taken `at` may be stored at `now`: at most 5 minutes ahead of
+/// the registry's clock (a phone's clock runs ahead; a time that never came is not
+/// stored), and within position_retention_days.
+Status CheckPositionTime(Instant at, Instant now, const Policy& policy);
+
 /// Where a sweep of the positions is: vehicles by id, then the rest.
 struct SweepCursor {
   std::string after;  ///< the last vehicle swept; empty before the first

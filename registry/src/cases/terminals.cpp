@@ -11,12 +11,8 @@
 namespace pingma::registry {
 namespace {
 
-constexpr std::int64_t kMinuteMs = 60'000;
-constexpr std::int64_t kDayMs = 24 * 60 * kMinuteMs;
 /// JT/T 808 status bit 1: the position is located (定位); else lat/lon mean nothing.
 constexpr std::uint32_t kLocated = 1u << 1;
-/// How far ahead of the registry's clock a terminal's position may be.
-constexpr std::int64_t kMaxAheadMs = 5 * kMinuteMs;
 
 /// 16 random bytes as 32 hex digits: the code a terminal authenticates with.
 Result<std::string> NewAuthCode() {
@@ -130,8 +126,7 @@ void Terminals::StorePositions(const std::string& phone, std::vector<jt808::Loca
   std::vector<PositionIn> in;
   in.reserve(positions.size());
   for (const jt808::Location& l : positions) {
-    if ((l.status & kLocated) == 0 || l.at_ms > now.unix_ms + kMaxAheadMs ||
-        l.at_ms <= now.unix_ms - policy_.position_retention_days * kDayMs) {
+    if ((l.status & kLocated) == 0 || !CheckPositionTime(Instant{l.at_ms}, now, policy_).ok()) {
       skipped_.fetch_add(1);
       continue;
     }
