@@ -161,11 +161,11 @@ def drive(reg, tokens):
               f"{v['age_s']} s 前 ago, 来源 source {v['source']}")
     alerts = reg.must("GET", "/v1/alerts", tokens["regulator"])["alerts"]
     for a in alerts:
-        since = datetime.datetime.fromisoformat(a["detail"]["outside_since"].replace("Z", "+00:00"))
-        print(f"  ⚠ 预警 alert {a['kind']}: {a['vehicle']} / {a['courier']} "
-              f"{since.astimezone(SHANGHAI):%H:%M} 起驶出配送范围超过 "
-              f"{a['detail']['minutes_outside']:.0f} 分钟 / left its delivery area at "
-              f"{since.astimezone(SHANGHAI):%H:%M} for more than 5 minutes")
+        since = datetime.datetime.fromisoformat(
+            a["detail"]["outside_since"].replace("Z", "+00:00")).astimezone(SHANGHAI)
+        print(f"  ⚠ 预警 alert {a['kind']}: {a['vehicle']} / {a['courier']} {since:%H:%M} "
+              f"起驶出配送范围超过 5 分钟 / left its delivery area at {since:%H:%M} for more "
+              "than 5 minutes")
 
 
 def label_photo(build, work, code):
@@ -383,6 +383,8 @@ def main():
         print(f"  待报废 scrap queue: {', '.join(c['code'] for c in queue['cylinders'])}")
         print(f"  控制台 console:      {reg.url}/console/   (监管令牌 regulator token "
               f"{tokens['regulator']})")
+        print(f"  车辆地图 map:        {reg.url}/console/#map/V-3   (同一监管令牌 the same "
+              "regulator token)")
         print(f"  送气工页面 courier:  {reg.url}/courier/   (送气工令牌 courier token "
               f"{tokens['courier']})")
         print(f"  公众查询 public page: {reg.url}/c/HB0100000001")
