@@ -529,7 +529,9 @@ window.pingmaMap = (function () {
     const dx = b[2] - b[0];
     const dy = b[3] - b[1];
     const limit = TILE * Math.pow(2, most || 17);
-    const scale = dx > 0 || dy > 0 ? Math.min((view.width * 0.88) / (dx || 1e-12), (view.height * 0.88) / (dy || 1e-12)) : limit;
+    // Room at the sides for the zoom buttons on the left and the plates written to
+    // the right of their markers, and above and below for the labels' lines.
+    const scale = dx > 0 || dy > 0 ? Math.min((view.width * 0.7) / (dx || 1e-12), (view.height * 0.8) / (dy || 1e-12)) : limit;
     setScale(Math.min(limit, scale));
     view.fitted = true;
     schedule();
