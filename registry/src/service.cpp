@@ -91,7 +91,7 @@ void Service::AddRoutes() {
       {"POST",   "/v1/assessments",               {kInspector},                             On(&inspections_, &Inspections::PostAssessment)},
       {"GET",    "/v1/scrap-queue",               {kInspector, kRegulator, kCompany},       On(&inspections_, &Inspections::GetScrapQueue)},
 
-      // Delivery: a courier token reaches nothing but its handovers and hazards.
+      // Delivery: a courier token reaches nothing but its handovers, hazards and positions.
       {"POST",   "/v1/vehicles",                  {kAdmin, kCompany},                       On(&handovers_, &Handovers::PostVehicle)},
       {"POST",   "/v1/couriers",                  {kAdmin, kCompany},                       On(&handovers_, &Handovers::PostCourier)},
       {"POST",   "/v1/customers",                 {kAdmin, kCompany},                       On(&handovers_, &Handovers::PostCustomer)},
