@@ -27,9 +27,11 @@ std::string Flipped(std::string bytes, std::size_t bit) {
   return bytes;
 }
 
-// The reference tree of Certificate Transparency's tests (google/certificate-
-// transparency, cpp/merkletree/merkle_tree_test.cc and the Go tests of its
-// merkletree; the same leaves and roots in Trillian's merkle tests).
+// The reference tree of Certificate Transparency's Merkle tree tests: its eight
+// leaves, roots, paths and proofs as a Go test wrapping that project's C++ tree
+// publishes them (other Merkle tree libraries' tests list the same values). The
+// roots are also checked below against the RFC's recursive definition, written
+// here on its own.
 const std::vector<std::string> kReferenceLeaves = {
     "",
     Unhex("00"),
