@@ -1,0 +1,59 @@
+// The Merkle tree of RFC 9162 §2.1 (the tree of Certificate Transparency 2.0):
+// the tree hash of a list of leaves, the inclusion path of one leaf, the
+// consistency proof between two sizes of the same append-only list, and the
+// iterative checks a verifier runs on them. The first brick of a verifiable log;
+// nothing in the registry calls it yet.
+//
+// Hashes are raw 32-byte SHA-256 strings (Sha256, chain.h). The functions that
+// build a root or a proof take every leaf hash in memory (O(n) memory, O(n log n)
+// hashing for a proof); a store-backed version, which keeps the hashes of the
+// complete subtrees in a table and reads only the O(log n) it needs, comes later.
+// The Verify functions take only the proof and need no tree.
+//
+// Thread-safety: every function is pure and may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pingma::registry::merkle {
+
+/// SHA-256(0x00 ‖ leaf): the hash of one entry of the log (§2.1.1).
+std::string LeafHash(std::string_view leaf);
+
+/// SHA-256(0x01 ‖ left ‖ right): the hash of an interior node (§2.1.1).
+std::string NodeHash(std::string_view left, std::string_view right);
+
+/// MTH(D[n]) of §2.1.1 over leaf hashes already made with LeafHash: split at the
+/// largest power of two smaller than n, recursively. The empty tree's root is
+/// SHA-256 of the empty string.
+std::string RootOf(const std::vector<std::string>& leaf_hashes);
+
+/// PATH(index, D[n]) of §2.1.3.1: the sibling hashes from the leaf up to the
+/// root, the leaf's neighbour first. Empty for a tree of one leaf, and empty when
+/// index >= n (no such leaf: the caller checks the index first).
+std::vector<std::string> InclusionPath(const std::vector<std::string>& leaf_hashes, uint64_t index);
+
+/// PROOF(first, D[n]) of §2.1.4.1: the hashes that show the tree of the first
+/// `first` leaves is a prefix of the tree of all n. Empty when first == n
+/// (SUBPROOF(n, D[n], true) is empty), when first == 0 (every tree extends the
+/// empty one; the RFC defines proofs only for 0 < first < n), and when first > n.
+std::vector<std::string> ConsistencyPath(const std::vector<std::string>& leaf_hashes,
+                                         uint64_t first);
+
+/// §2.1.3.2: true when `path` takes `leaf_hash`, the leaf at `index`, up to
+/// `root`, the root of a tree of `tree_size` leaves. False when index >= tree_size.
+bool VerifyInclusion(uint64_t index, uint64_t tree_size, std::string_view leaf_hash,
+                     const std::vector<std::string>& path, std::string_view root);
+
+/// §2.1.4.2: true when `path` shows that the tree of `first` leaves with root
+/// `first_root` is a prefix of the tree of `second` leaves with root
+/// `second_root`. The RFC's algorithm is for 0 < first < second; around it:
+/// first > second is false; first == second needs an empty path and equal roots;
+/// first == 0 needs an empty path and `first_root` the empty tree's root.
+bool VerifyConsistency(uint64_t first, uint64_t second, std::string_view first_root,
+                       std::string_view second_root, const std::vector<std::string>& path);
+
+}  // namespace pingma::registry::merkle
