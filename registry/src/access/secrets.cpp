@@ -377,4 +377,33 @@ Status AdoptCustomerHashKey(Store& store, Secrets& secrets, KeyNotice* notice) {
   return Status::Ok();
 }
 
+Result<std::string> SignWithLogKey(std::string_view signing_key_pem, std::string_view message) {
+  Bio bio(BIO_new_mem_buf(signing_key_pem.data(), static_cast<int>(signing_key_pem.size())));
+  Pkey key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!key || EVP_PKEY_id(key.get()) != EVP_PKEY_ED25519) {
+    return Status::Invalid("the log's signing key is not an Ed25519 private key in PEM");
+  }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  unsigned char signature[64];
+  size_t length = sizeof signature;
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), signature, &length,
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
+    return Status::Internal("cannot sign with the log's key (OpenSSL)");
+  }
+  return std::string(reinterpret_cast<const char*>(signature), length);
+}
+
+bool VerifyLogSignature(std::string_view public_key, std::string_view message,
+                        std::string_view signature) {
+  Pkey key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+                                       reinterpret_cast<const unsigned char*>(public_key.data()),
+                                       public_key.size()));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  return key && ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
+         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                          signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
+                          message.size()) == 1;
+}
+
 }  // namespace pingma::registry

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "pingma/common/status.h"
 
@@ -75,5 +76,13 @@ struct KeyNotice {
   std::string made;
 };
 Status AdoptCustomerHashKey(Store& store, Secrets& secrets, KeyNotice* notice);
+
+/// The Ed25519 signature (64 raw bytes) of `message` under the log's signing key
+/// (`Secrets::log_signing_key`, PKCS#8 PEM); Invalid for another kind of key.
+Result<std::string> SignWithLogKey(std::string_view signing_key_pem, std::string_view message);
+/// Whether `signature` is the Ed25519 signature of `message` by the raw 32-byte
+/// public key.
+bool VerifyLogSignature(std::string_view public_key, std::string_view message,
+                        std::string_view signature);
 
 }  // namespace pingma::registry

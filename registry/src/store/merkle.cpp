@@ -169,4 +169,9 @@ bool VerifyConsistency(uint64_t first, uint64_t second, std::string_view first_r
   return fr == first_root && sr == second_root && sn == 0;
 }
 
+std::string TreeHeadText(const TreeHead& head) {
+  return "pingma-log-v1\n" + std::to_string(head.tree_size) + "\n" + HexOf(head.root_hash) + "\n" +
+         std::to_string(head.timestamp_ms) + "\n";
+}
+
 }  // namespace pingma::registry::merkle

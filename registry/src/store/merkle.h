@@ -56,4 +56,14 @@ bool VerifyInclusion(uint64_t index, uint64_t tree_size, std::string_view leaf_h
 bool VerifyConsistency(uint64_t first, uint64_t second, std::string_view first_root,
                        std::string_view second_root, const std::vector<std::string>& path);
 
+/// A tree head as the log signs it (API.md "The verifiable log").
+struct TreeHead {
+  std::uint64_t tree_size = 0;
+  std::string root_hash;  ///< 32 raw bytes
+  std::int64_t timestamp_ms = 0;
+};
+/// The ASCII text a head's signature covers:
+/// "pingma-log-v1\n{tree_size}\n{root_hash, lowercase hex}\n{timestamp_ms}\n".
+std::string TreeHeadText(const TreeHead& head);
+
 }  // namespace pingma::registry::merkle
