@@ -185,7 +185,8 @@ std::string AlertId(std::string_view prefix, std::string_view vehicle, std::int6
   return fmt::format("{}-{}-{}", prefix, vehicle, at);
 }
 
-Status InsertAlert(Conn& conn, const json& alert, Instant now) {
+/// Stores `alert` (as AlertJson shows it), which took place at `at`.
+Status InsertAlert(Conn& conn, const json& alert, Instant at, Instant now) {
   PINGMA_ASSIGN_OR_RETURN(
       auto st,
       conn.Prepare("INSERT INTO alerts(id, kind, vehicle_id, courier_id, company_id, at, lat, "
@@ -194,9 +195,7 @@ Status InsertAlert(Conn& conn, const json& alert, Instant now) {
   st->Bind(1, alert["id"].get<std::string>()).Bind(2, alert["kind"].get<std::string>());
   st->Bind(3, alert["vehicle"].get<std::string>()).Bind(4, alert["courier"].get<std::string>());
   st->Bind(5, alert["company_id"].get<std::string>());
-  auto at = Instant::Parse(alert["at"].get<std::string>());
-  if (!at.ok()) return at.status();
-  st->Bind(6, at->unix_ms);
+  st->Bind(6, at.unix_ms);
   if (alert["lat"].is_number()) {
     st->Bind(7, alert["lat"].get<double>()).Bind(8, alert["lon"].get<double>());
   } else {
@@ -320,7 +319,8 @@ Result<Latest> ReviewRuns(Conn& conn, const ZoneContext& z, std::int64_t first_n
     PINGMA_ASSIGN_OR_RETURN(auto found, seen->Step());
     seen->Reset();
     if (found) continue;
-    PINGMA_RETURN_IF_ERROR(InsertAlert(conn, ZoneExitAlert(z, r.start, *r.crossed), z.now));
+    PINGMA_RETURN_IF_ERROR(
+        InsertAlert(conn, ZoneExitAlert(z, r.start, *r.crossed), Instant{r.crossed->at}, z.now));
   }
   return latest;
 }
@@ -606,8 +606,9 @@ Result<PositionsStored> Supervision::StorePositions(WriteTx& tx, const std::stri
     if (latest.run_start == kNoRun) latest.run_start = p.at.unix_ms;
     if (!latest.run_alerted && p.at.unix_ms - latest.run_start > z.limit_ms &&
         !z.courier_id.empty()) {
-      PINGMA_RETURN_IF_ERROR(InsertAlert(
-          conn, ZoneExitAlert(z, latest.run_start, {p.at.unix_ms, true, p.lat, p.lon}), z.now));
+      PINGMA_RETURN_IF_ERROR(
+          InsertAlert(conn, ZoneExitAlert(z, latest.run_start, {p.at.unix_ms, true, p.lat, p.lon}),
+                      p.at, z.now));
       latest.run_alerted = true;
     }
   }
@@ -832,7 +833,7 @@ Result<json> Supervision::HandoverAlerts(WriteTx& tx, const HandoverPlace& place
       }
     }
   }
-  for (const json& a : raised) PINGMA_RETURN_IF_ERROR(InsertAlert(conn, a, tx.now()));
+  for (const json& a : raised) PINGMA_RETURN_IF_ERROR(InsertAlert(conn, a, place.at, tx.now()));
   return raised;
 }
 
