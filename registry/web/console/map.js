@@ -41,6 +41,7 @@ window.pingmaMap = (function () {
     vehicles: [], // latest positions, with .w = [x, y]
     vehiclesLoadedAt: 0, // Date.now() when age_s was measured
     alerts: [], // the day's, with .w and, for handover_away, .cw (the customer)
+    alertsMore: false, // more alerts that day than were read
     track: null, // {vehicle, day, points: [{..., w}], done}
     selected: null, // vehicle id
   };
@@ -250,6 +251,8 @@ window.pingmaMap = (function () {
     data.vehiclesLoadedAt = Date.now();
     data.vehicles = list.map((v) => Object.assign(v, { w: world(v.lat, v.lon) }));
     vehicleList();
+    // The alerts name vehicles by their plates: written again when the alerts came first.
+    if (data.alerts.length) alertList(data.alertsMore);
   }
 
   async function loadAlerts(mine) {
@@ -269,6 +272,7 @@ window.pingmaMap = (function () {
       if (a.kind === "handover_away" && c && typeof c.lat === "number") a.cw = world(c.lat, c.lon);
       return a;
     });
+    data.alertsMore = got.more;
     alertList(got.more);
     schedule();
   }
