@@ -17,8 +17,8 @@ struct Leaves {
 };
 
 // k of §2.1.1: the largest power of two smaller than n (n > 1).
-std::size_t SplitOf(std::size_t n) {
-  std::size_t k = 1;
+uint64_t SplitOf(uint64_t n) {
+  uint64_t k = 1;
   while (k << 1 < n) k <<= 1;
   return k;
 }
@@ -30,34 +30,45 @@ std::string Root(Leaves d) {
   return NodeHash(Root(d.Head(k)), Root(d.Tail(k)));
 }
 
-// PATH(m, D[n]), the path's elements appended leaf end first.
-void Path(std::size_t m, Leaves d, std::vector<std::string>* out) {
-  if (d.size <= 1) return;
-  const std::size_t k = SplitOf(d.size);
-  if (m < k) {
-    Path(m, d.Head(k), out);
-    out->push_back(Root(d.Tail(k)));
-  } else {
-    Path(m - k, d.Tail(k), out);
-    out->push_back(Root(d.Head(k)));
-  }
+// PATH(m, D[lo:hi]) of §2.1.3.1, the path's elements appended leaf end first;
+// `range` gives MTH of any part of the list.
+Status Path(uint64_t m, uint64_t lo, uint64_t hi, const RangeHash& range,
+            std::vector<std::string>* out) {
+  if (hi - lo <= 1) return Status::Ok();
+  const uint64_t k = SplitOf(hi - lo);
+  Result<std::string> sibling = m < k ? range(lo + k, hi) : range(lo, lo + k);
+  if (!sibling.ok()) return sibling.status();
+  PINGMA_RETURN_IF_ERROR(m < k ? Path(m, lo, lo + k, range, out)
+                               : Path(m - k, lo + k, hi, range, out));
+  out->push_back(std::move(*sibling));
+  return Status::Ok();
 }
 
-// SUBPROOF(m, D[n], b): `whole` is b, true while D[0:m] is still the subtree
-// the verifier already holds the root of.
-void Subproof(std::size_t m, Leaves d, bool whole, std::vector<std::string>* out) {
-  if (m == d.size) {
-    if (!whole) out->push_back(Root(d));
-    return;
+// SUBPROOF(m, D[lo:hi], b) of §2.1.4.1: `whole` is b, true while D[lo:lo+m] is
+// still the subtree the verifier already holds the root of.
+Status Subproof(uint64_t m, uint64_t lo, uint64_t hi, bool whole, const RangeHash& range,
+                std::vector<std::string>* out) {
+  if (m == hi - lo) {
+    if (whole) return Status::Ok();
+    auto root = range(lo, hi);
+    if (!root.ok()) return root.status();
+    out->push_back(std::move(*root));
+    return Status::Ok();
   }
-  const std::size_t k = SplitOf(d.size);
-  if (m <= k) {
-    Subproof(m, d.Head(k), whole, out);
-    out->push_back(Root(d.Tail(k)));
-  } else {
-    Subproof(m - k, d.Tail(k), false, out);
-    out->push_back(Root(d.Head(k)));
-  }
+  const uint64_t k = SplitOf(hi - lo);
+  Result<std::string> sibling = m <= k ? range(lo + k, hi) : range(lo, lo + k);
+  if (!sibling.ok()) return sibling.status();
+  PINGMA_RETURN_IF_ERROR(m <= k ? Subproof(m, lo, lo + k, whole, range, out)
+                                : Subproof(m - k, lo + k, hi, false, range, out));
+  out->push_back(std::move(*sibling));
+  return Status::Ok();
+}
+
+// MTH over leaf hashes in memory, as a RangeHash.
+RangeHash InMemory(const std::vector<std::string>& leaf_hashes) {
+  return [&leaf_hashes](uint64_t lo, uint64_t hi) -> Result<std::string> {
+    return Root({leaf_hashes.data() + lo, static_cast<std::size_t>(hi - lo)});
+  };
 }
 
 bool IsPowerOfTwo(uint64_t n) {
@@ -89,17 +100,29 @@ std::string RootOf(const std::vector<std::string>& leaf_hashes) {
 
 std::vector<std::string> InclusionPath(const std::vector<std::string>& leaf_hashes,
                                        uint64_t index) {
-  std::vector<std::string> path;
-  if (index >= leaf_hashes.size()) return path;
-  Path(static_cast<std::size_t>(index), {leaf_hashes.data(), leaf_hashes.size()}, &path);
-  return path;
+  auto path = InclusionPathOf(index, leaf_hashes.size(), InMemory(leaf_hashes));
+  return path.ok() ? std::move(*path) : std::vector<std::string>{};
 }
 
 std::vector<std::string> ConsistencyPath(const std::vector<std::string>& leaf_hashes,
                                          uint64_t first) {
+  auto path = ConsistencyPathOf(first, leaf_hashes.size(), InMemory(leaf_hashes));
+  return path.ok() ? std::move(*path) : std::vector<std::string>{};
+}
+
+Result<std::vector<std::string>> InclusionPathOf(uint64_t index, uint64_t tree_size,
+                                                 const RangeHash& range) {
   std::vector<std::string> path;
-  if (first == 0 || first >= leaf_hashes.size()) return path;
-  Subproof(static_cast<std::size_t>(first), {leaf_hashes.data(), leaf_hashes.size()}, true, &path);
+  if (index >= tree_size) return path;
+  PINGMA_RETURN_IF_ERROR(Path(index, 0, tree_size, range, &path));
+  return path;
+}
+
+Result<std::vector<std::string>> ConsistencyPathOf(uint64_t first, uint64_t second,
+                                                   const RangeHash& range) {
+  std::vector<std::string> path;
+  if (first == 0 || first >= second) return path;
+  PINGMA_RETURN_IF_ERROR(Subproof(first, 0, second, true, range, &path));
   return path;
 }
 

@@ -1,22 +1,23 @@
 // The Merkle tree of RFC 9162 §2.1 (the tree of Certificate Transparency 2.0):
 // the tree hash of a list of leaves, the inclusion path of one leaf, the
 // consistency proof between two sizes of the same append-only list, and the
-// iterative checks a verifier runs on them. The first brick of a verifiable log;
-// nothing in the registry calls it yet.
+// iterative checks a verifier runs on them.
 //
-// Hashes are raw 32-byte SHA-256 strings (Sha256, chain.h). The functions that
-// build a root or a proof take every leaf hash in memory (O(n) memory, O(n log n)
-// hashing for a proof); a store-backed version, which keeps the hashes of the
-// complete subtrees in a table and reads only the O(log n) it needs, comes later.
-// The Verify functions take only the proof and need no tree.
+// Hashes are raw 32-byte SHA-256 strings (Sha256, chain.h). The proofs are built
+// over a RangeHash, which the stored tree (log_tree.h) answers from its tiles;
+// the plain versions take every leaf hash in memory (tests, small trees). The
+// Verify functions take only the proof and need no tree.
 //
 // Thread-safety: every function is pure and may be called from any thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "pingma/common/status.h"
 
 namespace pingma::registry::merkle {
 
@@ -55,6 +56,18 @@ bool VerifyInclusion(uint64_t index, uint64_t tree_size, std::string_view leaf_h
 /// first == 0 needs an empty path and `first_root` the empty tree's root.
 bool VerifyConsistency(uint64_t first, uint64_t second, std::string_view first_root,
                        std::string_view second_root, const std::vector<std::string>& path);
+
+/// MTH(D[lo:hi]): the tree hash of leaves lo to hi - 1 (0 <= lo < hi), from
+/// wherever the log keeps them (in memory, or the stored tiles of log_tree.h).
+using RangeHash = std::function<Result<std::string>(uint64_t lo, uint64_t hi)>;
+
+/// InclusionPath of a tree of `tree_size` leaves whose parts `range` hashes: it
+/// asks for O(log n) ranges, each the hash of a subtree of the RFC's split.
+Result<std::vector<std::string>> InclusionPathOf(uint64_t index, uint64_t tree_size,
+                                                 const RangeHash& range);
+/// ConsistencyPath between the first `first` and `second` leaves, likewise.
+Result<std::vector<std::string>> ConsistencyPathOf(uint64_t first, uint64_t second,
+                                                   const RangeHash& range);
 
 /// A tree head as the log signs it (API.md "The verifiable log").
 struct TreeHead {
