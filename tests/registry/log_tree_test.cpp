@@ -52,7 +52,7 @@ TEST_CASE("the tiles' roots and proofs are the tree's, at every size to 700") {
     REQUIRE(frontier.Root() == root);
     REQUIRE(*StoredRange(tiles.source, 0, n) == root);
     // The proofs at the sizes where the tiles change shape, and a few between.
-    if (n % 256 > 2 && n % 256 < 254 && n % 37 != 0) continue;
+    if (n % kTileWidth > 2 && n % kTileWidth < kTileWidth - 2 && n % 37 != 0) continue;
     for (std::uint64_t i = 0; i < n; ++i) {
       auto path = merkle::InclusionPathOf(i, n, RangeOver(tiles.source));
       REQUIRE(path.ok());
@@ -65,13 +65,14 @@ TEST_CASE("the tiles' roots and proofs are the tree's, at every size to 700") {
       REQUIRE(*path == merkle::ConsistencyPath(leaves, m));
     }
   }
-  // 700 leaves: two full tiles of leaves and a third of 188; level 1 holds the
-  // roots of the two full ones.
-  CHECK(tiles.stored.size() == 4);
-  CHECK(tiles.stored.at({0, 2}).size() == 188 * kHashSize);
-  CHECK(tiles.stored.at({1, 0}).size() == 2 * kHashSize);
+  // 700 leaves: ten full tiles of 64 leaves and an eleventh of 60; level 1 holds
+  // the roots of the ten full ones.
+  static_assert(kTileWidth == 64, "the figures below are for tiles of 64");
+  CHECK(tiles.stored.size() == 12);
+  CHECK(tiles.stored.at({0, 10}).size() == 60 * kHashSize);
+  CHECK(tiles.stored.at({1, 0}).size() == 10 * kHashSize);
   CHECK(tiles.stored.at({1, 0}).substr(0, kHashSize) ==
-        merkle::RootOf(std::vector<std::string>(leaves.begin(), leaves.begin() + 256)));
+        merkle::RootOf(std::vector<std::string>(leaves.begin(), leaves.begin() + 64)));
 }
 
 TEST_CASE("a Frontier loaded from the tiles goes on as if it had never stopped") {
@@ -94,11 +95,15 @@ TEST_CASE("a Frontier loaded from the tiles goes on as if it had never stopped")
     for (std::uint64_t i = size; i < 70000; ++i) loaded->Append(leaves[i]);
     CHECK(loaded->Root() == whole.Root());
   }
-  // A node of height 16 is one tile of level 2: reading it reads one tile.
+  // A node of height 12 is one tile of level 2: reading it reads one tile; and
+  // once in a NodeCache, none.
   tiles.reads = 0;
-  auto node = StoredNode(tiles.source, 16, 0);
+  NodeCache cache;
+  auto node = StoredNode(tiles.source, 12, 0, &cache);
   REQUIRE(node.ok());
-  CHECK(*node == merkle::RootOf(std::vector<std::string>(leaves.begin(), leaves.begin() + 65536)));
+  CHECK(*node == merkle::RootOf(std::vector<std::string>(leaves.begin(), leaves.begin() + 4096)));
+  CHECK(tiles.reads == 1);
+  CHECK(*StoredNode(tiles.source, 12, 0, &cache) == *node);
   CHECK(tiles.reads == 1);
 }
 
@@ -107,11 +112,12 @@ TEST_CASE("a tile with fewer hashes than the tree needs is Corruption") {
   Frontier frontier;
   for (std::uint64_t n = 0; n < 300; ++n) frontier.Append(Leaf(n));
   tiles.Keep(frontier);
-  tiles.stored[{0, 1}].resize(10 * kHashSize);
+  // 300 leaves: the newest tile of leaves is 0/4, of 44.
+  tiles.stored[{0, 4}].resize(10 * kHashSize);
   auto loaded = Frontier::Load(tiles.source, 300);
   REQUIRE_FALSE(loaded.ok());
   CHECK(loaded.status().code() == StatusCode::kCorruption);
-  CHECK(loaded.status().message().find("tile 0/1 holds 10 hashes") != std::string::npos);
+  CHECK(loaded.status().message().find("tile 0/4 holds 10 hashes") != std::string::npos);
   auto range = StoredRange(tiles.source, 0, 300);
   REQUIRE_FALSE(range.ok());
   CHECK(range.status().code() == StatusCode::kCorruption);

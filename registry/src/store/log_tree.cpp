@@ -1,5 +1,8 @@
 #include "store/log_tree.h"
 
+#include <algorithm>
+#include <memory>
+
 #include <fmt/format.h>
 
 #include "store/chain.h"
@@ -43,7 +46,27 @@ std::string PerfectRoot(std::string_view hashes, std::uint64_t count) {
   return level;
 }
 
-Result<std::string> StoredNode(const TileSource& tiles, int height, std::uint64_t index) {
+std::optional<std::string> NodeCache::Find(int height, std::uint64_t index) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(Key(height, index));
+  if (it == nodes_.end()) return std::nullopt;
+  return std::string(it->second.data(), kHashSize);
+}
+
+void NodeCache::Keep(int height, std::uint64_t index, const std::string& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (nodes_.size() >= max_nodes_ || hash.size() != kHashSize) return;
+  std::array<char, kHashSize> kept;
+  std::copy(hash.begin(), hash.end(), kept.begin());
+  nodes_.emplace(Key(height, index), kept);
+}
+
+Result<std::string> StoredNode(const TileSource& tiles, int height, std::uint64_t index,
+                               NodeCache* cache) {
+  const bool cached = cache != nullptr && height >= kTileHeight;
+  if (cached) {
+    if (auto hash = cache->Find(height, index)) return std::move(*hash);
+  }
   const int level = height / kTileHeight;
   const int rest = height % kTileHeight;
   const std::uint64_t first = index << rest;
@@ -58,25 +81,39 @@ Result<std::string> StoredNode(const TileSource& tiles, int height, std::uint64_
         "index {})",
         level, tile_index, tile->size() / kHashSize, offset + count, height, index));
   }
-  return PerfectRoot(std::string_view(*tile).substr(offset * kHashSize), count);
+  std::string hash = PerfectRoot(std::string_view(*tile).substr(offset * kHashSize), count);
+  if (cached) cache->Keep(height, index, hash);
+  return hash;
 }
 
-Result<std::string> StoredRange(const TileSource& tiles, std::uint64_t lo, std::uint64_t hi) {
+Result<std::string> StoredRange(const TileSource& tiles, std::uint64_t lo, std::uint64_t hi,
+                                NodeCache* cache) {
   const std::uint64_t n = hi - lo;
   if (IsPowerOfTwo(n) && lo % n == 0) {
     const int height = __builtin_ctzll(n);
-    return StoredNode(tiles, height, lo >> height);
+    return StoredNode(tiles, height, lo >> height, cache);
   }
   const std::uint64_t k = SplitOf(n);
-  auto left = StoredRange(tiles, lo, lo + k);
+  auto left = StoredRange(tiles, lo, lo + k, cache);
   if (!left.ok()) return left.status();
-  auto right = StoredRange(tiles, lo + k, hi);
+  auto right = StoredRange(tiles, lo + k, hi, cache);
   if (!right.ok()) return right.status();
   return merkle::NodeHash(*left, *right);
 }
 
-merkle::RangeHash RangeOver(const TileSource& tiles) {
-  return [&tiles](std::uint64_t lo, std::uint64_t hi) { return StoredRange(tiles, lo, hi); };
+merkle::RangeHash RangeOver(const TileSource& tiles, NodeCache* cache) {
+  // A proof asks for up to eight nodes of the same tile of leaves: each tile is
+  // read once for the proof (the RangeHash lives as long as one proof).
+  auto read = std::make_shared<std::map<std::pair<int, std::uint64_t>, std::string>>();
+  TileSource once = [&tiles, read](int level, std::uint64_t index) -> Result<std::string> {
+    if (auto it = read->find({level, index}); it != read->end()) return it->second;
+    auto tile = tiles(level, index);
+    if (tile.ok()) read->emplace(std::pair{level, index}, *tile);
+    return tile;
+  };
+  return [once = std::move(once), cache](std::uint64_t lo, std::uint64_t hi) {
+    return StoredRange(once, lo, hi, cache);
+  };
 }
 
 Result<Frontier> Frontier::Load(const TileSource& tiles, std::uint64_t size) {
