@@ -287,7 +287,7 @@ class PgFailoverTest(unittest.TestCase):
         r = self.regs[0].run_cli("verify", "--db", self.standby.conninfo("pingma"),
                                  timeout=300)
         self.assertEqual(r.returncode, 0, "verify: %s %s" % (r.stdout, r.stderr))
-        self.assertEqual(r.stdout.strip(), "ok: %s events, chain intact" % count)
+        self.assertTrue(r.stdout.startswith("ok: %s events, chain intact; " % count), r.stdout)
         print("events: %s, seq 1..%s, verify: %s" % (count, last, r.stdout.strip()))
 
         # Reads through each registry: a code acknowledged before the kill is read

@@ -218,7 +218,7 @@ class PgInstancesTest(unittest.TestCase):
         self.assertEqual((int(first), int(last), int(distinct)), (1, int(count), int(count)))
         r = self.regs[0].verify()
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.strip(), "ok: %s events, chain intact" % count)
+        self.assertTrue(r.stdout.startswith("ok: %s events, chain intact; " % count), r.stdout)
 
     def test_4_a_scrap_through_one_is_refused_at_another_at_once(self):
         code = "MS00001"

@@ -403,10 +403,11 @@ class OldStoreTest(unittest.TestCase):
                 reg.execute("ALTER TABLE tokens DROP COLUMN " + column)
             if STORE == "postgresql":
                 # Schema version 2: the migrations after it (the tokens' columns,
-                # personal_data, delivery supervision) run again at start.
+                # personal_data, delivery supervision, the verifiable log) run again
+                # at start.
                 reg.execute("DROP TABLE personal_data")
                 for table in ("areas", "terminals", "positions", "vehicle_positions",
-                              "alerts"):
+                              "alerts", "log_tiles", "log_heads", "log_keys"):
                     reg.execute("DROP TABLE " + table)
                 reg.execute("DROP INDEX couriers_by_vehicle")
                 reg.execute("DROP INDEX vehicles_by_terminal")

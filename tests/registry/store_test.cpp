@@ -111,7 +111,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "appended events form a chain that verifies") {
   store->Close();
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
-  CHECK(*verified == "ok: 5 events, chain intact");
+  CHECK(*verified == "ok: 5 events, chain intact; no signed head yet");
 }
 
 TEST_CASE_FIXTURE(StoreOnTempDb, "a failed job leaves no rows and no links behind") {
@@ -200,7 +200,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   CHECK(store->stats().jobs == static_cast<size_t>(kThreads * kJobsEach));
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
-  CHECK(*verified == "ok: 1600 events, chain intact");
+  CHECK(*verified == "ok: 1600 events, chain intact; no signed head yet");
 }
 
 TEST_CASE_FIXTURE(StoreOnTempDb, "the WAL is checkpointed beside the writer and stays bounded") {
@@ -240,7 +240,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "the WAL is checkpointed beside the writer and 
   CHECK(store->stats().checkpoints > 0);
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
-  CHECK(*verified == "ok: 16000 events, chain intact");
+  CHECK(*verified == "ok: 16000 events, chain intact; no signed head yet");
 }
 
 TEST_CASE_FIXTURE(StoreOnTempDb, "the hooks hear of every event appended and every job undone") {
@@ -304,7 +304,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "a second writer on the same file does not fork
   store->Close();
   auto verified = VerifyChain(tmp.path);
   REQUIRE(verified.ok());
-  CHECK(*verified == "ok: 5 events, chain intact");
+  CHECK(*verified == "ok: 5 events, chain intact; no signed head yet");
 }
 
 TEST_CASE("event ids made from sequence numbers parse back, and nothing else does") {

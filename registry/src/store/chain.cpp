@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "store/log_rows.h"
 #include "store/pg.h"
 #include "store/pg_sql.h"
 #include "store/sqlite.h"
@@ -39,8 +40,9 @@ constexpr std::int64_t kWalkPage = 10000;
 
 // The walk over an open connection, in one read transaction that the caller has
 // begun (one snapshot for the whole walk), a page of events at a time.
-Result<ChainWalk> Walk(sql::Database& db, const std::atomic<bool>* cancel) {
-  auto prepared = db.Prepare(
+// With `tree`, the log's tree and heads are checked in the same pass.
+Result<ChainWalk> Walk(Conn& conn, const std::atomic<bool>* cancel, logrows::TreeCheck* tree) {
+  auto prepared = conn.db().Prepare(
       fmt::format("SELECT seq, id, code, type, at, actor_role, actor_id, body, hash FROM events "
                   "WHERE seq > $1 ORDER BY seq LIMIT {}",
                   kWalkPage));
@@ -51,6 +53,7 @@ Result<ChainWalk> Walk(sql::Database& db, const std::atomic<bool>* cancel) {
     if (cancel != nullptr && cancel->load()) {
       return Status::Unavailable(fmt::format("stopped after {} events", walk.length));
     }
+    if (tree != nullptr) PINGMA_RETURN_IF_ERROR(tree->BeforePage(conn, walk.length + kWalkPage));
     st.Bind(1, walk.length);
     std::int64_t rows = 0;
     for (;;) {
@@ -74,6 +77,7 @@ Result<ChainWalk> Walk(sql::Database& db, const std::atomic<bool>* cancel) {
       }
       walk.head = std::move(hash);
       walk.length = seq;
+      if (tree != nullptr) PINGMA_RETURN_IF_ERROR(tree->Visit(seq, e));
     }
     st.Reset();
     if (rows < kWalkPage) return walk;
@@ -154,16 +158,24 @@ std::string HexOf(std::string_view bytes) {
 }
 
 Result<std::string> VerifyChain(const std::string& path) {
-  auto walk = WalkChain(path);
-  if (!walk.ok()) return walk.status();
-  return fmt::format("ok: {} events, chain intact", walk->length);
+  auto db = OpenForWalk(path);
+  if (!db.ok()) return db.status();
+  Conn conn(std::move(*db));
+  auto tree = logrows::TreeCheck::Start(conn);
+  if (!tree.ok()) return tree.status();
+  auto walk = Walk(conn, nullptr, &*tree);
+  auto said = walk.ok() ? tree->Finish(conn) : Result<std::string>(walk.status());
+  (void)conn.db().Exec(said.ok() ? "COMMIT" : "ROLLBACK");
+  if (!said.ok()) return said.status();
+  return fmt::format("ok: {} events, chain intact; {}", walk->length, *said);
 }
 
 Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel) {
   auto db = OpenForWalk(path);
   if (!db.ok()) return db.status();
-  auto walk = Walk(**db, cancel);
-  (void)(*db)->Exec(walk.ok() ? "COMMIT" : "ROLLBACK");
+  Conn conn(std::move(*db));
+  auto walk = Walk(conn, cancel, nullptr);
+  (void)conn.db().Exec(walk.ok() ? "COMMIT" : "ROLLBACK");
   return walk;
 }
 

@@ -34,8 +34,10 @@ struct ChainWalk {
 };
 
 /// Recomputes the hash chain of the database at `path` (a SQLite file, or a
-/// PostgreSQL connection string). OK with a summary
-/// ("ok: 1234 events") or Corruption naming the first broken event.
+/// PostgreSQL connection string), and in the same pass the verifiable log's tree
+/// and every signed head (log_rows.h, TreeCheck). OK with a summary
+/// ("ok: 1234 events, chain intact; tree of …") or Corruption naming the first
+/// event, tile or head that does not hold.
 Result<std::string> VerifyChain(const std::string& path);
 
 /// VerifyChain's walk, over the events committed when it starts, read a page at a

@@ -37,7 +37,7 @@ constexpr const char* kTables[] = {
     "vehicles",      "couriers",   "customers",    "handovers", "whereabouts",
     "hazards",       "check_days", "refusal_days", "refusals",  "offline_checks",
     "personal_data", "areas",      "terminals",    "positions", "vehicle_positions",
-    "alerts"};
+    "alerts",        "log_tiles",  "log_heads",    "log_keys"};
 
 Result<std::int64_t> SqliteInt(sql::SqliteDatabase& db, const std::string& sql) {
   auto st = db.PrepareSqlite(sql);

@@ -141,6 +141,8 @@ namespace {
 // 3: the tokens' lifecycle (schema/sqlite.sql says what each column is for);
 //    tokens made before get random public ids.
 // 4: personal data the log refers to but must not keep (personal_data.cpp).
+// 5: delivery supervision (cases/supervision.h).
+// 6: the verifiable log (cases/verifiable_log.h).
 struct Migration {
   int version;
   const char* description;
@@ -156,6 +158,8 @@ constexpr Migration kMigrations[] = {
     {4, "personal data kept outside the log: personal_data", "pg/0004_personal_data.sql"},
     {5, "delivery supervision: areas, terminals, positions, alerts",
      "pg/0005_delivery_supervision.sql"},
+    {6, "the verifiable log: its tree in tiles, its signed heads, their keys",
+     "pg/0006_verifiable_log.sql"},
 };
 
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"

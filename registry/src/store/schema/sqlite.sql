@@ -444,3 +444,26 @@ CREATE TABLE IF NOT EXISTS alerts(
 CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts(at, id);
 CREATE INDEX IF NOT EXISTS alerts_by_company ON alerts(company_id, at, id);
 CREATE INDEX IF NOT EXISTS alerts_by_vehicle ON alerts(vehicle_id, kind, at);
+-- The verifiable log (store/log_tree.h, cases/verifiable_log.h): every event a
+-- leaf, the leaf at index i the event of seq i + 1. The tree is kept in tiles:
+-- at level t, tile idx holds the hashes (32 bytes each) of the complete nodes of
+-- height 6t numbered idx*64 onwards. Every head the sequencer signed, and the
+-- public keys that signed them (the private key is in the secrets folder).
+CREATE TABLE IF NOT EXISTS log_tiles(
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hashes BLOB NOT NULL,
+  PRIMARY KEY(level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_heads(
+  tree_size INTEGER PRIMARY KEY,
+  root BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  key_id TEXT NOT NULL,
+  signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_keys(
+  key_id TEXT PRIMARY KEY,
+  public_key BLOB NOT NULL,
+  added_at INTEGER NOT NULL
+) WITHOUT ROWID;
