@@ -33,6 +33,7 @@ Service::Service(Store* store, Policy policy, const Clock* clock)
       epcis_(context_),
       personal_data_(context_),
       audit_(context_),
+      verifiable_log_(context_),
       public_page_(context_),
       pages_(context_) {
   AddRoutes();
@@ -55,6 +56,11 @@ void Service::AddRoutes() {
                      [this](const Request& request, const std::vector<std::string_view>& parts,
                             Store::Done done) { pages_.Handle(request, parts, std::move(done)); });
   }
+  // The log's key and newest head: anyone may check the log against them.
+  router_.AddPublicRead("/v1/log/key",
+                        [this](Store::Done done) { verifiable_log_.GetKey(std::move(done)); });
+  router_.AddPublicRead("/v1/log/head",
+                        [this](Store::Done done) { verifiable_log_.GetHead(std::move(done)); });
   // One line a route: method, path, the roles that may call it, the room that
   // answers it (and a body limit other than kMaxBody). Earlier routes are tried
   // first; a 405's Allow header lists a path's methods in this order.
@@ -75,6 +81,9 @@ void Service::AddRoutes() {
       {"POST",   "/v1/tokens",                    {kAdmin, kCompany},                       On(&token_admin_, &TokenAdmin::PostToken)},
       {"DELETE", "/v1/tokens/{}",                 {kAdmin, kCompany},                       On(&token_admin_, &TokenAdmin::DeleteToken)},
       {"GET",    "/v1/audit/head",                kNotCouriers,                             On(&audit_, &Audit::GetAuditHead)},
+      {"GET",    "/v1/log/entries",               {kAdmin, kRegulator},                     On(&verifiable_log_, &VerifiableLog::GetEntries)},
+      {"GET",    "/v1/log/proof/inclusion",       kEveryRole,                               On(&verifiable_log_, &VerifiableLog::GetInclusionProof)},
+      {"GET",    "/v1/log/proof/consistency",     kEveryRole,                               On(&verifiable_log_, &VerifiableLog::GetConsistencyProof)},
       {"GET",    "/v1/policy",                    kNotCouriers,                             On(&setup_, &Setup::GetPolicy)},
       {"POST",   "/v1/cylinders",                 {kAdmin, kCompany},                       On(&cylinders_, &Cylinders::PostCylinder)},
       {"POST",   "/v1/cylinders/batch",           {kAdmin, kCompany},                       On(&cylinders_, &Cylinders::PostCylinderBatch), kMaxBatchBody},

@@ -26,6 +26,7 @@
 #include "cases/supervision.h"
 #include "cases/terminals.h"
 #include "cases/token_admin.h"
+#include "cases/verifiable_log.h"
 #include "http/router.h"
 #include "pingma/common/policy.h"
 #include "store/store.h"
@@ -82,6 +83,17 @@ class Service {
     settings_.map_tiles_datum = tiles.datum;
   }
 
+  /// The verifiable log's signing key (access/secrets.h: the PEM and the raw
+  /// public key), before StartLog.
+  void set_log_keys(std::string signing_key_pem, std::string public_key) {
+    settings_.log_signing_key = std::move(signing_key_pem);
+    settings_.log_public_key = std::move(public_key);
+  }
+  /// Starts the log's sequencer (cases/verifiable_log.h); StopLog ends it, before
+  /// the store closes.
+  void StartLog() { verifiable_log_.StartSequencer(); }
+  void StopLog() { verifiable_log_.StopSequencer(); }
+
   /// What the last full walk of the hash chain found, for GET /v1/audit/head. Any
   /// thread.
   void SetChainCheck(json check) { audit_.SetChainCheck(std::move(check)); }
@@ -111,6 +123,7 @@ class Service {
   EpcisExport epcis_;
   PersonalData personal_data_;
   Audit audit_;
+  VerifiableLog verifiable_log_;
   PublicPage public_page_;
   /// Last, so that it goes first: its decoding workers use the store.
   Pages pages_;

@@ -6,10 +6,12 @@
 #include <fmt/format.h>
 
 #include "cases/cylinders.h"
+
 #include "cases/personal_data.h"
 #include "cases/queries.h"
 #include "http/fields.h"
 #include "pingma/scanner/scan.h"
+#include "store/log_rows.h"
 
 namespace pingma::registry {
 namespace {
@@ -386,6 +388,7 @@ void Cylinders::GetHistory(const Call& call, Store::Done done) {
         json ev = json::parse((*st)->Text(6), nullptr, false);
         if (!ev.is_object()) ev = json::object();
         ev["id"] = (*st)->Text(1);
+        ev["log_index"] = logrows::IndexOfSeq((*st)->Int(0));
         ev["type"] = (*st)->Text(2);
         ev["at"] = Instant{(*st)->Int(3)}.ToString();
         ev["actor"] = {{"role", (*st)->Text(4)}, {"id", (*st)->Text(5)}};

@@ -5,6 +5,7 @@
 // no tare, serial, registration number or carriers. Everything from the database
 // is HTML-escaped.
 #include <algorithm>
+#include <ctime>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -15,7 +16,9 @@
 
 #include "cases/personal_data.h"
 #include "cases/public_page.h"
+
 #include "cases/queries.h"
+#include "cases/verifiable_log.h"
 #include "http/fields.h"
 #include "pingma/scanner/scan.h"
 
@@ -219,6 +222,36 @@ Status ReportField(const json* body, const std::map<std::string, std::string>& f
   return Status::Ok();
 }
 
+// Where the cylinder's newest event is in the verifiable log, and the first
+// signed head that holds it: what lets anyone check that its record has not been
+// rewritten since (GET /v1/log/proof/inclusion).
+Result<std::string> LoggedLine(Conn& conn, const std::string& code, int utc_offset_minutes) {
+  PINGMA_ASSIGN_OR_RETURN(auto last, VerifiableLog::LastEventOf(conn, code));
+  if (!last) return std::string("—");
+  PINGMA_ASSIGN_OR_RETURN(json where, VerifiableLog::WhereLogged(conn, *last));
+  const std::uint64_t index = where["log_index"];
+  const json& head = where["signed_head"];
+  if (head.is_null()) {
+    return fmt::format(
+        "最近一条记录为第 {} 条，签名树头数秒内生成 <span lang=\"en\" class=\"sub\">Its latest "
+        "record is entry {}; a signed tree head will hold it within seconds</span>",
+        index, index);
+  }
+  const std::uint64_t size = head["tree_size"];
+  // The head's time on the clock of the policy's zone, to the second.
+  const std::time_t seconds = static_cast<std::time_t>(
+      head["timestamp"].get<std::int64_t>() / 1000 + std::int64_t{utc_offset_minutes} * 60);
+  std::tm t{};
+  gmtime_r(&seconds, &t);
+  const std::string signed_at = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.tm_year + 1900,
+                                            t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+  return fmt::format(
+      "最近一条记录为第 {} 条，已收入 {} 签名的树头（共 {} 条）<span lang=\"en\" "
+      "class=\"sub\">Its latest record is entry {}, in the tree head of {} entries signed at "
+      "{}</span>",
+      index, signed_at, size, index, size, signed_at);
+}
+
 bool WantsJson(const Request& request) {
   return request.content_type.rfind("application/json", 0) == 0;
 }
@@ -302,6 +335,8 @@ void PublicPage::GetPage(const Request&, const std::string& raw_code, Store::Don
                               fill->at.LocalDate(policy_.utc_offset_minutes).ToString());
     }
     const auto due = NextInspectionDue(policy_, c);
+    auto logged = LoggedLine(conn, code, policy_.utc_offset_minutes);
+    if (!logged.ok()) return ErrorReply(logged.status());
 
     std::string verdict;
     if (d.allowed()) {
@@ -335,8 +370,11 @@ void PublicPage::GetPage(const Request&, const std::string& raw_code, Store::Don
         "<dt>型号 <span lang=\"en\" class=\"sub\">Model</span></dt><dd>{}</dd>\n"
         "<dt>最近充装 <span lang=\"en\" class=\"sub\">Last filled</span></dt><dd>{}</dd>\n"
         "<dt>下次检验 <span lang=\"en\" class=\"sub\">Next inspection due</span></dt>"
-        "<dd>{}</dd>\n</dl>\n</section>\n",
-        Escape(owner), Escape(c.model), last_fill, due ? due->ToString() : std::string("—"));
+        "<dd>{}</dd>\n"
+        "<dt>公开日志 <span lang=\"en\" class=\"sub\">Public log</span></dt><dd>{}</dd>\n"
+        "</dl>\n</section>\n",
+        Escape(owner), Escape(c.model), last_fill, due ? due->ToString() : std::string("—"),
+        *logged);
     return HtmlReply(200, fmt::format("{} {}", d.allowed() ? "合格气瓶" : "禁止使用", code),
                      verdict + facts + HotlineCard(settings_.hotline) + ReportForm(code));
   });

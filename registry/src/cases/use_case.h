@@ -25,6 +25,10 @@ struct Settings {
   std::string map_tiles;
   std::string map_tiles_origin;
   std::string map_tiles_datum = "wgs84";
+  /// The verifiable log's Ed25519 key (access/secrets.h): the private key, PKCS#8
+  /// PEM, and the public key's 32 raw bytes; empty: no sequencer runs here.
+  std::string log_signing_key;
+  std::string log_public_key;
 };
 
 /// The shared pieces every use case works with; they outlive it.

@@ -92,6 +92,10 @@ void Router::AddPages(std::string first_segment, PageHandler handler) {
   pages_.emplace_back(std::move(first_segment), std::move(handler));
 }
 
+void Router::AddPublicRead(std::string path, std::function<void(Store::Done)> handler) {
+  public_reads_.emplace_back(std::move(path), std::move(handler));
+}
+
 const Route* Router::Find(std::string_view method, const std::vector<std::string_view>& parts,
                           std::vector<std::string>* params,
                           std::vector<std::string>* allowed) const {
@@ -147,6 +151,13 @@ void Router::Handle(Request request, Store::Done done) {
   // Every /v1/ call needs a token, whether or not it names an endpoint (all the
   // routes are under /v1/).
   if (parts.empty() || parts[0] != "v1") return done(NoSuchEndpoint(path));
+  for (const auto& [public_path, handler] : public_reads_) {
+    if (path != public_path) continue;
+    if (request.method != "GET") return done(MethodNotAllowed(request.method, path, {"GET"}));
+    return handler([store = store_, done = std::move(done)](Reply reply) {
+      store->WhenDurable([done, reply = std::move(reply)]() mutable { done(std::move(reply)); });
+    });
+  }
   auto auth = tokens_->Authenticate(request.authorization, request.client);
   if (!auth.who) return done(std::move(auth.refusal));
 

@@ -80,6 +80,9 @@ class Router {
   void Add(Route route);
   /// Hands every request whose path starts with /`first_segment` to `handler`.
   void AddPages(std::string first_segment, PageHandler handler);
+  /// A GET of `path` that needs no token (the verifiable log's key and head,
+  /// which anyone may check the log against).
+  void AddPublicRead(std::string path, std::function<void(Store::Done)> handler);
 
   /// Answers one request. A read (GET) is answered only once every commit it could
   /// have seen is durable (Store::WhenDurable).
@@ -104,6 +107,7 @@ class Router {
   std::vector<Route> routes_;
   std::vector<std::vector<std::string>> segments_;  ///< each route's pattern split at '/'
   std::vector<std::pair<std::string, PageHandler>> pages_;
+  std::vector<std::pair<std::string, std::function<void(Store::Done)>>> public_reads_;
 };
 
 /// A path's segments: "/v1/a/b" → {"v1", "a", "b"}.

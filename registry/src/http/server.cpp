@@ -271,6 +271,13 @@ Status Serve(const ServeOptions& options) {
   service.set_hotline(options.hotline);
   service.set_public_base(std::move(public_base));
   service.set_map_tiles(*map_tiles);
+  service.set_log_keys(secrets->log_signing_key, secrets->log_public_key);
+  // The log's sequencer, stopped before the store closes, on every way out.
+  service.StartLog();
+  struct StopLog {
+    Service& service;
+    ~StopLog() { service.StopLog(); }
+  } stop_log{service};
 
   // One full walk of the hash chain in the background, so that GET /v1/audit/head
   // can say honestly whether the chain verified, and when, without walking tens of

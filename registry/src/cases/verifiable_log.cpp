@@ -1,0 +1,388 @@
+#include "cases/verifiable_log.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "access/secrets.h"
+#include "http/fields.h"
+#include "store/chain.h"
+
+namespace pingma::registry {
+namespace {
+
+std::string Base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+json HeadJson(const logrows::SignedHead& h) {
+  return {{"tree_size", h.head.tree_size},
+          {"root_hash", HexOf(h.head.root_hash)},
+          {"timestamp", h.head.timestamp_ms},
+          {"key_id", h.key_id},
+          {"signature", Base64(h.signature)}};
+}
+
+json PathJson(const std::vector<std::string>& path) {
+  json out = json::array();
+  for (const std::string& hash : path) out.push_back(HexOf(hash));
+  return out;
+}
+
+// The size of the newest signed head: what the proofs and entries may reach.
+Result<std::uint64_t> SignedSize(Conn& conn) {
+  auto newest = logrows::NewestHead(conn);
+  if (!newest.ok()) return newest.status();
+  if (!*newest) {
+    return Status::Unavailable(
+        "the log has no signed head yet: the sequencer signs the first within a second of the "
+        "registry's start");
+  }
+  return (*newest)->head.tree_size;
+}
+
+// A whole number of the query in [min, max], required.
+Status QueryNumber(const Call& call, const char* name, std::int64_t min, std::int64_t max,
+                   std::int64_t* out) {
+  auto it = call.query.find(name);
+  if (it == call.query.end() || it->second.empty()) {
+    return Status::Malformed(fmt::format("`{}` is required", name));
+  }
+  if (!ParseWhole(it->second, min, max, out)) {
+    return Status::Malformed(fmt::format("`{}` must be a whole number from {} to {}; got '{}'",
+                                         name, min, max, it->second.substr(0, 40)));
+  }
+  return Status::Ok();
+}
+
+constexpr const char* kEventColumns = "seq, id, code, type, at, actor_role, actor_id, body";
+
+Event EventOf(const sql::Statement& st) {
+  return Event{st.Text(1), st.IsNull(2) ? std::string() : st.Text(2),
+               st.Text(3), Instant{st.Int(4)},
+               st.Text(5), st.Text(6),
+               st.Text(7)};
+}
+
+}  // namespace
+
+void VerifiableLog::StartSequencer() {
+  if (settings_.log_signing_key.empty() || thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "pingma-log");
+    Loop();
+  });
+}
+
+void VerifiableLog::StopSequencer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<VerifiableLog::RoundResult> VerifiableLog::Round() {
+  logtree::Frontier next = frontier_;
+  RoundResult result;
+  bool kept = key_kept_;
+  auto integrate = [&](WriteTx& tx) -> Status {
+    Conn& conn = tx.conn();
+    auto newest = logrows::NewestHead(conn);
+    if (!newest.ok()) return newest.status();
+    const std::uint64_t size = *newest ? (*newest)->head.tree_size : 0;
+    if (size != next.size()) {
+      // Started, or another registry signed since this one's last round.
+      auto loaded = logtree::Frontier::Load(logrows::TilesIn(conn), size);
+      if (!loaded.ok()) return loaded.status();
+      next = std::move(*loaded);
+    }
+    {
+      auto st = conn.Prepare(
+          fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", kEventColumns));
+      if (!st.ok()) return st.status();
+      (*st)->Bind(1, logrows::SeqOfIndex(size) - 1).Bind(2, kRoundEvents);
+      for (;;) {
+        auto row = (*st)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        const std::int64_t seq = (*st)->Int(0);
+        const std::int64_t expected = logrows::SeqOfIndex(next.size());
+        if (seq != expected) {
+          return Status::Corruption(fmt::format(
+              "the log has no event #{} (the next is #{}): the tree cannot go on", expected, seq));
+        }
+        next.Append(merkle::LeafHash(logrows::LeafOf(seq, EventOf(**st))));
+        ++result.integrated;
+      }
+    }
+    result.size = static_cast<std::int64_t>(next.size());
+    if (result.integrated == 0 && *newest) return Status::Ok();
+    PINGMA_RETURN_IF_ERROR(logrows::WriteTiles(conn, next.TakeChanged()));
+    if (!kept) {
+      PINGMA_RETURN_IF_ERROR(logrows::KeepKey(conn, settings_.log_public_key, tx.now()));
+      kept = true;
+    }
+    logrows::SignedHead head;
+    head.head.tree_size = next.size();
+    head.head.root_hash = next.Root();
+    // Heads' times never go back, whatever the clocks of the registries that sign.
+    head.head.timestamp_ms =
+        std::max(tx.now().unix_ms, *newest ? (*newest)->head.timestamp_ms : std::int64_t{0});
+    head.key_id = logrows::KeyIdOf(settings_.log_public_key);
+    auto signature = SignWithLogKey(settings_.log_signing_key, merkle::TreeHeadText(head.head));
+    if (!signature.ok()) return signature.status();
+    head.signature = std::move(*signature);
+    return logrows::InsertHead(conn, head);
+  };
+  Reply reply = store_->Run([&](WriteTx& tx) -> Reply {
+    Status s = integrate(tx);
+    return s.ok() ? Reply{} : ErrorReply(s);
+  });
+  if (reply.failed()) {
+    const json& error = reply.body["error"];
+    return Status::Unavailable(error.is_object() ? error.value("message", reply.body.dump())
+                                                 : reply.body.dump());
+  }
+  frontier_ = std::move(next);
+  key_kept_ = kept;
+  return result;
+}
+
+void VerifiableLog::Loop() {
+  std::string last_error;
+  bool building = false;
+  std::int64_t behind_at_start = 0;
+  auto started = std::chrono::steady_clock::now();
+  auto said = started;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    // Whether there is anything to integrate, on a reader: no round (and no
+    // batch on the writer) while the log stands still.
+    auto pending = store_->Read([](Conn& conn) -> Result<std::pair<std::int64_t, bool>> {
+      auto st = conn.Prepare(
+          "SELECT COALESCE((SELECT MAX(seq) FROM events), 0), "
+          "(SELECT MAX(tree_size) FROM log_heads)");
+      if (!st.ok()) return st.status();
+      auto row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      if ((*st)->IsNull(1)) return std::pair<std::int64_t, bool>((*st)->Int(0), true);
+      return std::pair<std::int64_t, bool>((*st)->Int(0) - (*st)->Int(1), false);
+    });
+    Status failed = pending.ok() ? Status::Ok() : pending.status();
+    if (failed.ok() && (pending->first > 0 || pending->second)) {
+      // The events of a store made before the log, or a long way behind: said,
+      // with progress while it lasts.
+      if (!building && (pending->second ? pending->first > 0 : pending->first > kRoundEvents)) {
+        building = true;
+        behind_at_start = pending->first;
+        started = said = std::chrono::steady_clock::now();
+        std::fprintf(stderr,
+                     "pingma-registry: the verifiable log: adding %lld event(s) already in the "
+                     "store to its tree\n",
+                     static_cast<long long>(behind_at_start));
+      }
+      // Rounds until the tree holds every event committed so far.
+      for (std::int64_t done = 0;;) {
+        auto round = Round();
+        if (!round.ok()) {
+          failed = round.status();
+          break;
+        }
+        done += round->integrated;
+        const auto now = std::chrono::steady_clock::now();
+        if (building && now - said > std::chrono::seconds(5)) {
+          said = now;
+          std::fprintf(stderr, "pingma-registry: the verifiable log: %lld of %lld added\n",
+                       static_cast<long long>(done), static_cast<long long>(behind_at_start));
+        }
+        std::lock_guard<std::mutex> stop(mu_);
+        if (round->integrated < kRoundEvents || stopping_) break;
+      }
+      if (building && failed.ok()) {
+        building = false;
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        std::fprintf(stderr,
+                     "pingma-registry: the verifiable log's tree holds %llu event(s), signed "
+                     "(%.1f s)\n",
+                     static_cast<unsigned long long>(frontier_.size()), seconds);
+      }
+    }
+    // A failure is said once, not every round, and said again when it changes.
+    if (!failed.ok() && failed.message() != last_error) {
+      std::fprintf(stderr, "pingma-registry: the verifiable log's sequencer: %s\n",
+                   failed.message().c_str());
+    }
+    last_error = failed.ok() ? std::string() : failed.message();
+    lock.lock();
+    cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; });
+  }
+}
+
+void VerifiableLog::GetKey(Store::Done done) {
+  if (settings_.log_public_key.empty()) {
+    return done(ErrorReply(Status::Unavailable("this registry has no log signing key")));
+  }
+  done(Okay({{"key_id", logrows::KeyIdOf(settings_.log_public_key)},
+             {"algorithm", "Ed25519"},
+             {"public_key", Base64(settings_.log_public_key)}}));
+}
+
+void VerifiableLog::GetHead(Store::Done done) {
+  ReadReply(std::move(done), [](Conn& conn) -> Reply {
+    auto newest = logrows::NewestHead(conn);
+    if (!newest.ok()) return ErrorReply(newest.status());
+    if (!*newest) {
+      return ErrorReply(Status::Unavailable(
+          "the log has no signed head yet: the sequencer signs the first within a second of "
+          "the registry's start"));
+    }
+    return Okay(HeadJson(**newest));
+  });
+}
+
+void VerifiableLog::GetEntries(const Call& call, Store::Done done) {
+  std::int64_t start = 0, end = 0;
+  Status parsed = QueryNumber(call, "start", 0, INT64_MAX - 2, &start);
+  if (parsed.ok()) parsed = QueryNumber(call, "end", 0, INT64_MAX - 2, &end);
+  if (parsed.ok() && end < start) {
+    parsed = Status::Malformed(fmt::format("`end` ({}) is before `start` ({})", end, start));
+  }
+  if (!parsed.ok()) return done(ErrorReply(parsed));
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    auto size = SignedSize(conn);
+    if (!size.ok()) return ErrorReply(size.status());
+    if (static_cast<std::uint64_t>(start) >= *size) {
+      return ErrorReply(Status::Invalid(fmt::format(
+          "entry {} is not in the newest signed head, which holds {} entries", start, *size)));
+    }
+    // At most 1,000 a page, and none past the newest head (RFC 9162's get-entries
+    // answers a shorter page too; the caller asks again from where it ended).
+    const std::int64_t last =
+        std::min<std::int64_t>({end, start + 999, static_cast<std::int64_t>(*size) - 1});
+    auto st = conn.Prepare(fmt::format(
+        "SELECT {} FROM events WHERE seq >= $1 AND seq <= $2 ORDER BY seq", kEventColumns));
+    if (!st.ok()) return ErrorReply(st.status());
+    (*st)->Bind(1, logrows::SeqOfIndex(static_cast<std::uint64_t>(start)));
+    (*st)->Bind(2, logrows::SeqOfIndex(static_cast<std::uint64_t>(last)));
+    json entries = json::array();
+    for (;;) {
+      auto row = (*st)->Step();
+      if (!row.ok()) return ErrorReply(row.status());
+      if (!*row) break;
+      const std::int64_t seq = (*st)->Int(0);
+      entries.push_back({{"index", logrows::IndexOfSeq(seq)},
+                         {"leaf", Base64(logrows::LeafOf(seq, EventOf(**st)))}});
+    }
+    return Okay({{"entries", std::move(entries)}});
+  });
+}
+
+void VerifiableLog::GetInclusionProof(const Call& call, Store::Done done) {
+  std::int64_t index = 0, tree_size = 0;
+  Status parsed = QueryNumber(call, "index", 0, INT64_MAX, &index);
+  if (parsed.ok()) parsed = QueryNumber(call, "tree_size", 1, INT64_MAX, &tree_size);
+  if (parsed.ok() && index >= tree_size) {
+    parsed = Status::Malformed(
+        fmt::format("`index` ({}) must be below `tree_size` ({})", index, tree_size));
+  }
+  if (!parsed.ok()) return done(ErrorReply(parsed));
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    auto size = SignedSize(conn);
+    if (!size.ok()) return ErrorReply(size.status());
+    if (static_cast<std::uint64_t>(tree_size) > *size) {
+      return ErrorReply(Status::Invalid(
+          fmt::format("tree_size {} is beyond the newest signed head, which holds {} entries",
+                      tree_size, *size)));
+    }
+    const logtree::TileSource tiles = logrows::TilesIn(conn);
+    auto path = merkle::InclusionPathOf(static_cast<std::uint64_t>(index),
+                                        static_cast<std::uint64_t>(tree_size),
+                                        logtree::RangeOver(tiles, &nodes_));
+    if (!path.ok()) return ErrorReply(path.status());
+    return Okay({{"index", index}, {"tree_size", tree_size}, {"path", PathJson(*path)}});
+  });
+}
+
+void VerifiableLog::GetConsistencyProof(const Call& call, Store::Done done) {
+  std::int64_t first = 0, second = 0;
+  Status parsed = QueryNumber(call, "first", 1, INT64_MAX, &first);
+  if (parsed.ok()) parsed = QueryNumber(call, "second", 1, INT64_MAX, &second);
+  if (parsed.ok() && second < first) {
+    parsed = Status::Malformed(
+        fmt::format("`second` ({}) must be at least `first` ({})", second, first));
+  }
+  if (!parsed.ok()) return done(ErrorReply(parsed));
+  ReadReply(std::move(done), [&](Conn& conn) -> Reply {
+    auto size = SignedSize(conn);
+    if (!size.ok()) return ErrorReply(size.status());
+    if (static_cast<std::uint64_t>(second) > *size) {
+      return ErrorReply(Status::Invalid(fmt::format(
+          "second {} is beyond the newest signed head, which holds {} entries", second, *size)));
+    }
+    const logtree::TileSource tiles = logrows::TilesIn(conn);
+    auto path = merkle::ConsistencyPathOf(static_cast<std::uint64_t>(first),
+                                          static_cast<std::uint64_t>(second),
+                                          logtree::RangeOver(tiles, &nodes_));
+    if (!path.ok()) return ErrorReply(path.status());
+    return Okay({{"first", first}, {"second", second}, {"path", PathJson(*path)}});
+  });
+}
+
+Result<json> VerifiableLog::WhereLogged(Conn& conn, std::int64_t seq) {
+  const std::uint64_t index = logrows::IndexOfSeq(seq);
+  auto head = logrows::FirstHeadHolding(conn, index);
+  if (!head.ok()) return head.status();
+  json out = {{"log_index", index}, {"signed_head", nullptr}};
+  if (*head) {
+    out["signed_head"] = {{"tree_size", (*head)->head.tree_size},
+                          {"timestamp", (*head)->head.timestamp_ms}};
+  }
+  return out;
+}
+
+Result<std::optional<std::int64_t>> VerifiableLog::LastEventOf(Conn& conn,
+                                                               const std::string& code) {
+  if (conn.dialect() == sql::Dialect::kPostgres) {
+    PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT MAX(seq) FROM events WHERE code = $1"));
+    st->Bind(1, code);
+    PINGMA_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row || st->IsNull(0)) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(st->Int(0));
+  }
+  // SQLite's index of a cylinder's events is by partition (kEventBucketBits):
+  // the newest partition first, down to the one that holds its last event.
+  PINGMA_ASSIGN_OR_RETURN(auto head, conn.Prepare("SELECT MAX(seq) FROM events"));
+  PINGMA_ASSIGN_OR_RETURN(bool any, head->Step());
+  if (!any || head->IsNull(0)) return std::optional<std::int64_t>();
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st, conn.Prepare("SELECT MAX(seq) FROM events WHERE seq >> 16 = $1 AND code = $2"));
+  static_assert(kEventBucketBits == 16, "the query above names the partition size");
+  for (std::int64_t bucket = head->Int(0) >> kEventBucketBits; bucket >= 0; --bucket) {
+    st->Reset();
+    st->Bind(1, bucket).Bind(2, code);
+    PINGMA_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (row && !st->IsNull(0)) return std::optional<std::int64_t>(st->Int(0));
+  }
+  return std::optional<std::int64_t>();
+}
+
+}  // namespace pingma::registry

@@ -1,0 +1,279 @@
+"""The verifiable log (API.md "The verifiable log") of the real pingma-registry,
+checked by rfc9162.py, a verifier written from RFC 9162 alone.
+
+- every acknowledged event reaches a signed head, whose Ed25519 signature the
+  openssl program checks against GET /v1/log/key;
+- every entry's leaf is its event, and every history event's log_index names it;
+- every inclusion proof of every entry, and every consistency proof from every
+  smaller size, verifies against roots this test computes itself from the leaves;
+- consistency between two heads signed at different times;
+- bad requests get clear errors; the key and head need no token, the entries a
+  regulator's or an admin's;
+- the public page names the signed head that holds the cylinder's latest record;
+- `verify` passes, and fails on a head whose signature or size was changed, on a
+  tile changed and on an event changed, naming what;
+- a store whose tree was never built (made before the log) gets it at start, with
+  a notice, to the same root as before.
+
+    python3 registry_log_test.py /path/to/pingma-registry
+"""
+
+import base64
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rfc9162
+from registry_harness import (STORE, RegistryCase, add_years, iso, take_binary_argument,
+                              today_shanghai, year_month)
+
+BINARY = None  # set in __main__
+
+
+def cylinder(code):
+    t = today_shanghai()
+    return {"code": code, "model": "YSP35.5", "phase": "gas",
+            "manufacturer": "Hebei Example Cylinder Co.", "serial": "S-" + code,
+            "manufactured": year_month(add_years(t, -2)), "tare_kg": 16.4,
+            "allowed_fill_kg": 14.9, "design_life_years": 8,
+            "registration_no": "REG-" + code, "last_inspection": iso(add_years(t, -2)),
+            "next_inspection_due": iso(add_years(t, 2))}
+
+
+class VerifiableLogTest(RegistryCase):
+    TOKENS = {"admin": ("admin", "root"), "regulator": ("regulator", "SAMR-1"),
+              "company": ("company", "CO-L"), "station": ("station", "ST-L")}
+
+    @classmethod
+    def world(cls):
+        cls.post("/v1/companies", {"id": "CO-L", "name": "Log Gas", "filling_license": {
+            "number": "TS-L", "valid_until": iso(add_years(today_shanghai(), 3))}}, cls.admin)
+        cls.post("/v1/stations", {"id": "ST-L", "company_id": "CO-L", "name": "Log St",
+                                  "district": "Xiayi"}, cls.admin)
+        for i in range(20):
+            cls.post("/v1/cylinders", cylinder("LOG-%03d" % i), cls.company)
+
+    # -- helpers --------------------------------------------------------------
+
+    def key(self):
+        status, body = self.call("GET", "/v1/log/key")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["algorithm"], "Ed25519")
+        self.assertEqual(len(base64.b64decode(body["public_key"])), 32)
+        return body
+
+    def head_holding(self, size, within=15.0):
+        """The newest signed head once it holds `size` entries; how long that took."""
+        started = time.monotonic()
+        while True:
+            status, head = self.call("GET", "/v1/log/head")
+            if status == 200 and head["tree_size"] >= size:
+                self.assertTrue(rfc9162.verify_head_signature(head, self.key()["public_key"]),
+                                "the head's signature must verify: %r" % head)
+                self.assertEqual(head["key_id"], self.key()["key_id"])
+                return head, time.monotonic() - started
+            self.assertLess(time.monotonic() - started, within,
+                            "no signed head of %d entries: %s %r" % (size, status, head))
+            time.sleep(0.02)
+
+    def entries(self, size):
+        """The leaves of entries 0..size-1, a page at a time."""
+        leaves = []
+        while len(leaves) < size:
+            status, body = self.call("GET", "/v1/log/entries?start=%d&end=%d"
+                                     % (len(leaves), size - 1), token=self.regulator)
+            self.assertEqual(status, 200, body)
+            self.assertTrue(body["entries"], "a page of no entries before %d" % size)
+            for entry in body["entries"]:
+                self.assertEqual(entry["index"], len(leaves))
+                leaves.append(base64.b64decode(entry["leaf"]))
+        return leaves
+
+    def events_count(self):
+        return self.reg.query("SELECT COUNT(*) AS n FROM events")[0][0]
+
+    # -- tests ----------------------------------------------------------------
+
+    def test_01_acknowledged_events_reach_a_signed_head(self):
+        delays = []
+        for i in range(10):
+            self.post("/v1/cylinders", cylinder("ACK-%03d" % i), self.company)
+            _, delay = self.head_holding(self.events_count())
+            delays.append(delay)
+        print("acknowledgement to signed head: max %.3f s of %d writes" % (max(delays), 10),
+              file=sys.stderr)
+
+    def test_02_every_entry_is_its_event_and_proven(self):
+        head, _ = self.head_holding(self.events_count())
+        size = head["tree_size"]
+        leaves = self.entries(size)
+        hashes = [rfc9162.leaf_hash(leaf) for leaf in leaves]
+        self.assertEqual(rfc9162.mth(hashes).hex(), head["root_hash"],
+                         "the head's root must be the tree of the entries")
+        for index, leaf in enumerate(leaves):
+            event = json.loads(leaf)
+            self.assertEqual(event["seq"], index + 1)
+            self.assertEqual(list(event), ["seq", "id", "code", "type", "at", "actor_role",
+                                           "actor_id", "body"])
+        # A history's events name their entries.
+        status, history = self.call("GET", "/v1/cylinders/LOG-007/history", token=self.regulator)
+        self.assertEqual(status, 200, history)
+        self.assertTrue(history["events"])
+        for ev in history["events"]:
+            logged = json.loads(leaves[ev["log_index"]])
+            self.assertEqual((logged["id"], logged["type"], logged["code"]),
+                             (ev["id"], ev["type"], "LOG-007"))
+        # Every inclusion proof at the head, and at a smaller signed size.
+        roots = {}
+        frontier = rfc9162.Frontier()
+        for n, h in enumerate(hashes, 1):
+            frontier.append(h)
+            roots[n] = frontier.root()
+        for tree_size in sorted({size, max(1, size // 2), 1}):
+            for index in range(tree_size):
+                status, proof = self.call("GET", "/v1/log/proof/inclusion?index=%d&tree_size=%d"
+                                          % (index, tree_size), token=self.station)
+                self.assertEqual(status, 200, proof)
+                path = [bytes.fromhex(p) for p in proof["path"]]
+                self.assertTrue(rfc9162.verify_inclusion(index, tree_size, hashes[index], path,
+                                                         roots[tree_size]),
+                                "inclusion of %d in %d" % (index, tree_size))
+                if path:  # the same proof, one hash changed, fails
+                    path[0] = bytes([path[0][0] ^ 1]) + path[0][1:]
+                    self.assertFalse(rfc9162.verify_inclusion(index, tree_size, hashes[index],
+                                                              path, roots[tree_size]))
+        # Every consistency proof into the head.
+        for first in range(1, size + 1):
+            status, proof = self.call("GET", "/v1/log/proof/consistency?first=%d&second=%d"
+                                      % (first, size), token=self.company)
+            self.assertEqual(status, 200, proof)
+            path = [bytes.fromhex(p) for p in proof["path"]]
+            self.assertTrue(rfc9162.verify_consistency(first, size, roots[first], roots[size],
+                                                       path), "consistency %d to %d" % (first, size))
+
+    def test_03_heads_signed_apart_are_consistent(self):
+        older, _ = self.head_holding(self.events_count())
+        for i in range(5):
+            self.post("/v1/cylinders", cylinder("LATER-%03d" % i), self.company)
+        newer, _ = self.head_holding(older["tree_size"] + 5)
+        self.assertGreaterEqual(newer["timestamp"], older["timestamp"])
+        status, proof = self.call("GET", "/v1/log/proof/consistency?first=%d&second=%d"
+                                  % (older["tree_size"], newer["tree_size"]), token=self.station)
+        self.assertEqual(status, 200, proof)
+        self.assertTrue(rfc9162.verify_consistency(
+            older["tree_size"], newer["tree_size"], bytes.fromhex(older["root_hash"]),
+            bytes.fromhex(newer["root_hash"]), [bytes.fromhex(p) for p in proof["path"]]))
+
+    def test_04_bad_requests(self):
+        head, _ = self.head_holding(1)
+        size = head["tree_size"]
+        cases = [
+            ("/v1/log/proof/inclusion?index=%d&tree_size=%d" % (size, size), 400, "below"),
+            ("/v1/log/proof/inclusion?index=0&tree_size=%d" % (size + 1000), 422, "beyond"),
+            ("/v1/log/proof/inclusion?tree_size=3", 400, "`index` is required"),
+            ("/v1/log/proof/inclusion?index=x&tree_size=3", 400, "whole number"),
+            ("/v1/log/proof/consistency?first=0&second=3", 400, "`first`"),
+            ("/v1/log/proof/consistency?first=4&second=3", 400, "at least"),
+            ("/v1/log/proof/consistency?first=1&second=%d" % (size + 1000), 422, "beyond"),
+            ("/v1/log/entries?start=%d&end=%d" % (size + 5, size + 9), 422, "not in the newest"),
+            ("/v1/log/entries?start=5&end=2", 400, "before"),
+        ]
+        for path, want, words in cases:
+            status, body = self.call("GET", path, token=self.admin)
+            self.assertEqual(status, want, "%s -> %s %r" % (path, status, body))
+            self.assertIn(words, body["error"]["message"], path)
+        # Who may call what.
+        self.assertEqual(self.call("GET", "/v1/log/entries?start=0&end=1")[0], 401)
+        self.assertEqual(self.call("GET", "/v1/log/entries?start=0&end=1",
+                                   token=self.station)[0], 403)
+        self.assertEqual(self.call("GET", "/v1/log/proof/inclusion?index=0&tree_size=1")[0], 401)
+        status, body = self.call("POST", "/v1/log/head", {})
+        self.assertEqual(status, 405, body)
+        # A page is at most 1,000 entries and ends at the head.
+        status, body = self.call("GET", "/v1/log/entries?start=0&end=999999",
+                                 token=self.admin)
+        self.assertEqual(status, 200, body)
+        self.assertLessEqual(len(body["entries"]), 1000)
+        self.assertLessEqual(body["entries"][-1]["index"], self.call(
+            "GET", "/v1/log/head")[1]["tree_size"] - 1)
+
+    def test_05_public_page_names_the_signed_head(self):
+        self.head_holding(self.events_count())
+        status, history = self.call("GET", "/v1/cylinders/LOG-003/history", token=self.admin)
+        last = history["events"][-1]["log_index"]
+        status, page = self.reg.request("GET", "/c/LOG-003")
+        self.assertEqual(status, 200)
+        text = page if isinstance(page, str) else page.decode("utf-8")
+        self.assertIn("公开日志", text)
+        self.assertIn("最近一条记录为第 %d 条，已收入" % last, text)
+
+    def test_90_verify_passes_and_catches_changes(self):
+        head, _ = self.head_holding(self.events_count())
+        self.reg.stop()
+        try:
+            ok = self.reg.verify()
+            self.assertEqual(ok.returncode, 0, ok.stderr)
+            self.assertIn("signed heads verified", ok.stdout)
+            size = head["tree_size"]
+            # Bytes as hex in and out of either store.
+            sqlite = STORE != "postgresql"
+            # (PostgreSQL's bytea as text is its hex form, \\x first; no comma, which
+            # the harness's column split would take for two columns.)
+            hexed = (lambda col: "lower(hex(%s))" % col) if sqlite else \
+                (lambda col: "%s::text" % col)
+            unhexed = (lambda h: "X'%s'" % h) if sqlite else (lambda h: "decode('%s', 'hex')" % h)
+            signature = self.reg.query("SELECT %s AS h FROM log_heads WHERE tree_size = %d"
+                                       % (hexed("signature"), size))[0][0].removeprefix("\\x")
+            tile = self.reg.query("SELECT %s AS h FROM log_tiles WHERE level = 0 AND idx = 0"
+                                  % hexed("hashes"))[0][0].removeprefix("\\x")
+            flipped = "%02x" % (int(signature[:2], 16) ^ 1) + signature[2:]
+            swapped = tile[64:128] + tile[:64] + tile[128:]  # leaves 0 and 1 change places
+            # Each change is undone after, so that the next starts from a good store.
+            changes = [
+                ("UPDATE log_heads SET signature = %s WHERE tree_size = %d"
+                 % (unhexed(flipped), size),
+                 "UPDATE log_heads SET signature = %s WHERE tree_size = %d"
+                 % (unhexed(signature), size), "does not verify"),
+                ("UPDATE log_heads SET tree_size = tree_size + 1000000 WHERE tree_size = %d"
+                 % size, "UPDATE log_heads SET tree_size = tree_size - 1000000 "
+                 "WHERE tree_size = %d" % (size + 1000000), "events were removed"),
+                ("UPDATE log_tiles SET hashes = %s WHERE level = 0 AND idx = 0"
+                 % unhexed(swapped),
+                 "UPDATE log_tiles SET hashes = %s WHERE level = 0 AND idx = 0" % unhexed(tile),
+                 "event #1 and the leaf"),
+                ("UPDATE events SET body = body || ' ' WHERE seq = 3",
+                 "UPDATE events SET body = substr(body, 1, length(body) - 1) WHERE seq = 3",
+                 "event #3"),
+            ]
+            for change, undo, words in changes:
+                self.reg.execute(change)
+                bad = self.reg.verify()
+                self.assertNotEqual(bad.returncode, 0, "verify after: " + change)
+                self.assertIn(words, bad.stderr, change)
+                self.reg.execute(undo)
+                again = self.reg.verify()
+                self.assertEqual(again.returncode, 0, "verify after undoing: %s: %s"
+                                 % (change, again.stderr))
+        finally:
+            self.reg.start()
+
+    def test_91_tree_built_for_a_store_made_before_the_log(self):
+        head, _ = self.head_holding(self.events_count())
+        self.reg.stop()
+        for table in ("log_tiles", "log_heads", "log_keys"):
+            self.reg.execute("DELETE FROM " + table)
+        self.reg.start()
+        rebuilt, _ = self.head_holding(head["tree_size"])
+        if rebuilt["tree_size"] == head["tree_size"]:
+            self.assertEqual(rebuilt["root_hash"], head["root_hash"])
+        self.assertIn("the verifiable log: adding", self.reg.stderr_tail())
+        self.assertEqual(self.reg.verify().returncode, 0)
+
+
+if __name__ == "__main__":
+    BINARY = take_binary_argument()
+    print("store: %s" % STORE, file=sys.stderr)
+    unittest.main(verbosity=2)
