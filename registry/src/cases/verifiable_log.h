@@ -62,10 +62,9 @@ class VerifiableLog final : public UseCase {
  private:
   void Loop();
   /// One round: integrates up to kRoundEvents new events and signs the new head.
-  /// How many it integrated, and how many wait behind them.
   struct RoundResult {
-    std::int64_t integrated = 0;
-    std::int64_t size = 0;
+    std::int64_t integrated = 0;  ///< events added to the tree
+    std::int64_t size = 0;        ///< the tree's size after the round
   };
   Result<RoundResult> Round();
 

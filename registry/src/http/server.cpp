@@ -379,6 +379,7 @@ Status Serve(const ServeOptions& options) {
     gateway.emplace(service.terminals(), jt808_options);
     if (Status started = gateway->Start(); !started.ok()) {
       gateway.reset();
+      service.StopLog();
       (*store)->Close();
       return started;
     }
@@ -551,6 +552,7 @@ Status Serve(const ServeOptions& options) {
   retention_cv.notify_all();
   if (retention.joinable()) retention.join();
   gateway.reset();
+  service.StopLog();  // its round in progress commits, or fails, before the store closes
   (*store)->Close();
   // Asio gives the signals back to their default action when `signals` goes: they
   // are blocked first and ignored after, so that none kills the exit (this is the
