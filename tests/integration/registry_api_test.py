@@ -1152,6 +1152,7 @@ class RegistryApiTest(unittest.TestCase):
         items = [self.cylinder_body("%s-%05d" % (prefix, i)) for i in range(7500)]
         payload = json.dumps({"cylinders": items})
         self.assertGreater(len(payload), 2 * 1024 * 1024, "the batch must exceed 2 MiB")
+        counted_before = self.due_counted("CO-BIG")
         status, body = self.reg.request("POST", "/v1/cylinders/batch", raw=payload,
                                         token=self.company_tokens["CO-BIG"], timeout=120)
         self.assertEqual(status, 200, "POST a %d-byte batch: %s %r"
@@ -1164,6 +1165,15 @@ class RegistryApiTest(unittest.TestCase):
             self.assertEqual(results[i].get("code"), items[i]["code"])
             self.assertEqual(self.get_cylinder(items[i]["code"])["owner_company_id"],
                              "CO-BIG")
+        # The inspection-due counters count each cylinder once (on PostgreSQL kept
+        # once for the batch, at its end).
+        self.assertEqual(self.due_counted("CO-BIG") - counted_before, len(items))
+
+    def due_counted(self, company):
+        """The cylinders the inspection-due counters hold for a company."""
+        total = self.reg.query("SELECT SUM(n) AS n FROM due_counts WHERE company_id = ?",
+                               (company,))[0][0]
+        return int(total or 0)
 
     def test_05f2_batch_over_64mib_is_413(self):
         prefix = self.new_code("HUGE")

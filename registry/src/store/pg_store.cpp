@@ -143,6 +143,7 @@ namespace {
 // 4: personal data the log refers to but must not keep (personal_data.cpp).
 // 5: delivery supervision (cases/supervision.h).
 // 6: the verifiable log (cases/verifiable_log.h).
+// 7: batch registration's due_counts, once a batch (cases/cylinders.cpp).
 struct Migration {
   int version;
   const char* description;
@@ -160,6 +161,8 @@ constexpr Migration kMigrations[] = {
      "pg/0005_delivery_supervision.sql"},
     {6, "the verifiable log: its tree in tiles, its signed heads, their keys",
      "pg/0006_verifiable_log.sql"},
+    {7, "due_counts kept once a batch of cylinders, not once a cylinder",
+     "pg/0007_due_counts_deferred.sql"},
 };
 
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"
