@@ -13,7 +13,10 @@ checked by rfc9162.py, a verifier written from RFC 9162 alone.
 - `verify` passes, and fails on a head whose signature or size was changed, on a
   tile changed and on an event changed, naming what;
 - a store whose tree was never built (made before the log) gets it at start, with
-  a notice, to the same root as before.
+  a notice, to the same root as before;
+- on PostgreSQL, three registries on one database under load, the one that
+  sequences killed with SIGKILL: another takes over, every acknowledged event is
+  in a signed head, and the last head is consistent with every head seen before.
 
     python3 registry_log_test.py /path/to/pingma-registry
 """
@@ -22,13 +25,14 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rfc9162
-from registry_harness import (STORE, RegistryCase, add_years, iso, take_binary_argument,
-                              today_shanghai, year_month)
+from registry_harness import (STORE, Registry, RegistryCase, add_years, iso,
+                              take_binary_argument, today_shanghai, year_month)
 
 BINARY = None  # set in __main__
 
@@ -271,6 +275,127 @@ class VerifiableLogTest(RegistryCase):
             self.assertEqual(rebuilt["root_hash"], head["root_hash"])
         self.assertIn("the verifiable log: adding", self.reg.stderr_tail())
         self.assertEqual(self.reg.verify().returncode, 0)
+
+
+@unittest.skipUnless(STORE == "postgresql", "several registries share a PostgreSQL database")
+class SequencerTakeoverTest(unittest.TestCase):
+
+    def test_the_sequencer_killed_under_load(self):
+        first = Registry(BINARY)
+        regs = [first] + [Registry(BINARY, db_path=first.db) for _ in range(2)]
+        try:
+            admin, company = first.token("admin", "root"), first.token("company", "CO-T")
+            for reg in regs:
+                reg.start()
+            status, key = first.request("GET", "/v1/log/key")
+            self.assertEqual(status, 200, key)
+            status, body = first.request("POST", "/v1/companies", token=admin, body={
+                "id": "CO-T", "name": "Takeover Gas", "filling_license": {
+                    "number": "TS-T", "valid_until": iso(add_years(today_shanghai(), 3))}})
+            self.assertEqual(status, 201, body)
+            leader = self.wait_for_leader(regs)
+
+            # Load: cylinders registered through every registry in turn, and the
+            # heads seen meanwhile.
+            acknowledged, heads, stop = [], [], threading.Event()
+
+            def write(reg, tag):
+                n = 0
+                while not stop.is_set():
+                    code = "TK-%s-%04d" % (tag, n)
+                    try:
+                        status, _ = reg.request("POST", "/v1/cylinders", token=company,
+                                                body=cylinder(code))
+                    except Exception:  # the registry was killed under the request
+                        return
+                    if status == 201:
+                        acknowledged.append(code)
+                    n += 1
+
+            def watch():
+                while not stop.is_set():
+                    for reg in regs:
+                        if not reg.running:
+                            continue
+                        try:
+                            status, head = reg.request("GET", "/v1/log/head")
+                        except Exception:
+                            continue
+                        if status == 200:
+                            heads.append(head)
+                    time.sleep(0.05)
+
+            threads = [threading.Thread(target=write, args=(reg, str(i)))
+                       for i, reg in enumerate(regs)] + [threading.Thread(target=watch)]
+            for t in threads:
+                t.start()
+            time.sleep(2.0)
+            leader.kill()
+            killed_at = time.monotonic()
+            successor = self.wait_for_leader([r for r in regs if r is not leader])
+            took_over = time.monotonic() - killed_at
+            time.sleep(2.0)
+            stop.set()
+            for t in threads:
+                t.join(60)
+            print("sequencer killed: another took over in %.2f s; %d writes acknowledged, "
+                  "%d heads seen" % (took_over, len(acknowledged), len(heads)),
+                  file=sys.stderr)
+            self.assertLess(took_over, 10.0)
+            self.assertGreater(len(acknowledged), 50)
+
+            # Every acknowledged event in a signed head.
+            events = int(successor.query("SELECT COUNT(*) AS n FROM events")[0][0])
+            final = None
+            deadline = time.monotonic() + 15
+            while final is None or final["tree_size"] < events:
+                self.assertLess(time.monotonic(), deadline, "no head of %d events" % events)
+                time.sleep(0.1)
+                status, final = successor.request("GET", "/v1/log/head")
+                self.assertEqual(status, 200, final)
+            self.assertTrue(rfc9162.verify_head_signature(final, key["public_key"]))
+            admin_token = admin
+            for code in acknowledged[:: max(1, len(acknowledged) // 40)]:
+                status, history = successor.request("GET", "/v1/cylinders/%s/history" % code,
+                                                    token=admin_token)
+                self.assertEqual(status, 200, history)
+                self.assertLess(history["events"][0]["log_index"], final["tree_size"], code)
+
+            # The last head consistent with every head seen before it.
+            seen = {(h["tree_size"], h["root_hash"]): h for h in heads}
+            for (size, root), head in sorted(seen.items()):
+                self.assertTrue(rfc9162.verify_head_signature(head, key["public_key"]))
+                if size == 0:
+                    continue
+                status, proof = successor.request(
+                    "GET", "/v1/log/proof/consistency?first=%d&second=%d"
+                    % (size, final["tree_size"]), token=admin_token)
+                self.assertEqual(status, 200, proof)
+                self.assertTrue(rfc9162.verify_consistency(
+                    size, final["tree_size"], bytes.fromhex(root),
+                    bytes.fromhex(final["root_hash"]),
+                    [bytes.fromhex(p) for p in proof["path"]]),
+                    "the head of %d is not a prefix of the last" % size)
+            for reg in regs:
+                if reg.running:
+                    reg.stop()
+            r = first.verify()
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            for reg in regs:
+                reg.kill()
+                reg.cleanup()
+
+    def wait_for_leader(self, regs, within=15.0):
+        """The registry whose stderr last says it sequences the log."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for reg in regs:
+                said = reg.stderr_tail(100000)
+                if said.rfind("this registry sequences") > said.rfind("no longer sequences"):
+                    return reg
+            time.sleep(0.05)
+        self.fail("no registry says it sequences the log")
 
 
 if __name__ == "__main__":

@@ -171,9 +171,29 @@ void VerifiableLog::Loop() {
   std::int64_t behind_at_start = 0;
   auto started = std::chrono::steady_clock::now();
   auto said = started;
+  bool leading = false;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
+    // One registry on a database sequences; the others wait to take over.
+    auto lead = store_->LeadLog();
+    if (lead.ok() && *lead != leading) {
+      leading = *lead;
+      std::fprintf(stderr, "pingma-registry: this registry %s the verifiable log\n",
+                   leading ? "sequences" : "no longer sequences");
+      // Another registry may have signed meanwhile: the next round reads the tree.
+      frontier_ = logtree::Frontier();
+    }
+    if (!lead.ok() || !leading) {
+      if (!lead.ok() && lead.status().message() != last_error) {
+        std::fprintf(stderr, "pingma-registry: the verifiable log's sequencer: %s\n",
+                     lead.status().message().c_str());
+      }
+      last_error = lead.ok() ? std::string() : lead.status().message();
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; });
+      continue;
+    }
     // Whether there is anything to integrate, on a reader: no round (and no
     // batch on the writer) while the log stands still.
     auto pending = store_->Read([](Conn& conn) -> Result<std::pair<std::int64_t, bool>> {

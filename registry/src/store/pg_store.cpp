@@ -39,6 +39,38 @@ void PgStore::Close() {
   group_commit_.Stop();
   readers_.Clear();
   writer_.reset();
+  std::lock_guard<std::mutex> lock(lead_mu_);
+  lead_.reset();  // the log's lead, if this registry had it, goes to another
+  leading_ = false;
+}
+
+Result<bool> PgStore::LeadLog() {
+  std::lock_guard<std::mutex> lock(lead_mu_);
+  if (lead_ && leading_) {
+    // Still connected, so still the holder.
+    if (lead_->ok() && lead_->Exec("SELECT 1").ok()) return true;
+    lead_.reset();
+    leading_ = false;
+  }
+  if (!lead_ || !lead_->ok()) {
+    auto conn = pg::Connection::Open(conninfo_);
+    if (!conn.ok()) return conn.status();
+    // The server notices this registry's death within about 11 s even when no
+    // FIN or RST reaches it (a host that lost power), and frees the lock.
+    PINGMA_RETURN_IF_ERROR(
+        conn->Exec("SET application_name = 'pingma-log-sequencer'; "
+                   "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+                   "SET tcp_keepalives_count = 3"));
+    lead_.emplace(std::move(*conn));
+  }
+  auto got = pg::QueryInt(
+      *lead_, fmt::format("SELECT pg_try_advisory_lock({})::int", pgstore::kLogLeadLock));
+  if (!got.ok()) {
+    lead_.reset();
+    return got.status();
+  }
+  leading_ = *got == 1;
+  return leading_;
 }
 
 void PgStore::Submit(Job job, Done done) {
@@ -166,6 +198,7 @@ constexpr Migration kMigrations[] = {
 };
 
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"
+static_assert(kLogLeadLock != kSchemaLock);
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class PgStore final : public Store, private GroupCommit::Steps {
   void Close() override;
   /// At once: a read sees only what is committed, and committed is durable.
   void WhenDurable(std::function<void()> fn) override { fn(); }
+  /// A session advisory lock (kLogLeadLock) on a connection of the sequencer's:
+  /// tried while another registry holds it, checked while this one does.
+  Result<bool> LeadLog() override;
 
  protected:
   Result<std::unique_ptr<Conn>> AcquireReader() override;
@@ -71,11 +75,18 @@ class PgStore final : public Store, private GroupCommit::Steps {
   GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
   ReaderPool readers_;
+
+  std::mutex lead_mu_;                  ///< LeadLog against Close
+  std::optional<pg::Connection> lead_;  ///< the sequencer's, under lead_mu_
+  bool leading_ = false;                ///< lead_ holds the lock (under lead_mu_)
 };
 
 }  // namespace pingma::registry
 
 namespace pingma::registry::pgstore {
+
+/// The advisory lock the log's sequencer holds (PgStore::LeadLog).
+inline constexpr std::int64_t kLogLeadLock = 0x70696e676d61 + 1;  // "pingma" + 1
 
 /// Applies the migrations `conn`'s database lacks, each in its own transaction,
 /// under an advisory lock (registries starting together apply each once), then

@@ -216,6 +216,14 @@ class Store {
   /// Finishes the queued jobs, stops the writer and closes the database.
   virtual void Close() = 0;
 
+  /// Whether this registry is the one that sequences the verifiable log
+  /// (cases/verifiable_log.h), asked before each of its rounds: on SQLite always
+  /// (one registry writes a file); on PostgreSQL the registry that holds a lock
+  /// on a connection of its own, which it keeps while it lives and which the
+  /// server frees when that connection ends (its registry stopped or killed).
+  /// One thread (the sequencer's).
+  virtual Result<bool> LeadLog() { return true; }
+
   /// Set before the first Submit.
   void set_hooks(WriteHooks hooks) { hooks_ = std::move(hooks); }
   /// Runs `fn` at the start of Close, before the writer stops, so that its owner
