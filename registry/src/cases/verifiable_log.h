@@ -10,8 +10,11 @@
 // tree in the store always is the tree of the events before its newest head. On
 // a store made before the log (or one `migrate` filled), the first rounds build
 // the tree from the events already there, 20,000 a round, saying how far they
-// are. Each round reads the newest head's size from the store: another registry
-// on the same database that signed in between is taken up, not overwritten.
+// are. On PostgreSQL one registry of those on a database sequences: the one that
+// holds the store's lead (Store::LeadLog); the others ask every 250 ms and one
+// takes over once the holder's connection ends. Each round reads the newest
+// head's size from the store, so that what another registry signed is taken up,
+// never overwritten.
 //
 // Threading: the handlers from any thread; StartSequencer and StopSequencer from
 // one (serve's).
