@@ -274,6 +274,7 @@ class VerifiableLogTest(RegistryCase):
         if rebuilt["tree_size"] == head["tree_size"]:
             self.assertEqual(rebuilt["root_hash"], head["root_hash"])
         self.assertIn("the verifiable log: adding", self.reg.stderr_tail())
+        self.assertIn("the verifiable log's tree holds", self.reg.stderr_tail())
         self.assertEqual(self.reg.verify().returncode, 0)
 
 

@@ -1,5 +1,6 @@
 // The use cases driven directly, without HTTP: the writer's cache of cylinders
-// for fill checks past its limit, the clone watch read back at a restart, the
+// for fill checks past its limit, a batch stored a chunk at a time (and a chunk
+// that fails, one by one), the clone watch read back at a restart, the
 // fill-check counts made again from the log, reads that answer only
 // once what they show is durable, checks decided offline at the edges of the instants they may
 // have, the public form's window per client (an IPv6 /64 is one), and the body limits the HTTP edge
@@ -153,6 +154,66 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   CHECK(answer["decision"] == "block");
   CHECK(answer["reasons"].dump().find("CLONE_SUSPECTED") != std::string::npos);
   store->Close();
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "a batch stores its items a chunk at a time, and a chunk that fails one by one") {
+  Service service(store.get(), Policy::Defaults(), &clock);
+  const Fleet fleet(service);
+  Setup(service, fleet.company, "/v1/cylinders", Cylinder("HB-C1", "2027-01-31"));
+  // A refusal no check before the insert can see: the chunk it is in (items 500
+  // to 999) fails whole, and its items are stored again one at a time.
+  Reply armed = store->Run([](WriteTx& tx) -> Reply {
+    Status s = tx.conn().db().Exec(
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON cylinders WHEN NEW.code = 'HB-B0613' "
+        "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END");
+    return s.ok() ? Reply{} : ErrorReply(s);
+  });
+  REQUIRE(!armed.failed());
+  json batch = json::array();
+  for (int i = 0; i < 1000; ++i) {
+    batch.push_back(Cylinder(fmt::format("HB-B{:04d}", i), "2027-01-31"));
+  }
+  batch[3]["code"] = "HB-C1";     // registered before the batch
+  batch[5]["code"] = "HB-B0002";  // earlier in the batch
+  batch[7]["code"] = "";          // does not parse
+  Reply r = Call(service, fleet.company, "POST", "/v1/cylinders/batch", {{"cylinders", batch}});
+  REQUIRE(r.status == 200);
+  const json& results = r.body["results"];
+  REQUIRE(results.size() == 1000);
+  int stored = 0;
+  for (int i = 0; i < 1000; ++i) {
+    CAPTURE(i);
+    const json& result = results[static_cast<std::size_t>(i)];
+    if (i == 3 || i == 5) {
+      CHECK(result["status"] == 409);
+      CHECK(result["error"]["message"].get<std::string>().find("is already registered") !=
+            std::string::npos);
+    } else if (i == 7 || i == 613) {
+      CHECK(result["status"].get<int>() >= 400);
+    } else {
+      CHECK(result["status"] == 201);
+      CHECK(result["code"] == fmt::format("HB-B{:04d}", i));
+      ++stored;
+    }
+  }
+  CHECK(stored == 996);
+  // Each stored item once, with its event and its count; the refused one not at all.
+  auto count = [&](const std::string& sql) {
+    return store->Read([&](Conn& conn) -> Result<std::int64_t> {
+      PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare(sql));
+      PINGMA_ASSIGN_OR_RETURN(bool row, st->Step());
+      return row ? st->Int(0) : -1;
+    });
+  };
+  CHECK(*count("SELECT COUNT(*) FROM cylinders WHERE code LIKE 'HB-B%'") == 996);
+  CHECK(*count("SELECT COUNT(*) FROM events WHERE type = 'registered'") == 997);
+  CHECK(*count("SELECT COUNT(*) FROM cylinders WHERE code = 'HB-B0613'") == 0);
+  CHECK(*count("SELECT SUM(n) FROM due_counts WHERE company_id = 'CO-A'") == 997);
+  store->Close();
+  auto verified = VerifyChain(tmp.path);
+  REQUIRE(verified.ok());
+  CHECK(verified->find("chain intact") != std::string::npos);
 }
 
 TEST_CASE_FIXTURE(StoreOnTempDb, "the fill-check counts made again from a log of many pages") {

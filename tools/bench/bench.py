@@ -36,6 +36,9 @@ from run to run.
   bench.py pg-instances  fill checks per second on PostgreSQL with 1, 2 and 4
                          registries on one database (a throw-away cluster) beside
                          the SQLite registry, in alternating rounds
+  bench.py pg-batch      registering 100,000 cylinders in one batch call on PostgreSQL
+                         (a throw-away cluster) vs the same on the SQLite registry,
+                         in alternating rounds
   bench.py pg-large-store  large-store on PostgreSQL: the same two seeded stores
                          moved there with migrate, fill-check p99 of the large one
                          vs the small one
@@ -280,6 +283,59 @@ def bench_batch(args, work):
           f"({n / raw:.0f} rows/s); ratio {raw / seconds:.3f} "
           f"(the registry also validates, appends and hashes one event per cylinder)")
     return {"seconds": seconds, "raw_seconds": raw, "ratio": raw / seconds}
+
+
+def post_batch(url, company_token, body, n):
+    """POSTs a batch; the seconds until its answer, checking every item stored."""
+    req = urllib.request.Request(url + "/v1/cylinders/batch", data=body, method="POST")
+    req.add_header("Authorization", "Bearer " + company_token)
+    start = time.monotonic()
+    with urllib.request.urlopen(req, timeout=3600) as resp:
+        answer = json.loads(resp.read())
+    seconds = time.monotonic() - start
+    created = sum(1 for r in answer["results"] if r["status"] == 201)
+    if created != n:
+        raise SystemExit(f"bench: only {created} of {n} stored")
+    return seconds
+
+
+def bench_pg_batch(args, work):
+    """The same batch registered on a fresh SQLite store and a fresh PostgreSQL
+    database, round by round."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    from pg_cluster import PgCluster
+    registry, n = args.registry, args.cylinders
+    body = json.dumps({"cylinders": fleet("BQ", n)}).encode()
+    log(f"pg-batch: {n} cylinders, {len(body) / 1e6:.1f} MB body, {args.rounds} rounds")
+    runs = {"sqlite": [], "postgresql": []}
+    with PgCluster() as pg:
+        for i in range(args.rounds):
+            stores = {"sqlite": os.path.join(work, f"pg-batch-{i}.db"),
+                      "postgresql": pg.create_database(f"batch_{i}")}
+            for name, db in stores.items():
+                tokens = setup_registry(registry, db)
+                argv = [registry, "serve", "--db", db, "--listen", "127.0.0.1:0"]
+                if name == "postgresql":
+                    argv += ["--secrets-dir", os.path.join(work, f"pg-batch-secrets-{i}")]
+                reg = Server(argv)
+                try:
+                    setup_entities(reg.url, tokens)
+                    runs[name].append(post_batch(reg.url, tokens["company"], body, n))
+                finally:
+                    reg.stop()
+            log(f"  round {i + 1}: SQLite {runs['sqlite'][-1]:.2f} s, "
+                f"PostgreSQL {runs['postgresql'][-1]:.2f} s")
+            if not args.keep:
+                for f in os.listdir(work):
+                    if f.startswith(f"pg-batch-{i}.db"):
+                        os.unlink(os.path.join(work, f))
+    sqlite, postgres = statistics.median(runs["sqlite"]), statistics.median(runs["postgresql"])
+    print(f"## registering {n} cylinders in one /v1/cylinders/batch call, PostgreSQL vs "
+          f"SQLite (medians of {args.rounds})")
+    print(f"SQLite: {sqlite:.2f} s ({n / sqlite:.0f} cylinders/s); PostgreSQL: {postgres:.2f} s "
+          f"({n / postgres:.0f} cylinders/s); ratio {sqlite / postgres:.2f} (goal >= 0.5)")
+    return {"sqlite": sqlite, "postgresql": postgres, "ratio": sqlite / postgres}
 
 
 def seeded(args, work, name, cylinders, events):
@@ -1855,7 +1911,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos",
                                           "station-decide", "replica", "positions", "console",
-                                          "handovers", "migrate", "pg-instances",
+                                          "handovers", "migrate", "pg-instances", "pg-batch",
                                           "pg-large-store", "screens", "screen-latency",
                                           "photo-load", "jt808", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
@@ -1931,6 +1987,8 @@ def main():
             bench_migrate(args, work)
         if args.which in ("pg-instances", "all"):
             bench_pg_instances(args, work)
+        if args.which in ("pg-batch", "all"):
+            bench_pg_batch(args, work)
         if args.which in ("pg-large-store", "all"):
             bench_pg_large_store(args, work)
         if args.which in ("screens", "all"):

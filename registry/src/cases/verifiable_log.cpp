@@ -172,6 +172,11 @@ void VerifiableLog::Loop() {
   auto started = std::chrono::steady_clock::now();
   auto said = started;
   bool leading = false;
+  // Who sequences is said where several registries could (PostgreSQL), not of
+  // the one registry of a SQLite file.
+  auto on_postgres = store_->Read(
+      [](Conn& conn) -> Result<bool> { return conn.dialect() == sql::Dialect::kPostgres; });
+  const bool shared = on_postgres.ok() && *on_postgres;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
@@ -179,8 +184,10 @@ void VerifiableLog::Loop() {
     auto lead = store_->LeadLog();
     if (lead.ok() && *lead != leading) {
       leading = *lead;
-      std::fprintf(stderr, "pingma-registry: this registry %s the verifiable log\n",
-                   leading ? "sequences" : "no longer sequences");
+      if (shared) {
+        std::fprintf(stderr, "pingma-registry: this registry %s the verifiable log\n",
+                     leading ? "sequences" : "no longer sequences");
+      }
       // Another registry may have signed meanwhile: the next round reads the tree.
       frontier_ = logtree::Frontier();
     }
@@ -215,11 +222,11 @@ void VerifiableLog::Loop() {
         behind_at_start = pending->first;
         started = said = std::chrono::steady_clock::now();
         std::fprintf(stderr,
-                     "pingma-registry: the verifiable log: adding %lld event(s) already in the "
-                     "store to its tree\n",
+                     "pingma-registry: the verifiable log: adding %lld event(s) to its tree\n",
                      static_cast<long long>(behind_at_start));
       }
       // Rounds until the tree holds every event committed so far.
+      bool caught_up = false;
       for (std::int64_t done = 0;;) {
         auto round = Round();
         if (!round.ok()) {
@@ -233,10 +240,11 @@ void VerifiableLog::Loop() {
           std::fprintf(stderr, "pingma-registry: the verifiable log: %lld of %lld added\n",
                        static_cast<long long>(done), static_cast<long long>(behind_at_start));
         }
+        caught_up = round->integrated < kRoundEvents;
         std::lock_guard<std::mutex> stop(mu_);
-        if (round->integrated < kRoundEvents || stopping_) break;
+        if (caught_up || stopping_) break;
       }
-      if (building && failed.ok()) {
+      if (building && caught_up) {
         building = false;
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -272,8 +272,8 @@ Status Serve(const ServeOptions& options) {
   service.set_public_base(std::move(public_base));
   service.set_map_tiles(*map_tiles);
   service.set_log_keys(secrets->log_signing_key, secrets->log_public_key);
-  // The log's sequencer, stopped before the store closes, on every way out.
-  service.StartLog();
+  // The log's sequencer: started once the registry listens (a start that fails
+  // says one thing, why), stopped before the store closes, on every way out.
   struct StopLog {
     Service& service;
     ~StopLog() { service.StopLog(); }
@@ -535,6 +535,7 @@ Status Serve(const ServeOptions& options) {
                 static_cast<unsigned>(bound_port));
     std::fflush(stdout);
     if (!notice.made.empty()) std::fprintf(stderr, "pingma-registry: %s\n", notice.made.c_str());
+    service.StartLog();
   } else {
     io.stop();
   }
