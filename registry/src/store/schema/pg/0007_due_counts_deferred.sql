@@ -28,7 +28,7 @@ BEGIN
 END $$;
 -- The inserts the trigger left uncounted: the cylinders of `codes`, counted as the
 -- trigger counts them, one update a counter row.
-CREATE FUNCTION pingma_count_due(codes text[]) RETURNS void LANGUAGE sql AS $$
+CREATE OR REPLACE FUNCTION pingma_count_due(codes text[]) RETURNS void LANGUAGE sql AS $$
   INSERT INTO due_counts(company_id, basis, model, base, n)
   SELECT owner_company_id,
          CASE WHEN next_inspection_due IS NOT NULL THEN 0
