@@ -231,7 +231,7 @@ class VerifiableLogTest(RegistryCase):
             unhexed = (lambda h: "X'%s'" % h) if sqlite else (lambda h: "decode('%s', 'hex')" % h)
             signature = self.reg.query("SELECT %s AS h FROM log_heads WHERE tree_size = %d"
                                        % (hexed("signature"), size))[0][0].removeprefix("\\x")
-            tile = self.reg.query("SELECT %s AS h FROM log_tiles WHERE level = 0 AND idx = 0"
+            tile = self.reg.query("SELECT %s AS h FROM log_tiles WHERE id = 0"
                                   % hexed("hashes"))[0][0].removeprefix("\\x")
             flipped = "%02x" % (int(signature[:2], 16) ^ 1) + signature[2:]
             swapped = tile[64:128] + tile[:64] + tile[128:]  # leaves 0 and 1 change places
@@ -244,9 +244,9 @@ class VerifiableLogTest(RegistryCase):
                 ("UPDATE log_heads SET tree_size = tree_size + 1000000 WHERE tree_size = %d"
                  % size, "UPDATE log_heads SET tree_size = tree_size - 1000000 "
                  "WHERE tree_size = %d" % (size + 1000000), "events were removed"),
-                ("UPDATE log_tiles SET hashes = %s WHERE level = 0 AND idx = 0"
+                ("UPDATE log_tiles SET hashes = %s WHERE id = 0"
                  % unhexed(swapped),
-                 "UPDATE log_tiles SET hashes = %s WHERE level = 0 AND idx = 0" % unhexed(tile),
+                 "UPDATE log_tiles SET hashes = %s WHERE id = 0" % unhexed(tile),
                  "event #1 and the leaf"),
                 ("UPDATE events SET body = body || ' ' WHERE seq = 3",
                  "UPDATE events SET body = substr(body, 1, length(body) - 1) WHERE seq = 3",

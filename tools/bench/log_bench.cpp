@@ -64,8 +64,7 @@ std::string Build(const std::string& dir, std::uint64_t size) {
   std::filesystem::remove(path);
   auto conn = Open(path, true);
   Must(conn->db().Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; "
-                       "CREATE TABLE log_tiles(level INTEGER NOT NULL, idx INTEGER NOT NULL, "
-                       "hashes BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID"),
+                       "CREATE TABLE log_tiles(id INTEGER PRIMARY KEY, hashes BLOB NOT NULL)"),
        "schema");
   logtree::Frontier frontier;
   const auto started = Steady::now();

@@ -53,9 +53,9 @@ std::string LeafOf(std::int64_t seq, const Event& e) {
 
 logtree::TileSource TilesIn(Conn& conn) {
   return [&conn](int level, std::uint64_t index) -> Result<std::string> {
-    auto st = conn.Prepare("SELECT hashes FROM log_tiles WHERE level = $1 AND idx = $2");
+    auto st = conn.Prepare("SELECT hashes FROM log_tiles WHERE id = $1");
     if (!st.ok()) return st.status();
-    (*st)->Bind(1, std::int64_t{level}).Bind(2, static_cast<std::int64_t>(index));
+    (*st)->Bind(1, TileId(level, index));
     auto row = (*st)->Step();
     if (!row.ok()) return row.status();
     return *row ? std::string((*st)->Blob(0)) : std::string();
@@ -65,11 +65,10 @@ logtree::TileSource TilesIn(Conn& conn) {
 Status WriteTiles(Conn& conn, const std::vector<logtree::Tile>& tiles) {
   for (const logtree::Tile& tile : tiles) {
     auto st = conn.Prepare(
-        "INSERT INTO log_tiles(level, idx, hashes) VALUES($1, $2, $3) "
-        "ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes");
+        "INSERT INTO log_tiles(id, hashes) VALUES($1, $2) "
+        "ON CONFLICT(id) DO UPDATE SET hashes = excluded.hashes");
     if (!st.ok()) return st.status();
-    (*st)->Bind(1, std::int64_t{tile.level}).Bind(2, static_cast<std::int64_t>(tile.index));
-    (*st)->BindBlobUnowned(3, tile.hashes);
+    (*st)->Bind(1, TileId(tile.level, tile.index)).BindBlobUnowned(2, tile.hashes);
     PINGMA_RETURN_IF_ERROR((*st)->Run());
   }
   return Status::Ok();

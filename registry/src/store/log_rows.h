@@ -40,6 +40,11 @@ inline std::int64_t SeqOfIndex(std::uint64_t index) {
   return static_cast<std::int64_t>(index) + 1;
 }
 
+/// A tile's key in log_tiles: its level × 2^48 + its index.
+inline std::int64_t TileId(int level, std::uint64_t index) {
+  return (static_cast<std::int64_t>(level) << 48) + static_cast<std::int64_t>(index);
+}
+
 /// The tiles stored on `conn` (which outlives the source).
 logtree::TileSource TilesIn(Conn& conn);
 /// Stores tiles, each replacing what was stored under its level and index.

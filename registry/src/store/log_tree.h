@@ -3,12 +3,12 @@
 // hashes of up to 64 consecutive complete nodes of height 6t: level 0 the leaf
 // hashes, level 1 the roots of each 64 leaves, and so on. Any complete node is
 // then the root of at most 32 stored hashes of one tile, a proof reads
-// O(log n / 6) tiles whatever the log's size, and the tree costs 32 bytes a leaf
-// (and 1/63 of that for the levels above). Only the newest tile of each level
-// changes as the log grows; the others are written once, full. 64 hashes (2 KiB)
-// fit in one page of SQLite's: a tile is one page read, where 256 (8 KiB) took an
-// overflow chain, and a proof hashes at most 63 times within it, where 256 took
-// 255 (pingma-bench-log: proofs 2.5 times faster).
+// O(log n / 6) tiles whatever the log's size, and the tree holds 32 bytes of
+// hashes a leaf (and 1/63 of that for the levels above). Only the newest tile of
+// each level changes as the log grows; the others are written once, full. 64
+// hashes (2 KiB) are one page of SQLite's to read, where 256 (8 KiB) took an
+// overflow chain, and a proof hashes at most 63 times within one, where 256 took
+// 255 (BENCHMARKS.md §14: why 64, and the sizes tried).
 //
 // Pure functions and one class over a TileSource; log_rows.h reads and writes the
 // tiles in a store.

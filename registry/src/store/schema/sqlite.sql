@@ -446,15 +446,15 @@ CREATE INDEX IF NOT EXISTS alerts_by_company ON alerts(company_id, at, id);
 CREATE INDEX IF NOT EXISTS alerts_by_vehicle ON alerts(vehicle_id, kind, at);
 -- The verifiable log (store/log_tree.h, cases/verifiable_log.h): every event a
 -- leaf, the leaf at index i the event of seq i + 1. The tree is kept in tiles:
--- at level t, tile idx holds the hashes (32 bytes each) of the complete nodes of
--- height 6t numbered idx*64 onwards. Every head the sequencer signed, and the
+-- at level t, tile idx (its id: t * 2^48 + idx) holds the hashes (32 bytes each) of
+-- the complete nodes of height 6t numbered idx*64 onwards. A rowid table: its rows'
+-- 2 KiB fit in a page, where a WITHOUT ROWID table's (a B-tree of keys, about 1 KiB
+-- kept in the page) spilled each into an overflow page. Every head the sequencer signed, and the
 -- public keys that signed them (the private key is in the secrets folder).
 CREATE TABLE IF NOT EXISTS log_tiles(
-  level INTEGER NOT NULL,
-  idx INTEGER NOT NULL,
-  hashes BLOB NOT NULL,
-  PRIMARY KEY(level, idx)
-) WITHOUT ROWID;
+  id INTEGER PRIMARY KEY,
+  hashes BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_heads(
   tree_size INTEGER PRIMARY KEY,
   root BLOB NOT NULL,

@@ -1,11 +1,12 @@
 -- The verifiable log: its tree in tiles, its signed heads and their keys
 -- (schema/sqlite.sql says what each is for).
 CREATE TABLE log_tiles(
-  level integer NOT NULL,
-  idx bigint NOT NULL,
-  hashes bytea NOT NULL,
-  PRIMARY KEY (level, idx)
+  id bigint PRIMARY KEY,
+  hashes bytea NOT NULL
 );
+-- Kept in the row as it is (2 KiB of hashes, which do not compress): not moved
+-- out to TOAST, where each tile read would be three.
+ALTER TABLE log_tiles ALTER COLUMN hashes SET STORAGE PLAIN;
 CREATE TABLE log_heads(
   tree_size bigint PRIMARY KEY,
   root bytea NOT NULL,
