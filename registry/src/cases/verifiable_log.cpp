@@ -156,9 +156,10 @@ Result<VerifiableLog::RoundResult> VerifiableLog::Round() {
     return s.ok() ? Reply{} : ErrorReply(s);
   });
   if (reply.failed()) {
-    const json& error = reply.body["error"];
-    return Status::Unavailable(error.is_object() ? error.value("message", reply.body.dump())
-                                                 : reply.body.dump());
+    auto error = reply.body.find("error");
+    return Status::Unavailable(error != reply.body.end() && error->is_object()
+                                   ? error->value("message", reply.body.dump())
+                                   : reply.body.dump());
   }
   frontier_ = std::move(next);
   key_kept_ = kept;

@@ -103,13 +103,16 @@ Result<std::int64_t> CopyTable(sql::SqliteDatabase& from, pg::Connection& to,
   std::vector<std::string> names;
   std::vector<bool> bytea;
   PINGMA_RETURN_IF_ERROR(TableColumns(to, table, &names, &bytea));
+  // A store last opened by an older registry lacks the newer tables and columns.
+  auto older = [&table](const Status& s) {
+    return Status(s.code(), "the SQLite store's " + table + " table: " + s.message() +
+                                " (open it once with this version's registry)");
+  };
   auto total = SqliteInt(from, "SELECT count(*) FROM " + table);
-  if (!total.ok()) return total.status();
+  if (!total.ok()) return older(total.status());
   auto prepared = from.PrepareSqlite("SELECT " + Joined(names) + " FROM " + table);
   if (!prepared.ok()) {
-    return Status(prepared.status().code(), "the SQLite store's " + table +
-                                                " table: " + prepared.status().message() +
-                                                " (open it once with this version's registry)");
+    return older(prepared.status());
   }
   sql::SqliteStatement* st = prepared->get();
   std::int64_t copied = 0;
