@@ -220,12 +220,12 @@ Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
 // already bound. Sets each failing item's error; `codes` and `carriers` carry
 // what the batch has taken so far.
 Status CheckBatch(Conn& conn, const std::vector<const NewCylinder*>& items,
-                  std::set<std::string>* known_companies, std::map<std::string, std::string>* codes,
+                  std::set<std::string>* known_companies, std::set<std::string>* codes,
                   std::map<std::string, std::string>* carriers, std::vector<Status>* errors) {
-  // What is stored already, a statement for all the items' codes and one for
-  // their carriers.
-  // $1,...,$p for p, n rounded up to a power of two, the places past the values
-  // bound NULL (which matches nothing): a connection prepares few of them.
+  // What is stored already: a statement for all the items' codes and one for
+  // their carriers, each with $1,...,$p for p, n rounded up to a power of two, the
+  // places past the values bound NULL (which matches nothing), so that a
+  // connection prepares few of them.
   auto places = [](std::size_t n) {
     std::size_t p = 1;
     while (p < n) p *= 2;
@@ -308,7 +308,7 @@ Status CheckBatch(Conn& conn, const std::vector<const NewCylinder*>& items,
       }
     }
     if (!error.ok()) continue;
-    (*codes)[c.code] = c.code;
+    codes->insert(c.code);
     for (const std::string& carrier : items[i]->row.carriers) (*carriers)[carrier] = c.code;
   }
   return Status::Ok();
@@ -477,7 +477,8 @@ void Cylinders::PostCylinderBatch(const Call& call, Store::Done done) {
     // savepoint with a few statements of many rows (on PostgreSQL a round trip
     // each, where one item at a time took five).
     constexpr size_t kChunk = 500;
-    std::map<std::string, std::string> codes, carriers;  // taken by this batch so far
+    std::set<std::string> codes;                  // taken by this batch so far
+    std::map<std::string, std::string> carriers;  // and on which cylinder
     for (size_t start = 0; start < items->size(); start += kChunk) {
       const size_t end = std::min(items->size(), start + kChunk);
       std::vector<const NewCylinder*> chunk;  // the chunk's items that parsed
