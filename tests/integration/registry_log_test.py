@@ -172,17 +172,23 @@ class VerifiableLogTest(RegistryCase):
             bytes.fromhex(newer["root_hash"]), [bytes.fromhex(p) for p in proof["path"]]))
 
     def test_04_bad_requests(self):
-        head, _ = self.head_holding(1)
+        head, _ = self.head_holding(self.events_count())
         size = head["tree_size"]
+        # Each limit on both sides: the newest head's size is as far as they reach.
+        for path in ("/v1/log/proof/inclusion?index=%d&tree_size=%d" % (size - 1, size),
+                     "/v1/log/proof/consistency?first=1&second=%d" % size,
+                     "/v1/log/entries?start=%d&end=%d" % (size - 1, size - 1)):
+            status, body = self.call("GET", path, token=self.admin)
+            self.assertEqual(status, 200, "%s -> %s %r" % (path, status, body))
         cases = [
             ("/v1/log/proof/inclusion?index=%d&tree_size=%d" % (size, size), 400, "below"),
-            ("/v1/log/proof/inclusion?index=0&tree_size=%d" % (size + 1000), 422, "beyond"),
+            ("/v1/log/proof/inclusion?index=0&tree_size=%d" % (size + 1), 422, "beyond"),
             ("/v1/log/proof/inclusion?tree_size=3", 400, "`index` is required"),
             ("/v1/log/proof/inclusion?index=x&tree_size=3", 400, "whole number"),
             ("/v1/log/proof/consistency?first=0&second=3", 400, "`first`"),
             ("/v1/log/proof/consistency?first=4&second=3", 400, "at least"),
-            ("/v1/log/proof/consistency?first=1&second=%d" % (size + 1000), 422, "beyond"),
-            ("/v1/log/entries?start=%d&end=%d" % (size + 5, size + 9), 422, "not in the newest"),
+            ("/v1/log/proof/consistency?first=1&second=%d" % (size + 1), 422, "beyond"),
+            ("/v1/log/entries?start=%d&end=%d" % (size, size + 9), 422, "not in the newest"),
             ("/v1/log/entries?start=5&end=2", 400, "before"),
         ]
         for path, want, words in cases:
@@ -196,13 +202,25 @@ class VerifiableLogTest(RegistryCase):
         self.assertEqual(self.call("GET", "/v1/log/proof/inclusion?index=0&tree_size=1")[0], 401)
         status, body = self.call("POST", "/v1/log/head", {})
         self.assertEqual(status, 405, body)
-        # A page is at most 1,000 entries and ends at the head.
+        # A page ends at the head, and is at most 1,000 entries: a log of more than
+        # 1,000 gives 1,000, then the rest from where the page ended.
         status, body = self.call("GET", "/v1/log/entries?start=0&end=999999",
                                  token=self.admin)
         self.assertEqual(status, 200, body)
-        self.assertLessEqual(len(body["entries"]), 1000)
-        self.assertLessEqual(body["entries"][-1]["index"], self.call(
-            "GET", "/v1/log/head")[1]["tree_size"] - 1)
+        self.assertEqual(len(body["entries"]), size)
+        self.assertEqual(body["entries"][-1]["index"], size - 1)
+        batch = {"cylinders": [cylinder("PAGE-%04d" % i) for i in range(1100)]}
+        status, body = self.call("POST", "/v1/cylinders/batch", batch, self.company)
+        self.assertEqual(status, 200, body)
+        head, _ = self.head_holding(self.events_count())
+        self.assertGreater(head["tree_size"], 1000)
+        status, first = self.call("GET", "/v1/log/entries?start=0&end=999999",
+                                  token=self.admin)
+        self.assertEqual([e["index"] for e in first["entries"]], list(range(1000)))
+        status, rest = self.call("GET", "/v1/log/entries?start=1000&end=999999",
+                                 token=self.admin)
+        self.assertEqual([e["index"] for e in rest["entries"]],
+                         list(range(1000, head["tree_size"])))
 
     def test_05_public_page_names_the_signed_head(self):
         self.head_holding(self.events_count())
@@ -271,8 +289,9 @@ class VerifiableLogTest(RegistryCase):
             self.reg.execute("DELETE FROM " + table)
         self.reg.start()
         rebuilt, _ = self.head_holding(head["tree_size"])
-        if rebuilt["tree_size"] == head["tree_size"]:
-            self.assertEqual(rebuilt["root_hash"], head["root_hash"])
+        # Nothing was written between: the same tree, to its root.
+        self.assertEqual((rebuilt["tree_size"], rebuilt["root_hash"]),
+                         (head["tree_size"], head["root_hash"]))
         self.assertIn("the verifiable log: adding", self.reg.stderr_tail())
         self.assertIn("the verifiable log's tree holds", self.reg.stderr_tail())
         self.assertEqual(self.reg.verify().returncode, 0)
