@@ -150,72 +150,7 @@ Status BindCarrier(WriteTx& tx, const std::string& carrier, const std::string& c
   return st->Run();
 }
 
-// Stores one validated cylinder. Everything is checked before the first write.
-// `known_companies` remembers the owners already found within one job; the reply
-// carries the record only when `with_record` (a batch answers with statuses).
-Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
-                     std::set<std::string>* known_companies, bool with_record) {
-  const Cylinder& c = item.row.cylinder;
-  if (known_companies->count(c.owner_company_id) == 0) {
-    auto company = Exists(tx.conn(), "companies", c.owner_company_id);
-    if (!company.ok()) return ErrorReply(company.status());
-    if (!*company) {
-      return ErrorReply(Status::Invalid(fmt::format("no company {}", c.owner_company_id)));
-    }
-    known_companies->insert(c.owner_company_id);
-  }
-  auto state = tx.conn().Prepare("SELECT state FROM cylinders WHERE code = $1");
-  if (!state.ok()) return ErrorReply(state.status());
-  (*state)->Bind(1, c.code);
-  auto existing = (*state)->Step();
-  if (!existing.ok()) return ErrorReply(existing.status());
-  if (*existing) {
-    return ErrorReply(Status::Conflict(
-        (*state)->Text(0) == ToString(CylinderState::kScrapped)
-            ? fmt::format("code {} belonged to a scrapped cylinder and is retired", c.code)
-            : fmt::format("code {} is already registered", c.code)));
-  }
-  for (const std::string& carrier : item.row.carriers) {
-    std::string holder;
-    auto taken = CarrierTaken(tx.conn(), carrier, &holder);
-    if (!taken.ok()) return ErrorReply(taken.status());
-    if (*taken) {
-      return ErrorReply(
-          Status::Conflict(fmt::format("carrier {} is bound to cylinder {}", carrier, holder)));
-    }
-  }
-  auto seq = tx.Append(
-      {"", c.code, "registered", tx.now(), ToString(who.role), who.subject, item.record.dump()});
-  if (!seq.ok()) return ErrorReply(seq.status());
-  auto st = tx.conn().Prepare(
-      "INSERT INTO cylinders(code, owner_company_id, model, phase, manufacturer, serial, "
-      "manufactured, tare_kg, water_capacity_l, allowed_fill_kg, design_life_years, "
-      "registration_no, last_inspection, last_inspection_result, next_inspection_due, rev, "
-      "registered_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)");
-  if (!st.ok()) return ErrorReply(st.status());
-  sql::Statement& s = **st;
-  s.Bind(1, c.code).Bind(2, c.owner_company_id).Bind(3, c.model).Bind(4, ToString(c.phase));
-  s.Bind(5, c.manufacturer).Bind(6, c.serial).Bind(7, c.manufactured.ToString());
-  s.Bind(8, c.tare_kg).Bind(9, item.row.water_capacity_l).Bind(10, c.allowed_fill_kg);
-  s.Bind(11, c.design_life_years).Bind(12, c.registration_no);
-  if (c.last_inspection) {
-    s.Bind(13, c.last_inspection->ToString()).Bind(14, "pass");
-  } else {
-    s.BindNull(13).BindNull(14);
-  }
-  if (c.next_inspection_due)
-    s.Bind(15, c.next_inspection_due->ToString());
-  else
-    s.BindNull(15);
-  s.Bind(16, *seq).Bind(17, tx.now().unix_ms);  // registered_at: the event's time
-  if (Status r = s.Run(); !r.ok()) return ErrorReply(r);
-  for (const std::string& carrier : item.row.carriers) {
-    if (Status r = BindCarrier(tx, carrier, c.code, *seq); !r.ok()) return ErrorReply(r);
-  }
-  return with_record ? Created(item.record) : Created({});
-}
-
-// The checks InsertCylinder makes one by one, for a batch's items at once: their
+// The checks before cylinders are stored, for one or a batch's items at once: their
 // owners, codes already registered (or repeated earlier in the batch) and carriers
 // already bound. Sets each failing item's error; `codes` and `carriers` carry
 // what the batch has taken so far.
@@ -381,6 +316,23 @@ Status StoreCylinders(WriteTx& tx, const std::vector<const NewCylinder*>& items,
     }
   }
   return Status::Ok();
+}
+
+// Stores one validated cylinder, checked as a batch's are. `known_companies`
+// remembers the owners already found within one job; the reply carries the record
+// only when `with_record` (a batch answers with statuses).
+Reply InsertCylinder(WriteTx& tx, const NewCylinder& item, const Principal& who,
+                     std::set<std::string>* known_companies, bool with_record) {
+  std::set<std::string> codes;
+  std::map<std::string, std::string> carriers;
+  std::vector<Status> errors(1, Status::Ok());
+  if (Status s = CheckBatch(tx.conn(), {&item}, known_companies, &codes, &carriers, &errors);
+      !s.ok()) {
+    return ErrorReply(s);
+  }
+  if (!errors[0].ok()) return ErrorReply(errors[0]);
+  if (Status s = StoreCylinders(tx, {&item}, who); !s.ok()) return ErrorReply(s);
+  return with_record ? Created(item.record) : Created({});
 }
 
 }  // namespace

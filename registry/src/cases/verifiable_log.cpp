@@ -66,15 +66,6 @@ Status QueryNumber(const Call& call, const char* name, std::int64_t min, std::in
   return Status::Ok();
 }
 
-constexpr const char* kEventColumns = "seq, id, code, type, at, actor_role, actor_id, body";
-
-Event EventOf(const sql::Statement& st) {
-  return Event{st.Text(1), st.IsNull(2) ? std::string() : st.Text(2),
-               st.Text(3), Instant{st.Int(4)},
-               st.Text(5), st.Text(6),
-               st.Text(7)};
-}
-
 }  // namespace
 
 void VerifiableLog::StartSequencer() {
@@ -98,9 +89,9 @@ void VerifiableLog::StopSequencer() {
   if (thread_.joinable()) thread_.join();
 }
 
-Result<VerifiableLog::RoundResult> VerifiableLog::Round() {
+Result<std::int64_t> VerifiableLog::Round() {
   logtree::Frontier next = frontier_;
-  RoundResult result;
+  std::int64_t integrated = 0;
   bool kept = key_kept_;
   auto integrate = [&](WriteTx& tx) -> Status {
     Conn& conn = tx.conn();
@@ -128,12 +119,11 @@ Result<VerifiableLog::RoundResult> VerifiableLog::Round() {
           return Status::Corruption(fmt::format(
               "the log has no event #{} (the next is #{}): the tree cannot go on", expected, seq));
         }
-        next.Append(merkle::LeafHash(logrows::LeafOf(seq, EventOf(**st))));
-        ++result.integrated;
+        next.Append(merkle::LeafHash(logrows::LeafOf(seq, EventOfRow(**st))));
+        ++integrated;
       }
     }
-    result.size = static_cast<std::int64_t>(next.size());
-    if (result.integrated == 0 && *newest) return Status::Ok();
+    if (integrated == 0 && *newest) return Status::Ok();
     PINGMA_RETURN_IF_ERROR(logrows::WriteTiles(conn, next.TakeChanged()));
     if (!kept) {
       PINGMA_RETURN_IF_ERROR(logrows::KeepKey(conn, settings_.log_public_key, tx.now()));
@@ -163,7 +153,7 @@ Result<VerifiableLog::RoundResult> VerifiableLog::Round() {
   }
   frontier_ = std::move(next);
   key_kept_ = kept;
-  return result;
+  return integrated;
 }
 
 void VerifiableLog::Loop() {
@@ -234,14 +224,14 @@ void VerifiableLog::Loop() {
           failed = round.status();
           break;
         }
-        done += round->integrated;
+        done += *round;
         const auto now = std::chrono::steady_clock::now();
         if (building && now - said > std::chrono::seconds(5)) {
           said = now;
           std::fprintf(stderr, "pingma-registry: the verifiable log: %lld of %lld added\n",
                        static_cast<long long>(done), static_cast<long long>(behind_at_start));
         }
-        caught_up = round->integrated < kRoundEvents;
+        caught_up = *round < kRoundEvents;
         std::lock_guard<std::mutex> stop(mu_);
         if (caught_up || stopping_) break;
       }
@@ -319,7 +309,7 @@ void VerifiableLog::GetEntries(const Call& call, Store::Done done) {
       if (!*row) break;
       const std::int64_t seq = (*st)->Int(0);
       entries.push_back({{"index", logrows::IndexOfSeq(seq)},
-                         {"leaf", Base64(logrows::LeafOf(seq, EventOf(**st)))}});
+                         {"leaf", Base64(logrows::LeafOf(seq, EventOfRow(**st)))}});
     }
     return Okay({{"entries", std::move(entries)}});
   });

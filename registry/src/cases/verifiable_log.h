@@ -65,11 +65,8 @@ class VerifiableLog final : public UseCase {
  private:
   void Loop();
   /// One round: integrates up to kRoundEvents new events and signs the new head.
-  struct RoundResult {
-    std::int64_t integrated = 0;  ///< events added to the tree
-    std::int64_t size = 0;        ///< the tree's size after the round
-  };
-  Result<RoundResult> Round();
+  /// How many events it added.
+  Result<std::int64_t> Round();
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -43,8 +43,7 @@ constexpr std::int64_t kWalkPage = 10000;
 // With `tree`, the log's tree and heads are checked in the same pass.
 Result<ChainWalk> Walk(Conn& conn, const std::atomic<bool>* cancel, logrows::TreeCheck* tree) {
   auto prepared = conn.db().Prepare(
-      fmt::format("SELECT seq, id, code, type, at, actor_role, actor_id, body, hash FROM events "
-                  "WHERE seq > $1 ORDER BY seq LIMIT {}",
+      fmt::format("SELECT {}, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT {}", kEventColumns,
                   kWalkPage));
   if (!prepared.ok()) return prepared.status();
   sql::Statement& st = **prepared;
@@ -62,8 +61,7 @@ Result<ChainWalk> Walk(Conn& conn, const std::atomic<bool>* cancel, logrows::Tre
       if (!*row) break;
       ++rows;
       const std::int64_t expected = walk.length + 1;
-      Event e{st.Text(1), st.Text(2), st.Text(3), Instant{st.Int(4)},
-              st.Text(5), st.Text(6), st.Text(7)};
+      const Event e = EventOfRow(st);
       const std::int64_t seq = st.Int(0);
       if (seq != expected) {
         return Status::Corruption(

@@ -74,6 +74,13 @@ Result<ScopedStatement> Conn::Prepare(const std::string& sql) {
   return ScopedStatement(it->second.get());
 }
 
+Event EventOfRow(const sql::Statement& st) {
+  return Event{st.Text(1), st.IsNull(2) ? std::string() : st.Text(2),
+               st.Text(3), Instant{st.Int(4)},
+               st.Text(5), st.Text(6),
+               st.Text(7)};
+}
+
 std::string EventId(std::int64_t seq) {
   return "ev-" + std::to_string(seq);
 }
@@ -89,24 +96,36 @@ std::optional<std::int64_t> SeqOfEventId(std::string_view id) {
   return seq;
 }
 
+namespace {
+
+// Binds event `e` of `seq` and link `hash` to the nine parameters after `p` of an
+// insert into events (the columns in kInsertEvent's order). Unowned: `e` and
+// `hash` must outlive the statement's Run.
+constexpr const char* kInsertEvent =
+    "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) VALUES";
+void BindEvent(sql::Statement& insert, int p, std::int64_t seq, const Event& e,
+               const std::string& hash) {
+  insert.Bind(p + 1, seq).BindUnowned(p + 2, e.id).BindUnowned(p + 4, e.type);
+  if (e.code.empty()) {
+    insert.BindNull(p + 3);
+  } else {
+    insert.BindUnowned(p + 3, e.code);
+  }
+  insert.Bind(p + 5, e.at.unix_ms).BindUnowned(p + 6, e.actor_role);
+  insert.BindUnowned(p + 7, e.actor_id).BindUnowned(p + 8, e.body);
+  insert.BindBlobUnowned(p + 9, hash);
+}
+
+}  // namespace
+
 Result<std::int64_t> WriteTx::Append(Event e) {
   const std::int64_t seq = *head_seq_ + 1;
   if (e.id.empty()) e.id = EventId(seq);
   std::string hash = ChainHash(*head_hash_, seq, e);
-  auto st = conn_->Prepare(
-      "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)");
+  static const std::string sql = std::string(kInsertEvent) + "($1,$2,$3,$4,$5,$6,$7,$8,$9)";
+  auto st = conn_->Prepare(sql);
   if (!st.ok()) return st.status();
-  // Unowned: `e` and `hash` outlive the Run below.
-  sql::Statement& insert = **st;
-  insert.Bind(1, seq).BindUnowned(2, e.id).Bind(5, e.at.unix_ms).BindUnowned(4, e.type);
-  if (e.code.empty()) {
-    insert.BindNull(3);
-  } else {
-    insert.BindUnowned(3, e.code);
-  }
-  insert.BindUnowned(6, e.actor_role).BindUnowned(7, e.actor_id).BindUnowned(8, e.body);
-  insert.BindBlobUnowned(9, hash);
+  BindEvent(**st, 0, seq, e, hash);
   PINGMA_RETURN_IF_ERROR((*st)->Run());
   *head_seq_ = seq;
   *head_hash_ = std::move(hash);
@@ -122,8 +141,7 @@ Result<std::int64_t> WriteTx::AppendAll(std::vector<Event> events) {
   std::vector<std::string> hashes(events.size());
   for (std::size_t start = 0; start < events.size(); start += kRows) {
     const std::size_t rows = std::min(kRows, events.size() - start);
-    std::string sql =
-        "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) VALUES";
+    std::string sql = kInsertEvent;
     for (std::size_t r = 0; r < rows; ++r) {
       const std::size_t p = r * 9;
       sql += fmt::format("{}(${},${},${},${},${},${},${},${},${})", r == 0 ? "" : ",", p + 1, p + 2,
@@ -138,17 +156,7 @@ Result<std::int64_t> WriteTx::AppendAll(std::vector<Event> events) {
       if (e.id.empty()) e.id = EventId(seq);
       const std::string& prev = start + r == 0 ? *head_hash_ : hashes[start + r - 1];
       hashes[start + r] = ChainHash(prev, seq, e);
-      // Unowned: `events` and `hashes` outlive the Run below.
-      const int p = static_cast<int>(r * 9);
-      insert.Bind(p + 1, seq).BindUnowned(p + 2, e.id).BindUnowned(p + 4, e.type);
-      if (e.code.empty()) {
-        insert.BindNull(p + 3);
-      } else {
-        insert.BindUnowned(p + 3, e.code);
-      }
-      insert.Bind(p + 5, e.at.unix_ms).BindUnowned(p + 6, e.actor_role);
-      insert.BindUnowned(p + 7, e.actor_id).BindUnowned(p + 8, e.body);
-      insert.BindBlobUnowned(p + 9, hashes[start + r]);
+      BindEvent(insert, static_cast<int>(r * 9), seq, e, hashes[start + r]);
     }
     PINGMA_RETURN_IF_ERROR(insert.Run());
   }

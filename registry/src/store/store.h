@@ -131,6 +131,11 @@ constexpr int kEventBucketBits = 16;
 /// log; the store clears it when it creates their tables (cases/fill_checks.cpp fills them).
 constexpr const char* kCheckCountsKey = "check_counts_complete";
 
+/// The columns of an event, in the order EventOfRow reads them after `seq`.
+inline constexpr const char* kEventColumns = "seq, id, code, type, at, actor_role, actor_id, body";
+/// The event of a row selected with kEventColumns first (its seq in column 0).
+Event EventOfRow(const sql::Statement& st);
+
 /// The id of a log entry that has no natural id of its own: "ev-<seq>".
 std::string EventId(std::int64_t seq);
 /// The sequence number in an EventId, or nullopt when `id` is not one.
