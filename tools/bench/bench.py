@@ -36,6 +36,11 @@ from run to run.
   bench.py pg-instances  fill checks per second on PostgreSQL with 1, 2 and 4
                          registries on one database (a throw-away cluster) beside
                          the SQLite registry, in alternating rounds
+  bench.py pg-floor      the floor under pg-instances: what PostgreSQL itself does of a
+                         fill check's writes (an event and a day's count, each job in a
+                         savepoint, 32 jobs a transaction) driven by pgbench, one
+                         round trip a statement, pipelined, and from 4 writers, beside
+                         the SQLite registry's fill checks over HTTP, in alternating rounds
   bench.py pg-batch      registering 100,000 cylinders in one batch call on PostgreSQL
                          (a throw-away cluster) vs the same on the SQLite registry,
                          in alternating rounds
@@ -1921,6 +1926,100 @@ def bench_pg_large_store(args, work):
     return stores
 
 
+# A fill check's writes as the registry makes them on PostgreSQL (cases/fill_checks.cpp:
+# the event, then its station's day counted), one job of a batch, in its savepoint.
+PG_FLOOR_JOB = """SAVEPOINT job;
+INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) VALUES(nextval('floor_seq'), 'ev-floor', 'BP' || lpad(CAST(:code AS text), 8, '0'), 'fill_check', (extract(epoch from clock_timestamp()) * 1000)::bigint, 'station', 'ST-01', '{"decision":"allow","empty_gross_kg":15.2,"operator_id":"OP-01","reasons":[],"scan":"BP00001234","station_id":"ST-01"}', decode(repeat('ab', 32), 'hex'));
+INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, offline_refused, disagreements) VALUES('2026-12-07', 'ST-01', 'CO-A', 1, 0, 0, 0, 0) ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + 1, refused = check_days.refused + excluded.refused;
+RELEASE job;
+"""
+
+
+def pg_floor_script(jobs, pipelined, savepoints):
+    """A pgbench script: one transaction of `jobs` fill checks' writes."""
+    job = PG_FLOOR_JOB if savepoints else "\n".join(
+        line for line in PG_FLOOR_JOB.splitlines() if "SAVEPOINT" not in line
+        and "RELEASE" not in line) + "\n"
+    text = "\\set code random(0, 9999)\n"
+    text += "\\startpipeline\n" if pipelined else ""
+    text += "BEGIN;\n" + job * jobs + "COMMIT;\n"
+    text += "\\endpipeline\n" if pipelined else ""
+    return text
+
+
+def bench_pg_floor(args, work):
+    """pgbench's fill-check writes on a throw-away cluster (checks a second: its
+    transactions a second times the jobs in each) beside the SQLite registry's fill
+    checks over HTTP, in alternating rounds: how much of the SQLite registry's rate
+    PostgreSQL's own work leaves room for on this machine."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    from pg_cluster import PgCluster, clean_environment, find_bindir
+    registry, codes, jobs = args.registry, 10000, 32
+    pgbench = os.path.join(find_bindir(), "pgbench")
+    sqlite_db = os.path.join(work, "pg-floor.db")
+    for f in (sqlite_db, sqlite_db + "-wal", sqlite_db + "-shm"):
+        if os.path.exists(f):
+            os.unlink(f)
+    scripts = {}
+    for name, pipelined, savepoints in (("one round trip a statement", False, True),
+                                        ("pipelined", True, True),
+                                        ("pipelined, no savepoints", True, False)):
+        path = os.path.join(work, f"pg-floor-{len(scripts)}.sql")
+        with open(path, "w") as f:
+            f.write(pg_floor_script(jobs, pipelined, savepoints))
+        scripts[name] = path
+    with PgCluster() as pg:
+        conninfo = pg.create_database("floor")
+        setup_registry(registry, conninfo)  # the registry's schema, migrated by it
+        pg.psql("CREATE SEQUENCE floor_seq START 1000000000", db="floor")
+        tokens = setup_registry(registry, sqlite_db)
+        srv = Server([registry, "serve", "--db", sqlite_db, "--listen", "127.0.0.1:0"])
+        try:
+            setup_entities(srv.url, tokens)
+            for start in range(0, codes, 1000):
+                status, answer = call(srv.url, "POST", "/v1/cylinders/batch", tokens["company"],
+                                      {"cylinders": fleet("BP", codes)[start:start + 1000]})
+                assert status == 200, answer
+
+            def run_pgbench(script, clients, seconds):
+                out = subprocess.run([pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j",
+                                      str(clients), "-T", str(seconds), "-f", script, conninfo],
+                                     capture_output=True, text=True, env=clean_environment())
+                found = re.search(r"tps = ([0-9.]+) \(without initial", out.stdout)
+                if out.returncode != 0 or not found:
+                    raise SystemExit(f"pgbench failed: {out.stdout}{out.stderr}")
+                return {"rps": float(found.group(1)) * jobs}
+
+            subjects = {"SQLite registry, HTTP": lambda s: wrk(srv.url, tokens["station"], "BP",
+                                                               codes, s, args.connections, 1)}
+            for name, script in scripts.items():
+                subjects[f"PostgreSQL, 1 writer, {name}"] = (
+                    lambda s, script=script: run_pgbench(script, 1, s))
+            subjects["PostgreSQL, 4 writers, pipelined"] = (
+                lambda s: run_pgbench(scripts["pipelined"], 4, s))
+            for fn in subjects.values():
+                fn(2)  # warm-up
+            runs = {name: [] for name in subjects}
+            log(f"pg-floor: {args.rounds} rounds of {args.seconds}s, {jobs} jobs a transaction")
+            for i in range(args.rounds):
+                for name, fn in subjects.items():
+                    runs[name].append(fn(args.seconds))
+                log(f"  round {i + 1}: " + ", ".join(
+                    f"{n} {runs[n][-1]['rps']:.0f}" for n in subjects) + " checks/s")
+        finally:
+            srv.stop()
+    base = median_of(runs["SQLite registry, HTTP"], "rps")
+    print(f"## the floor on PostgreSQL: a fill check's writes alone, vs the SQLite registry "
+          f"(medians of {args.rounds} rounds of {args.seconds} s)")
+    print("| subject | checks/s | vs the SQLite registry |")
+    print("|---|---|---|")
+    for name, r in runs.items():
+        rps = median_of(r, "rps")
+        print(f"| {name} | {rps:.0f} | {rps / base:.2f} |")
+    return runs
+
+
 def bench_pg_instances(args, work):
     """Fill checks over HTTP against the SQLite registry and against 1, 2 and 4
     registries on one PostgreSQL database, in alternating rounds; the same total
@@ -2006,7 +2105,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["fill-check", "batch", "large-store", "photos",
                                           "station-decide", "replica", "positions", "console",
-                                          "handovers", "migrate", "pg-instances", "pg-batch", "log-head",
+                                          "handovers", "migrate", "pg-instances", "pg-floor", "pg-batch",
+                                          "log-head",
                                           "pg-large-store", "screens", "screen-latency",
                                           "photo-load", "jt808", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
@@ -2082,6 +2182,8 @@ def main():
             bench_migrate(args, work)
         if args.which in ("pg-instances", "all"):
             bench_pg_instances(args, work)
+        if args.which in ("pg-floor", "all"):
+            bench_pg_floor(args, work)
         if args.which in ("pg-batch", "all"):
             bench_pg_batch(args, work)
         if args.which in ("log-head", "all"):
