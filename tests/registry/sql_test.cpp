@@ -6,12 +6,17 @@
 // early; parameters left unbound; rows changed; constraint violations.
 #include <doctest/doctest.h>
 
+#include <array>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <string>
 
+#include "store/chain.h"
 #include "store/pg_sql.h"
+#include "store/pg_store.h"
 #include "store/sqlite.h"
 #include "test_store.h"
 
@@ -172,6 +177,124 @@ TEST_SUITE("postgresql") {
     const long grown_kib = PeakRssKib() - before;
     MESSAGE("peak memory grew by ", grown_kib, " KiB over 200 MB of rows");
     CHECK(grown_kib < 32 * 1024);
+  }
+
+  TEST_CASE("PostgreSQL: writes held back go before the next statement that waits, in order") {
+    auto db = Connect();
+    REQUIRE(db->Exec("CREATE TABLE t(id integer PRIMARY KEY, v text)").ok());
+    db->set_deferring(true);
+    REQUIRE(db->Exec("BEGIN").ok());
+    auto insert = db->Prepare("INSERT INTO t(id, v) VALUES($1, $2)");
+    auto update = db->Prepare("UPDATE t SET v = $2 WHERE id = $1");
+    auto savepoint = db->Prepare("SAVEPOINT job");
+    auto release = db->Prepare("RELEASE job");
+    REQUIRE((insert.ok() && update.ok() && savepoint.ok() && release.ok()));
+    // 1,000 jobs' writes: more than one pipeline's worth (it is sent every 256).
+    for (int i = 1; i <= 1000; ++i) {
+      REQUIRE((*savepoint)->Defer().ok());
+      (*insert)->Bind(1, i).Bind(2, "a");
+      REQUIRE((*insert)->Defer().ok());
+      (*update)->Bind(1, i).Bind(2, "b" + std::to_string(i));
+      REQUIRE((*update)->Defer().ok());
+      REQUIRE((*release)->Defer().ok());
+    }
+    CHECK(One(*db, "SELECT count(*) FROM t WHERE v = 'b' || id") == 1000);
+    SUBCASE("a write held back while another statement's rows stream") {
+      auto rows = db->Prepare("SELECT id FROM t WHERE id <= 10 ORDER BY id");
+      REQUIRE(rows.ok());
+      for (;;) {
+        auto row = (*rows)->Step();
+        REQUIRE(row.ok());
+        if (!*row) break;
+        (*insert)->Bind(1, 2000 + (*rows)->Int(0)).Bind(2, "c");
+        REQUIRE((*insert)->Defer().ok());
+      }
+      CHECK(One(*db, "SELECT count(*) FROM t WHERE v = 'c'") == 10);
+    }
+    SUBCASE("a held write's failure is the next waiting statement's; a rollback still runs") {
+      (*insert)->Bind(1, 1).Bind(2, "again");
+      CHECK((*insert)->Defer().ok());  // not sent yet: nothing to fail
+      auto next = db->Prepare("SELECT 1");
+      REQUIRE(next.ok());
+      auto row = (*next)->Step();
+      CHECK(row.status().code() == StatusCode::kConflict);
+      CHECK(db->deferred_failure().code() == StatusCode::kConflict);
+      CHECK(db->Exec("ROLLBACK").ok());
+      db->set_deferring(false);
+      CHECK(db->deferred_failure().ok());
+      CHECK(One(*db, "SELECT count(*) FROM t") == 0);
+      return;
+    }
+    CHECK(db->deferred_failure().ok());
+    CHECK(db->Exec("COMMIT").ok());
+    db->set_deferring(false);
+    (*insert)->Bind(1, 1).Bind(2, "again");  // not deferring: run at once
+    CHECK((*insert)->Defer().code() == StatusCode::kConflict);
+  }
+
+  TEST_CASE("PostgreSQL store: a batch whose held-back write fails runs again, each write waited") {
+    const char* conninfo = std::getenv("PINGMA_TEST_PG");
+    {
+      auto db = Connect();
+      REQUIRE(db->Exec("DROP TABLE IF EXISTS held; CREATE TABLE held(k integer PRIMARY KEY); "
+                       "INSERT INTO held VALUES(3)")
+                  .ok());
+    }
+    registry::FixedClock clock;
+    auto store = registry::PgStore::Open(conninfo, clock);
+    REQUIRE_MESSAGE(store.ok(), store.status().message());
+    using registry::WriteTx;
+    std::vector<std::future<registry::Reply>> replies;
+    auto submit = [&](registry::Store::Job job) {
+      auto answer = std::make_shared<std::promise<registry::Reply>>();
+      replies.push_back(answer->get_future());
+      (*store)->Submit(std::move(job), [answer](registry::Reply r) { answer->set_value(r); });
+    };
+    // The first job holds the writer until the others are queued: they are the
+    // next batch, all of them.
+    std::promise<void> entered, open;
+    auto gate = open.get_future().share();
+    submit([&entered, gate](WriteTx&) {
+      entered.set_value();
+      gate.wait();
+      return registry::Reply{};
+    });
+    entered.get_future().wait();
+    std::array<std::atomic<int>, 6> runs{};
+    for (int k = 1; k <= 5; ++k) {
+      submit([k, &runs](WriteTx& tx) -> registry::Reply {
+        ++runs[k];
+        auto seq = tx.Append({"", "", "held_test", tx.now(), "admin", "test", "{}"});
+        if (!seq.ok()) return registry::ErrorReply(seq.status());
+        auto st = tx.conn().Prepare("INSERT INTO held(k) VALUES($1)");
+        if (!st.ok()) return registry::ErrorReply(st.status());
+        (*st)->Bind(1, k);
+        const Status held = (*st)->Defer();  // k = 3 is there: fails, but not here
+        if (!held.ok()) return registry::ErrorReply(held);
+        if (k == 4) {
+          // A read waits: the held failure of job 3 comes back here, and this job's
+          // rollback goes back to job 3's savepoint, undoing its event.
+          auto read = tx.conn().Prepare("SELECT count(*) FROM held");
+          if (!read.ok()) return registry::ErrorReply(read.status());
+          auto row = (*read)->Step();
+          if (!row.ok()) return registry::ErrorReply(row.status());
+        }
+        return registry::Reply{};
+      });
+    }
+    open.set_value();
+    std::vector<int> statuses;
+    for (auto& r : replies) statuses.push_back(r.get().status);
+    // Only the job whose write failed fails; the batch ran twice, and what the
+    // other jobs wrote is there once.
+    CHECK(statuses == std::vector<int>{200, 200, 200, 409, 200, 200});
+    for (int k = 1; k <= 5; ++k) CHECK(runs[k] == 2);
+    (*store)->Close();
+    auto db = Connect();
+    CHECK(One(*db, "SELECT count(*) FROM held") == 5);
+    CHECK(One(*db, "SELECT count(*) FROM events WHERE type = 'held_test'") == 4);
+    auto verified = registry::VerifyChain(conninfo);
+    CHECK_MESSAGE(verified.ok(), verified.status().message());
   }
 
   TEST_CASE("PostgreSQL: a result stopped early is drained, and the transaction lives on") {

@@ -234,7 +234,7 @@ Status CountCheck(Conn& conn, const CheckTally& t) {
   st->Bind(1, t.day).Bind(2, t.station_id).Bind(3, t.company_id).Bind(4, t.refused ? 1 : 0);
   st->Bind(5, t.offline ? 1 : 0).Bind(6, t.offline && t.refused ? 1 : 0);
   st->Bind(7, t.disagrees ? 1 : 0);
-  return st->Run();
+  return st->Defer();
 }
 
 struct Refusal {
@@ -260,7 +260,7 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
   } else {
     st->BindNull(10).BindNull(11);  // the registry's decision is the refusal itself
   }
-  PINGMA_RETURN_IF_ERROR(st->Run());
+  PINGMA_RETURN_IF_ERROR(st->Defer());
   PINGMA_ASSIGN_OR_RETURN(
       auto count,
       conn.Prepare(
@@ -276,7 +276,7 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
     count->Bind(1, r.day).Bind(2, r.station_id).Bind(3, rest.substr(0, comma));
     count->Bind(4, r.company_id).Bind(5, r.offline ? 1 : 0);
     count->Bind(6, r.offline && r.registry_allows ? 1 : 0);
-    PINGMA_RETURN_IF_ERROR(count->Run());
+    PINGMA_RETURN_IF_ERROR(count->Defer());
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   return Status::Ok();

@@ -74,8 +74,16 @@ void GroupCommit::Loop() {
       }
     }
     stats_->max_batch = std::max(stats_->max_batch, batch.size());
-    ++stats_->batches;
     stats_->jobs += batch.size();
+    RunBatch(batch, refusing);
+    batch.clear();
+  }
+}
+
+void GroupCommit::RunBatch(std::vector<Pending>& batch, bool refusing) {
+  for (bool again = true; again;) {
+    again = false;
+    ++stats_->batches;
     const Status begun = refusing ? Status::Unavailable(
                                         "the registry takes no more writes after a failed "
                                         "write to its disk; restart it")
@@ -86,22 +94,25 @@ void GroupCommit::Loop() {
         steps_->ForeignAppends(head_seq_ != known_seq_)) {
       hooks_->on_foreign_appends(steps_->BatchConnection(), known_seq_);
     }
-    Answers answers;
-    answers.dones.reserve(batch.size());
-    answers.replies.reserve(batch.size());
-    for (Pending& p : batch) {
-      if (begun.ok()) answers.replies.push_back(RunJob(steps_->BatchConnection(), p.job));
-      answers.dones.push_back(std::move(p.done));
+    std::vector<Reply> replies;
+    replies.reserve(batch.size());
+    if (begun.ok()) {
+      for (const Pending& p : batch) replies.push_back(RunJob(steps_->BatchConnection(), p.job));
     }
-    batch.clear();
     const Status ended = begun.ok() ? steps_->CommitBatch(head_seq_, head_hash_) : begun;
     if (!ended.ok()) {
+      again = begun.ok() && steps_->RunAgain();
       steps_->AbandonBatch(ended, begun.ok());
       if (begun.ok() && hooks_->on_rollback) hooks_->on_rollback(/*whole_batch=*/true);
-      for (Done& done : answers.dones) done(ErrorReply(ended));
-      continue;
+      if (again) continue;
+      for (Pending& p : batch) p.done(ErrorReply(ended));
+      return;
     }
     known_seq_ = head_seq_;
+    Answers answers;
+    answers.dones.reserve(batch.size());
+    for (Pending& p : batch) answers.dones.push_back(std::move(p.done));
+    answers.replies = std::move(replies);
     steps_->Answer(std::move(answers));
   }
 }

@@ -64,6 +64,10 @@ class GroupCommit {
     virtual bool ForeignAppends(bool head_moved) { return head_moved; }
     /// Commits the batch, whose jobs have moved the chain's head to seq/hash.
     virtual Status CommitBatch(std::int64_t seq, const std::string& hash) = 0;
+    /// Asked once after CommitBatch failed: whether the batch's jobs should run
+    /// again at once in a new batch, which the failure cannot have touched (a
+    /// write held back failed, not the COMMIT: sql::Statement::Defer).
+    virtual bool RunAgain() { return false; }
     /// Undoes what is left of a batch that failed with `error` (`begun`: its
     /// BeginBatch succeeded); its jobs are answered with the error after this.
     virtual void AbandonBatch(const Status& error, bool begun) = 0;
@@ -98,6 +102,8 @@ class GroupCommit {
   void Loop();
   /// Runs one job in its own savepoint.
   Reply RunJob(Conn& conn, const Job& job);
+  /// Runs `batch` in one transaction and answers its jobs.
+  void RunBatch(std::vector<Pending>& batch, bool refusing);
 
   static constexpr size_t kMaxBatch = 1024;
   Steps* const steps_;

@@ -233,6 +233,62 @@ void Connection::Drain() {
   while (pg_result* result = PQgetResult(conn_)) PQclear(result);
 }
 
+Status Connection::RunPipeline(const std::vector<PipelinedStatement>& statements,
+                               std::size_t* failed) {
+  *failed = statements.size();
+  if (statements.empty()) return Status::Ok();
+  const auto broken = [this](const char* step) {
+    const std::string text =
+        fmt::format("PostgreSQL, {}: {}", step, Trimmed(PQerrorMessage(conn_)));
+    return ok() ? Status::IoError(text) : Status::Unavailable(text);
+  };
+  if (PQenterPipelineMode(conn_) != 1) return broken("pipeline");
+  std::size_t sent = 0;
+  std::vector<const char*> values;
+  for (const PipelinedStatement& s : statements) {
+    values.clear();
+    for (const Param& p : s.params) values.push_back(p ? p->c_str() : nullptr);
+    const int queued =
+        s.name.empty()
+            ? PQsendQueryParams(conn_, s.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)
+            : PQsendQueryPrepared(conn_, s.name.c_str(), static_cast<int>(values.size()),
+                                  values.data(), nullptr, nullptr, 0);
+    if (queued != 1) break;
+    ++sent;
+  }
+  Status status = Status::Ok();
+  if (sent < statements.size()) {
+    status = broken("statement");
+    *failed = sent;
+  }
+  if (PQpipelineSync(conn_) != 1) return broken("pipeline");
+  // Each statement's results end with a null; PostgreSQL skips those after a
+  // failure (PGRES_PIPELINE_ABORTED) until the sync, whose own result ends it all.
+  for (std::size_t i = 0; i < sent && ok(); ++i) {
+    while (pg_result* result = PQgetResult(conn_)) {
+      Rows rows(result);
+      if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED || !status.ok()) continue;
+      const std::string& sql = statements[i].sql;
+      status = ResultStatus(result, sql.substr(0, std::min(sql.find_first_of(" (\n"), sql.size())));
+      if (!status.ok()) *failed = i;
+    }
+  }
+  for (std::size_t nulls = 0; nulls <= statements.size();) {
+    pg_result* result = PQgetResult(conn_);
+    if (result == nullptr) {
+      if (!ok()) break;
+      ++nulls;  // a statement's trailing null, left when the connection failed mid-way
+      continue;
+    }
+    const bool synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+    PQclear(result);
+    if (synced) break;
+  }
+  if (!ok()) return status.ok() ? broken("pipeline") : status;
+  if (PQexitPipelineMode(conn_) != 1) return status.ok() ? broken("pipeline") : status;
+  return status;
+}
+
 Status Connection::Exec(const std::string& sql) {
   Rows rows(PQexec(conn_, sql.c_str()));
   // Named by its first word: BEGIN, COMMIT, SAVEPOINT, CREATE...

@@ -5,6 +5,7 @@
 // violation, kIoError for the rest. Not thread-safe: one connection, one thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -29,6 +30,15 @@ using Param = std::optional<std::string>;
 
 /// `bytes` as a bytea literal in hex form, "\x0a1b...".
 std::string Hex(std::string_view bytes);
+
+/// A statement sent in a pipeline (Connection::RunPipeline): the one prepared as
+/// `name` with `params`, or, when `name` is empty, `sql` itself, without
+/// parameters (transaction control). `sql` also names it in an error.
+struct PipelinedStatement {
+  std::string name;
+  std::string sql;
+  std::vector<Param> params;
+};
 
 /// The rows of a query, read as text (bytea columns decoded with Bytes).
 class Rows {
@@ -101,6 +111,13 @@ class Connection {
   Result<std::optional<Rows>> Next();
   /// Reads and drops whatever a sent statement has not yet delivered.
   void Drain();
+  /// Sends `statements` one after another without waiting, then waits once for all
+  /// their answers (libpq's pipeline mode): one round trip for them all. Their
+  /// rows, if any, are dropped. The first failure is returned, with its index in
+  /// *failed; PostgreSQL skips the statements after it. Keep the pipeline short
+  /// enough that its answers fit the socket's buffers (a few hundred statements):
+  /// nothing is read until everything is sent.
+  Status RunPipeline(const std::vector<PipelinedStatement>& statements, std::size_t* failed);
   /// Runs one or more statements without parameters or results.
   Status Exec(const std::string& sql);
   /// COPY ... FROM STDIN in text format: `sql` is the COPY statement, `data` its

@@ -1,6 +1,8 @@
 #include "store/pg_sql.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -21,9 +23,46 @@ Result<std::unique_ptr<Statement>> PgDatabase::Prepare(std::string_view sql) {
   return std::unique_ptr<Statement>(new PgStatement(this, std::string(sql), simple));
 }
 
-void PgDatabase::Claim(PgStatement* next) {
+Status PgDatabase::Exec(std::string_view sql) {
+  const Status flushed = Claim(nullptr);
+  // A held-back write's failure is this command's, unless the command is the
+  // rollback that undoes it.
+  if (!flushed.ok() && sql.rfind("ROLLBACK", 0) != 0) return flushed;
+  return pg_.Exec(std::string(sql));
+}
+
+Status PgDatabase::Claim(PgStatement* next) {
   if (streaming_ != nullptr && streaming_ != next) streaming_->ReadAhead();
   streaming_ = nullptr;
+  return Flush();
+}
+
+void PgDatabase::set_deferring(bool on) {
+  held_.clear();
+  deferring_ = on;
+  deferred_failure_ = Status::Ok();
+}
+
+Status PgDatabase::ExecDeferred(std::string sql) {
+  if (!deferring_) return Exec(sql);
+  return Hold({std::string(), std::move(sql), {}});
+}
+
+Status PgDatabase::Hold(pg::PipelinedStatement statement) {
+  // Each answer is a few dozen bytes: this many fit the socket's buffers while
+  // the statements are still being sent.
+  constexpr std::size_t kMostHeld = 256;
+  held_.push_back(std::move(statement));
+  return held_.size() < kMostHeld ? Status::Ok() : Claim(nullptr);
+}
+
+Status PgDatabase::Flush() {
+  if (held_.empty()) return Status::Ok();
+  const std::vector<pg::PipelinedStatement> held = std::exchange(held_, {});
+  std::size_t failed = 0;
+  Status status = pg_.RunPipeline(held, &failed);
+  if (!status.ok() && deferred_failure_.ok()) deferred_failure_ = status;
+  return status;
 }
 
 void PgStatement::ReadAhead() {
@@ -111,7 +150,7 @@ Result<bool> PgStatement::Step() {
     return false;
   }
   if (!running_) {
-    db_->Claim(this);
+    PINGMA_RETURN_IF_ERROR(db_->Claim(this));
     auto prepared = Prepared();
     if (!prepared.ok()) return prepared.status();
     // A parameter never bound is NULL, as in SQLite.
@@ -141,6 +180,22 @@ Result<bool> PgStatement::Step() {
   params_ = std::move(params);
   types_ = std::move(types);
   return false;
+}
+
+Status PgStatement::Defer() {
+  if (!db_->deferring_) return Run();
+  if (simple_) return db_->ExecDeferred(sql_);
+  const bool known = std::any_of(prepared_.begin(), prepared_.end(),
+                                 [this](const Prepared_& p) { return p.types == types_; });
+  // Preparing waits for the server, which must first have what is held.
+  if (!known) PINGMA_RETURN_IF_ERROR(db_->Claim(nullptr));
+  auto prepared = Prepared();
+  if (!prepared.ok()) return prepared.status();
+  std::vector<pg::Param> params = params_;
+  params.resize(static_cast<std::size_t>(std::max<int>(prepared->second, params.size())));
+  Status held = db_->Hold({*prepared->first, sql_, std::move(params)});
+  Reset();
+  return held;
 }
 
 void PgStatement::Reset() {

@@ -31,31 +31,48 @@ class PgDatabase final : public Database {
   static Result<std::unique_ptr<PgDatabase>> Open(const std::string& conninfo);
 
   Dialect dialect() const override { return Dialect::kPostgres; }
-  Status Exec(std::string_view sql) override {
-    Claim(nullptr);
-    return pg_.Exec(std::string(sql));
-  }
+  Status Exec(std::string_view sql) override;
   std::int64_t Changes() const override { return changes_; }
   Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) override;
   bool ok() const override { return pg_.ok(); }
 
   /// The connection itself, free for a command of its own (COPY, a migration).
   pg::Connection& connection() {
-    Claim(nullptr);
+    (void)Claim(nullptr);  // a held-back write's failure stays in deferred_failure()
     return pg_;
   }
+
+  /// Whether Statement::Defer holds writes back (the writer, while a batch runs).
+  /// Turning it either way clears deferred_failure() and drops what is still held
+  /// (a batch abandoned): Flush first to keep it.
+  void set_deferring(bool on);
+  /// Holds back one statement without parameters (transaction control) as Defer
+  /// holds a write; runs it at once when not deferring.
+  Status ExecDeferred(std::string sql);
+  /// Sends the writes held back, in one round trip (pg::Connection::RunPipeline),
+  /// and returns the first failure among them.
+  Status Flush();
+  /// The first failure of a held-back write since set_deferring; the batch's
+  /// transaction is aborted from then on.
+  const Status& deferred_failure() const { return deferred_failure_; }
 
  private:
   friend class PgStatement;
   explicit PgDatabase(pg::Connection pg) : pg_(std::move(pg)) {}
   /// Frees the connection for `next` (nullptr: for a command): the statement
-  /// streaming on it, if another, reads its remaining rows into memory.
-  void Claim(PgStatement* next);
+  /// streaming on it, if another, reads its remaining rows into memory, and the
+  /// writes held back are sent (their failure, if any, is returned).
+  Status Claim(PgStatement* next);
+  /// Holds `statement` back, sending what is held once there is much of it.
+  Status Hold(pg::PipelinedStatement statement);
 
   pg::Connection pg_;
   PgStatement* streaming_ = nullptr;  ///< whose rows the connection is delivering
   std::int64_t changes_ = 0;          ///< set by the statements as they end
   int statements_ = 0;                ///< names of statements prepared so far
+  bool deferring_ = false;
+  std::vector<pg::PipelinedStatement> held_;  ///< written back by Flush
+  Status deferred_failure_;
 };
 
 class PgStatement final : public Statement {
@@ -74,6 +91,7 @@ class PgStatement final : public Statement {
   using Statement::Bind;
 
   Result<bool> Step() override;
+  Status Defer() override;
   void Reset() override;
 
   bool IsNull(int col) const override { return row_.IsNull(0, col); }

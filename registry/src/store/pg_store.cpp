@@ -97,8 +97,16 @@ Status PgStore::BeginBatch(std::int64_t* seq, std::string* hash) {
       *hash = std::string((*head)->Blob(1));
     }
   }
+  // The batch's writes that need no answer go in as few round trips as its reads
+  // allow (sql::Statement::Defer), unless this is a batch run again because one of
+  // them failed.
+  if (begun.ok()) Writer().set_deferring(!std::exchange(strict_, false));
   batch_start_seq_ = *seq;
   return begun.ok() ? begun : Status::Unavailable(begun.message());
+}
+
+sql::PgDatabase& PgStore::Writer() {
+  return static_cast<sql::PgDatabase&>(writer_->db());
 }
 
 bool PgStore::ForeignAppends(bool head_moved) {
@@ -109,18 +117,37 @@ bool PgStore::ForeignAppends(bool head_moved) {
 }
 
 Status PgStore::CommitBatch(std::int64_t seq, const std::string& hash) {
-  Status ended = Status::Ok();
-  if (seq != batch_start_seq_) {
+  // The writes held back, the head and the COMMIT: one round trip. A write held
+  // back that failed earlier in the batch failed no job by itself (a later job's
+  // rollback may even have undone an earlier job's writes), so the batch is not
+  // committed.
+  sql::PgDatabase& db = Writer();
+  Status ended = db.deferred_failure();
+  if (ended.ok() && seq != batch_start_seq_) {
     auto update = writer_->Prepare("UPDATE chain_head SET seq = $1, hash = $2");
-    ended = update.ok() ? (*update)->Bind(1, seq).BindBlob(2, hash.data(), hash.size()).Run()
+    ended = update.ok() ? (*update)->Bind(1, seq).BindBlob(2, hash.data(), hash.size()).Defer()
                         : update.status();
   }
-  if (ended.ok()) ended = writer_->db().Exec("COMMIT");
+  if (ended.ok()) ended = db.ExecDeferred("COMMIT");
+  if (ended.ok()) ended = db.Flush();
+  // When a statement held back failed (maybe the COMMIT, which then did not take
+  // effect either) and the connection still stands, the batch is known to have
+  // changed nothing: its jobs are run again at once, each write waited for. (A
+  // connection lost mid-way may have committed.)
+  run_again_ = !ended.ok() && !db.deferred_failure().ok() && db.ok();
+  db.set_deferring(false);
   return ended.ok() ? ended : Status::Unavailable(ended.message());
+}
+
+bool PgStore::RunAgain() {
+  if (!std::exchange(run_again_, false)) return false;
+  strict_ = true;
+  return true;
 }
 
 void PgStore::AbandonBatch(const Status& error, bool /*begun*/) {
   if (writer_) {
+    Writer().set_deferring(false);  // what is held is dropped with the batch
     (void)writer_->db().Exec("ROLLBACK");
     // A connection that failed is made again by the next batch; the readers'
     // were most likely to the same server, and go too.

@@ -20,6 +20,7 @@
 
 #include "pingma/common/status.h"
 #include "store/pg.h"
+#include "store/pg_sql.h"
 #include "store/store.h"
 
 namespace pingma::registry {
@@ -64,7 +65,10 @@ class PgStore final : public Store, private GroupCommit::Steps {
   Conn& BatchConnection() override { return *writer_; }
   bool ForeignAppends(bool head_moved) override;
   Status CommitBatch(std::int64_t seq, const std::string& hash) override;
+  bool RunAgain() override;
   void AbandonBatch(const Status& error, bool begun) override;
+  /// The writer's connection as the PostgreSQL statements' (to hold writes back).
+  sql::PgDatabase& Writer();
   void Answer(GroupCommit::Answers answers) override;
 
   std::string conninfo_;
@@ -72,6 +76,8 @@ class PgStore final : public Store, private GroupCommit::Steps {
   std::unique_ptr<Conn> writer_;
   std::int64_t batch_start_seq_ = 0;  ///< the head when the batch began
   bool failed_since_ = false;         ///< a batch failed after this store's last commit
+  bool run_again_ = false;  ///< the batch failed in a write held back: RunAgain says yes once
+  bool strict_ = false;     ///< the next batch holds nothing back
   GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
   ReaderPool readers_;

@@ -50,6 +50,14 @@ class Statement {
     Reset();
     return r.status();
   }
+  /// Runs a write that returns no rows and can fail only when the database does
+  /// (an event's insert, a counter's upsert, a savepoint), never because of what it
+  /// was given: on PostgreSQL, in the writer's batch, it is held back and sent with
+  /// the writes after it in one round trip, when the connection next waits for an
+  /// answer, and a failure fails the batch (which group_commit.h then runs again
+  /// without holding anything back). Elsewhere, Run. Either way the statement is
+  /// reset after, as by Run.
+  virtual Status Defer() { return Run(); }
   /// Ends a run (its remaining rows are dropped) and clears the bindings.
   virtual void Reset() = 0;
 

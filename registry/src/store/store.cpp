@@ -126,7 +126,7 @@ Result<std::int64_t> WriteTx::Append(Event e) {
   auto st = conn_->Prepare(sql);
   if (!st.ok()) return st.status();
   BindEvent(**st, 0, seq, e, hash);
-  PINGMA_RETURN_IF_ERROR((*st)->Run());
+  PINGMA_RETURN_IF_ERROR((*st)->Defer());
   *head_seq_ = seq;
   *head_hash_ = std::move(hash);
   if (hooks_->on_append) hooks_->on_append(e);
@@ -158,7 +158,7 @@ Result<std::int64_t> WriteTx::AppendAll(std::vector<Event> events) {
       hashes[start + r] = ChainHash(prev, seq, e);
       BindEvent(insert, static_cast<int>(r * 9), seq, e, hashes[start + r]);
     }
-    PINGMA_RETURN_IF_ERROR(insert.Run());
+    PINGMA_RETURN_IF_ERROR(insert.Defer());
   }
   if (!events.empty()) {
     *head_seq_ = first + static_cast<std::int64_t>(events.size()) - 1;
@@ -240,6 +240,13 @@ Status RunCached(Conn& conn, const std::string& sql) {
   return (*st)->Run();
 }
 
+// RunCached, for a statement that may be held back (sql::Statement::Defer).
+Status DeferCached(Conn& conn, const std::string& sql) {
+  auto st = conn.Prepare(sql);
+  if (!st.ok()) return st.status();
+  return (*st)->Defer();
+}
+
 Result<std::int64_t> SecureDeleteRows(Conn& conn, const std::string& sql,
                                       const std::function<void(sql::Statement&)>& bind) {
   const bool sqlite = conn.dialect() == sql::Dialect::kSqlite;
@@ -263,7 +270,7 @@ Reply WriteTx::Nested(const std::function<Reply()>& fn) {
 Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
                   std::int64_t* head_seq, const WriteHooks& hooks,
                   const std::function<Reply()>& fn) {
-  if (Status s = RunCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
+  if (Status s = DeferCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
   const std::string saved_hash = *head_hash;
   const std::int64_t saved_seq = *head_seq;
   Reply reply;
@@ -279,7 +286,7 @@ Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
     *head_seq = saved_seq;
     if (hooks.on_rollback) hooks.on_rollback(/*whole_batch=*/false);
   }
-  (void)RunCached(conn, "RELEASE " + name);
+  (void)DeferCached(conn, "RELEASE " + name);
   return reply;
 }
 
