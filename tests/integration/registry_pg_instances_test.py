@@ -11,8 +11,9 @@ started by pg_cluster.py and removed after).
 - One full cylinder delivered through three registries at once goes to one customer:
   the other two handovers are refused as not filled since its delivery.
 - What one registry learns from the log that another wrote: a cylinder scrapped
-  through B is refused at A at once (A's cache of it is not kept), and a check at
-  B within the clone window of a check at A is CLONE_SUSPECTED.
+  through B is refused at A at once (A's cache of it is not kept), a station
+  locked through B is blocked at A at once and allowed again once unlocked through
+  C, and a check at B within the clone window of a check at A is CLONE_SUSPECTED.
 - The database stopped under a serving registry: requests are answered 503 with a
   message, the process keeps running, and once the database is back the same
   registry serves writes and reads again.
@@ -71,6 +72,7 @@ class PgInstancesTest(unittest.TestCase):
         cls.inspector = first.token("inspector", "INSP-M")
         cls.stations = {s: first.token("station", s) for s in ("ST-M1", "ST-M2")}
         cls.courier = first.token("courier", "CR-M")
+        cls.regulator = first.token("regulator", "SAMR-M")
         for reg in cls.regs:
             reg.start()
         far = iso(add_years(cls.today, 1))
@@ -231,6 +233,21 @@ class PgInstancesTest(unittest.TestCase):
         self.assertIn(status, (200, 201), answer)
         answer = self.check(a, "ST-M1", code)
         self.assertEqual(answer["decision"], "block", answer)
+
+    def test_4b_a_station_locked_through_one_is_blocked_at_another_at_once(self):
+        code = "MK00001"
+        self.register(code)
+        a, b, c = self.regs
+        self.assertEqual(self.check(a, "ST-M2", code)["decision"], "allow")  # facts cached at A
+        for reg, action, decision in ((b, "lock", "block"), (c, "unlock", "allow")):
+            status, answer = reg.request("POST", "/v1/stations/ST-M2/" + action,
+                                         token=self.regulator, body={"reason": "test"})
+            self.assertEqual(status, 200, answer)
+            answer = self.check(a, "ST-M2", code)
+            self.assertEqual(answer["decision"], decision, answer)
+            if decision == "block":
+                self.assertIn("STATION_LICENSE_INVALID",
+                              [r.get("code") for r in answer["reasons"]], answer)
 
     def test_5_clone_detection_sees_checks_made_through_another(self):
         code = "MC00001"

@@ -535,27 +535,49 @@ std::optional<Sighting> FillChecks::SightingOf(std::string_view body_text, std::
 }
 
 void FillChecks::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
-  cylinders_.clear();
-  facts_.Clear();
-  if (sightings_lost_) {  // a batch failed: the whole window is read again
+  if (sightings_lost_) {  // a batch failed: the caches go, the whole window is read again
+    cylinders_.clear();
+    facts_.Clear();
     (void)ReadSightings(conn, clock_->Now());
     return;
   }
+  // The other registries' events, in their order, as this registry's own would
+  // have been seen (OnAppend, and set-up's ForgetFacts): a set-up event makes the
+  // facts go, a cylinder's event its cached row, and a fill check is a sighting.
   auto st = conn.Prepare(
-      "SELECT code, at, body FROM events WHERE seq > $1 AND type = 'fill_check' "
-      "AND code IS NOT NULL ORDER BY seq");
-  if (st.ok()) {
-    (*st)->Bind(1, since_seq);
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row.ok() || !*row) break;
-      bool offline = false;
-      if (auto sighting = SightingOf((*st)->Text(2), (*st)->Int(1), &offline)) {
-        if (offline) {
-          RecordOfflineSighting((*st)->Text(0), std::move(*sighting));
-        } else {
-          RecordSighting((*st)->Text(0), std::move(*sighting));
-        }
+      "SELECT code, type, at, CASE WHEN type = 'fill_check' THEN body END FROM events "
+      "WHERE seq > $1 ORDER BY seq");
+  if (!st.ok()) {
+    cylinders_.clear();
+    facts_.Clear();
+    return;
+  }
+  (*st)->Bind(1, since_seq);
+  for (;;) {
+    auto row = (*st)->Step();
+    if (!row.ok()) {  // not all seen: nothing kept can be trusted
+      cylinders_.clear();
+      facts_.Clear();
+      return;
+    }
+    if (!*row) break;
+    const std::string type = (*st)->Text(1);
+    if ((*st)->IsNull(0)) {
+      facts_.Clear();
+      OnAppend(Event{"", "", type, Instant{}, "", "", ""});
+      continue;
+    }
+    const std::string code = (*st)->Text(0);
+    if (type != "fill_check") {
+      cylinders_.erase(code);
+      continue;
+    }
+    bool offline = false;
+    if (auto sighting = SightingOf((*st)->Text(3), (*st)->Int(2), &offline)) {
+      if (offline) {
+        RecordOfflineSighting(code, std::move(*sighting));
+      } else {
+        RecordSighting(code, std::move(*sighting));
       }
     }
   }

@@ -62,7 +62,8 @@ class FillChecks final : public UseCase {
   void OnAppend(const Event& event);
   void OnRollback(bool whole_batch);
   /// Another registry on the same database wrote since this one's last batch:
-  /// the caches go, and its fill checks since `since_seq` become sightings.
+  /// its events since `since_seq` are seen as this registry's own would be (the
+  /// cached rows they change go, its fill checks become sightings).
   void OnForeignAppends(Conn& conn, std::int64_t since_seq);
   /// The sighting a fill_check event's body records, if it found a cylinder; `at`
   /// is the event's, the sighting's that of a check decided offline is when the
