@@ -1,14 +1,17 @@
 // A signed tree head: the text API.md names, signed with the log's Ed25519 key from
 // the secrets folder, verified here and by the openssl program (a verifier not
 // written here); a head changed in its size, root or time, or another key, fails.
+// Stored heads thinned after a week to the first of each hour, and never the newest.
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "access/secrets.h"
 #include "store/chain.h"
+#include "store/log_rows.h"
 #include "store/merkle.h"
 #include "test_store.h"
 
@@ -77,6 +80,90 @@ TEST_CASE("a tree head's text, signature and verification") {
   }
   SUBCASE("a key that is not Ed25519 is refused") {
     CHECK(SignWithLogKey("not a key", text).status().code() == StatusCode::kInvalid);
+  }
+}
+
+/// Stores a head of `size` signed at `at_ms` (its root and signature are not read).
+void StoreHead(Store& store, std::int64_t size, std::int64_t at_ms) {
+  Reply r = store.Run([&](WriteTx& tx) -> Reply {
+    logrows::SignedHead h;
+    h.head.tree_size = static_cast<std::uint64_t>(size);
+    h.head.root_hash = std::string(32, 'r');
+    h.head.timestamp_ms = at_ms;
+    h.key_id = "test";
+    h.signature = std::string(64, 's');
+    Status s = logrows::InsertHead(tx.conn(), h);
+    return s.ok() ? Reply{} : ErrorReply(s);
+  });
+  REQUIRE(!r.failed());
+}
+
+/// The sizes of the stored heads.
+std::set<std::int64_t> StoredHeads(Store& store) {
+  auto stored = store.Read([](Conn& conn) -> Result<std::set<std::int64_t>> {
+    std::set<std::int64_t> sizes;
+    auto st = conn.Prepare("SELECT tree_size FROM log_heads");
+    REQUIRE(st.ok());
+    for (;;) {
+      auto row = (*st)->Step();
+      REQUIRE(row.ok());
+      if (!*row) break;
+      sizes.insert((*st)->Int(0));
+    }
+    return sizes;
+  });
+  REQUIRE(stored.ok());
+  return *stored;
+}
+
+std::int64_t Thin(Store& store, std::int64_t from_ms, std::int64_t to_ms) {
+  std::int64_t deleted = -1;
+  Reply r = store.Run([&](WriteTx& tx) -> Reply {
+    auto n = logrows::ThinHeads(tx.conn(), from_ms, to_ms);
+    if (!n.ok()) return ErrorReply(n.status());
+    deleted = *n;
+    return Reply{};
+  });
+  REQUIRE(!r.failed());
+  return deleted;
+}
+
+TEST_CASE("stored heads: every one of the last week, then the first of each hour") {
+  StoreOnTempDb s;
+  const Instant now = s.clock.Now();  // 2026-01-01T00:00:00Z, an hour's start
+  const std::int64_t before = logrows::ThinHeadsBefore(now);
+  CHECK(before == now.unix_ms - logrows::kKeepEveryHeadMs);
+  CHECK(logrows::ThinHeadsBefore(Instant{now.unix_ms + logrows::kHourMs - 1}) == before);
+  CHECK(logrows::ThinHeadsBefore(Instant{now.unix_ms + logrows::kHourMs}) ==
+        before + logrows::kHourMs);
+  // Ten days of heads every 15 minutes, and one a millisecond either side of the
+  // week's edge.
+  constexpr std::int64_t kQuarter = 15 * 60 * 1000;
+  std::int64_t size = 0;
+  std::set<std::int64_t> kept;
+  for (std::int64_t at = now.unix_ms - 10LL * 24 * 3600 * 1000; at < now.unix_ms; at += kQuarter) {
+    if (at == before) {
+      StoreHead(*s.store, ++size, before - 1);  // the last old hour's: not its first
+    }
+    StoreHead(*s.store, ++size, at);
+    if (at >= before || at % logrows::kHourMs == 0) kept.insert(size);
+  }
+  const auto all = StoredHeads(*s.store);
+  CHECK(all.size() == 10 * 24 * 4 + 1);
+
+  CHECK(Thin(*s.store, 0, before) == static_cast<std::int64_t>(all.size() - kept.size()));
+  CHECK(StoredHeads(*s.store) == kept);
+  CHECK(kept.size() == 3 * 24 + 7 * 24 * 4);
+  CHECK(Thin(*s.store, 0, before) == 0);  // again: nothing more
+
+  SUBCASE("the newest head stays, however old") {
+    // Two more hours old enough: three heads of each go, but the newest, which is
+    // not its hour's first.
+    StoreHead(*s.store, ++size, before + logrows::kHourMs + kQuarter);
+    CHECK(Thin(*s.store, before, before + 2 * logrows::kHourMs) == 6);
+    const auto left = StoredHeads(*s.store);
+    CHECK(left.count(size) == 1);
+    CHECK(left.size() == kept.size() - 6 + 1);
   }
 }
 

@@ -93,6 +93,7 @@ Result<std::int64_t> VerifiableLog::Round() {
   logtree::Frontier next = frontier_;
   std::int64_t integrated = 0;
   bool kept = key_kept_;
+  std::int64_t thinned_to = heads_thinned_to_;
   auto integrate = [&](WriteTx& tx) -> Status {
     Conn& conn = tx.conn();
     auto newest = logrows::NewestHead(conn);
@@ -139,7 +140,15 @@ Result<std::int64_t> VerifiableLog::Round() {
     auto signature = SignWithLogKey(settings_.log_signing_key, merkle::TreeHeadText(head.head));
     if (!signature.ok()) return signature.status();
     head.signature = std::move(*signature);
-    return logrows::InsertHead(conn, head);
+    PINGMA_RETURN_IF_ERROR(logrows::InsertHead(conn, head));
+    // Heads older than a week thinned to one an hour, each hour once it is old
+    // enough (the first round after a start looks at all the older ones).
+    if (const std::int64_t before = logrows::ThinHeadsBefore(tx.now()); before > thinned_to) {
+      auto thinned = logrows::ThinHeads(conn, thinned_to, before);
+      if (!thinned.ok()) return thinned.status();
+      thinned_to = before;
+    }
+    return Status::Ok();
   };
   Reply reply = store_->Run([&](WriteTx& tx) -> Reply {
     Status s = integrate(tx);
@@ -153,6 +162,7 @@ Result<std::int64_t> VerifiableLog::Round() {
   }
   frontier_ = std::move(next);
   key_kept_ = kept;
+  heads_thinned_to_ = thinned_to;
   return integrated;
 }
 

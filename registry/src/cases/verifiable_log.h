@@ -75,6 +75,7 @@ class VerifiableLog final : public UseCase {
   // The sequencer thread's.
   logtree::Frontier frontier_;
   bool key_kept_ = false;
+  std::int64_t heads_thinned_to_ = 0;  ///< heads signed before this are thinned (Unix ms)
 
   /// The nodes above the tiles of leaves, for the proofs (log_tree.h).
   logtree::NodeCache nodes_;

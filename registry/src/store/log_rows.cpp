@@ -96,6 +96,20 @@ Status InsertHead(Conn& conn, const SignedHead& h) {
   return (*st)->Run();
 }
 
+Result<std::int64_t> ThinHeads(Conn& conn, std::int64_t from_ms, std::int64_t to_ms) {
+  if (to_ms <= from_ms) return std::int64_t{0};
+  static_assert(kHourMs == 3600000, "the statement's hour");
+  auto st = conn.Prepare(
+      "DELETE FROM log_heads WHERE at >= $1 AND at < $2 "
+      "AND tree_size < (SELECT max(tree_size) FROM log_heads) "
+      "AND tree_size NOT IN (SELECT min(tree_size) FROM log_heads WHERE at >= $1 AND at < $2 "
+      "GROUP BY at / 3600000)");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, from_ms).Bind(2, to_ms);
+  PINGMA_RETURN_IF_ERROR((*st)->Run());
+  return conn.db().Changes();
+}
+
 std::string KeyIdOf(std::string_view public_key) {
   return HexOf(Sha256(public_key)).substr(0, 16);
 }

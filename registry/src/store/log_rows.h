@@ -62,6 +62,21 @@ Result<std::optional<SignedHead>> NewestHead(Conn& conn);
 Result<std::optional<SignedHead>> FirstHeadHolding(Conn& conn, std::uint64_t index);
 Status InsertHead(Conn& conn, const SignedHead& head);
 
+/// How long every signed head is kept; older ones are thinned to one an hour.
+inline constexpr std::int64_t kKeepEveryHeadMs = 7LL * 24 * 3600 * 1000;
+inline constexpr std::int64_t kHourMs = 3600LL * 1000;
+/// The time before which ThinHeads thins at `now`: a week back, down to the hour.
+inline std::int64_t ThinHeadsBefore(Instant now) {
+  const std::int64_t before = now.unix_ms - kKeepEveryHeadMs;
+  return before - (before % kHourMs + kHourMs) % kHourMs;
+}
+/// Deletes the heads signed from `from_ms` (an hour's start) to `to_ms`
+/// (ThinHeadsBefore) but the first of each hour and the newest of all: a head
+/// that is gone is still implied by the tree (a consistency proof from any kept
+/// head reaches it), and the tree's size at each hour stays signed. The heads
+/// deleted.
+Result<std::int64_t> ThinHeads(Conn& conn, std::int64_t from_ms, std::int64_t to_ms);
+
 /// A public key's short public name: the first 16 hex digits of its SHA-256.
 std::string KeyIdOf(std::string_view public_key);
 /// Records the public key (32 raw bytes) that signs heads from now on, once.
