@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -159,6 +160,88 @@ TEST_CASE_FIXTURE(StoreOnTempDb, "a nested item that fails is undone; the rest o
   CHECK(CountEvents(*store) == 2);
   store->Close();
   CHECK(VerifyChain(tmp.path).ok());
+}
+
+TEST_CASE_FIXTURE(StoreOnTempDb,
+                  "counts of one batch are written once a row, without those of undone work") {
+  // A table of counters, and a trigger that counts the writes made to it.
+  REQUIRE(store
+              ->Run([](WriteTx& tx) -> Reply {
+                Status s = tx.conn().db().Exec(
+                    "CREATE TABLE c(k TEXT PRIMARY KEY, n INTEGER NOT NULL, m INTEGER NOT NULL); "
+                    "CREATE TABLE writes(n INTEGER NOT NULL); INSERT INTO writes VALUES(0); "
+                    "CREATE TRIGGER c_insert AFTER INSERT ON c BEGIN UPDATE writes SET n = n + 1; "
+                    "END; CREATE TRIGGER c_update AFTER UPDATE ON c BEGIN "
+                    "UPDATE writes SET n = n + 1; END");
+                return s.ok() ? Reply{} : ErrorReply(s);
+              })
+              .status == 200);
+  auto count = [](const std::string& k, std::int64_t n, std::int64_t m) {
+    return CountDelta{
+        "INSERT INTO c(k, n, m) VALUES($1, $2, $3) ON CONFLICT(k) DO UPDATE SET "
+        "n = c.n + excluded.n, m = c.m + excluded.m",
+        {k},
+        {n, m}};
+  };
+  // The first job holds the writer until the others are queued: they are one batch.
+  std::promise<void> entered, open;
+  auto gate = open.get_future().share();
+  std::vector<std::future<Reply>> replies;
+  auto submit = [&](Store::Job job) {
+    auto answer = std::make_shared<std::promise<Reply>>();
+    replies.push_back(answer->get_future());
+    store->Submit(std::move(job), [answer](Reply r) { answer->set_value(std::move(r)); });
+  };
+  submit([&entered, gate](WriteTx&) {
+    entered.set_value();
+    gate.wait();
+    return Reply{};
+  });
+  entered.get_future().wait();
+  submit([&](WriteTx& tx) {
+    tx.Count(count("a", 1, 1));
+    return Reply{};
+  });
+  submit([&](WriteTx& tx) {
+    tx.Count(count("a", 1, 0));
+    tx.Count(count("b", 1, 1));
+    return Reply{};
+  });
+  submit([&](WriteTx& tx) {  // fails: its count goes with it
+    tx.Count(count("a", 100, 100));
+    return Reply{422, {}, {}, {}};
+  });
+  submit([&](WriteTx& tx) {  // a nested item fails: its count goes, the job's stays
+    (void)tx.Nested([&] {
+      tx.Count(count("b", 100, 100));
+      return Reply{422, {}, {}, {}};
+    });
+    tx.Count(count("c", 1, 0));
+    return Reply{};
+  });
+  submit([&](WriteTx& tx) {
+    tx.Count(count("a", 1, 0));
+    return Reply{};
+  });
+  open.set_value();
+  std::vector<int> statuses;
+  for (auto& r : replies) statuses.push_back(r.get().status);
+  CHECK(statuses == std::vector<int>{200, 200, 200, 422, 200, 200});
+  auto read = [&](const std::string& sql) {
+    auto value = store->Read([&](Conn& conn) -> Result<std::int64_t> {
+      auto st = conn.Prepare(sql);
+      if (!st.ok()) return st.status();
+      auto row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      return (*st)->Int(0);
+    });
+    REQUIRE(value.ok());
+    return *value;
+  };
+  CHECK(read("SELECT n * 1000 + m FROM c WHERE k = 'a'") == 3001);
+  CHECK(read("SELECT n * 1000 + m FROM c WHERE k = 'b'") == 1001);
+  CHECK(read("SELECT n * 1000 + m FROM c WHERE k = 'c'") == 1000);
+  CHECK(read("SELECT n FROM writes") == 3);  // a row once, for six counts
 }
 
 TEST_CASE_FIXTURE(StoreOnTempDb, "verify names the first event whose content was changed") {

@@ -218,23 +218,20 @@ struct CheckTally {
   bool disagrees = false;  ///< offline, and the registry decided otherwise
 };
 
-// Adds one check to its station's day, and a refusal to the refusals with one
-// count per reason. An allowed check costs one small upsert and nothing else.
-Status CountCheck(Conn& conn, const CheckTally& t) {
-  PINGMA_ASSIGN_OR_RETURN(
-      auto st,
-      conn.Prepare(
-          "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
-          "offline_refused, disagreements) VALUES($1,$2,$3,1,$4,$5,$6,$7) "
-          "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + 1, "
-          "refused = check_days.refused + excluded.refused, "
-          "offline_checks = check_days.offline_checks + excluded.offline_checks, "
-          "offline_refused = check_days.offline_refused + excluded.offline_refused, "
-          "disagreements = check_days.disagreements + excluded.disagreements"));
-  st->Bind(1, t.day).Bind(2, t.station_id).Bind(3, t.company_id).Bind(4, t.refused ? 1 : 0);
-  st->Bind(5, t.offline ? 1 : 0).Bind(6, t.offline && t.refused ? 1 : 0);
-  st->Bind(7, t.disagrees ? 1 : 0);
-  return st->Defer();
+// One check counted on its station's day: an allowed check costs one small
+// upsert, once a batch for all the checks of a station's day (WriteTx::Count).
+CountDelta CheckCount(const CheckTally& t) {
+  return {
+      "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
+      "offline_refused, disagreements) VALUES($1,$2,$3,$4,$5,$6,$7,$8) "
+      "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + excluded.checks, "
+      "refused = check_days.refused + excluded.refused, "
+      "offline_checks = check_days.offline_checks + excluded.offline_checks, "
+      "offline_refused = check_days.offline_refused + excluded.offline_refused, "
+      "disagreements = check_days.disagreements + excluded.disagreements",
+      {t.day, t.station_id, t.company_id},
+      {1, t.refused ? 1 : 0, t.offline ? 1 : 0, t.offline && t.refused ? 1 : 0,
+       t.disagrees ? 1 : 0}};
 }
 
 struct Refusal {
@@ -246,6 +243,7 @@ struct Refusal {
   bool registry_allows = false;  ///< offline: the registry's own decision was to allow
 };
 
+// The refusal's own row; its counts, one per reason, are RefusalCounts'.
 Status RecordRefusal(Conn& conn, const Refusal& r) {
   PINGMA_ASSIGN_OR_RETURN(
       auto st,
@@ -260,24 +258,42 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
   } else {
     st->BindNull(10).BindNull(11);  // the registry's decision is the refusal itself
   }
-  PINGMA_RETURN_IF_ERROR(st->Defer());
-  PINGMA_ASSIGN_OR_RETURN(
-      auto count,
-      conn.Prepare(
-          "INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, "
-          "disagreements) "
-          "VALUES($1,$2,$3,$4,1,$5,$6) ON CONFLICT(day, station_id, reason) DO UPDATE SET "
-          "n = refusal_days.n + 1, offline_n = refusal_days.offline_n + excluded.offline_n, "
-          "disagreements = refusal_days.disagreements + excluded.disagreements"));
+  return st->Defer();
+}
+
+// A refusal counted on its station's day, once per reason.
+std::vector<CountDelta> RefusalCounts(const Refusal& r) {
+  std::vector<CountDelta> counts;
   std::string_view rest = r.reasons;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
-    count->Reset();
-    count->Bind(1, r.day).Bind(2, r.station_id).Bind(3, rest.substr(0, comma));
-    count->Bind(4, r.company_id).Bind(5, r.offline ? 1 : 0);
-    count->Bind(6, r.offline && r.registry_allows ? 1 : 0);
-    PINGMA_RETURN_IF_ERROR(count->Defer());
+    counts.push_back(
+        {"INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, "
+         "disagreements) VALUES($1,$2,$3,$4,$5,$6,$7) "
+         "ON CONFLICT(day, station_id, reason) DO UPDATE SET n = refusal_days.n + excluded.n, "
+         "offline_n = refusal_days.offline_n + excluded.offline_n, "
+         "disagreements = refusal_days.disagreements + excluded.disagreements",
+         {r.day, r.station_id, std::string(rest.substr(0, comma)), r.company_id},
+         {1, r.offline ? 1 : 0, r.offline && r.registry_allows ? 1 : 0}});
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return counts;
+}
+
+// A check and, when refused, its refusal: counted within the job (`tx`), or at
+// once on `conn` (the counts filled from the log, one job of them all).
+Status CountAndRecord(WriteTx* tx, Conn& conn, const CheckTally& t, const Refusal* refusal) {
+  std::vector<CountDelta> counts = {CheckCount(t)};
+  if (refusal != nullptr) {
+    PINGMA_RETURN_IF_ERROR(RecordRefusal(conn, *refusal));
+    for (CountDelta& c : RefusalCounts(*refusal)) counts.push_back(std::move(c));
+  }
+  for (CountDelta& c : counts) {
+    if (tx != nullptr) {
+      tx->Count(std::move(c));
+    } else {
+      PINGMA_RETURN_IF_ERROR(ApplyCount(conn, c));
+    }
   }
   return Status::Ok();
 }
@@ -310,16 +326,15 @@ Status CountFromLog(Conn& conn, const sql::Statement& st,
   if (auto it = company_of.find(r.station_id); it != company_of.end()) r.company_id = it->second;
   const bool refused = st.Text(5) != "allow";
   const bool disagrees = r.offline && refused == r.registry_allows;
-  PINGMA_RETURN_IF_ERROR(
-      CountCheck(conn, {r.day, r.station_id, r.company_id, refused, r.offline, disagrees}));
-  if (!refused) return Status::Ok();
+  const CheckTally tally{r.day, r.station_id, r.company_id, refused, r.offline, disagrees};
+  if (!refused) return CountAndRecord(nullptr, conn, tally, nullptr);
   json reasons = json::parse(st.Text(6), nullptr, false);
   if (reasons.is_array()) {
     for (const json& code : reasons) {
       if (code.is_string()) AddCodeOnce(&r.reasons, code.get<std::string>());
     }
   }
-  return RecordRefusal(conn, r);
+  return CountAndRecord(nullptr, conn, tally, &r);
 }
 
 // Fills the counts from the log, once: store.cpp clears the mark when it creates
@@ -658,16 +673,19 @@ void FillChecks::PostFillCheck(const Call& call, Store::Done done) {
                           CheckEventBody(req, decision)});
     if (!seq.ok()) return ErrorReply(seq.status());
     const std::string day = decision.today.ToString();
-    if (Status s = CountCheck(tx.conn(),
-                              {day, req.station_id, in.station.company_id, !decision.allowed()});
+    const Refusal refusal{*seq,
+                          tx.now(),
+                          day,
+                          req.station_id,
+                          in.station.company_id,
+                          req.operator_id,
+                          subject,
+                          RefusalReasons(decision)};
+    if (Status s = CountAndRecord(&tx, tx.conn(),
+                                  {day, req.station_id, in.station.company_id, !decision.allowed()},
+                                  decision.allowed() ? nullptr : &refusal);
         !s.ok()) {
       return ErrorReply(s);
-    }
-    if (!decision.allowed()) {
-      Status s =
-          RecordRefusal(tx.conn(), {*seq, tx.now(), day, req.station_id, in.station.company_id,
-                                    req.operator_id, subject, RefusalReasons(decision)});
-      if (!s.ok()) return ErrorReply(s);
     }
 
     bool flagged = false;
@@ -878,19 +896,18 @@ void FillChecks::PostOfflineFillCheck(const Call& call, Store::Done done) {
     if (!seq.ok()) return ErrorReply(seq.status());
     // Counted as decided: on the station's day, refused when the station refused.
     const std::string day = registry.today.ToString();
-    if (Status s = CountCheck(tx.conn(), {day, req.check.station_id, company_id,
-                                          !req.station_allowed, true, !agrees});
+    std::string reasons;
+    for (ReasonCode r : req.station_reasons) AddCodeOnce(&reasons, ToString(r));
+    Refusal refusal{*seq,       req.decided_at,        day,     req.check.station_id,
+                    company_id, req.check.operator_id, subject, reasons};
+    refusal.offline = true;
+    refusal.registry_allows = registry.allowed();
+    if (Status s = CountAndRecord(
+            &tx, tx.conn(),
+            {day, req.check.station_id, company_id, !req.station_allowed, true, !agrees},
+            req.station_allowed ? nullptr : &refusal);
         !s.ok()) {
       return ErrorReply(s);
-    }
-    if (!req.station_allowed) {
-      std::string reasons;
-      for (ReasonCode r : req.station_reasons) AddCodeOnce(&reasons, ToString(r));
-      Refusal refusal{*seq,       req.decided_at,        day,     req.check.station_id,
-                      company_id, req.check.operator_id, subject, reasons};
-      refusal.offline = true;
-      refusal.registry_allows = registry.allowed();
-      if (Status s = RecordRefusal(tx.conn(), refusal); !s.ok()) return ErrorReply(s);
     }
 
     // What the registry's decision flags, it flags, as an online check would: once,

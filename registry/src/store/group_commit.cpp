@@ -50,8 +50,8 @@ bool GroupCommit::Stop() {
 }
 
 Reply GroupCommit::RunJob(Conn& conn, const Job& job) {
-  WriteTx tx(&conn, &head_hash_, &head_seq_, clock_.Now(), hooks_);
-  return InSavepoint(conn, "job", &head_hash_, &head_seq_, *hooks_, [&] { return job(tx); });
+  WriteTx tx(&conn, &batch_, clock_.Now(), hooks_);
+  return InSavepoint(conn, "job", &batch_, *hooks_, [&] { return job(tx); });
 }
 
 void GroupCommit::Loop() {
@@ -84,14 +84,15 @@ void GroupCommit::RunBatch(std::vector<Pending>& batch, bool refusing) {
   for (bool again = true; again;) {
     again = false;
     ++stats_->batches;
+    batch_.counts.clear();
     const Status begun = refusing ? Status::Unavailable(
                                         "the registry takes no more writes after a failed "
                                         "write to its disk; restart it")
-                                  : steps_->BeginBatch(&head_seq_, &head_hash_);
+                                  : steps_->BeginBatch(&batch_.head_seq, &batch_.head_hash);
     // Appends made elsewhere (another registry on the database, `token add`) since
     // this store's last commit: what its owner keeps from the log is read again.
     if (begun.ok() && known_seq_ >= 0 && hooks_->on_foreign_appends &&
-        steps_->ForeignAppends(head_seq_ != known_seq_)) {
+        steps_->ForeignAppends(batch_.head_seq != known_seq_)) {
       hooks_->on_foreign_appends(steps_->BatchConnection(), known_seq_);
     }
     std::vector<Reply> replies;
@@ -99,7 +100,11 @@ void GroupCommit::RunBatch(std::vector<Pending>& batch, bool refusing) {
     if (begun.ok()) {
       for (const Pending& p : batch) replies.push_back(RunJob(steps_->BatchConnection(), p.job));
     }
-    const Status ended = begun.ok() ? steps_->CommitBatch(head_seq_, head_hash_) : begun;
+    // The batch's counts, a row once however many of its jobs counted in it.
+    const Status counted =
+        begun.ok() ? FlushCounts(steps_->BatchConnection(), &batch_.counts) : begun;
+    const Status ended =
+        counted.ok() ? steps_->CommitBatch(batch_.head_seq, batch_.head_hash) : counted;
     if (!ended.ok()) {
       again = begun.ok() && steps_->RunAgain();
       steps_->AbandonBatch(ended, begun.ok());
@@ -108,7 +113,7 @@ void GroupCommit::RunBatch(std::vector<Pending>& batch, bool refusing) {
       for (Pending& p : batch) p.done(ErrorReply(ended));
       return;
     }
-    known_seq_ = head_seq_;
+    known_seq_ = batch_.head_seq;
     Answers answers;
     answers.dones.reserve(batch.size());
     for (Pending& p : batch) answers.dones.push_back(std::move(p.done));

@@ -29,6 +29,22 @@ class Conn;         // store.h
 class WriteTx;      // store.h
 struct WriteHooks;  // store.h
 
+/// A counter row's increment: `upsert` adds `deltas` (its parameters after the
+/// keys) to the row that `keys` ($1, $2, ...) name, making the row when missing.
+/// Counts of one batch that name the same row are added up first, so that a hot
+/// row (a station's day) is written once a batch, not once a job.
+struct CountDelta {
+  const char* upsert;
+  std::vector<std::string> keys;
+  std::vector<std::int64_t> deltas;
+};
+/// What the writer carries through a batch: the chain's head, and the counts its
+/// jobs have added so far (WriteTx::Count), written at its end (FlushCounts).
+struct BatchState {
+  std::string head_hash;
+  std::int64_t head_seq = 0;
+  std::vector<CountDelta> counts;
+};
 /// Group-commit figures (Store::stats()).
 struct GroupCommitStats {
   size_t batches = 0;             ///< transactions committed (or failed)
@@ -64,9 +80,9 @@ class GroupCommit {
     virtual bool ForeignAppends(bool head_moved) { return head_moved; }
     /// Commits the batch, whose jobs have moved the chain's head to seq/hash.
     virtual Status CommitBatch(std::int64_t seq, const std::string& hash) = 0;
-    /// Asked once after CommitBatch failed: whether the batch's jobs should run
-    /// again at once in a new batch, which the failure cannot have touched (a
-    /// write held back failed, not the COMMIT: sql::Statement::Defer).
+    /// Asked once when a begun batch failed, before AbandonBatch: whether its
+    /// jobs should run again at once in a new batch, because the failure was none
+    /// of theirs to see (a write held back failed: sql::Statement::Defer).
     virtual bool RunAgain() { return false; }
     /// Undoes what is left of a batch that failed with `error` (`begun`: its
     /// BeginBatch succeeded); its jobs are answered with the error after this.
@@ -111,8 +127,7 @@ class GroupCommit {
   const WriteHooks* const hooks_;
   GroupCommitStats* const stats_;  ///< batches, jobs, max_batch: the writer's
   // The writer thread's.
-  std::string head_hash_;
-  std::int64_t head_seq_ = 0;
+  BatchState batch_;
   std::int64_t known_seq_ = -1;  ///< the head after this store's last commit
 
   std::mutex mu_;

@@ -130,19 +130,19 @@ Status PgStore::CommitBatch(std::int64_t seq, const std::string& hash) {
   }
   if (ended.ok()) ended = db.ExecDeferred("COMMIT");
   if (ended.ok()) ended = db.Flush();
-  // When a statement held back failed (maybe the COMMIT, which then did not take
-  // effect either) and the connection still stands, the batch is known to have
-  // changed nothing: its jobs are run again at once, each write waited for. (A
-  // connection lost mid-way may have committed.)
-  run_again_ = !ended.ok() && !db.deferred_failure().ok() && db.ok();
-  db.set_deferring(false);
+  if (ended.ok()) db.set_deferring(false);  // else RunAgain reads the failure
   return ended.ok() ? ended : Status::Unavailable(ended.message());
 }
 
 bool PgStore::RunAgain() {
-  if (!std::exchange(run_again_, false)) return false;
-  strict_ = true;
-  return true;
+  // When a statement held back failed (maybe the COMMIT, which then did not take
+  // effect either) and the connection still stands, the batch is known to have
+  // changed nothing: its jobs are run again at once, each write waited for. (A
+  // connection lost mid-way may have committed.)
+  if (!writer_) return false;
+  sql::PgDatabase& db = Writer();
+  strict_ = !db.deferred_failure().ok() && db.ok();
+  return strict_;
 }
 
 void PgStore::AbandonBatch(const Status& error, bool /*begun*/) {

@@ -76,8 +76,7 @@ class PgStore final : public Store, private GroupCommit::Steps {
   std::unique_ptr<Conn> writer_;
   std::int64_t batch_start_seq_ = 0;  ///< the head when the batch began
   bool failed_since_ = false;         ///< a batch failed after this store's last commit
-  bool run_again_ = false;  ///< the batch failed in a write held back: RunAgain says yes once
-  bool strict_ = false;     ///< the next batch holds nothing back
+  bool strict_ = false;               ///< the next batch holds nothing back (RunAgain said yes)
   GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
   ReaderPool readers_;

@@ -119,16 +119,16 @@ void BindEvent(sql::Statement& insert, int p, std::int64_t seq, const Event& e,
 }  // namespace
 
 Result<std::int64_t> WriteTx::Append(Event e) {
-  const std::int64_t seq = *head_seq_ + 1;
+  const std::int64_t seq = batch_->head_seq + 1;
   if (e.id.empty()) e.id = EventId(seq);
-  std::string hash = ChainHash(*head_hash_, seq, e);
+  std::string hash = ChainHash(batch_->head_hash, seq, e);
   static const std::string sql = std::string(kInsertEvent) + "($1,$2,$3,$4,$5,$6,$7,$8,$9)";
   auto st = conn_->Prepare(sql);
   if (!st.ok()) return st.status();
   BindEvent(**st, 0, seq, e, hash);
   PINGMA_RETURN_IF_ERROR((*st)->Defer());
-  *head_seq_ = seq;
-  *head_hash_ = std::move(hash);
+  batch_->head_seq = seq;
+  batch_->head_hash = std::move(hash);
   if (hooks_->on_append) hooks_->on_append(e);
   return seq;
 }
@@ -137,7 +137,7 @@ Result<std::int64_t> WriteTx::AppendAll(std::vector<Event> events) {
   // 500 rows of 9 parameters: libpq 15 takes a statement's description of at most
   // 30,000 bytes, 4 a parameter.
   constexpr std::size_t kRows = 500;
-  const std::int64_t first = *head_seq_ + 1;
+  const std::int64_t first = batch_->head_seq + 1;
   std::vector<std::string> hashes(events.size());
   for (std::size_t start = 0; start < events.size(); start += kRows) {
     const std::size_t rows = std::min(kRows, events.size() - start);
@@ -154,15 +154,15 @@ Result<std::int64_t> WriteTx::AppendAll(std::vector<Event> events) {
       Event& e = events[start + r];
       const std::int64_t seq = first + static_cast<std::int64_t>(start + r);
       if (e.id.empty()) e.id = EventId(seq);
-      const std::string& prev = start + r == 0 ? *head_hash_ : hashes[start + r - 1];
+      const std::string& prev = start + r == 0 ? batch_->head_hash : hashes[start + r - 1];
       hashes[start + r] = ChainHash(prev, seq, e);
       BindEvent(insert, static_cast<int>(r * 9), seq, e, hashes[start + r]);
     }
     PINGMA_RETURN_IF_ERROR(insert.Defer());
   }
   if (!events.empty()) {
-    *head_seq_ = first + static_cast<std::int64_t>(events.size()) - 1;
-    *head_hash_ = hashes.back();
+    batch_->head_seq = first + static_cast<std::int64_t>(events.size()) - 1;
+    batch_->head_hash = hashes.back();
   }
   if (hooks_->on_append) {
     for (const Event& e : events) hooks_->on_append(e);
@@ -264,15 +264,44 @@ Result<std::int64_t> SecureDeleteRows(Conn& conn, const std::string& sql,
 }
 
 Reply WriteTx::Nested(const std::function<Reply()>& fn) {
-  return InSavepoint(*conn_, "item", head_hash_, head_seq_, *hooks_, fn);
+  return InSavepoint(*conn_, "item", batch_, *hooks_, fn);
 }
 
-Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
-                  std::int64_t* head_seq, const WriteHooks& hooks,
+Status ApplyCount(Conn& conn, const CountDelta& count, bool defer) {
+  auto st = conn.Prepare(count.upsert);
+  if (!st.ok()) return st.status();
+  int p = 0;
+  for (const std::string& key : count.keys) (*st)->BindUnowned(++p, key);
+  for (std::int64_t delta : count.deltas) (*st)->Bind(++p, delta);
+  return defer ? (*st)->Defer() : (*st)->Run();
+}
+
+Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts) {
+  // By statement and row, in the order each row was first counted.
+  std::vector<CountDelta> rows;
+  std::unordered_map<std::string, std::size_t> row_of;
+  for (CountDelta& c : *counts) {
+    std::string id = c.upsert;
+    for (const std::string& key : c.keys) id.append(1, '\0').append(key);
+    auto [it, added] = row_of.emplace(std::move(id), rows.size());
+    if (added) {
+      rows.push_back(std::move(c));
+      continue;
+    }
+    std::vector<std::int64_t>& sum = rows[it->second].deltas;
+    for (std::size_t i = 0; i < sum.size() && i < c.deltas.size(); ++i) sum[i] += c.deltas[i];
+  }
+  counts->clear();
+  for (const CountDelta& row : rows) PINGMA_RETURN_IF_ERROR(ApplyCount(conn, row, /*defer=*/true));
+  return Status::Ok();
+}
+
+Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const WriteHooks& hooks,
                   const std::function<Reply()>& fn) {
   if (Status s = DeferCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
-  const std::string saved_hash = *head_hash;
-  const std::int64_t saved_seq = *head_seq;
+  const std::string saved_hash = batch->head_hash;
+  const std::int64_t saved_seq = batch->head_seq;
+  const std::size_t saved_counts = batch->counts.size();
   Reply reply;
   try {
     reply = fn();
@@ -280,10 +309,11 @@ Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
     reply = ErrorReply(Status::Internal(std::string("unexpected error: ") + e.what()));
   }
   if (reply.failed()) {
-    // The work changes nothing: undo its rows and its links in the chain.
+    // The work changes nothing: undo its rows, its links in the chain, its counts.
     (void)RunCached(conn, "ROLLBACK TO " + name);
-    *head_hash = saved_hash;
-    *head_seq = saved_seq;
+    batch->head_hash = saved_hash;
+    batch->head_seq = saved_seq;
+    batch->counts.resize(saved_counts);
     if (hooks.on_rollback) hooks.on_rollback(/*whole_batch=*/false);
   }
   (void)DeferCached(conn, "RELEASE " + name);

@@ -161,18 +161,22 @@ struct WriteHooks {
   std::function<void(Conn& conn, std::int64_t since_seq)> on_foreign_appends;
 };
 
+/// Runs a count's upsert at once (or held back: sql::Statement::Defer).
+Status ApplyCount(Conn& conn, const CountDelta& count, bool defer = false);
+
+/// Writes a batch's counts, those of one row added up, and clears them.
+Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts);
+
 /// Runs `fn` inside savepoint `name`: when it fails (an error reply or an
-/// exception) its rows and its links in the chain are undone.
-Reply InSavepoint(Conn& conn, const std::string& name, std::string* head_hash,
-                  std::int64_t* head_seq, const WriteHooks& hooks,
+/// exception) its rows, its links in the chain and its counts are undone.
+Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const WriteHooks& hooks,
                   const std::function<Reply()>& fn);
 
 /// The writer's view during one job.
 class WriteTx {
  public:
-  WriteTx(Conn* conn, std::string* head_hash, std::int64_t* head_seq, Instant now,
-          const WriteHooks* hooks)
-      : conn_(conn), head_hash_(head_hash), head_seq_(head_seq), now_(now), hooks_(hooks) {}
+  WriteTx(Conn* conn, BatchState* batch, Instant now, const WriteHooks* hooks)
+      : conn_(conn), batch_(batch), now_(now), hooks_(hooks) {}
   Conn& conn() { return *conn_; }
   Instant now() const { return now_; }
   /// Appends to the log and the chain; returns the event's sequence number.
@@ -181,14 +185,15 @@ class WriteTx {
   /// rows (a round trip per 500 events, not per event, on PostgreSQL); returns the
   /// first one's sequence number, the others following it one by one.
   Result<std::int64_t> AppendAll(std::vector<Event> events);
+  /// Adds to a counter row when the batch commits, with the job (undone with it).
+  void Count(CountDelta count) { batch_->counts.push_back(std::move(count)); }
   /// Runs `fn` in a nested savepoint: a failed reply undoes its rows and its links
   /// in the chain, and leaves the rest of the job standing.
   Reply Nested(const std::function<Reply()>& fn);
 
  private:
   Conn* conn_;
-  std::string* head_hash_;
-  std::int64_t* head_seq_;
+  BatchState* batch_;
   Instant now_;
   const WriteHooks* hooks_;
 };
