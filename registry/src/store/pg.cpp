@@ -233,9 +233,7 @@ void Connection::Drain() {
   while (pg_result* result = PQgetResult(conn_)) PQclear(result);
 }
 
-Status Connection::RunPipeline(const std::vector<PipelinedStatement>& statements,
-                               std::size_t* failed) {
-  *failed = statements.size();
+Status Connection::RunPipeline(const std::vector<PipelinedStatement>& statements) {
   if (statements.empty()) return Status::Ok();
   const auto broken = [this](const char* step) {
     const std::string text =
@@ -257,10 +255,7 @@ Status Connection::RunPipeline(const std::vector<PipelinedStatement>& statements
     ++sent;
   }
   Status status = Status::Ok();
-  if (sent < statements.size()) {
-    status = broken("statement");
-    *failed = sent;
-  }
+  if (sent < statements.size()) status = broken("statement");
   if (PQpipelineSync(conn_) != 1) return broken("pipeline");
   // Each statement's results end with a null; PostgreSQL skips those after a
   // failure (PGRES_PIPELINE_ABORTED) until the sync, whose own result ends it all.
@@ -270,7 +265,6 @@ Status Connection::RunPipeline(const std::vector<PipelinedStatement>& statements
       if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED || !status.ok()) continue;
       const std::string& sql = statements[i].sql;
       status = ResultStatus(result, sql.substr(0, std::min(sql.find_first_of(" (\n"), sql.size())));
-      if (!status.ok()) *failed = i;
     }
   }
   for (std::size_t nulls = 0; nulls <= statements.size();) {

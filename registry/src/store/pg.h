@@ -5,7 +5,6 @@
 // violation, kIoError for the rest. Not thread-safe: one connection, one thread.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -113,11 +112,11 @@ class Connection {
   void Drain();
   /// Sends `statements` one after another without waiting, then waits once for all
   /// their answers (libpq's pipeline mode): one round trip for them all. Their
-  /// rows, if any, are dropped. The first failure is returned, with its index in
-  /// *failed; PostgreSQL skips the statements after it. Keep the pipeline short
-  /// enough that its answers fit the socket's buffers (a few hundred statements):
-  /// nothing is read until everything is sent.
-  Status RunPipeline(const std::vector<PipelinedStatement>& statements, std::size_t* failed);
+  /// rows, if any, are dropped. The first failure is returned; PostgreSQL skips
+  /// the statements after it. Keep the pipeline short enough that its answers fit
+  /// the socket's buffers (a few hundred statements): nothing is read until
+  /// everything is sent.
+  Status RunPipeline(const std::vector<PipelinedStatement>& statements);
   /// Runs one or more statements without parameters or results.
   Status Exec(const std::string& sql);
   /// COPY ... FROM STDIN in text format: `sql` is the COPY statement, `data` its

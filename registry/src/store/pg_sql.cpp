@@ -59,8 +59,7 @@ Status PgDatabase::Hold(pg::PipelinedStatement statement) {
 Status PgDatabase::Flush() {
   if (held_.empty()) return Status::Ok();
   const std::vector<pg::PipelinedStatement> held = std::exchange(held_, {});
-  std::size_t failed = 0;
-  Status status = pg_.RunPipeline(held, &failed);
+  Status status = pg_.RunPipeline(held);
   if (!status.ok() && deferred_failure_.ok()) deferred_failure_ = status;
   return status;
 }
