@@ -203,6 +203,7 @@ namespace {
 // 5: delivery supervision (cases/supervision.h).
 // 6: the verifiable log (cases/verifiable_log.h).
 // 7: batch registration's due_counts, once a batch (cases/cylinders.cpp).
+// 8: the signed heads by time, for their thinning (store/log_rows.h).
 struct Migration {
   int version;
   const char* description;
@@ -222,6 +223,7 @@ constexpr Migration kMigrations[] = {
      "pg/0006_verifiable_log.sql"},
     {7, "due_counts kept once a batch of cylinders, not once a cylinder",
      "pg/0007_due_counts_deferred.sql"},
+    {8, "the signed heads by time, for their thinning", "pg/0008_log_heads_by_time.sql"},
 };
 
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"

@@ -462,6 +462,8 @@ CREATE TABLE IF NOT EXISTS log_heads(
   key_id TEXT NOT NULL,
   signature BLOB NOT NULL
 );
+-- By time, for the thinning of heads older than a week (store/log_rows.h, ThinHeads).
+CREATE INDEX IF NOT EXISTS log_heads_by_at ON log_heads(at);
 CREATE TABLE IF NOT EXISTS log_keys(
   key_id TEXT PRIMARY KEY,
   public_key BLOB NOT NULL,
