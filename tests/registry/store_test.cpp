@@ -39,9 +39,10 @@ Store::Job Appends(int n, const std::string& code, int status = 201) {
   };
 }
 
-std::int64_t CountEvents(Store& store) {
-  auto n = store.Read([](Conn& conn) -> Result<std::int64_t> {
-    auto st = conn.Prepare("SELECT COUNT(*) FROM events");
+/// The first column of the first row `sql` gives, read through the store.
+std::int64_t ReadInt(Store& store, const std::string& sql) {
+  auto n = store.Read([&sql](Conn& conn) -> Result<std::int64_t> {
+    auto st = conn.Prepare(sql);
     if (!st.ok()) return st.status();
     auto row = (*st)->Step();
     if (!row.ok()) return row.status();
@@ -49,6 +50,10 @@ std::int64_t CountEvents(Store& store) {
   });
   REQUIRE(n.ok());
   return *n;
+}
+
+std::int64_t CountEvents(Store& store) {
+  return ReadInt(store, "SELECT COUNT(*) FROM events");
 }
 
 void ExecRaw(const std::string& path, const char* sql) {
@@ -227,17 +232,7 @@ TEST_CASE_FIXTURE(StoreOnTempDb,
   std::vector<int> statuses;
   for (auto& r : replies) statuses.push_back(r.get().status);
   CHECK(statuses == std::vector<int>{200, 200, 200, 422, 200, 200});
-  auto read = [&](const std::string& sql) {
-    auto value = store->Read([&](Conn& conn) -> Result<std::int64_t> {
-      auto st = conn.Prepare(sql);
-      if (!st.ok()) return st.status();
-      auto row = (*st)->Step();
-      if (!row.ok()) return row.status();
-      return (*st)->Int(0);
-    });
-    REQUIRE(value.ok());
-    return *value;
-  };
+  auto read = [&](const std::string& sql) { return ReadInt(*store, sql); };
   CHECK(read("SELECT n * 1000 + m FROM c WHERE k = 'a'") == 3001);
   CHECK(read("SELECT n * 1000 + m FROM c WHERE k = 'b'") == 1001);
   CHECK(read("SELECT n * 1000 + m FROM c WHERE k = 'c'") == 1000);

@@ -428,8 +428,7 @@ void FillChecks::OnAppend(const Event& event) {
 
 void FillChecks::OnRollback(bool whole_batch) {
   // Caches may hold what was undone.
-  cylinders_.clear();
-  facts_.Clear();
+  ForgetCached();
   // Sightings are recorded only once a check's job has succeeded; a batch that
   // fails to commit takes its checks with it.
   if (whole_batch) {
@@ -551,8 +550,7 @@ std::optional<Sighting> FillChecks::SightingOf(std::string_view body_text, std::
 
 void FillChecks::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
   if (sightings_lost_) {  // a batch failed: the caches go, the whole window is read again
-    cylinders_.clear();
-    facts_.Clear();
+    ForgetCached();
     (void)ReadSightings(conn, clock_->Now());
     return;
   }
@@ -562,28 +560,18 @@ void FillChecks::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
   auto st = conn.Prepare(
       "SELECT code, type, at, CASE WHEN type = 'fill_check' THEN body END FROM events "
       "WHERE seq > $1 ORDER BY seq");
-  if (!st.ok()) {
-    cylinders_.clear();
-    facts_.Clear();
-    return;
-  }
+  if (!st.ok()) return ForgetCached();
   (*st)->Bind(1, since_seq);
   for (;;) {
     auto row = (*st)->Step();
-    if (!row.ok()) {  // not all seen: nothing kept can be trusted
-      cylinders_.clear();
-      facts_.Clear();
-      return;
-    }
+    if (!row.ok()) return ForgetCached();  // not all seen: nothing kept can be trusted
     if (!*row) break;
-    const std::string type = (*st)->Text(1);
-    if ((*st)->IsNull(0)) {
-      facts_.Clear();
-      OnAppend(Event{"", "", type, Instant{}, "", "", ""});
+    if ((*st)->IsNull(0)) {  // set-up: facts, and custody and the like of many cylinders
+      ForgetCached();
       continue;
     }
     const std::string code = (*st)->Text(0);
-    if (type != "fill_check") {
+    if ((*st)->Text(1) != "fill_check") {
       cylinders_.erase(code);
       continue;
     }

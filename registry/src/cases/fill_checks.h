@@ -61,6 +61,11 @@ class FillChecks final : public UseCase {
   /// Keeps the writer's caches true after an event or a rollback.
   void OnAppend(const Event& event);
   void OnRollback(bool whole_batch);
+  /// Drops every cached cylinder and fact: they are read again as needed.
+  void ForgetCached() {
+    cylinders_.clear();
+    facts_.Clear();
+  }
   /// Another registry on the same database wrote since this one's last batch:
   /// its events since `since_seq` are seen as this registry's own would be (the
   /// cached rows they change go, its fill checks become sightings).

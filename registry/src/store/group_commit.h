@@ -34,7 +34,7 @@ struct WriteHooks;  // store.h
 /// Counts of one batch that name the same row are added up first, so that a hot
 /// row (a station's day) is written once a batch, not once a job.
 struct CountDelta {
-  const char* upsert;
+  const char* upsert;  ///< a string literal: counts are grouped by its address
   std::vector<std::string> keys;
   std::vector<std::int64_t> deltas;
 };

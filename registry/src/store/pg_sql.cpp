@@ -190,7 +190,7 @@ Status PgStatement::Defer() {
   if (!known) PINGMA_RETURN_IF_ERROR(db_->Claim(nullptr));
   auto prepared = Prepared();
   if (!prepared.ok()) return prepared.status();
-  std::vector<pg::Param> params = params_;
+  std::vector<pg::Param> params = std::move(params_);  // Reset would clear them
   params.resize(static_cast<std::size_t>(std::max<int>(prepared->second, params.size())));
   Status held = db_->Hold({*prepared->first, sql_, std::move(params)});
   Reset();

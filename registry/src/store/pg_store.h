@@ -35,8 +35,8 @@ namespace pingma::registry {
 /// never for one round trip per request. Within a batch, writes that need no
 /// answer are held back and sent together (sql::Statement::Defer, libpq's pipeline
 /// mode), the last of them with the head's update and the COMMIT; a batch whose
-/// held-back write failed is run again at once with every write waited for. A lost connection fails the batch with
-/// kUnavailable (HTTP 503, retryable) and the next batch connects again: given
+/// held-back write failed is run again at once with every write waited for. A lost connection fails
+/// the batch with kUnavailable (HTTP 503, retryable) and the next batch connects again: given
 /// several hosts and target_session_attrs=read-write, to the new primary.
 class PgStore final : public Store, private GroupCommit::Steps {
  public:

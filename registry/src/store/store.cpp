@@ -277,11 +277,12 @@ Status ApplyCount(Conn& conn, const CountDelta& count, bool defer) {
 }
 
 Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts) {
-  // By statement and row, in the order each row was first counted.
+  // By statement (its text's address: counts name theirs by a literal) and row, in
+  // the order each row was first counted.
   std::vector<CountDelta> rows;
   std::unordered_map<std::string, std::size_t> row_of;
   for (CountDelta& c : *counts) {
-    std::string id = c.upsert;
+    std::string id(reinterpret_cast<const char*>(&c.upsert), sizeof c.upsert);
     for (const std::string& key : c.keys) id.append(1, '\0').append(key);
     auto [it, added] = row_of.emplace(std::move(id), rows.size());
     if (added) {
