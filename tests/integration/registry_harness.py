@@ -310,6 +310,22 @@ class Registry:
         """`verify --db`: returns the CompletedProcess (returncode, stdout, stderr)."""
         return self.run_cli("verify", "--db", self.db)
 
+    def wait_logged(self, timeout=10.0):
+        """Waits until the verifiable log's signed head holds every event committed
+        so far. On PostgreSQL, what follows the log in its order (the EPCIS export,
+        a history's log_index) follows the sequencer, a second behind at most; on
+        SQLite the events' order is the log's from their commit."""
+        events = self.query("SELECT count(*) AS n FROM events")[0][0]
+        deadline = time.monotonic() + timeout
+        while True:
+            status, head = self.request("GET", "/v1/log/head")[:2]
+            if status == 200 and head["tree_size"] >= events:
+                return head
+            if time.monotonic() > deadline:
+                raise AssertionError("the log's signed head did not reach %d events in %.0f s:"
+                                     " %s %r" % (events, timeout, status, head))
+            time.sleep(0.05)
+
     # -- the store itself, behind the server's back (tests that corrupt or inspect) --
 
     def query(self, sql, params=()):

@@ -213,11 +213,12 @@ class PgInstancesTest(unittest.TestCase):
         stored = self.pg.psql("select coalesce(json_agg(event_id), '[]') from fills where "
                               "code like 'ML%'", db="shared")
         self.assertEqual(sorted(json.loads(stored)), sorted(acknowledged["fills"]))
-        # One chain: seq 1..N without a gap or a repeat, and it verifies end to end.
+        # One log: every event numbered once (in blocks, with gaps), and it
+        # verifies end to end.
         count, first, last, distinct = self.pg.psql(
             "select count(*), min(seq), max(seq), count(distinct seq) from events",
             db="shared").split("|")
-        self.assertEqual((int(first), int(last), int(distinct)), (1, int(count), int(count)))
+        self.assertEqual((int(first), int(distinct)), (1, int(count)))
         r = self.regs[0].verify()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(r.stdout.startswith("ok: %s events, chain intact; " % count), r.stdout)
@@ -344,8 +345,9 @@ class DatabaseGoneTest(unittest.TestCase):
 
 class SlowDatabaseTest(unittest.TestCase):
     def test_a_held_lock_gives_503_not_a_hung_request(self):
-        """The chain's head row held by another session (as a stuck transaction or a
-        database too slow to answer would). Held for less than the lock timeout (here
+        """The cylinders table held by another session against writes (as a stuck
+        transaction or a database too slow to answer would). Held for less than the
+        lock timeout (here
         2 s, set in the connection string; 15 s by default) a write waits and is
         served; held for longer it is answered 503 at the timeout, while reads go on;
         once the lock is free, writes are served again."""
@@ -370,10 +372,10 @@ class SlowDatabaseTest(unittest.TestCase):
         def hold_head(seconds):
             holder = subprocess.Popen(
                 ["psql", "-X", "-q", "-d", pg.conninfo("slow"), "-c",
-                 "BEGIN; SELECT seq FROM chain_head FOR UPDATE; SELECT pg_sleep(%d); COMMIT;"
+                 "BEGIN; LOCK TABLE cylinders IN EXCLUSIVE MODE; SELECT pg_sleep(%d); COMMIT;"
                  % seconds], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.addCleanup(holder.kill)
-            for _ in range(100):  # until the holder sleeps with the row locked
+            for _ in range(100):  # until the holder sleeps with the table locked
                 if pg.psql("select count(*) from pg_stat_activity where query like "
                            "'%%pg_sleep(%d)%%' and state = 'active' and pid <> "
                            "pg_backend_pid()" % seconds, db="slow") == "1":

@@ -288,8 +288,10 @@ void BearerTokens::RecheckIfDue(Instant now) {
   const bool is_due = now.unix_ms >= due || due - now.unix_ms > kRecheckMs;
   if (!is_due || !next_check_ms_.compare_exchange_strong(due, now.unix_ms + kRecheckMs)) return;
   auto newest = store_->Read([](Conn& conn) -> Result<std::int64_t> {
-    PINGMA_ASSIGN_OR_RETURN(auto st,
-                            conn.Prepare("SELECT COALESCE(MAX(revoked_seq), 0) FROM tokens"));
+    PINGMA_ASSIGN_OR_RETURN(
+        auto st, conn.Prepare(fmt::format("SELECT COALESCE(MAX(revoked_seq), 0) FROM tokens "
+                                          "WHERE revoked_seq < {}",
+                                          HorizonSql(conn))));
     PINGMA_ASSIGN_OR_RETURN(auto row, st->Step());
     return row ? st->Int(0) : 0;
   });
@@ -485,7 +487,7 @@ Reply BearerTokens::Revoke(WriteTx& tx, const Principal& actor, const std::strin
   auto update =
       tx.conn().Prepare("UPDATE tokens SET revoked_at = $1, revoked_seq = $2 WHERE id = $3");
   if (!update.ok()) return ErrorReply(update.status());
-  (*update)->Bind(1, tx.now().unix_ms).Bind(2, *seq).Bind(3, id);
+  (*update)->Bind(1, tx.now().unix_ms).Bind(2, tx.Revision(*seq)).Bind(3, id);
   if (Status s = (*update)->Run(); !s.ok()) return ErrorReply(s);
   return NoContent();
 }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -260,7 +261,7 @@ Status StoreCylinders(WriteTx& tx, const std::vector<const NewCylinder*>& items,
     events.push_back({"", item->row.cylinder.code, "registered", tx.now(), role, who.subject,
                       item->record.dump()});
   }
-  PINGMA_ASSIGN_OR_RETURN(const std::int64_t first, tx.AppendAll(std::move(events)));
+  PINGMA_ASSIGN_OR_RETURN(const std::vector<std::int64_t> seqs, tx.AppendAll(std::move(events)));
   // 400 rows of 17: libpq 15 takes a statement's description of at most 30,000
   // bytes, 4 a parameter.
   constexpr std::size_t kRows = 400;
@@ -304,15 +305,14 @@ Status StoreCylinders(WriteTx& tx, const std::vector<const NewCylinder*>& items,
       } else {
         s.BindNull(p + 15);
       }
-      s.Bind(p + 16, first + static_cast<std::int64_t>(start + r));
+      s.Bind(p + 16, tx.Revision(seqs[start + r]));
       s.Bind(p + 17, tx.now().unix_ms);  // registered_at: the event's time
     }
     PINGMA_RETURN_IF_ERROR(s.Run());
   }
   for (std::size_t i = 0; i < items.size(); ++i) {
     for (const std::string& carrier : items[i]->row.carriers) {
-      PINGMA_RETURN_IF_ERROR(BindCarrier(tx, carrier, items[i]->row.cylinder.code,
-                                         first + static_cast<std::int64_t>(i)));
+      PINGMA_RETURN_IF_ERROR(BindCarrier(tx, carrier, items[i]->row.cylinder.code, seqs[i]));
     }
   }
   return Status::Ok();
@@ -376,7 +376,11 @@ Reply FlagCylinderForScrap(WriteTx& tx, const Principal& who, const std::string&
   auto seq = tx.Append(
       {"", code, "flagged_for_scrap", tx.now(), ToString(who.role), who.subject, body.dump()});
   if (!seq.ok()) return ErrorReply(seq.status());
-  (*st)->Bind(1, ToString(reason)).Bind(2, tx.now().unix_ms).Bind(3, *seq).Bind(4, code);
+  (*st)
+      ->Bind(1, ToString(reason))
+      .Bind(2, tx.now().unix_ms)
+      .Bind(3, tx.Revision(*seq))
+      .Bind(4, code);
   if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
   return Okay(body);
 }
@@ -553,23 +557,31 @@ void Cylinders::GetHistory(const Call& call, Store::Done done) {
     } else if (call.who.role != Role::kRegulator && call.who.role != Role::kAdmin) {
       return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", key)));
     }
-    // Partition by partition (see kEventBucketBits), oldest first, until the page
-    // is full or the log ends.
-    auto head = conn.Prepare("SELECT MAX(seq) FROM events");
-    if (!head.ok()) return ErrorReply(head.status());
-    auto has_head = (*head)->Step();
-    if (!has_head.ok()) return ErrorReply(has_head.status());
-    const std::int64_t last_seq = (*head)->IsNull(0) ? 0 : (*head)->Int(0);
-    auto st = conn.Prepare(
-        "SELECT seq, id, type, at, actor_role, actor_id, body FROM events "
-        "WHERE seq >> 16 = $1 AND code = $2 AND seq > $3 ORDER BY seq LIMIT $4");
+    // On SQLite partition by partition (see kEventBucketBits), oldest first,
+    // until the page is full or the log ends; PostgreSQL's index is by code.
+    const bool sqlite = conn.dialect() == sql::Dialect::kSqlite;
+    std::int64_t last_seq = 0;
+    if (sqlite) {
+      auto head = conn.Prepare("SELECT MAX(seq) FROM events");
+      if (!head.ok()) return ErrorReply(head.status());
+      auto has_head = (*head)->Step();
+      if (!has_head.ok()) return ErrorReply(has_head.status());
+      last_seq = (*head)->IsNull(0) ? 0 : (*head)->Int(0);
+    }
+    auto st = conn.Prepare(sqlite ? "SELECT seq, id, type, at, actor_role, actor_id, body FROM "
+                                    "events WHERE seq >> 16 = $1 AND code = $2 AND seq > $3 "
+                                    "ORDER BY seq LIMIT $4"
+                                  : "SELECT seq, id, type, at, actor_role, actor_id, body FROM "
+                                    "events WHERE $1 = 0 AND code = $2 AND seq > $3 "
+                                    "ORDER BY seq LIMIT $4");
     if (!st.ok()) return ErrorReply(st.status());
     static_assert(kEventBucketBits == 16, "the query above names the partition size");
     json events = json::array();
     std::int64_t last = 0;
-    for (std::int64_t bucket = (cursor + 1) >> kEventBucketBits;
-         bucket <= last_seq >> kEventBucketBits && static_cast<int>(events.size()) < limit;
-         ++bucket) {
+    const std::int64_t first_bucket = sqlite ? (cursor + 1) >> kEventBucketBits : 0;
+    const std::int64_t last_bucket = sqlite ? last_seq >> kEventBucketBits : 0;
+    for (std::int64_t bucket = first_bucket;
+         bucket <= last_bucket && static_cast<int>(events.size()) < limit; ++bucket) {
       (*st)->Reset();
       (*st)->Bind(1, bucket).Bind(2, key).Bind(3, cursor);
       (*st)->Bind(4, limit - static_cast<int>(events.size()));
@@ -580,7 +592,7 @@ void Cylinders::GetHistory(const Call& call, Store::Done done) {
         json ev = json::parse((*st)->Text(6), nullptr, false);
         if (!ev.is_object()) ev = json::object();
         ev["id"] = (*st)->Text(1);
-        ev["log_index"] = logrows::IndexOfSeq((*st)->Int(0));
+        ev["log_index"] = sqlite ? json(logrows::IndexOfSeq((*st)->Int(0))) : json(nullptr);
         ev["type"] = (*st)->Text(2);
         ev["at"] = Instant{(*st)->Int(3)}.ToString();
         ev["actor"] = {{"role", (*st)->Text(4)}, {"id", (*st)->Text(5)}};
@@ -616,6 +628,28 @@ void Cylinders::GetHistory(const Call& call, Store::Done done) {
         last = (*st)->Int(0);
         ev["seq"] = last;
         events.push_back(std::move(ev));
+      }
+    }
+    // On PostgreSQL the sequencer gives the leaves: null for an event not yet
+    // given one (a second at most).
+    if (!sqlite && !events.empty()) {
+      std::string seqs = "{";
+      for (const json& ev : events)
+        seqs += fmt::format("{}{}", seqs.size() > 1 ? "," : "", ev["seq"].get<std::int64_t>());
+      auto leaves = conn.Prepare("SELECT seq, leaf FROM log_leaves WHERE seq = ANY($1::bigint[])");
+      if (!leaves.ok()) return ErrorReply(leaves.status());
+      (*leaves)->Bind(1, seqs + "}");
+      std::unordered_map<std::int64_t, std::int64_t> leaf_of;
+      for (;;) {
+        auto more = (*leaves)->Step();
+        if (!more.ok()) return ErrorReply(more.status());
+        if (!*more) break;
+        leaf_of[(*leaves)->Int(0)] = (*leaves)->Int(1);
+      }
+      for (json& ev : events) {
+        if (auto it = leaf_of.find(ev["seq"].get<std::int64_t>()); it != leaf_of.end()) {
+          ev["log_index"] = it->second;
+        }
       }
     }
     // An unregistered code is known only by its events; a later page that
@@ -657,6 +691,7 @@ void Cylinders::PostCarrier(const Call& call, Store::Done done) {
   auto code = NormaliseCode(call.params[0]);
   if (!code.ok()) return done(ErrorReply(Status::NotFound(code.status().message())));
   Write(std::move(done), [carrier = *carrier, code = *code, who = call.who](WriteTx& tx) -> Reply {
+    if (Status guarded = GuardCylinder(tx, code); !guarded.ok()) return ErrorReply(guarded);
     auto row = LoadCylinder(tx.conn(), code);
     if (!row.ok()) return ErrorReply(row.status());
     if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
@@ -682,7 +717,7 @@ void Cylinders::PostCarrier(const Call& call, Store::Done done) {
     // The record changed: the fleet feed sends it again, with the new carrier.
     auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = $1 WHERE code = $2");
     if (!bump.ok()) return ErrorReply(bump.status());
-    (*bump)->Bind(1, *seq).Bind(2, code);
+    (*bump)->Bind(1, tx.Revision(*seq)).Bind(2, code);
     if (Status s = (*bump)->Run(); !s.ok()) return ErrorReply(s);
     return Created(out);
   });

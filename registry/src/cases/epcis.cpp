@@ -43,6 +43,7 @@
 #include "cases/queries.h"
 #include "http/fields.h"
 #include "pingma/scanner/scan.h"
+#include "store/log_rows.h"
 
 namespace pingma::registry {
 namespace {
@@ -66,7 +67,9 @@ struct ExportQuery {
   std::optional<Instant> to;    ///< exclusive
   bool to_is_date = false;      ///< `to` was a whole day
   std::int64_t limit = kDefaultLimit;
-  std::int64_t after_seq = 0;  ///< the cursor: the last seq an earlier page covered
+  /// The cursor: the last place in the log an earlier page covered. Places are
+  /// the log's leaves counted from 1 (a leaf's index + 1): on SQLite the seqs.
+  std::int64_t after_seq = 0;
 };
 
 std::string OffsetText(int minutes) {
@@ -168,9 +171,14 @@ Result<ExportQuery> ParseExportQuery(const std::map<std::string, std::string>& q
   return q;
 }
 
-/// The last seq in the log, 0 when it is empty: one step down the primary key.
+/// The last place in the log (ExportQuery::after_seq), 0 when it is empty: one
+/// step down the primary key. On PostgreSQL the export follows the leaves the
+/// sequencer has given (a second behind the commits at most), so that no event
+/// can later come before a cursor.
 Result<std::int64_t> HeadSeq(Conn& conn) {
-  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT MAX(seq) FROM events"));
+  PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare(conn.dialect() == sql::Dialect::kSqlite
+                                                    ? "SELECT MAX(seq) FROM events"
+                                                    : "SELECT MAX(leaf) + 1 FROM log_leaves"));
   PINGMA_RETURN_IF_ERROR(st->Step().status());  // MAX gives a row, NULL when empty
   return st->IsNull(0) ? 0 : st->Int(0);
 }
@@ -184,7 +192,10 @@ Result<std::int64_t> HeadSeq(Conn& conn) {
 /// consecutive ranges and pages still take every event exactly once.
 Result<std::int64_t> FirstSeqAtOrAfter(Conn& conn, Instant t, std::int64_t head) {
   PINGMA_ASSIGN_OR_RETURN(
-      auto st, conn.Prepare("SELECT at FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1"));
+      auto st, conn.Prepare(conn.dialect() == sql::Dialect::kSqlite
+                                ? "SELECT at FROM events WHERE seq >= $1 ORDER BY seq LIMIT 1"
+                                : "SELECT e.at FROM log_leaves l JOIN events e USING (seq) "
+                                  "WHERE l.leaf >= $1 - 1 ORDER BY l.leaf LIMIT 1"));
   std::int64_t lo = 1, hi = head + 1;
   while (lo < hi) {
     const std::int64_t mid = lo + (hi - lo) / 2;
@@ -279,7 +290,8 @@ class EpcNamer {
 };
 
 /// The event's EPCIS eventID: a UUID made from the first 16 bytes of its link in
-/// the hash chain (RFC 9562 version 8, the layout for such), so that it is the same
+/// the hash chain, or for an event after the chain's end its leaf hash in the
+/// log's tree (RFC 9562 version 8, the layout for such), so that it is the same
 /// in every export and unique in the log; the whole hash is in pingma:hash.
 std::string EventUuid(std::string_view hash) {
   unsigned char b[16] = {};
@@ -648,8 +660,12 @@ Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
   const std::int64_t max_rows = q.limit * 4 + 256;
 
   auto st = conn.Prepare(
-      "SELECT seq, id, code, type, at, actor_role, actor_id, body, hash FROM events "
-      "WHERE seq >= $1 AND seq < $2 ORDER BY seq");
+      conn.dialect() == sql::Dialect::kSqlite
+          ? "SELECT seq, id, code, type, at, actor_role, actor_id, body, hash, seq FROM events "
+            "WHERE seq >= $1 AND seq < $2 ORDER BY seq"
+          : "SELECT seq, id, code, type, at, actor_role, actor_id, body, hash, l.leaf + 1 "
+            "FROM log_leaves l JOIN events e USING (seq) "
+            "WHERE l.leaf >= $1 - 1 AND l.leaf < $2 - 1 ORDER BY l.leaf");
   if (!st.ok()) return ErrorReply(st.status());
   (*st)->Bind(1, start).Bind(2, end);
   EventMapper mapper(&conn, offset, public_base, customer_key);
@@ -665,12 +681,12 @@ Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
       break;
     }
     ++rows;
-    last = (*st)->Int(0);
+    last = (*st)->Int(9);
     // Set-up events name no cylinder; the types not mapped are skipped unread.
     if ((*st)->IsNull(2) || !IsExported((*st)->Text(3))) continue;
     LogRow row;
     row.type = (*st)->Text(3);
-    row.seq = last;
+    row.seq = (*st)->Int(0);
     row.id = (*st)->Text(1);
     row.code = (*st)->Text(2);
     row.at = Instant{(*st)->Int(4)};
@@ -679,9 +695,15 @@ Reply ExportPage(Conn& conn, const ExportQuery& q, int offset, Instant now,
     row.body = json::parse((*st)->Text(7), nullptr, false);
     if (!row.body.is_object()) row.body = json::object();
     row.hash = std::string((*st)->Blob(8));
+    // An event after the chain's end (PostgreSQL) has no link: its leaf's hash
+    // in the log's tree names it as uniquely.
+    if (row.hash.empty()) row.hash = merkle::LeafHash(logrows::LeafOf(row.seq, EventOfRow(**st)));
     auto ev = mapper.Map(row);
     if (!ev.ok()) return ErrorReply(ev.status());
-    if (*ev) events.push_back(std::move(**ev));
+    if (*ev) {
+      (**ev)["pingma:logIndex"] = last - 1;  // its entry in the verifiable log
+      events.push_back(std::move(**ev));
+    }
   }
   (*st)->Reset();
   const bool more = !exhausted && last + 1 < end;

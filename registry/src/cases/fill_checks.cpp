@@ -413,7 +413,7 @@ FillChecks::FillChecks(const Context& context) : UseCase(context) {
   store_->set_hooks(
       {[this](bool whole_batch) { OnRollback(whole_batch); },
        [this](const Event& event) { OnAppend(event); },
-       [this](Conn& conn, std::int64_t since_seq) { OnForeignAppends(conn, since_seq); }});
+       [this](Conn& conn, const ForeignWindow& window) { OnForeignAppends(conn, window); }});
   // A failure here only leaves clone detection to start afresh; the log is intact.
   (void)LoadSightings();
 }
@@ -548,7 +548,7 @@ std::optional<Sighting> FillChecks::SightingOf(std::string_view body_text, std::
   return Sighting{body["station_id"].get<std::string>(), Instant{at}};
 }
 
-void FillChecks::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
+void FillChecks::OnForeignAppends(Conn& conn, const ForeignWindow& window) {
   if (sightings_lost_) {  // a batch failed: the caches go, the whole window is read again
     ForgetCached();
     (void)ReadSightings(conn, clock_->Now());
@@ -557,11 +557,13 @@ void FillChecks::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
   // The other registries' events, in their order, as this registry's own would
   // have been seen (OnAppend, and set-up's ForgetFacts): a set-up event makes the
   // facts go, a cylinder's event its cached row, and a fill check is a sighting.
+  // (On PostgreSQL the window may hold events seen before: each of these is
+  // the same when done twice, and a sighting older than the one kept is not kept.)
   auto st = conn.Prepare(
-      "SELECT code, type, at, CASE WHEN type = 'fill_check' THEN body END FROM events "
-      "WHERE seq > $1 ORDER BY seq");
+      "SELECT code, type, at, CASE WHEN type = 'fill_check' THEN body END FROM events WHERE " +
+      window.Condition(1) + (window.from_revision < 0 ? " ORDER BY seq" : " ORDER BY tx, seq"));
   if (!st.ok()) return ForgetCached();
-  (*st)->Bind(1, since_seq);
+  window.Bind(**st, 1);
   for (;;) {
     auto row = (*st)->Step();
     if (!row.ok()) return ForgetCached();  // not all seen: nothing kept can be trusted
@@ -577,7 +579,7 @@ void FillChecks::OnForeignAppends(Conn& conn, std::int64_t since_seq) {
     }
     bool offline = false;
     if (auto sighting = SightingOf((*st)->Text(3), (*st)->Int(2), &offline)) {
-      if (offline) {
+      if (offline || window.from_revision >= 0) {  // the newest sighting is kept
         RecordOfflineSighting(code, std::move(*sighting));
       } else {
         RecordSighting(code, std::move(*sighting));
@@ -1109,6 +1111,9 @@ void FillChecks::PostFill(const Call& call, Store::Done done) {
   auto fill = ParseFill(*body, call.who);
   if (!fill.ok()) return done(ErrorReply(fill.status()));
   Write(std::move(done), [this, f = std::move(*fill), who = call.who](WriteTx& tx) -> Reply {
+    // (First the cylinder's row, so that the same fill sent through another
+    // registry at once is seen below as the duplicate it is.)
+    if (Status guarded = GuardCylinder(tx, f.code); !guarded.ok()) return ErrorReply(guarded);
     // A fill sent again is answered as a duplicate; another station's event_id is
     // not: an id names one fill of one station.
     auto dup = tx.conn().Prepare("SELECT station_id FROM fills WHERE event_id = $1");

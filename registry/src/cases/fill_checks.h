@@ -67,9 +67,9 @@ class FillChecks final : public UseCase {
     facts_.Clear();
   }
   /// Another registry on the same database wrote since this one's last batch:
-  /// its events since `since_seq` are seen as this registry's own would be (the
+  /// its events in `window` are seen as this registry's own would be (the
   /// cached rows they change go, its fill checks become sightings).
-  void OnForeignAppends(Conn& conn, std::int64_t since_seq);
+  void OnForeignAppends(Conn& conn, const ForeignWindow& window);
   /// The sighting a fill_check event's body records, if it found a cylinder; `at`
   /// is the event's, the sighting's that of a check decided offline is when the
   /// station decided. `*offline` (if given) says whether it was.

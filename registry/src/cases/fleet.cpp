@@ -62,14 +62,16 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
   // rev, so the cursor names the last code sent as well as its rev. `rev >= ?2`
   // stands alone so that the index is entered at the cursor: with only the OR,
   // SQLite read the owner's whole index range for every page, the last pages of a
-  // million cylinders three times as slow as the first.
+  // million cylinders three times as slow as the first. Only rows below the
+  // horizon (HorizonSql): on PostgreSQL a row of a lower rev may still be
+  // committed, and a cursor past it would never send it.
   PINGMA_ASSIGN_OR_RETURN(
       auto st,
       conn.Prepare(fmt::format(
           "WITH page(code, rev) AS ("
           "  SELECT code, rev FROM cylinders"
           "  WHERE owner_company_id IN (SELECT value FROM {})"
-          "  AND rev >= $2 AND (rev > $2 OR code > $3) ORDER BY rev, code LIMIT $4) "
+          "  AND rev >= $2 AND (rev > $2 OR code > $3) AND rev < {} ORDER BY rev, code LIMIT $4) "
           "SELECT c.code, c.owner_company_id, c.model, c.phase, c.manufacturer, c.serial, "
           "c.manufactured, c.tare_kg, c.water_capacity_l, c.allowed_fill_kg, c.design_life_years, "
           "c.registration_no, c.registration_state, c.last_inspection, c.last_inspection_result, "
@@ -78,7 +80,7 @@ Result<FleetPageText> AppendFleetCylinders(Conn& conn, const std::string& owners
           "c.last_fill_station, c.last_fill_at, c.rev, k.carrier "
           "FROM page p JOIN cylinders c ON c.code = p.code "
           "LEFT JOIN carriers k ON k.code = p.code ORDER BY p.rev, p.code, k.carrier",
-          sql::JsonArrayElements(conn.dialect(), "$1"))));
+          sql::JsonArrayElements(conn.dialect(), "$1"), HorizonSql(conn))));
   sql::Statement& s = *st;
   s.Bind(1, owners).Bind(2, cursor.rev);
   if (cursor.after_code) {

@@ -683,6 +683,7 @@ void Handovers::PostHandover(const Call& call, Store::Done done) {
     auto resolved = ResolveKey(conn, r.key, &facts.scanned);
     if (!resolved.ok()) return ErrorReply(resolved.status());
     if (*resolved) {
+      if (Status guarded = GuardCylinder(tx, **resolved); !guarded.ok()) return ErrorReply(guarded);
       auto loaded = LoadCylinder(conn, **resolved, /*with_carriers=*/false);
       if (!loaded.ok()) return ErrorReply(loaded.status());
       if (*loaded) facts.cylinder = std::move((*loaded)->cylinder);

@@ -49,6 +49,7 @@ void Inspections::PostInspection(const Call& call, Store::Done done) {
   const Date date = head->date;
   const InspectionResult result = head->result;
   Write(std::move(done), [=, who = call.who](WriteTx& tx) -> Reply {
+    if (Status guarded = GuardCylinder(tx, code); !guarded.ok()) return ErrorReply(guarded);
     auto row = LoadCylinder(tx.conn(), code);
     if (!row.ok()) return ErrorReply(row.status());
     if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
@@ -79,7 +80,7 @@ void Inspections::PostInspection(const Call& call, Store::Done done) {
         (*st)->Bind(3, next_due->ToString());
       else
         (*st)->BindNull(3);
-      (*st)->Bind(4, *seq).Bind(5, code);
+      (*st)->Bind(4, tx.Revision(*seq)).Bind(5, code);
       if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
     }
     out["flagged_for_scrap"] = false;
@@ -107,6 +108,7 @@ void Inspections::PostAssessment(const Call& call, Store::Done done) {
   Write(std::move(done),
         [this, code, date, result, extends_until, who = call.who](WriteTx& tx) -> Reply {
           const Policy& policy = policy_;
+          if (Status guarded = GuardCylinder(tx, code); !guarded.ok()) return ErrorReply(guarded);
           auto row = LoadCylinder(tx.conn(), code);
           if (!row.ok()) return ErrorReply(row.status());
           if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
@@ -143,7 +145,7 @@ void Inspections::PostAssessment(const Call& call, Store::Done done) {
             (*st)->Bind(3, granted.ToString());
           else
             (*st)->BindNull(3);
-          (*st)->Bind(4, *seq).Bind(5, code);
+          (*st)->Bind(4, tx.Revision(*seq)).Bind(5, code);
           if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
           out["flagged_for_scrap"] = false;
           if (!passed && c.state == CylinderState::kActive) {
@@ -217,6 +219,7 @@ void Inspections::PostScrap(const Call& call, Store::Done done) {
   auto code = NormaliseCode(call.params[0]);
   if (!code.ok()) return done(ErrorReply(Status::NotFound(code.status().message())));
   Write(std::move(done), [=, code = *code, who = call.who](WriteTx& tx) -> Reply {
+    if (Status guarded = GuardCylinder(tx, code); !guarded.ok()) return ErrorReply(guarded);
     auto row = LoadCylinder(tx.conn(), code);
     if (!row.ok()) return ErrorReply(row.status());
     if (!*row) return ErrorReply(Status::NotFound(fmt::format("no cylinder {}", code)));
@@ -241,7 +244,7 @@ void Inspections::PostScrap(const Call& call, Store::Done done) {
         "state_reason = COALESCE(state_reason, 'scrapped'), state_since = $1, rev = $2 "
         "WHERE code = $3");
     if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, tx.now().unix_ms).Bind(2, *seq).Bind(3, code);
+    (*st)->Bind(1, tx.now().unix_ms).Bind(2, tx.Revision(*seq)).Bind(3, code);
     if (Status r = (*st)->Run(); !r.ok()) return ErrorReply(r);
     return Okay(out);
   });

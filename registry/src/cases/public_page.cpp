@@ -229,6 +229,12 @@ Result<std::string> LoggedLine(Conn& conn, const std::string& code, int utc_offs
   PINGMA_ASSIGN_OR_RETURN(auto last, VerifiableLog::LastEventOf(conn, code));
   if (!last) return std::string("—");
   PINGMA_ASSIGN_OR_RETURN(json where, VerifiableLog::WhereLogged(conn, *last));
+  if (where["log_index"].is_null()) {  // committed, not yet sequenced (PostgreSQL)
+    return std::string(
+        "最近一条记录正在编入公开日志，签名树头数秒内生成 <span lang=\"en\" class=\"sub\">Its "
+        "latest record is being added to the public log; a signed tree head will hold it "
+        "within seconds</span>");
+  }
   const std::uint64_t index = where["log_index"];
   const json& head = where["signed_head"];
   if (head.is_null()) {

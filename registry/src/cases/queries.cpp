@@ -67,6 +67,17 @@ CylinderRow ReadCylinderRow(const sql::Statement& s) {
   return r;
 }
 
+Status GuardCylinder(WriteTx& tx, const std::string& code) {
+  if (tx.conn().dialect() == sql::Dialect::kSqlite) return Status::Ok();
+  PINGMA_ASSIGN_OR_RETURN(auto st,
+                          tx.conn().Prepare("SELECT (SELECT MAX(seq) FROM events WHERE code = $1) "
+                                            "FROM cylinders WHERE code = $1 FOR UPDATE"));
+  st->Bind(1, code);
+  PINGMA_ASSIGN_OR_RETURN(bool row, st->Step());
+  if (row && !st->IsNull(0)) tx.NumberAfter(st->Int(0));
+  return Status::Ok();
+}
+
 Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
                                                 bool with_carriers) {
   static const std::string sql =

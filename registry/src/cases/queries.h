@@ -33,6 +33,14 @@ struct CylinderRow {
 
 Result<std::optional<CylinderRow>> LoadCylinder(Conn& conn, const std::string& code,
                                                 bool with_carriers = true);
+/// Before a job decides on a cylinder and writes what it decided (a handover, a
+/// fill, an inspection, a scrapping): on PostgreSQL, where registries write at
+/// once, locks the cylinder's row until the batch commits, so that another
+/// registry's job on the same cylinder waits for this one and then reads what it
+/// wrote, and numbers the job's events after every event of the cylinder so far,
+/// so that the cylinder's events are in the order in which their jobs decided.
+/// SQLite's one writer needs neither. (A missing row locks nothing.)
+Status GuardCylinder(WriteTx& tx, const std::string& code);
 /// The record in the current row of a statement that selects the cylinders table's
 /// columns in LoadCylinder's order (code, owner_company_id, ..., rev: 25 columns),
 /// without its carriers.

@@ -274,7 +274,7 @@ void Setup::PostCustody(const Call& call, Store::Done done) {
     // The custodian's stations pick the owner's fleet up on their next sync.
     auto bump = tx.conn().Prepare("UPDATE cylinders SET rev = $1 WHERE owner_company_id = $2");
     if (!bump.ok()) return ErrorReply(bump.status());
-    (*bump)->Bind(1, *seq).Bind(2, owner);
+    (*bump)->Bind(1, tx.Revision(*seq)).Bind(2, owner);
     if (Status r = (*bump)->Run(); !r.ok()) return ErrorReply(r);
     return Created(out);
   });

@@ -89,6 +89,64 @@ void VerifiableLog::StopSequencer() {
   if (thread_.joinable()) thread_.join();
 }
 
+Result<std::int64_t> VerifiableLog::SequenceNew(Conn& conn, std::int64_t most,
+                                                logtree::Frontier* next) {
+  // Where the last round stopped: the revision and seq of the tree's last leaf
+  // (none, or one of the chain's, which have no revision: from the start).
+  std::int64_t after_tx = -1, after_seq = 0;
+  if (next->size() > 0) {
+    PINGMA_ASSIGN_OR_RETURN(auto last,
+                            conn.Prepare("SELECT tx, seq FROM log_leaves WHERE leaf = $1"));
+    last->Bind(1, static_cast<std::int64_t>(next->size() - 1));
+    PINGMA_ASSIGN_OR_RETURN(bool row, last->Step());
+    if (!row) {
+      return Status::Corruption(
+          fmt::format("the log's leaf {} has no row in log_leaves", next->size() - 1));
+    }
+    if (!last->IsNull(0)) {
+      after_tx = last->Int(0);
+      after_seq = last->Int(1);
+    }
+  }
+  // The events committed since, in the order of their revisions: every one below
+  // the horizon is final, so that no event can later come before one given a
+  // leaf here. (The statement reads the horizon and the events in one snapshot.)
+  PINGMA_ASSIGN_OR_RETURN(
+      auto st, conn.Prepare(fmt::format(
+                   "SELECT {}, tx FROM events WHERE tx IS NOT NULL AND (tx, seq) > ($1, $2) "
+                   "AND tx < pingma_horizon() ORDER BY tx, seq LIMIT $3",
+                   kEventColumns)));
+  st->Bind(1, after_tx).Bind(2, after_seq).Bind(3, most);
+  struct Given {
+    std::int64_t leaf, seq, tx;
+  };
+  std::vector<Given> given;
+  for (;;) {
+    PINGMA_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    const std::int64_t seq = st->Int(0);
+    given.push_back({static_cast<std::int64_t>(next->size()), seq, st->Int(8)});
+    next->Append(merkle::LeafHash(logrows::LeafOf(seq, EventOfRow(*st))));
+  }
+  // Their leaves, 500 rows a statement.
+  constexpr std::size_t kRows = 500;
+  for (std::size_t start = 0; start < given.size(); start += kRows) {
+    const std::size_t rows = std::min(kRows, given.size() - start);
+    std::string sql = "INSERT INTO log_leaves(leaf, seq, tx) VALUES";
+    for (std::size_t r = 0; r < rows; ++r) {
+      sql += fmt::format("{}(${},${},${})", r == 0 ? "" : ",", 3 * r + 1, 3 * r + 2, 3 * r + 3);
+    }
+    PINGMA_ASSIGN_OR_RETURN(auto insert, conn.Prepare(sql));
+    for (std::size_t r = 0; r < rows; ++r) {
+      const Given& g = given[start + r];
+      const int p = static_cast<int>(3 * r);
+      insert->Bind(p + 1, g.leaf).Bind(p + 2, g.seq).Bind(p + 3, g.tx);
+    }
+    PINGMA_RETURN_IF_ERROR(insert->Defer());
+  }
+  return static_cast<std::int64_t>(given.size());
+}
+
 Result<std::int64_t> VerifiableLog::Round() {
   logtree::Frontier next = frontier_;
   std::int64_t integrated = 0;
@@ -105,24 +163,31 @@ Result<std::int64_t> VerifiableLog::Round() {
       if (!loaded.ok()) return loaded.status();
       next = std::move(*loaded);
     }
+    // The events whose leaves are given already (SQLite's: seq - 1; the chain's
+    // on PostgreSQL), then on PostgreSQL those the horizon has passed.
     {
-      auto st = conn.Prepare(
-          fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", kEventColumns));
+      auto st = conn.Prepare(logrows::LeavesQuery(conn));
       if (!st.ok()) return st.status();
-      (*st)->Bind(1, logrows::SeqOfIndex(size) - 1).Bind(2, kRoundEvents);
+      (*st)->Bind(1, static_cast<std::int64_t>(size)).Bind(2, INT64_MAX).Bind(3, kRoundEvents);
       for (;;) {
         auto row = (*st)->Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        const std::int64_t seq = (*st)->Int(0);
-        const std::int64_t expected = logrows::SeqOfIndex(next.size());
-        if (seq != expected) {
-          return Status::Corruption(fmt::format(
-              "the log has no event #{} (the next is #{}): the tree cannot go on", expected, seq));
+        const std::int64_t leaf = (*st)->Int(8);
+        if (static_cast<std::uint64_t>(leaf) != next.size()) {
+          return Status::Corruption(
+              fmt::format("the log has no event at leaf {} (the next is at leaf {}): the tree "
+                          "cannot go on",
+                          next.size(), leaf));
         }
-        next.Append(merkle::LeafHash(logrows::LeafOf(seq, EventOfRow(**st))));
+        next.Append(merkle::LeafHash(logrows::LeafOf((*st)->Int(0), EventOfRow(**st))));
         ++integrated;
       }
+    }
+    if (conn.dialect() == sql::Dialect::kPostgres && integrated < kRoundEvents) {
+      auto added = SequenceNew(conn, kRoundEvents - integrated, &next);
+      if (!added.ok()) return added.status();
+      integrated += *added;
     }
     if (integrated == 0 && *newest) return Status::Ok();
     PINGMA_RETURN_IF_ERROR(logrows::WriteTiles(conn, next.TakeChanged()));
@@ -204,10 +269,13 @@ void VerifiableLog::Loop() {
     }
     // Whether there is anything to integrate, on a reader: no round (and no
     // batch on the writer) while the log stands still.
-    auto pending = store_->Read([](Conn& conn) -> Result<std::pair<std::int64_t, bool>> {
-      auto st = conn.Prepare(
-          "SELECT COALESCE((SELECT MAX(seq) FROM events), 0), "
-          "(SELECT MAX(tree_size) FROM log_heads)");
+    // (On PostgreSQL, the leaves given already, and a round in any case: whether
+    // events wait for one is the round's to find.)
+    auto pending = store_->Read([shared](Conn& conn) -> Result<std::pair<std::int64_t, bool>> {
+      auto st = conn.Prepare(shared ? "SELECT COALESCE((SELECT MAX(leaf) + 1 FROM log_leaves), 0), "
+                                      "(SELECT MAX(tree_size) FROM log_heads)"
+                                    : "SELECT COALESCE((SELECT MAX(seq) FROM events), 0), "
+                                      "(SELECT MAX(tree_size) FROM log_heads)");
       if (!st.ok()) return st.status();
       auto row = (*st)->Step();
       if (!row.ok()) return row.status();
@@ -215,7 +283,7 @@ void VerifiableLog::Loop() {
       return std::pair<std::int64_t, bool>((*st)->Int(0) - (*st)->Int(1), false);
     });
     Status failed = pending.ok() ? Status::Ok() : pending.status();
-    if (failed.ok() && (pending->first > 0 || pending->second)) {
+    if (failed.ok() && (pending->first > 0 || pending->second || shared)) {
       // The events of a store made before the log, or a long way behind: said,
       // with progress while it lasts.
       if (!building && (pending->second ? pending->first > 0 : pending->first > kRoundEvents)) {
@@ -307,19 +375,17 @@ void VerifiableLog::GetEntries(const Call& call, Store::Done done) {
     // answers a shorter page too; the caller asks again from where it ended).
     const std::int64_t last =
         std::min<std::int64_t>({end, start + 999, static_cast<std::int64_t>(*size) - 1});
-    auto st = conn.Prepare(fmt::format(
-        "SELECT {} FROM events WHERE seq >= $1 AND seq <= $2 ORDER BY seq", kEventColumns));
+    auto st = conn.Prepare(logrows::LeavesQuery(conn));
     if (!st.ok()) return ErrorReply(st.status());
-    (*st)->Bind(1, logrows::SeqOfIndex(static_cast<std::uint64_t>(start)));
-    (*st)->Bind(2, logrows::SeqOfIndex(static_cast<std::uint64_t>(last)));
+    (*st)->Bind(1, start).Bind(2, last + 1).Bind(3, last + 1 - start);
     json entries = json::array();
     for (;;) {
       auto row = (*st)->Step();
       if (!row.ok()) return ErrorReply(row.status());
       if (!*row) break;
       const std::int64_t seq = (*st)->Int(0);
-      entries.push_back({{"index", logrows::IndexOfSeq(seq)},
-                         {"leaf", Base64(logrows::LeafOf(seq, EventOfRow(**st)))}});
+      entries.push_back(
+          {{"index", (*st)->Int(8)}, {"leaf", Base64(logrows::LeafOf(seq, EventOfRow(**st)))}});
     }
     return Okay({{"entries", std::move(entries)}});
   });
@@ -377,10 +443,14 @@ void VerifiableLog::GetConsistencyProof(const Call& call, Store::Done done) {
 }
 
 Result<json> VerifiableLog::WhereLogged(Conn& conn, std::int64_t seq) {
-  const std::uint64_t index = logrows::IndexOfSeq(seq);
+  auto leaf = logrows::LeafOfSeq(conn, seq);
+  if (!leaf.ok()) return leaf.status();
+  json out = {{"log_index", nullptr}, {"signed_head", nullptr}};
+  if (!*leaf) return out;  // not yet sequenced: within a second
+  const std::uint64_t index = **leaf;
   auto head = logrows::FirstHeadHolding(conn, index);
   if (!head.ok()) return head.status();
-  json out = {{"log_index", index}, {"signed_head", nullptr}};
+  out["log_index"] = index;
   if (*head) {
     out["signed_head"] = {{"tree_size", (*head)->head.tree_size},
                           {"timestamp", (*head)->head.timestamp_ms}};
@@ -391,10 +461,14 @@ Result<json> VerifiableLog::WhereLogged(Conn& conn, std::int64_t seq) {
 Result<std::optional<std::int64_t>> VerifiableLog::LastEventOf(Conn& conn,
                                                                const std::string& code) {
   if (conn.dialect() == sql::Dialect::kPostgres) {
-    PINGMA_ASSIGN_OR_RETURN(auto st, conn.Prepare("SELECT MAX(seq) FROM events WHERE code = $1"));
+    // The last by revision, then seq (numbers are not in commit order); the
+    // chain's events, without one, before every other.
+    PINGMA_ASSIGN_OR_RETURN(auto st,
+                            conn.Prepare("SELECT seq FROM events WHERE code = $1 "
+                                         "ORDER BY COALESCE(tx, 0) DESC, seq DESC LIMIT 1"));
     st->Bind(1, code);
     PINGMA_ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row || st->IsNull(0)) return std::optional<std::int64_t>();
+    if (!row) return std::optional<std::int64_t>();
     return std::optional<std::int64_t>(st->Int(0));
   }
   // SQLite's index of a cylinder's events is by partition (kEventBucketBits):

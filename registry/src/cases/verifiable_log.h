@@ -62,6 +62,13 @@ class VerifiableLog final : public UseCase {
   /// Events a round integrates at most.
   static constexpr std::int64_t kRoundEvents = 20000;
 
+  /// A round's step on PostgreSQL, where registries commit at once and their
+  /// events' numbers are not in commit order: gives the next leaves, after
+  /// `next`'s, to at most `most` events committed below the horizon (HorizonSql:
+  /// every event that can still commit comes after them), in the order of their
+  /// revisions, then numbers; appends them to `next`; how many.
+  static Result<std::int64_t> SequenceNew(Conn& conn, std::int64_t most, logtree::Frontier* next);
+
  private:
   void Loop();
   /// One round: integrates up to kRoundEvents new events and signs the new head.

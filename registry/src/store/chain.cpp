@@ -38,13 +38,28 @@ struct FreeDigestContext {
 // leaves at most this many rows unread, which PostgreSQL still sends.
 constexpr std::int64_t kWalkPage = 10000;
 
+// The chain's recorded last link where appends stopped extending it (PostgreSQL:
+// schema/pg/0009); nullopt on SQLite, whose chain runs to the log's end.
+Result<std::optional<ChainWalk>> RecordedEnd(Conn& conn) {
+  if (conn.dialect() == sql::Dialect::kSqlite) return std::optional<ChainWalk>();
+  auto st = conn.Prepare("SELECT seq, hash FROM chain_head");
+  if (!st.ok()) return st.status();
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::Corruption("the chain's recorded end (chain_head) has no row");
+  return std::optional<ChainWalk>(ChainWalk{(*st)->Int(0), std::string((*st)->Blob(1))});
+}
+
 // The walk over an open connection, in one read transaction that the caller has
-// begun (one snapshot for the whole walk), a page of events at a time.
+// begun (one snapshot for the whole walk), a page of events at a time, up to the
+// chain's recorded end where it has one, which it must reach.
 // With `tree`, the log's tree and heads are checked in the same pass.
 Result<ChainWalk> Walk(Conn& conn, const std::atomic<bool>* cancel, logrows::TreeCheck* tree) {
+  auto end = RecordedEnd(conn);
+  if (!end.ok()) return end.status();
   auto prepared = conn.db().Prepare(
-      fmt::format("SELECT {}, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT {}", kEventColumns,
-                  kWalkPage));
+      fmt::format("SELECT {}, hash FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {}",
+                  kEventColumns, kWalkPage));
   if (!prepared.ok()) return prepared.status();
   sql::Statement& st = **prepared;
   ChainWalk walk;
@@ -53,7 +68,7 @@ Result<ChainWalk> Walk(Conn& conn, const std::atomic<bool>* cancel, logrows::Tre
       return Status::Unavailable(fmt::format("stopped after {} events", walk.length));
     }
     if (tree != nullptr) PINGMA_RETURN_IF_ERROR(tree->BeforePage(conn, walk.length + kWalkPage));
-    st.Bind(1, walk.length);
+    st.Bind(1, walk.length).Bind(2, *end ? (*end)->length : INT64_MAX);
     std::int64_t rows = 0;
     for (;;) {
       auto row = st.Step();
@@ -75,11 +90,73 @@ Result<ChainWalk> Walk(Conn& conn, const std::atomic<bool>* cancel, logrows::Tre
       }
       walk.head = std::move(hash);
       walk.length = seq;
-      if (tree != nullptr) PINGMA_RETURN_IF_ERROR(tree->Visit(seq, e));
+      if (tree != nullptr) {
+        PINGMA_RETURN_IF_ERROR(tree->Visit(logrows::IndexOfSeq(seq), seq, e));
+      }
     }
     st.Reset();
-    if (rows < kWalkPage) return walk;
+    if (rows < kWalkPage) break;
   }
+  if (*end && (walk.length != (*end)->length || walk.head != (*end)->head)) {
+    return Status::Corruption(fmt::format(
+        "the chain ends at event #{} (link {}), but its recorded end is event #{} (link {}): "
+        "events of the chain were removed or changed",
+        walk.length, HexOf(walk.head), (*end)->length, HexOf((*end)->head)));
+  }
+  return walk;
+}
+
+// What the leaves after the chain's end (PostgreSQL) hold, fed to the tree check
+// in leaf order: the events only the tree vouches for.
+struct LeavesWalk {
+  std::int64_t leaves = 0;   ///< events with a leaf after the chain's end
+  std::int64_t waiting = 0;  ///< events committed that have no leaf yet
+};
+Result<LeavesWalk> WalkLeaves(Conn& conn, const ChainWalk& chain, logrows::TreeCheck* tree) {
+  LeavesWalk out;
+  // The chain's events keep the leaves of their seqs.
+  {
+    auto st = conn.Prepare("SELECT count(*) FROM log_leaves WHERE seq <= $1 AND leaf <> seq - 1");
+    if (!st.ok()) return st.status();
+    (*st)->Bind(1, chain.length);
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if ((*st)->Int(0) > 0) {
+      return Status::Corruption(fmt::format(
+          "{} of the chain's events are given another leaf than their seq's", (*st)->Int(0)));
+    }
+  }
+  auto st = conn.Prepare(logrows::LeavesQuery(conn));
+  if (!st.ok()) return st.status();
+  auto next = static_cast<std::uint64_t>(chain.length);
+  for (std::int64_t rows = kWalkPage; rows == kWalkPage;) {
+    PINGMA_RETURN_IF_ERROR(tree->BeforePage(conn, static_cast<std::int64_t>(next) + kWalkPage));
+    (*st)->Bind(1, static_cast<std::int64_t>(next)).Bind(2, INT64_MAX).Bind(3, kWalkPage);
+    rows = 0;
+    for (;;) {
+      auto row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      ++rows;
+      const auto leaf = static_cast<std::uint64_t>((*st)->Int(8));
+      if (leaf != next) {
+        return Status::Corruption(fmt::format(
+            "the log's leaf {} has no event (the next leaf with one is {})", next, leaf));
+      }
+      PINGMA_RETURN_IF_ERROR(tree->Visit(leaf, (*st)->Int(0), EventOfRow(**st)));
+      ++next;
+      ++out.leaves;
+    }
+    (*st)->Reset();
+  }
+  auto waiting = conn.Prepare(
+      "SELECT count(*) FROM events e WHERE tx IS NOT NULL "
+      "AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.seq = e.seq)");
+  if (!waiting.ok()) return waiting.status();
+  auto row = (*waiting)->Step();
+  if (!row.ok()) return row.status();
+  out.waiting = (*waiting)->Int(0);
+  return out;
 }
 
 // The connection a walk reads through, in its read transaction.
@@ -162,10 +239,20 @@ Result<std::string> VerifyChain(const std::string& path) {
   auto tree = logrows::TreeCheck::Start(conn);
   if (!tree.ok()) return tree.status();
   auto walk = Walk(conn, nullptr, &*tree);
-  auto said = walk.ok() ? tree->Finish(conn) : Result<std::string>(walk.status());
+  const bool unchained = conn.dialect() == sql::Dialect::kPostgres;
+  Result<LeavesWalk> leaves = LeavesWalk{};
+  if (walk.ok() && unchained) leaves = WalkLeaves(conn, *walk, &*tree);
+  auto said = !walk.ok()     ? Result<std::string>(walk.status())
+              : !leaves.ok() ? Result<std::string>(leaves.status())
+                             : tree->Finish(conn);
   (void)conn.db().Exec(said.ok() ? "COMMIT" : "ROLLBACK");
   if (!said.ok()) return said.status();
-  return fmt::format("ok: {} events, chain intact; {}", walk->length, *said);
+  if (!unchained) return fmt::format("ok: {} events, chain intact; {}", walk->length, *said);
+  return fmt::format(
+      "ok: {} events, chain intact; the chain's {} end at its recorded link, the tree holds the "
+      "{} after them{}; {}",
+      walk->length + leaves->leaves + leaves->waiting, walk->length, leaves->leaves,
+      leaves->waiting > 0 ? fmt::format(" ({} more not in it yet)", leaves->waiting) : "", *said);
 }
 
 Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel) {

@@ -5,9 +5,26 @@
 #include <algorithm>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "store/store.h"
 
 namespace pingma::registry {
+
+std::string ForeignWindow::Condition(int first) const {
+  if (from_revision < 0) return fmt::format("seq > ${}", first);
+  return fmt::format("tx >= ${} AND tx <> ALL(${}::bigint[])", first, first + 1);
+}
+
+void ForeignWindow::Bind(sql::Statement& st, int first) const {
+  if (from_revision < 0) {
+    st.Bind(first, after_seq);
+    return;
+  }
+  std::string own = "{";
+  for (std::int64_t r : own_revisions) own += fmt::format("{}{}", own.size() > 1 ? "," : "", r);
+  st.Bind(first, from_revision).Bind(first + 1, own + "}");
+}
 
 void GroupCommit::Start() {
   thread_ = std::thread([this] {
@@ -49,9 +66,12 @@ bool GroupCommit::Stop() {
   return true;
 }
 
-Reply GroupCommit::RunJob(Conn& conn, const Job& job) {
+Reply GroupCommit::RunJob(Conn& conn, const Job& job, bool* raced) {
   WriteTx tx(&conn, &batch_, clock_.Now(), hooks_);
-  return InSavepoint(conn, "job", &batch_, *hooks_, [&] { return job(tx); });
+  const std::uint64_t races = conn.db().races();
+  Reply reply = InSavepoint(conn, "job", &batch_, *hooks_, [&] { return job(tx); });
+  *raced = reply.failed() && conn.db().races() != races;
+  return reply;
 }
 
 void GroupCommit::Loop() {
@@ -88,23 +108,28 @@ void GroupCommit::RunBatch(std::vector<Pending>& batch, bool refusing) {
     const Status begun = refusing ? Status::Unavailable(
                                         "the registry takes no more writes after a failed "
                                         "write to its disk; restart it")
-                                  : steps_->BeginBatch(&batch_.head_seq, &batch_.head_hash);
+                                  : steps_->BeginBatch(&batch_);
     // Appends made elsewhere (another registry on the database, `token add`) since
     // this store's last commit: what its owner keeps from the log is read again.
-    if (begun.ok() && known_seq_ >= 0 && hooks_->on_foreign_appends &&
-        steps_->ForeignAppends(batch_.head_seq != known_seq_)) {
-      hooks_->on_foreign_appends(steps_->BatchConnection(), known_seq_);
+    if (begun.ok() && hooks_->on_foreign_appends) {
+      if (auto window = steps_->ForeignAppends(batch_, known_seq_)) {
+        hooks_->on_foreign_appends(steps_->BatchConnection(), *window);
+      }
     }
     std::vector<Reply> replies;
     replies.reserve(batch.size());
+    std::vector<bool> raced(batch.size(), false);
     if (begun.ok()) {
-      for (const Pending& p : batch) replies.push_back(RunJob(steps_->BatchConnection(), p.job));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        bool lost = false;
+        replies.push_back(RunJob(steps_->BatchConnection(), batch[i].job, &lost));
+        raced[i] = lost && batch[i].runs < kMostReruns;
+      }
     }
     // The batch's counts, a row once however many of its jobs counted in it.
     const Status counted =
         begun.ok() ? FlushCounts(steps_->BatchConnection(), &batch_.counts) : begun;
-    const Status ended =
-        counted.ok() ? steps_->CommitBatch(batch_.head_seq, batch_.head_hash) : counted;
+    const Status ended = counted.ok() ? steps_->CommitBatch(batch_) : counted;
     if (!ended.ok()) {
       again = begun.ok() && steps_->RunAgain();
       steps_->AbandonBatch(ended, begun.ok());
@@ -116,8 +141,24 @@ void GroupCommit::RunBatch(std::vector<Pending>& batch, bool refusing) {
     known_seq_ = batch_.head_seq;
     Answers answers;
     answers.dones.reserve(batch.size());
-    for (Pending& p : batch) answers.dones.push_back(std::move(p.done));
-    answers.replies = std::move(replies);
+    answers.replies.reserve(batch.size());
+    std::vector<Pending> again_later;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (raced[i]) {
+        ++batch[i].runs;
+        again_later.push_back(std::move(batch[i]));
+        continue;
+      }
+      answers.dones.push_back(std::move(batch[i].done));
+      answers.replies.push_back(std::move(replies[i]));
+    }
+    if (!again_later.empty()) {
+      // First in the next batch, which reads what the other writer committed.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = again_later.rbegin(); it != again_later.rend(); ++it) {
+        queue_.push_front(std::move(*it));
+      }
+    }
     steps_->Answer(std::move(answers));
   }
 }

@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,10 @@
 #include "http/reply.h"
 #include "pingma/common/domain.h"
 #include "pingma/common/status.h"
+
+namespace pingma::sql {
+class Statement;  // store/sql.h
+}
 
 namespace pingma::registry {
 
@@ -38,12 +43,39 @@ struct CountDelta {
   std::vector<std::string> keys;
   std::vector<std::int64_t> deltas;
 };
-/// What the writer carries through a batch: the chain's head, and the counts its
-/// jobs have added so far (WriteTx::Count), written at its end (FlushCounts).
+/// What the writer carries through a batch: where its events are numbered from,
+/// and the counts its jobs have added so far (WriteTx::Count), written at its end
+/// (FlushCounts).
+///
+/// A chained log (SQLite) numbers its events one after another in commit order,
+/// each linked to the one before (chain.h): the batch starts at the head. An
+/// unchained one (PostgreSQL, where registries append at once) takes its
+/// numbers in blocks from the database (seq_limit), with gaps, and gives every
+/// event and row it writes its transaction's revision: readers follow those, not
+/// the numbers, which need not be in commit order.
 struct BatchState {
-  std::string head_hash;
+  std::string head_hash;  ///< the chain's last link (chained)
   std::int64_t head_seq = 0;
+  bool chained = true;
+  /// The last number of the block in hand; past it, a new block (unchained).
+  std::int64_t seq_limit = INT64_MAX;
+  /// The batch's revision (unchained): what its cylinders' `rev` and its
+  /// events' `tx` say; 0 on a chained log, where an event's seq is its revision.
+  std::int64_t revision = 0;
   std::vector<CountDelta> counts;
+};
+/// The events some other writer appended since this store last looked (another
+/// registry on the database, `token add`), for WriteHooks::on_foreign_appends:
+/// on a chained log those after a seq; on an unchained one those of revisions
+/// from `from_revision` on, but this store's own.
+struct ForeignWindow {
+  std::int64_t after_seq = 0;
+  std::int64_t from_revision = -1;  ///< -1: chained
+  std::vector<std::int64_t> own_revisions;
+  /// The condition over events' columns, its parameters numbered from $first.
+  std::string Condition(int first) const;
+  /// Binds the condition's parameters.
+  void Bind(sql::Statement& st, int first) const;
 };
 /// Group-commit figures (Store::stats()).
 struct GroupCommitStats {
@@ -70,16 +102,21 @@ class GroupCommit {
   class Steps {
    public:
     virtual ~Steps() = default;
-    /// Opens the batch's transaction and reads the chain's head into *seq and
-    /// *hash. An error fails the batch: every job is answered with it.
-    virtual Status BeginBatch(std::int64_t* seq, std::string* hash) = 0;
+    /// Opens the batch's transaction and sets where its events are numbered
+    /// from: the chain's head, or a block and revision (BatchState). An error
+    /// fails the batch: every job is answered with it.
+    virtual Status BeginBatch(BatchState* batch) = 0;
     /// The connection the batch runs on, once begun.
     virtual Conn& BatchConnection() = 0;
-    /// Whether the log may hold appends made elsewhere since this store's last
-    /// commit; `head_moved`: the head is not where that commit left it.
-    virtual bool ForeignAppends(bool head_moved) { return head_moved; }
-    /// Commits the batch, whose jobs have moved the chain's head to seq/hash.
-    virtual Status CommitBatch(std::int64_t seq, const std::string& hash) = 0;
+    /// The appends made elsewhere since this store's last commit, when there may
+    /// be some; `known_seq`: the chained head that commit left (-1 before it).
+    virtual std::optional<ForeignWindow> ForeignAppends(const BatchState& batch,
+                                                        std::int64_t known_seq) {
+      if (known_seq < 0 || batch.head_seq == known_seq) return std::nullopt;
+      return ForeignWindow{known_seq, -1, {}};
+    }
+    /// Commits the batch (and, on a chained log, its head: batch.head_*).
+    virtual Status CommitBatch(const BatchState& batch) = 0;
     /// Asked once when a begun batch failed, before AbandonBatch: whether its
     /// jobs should run again at once in a new batch, because the failure was none
     /// of theirs to see (a write held back failed: sql::Statement::Defer).
@@ -110,14 +147,24 @@ class GroupCommit {
   /// stopped before.
   bool Stop();
 
+  /// A job that failed for a race (RunJob) is run again in the next batch at most
+  /// this often; then its error goes out. (A unique key that a job's write hits is
+  /// a race when another registry wrote it meanwhile, and a true repeat when not:
+  /// the two look alike, and a repeat fails each time.)
+  static constexpr int kMostReruns = 2;
+
  private:
   struct Pending {
     Job job;
     Done done;
+    int runs = 0;  ///< batches that ran it and ran it again (RunJob's `raced`)
   };
   void Loop();
-  /// Runs one job in its own savepoint.
-  Reply RunJob(Conn& conn, const Job& job);
+  /// Runs one job in its own savepoint. `*raced`: it failed because another
+  /// writer on the database wrote the same rows at once (a unique key taken, a
+  /// row lock, a deadlock), so that the next batch runs it again, reading afresh.
+  Reply RunJob(Conn& conn, const Job& job, bool* raced);
+
   /// Runs `batch` in one transaction and answers its jobs.
   void RunBatch(std::vector<Pending>& batch, bool refusing);
 

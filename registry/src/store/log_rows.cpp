@@ -51,6 +51,40 @@ std::string LeafOf(std::int64_t seq, const Event& e) {
   return out;
 }
 
+Result<std::optional<std::uint64_t>> LeafOfSeq(Conn& conn, std::int64_t seq) {
+  if (conn.dialect() == sql::Dialect::kSqlite) return std::optional<std::uint64_t>(IndexOfSeq(seq));
+  auto st = conn.Prepare("SELECT leaf FROM log_leaves WHERE seq = $1");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, seq);
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::uint64_t>();
+  return std::optional<std::uint64_t>(static_cast<std::uint64_t>((*st)->Int(0)));
+}
+
+Result<std::int64_t> SeqAtLeaf(Conn& conn, std::uint64_t index) {
+  if (conn.dialect() == sql::Dialect::kSqlite) return SeqOfIndex(index);
+  auto st = conn.Prepare("SELECT seq FROM log_leaves WHERE leaf = $1");
+  if (!st.ok()) return st.status();
+  (*st)->Bind(1, static_cast<std::int64_t>(index));
+  auto row = (*st)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound(fmt::format("the log has no leaf {}", index));
+  return (*st)->Int(0);
+}
+
+std::string LeavesQuery(const Conn& conn) {
+  if (conn.dialect() == sql::Dialect::kSqlite) {
+    return fmt::format(
+        "SELECT {}, seq - 1 FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+        kEventColumns);
+  }
+  return fmt::format(
+      "SELECT {}, l.leaf FROM log_leaves l JOIN events e USING (seq) "
+      "WHERE l.leaf >= $1 AND l.leaf < $2 ORDER BY l.leaf LIMIT $3",
+      kEventColumns);
+}
+
 logtree::TileSource TilesIn(Conn& conn) {
   return [&conn](int level, std::uint64_t index) -> Result<std::string> {
     auto st = conn.Prepare("SELECT hashes FROM log_tiles WHERE id = $1");
@@ -140,8 +174,20 @@ Result<TreeCheck> TreeCheck::Start(Conn& conn) {
   return check;
 }
 
-Status TreeCheck::BeforePage(Conn& conn, std::int64_t to_seq) {
+Status TreeCheck::BeforePage(Conn& conn, std::int64_t to_size) {
   PINGMA_RETURN_IF_ERROR(CompareTiles(conn));
+  // The stored leaves the page's events should give, so that a changed event is
+  // named as it is met (before a head of a size past it fails).
+  leaf_tiles_.clear();
+  const std::uint64_t last =
+      std::min<std::uint64_t>(tree_size_, static_cast<std::uint64_t>(to_size));
+  const logtree::TileSource stored = TilesIn(conn);
+  for (std::uint64_t t = frontier_.size() / logtree::kTileWidth; t * logtree::kTileWidth < last;
+       ++t) {
+    auto tile = stored(0, t);
+    if (!tile.ok()) return tile.status();
+    leaf_tiles_.emplace(t, std::move(*tile));
+  }
   heads_.clear();
   next_head_ = 0;
   // The heads the page's events reach; at the start, the empty tree's too.
@@ -152,21 +198,39 @@ Status TreeCheck::BeforePage(Conn& conn, std::int64_t to_seq) {
                                kHeadColumns));
   if (!st.ok()) return st.status();
   (*st)->Bind(1, static_cast<std::int64_t>(frontier_.size() + (first_page ? 0 : 1)));
-  (*st)->Bind(2, to_seq);
+  (*st)->Bind(2, to_size);
   for (;;) {
     auto head = HeadOf(st);
     if (!head.ok()) return head.status();
     if (!*head) break;
     heads_.push_back(std::move(**head));
   }
-  return Visit(0, Event{});  // a head of the size already reached (the empty tree's)
+  return CheckHeads();  // a head of the size already reached (the empty tree's)
 }
 
-Status TreeCheck::Visit(std::int64_t seq, const Event& e) {
-  if (seq > 0) {
-    if (IndexOfSeq(seq) >= tree_size_) return Status::Ok();  // not in the tree yet
-    frontier_.Append(merkle::LeafHash(LeafOf(seq, e)));
+Status TreeCheck::Visit(std::uint64_t leaf, std::int64_t seq, const Event& e) {
+  if (leaf >= tree_size_) return Status::Ok();  // not in the signed tree yet
+  if (leaf != frontier_.size()) {
+    return Status::Corruption(
+        fmt::format("the log's leaf {} (event #{}) comes where leaf {} should: a leaf is missing",
+                    leaf, seq, frontier_.size()));
   }
+  std::string hash = merkle::LeafHash(LeafOf(seq, e));
+  if (auto tile = leaf_tiles_.find(leaf / logtree::kTileWidth); tile != leaf_tiles_.end()) {
+    const std::size_t at = (leaf % logtree::kTileWidth) * logtree::kHashSize;
+    if (tile->second.size() >= at + logtree::kHashSize &&
+        tile->second.compare(at, logtree::kHashSize, hash) != 0) {
+      return Status::Corruption(fmt::format(
+          "event #{} (id {}) and the leaf the log's tree holds for it (tile 0/{}) differ: the "
+          "event or the tree was changed after it was logged",
+          seq, e.id, tile->first));
+    }
+  }
+  frontier_.Append(hash);
+  return CheckHeads();
+}
+
+Status TreeCheck::CheckHeads() {
   while (next_head_ < heads_.size() && heads_[next_head_].head.tree_size == frontier_.size()) {
     const SignedHead& h = heads_[next_head_++];
     auto key = std::find_if(keys_.begin(), keys_.end(),
@@ -210,11 +274,12 @@ Status TreeCheck::CompareTiles(Conn& conn) {
                            i * logtree::kHashSize, logtree::kHashSize) == 0) {
         ++i;
       }
-      const std::int64_t seq = SeqOfIndex(tile.index * logtree::kTileWidth + i);
+      auto seq = SeqAtLeaf(conn, tile.index * logtree::kTileWidth + i);
+      if (!seq.ok()) return seq.status();
       return Status::Corruption(fmt::format(
           "event #{} and the leaf the log's tree holds for it (tile 0/{}) differ: the event or "
           "the tree was changed after it was logged",
-          seq, tile.index));
+          *seq, tile.index));
     }
     return Status::Corruption(fmt::format(
         "the log's tile {}/{} does not match the events beneath it", tile.level, tile.index));

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "pingma/common/domain.h"
@@ -31,14 +32,24 @@ namespace logrows {
 ///  "actor_role":"…","actor_id":"…","body":{…}}
 std::string LeafOf(std::int64_t seq, const Event& e);
 
-/// The leaf index of the event of `seq` (the log's events are numbered from 1,
-/// its leaves from 0), and back.
+/// The leaf index of the event of `seq` in a log whose leaves are its events in
+/// the order of their numbers (SQLite's, and the chained events of a PostgreSQL
+/// store: schema/pg/0009), and back.
 inline std::uint64_t IndexOfSeq(std::int64_t seq) {
   return static_cast<std::uint64_t>(seq - 1);
 }
 inline std::int64_t SeqOfIndex(std::uint64_t index) {
   return static_cast<std::int64_t>(index) + 1;
 }
+
+/// The leaf the sequencer gave the event of `seq`; nullopt while it has none
+/// (on PostgreSQL, where leaves are given in log_leaves; on SQLite seq - 1).
+Result<std::optional<std::uint64_t>> LeafOfSeq(Conn& conn, std::int64_t seq);
+/// The event of leaf `index`'s seq (the leaf must exist).
+Result<std::int64_t> SeqAtLeaf(Conn& conn, std::uint64_t index);
+/// A statement that reads the events of the leaves from $1 up to (not with) $2,
+/// in leaf order, LIMIT $3: each row kEventColumns, then the leaf's index.
+std::string LeavesQuery(const Conn& conn);
 
 /// A tile's key in log_tiles: its level × 2^48 + its index.
 inline std::int64_t TileId(int level, std::uint64_t index) {
@@ -91,21 +102,26 @@ class TreeCheck {
   /// Reads the tree's size (the newest head's) and the keys.
   static Result<TreeCheck> Start(Conn& conn);
   /// Between pages of events, when `conn` is free: compares the tiles of the
-  /// page before, and reads the heads that the events up to `to_seq` reach.
-  Status BeforePage(Conn& conn, std::int64_t to_seq);
-  /// The next event (without touching the connection, which is streaming the
-  /// page); Corruption when a head does not hold at its size.
-  Status Visit(std::int64_t seq, const Event& e);
+  /// page before, and reads the heads of trees up to `to_size` leaves.
+  Status BeforePage(Conn& conn, std::int64_t to_size);
+  /// The event of the next leaf, `leaf` (without touching the connection, which is
+  /// streaming the page); Corruption when it is not the next or a head does not
+  /// hold at its size.
+  Status Visit(std::uint64_t leaf, std::int64_t seq, const Event& e);
   /// After the last event: the tree's newest tiles and the heads beyond the log.
   Result<std::string> Finish(Conn& conn);
 
  private:
   Status CompareTiles(Conn& conn);
+  /// Checks the heads of the tree's size so far.
+  Status CheckHeads();
 
   std::uint64_t tree_size_ = 0;
   std::vector<std::pair<std::string, std::string>> keys_;  ///< key_id, public key
   std::vector<SignedHead> heads_;                          ///< those of the page, by size
   std::size_t next_head_ = 0;
+  /// The stored level-0 tiles of the page's leaves, by index.
+  std::unordered_map<std::uint64_t, std::string> leaf_tiles_;
   std::uint64_t heads_checked_ = 0;
   logtree::Frontier frontier_;  ///< the tree rebuilt from the events so far
 };

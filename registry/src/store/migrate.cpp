@@ -221,6 +221,16 @@ Result<std::string> Copy(const MigrateOptions& options) {
   // another chain, nor more of this one than the file has.
   auto copied_seq = pg::QueryInt(*to, "SELECT seq FROM chain_head");
   if (!copied_seq.ok()) return copied_seq.status();
+  // Nor events a registry appended there (after the chain's end: schema/pg/0009).
+  auto appended = pg::QueryInt(*to,
+                               "SELECT count(*) FROM (SELECT 1 FROM events "
+                               "WHERE tx IS NOT NULL LIMIT 1) AS any_appended");
+  if (!appended.ok()) return appended.status();
+  if (*appended > 0) {
+    return Status::Conflict(
+        "PostgreSQL already holds events that registries appended: migrate copies a SQLite "
+        "store into a new database");
+  }
   if (*copied_seq > 0) {
     if (*copied_seq > *last_seq) {
       return Status::Conflict(
@@ -263,6 +273,14 @@ Result<std::string> Copy(const MigrateOptions& options) {
   std::vector<std::string> names;
   std::vector<bool> bytea;
   PINGMA_RETURN_IF_ERROR(TableColumns(*to, "events", &names, &bytea));
+  // The file's events are the chain's: they have no revision (schema/pg/0009).
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "tx") {
+      names.erase(names.begin() + static_cast<std::ptrdiff_t>(i));
+      bytea.erase(bytea.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
   auto prepared = (*from)->PrepareSqlite(
       fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", Joined(names)));
   if (!prepared.ok()) return prepared.status();
@@ -288,6 +306,15 @@ Result<std::string> Copy(const MigrateOptions& options) {
     if (batch_last == seq) break;
     auto copy_batch = [&]() -> Status {
       PINGMA_RETURN_IF_ERROR(to->Copy(copy, data));
+      // The chain's end moves with the copy; its events keep the leaves of their
+      // seqs, and registries number theirs after it.
+      PINGMA_RETURN_IF_ERROR(to->Query("INSERT INTO log_leaves(leaf, seq) SELECT seq - 1, seq "
+                                       "FROM events WHERE seq > $1 AND seq <= $2",
+                                       {std::to_string(seq), std::to_string(batch_last)})
+                                 .status());
+      PINGMA_RETURN_IF_ERROR(
+          to->Query("SELECT setval('event_seq', $1, false)", {std::to_string(batch_last + 1)})
+              .status());
       return to
           ->Query("UPDATE chain_head SET seq = $1, hash = $2",
                   {std::to_string(batch_last), pg::Hex(head)})

@@ -142,6 +142,9 @@ Status Connection::ResultStatus(pg_result* result, const std::string& what) cons
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const std::string sqlstate = state != nullptr ? state : "";
   last_sqlstate_ = sqlstate;
+  if (sqlstate == "23505" || sqlstate == "23P01" || sqlstate == "40P01" || sqlstate == "40001") {
+    ++races_;
+  }
   std::string message =
       Trimmed(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
   if (message.empty()) message = Trimmed(PQerrorMessage(conn_));

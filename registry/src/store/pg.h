@@ -95,6 +95,11 @@ class Connection {
                  const std::vector<unsigned>& types = {});
   /// The SQLSTATE of the last failure ("" if none had one).
   const std::string& last_sqlstate() const { return last_sqlstate_; }
+  /// How many statements failed because another session wrote the same rows at
+  /// once: a unique key taken meanwhile, a deadlock, a serialization failure
+  /// (23505, 23P01, 40P01, 40001). (A lock wait past lock_timeout is not one: it
+  /// is a database stuck or too slow.)
+  std::uint64_t races() const { return races_; }
   /// Runs the statement prepared as `name`.
   Result<Rows> QueryPrepared(const std::string& name, const std::vector<Param>& params);
   /// How many parameters the statement prepared as `name` takes.
@@ -131,6 +136,7 @@ class Connection {
   Status ResultStatus(pg_result* result, const std::string& what) const;
   pg_conn* conn_ = nullptr;
   mutable std::string last_sqlstate_;
+  mutable std::uint64_t races_ = 0;
 };
 
 /// Runs `fn` between BEGIN and COMMIT on `conn`; ROLLBACK when either fails.

@@ -35,6 +35,7 @@ class PgDatabase final : public Database {
   std::int64_t Changes() const override { return changes_; }
   Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) override;
   bool ok() const override { return pg_.ok(); }
+  std::uint64_t races() const override { return pg_.races(); }
 
   /// The connection itself, free for a command of its own (COPY, a migration).
   pg::Connection& connection() {

@@ -1,5 +1,6 @@
 #include "store/pg_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -77,31 +78,40 @@ void PgStore::Submit(Job job, Done done) {
   group_commit_.Submit(std::move(job), std::move(done));
 }
 
-Status PgStore::BeginBatch(std::int64_t* seq, std::string* hash) {
+Status PgStore::BeginBatch(BatchState* batch) {
   Status begun = Status::Ok();
   if (!writer_) {
     begun = Connect();
     if (begun.ok()) std::fprintf(stderr, "pingma-registry: connected to PostgreSQL again\n");
   }
-  if (begun.ok()) begun = writer_->db().Exec("BEGIN");
+  sql::PgDatabase* db = begun.ok() ? &Writer() : nullptr;
+  // BEGIN and the batch's revision, its horizon and a block of numbers: one round
+  // trip. No lock: other registries' batches commit beside this one.
   if (begun.ok()) {
-    // The head as the last batch of any registry left it; held until COMMIT.
-    auto head = writer_->Prepare("SELECT seq, hash FROM chain_head FOR UPDATE");
-    auto row = head.ok() ? (*head)->Step() : Result<bool>(head.status());
+    db->set_deferring(true);
+    begun = db->ExecDeferred("BEGIN");
+  }
+  if (begun.ok()) {
+    auto st = writer_->Prepare(
+        "SELECT pg_current_xact_id()::text::bigint + pingma_revision_base(), pingma_horizon(), "
+        "nextval('event_seq')");
+    auto row = st.ok() ? (*st)->Step() : Result<bool>(st.status());
     if (!row.ok()) {
       begun = row.status();
     } else if (!*row) {
-      begun = Status::Corruption("PostgreSQL's chain_head has no row");
+      begun = Status::Internal("the batch's revision gave no row");
     } else {
-      *seq = (*head)->Int(0);
-      *hash = std::string((*head)->Blob(1));
+      batch->chained = false;
+      batch->revision = (*st)->Int(0);
+      horizon_ = (*st)->Int(1);
+      batch->head_seq = (*st)->Int(2) - 1;
+      batch->seq_limit = batch->head_seq + kSeqBlock;
     }
   }
   // The batch's writes that need no answer go in as few round trips as its reads
   // allow (sql::Statement::Defer), unless this is a batch run again because one of
   // them failed.
-  if (begun.ok()) Writer().set_deferring(!std::exchange(strict_, false));
-  batch_start_seq_ = *seq;
+  if (begun.ok()) db->set_deferring(!std::exchange(strict_, false));
   return begun.ok() ? begun : Status::Unavailable(begun.message());
 }
 
@@ -109,28 +119,32 @@ sql::PgDatabase& PgStore::Writer() {
   return static_cast<sql::PgDatabase&>(writer_->db());
 }
 
-bool PgStore::ForeignAppends(bool head_moved) {
-  // Another registry (or `token add`) appended since this one's last commit, or
-  // a batch failed since, whose COMMIT may have taken effect or not.
-  const bool failed_since = std::exchange(failed_since_, false);
-  return head_moved || failed_since;
+std::optional<ForeignWindow> PgStore::ForeignAppends(const BatchState& /*batch*/,
+                                                     std::int64_t /*known_seq*/) {
+  // Every revision below the last batch's horizon was final when that batch
+  // began, and what was kept from the log was read after: this batch reads the
+  // events of the revisions from there on, but its own committed batches'. (A
+  // batch that failed may have committed or not: its events are read again.)
+  const std::int64_t from = std::exchange(window_from_, horizon_);
+  if (from < 0) return std::nullopt;  // the first batch: nothing kept yet
+  own_revisions_.erase(std::remove_if(own_revisions_.begin(), own_revisions_.end(),
+                                      [from](std::int64_t r) { return r < from; }),
+                       own_revisions_.end());
+  return ForeignWindow{0, from, own_revisions_};
 }
 
-Status PgStore::CommitBatch(std::int64_t seq, const std::string& hash) {
-  // The writes held back, the head and the COMMIT: one round trip. A write held
-  // back that failed earlier in the batch failed no job by itself (a later job's
-  // rollback may even have undone an earlier job's writes), so the batch is not
-  // committed.
+Status PgStore::CommitBatch(const BatchState& batch) {
+  // The writes held back and the COMMIT: one round trip. A write held back that
+  // failed earlier in the batch failed no job by itself (a later job's rollback
+  // may even have undone an earlier job's writes), so the batch is not committed.
   sql::PgDatabase& db = Writer();
   Status ended = db.deferred_failure();
-  if (ended.ok() && seq != batch_start_seq_) {
-    auto update = writer_->Prepare("UPDATE chain_head SET seq = $1, hash = $2");
-    ended = update.ok() ? (*update)->Bind(1, seq).BindBlob(2, hash.data(), hash.size()).Defer()
-                        : update.status();
-  }
   if (ended.ok()) ended = db.ExecDeferred("COMMIT");
   if (ended.ok()) ended = db.Flush();
-  if (ended.ok()) db.set_deferring(false);  // else RunAgain reads the failure
+  if (ended.ok()) {
+    db.set_deferring(false);  // else RunAgain reads the failure
+    own_revisions_.push_back(batch.revision);
+  }
   return ended.ok() ? ended : Status::Unavailable(ended.message());
 }
 
@@ -159,8 +173,8 @@ void PgStore::AbandonBatch(const Status& error, bool /*begun*/) {
     }
   }
   // Whether a COMMIT whose answer was lost took effect is not known: the client
-  // retries, and what it retries is idempotent or refused as a repeat.
-  failed_since_ = true;
+  // retries, and what it retries is idempotent or refused as a repeat. (The
+  // batch's events, if committed, are another writer's to the next window.)
 }
 
 void PgStore::Answer(GroupCommit::Answers answers) {
@@ -204,6 +218,7 @@ namespace {
 // 6: the verifiable log (cases/verifiable_log.h).
 // 7: batch registration's due_counts, once a batch (cases/cylinders.cpp).
 // 8: the signed heads by time, for their thinning (store/log_rows.h).
+// 9: appends without a lock (the file says how).
 struct Migration {
   int version;
   const char* description;
@@ -224,6 +239,8 @@ constexpr Migration kMigrations[] = {
     {7, "due_counts kept once a batch of cylinders, not once a cylinder",
      "pg/0007_due_counts_deferred.sql"},
     {8, "the signed heads by time, for their thinning", "pg/0008_log_heads_by_time.sql"},
+    {9, "appends without a lock: the chain ended, numbers in blocks, revisions, the log's leaves",
+     "pg/0009_unchained_appends.sql"},
 };
 
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"

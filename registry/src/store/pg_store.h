@@ -1,13 +1,15 @@
 // The registry's store on PostgreSQL: its schema (versioned migrations applied at
-// start) and the chain extended there. (`migrate` copies a SQLite store into it:
+// start) and the log appended there. (`migrate` copies a SQLite store into it:
 // store/migrate.cpp.)
 //
 // The schema keeps the SQLite store's tables and columns, so that the same rows
 // mean the same things in both, made for distribution: every cylinder-scoped
 // table is keyed by the code, and the event log is partitioned by time (monthly,
 // on `at`), with partitions made ahead of time and a default partition so that
-// no append can fail for want of one. The chain's head is one row, `chain_head`,
-// which every append locks: N registries on one database extend one chain.
+// no append can fail for want of one. N registries on one database append to
+// one log without a lock between them (schema/pg/0009 says how): the hash chain
+// of the log's first events ends at the link `chain_head` keeps, and the
+// verifiable log's tree (cases/verifiable_log.h) vouches for every event.
 #pragma once
 
 #include <cstdint>
@@ -27,14 +29,16 @@ namespace pingma::registry {
 
 /// The store on PostgreSQL. One writer thread per registry commits queued jobs in
 /// batches (group commit), each job in its own savepoint, as SqliteStore does. A
-/// batch's transaction (READ COMMITTED) first locks the chain's head row
-/// (SELECT ... FOR UPDATE): the writes of every registry on the database are
-/// serialised by that lock, one batch at a time, so that each batch reads what
-/// the batches before it wrote and extends the one chain; answers wait for the
+/// batch's transaction (READ COMMITTED) takes no lock of the log's: it numbers its
+/// events from a block of its own (BatchState), and the batches of every registry
+/// commit side by side; what a decision needs to be consistent is guarded by the
+/// rows it concerns. At its start a batch reads the events that other registries
+/// committed since its last one (ForeignWindow), so that its caches are as true as
+/// under one writer. Answers wait for the
 /// COMMIT (synchronous_commit, and a synchronous standby where one is set up),
 /// never for one round trip per request. Within a batch, writes that need no
 /// answer are held back and sent together (sql::Statement::Defer, libpq's pipeline
-/// mode), the last of them with the head's update and the COMMIT; a batch whose
+/// mode), the last of them with the COMMIT; a batch whose
 /// held-back write failed is run again at once with every write waited for. A lost connection fails
 /// the batch with kUnavailable (HTTP 503, retryable) and the next batch connects again: given
 /// several hosts and target_session_attrs=read-write, to the new primary.
@@ -64,10 +68,11 @@ class PgStore final : public Store, private GroupCommit::Steps {
   Status Connect();
   // The group commit's steps (group_commit.h): a batch locks the chain's head row
   // and writes it back; its answers go at COMMIT. Every failure is Unavailable.
-  Status BeginBatch(std::int64_t* seq, std::string* hash) override;
+  Status BeginBatch(BatchState* batch) override;
   Conn& BatchConnection() override { return *writer_; }
-  bool ForeignAppends(bool head_moved) override;
-  Status CommitBatch(std::int64_t seq, const std::string& hash) override;
+  std::optional<ForeignWindow> ForeignAppends(const BatchState& batch,
+                                              std::int64_t known_seq) override;
+  Status CommitBatch(const BatchState& batch) override;
   bool RunAgain() override;
   void AbandonBatch(const Status& error, bool begun) override;
   /// The writer's connection as the PostgreSQL statements' (to hold writes back).
@@ -77,9 +82,11 @@ class PgStore final : public Store, private GroupCommit::Steps {
   std::string conninfo_;
   const Clock& clock_;
   std::unique_ptr<Conn> writer_;
-  std::int64_t batch_start_seq_ = 0;  ///< the head when the batch began
-  bool failed_since_ = false;         ///< a batch failed after this store's last commit
-  bool strict_ = false;               ///< the next batch holds nothing back (RunAgain said yes)
+  std::int64_t horizon_ = -1;      ///< the horizon when the batch began (HorizonSql)
+  std::int64_t window_from_ = -1;  ///< where the next batch's ForeignWindow starts
+  /// This store's committed batches' revisions from window_from_ on.
+  std::vector<std::int64_t> own_revisions_;
+  bool strict_ = false;  ///< the next batch holds nothing back (RunAgain said yes)
   GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
 
   ReaderPool readers_;

@@ -85,6 +85,9 @@ class Database {
   virtual Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) = 0;
   /// Whether the connection can still be used (false once the server is gone).
   virtual bool ok() const { return true; }
+  /// How many statements so far failed because another writer wrote the same
+  /// rows at once (PostgreSQL: pg::Connection::races); 0 where one writes alone.
+  virtual std::uint64_t races() const { return 0; }
 };
 
 // ---- Where the dialects differ -------------------------------------------------

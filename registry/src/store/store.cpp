@@ -98,13 +98,16 @@ std::optional<std::int64_t> SeqOfEventId(std::string_view id) {
 
 namespace {
 
-// Binds event `e` of `seq` and link `hash` to the nine parameters after `p` of an
-// insert into events (the columns in kInsertEvent's order). Unowned: `e` and
-// `hash` must outlive the statement's Run.
+// Binds event `e` of `seq` and link `hash` to the parameters after `p` of an
+// insert into events (the columns in kInsertEvent's order; on an unchained log
+// also the batch's `revision`, kInsertEventTx). Unowned: `e` and `hash` must
+// outlive the statement's Run.
 constexpr const char* kInsertEvent =
     "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash) VALUES";
+constexpr const char* kInsertEventTx =
+    "INSERT INTO events(seq, id, code, type, at, actor_role, actor_id, body, hash, tx) VALUES";
 void BindEvent(sql::Statement& insert, int p, std::int64_t seq, const Event& e,
-               const std::string& hash) {
+               const std::string& hash, std::int64_t revision) {
   insert.Bind(p + 1, seq).BindUnowned(p + 2, e.id).BindUnowned(p + 4, e.type);
   if (e.code.empty()) {
     insert.BindNull(p + 3);
@@ -114,60 +117,84 @@ void BindEvent(sql::Statement& insert, int p, std::int64_t seq, const Event& e,
   insert.Bind(p + 5, e.at.unix_ms).BindUnowned(p + 6, e.actor_role);
   insert.BindUnowned(p + 7, e.actor_id).BindUnowned(p + 8, e.body);
   insert.BindBlobUnowned(p + 9, hash);
+  if (revision != 0) insert.Bind(p + 10, revision);
+}
+
+// The multi-row insert of `rows` events, `columns` parameters each.
+std::string InsertEvents(bool with_tx, std::size_t rows) {
+  const int columns = with_tx ? 10 : 9;
+  std::string sql = with_tx ? kInsertEventTx : kInsertEvent;
+  for (std::size_t r = 0; r < rows; ++r) {
+    sql += r == 0 ? "(" : ",(";
+    for (int k = 1; k <= columns; ++k) {
+      sql += fmt::format("{}${}", k == 1 ? "" : ",", static_cast<int>(r) * columns + k);
+    }
+    sql += ")";
+  }
+  return sql;
 }
 
 }  // namespace
 
+Result<std::int64_t> WriteTx::NextSeq() {
+  if (batch_->head_seq >= batch_->seq_limit) {
+    // A new block of numbers (unchained): the sequence steps by kSeqBlock.
+    auto st = conn_->Prepare("SELECT nextval('event_seq')");
+    if (!st.ok()) return st.status();
+    auto row = (*st)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Internal("nextval gave no row");
+    const std::int64_t first = (*st)->Int(0);
+    batch_->head_seq = first - 1;
+    batch_->seq_limit = first + kSeqBlock - 1;
+  }
+  return ++batch_->head_seq;
+}
+
 Result<std::int64_t> WriteTx::Append(Event e) {
-  const std::int64_t seq = batch_->head_seq + 1;
+  PINGMA_ASSIGN_OR_RETURN(const std::int64_t seq, NextSeq());
   if (e.id.empty()) e.id = EventId(seq);
-  std::string hash = ChainHash(batch_->head_hash, seq, e);
-  static const std::string sql = std::string(kInsertEvent) + "($1,$2,$3,$4,$5,$6,$7,$8,$9)";
-  auto st = conn_->Prepare(sql);
+  std::string hash = batch_->chained ? ChainHash(batch_->head_hash, seq, e) : std::string();
+  static const std::string chained = InsertEvents(false, 1);
+  static const std::string unchained = InsertEvents(true, 1);
+  auto st = conn_->Prepare(batch_->chained ? chained : unchained);
   if (!st.ok()) return st.status();
-  BindEvent(**st, 0, seq, e, hash);
+  BindEvent(**st, 0, seq, e, hash, batch_->revision);
   PINGMA_RETURN_IF_ERROR((*st)->Defer());
-  batch_->head_seq = seq;
-  batch_->head_hash = std::move(hash);
+  if (batch_->chained) batch_->head_hash = std::move(hash);
   if (hooks_->on_append) hooks_->on_append(e);
   return seq;
 }
 
-Result<std::int64_t> WriteTx::AppendAll(std::vector<Event> events) {
-  // 500 rows of 9 parameters: libpq 15 takes a statement's description of at most
-  // 30,000 bytes, 4 a parameter.
+Result<std::vector<std::int64_t>> WriteTx::AppendAll(std::vector<Event> events) {
+  // 500 rows of 9 or 10 parameters: libpq 15 takes a statement's description of at
+  // most 30,000 bytes, 4 a parameter.
   constexpr std::size_t kRows = 500;
-  const std::int64_t first = batch_->head_seq + 1;
+  const bool chained = batch_->chained;
+  std::vector<std::int64_t> seqs(events.size());
   std::vector<std::string> hashes(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    PINGMA_ASSIGN_OR_RETURN(seqs[i], NextSeq());
+    Event& e = events[i];
+    if (e.id.empty()) e.id = EventId(seqs[i]);
+    if (chained) hashes[i] = ChainHash(i == 0 ? batch_->head_hash : hashes[i - 1], seqs[i], e);
+  }
+  const int columns = chained ? 9 : 10;
   for (std::size_t start = 0; start < events.size(); start += kRows) {
     const std::size_t rows = std::min(kRows, events.size() - start);
-    std::string sql = kInsertEvent;
-    for (std::size_t r = 0; r < rows; ++r) {
-      const std::size_t p = r * 9;
-      sql += fmt::format("{}(${},${},${},${},${},${},${},${},${})", r == 0 ? "" : ",", p + 1, p + 2,
-                         p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9);
-    }
-    auto st = conn_->Prepare(sql);
+    auto st = conn_->Prepare(InsertEvents(!chained, rows));
     if (!st.ok()) return st.status();
-    sql::Statement& insert = **st;
     for (std::size_t r = 0; r < rows; ++r) {
-      Event& e = events[start + r];
-      const std::int64_t seq = first + static_cast<std::int64_t>(start + r);
-      if (e.id.empty()) e.id = EventId(seq);
-      const std::string& prev = start + r == 0 ? batch_->head_hash : hashes[start + r - 1];
-      hashes[start + r] = ChainHash(prev, seq, e);
-      BindEvent(insert, static_cast<int>(r * 9), seq, e, hashes[start + r]);
+      BindEvent(**st, static_cast<int>(r) * columns, seqs[start + r], events[start + r],
+                hashes[start + r], batch_->revision);
     }
-    PINGMA_RETURN_IF_ERROR(insert.Defer());
+    PINGMA_RETURN_IF_ERROR((*st)->Defer());
   }
-  if (!events.empty()) {
-    batch_->head_seq = first + static_cast<std::int64_t>(events.size()) - 1;
-    batch_->head_hash = hashes.back();
-  }
+  if (chained && !events.empty()) batch_->head_hash = hashes.back();
   if (hooks_->on_append) {
     for (const Event& e : events) hooks_->on_append(e);
   }
-  return first;
+  return seqs;
 }
 
 namespace {
@@ -277,8 +304,7 @@ Status ApplyCount(Conn& conn, const CountDelta& count, bool defer) {
 }
 
 Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts) {
-  // By statement (its text's address: counts name theirs by a literal) and row, in
-  // the order each row was first counted.
+  // By statement (its text's address: counts name theirs by a literal) and row.
   std::vector<CountDelta> rows;
   std::unordered_map<std::string, std::size_t> row_of;
   for (CountDelta& c : *counts) {
@@ -293,6 +319,12 @@ Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts) {
     for (std::size_t i = 0; i < sum.size() && i < c.deltas.size(); ++i) sum[i] += c.deltas[i];
   }
   counts->clear();
+  // Every batch writes its rows in one order (on PostgreSQL two registries' batches
+  // that count in the same rows then wait for each other, never deadlock).
+  std::sort(rows.begin(), rows.end(), [](const CountDelta& x, const CountDelta& y) {
+    return std::less<const char*>()(x.upsert, y.upsert) ||
+           (x.upsert == y.upsert && x.keys < y.keys);
+  });
   for (const CountDelta& row : rows) PINGMA_RETURN_IF_ERROR(ApplyCount(conn, row, /*defer=*/true));
   return Status::Ok();
 }
@@ -300,8 +332,10 @@ Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts) {
 Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const WriteHooks& hooks,
                   const std::function<Reply()>& fn) {
   if (Status s = DeferCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
+  // An unchained log's numbers are not taken back: a block fetched meanwhile is
+  // the one in hand.
   const std::string saved_hash = batch->head_hash;
-  const std::int64_t saved_seq = batch->head_seq;
+  const std::int64_t saved_seq = batch->chained ? batch->head_seq : 0;
   const std::size_t saved_counts = batch->counts.size();
   Reply reply;
   try {
@@ -312,8 +346,10 @@ Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const 
   if (reply.failed()) {
     // The work changes nothing: undo its rows, its links in the chain, its counts.
     (void)RunCached(conn, "ROLLBACK TO " + name);
-    batch->head_hash = saved_hash;
-    batch->head_seq = saved_seq;
+    if (batch->chained) {
+      batch->head_hash = saved_hash;
+      batch->head_seq = saved_seq;
+    }
     batch->counts.resize(saved_counts);
     if (hooks.on_rollback) hooks.on_rollback(/*whole_batch=*/false);
   }
@@ -434,16 +470,16 @@ Reply Store::Run(Job job) {
   return future.get();
 }
 
-Status SqliteStore::BeginBatch(std::int64_t* seq, std::string* hash) {
+Status SqliteStore::BeginBatch(BatchState* batch) {
   // Another process (`token add`) may have appended since the last batch: with
   // the write lock held, the head read here is the real one.
   PINGMA_RETURN_IF_ERROR(writer_->db().Exec("BEGIN IMMEDIATE"));
-  Status head = LoadHead(seq, hash);
+  Status head = LoadHead(&batch->head_seq, &batch->head_hash);
   if (!head.ok()) (void)writer_->db().Exec("ROLLBACK");
   return head;
 }
 
-Status SqliteStore::CommitBatch(std::int64_t /*seq*/, const std::string& /*hash*/) {
+Status SqliteStore::CommitBatch(const BatchState& /*batch*/) {
   sql::CommitWithoutSync durable_later;  // by a syncer, before any reply
   ++commits_begun_;                      // readers may see it from here on
   Status committed = writer_->db().Exec("COMMIT");

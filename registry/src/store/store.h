@@ -155,10 +155,10 @@ struct WriteHooks {
   std::function<void(bool whole_batch)> on_rollback;
   /// An event was appended (not yet committed).
   std::function<void(const Event&)> on_append;
-  /// At the start of a batch: the log has grown past `since_seq` by appends this
-  /// store did not make (another registry on the same database, or `token add`),
-  /// so that what was kept from the log must be read again from it.
-  std::function<void(Conn& conn, std::int64_t since_seq)> on_foreign_appends;
+  /// At the start of a batch: the log may hold appends this store did not make
+  /// (another registry on the same database, or `token add`), those that
+  /// `window` selects, so that what was kept from the log must be read again.
+  std::function<void(Conn& conn, const ForeignWindow& window)> on_foreign_appends;
 };
 
 /// Runs a count's upsert at once (or held back: sql::Statement::Defer).
@@ -179,12 +179,26 @@ class WriteTx {
       : conn_(conn), batch_(batch), now_(now), hooks_(hooks) {}
   Conn& conn() { return *conn_; }
   Instant now() const { return now_; }
-  /// Appends to the log and the chain; returns the event's sequence number.
+  /// Appends to the log (and the chain, where it is chained); returns the
+  /// event's sequence number.
   Result<std::int64_t> Append(Event event);
   /// Appends `events` in their order, as Append does each, in statements of many
-  /// rows (a round trip per 500 events, not per event, on PostgreSQL); returns the
-  /// first one's sequence number, the others following it one by one.
-  Result<std::int64_t> AppendAll(std::vector<Event> events);
+  /// rows (a round trip per 500 events, not per event, on PostgreSQL); returns
+  /// their sequence numbers.
+  Result<std::vector<std::int64_t>> AppendAll(std::vector<Event> events);
+  /// What a row written with the event of `seq` records as its revision
+  /// (cylinders' `rev`, tokens' `revoked_seq`): the batch's revision on an
+  /// unchained log, else the seq. Readers that follow rows by it read only below
+  /// the horizon (HorizonSql).
+  std::int64_t Revision(std::int64_t seq) const {
+    return batch_->revision != 0 ? batch_->revision : seq;
+  }
+  /// Makes the job's next event's number larger than `seq` (an unchained log,
+  /// whose batch took its block when it began: a new block then, which the
+  /// database gives above every number given before).
+  void NumberAfter(std::int64_t seq) {
+    if (!batch_->chained && seq > batch_->head_seq) batch_->seq_limit = batch_->head_seq;
+  }
   /// Adds to a counter row when the batch commits, with the job (undone with it).
   void Count(CountDelta count) { batch_->counts.push_back(std::move(count)); }
   /// Runs `fn` in a nested savepoint: a failed reply undoes its rows and its links
@@ -192,11 +206,26 @@ class WriteTx {
   Reply Nested(const std::function<Reply()>& fn);
 
  private:
+  /// The next event's number: the head's next, or the next of the block in hand.
+  Result<std::int64_t> NextSeq();
+
   Conn* conn_;
   BatchState* batch_;
   Instant now_;
   const WriteHooks* hooks_;
 };
+
+/// How many numbers an unchained log's writer takes at once (PostgreSQL's
+/// event_seq steps by it: schema/pg/0009).
+inline constexpr std::int64_t kSeqBlock = 1024;
+
+/// The revision below which every row and event is final on `conn`'s store, for
+/// readers that follow them by revision: on PostgreSQL, where writers commit at
+/// once and out of order, the oldest revision still being written (every
+/// revision below it committed or rolled back); on SQLite, one writer, all.
+inline const char* HorizonSql(const Conn& conn) {
+  return conn.dialect() == sql::Dialect::kPostgres ? "pingma_horizon()" : "9223372036854775807";
+}
 
 /// The store the use cases write and read through: SQLite (SqliteStore, the
 /// default) or PostgreSQL (PgStore, pg_store.h), chosen by Open from the path.
@@ -319,9 +348,9 @@ class SqliteStore final : public Store, private GroupCommit::Steps {
   Status LoadHead(std::int64_t* seq, std::string* hash);
   // The group commit's steps (group_commit.h): BEGIN IMMEDIATE and the head; a
   // COMMIT that leaves the fdatasync to the syncers, who answer after it.
-  Status BeginBatch(std::int64_t* seq, std::string* hash) override;
+  Status BeginBatch(BatchState* batch) override;
   Conn& BatchConnection() override { return *writer_; }
-  Status CommitBatch(std::int64_t seq, const std::string& hash) override;
+  Status CommitBatch(const BatchState& batch) override;
   void AbandonBatch(const Status& error, bool begun) override;
   void Answer(GroupCommit::Answers answers) override;
   void SyncLoop();
