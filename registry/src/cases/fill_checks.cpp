@@ -559,11 +559,10 @@ void FillChecks::OnForeignAppends(Conn& conn, const ForeignWindow& window) {
   // facts go, a cylinder's event its cached row, and a fill check is a sighting.
   // (On PostgreSQL the window may hold events seen before: each of these is
   // the same when done twice, and a sighting older than the one kept is not kept.)
-  auto st = conn.Prepare(
-      "SELECT code, type, at, CASE WHEN type = 'fill_check' THEN body END FROM events WHERE " +
-      window.Condition(1) + (window.from_revision < 0 ? " ORDER BY seq" : " ORDER BY tx, seq"));
+  auto st =
+      conn.Prepare(window.Query("code, type, at, CASE WHEN type = 'fill_check' THEN body END"));
   if (!st.ok()) return ForgetCached();
-  window.Bind(**st, 1);
+  window.Bind(**st);
   for (;;) {
     auto row = (*st)->Step();
     if (!row.ok()) return ForgetCached();  // not all seen: nothing kept can be trusted
@@ -579,7 +578,7 @@ void FillChecks::OnForeignAppends(Conn& conn, const ForeignWindow& window) {
     }
     bool offline = false;
     if (auto sighting = SightingOf((*st)->Text(3), (*st)->Int(2), &offline)) {
-      if (offline || window.from_revision >= 0) {  // the newest sighting is kept
+      if (offline || window.unchained) {  // the newest sighting is kept
         RecordOfflineSighting(code, std::move(*sighting));
       } else {
         RecordSighting(code, std::move(*sighting));

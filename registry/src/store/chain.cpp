@@ -248,11 +248,19 @@ Result<std::string> VerifyChain(const std::string& path) {
   (void)conn.db().Exec(said.ok() ? "COMMIT" : "ROLLBACK");
   if (!said.ok()) return said.status();
   if (!unchained) return fmt::format("ok: {} events, chain intact; {}", walk->length, *said);
+  const std::string waiting =
+      leaves->waiting > 0 ? fmt::format(" ({} more not in it yet)", leaves->waiting) : "";
+  if (walk->length == 0) {
+    return fmt::format(
+        "ok: {} events, chain intact; the store began on PostgreSQL, with no chain: the tree "
+        "holds {}{}; {}",
+        leaves->leaves + leaves->waiting, leaves->leaves, waiting, *said);
+  }
   return fmt::format(
       "ok: {} events, chain intact; the chain's {} end at its recorded link, the tree holds the "
       "{} after them{}; {}",
-      walk->length + leaves->leaves + leaves->waiting, walk->length, leaves->leaves,
-      leaves->waiting > 0 ? fmt::format(" ({} more not in it yet)", leaves->waiting) : "", *said);
+      walk->length + leaves->leaves + leaves->waiting, walk->length, leaves->leaves, waiting,
+      *said);
 }
 
 Result<ChainWalk> WalkChain(const std::string& path, const std::atomic<bool>* cancel) {

@@ -11,19 +11,40 @@
 
 namespace pingma::registry {
 
-std::string ForeignWindow::Condition(int first) const {
-  if (from_revision < 0) return fmt::format("seq > ${}", first);
-  return fmt::format("tx >= ${} AND tx <> ALL(${}::bigint[])", first, first + 1);
+namespace {
+
+// A PostgreSQL array of bigint, as text.
+std::string ArrayText(const std::vector<std::int64_t>& values) {
+  std::string out = "{";
+  for (std::int64_t v : values) out += fmt::format("{}{}", out.size() > 1 ? "," : "", v);
+  return out + "}";
 }
 
-void ForeignWindow::Bind(sql::Statement& st, int first) const {
+}  // namespace
+
+std::string ForeignWindow::Query(std::string_view columns) const {
+  if (!unchained) return fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq", columns);
   if (from_revision < 0) {
-    st.Bind(first, after_seq);
-    return;
+    return fmt::format(
+        "SELECT {} FROM unnest($1::bigint[]) AS w(r) "
+        "CROSS JOIN LATERAL (SELECT * FROM events WHERE tx = w.r OFFSET 0) AS e "
+        "ORDER BY tx, seq",
+        columns);
   }
-  std::string own = "{";
-  for (std::int64_t r : own_revisions) own += fmt::format("{}{}", own.size() > 1 ? "," : "", r);
-  st.Bind(first, from_revision).Bind(first + 1, own + "}");
+  return fmt::format(
+      "SELECT {} FROM events WHERE (tx >= $1 OR tx = ANY($2::bigint[])) "
+      "AND tx <> ALL($3::bigint[]) ORDER BY tx, seq",
+      columns);
+}
+
+void ForeignWindow::Bind(sql::Statement& st) const {
+  if (!unchained) {
+    st.Bind(1, after_seq);
+  } else if (from_revision < 0) {
+    st.Bind(1, ArrayText(revisions));
+  } else {
+    st.Bind(1, from_revision).Bind(2, ArrayText(revisions)).Bind(3, ArrayText(own_revisions));
+  }
 }
 
 void GroupCommit::Start() {

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -66,16 +67,24 @@ struct BatchState {
 };
 /// The events some other writer appended since this store last looked (another
 /// registry on the database, `token add`), for WriteHooks::on_foreign_appends:
-/// on a chained log those after a seq; on an unchained one those of revisions
-/// from `from_revision` on, but this store's own.
+/// on a chained log those after a seq; on an unchained one those of the
+/// revisions that were not yet committed when it last looked, but this store's
+/// own: as a list (`revisions`), or, when that would be long, those from
+/// `from_revision` on and `revisions` (the ones then still open below it), but
+/// `own_revisions`. (A list, each revision looked up by itself, so that
+/// PostgreSQL's plan for the statement, made once and perhaps while the table
+/// was small, reads the index however the table has grown.)
 struct ForeignWindow {
   std::int64_t after_seq = 0;
-  std::int64_t from_revision = -1;  ///< -1: chained
+  bool unchained = false;
+  std::int64_t from_revision = -1;  ///< unchained, a long window; else -1
+  std::vector<std::int64_t> revisions;
   std::vector<std::int64_t> own_revisions;
-  /// The condition over events' columns, its parameters numbered from $first.
-  std::string Condition(int first) const;
-  /// Binds the condition's parameters.
-  void Bind(sql::Statement& st, int first) const;
+  /// The statement that selects `columns` (of events) of the window's events, in
+  /// the log's order.
+  std::string Query(std::string_view columns) const;
+  /// Binds its parameters.
+  void Bind(sql::Statement& st) const;
 };
 /// Group-commit figures (Store::stats()).
 struct GroupCommitStats {
@@ -113,7 +122,7 @@ class GroupCommit {
     virtual std::optional<ForeignWindow> ForeignAppends(const BatchState& batch,
                                                         std::int64_t known_seq) {
       if (known_seq < 0 || batch.head_seq == known_seq) return std::nullopt;
-      return ForeignWindow{known_seq, -1, {}};
+      return ForeignWindow{known_seq, false, -1, {}, {}};
     }
     /// Commits the batch (and, on a chained log, its head: batch.head_*).
     virtual Status CommitBatch(const BatchState& batch) = 0;

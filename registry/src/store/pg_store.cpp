@@ -92,9 +92,14 @@ Status PgStore::BeginBatch(BatchState* batch) {
     begun = db->ExecDeferred("BEGIN");
   }
   if (begun.ok()) {
+    // The revisions this batch cannot see committed yet: those from the
+    // snapshot's xmax on and those it lists as running (ForeignAppends).
     auto st = writer_->Prepare(
-        "SELECT pg_current_xact_id()::text::bigint + pingma_revision_base(), pingma_horizon(), "
-        "nextval('event_seq')");
+        "WITH s AS (SELECT pg_current_xact_id()::text::bigint AS x, pg_current_snapshot() AS "
+        "snap, pingma_revision_base() AS base) "
+        "SELECT x + base, pg_snapshot_xmax(snap)::text::bigint + base, "
+        "(SELECT string_agg((t::text::bigint + base)::text, ',') FROM pg_snapshot_xip(snap) t), "
+        "nextval('event_seq') FROM s");
     auto row = st.ok() ? (*st)->Step() : Result<bool>(st.status());
     if (!row.ok()) {
       begun = row.status();
@@ -103,8 +108,17 @@ Status PgStore::BeginBatch(BatchState* batch) {
     } else {
       batch->chained = false;
       batch->revision = (*st)->Int(0);
-      horizon_ = (*st)->Int(1);
-      batch->head_seq = (*st)->Int(2) - 1;
+      unseen_from_ = (*st)->Int(1);
+      unseen_open_.clear();
+      if (!(*st)->IsNull(2)) {
+        const std::string open = (*st)->Text(2);
+        for (std::size_t at = 0; at < open.size();) {
+          const std::size_t comma = std::min(open.find(',', at), open.size());
+          unseen_open_.push_back(std::stoll(open.substr(at, comma - at)));
+          at = comma + 1;
+        }
+      }
+      batch->head_seq = (*st)->Int(3) - 1;
       batch->seq_limit = batch->head_seq + kSeqBlock;
     }
   }
@@ -121,16 +135,46 @@ sql::PgDatabase& PgStore::Writer() {
 
 std::optional<ForeignWindow> PgStore::ForeignAppends(const BatchState& /*batch*/,
                                                      std::int64_t /*known_seq*/) {
-  // Every revision below the last batch's horizon was final when that batch
-  // began, and what was kept from the log was read after: this batch reads the
-  // events of the revisions from there on, but its own committed batches'. (A
-  // batch that failed may have committed or not: its events are read again.)
-  const std::int64_t from = std::exchange(window_from_, horizon_);
+  // What the last batch read of the log after its start saw every revision that
+  // its start's snapshot showed committed: this batch reads those it did not (from
+  // that snapshot's xmax up to this batch's start, and those it listed as
+  // running), but its own committed batches'. Each is read once, or twice when it
+  // committed between that start and that read. (A batch that failed may have
+  // committed or not: its events are read as another's.)
+  const std::int64_t from = std::exchange(window_from_, unseen_from_);
+  std::vector<std::int64_t> open = std::exchange(window_open_, unseen_open_);
   if (from < 0) return std::nullopt;  // the first batch: nothing kept yet
+  auto own = [this](std::int64_t r) {
+    return std::find(own_revisions_.begin(), own_revisions_.end(), r) != own_revisions_.end();
+  };
+  ForeignWindow window;
+  window.unchained = true;
+  // The revisions given out since, as a list when they are few.
+  constexpr std::int64_t kMostListed = 1024;
+  if (unseen_from_ - from <= kMostListed) {
+    for (std::int64_t r : open) {
+      if (!own(r)) window.revisions.push_back(r);
+    }
+    for (std::int64_t r = from; r < unseen_from_; ++r) {
+      if (!own(r)) window.revisions.push_back(r);
+    }
+  } else {
+    window.from_revision = from;
+    window.revisions = std::move(open);
+    window.own_revisions = own_revisions_;
+  }
+  // This batch's start saw every revision below unseen_from_ that it did not list
+  // as running: this store's own among them need no longer be told apart.
   own_revisions_.erase(std::remove_if(own_revisions_.begin(), own_revisions_.end(),
-                                      [from](std::int64_t r) { return r < from; }),
+                                      [this](std::int64_t r) {
+                                        return r < unseen_from_ &&
+                                               std::find(unseen_open_.begin(), unseen_open_.end(),
+                                                         r) == unseen_open_.end();
+                                      }),
                        own_revisions_.end());
-  return ForeignWindow{0, from, own_revisions_};
+  // No other transaction since (one registry alone): nothing to read, no round trip.
+  if (window.from_revision < 0 && window.revisions.empty()) return std::nullopt;
+  return window;
 }
 
 Status PgStore::CommitBatch(const BatchState& batch) {

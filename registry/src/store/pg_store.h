@@ -82,9 +82,14 @@ class PgStore final : public Store, private GroupCommit::Steps {
   std::string conninfo_;
   const Clock& clock_;
   std::unique_ptr<Conn> writer_;
-  std::int64_t horizon_ = -1;      ///< the horizon when the batch began (HorizonSql)
-  std::int64_t window_from_ = -1;  ///< where the next batch's ForeignWindow starts
-  /// This store's committed batches' revisions from window_from_ on.
+  /// What the batch's start did not see committed: revisions from unseen_from_
+  /// on, and unseen_open_ (ForeignAppends).
+  std::int64_t unseen_from_ = -1;
+  std::vector<std::int64_t> unseen_open_;
+  /// The same of the batch before: what this batch reads (ForeignWindow).
+  std::int64_t window_from_ = -1;
+  std::vector<std::int64_t> window_open_;
+  /// This store's committed batches' revisions that a window may hold.
   std::vector<std::int64_t> own_revisions_;
   bool strict_ = false;  ///< the next batch holds nothing back (RunAgain said yes)
   GroupCommit group_commit_{this, clock_, &hooks_, &stats_};
