@@ -201,6 +201,17 @@ class PgInstancesTest(unittest.TestCase):
             except Exception as e:  # noqa: BLE001 - reported below
                 errors.append(repr(e))
 
+        def counted():  # the day's checks in the regulator's statistics, through each
+            day = iso(today_shanghai())
+            totals = []
+            for reg in self.regs:
+                status, stats = reg.request("GET", "/v1/stats/fill-checks?from=%s&to=%s"
+                                            % (day, day), token=self.regulator)
+                self.assertEqual(status, 200, stats)
+                totals.append(stats["total"]["checks"])
+            return totals
+
+        counted_before = counted()
         before_checks = self.events("type = 'fill_check'")
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
         for t in threads:
@@ -210,6 +221,12 @@ class PgInstancesTest(unittest.TestCase):
         self.assertEqual(errors, [])
         self.assertEqual(self.events("type = 'fill_check'") - before_checks,
                          acknowledged["checks"])
+        # Counted once each, in a row per registry's writer, summed when read.
+        self.assertEqual([after - before for before, after in zip(counted_before, counted())],
+                         [acknowledged["checks"]] * INSTANCES)
+        writers = self.pg.psql("select count(distinct shard) from check_days where "
+                               "station_id in ('ST-M1', 'ST-M2')", db="shared")
+        self.assertGreaterEqual(int(writers), 2)
         stored = self.pg.psql("select coalesce(json_agg(event_id), '[]') from fills where "
                               "code like 'ML%'", db="shared")
         self.assertEqual(sorted(json.loads(stored)), sorted(acknowledged["fills"]))

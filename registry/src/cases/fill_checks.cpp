@@ -220,15 +220,28 @@ struct CheckTally {
 
 // One check counted on its station's day: an allowed check costs one small
 // upsert, once a batch for all the checks of a station's day (WriteTx::Count).
-CountDelta CheckCount(const CheckTally& t) {
+// On PostgreSQL in the row of this registry's writer (schema/pg/0010), so that
+// registries counting the same station's day do not wait for each other.
+CountDelta CheckCount(sql::Dialect dialect, const CheckTally& t) {
   return {
-      "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
-      "offline_refused, disagreements) VALUES($1,$2,$3,$4,$5,$6,$7,$8) "
-      "ON CONFLICT(day, station_id) DO UPDATE SET checks = check_days.checks + excluded.checks, "
-      "refused = check_days.refused + excluded.refused, "
-      "offline_checks = check_days.offline_checks + excluded.offline_checks, "
-      "offline_refused = check_days.offline_refused + excluded.offline_refused, "
-      "disagreements = check_days.disagreements + excluded.disagreements",
+      dialect == sql::Dialect::kSqlite
+          ? "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
+            "offline_refused, disagreements) VALUES($1,$2,$3,$4,$5,$6,$7,$8) "
+            "ON CONFLICT(day, station_id) DO UPDATE SET "
+            "checks = check_days.checks + excluded.checks, "
+            "refused = check_days.refused + excluded.refused, "
+            "offline_checks = check_days.offline_checks + excluded.offline_checks, "
+            "offline_refused = check_days.offline_refused + excluded.offline_refused, "
+            "disagreements = check_days.disagreements + excluded.disagreements"
+          : "INSERT INTO check_days(day, station_id, company_id, checks, refused, offline_checks, "
+            "offline_refused, disagreements, shard) VALUES($1,$2,$3,$4,$5,$6,$7,$8,"
+            "pg_backend_pid()) "
+            "ON CONFLICT(day, station_id, shard) DO UPDATE SET "
+            "checks = check_days.checks + excluded.checks, "
+            "refused = check_days.refused + excluded.refused, "
+            "offline_checks = check_days.offline_checks + excluded.offline_checks, "
+            "offline_refused = check_days.offline_refused + excluded.offline_refused, "
+            "disagreements = check_days.disagreements + excluded.disagreements",
       {t.day, t.station_id, t.company_id},
       {1, t.refused ? 1 : 0, t.offline ? 1 : 0, t.offline && t.refused ? 1 : 0,
        t.disagrees ? 1 : 0}};
@@ -261,18 +274,25 @@ Status RecordRefusal(Conn& conn, const Refusal& r) {
   return st->Defer();
 }
 
-// A refusal counted on its station's day, once per reason.
-std::vector<CountDelta> RefusalCounts(const Refusal& r) {
+// A refusal counted on its station's day, once per reason (on PostgreSQL in
+// the writer's row, as CheckCount).
+std::vector<CountDelta> RefusalCounts(sql::Dialect dialect, const Refusal& r) {
   std::vector<CountDelta> counts;
   std::string_view rest = r.reasons;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
     counts.push_back(
-        {"INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, "
-         "disagreements) VALUES($1,$2,$3,$4,$5,$6,$7) "
-         "ON CONFLICT(day, station_id, reason) DO UPDATE SET n = refusal_days.n + excluded.n, "
-         "offline_n = refusal_days.offline_n + excluded.offline_n, "
-         "disagreements = refusal_days.disagreements + excluded.disagreements",
+        {dialect == sql::Dialect::kSqlite
+             ? "INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, "
+               "disagreements) VALUES($1,$2,$3,$4,$5,$6,$7) "
+               "ON CONFLICT(day, station_id, reason) DO UPDATE SET n = refusal_days.n + "
+               "excluded.n, offline_n = refusal_days.offline_n + excluded.offline_n, "
+               "disagreements = refusal_days.disagreements + excluded.disagreements"
+             : "INSERT INTO refusal_days(day, station_id, reason, company_id, n, offline_n, "
+               "disagreements, shard) VALUES($1,$2,$3,$4,$5,$6,$7,pg_backend_pid()) "
+               "ON CONFLICT(day, station_id, reason, shard) DO UPDATE SET n = refusal_days.n + "
+               "excluded.n, offline_n = refusal_days.offline_n + excluded.offline_n, "
+               "disagreements = refusal_days.disagreements + excluded.disagreements",
          {r.day, r.station_id, std::string(rest.substr(0, comma)), r.company_id},
          {1, r.offline ? 1 : 0, r.offline && r.registry_allows ? 1 : 0}});
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
@@ -283,10 +303,10 @@ std::vector<CountDelta> RefusalCounts(const Refusal& r) {
 // A check and, when refused, its refusal: counted within the job (`tx`), or at
 // once on `conn` (the counts filled from the log, one job of them all).
 Status CountAndRecord(WriteTx* tx, Conn& conn, const CheckTally& t, const Refusal* refusal) {
-  std::vector<CountDelta> counts = {CheckCount(t)};
+  std::vector<CountDelta> counts = {CheckCount(conn.dialect(), t)};
   if (refusal != nullptr) {
     PINGMA_RETURN_IF_ERROR(RecordRefusal(conn, *refusal));
-    for (CountDelta& c : RefusalCounts(*refusal)) counts.push_back(std::move(c));
+    for (CountDelta& c : RefusalCounts(conn.dialect(), *refusal)) counts.push_back(std::move(c));
   }
   for (CountDelta& c : counts) {
     if (tx != nullptr) {

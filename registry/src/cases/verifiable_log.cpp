@@ -110,12 +110,14 @@ Result<std::int64_t> VerifiableLog::SequenceNew(Conn& conn, std::int64_t most,
   }
   // The events committed since, in the order of their revisions: every one below
   // the horizon is final, so that no event can later come before one given a
-  // leaf here. (The statement reads the horizon and the events in one snapshot.)
+  // leaf here. (The statement reads the horizon and the events in one snapshot;
+  // `tx >= $1` makes a range of two ends, which PostgreSQL's plan, made once,
+  // reads from the index even if it was made while the table was small.)
   PINGMA_ASSIGN_OR_RETURN(
-      auto st, conn.Prepare(fmt::format(
-                   "SELECT {}, tx FROM events WHERE tx IS NOT NULL AND (tx, seq) > ($1, $2) "
-                   "AND tx < pingma_horizon() ORDER BY tx, seq LIMIT $3",
-                   kEventColumns)));
+      auto st,
+      conn.Prepare(fmt::format("SELECT {}, tx FROM events WHERE tx >= $1 AND (tx, seq) > ($1, $2) "
+                               "AND tx < pingma_horizon() ORDER BY tx, seq LIMIT $3",
+                               kEventColumns)));
   st->Bind(1, after_tx).Bind(2, after_seq).Bind(3, most);
   struct Given {
     std::int64_t leaf, seq, tx;

@@ -263,6 +263,7 @@ namespace {
 // 7: batch registration's due_counts, once a batch (cases/cylinders.cpp).
 // 8: the signed heads by time, for their thinning (store/log_rows.h).
 // 9: appends without a lock (the file says how).
+// 10: the day counts a row per registry's writer, summed when read.
 struct Migration {
   int version;
   const char* description;
@@ -285,6 +286,7 @@ constexpr Migration kMigrations[] = {
     {8, "the signed heads by time, for their thinning", "pg/0008_log_heads_by_time.sql"},
     {9, "appends without a lock: the chain ended, numbers in blocks, revisions, the log's leaves",
      "pg/0009_unchained_appends.sql"},
+    {10, "the day counts of checks and refusals, a row per writer", "pg/0010_counts_by_writer.sql"},
 };
 
 constexpr std::int64_t kSchemaLock = 0x70696e676d61;  // "pingma"
