@@ -170,8 +170,9 @@ class GroupCommit {
   };
   void Loop();
   /// Runs one job in its own savepoint. `*raced`: it failed because another
-  /// writer on the database wrote the same rows at once (a unique key taken, a
-  /// row lock, a deadlock), so that the next batch runs it again, reading afresh.
+  /// writer on the database wrote the same rows at once (a unique key taken
+  /// meanwhile, a deadlock: sql::Database::races), so that the next batch runs it
+  /// again, reading afresh.
   Reply RunJob(Conn& conn, const Job& job, bool* raced);
 
   /// Runs `batch` in one transaction and answers its jobs.

@@ -2,6 +2,7 @@
 // library (pingma_registry_migrate), linked by the program and not by the server.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -72,7 +73,18 @@ void AppendCopyRow(const sql::SqliteStatement& st, const std::vector<bool>& byte
   out->push_back('\n');
 }
 
-// The columns of a PostgreSQL table in order, and which are bytea.
+// The columns that PostgreSQL's tables have and SQLite's do not, left to their
+// defaults in a copy: events' revision (the file's events are the chain's) and the
+// day counts' writer (schema/pg/0009, 0010).
+struct PgOnlyColumn {
+  const char* table;
+  const char* column;
+};
+constexpr PgOnlyColumn kPgOnlyColumns[] = {
+    {"events", "tx"}, {"check_days", "shard"}, {"refusal_days", "shard"}};
+
+// The columns of a PostgreSQL table in order that a copy from SQLite fills, and
+// which are bytea.
 Status TableColumns(pg::Connection& conn, const std::string& table, std::vector<std::string>* names,
                     std::vector<bool>* bytea) {
   auto rows = conn.Query(
@@ -81,7 +93,12 @@ Status TableColumns(pg::Connection& conn, const std::string& table, std::vector<
       {table});
   if (!rows.ok()) return rows.status();
   for (int r = 0; r < rows->size(); ++r) {
-    names->push_back(rows->Text(r, 0));
+    const std::string name = rows->Text(r, 0);
+    const bool pg_only =
+        std::any_of(std::begin(kPgOnlyColumns), std::end(kPgOnlyColumns),
+                    [&](const PgOnlyColumn& c) { return table == c.table && name == c.column; });
+    if (pg_only) continue;
+    names->push_back(name);
     bytea->push_back(rows->Text(r, 1) == "bytea");
   }
   if (names->empty()) return Status::Internal("PostgreSQL has no table " + table);
@@ -273,14 +290,6 @@ Result<std::string> Copy(const MigrateOptions& options) {
   std::vector<std::string> names;
   std::vector<bool> bytea;
   PINGMA_RETURN_IF_ERROR(TableColumns(*to, "events", &names, &bytea));
-  // The file's events are the chain's: they have no revision (schema/pg/0009).
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == "tx") {
-      names.erase(names.begin() + static_cast<std::ptrdiff_t>(i));
-      bytea.erase(bytea.begin() + static_cast<std::ptrdiff_t>(i));
-      break;
-    }
-  }
   auto prepared = (*from)->PrepareSqlite(
       fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", Joined(names)));
   if (!prepared.ok()) return prepared.status();
