@@ -633,12 +633,11 @@ void Cylinders::GetHistory(const Call& call, Store::Done done) {
     // On PostgreSQL the sequencer gives the leaves: null for an event not yet
     // given one (a second at most).
     if (!sqlite && !events.empty()) {
-      std::string seqs = "{";
-      for (const json& ev : events)
-        seqs += fmt::format("{}{}", seqs.size() > 1 ? "," : "", ev["seq"].get<std::int64_t>());
+      std::vector<std::int64_t> seqs;
+      for (const json& ev : events) seqs.push_back(ev["seq"].get<std::int64_t>());
       auto leaves = conn.Prepare("SELECT seq, leaf FROM log_leaves WHERE seq = ANY($1::bigint[])");
       if (!leaves.ok()) return ErrorReply(leaves.status());
-      (*leaves)->Bind(1, seqs + "}");
+      (*leaves)->Bind(1, sql::BigintArrayText(seqs));
       std::unordered_map<std::int64_t, std::int64_t> leaf_of;
       for (;;) {
         auto more = (*leaves)->Step();

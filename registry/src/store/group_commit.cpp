@@ -11,17 +11,6 @@
 
 namespace pingma::registry {
 
-namespace {
-
-// A PostgreSQL array of bigint, as text.
-std::string ArrayText(const std::vector<std::int64_t>& values) {
-  std::string out = "{";
-  for (std::int64_t v : values) out += fmt::format("{}{}", out.size() > 1 ? "," : "", v);
-  return out + "}";
-}
-
-}  // namespace
-
 std::string ForeignWindow::Query(std::string_view columns) const {
   if (!unchained) return fmt::format("SELECT {} FROM events WHERE seq > $1 ORDER BY seq", columns);
   if (from_revision < 0) {
@@ -41,9 +30,11 @@ void ForeignWindow::Bind(sql::Statement& st) const {
   if (!unchained) {
     st.Bind(1, after_seq);
   } else if (from_revision < 0) {
-    st.Bind(1, ArrayText(revisions));
+    st.Bind(1, sql::BigintArrayText(revisions));
   } else {
-    st.Bind(1, from_revision).Bind(2, ArrayText(revisions)).Bind(3, ArrayText(own_revisions));
+    st.Bind(1, from_revision)
+        .Bind(2, sql::BigintArrayText(revisions))
+        .Bind(3, sql::BigintArrayText(own_revisions));
   }
 }
 

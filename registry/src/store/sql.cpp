@@ -18,4 +18,10 @@ std::string IndexedBy(Dialect d, std::string_view index) {
   return d == Dialect::kSqlite ? fmt::format("INDEXED BY {}", index) : std::string();
 }
 
+std::string BigintArrayText(const std::vector<std::int64_t>& values) {
+  std::string out = "{";
+  for (std::int64_t v : values) out += fmt::format("{}{}", out.size() > 1 ? "," : "", v);
+  return out + "}";
+}
+
 }  // namespace pingma::sql

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pingma/common/status.h"
 
@@ -101,5 +102,7 @@ std::string JsonArrayElements(Dialect d, std::string_view array);
 /// SQLite's planner hint naming the index a query must use; nothing on
 /// PostgreSQL, whose planner takes no hints.
 std::string IndexedBy(Dialect d, std::string_view index);
+/// A PostgreSQL array of bigint as text ("{1,2,3}"), for a `$n::bigint[]` parameter.
+std::string BigintArrayText(const std::vector<std::int64_t>& values);
 
 }  // namespace pingma::sql
