@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "pingma/common/command_line.h"
 #include "pingma/registry/registry.h"
 
 namespace {
@@ -190,16 +191,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{10000000}));
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "pingma-registry: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (auto done = pingma::ParseCommandLine(app, "pingma-registry", argc, argv)) return *done;
 
   if (*serve_cmd) {
     pingma::Status s = pingma::registry::Serve(serve);

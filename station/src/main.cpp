@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pingma/common/command_line.h"
 #include "pingma/station/station.h"
 
 int main(int argc, char** argv) {
@@ -12,14 +13,7 @@ int main(int argc, char** argv) {
   std::string config;
   app.add_option("--config", config, "the station's TOML file (see README, 'Running a station')")
       ->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "pingma-station: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (auto done = pingma::ParseCommandLine(app, "pingma-station", argc, argv)) return *done;
   const pingma::Status s = pingma::station::RunStation(config);
   if (s.ok()) return 0;
   std::fprintf(stderr, "pingma-station: %s\n", s.message().c_str());

@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pingma/common/command_line.h"
+
 #include "label.h"
 
 namespace {
@@ -76,15 +78,7 @@ int main(int argc, char** argv) {
           ->check(CLI::Range(label::kMinModulePx, label::kMaxModulePx))
           ->capture_default_str();
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return Usage(e.what());
-  }
+  if (auto done = pingma::ParseCommandLine(app, kProgram, argc, argv)) return *done;
 
   auto normalised_base = label::NormaliseBase(base);
   if (!normalised_base.ok()) return Usage(normalised_base.status().message());

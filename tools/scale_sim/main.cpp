@@ -39,6 +39,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pingma/common/command_line.h"
+
 #include "scale_model.h"
 
 namespace {
@@ -750,14 +752,7 @@ int main(int argc, char** argv) {
                  "gas in flight when the valve shuts at cutoff, kg (what `clear` restores)")
       ->check(CLI::Range(0.0, 10.0))
       ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "pingma-scale-sim: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (auto done = pingma::ParseCommandLine(app, "pingma-scale-sim", argc, argv)) return *done;
   if (listen.empty() == rtu.empty()) {
     std::fprintf(stderr,
                  "pingma-scale-sim: give exactly one of --listen HOST:PORT and --rtu DEVICE "

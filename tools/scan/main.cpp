@@ -18,6 +18,7 @@
 #include <asio/signal_set.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pingma/common/command_line.h"
 #include "pingma/common/domain.h"
 #include "pingma/scanner/image.h"
 #include "pingma/scanner/scan.h"
@@ -178,14 +179,7 @@ int main(int argc, char** argv) {
       if (a != b) a->excludes(b);
     }
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "pingma-scan: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (auto done = pingma::ParseCommandLine(app, "pingma-scan", argc, argv)) return *done;
 
   const bool following = !listen.empty() || !connect.empty() || !serial.empty() || !watch.empty();
   if (following && (!texts.empty() || !epcs.empty() || !files.empty())) {
