@@ -191,6 +191,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{10000000}));
 
+  std::string backup_to;
+  auto* backup_cmd = app.add_subcommand(
+      "backup",
+      "copy a SQLite store into a new file while registries serve it, and check the copy "
+      "(PostgreSQL: see docs/backup.md)");
+  backup_cmd->add_option("--db", db, "the SQLite database file")->required();
+  backup_cmd->add_option("--to", backup_to, "the backup's file: a new one, never overwritten")
+      ->required();
+
   if (auto done = pingma::ParseCommandLine(app, "pingma-registry", argc, argv)) return *done;
 
   if (*serve_cmd) {
@@ -219,6 +228,17 @@ int main(int argc, char** argv) {
     auto said = pingma::registry::RevokeToken(db, token_id);
     if (!said.ok()) return Fail(said.status());
     std::printf("%s\n", said->c_str());
+    return 0;
+  }
+  if (*backup_cmd) {
+    Progress progress;
+    auto summary = pingma::registry::Backup(
+        db, backup_to, [&](const std::string& what, std::int64_t done, std::int64_t total) {
+          progress.Show(what, done, total);
+        });
+    progress.Finish();
+    if (!summary.ok()) return Fail(summary.status());
+    std::printf("%s\n", summary->c_str());
     return 0;
   }
   if (*migrate_cmd) {

@@ -1,5 +1,5 @@
 // `pingma-registry migrate`: a SQLite store copied into PostgreSQL. Its own
-// library (pingma_registry_migrate), linked by the program and not by the server.
+// library (pingma_registry_maintenance), linked by the program and not by the server.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -26,7 +26,7 @@ struct MigrateOptions {
   std::string to;              ///< the PostgreSQL connection string
   std::int64_t batch = 20000;  ///< events per transaction
   /// Called as the copy goes: what is being copied, done so far, and the total.
-  MigrateProgress progress;
+  CopyProgress progress;
 };
 
 // The tables `migrate` copies, parents before the tables that refer to them.
@@ -377,7 +377,7 @@ Result<std::string> Copy(const MigrateOptions& options) {
 }  // namespace
 
 Result<std::string> Migrate(const std::string& from, const std::string& to, std::int64_t batch,
-                            const MigrateProgress& progress) {
+                            const CopyProgress& progress) {
   if (!pg::IsConnectionString(to)) {
     return Status::Invalid("--to must be a PostgreSQL connection string (postgresql://...)");
   }

@@ -78,15 +78,24 @@ Result<std::string> RevokeToken(const std::string& db_path, const std::string& i
 /// broken event.
 Result<std::string> Verify(const std::string& db_path);
 
-/// What a migration is copying, how much of it is done, and its total.
-using MigrateProgress =
+/// What a copy (migrate, backup) is doing, how much of it is done, and its total.
+using CopyProgress =
     std::function<void(const std::string& what, std::int64_t done, std::int64_t total)>;
 
 /// Copies the SQLite store at `from` (of a stopped registry) into the PostgreSQL
 /// database `to`, `batch` events a transaction; resumes an interrupted copy;
 /// checks the chain and every table's rows after. A summary line, or the error.
-/// Defined in pingma::registry_migrate (store/migrate.cpp), not in the server's library.
+/// Defined in pingma::registry_maintenance (store/migrate.cpp), not in the server's library.
 Result<std::string> Migrate(const std::string& from, const std::string& to, std::int64_t batch,
-                            const MigrateProgress& progress);
+                            const CopyProgress& progress);
+
+/// Copies the SQLite store at `db_path` into the new file `to` while registries may
+/// be serving it (SQLite's online backup: one snapshot, writers not held up), checks
+/// the copy (SQLite's integrity check, then Verify) and only then gives it its name;
+/// nothing is left at `to` when it fails. A summary line, or the error. The secrets
+/// (serve --secrets-dir) are not in the store: back them up apart.
+/// Defined in pingma::registry_maintenance (store/backup.cpp), not in the server's library.
+Result<std::string> Backup(const std::string& db_path, const std::string& to,
+                           const CopyProgress& progress);
 
 }  // namespace pingma::registry
