@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"wgs84", "gcj02"}))
       ->needs(map_tiles)
       ->capture_default_str();
+  pingma::AddConfigFile(*serve_cmd,
+                        "a TOML file of these options, each flag a key with _ for - (db, listen, "
+                        "secrets_dir, ...); a flag given here wins over its key; example: "
+                        "/etc/pingma/registry.toml");
 
   std::string db;
   pingma::registry::TokenRequest token_request;
