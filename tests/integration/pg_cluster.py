@@ -19,6 +19,16 @@ pg_basebackup; the primary's commits wait until the standby has flushed them):
     pg.kill()                                    # the primary's power cut
     standby.promote()                            # the standby takes writes
     pg.stop()                                    # stops and removes its standbys too
+
+Backup and restore (WAL archiving, pg_basebackup, archive recovery; docs/backup.md):
+
+    pg = PgCluster(wal_archive=True).start()     # archive_command copies to pg.archive
+    backup = pg.base_backup()                    # pg_basebackup -X none -c fast
+    pg.wait_archived(pg.switch_wal())            # the segment being written, archived
+    restored = PgRestore(backup, archive=pg.archive).start()
+    restored.wait_recovered()                    # replayed to the archive's end, promoted
+    restored.psql("select ...")
+    restored.stop(); pg.stop()
 """
 
 import glob
@@ -171,12 +181,25 @@ def _sigkill_all(pids, wait=10.0):
     return left
 
 
+def backup_start_segment(backup):
+    """The WAL file a base backup starts in (its backup_label's START WAL LOCATION):
+    a restore from it needs that segment and those after it."""
+    with open(os.path.join(backup, "backup_label")) as f:
+        m = re.search(r"^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)", f.read(), re.M)
+    if not m:
+        raise PgError("no START WAL LOCATION in %s/backup_label" % backup)
+    return m.group(1)
+
+
 class PgCluster:
     """One PostgreSQL server in its own temporary directory."""
 
     DIR_PREFIX = "pingma-pg-"
 
-    def __init__(self, bindir=None):
+    def __init__(self, bindir=None, wal_archive=False):
+        """wal_archive: archive every finished WAL segment into the folder
+        self.archive (archive_mode = on; set in postgresql.conf before the first
+        start), as a site that takes base backups does."""
         self.bindir = bindir or find_bindir()
         self.psql_program = os.path.join(self.bindir, "psql")
         if not os.access(self.psql_program, os.X_OK):
@@ -191,6 +214,9 @@ class PgCluster:
         self.port = None
         self.host = "127.0.0.1"
         self.standbys = []
+        self.wal_archive = wal_archive
+        self.archive = None
+        self._backups = 0
 
     # -- running the server's programs -------------------------------------------
 
@@ -233,6 +259,7 @@ class PgCluster:
             self.data = os.path.join(self.dir, "data")
             self.log = os.path.join(self.dir, "log")
             self._make_data()
+            self._configure()
             self._start_server()
         except BaseException:
             self._remove_dir()
@@ -242,6 +269,34 @@ class PgCluster:
     def _make_data(self):
         """The data directory: a new cluster (a standby copies its primary's)."""
         self._initdb()
+
+    def _configure(self):
+        """Settings in postgresql.conf before the first start: WAL archiving when
+        asked for (the archive_command of PostgreSQL's manual, as docs/backup.md
+        gives it)."""
+        if self.wal_archive:
+            self.archive = self._make_folder("archive")
+            self._append_settings({
+                "archive_mode": "on",
+                "archive_command": "test ! -f %s/%%f && cp %%p %s/%%f" % (self.archive,
+                                                                          self.archive)})
+
+    def _make_folder(self, name):
+        """A folder in self.dir that the server's user owns (mode 0700)."""
+        path = os.path.join(self.dir, name)
+        os.mkdir(path, 0o700)
+        if self.as_root:
+            user = pwd.getpwnam(UNPRIVILEGED_USER)
+            os.chown(path, user.pw_uid, user.pw_gid)
+        return path
+
+    def _append_settings(self, settings):
+        """Appends `name = 'value'` lines to postgresql.conf (the last line of a name
+        wins); values are written quoted, which every type of setting accepts."""
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("\n# pg_cluster.py\n")
+            for name, value in settings.items():
+                f.write("%s = '%s'\n" % (name, str(value).replace("'", "''")))
 
     def _initdb(self):
         initdb = os.path.join(self.bindir, "initdb")
@@ -419,6 +474,82 @@ class PgCluster:
         return self.psql("select count(*) from pg_database where datname = '%s'"
                          % name.replace("'", "''"), db="postgres") == "1"
 
+    # -- backup ----------------------------------------------------------------------
+
+    def base_backup(self, wal="none", dest=None):
+        """pg_basebackup of this running server (-c fast, -X `wal`: "none" leaves the
+        WAL to the archive, "stream" copies what the backup needs into it) into a new
+        folder, by default backup-N in this cluster's directory; returns its path."""
+        if self.port is None or self.dir is None:
+            raise PgError("base_backup: the server is not started")
+        self._allow_replication()
+        if dest is None:
+            self._backups += 1
+            dest = os.path.join(self.dir, "backup-%d" % self._backups)
+        basebackup = os.path.join(self.bindir, "pg_basebackup")
+        if not os.access(basebackup, os.X_OK):
+            basebackup = shutil.which("pg_basebackup") or basebackup
+        rc, out = self._run_server_program(
+            [basebackup, "-D", dest, "-X", wal, "-c", "fast", "-h", self.host,
+             "-p", str(self.port), "-U", "postgres"], timeout=300)
+        if rc != 0:
+            raise PgError("pg_basebackup -X %s exited %s:\n%s\n--- server log:\n%s"
+                          % (wal, rc, out[-3000:], self.log_tail(2000)))
+        return dest
+
+    def verify_backup(self, backup):
+        """pg_verifybackup of a base backup: its files against its manifest, and the
+        WAL from its start to its end read from self.archive (-w). Returns the
+        output; raises PgError when it fails."""
+        args = [os.path.join(self.bindir, "pg_verifybackup")]
+        if self.archive is not None:
+            args += ["-w", self.archive]
+        rc, out = self._run_server_program(args + [backup])
+        if rc != 0:
+            raise PgError("pg_verifybackup %s exited %s:\n%s" % (backup, rc, out[-3000:]))
+        return out.strip()
+
+    def archive_cleanup(self, backup):
+        """pg_archivecleanup ARCHIVE NAME.backup: removes the WAL segments older than
+        the start of `backup` (a base backup of this cluster), which a restore from
+        it does not need. Returns the names removed, sorted."""
+        if self.archive is None:
+            raise PgError("archive_cleanup: this cluster does not archive its WAL")
+        start = backup_start_segment(backup)
+        labels = [n for n in os.listdir(self.archive)
+                  if n.startswith(start + ".") and n.endswith(".backup")]
+        if len(labels) != 1:
+            raise PgError("the backup's history file for %s in the archive: %r"
+                          % (start, labels))
+        before = set(os.listdir(self.archive))
+        rc, out = self._run_server_program(
+            [os.path.join(self.bindir, "pg_archivecleanup"), self.archive, labels[0]])
+        if rc != 0:
+            raise PgError("pg_archivecleanup %s %s exited %s:\n%s"
+                          % (self.archive, labels[0], rc, out[-3000:]))
+        return sorted(before - set(os.listdir(self.archive)))
+
+    def switch_wal(self):
+        """SELECT pg_switch_wal(): closes the segment being written, so that it is
+        archived; returns that segment's file name."""
+        return self.psql("select pg_walfile_name(pg_switch_wal())", db="postgres")
+
+    def wait_archived(self, segment, timeout=60):
+        """Waits until the WAL file `segment` is in self.archive; raises PgError with
+        pg_stat_archiver's row and the log's tail when it is not within `timeout` s."""
+        if self.archive is None:
+            raise PgError("wait_archived: this cluster does not archive its WAL")
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(os.path.join(self.archive, segment)):
+            if time.monotonic() > deadline:
+                raise PgError("WAL segment %s not archived within %d s (pg_stat_archiver:"
+                              " %s)\n--- server log:\n%s"
+                              % (segment, timeout, self.psql(
+                                  "select archived_count, last_archived_wal, failed_count,"
+                                  " last_failed_wal from pg_stat_archiver", db="postgres"),
+                                 self.log_tail(2000)))
+            time.sleep(0.05)
+
     # -- replication ---------------------------------------------------------------
 
     def add_standby(self, timeout=60):
@@ -545,6 +676,60 @@ class PgStandby(PgCluster):
                     pass
         finally:
             super().stop()
+
+
+class PgRestore(PgCluster):
+    """A server started from a base backup, as a site restores one: the backup
+    copied into a new data directory, `restore_command` reading WAL segments from
+    `archive` (none when archive is None) and recovery.signal (when
+    recovery_signal), then started on a port of its own. Archive recovery replays
+    to the archive's end (or to a target given in `settings`, e.g.
+    {"recovery_target": "immediate"}) and then promotes, on a new timeline. The
+    restored server does not archive (archive_mode = off), so that it cannot add to
+    the archive it reads. start() raises PgError, with the server log's tail, when
+    the server refuses to start."""
+
+    DIR_PREFIX = "pingma-pg-restore-"
+
+    def __init__(self, backup, archive=None, recovery_signal=True, settings=None,
+                 bindir=None):
+        super().__init__(bindir=bindir)
+        self.backup = backup
+        self.restore_from = archive
+        self.recovery_signal = recovery_signal
+        self.settings = dict(settings or {})
+
+    def _make_data(self):
+        """A copy of the backup (by the server's user, so that it owns the files)."""
+        rc, out = self._run_server_program(["cp", "-a", self.backup, self.data])
+        if rc != 0:
+            raise PgError("cp -a %s %s exited %s: %s" % (self.backup, self.data, rc, out))
+
+    def _configure(self):
+        settings = {"archive_mode": "off"}
+        if self.restore_from is not None:
+            settings["restore_command"] = "cp %s/%%f %%p" % self.restore_from
+        settings.update(self.settings)
+        self._append_settings(settings)
+        if self.recovery_signal:
+            rc, out = self._run_server_program(
+                ["touch", os.path.join(self.data, "recovery.signal")])
+            if rc != 0:
+                raise PgError("touch recovery.signal exited %s: %s" % (rc, out))
+
+    def in_recovery(self):
+        return self.psql("select pg_is_in_recovery()", db="postgres") == "t"
+
+    def wait_recovered(self, timeout=120):
+        """Waits until recovery has ended and the server takes writes; raises
+        PgError with the log's tail when it has not within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while self.in_recovery():
+            if time.monotonic() > deadline:
+                raise PgError("still in recovery after %d s\n--- server log:\n%s"
+                              % (timeout, self.log_tail(3000)))
+            time.sleep(0.1)
+        return self
 
 
 if __name__ == "__main__":
