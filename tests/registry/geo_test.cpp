@@ -5,7 +5,6 @@
 // random shapes and points, and DistanceMetres against known distances.
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -319,12 +318,12 @@ TEST_CASE("at most kMaxAreaPositions positions, counted before anything is read"
   half[0].push_back(half[0][0]);  // one position more in each
   CHECK(ParseArea(json{{"type", "MultiPolygon"}, {"coordinates", {half, half}}}).status().code() ==
         StatusCode::kTooLarge);
-  // A ring of a million positions, each one wrong, is refused at once.
+  // A ring of a million positions, each one wrong, is refused for its count: the
+  // count comes before any position is read (the first would be refused otherwise).
   json huge = json::array();
   for (int i = 0; i < 1'000'000; ++i) huge.push_back("x");
-  const auto start = std::chrono::steady_clock::now();
-  CHECK(ParseArea(Polygon({huge})).status().code() == StatusCode::kTooLarge);
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+  CHECK(ParseArea(Polygon({huge})).status().ToString() ==
+        "TOO_LARGE: geometry.coordinates: more than 100000 positions, the most an area may have");
 }
 
 TEST_CASE("a comb of 100,000 positions with long teeth is checked (a sweep, not all pairs)") {
