@@ -42,6 +42,7 @@ packages=(
   chromium chromium-driver python3-selenium python3-shapely
   nodejs npm
   libpq-dev postgresql-15
+  prometheus
 )
 
 install_packages() {

@@ -129,6 +129,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"wgs84", "gcj02"}))
       ->needs(map_tiles)
       ->capture_default_str();
+  serve_cmd->add_option("--metrics-listen", serve.metrics_listen,
+                        "HOST:PORT where GET /metrics answers in Prometheus's text format (keep it "
+                        "off the public network); port 0 picks one; default: none");
   pingma::AddConfigFile(*serve_cmd,
                         "a TOML file of these options, each flag a key with _ for - (db, listen, "
                         "secrets_dir, ...); a flag given here wins over its key; example: "

@@ -49,6 +49,9 @@ class Service {
     router_.Handle(std::move(request), std::move(done));
   }
 
+  /// Where each answer is counted (serve --metrics-listen); before the first request.
+  void set_metrics(Metrics* metrics) { router_.set_metrics(metrics); }
+
   /// The most body bytes a request may send, before its body is read
   /// (Router::BodyLimit). Any thread.
   size_t BodyLimit(std::string_view method, std::string_view target, std::string_view authorization,

@@ -65,9 +65,11 @@ class ConfigTest(unittest.TestCase):
         os.makedirs(reg.workdir)
         try:
             reg.start(extra_args=("--config", config, "--secrets-dir", secrets,
-                                  "--jt808-listen", "127.0.0.1:0"))
+                                  "--jt808-listen", "127.0.0.1:0",
+                                  "--metrics-listen", "127.0.0.1:0"))
             self.assertIn("12315", self.public_page(reg), "the example's hotline")
             self.assertIsNotNone(reg.jt808_port)
+            self.assertIsNotNone(reg.metrics_port)
         finally:
             reg.stop_and_remove()
         self.assertTrue(os.path.exists(os.path.join(secrets, "customer-hash.key")))

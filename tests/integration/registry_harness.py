@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta, timezone
 
 LISTEN_LINE = re.compile(r"^listening on http://([0-9A-Za-z.\-\[\]:]+):(\d+)\s*$")
 JT808_LINE = re.compile(r"^jt808 on (\S+):(\d+)$")
+METRICS_LINE = re.compile(r"^metrics on http://(\[[^\]]+\]|[^:]+):(\d+)/metrics$")
 SHANGHAI = timezone(timedelta(hours=8))
 
 
@@ -441,6 +442,16 @@ class Registry:
                 return int(m.group(2))
         raise AssertionError("serve printed no 'jt808 on HOST:PORT' line: %r"
                              % self._stdout_lines)
+
+    @property
+    def metrics_port(self):
+        """The port of `serve --metrics-listen`, from its "metrics on http://HOST:PORT/metrics"
+        line."""
+        for line in self._stdout_lines:
+            m = METRICS_LINE.match(line)
+            if m:
+                return int(m.group(2))
+        raise AssertionError("serve printed no 'metrics on' line: %r" % self._stdout_lines)
 
     @property
     def running(self):

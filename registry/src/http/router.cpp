@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 
 #include "access/tokens.h"
 #include "http/fields.h"
@@ -137,6 +139,20 @@ size_t Router::BodyLimit(std::string_view method, std::string_view target,
 }
 
 void Router::Handle(Request request, Store::Done done) {
+  // Each answer counted by its route's pattern, set below once it is known.
+  std::shared_ptr<std::string> route_label;
+  if (metrics_ != nullptr) {
+    route_label = std::make_shared<std::string>("other");
+    done = [metrics = metrics_, route_label, method = std::string(MethodLabel(request.method)),
+            start = std::chrono::steady_clock::now(), done = std::move(done)](Reply reply) {
+      metrics->Answered(*route_label, method, reply.status,
+                        std::chrono::steady_clock::now() - start);
+      done(std::move(reply));
+    };
+  }
+  const auto label = [&route_label](std::string_view route) {
+    if (route_label) route_label->assign(route);
+  };
   const size_t q = request.target.find('?');
   const std::string_view path = std::string_view(request.target).substr(0, q);
   const std::string_view query =
@@ -146,13 +162,17 @@ void Router::Handle(Request request, Store::Done done) {
   // The pages (the public page at /c/{code}, the URL a label's QR carries; the
   // console and the courier's page, whose calls carry the token) need no token.
   for (const auto& [first, handler] : pages_) {
-    if (!parts.empty() && parts[0] == first) return handler(request, parts, std::move(done));
+    if (!parts.empty() && parts[0] == first) {
+      label("/" + first);
+      return handler(request, parts, std::move(done));
+    }
   }
   // Every /v1/ call needs a token, whether or not it names an endpoint (all the
   // routes are under /v1/).
   if (parts.empty() || parts[0] != "v1") return done(NoSuchEndpoint(path));
   for (const auto& [public_path, handler] : public_reads_) {
     if (path != public_path) continue;
+    label(public_path);
     if (request.method != "GET") return done(MethodNotAllowed(request.method, path, {"GET"}));
     return handler([store = store_, done = std::move(done)](Reply reply) {
       store->WhenDurable([done, reply = std::move(reply)]() mutable { done(std::move(reply)); });
@@ -168,6 +188,7 @@ void Router::Handle(Request request, Store::Done done) {
     return done(allowed.empty() ? NoSuchEndpoint(path)
                                 : MethodNotAllowed(request.method, path, allowed));
   }
+  label(route->pattern);
   if (request.body.size() > route->max_body) {
     return done(ErrorReply(Status::TooLarge(fmt::format(
         "the body is {} bytes; the limit here is {}", request.body.size(), route->max_body))));

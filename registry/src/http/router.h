@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "access/principal.h"
+#include "http/metrics.h"
 #include "http/reply.h"
 #include "store/store.h"
 
@@ -84,6 +85,9 @@ class Router {
   /// which anyone may check the log against).
   void AddPublicRead(std::string path, std::function<void(Store::Done)> handler);
 
+  /// Where each answer is counted (serve --metrics-listen); before the first request.
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
+
   /// Answers one request. A read (GET) is answered only once every commit it could
   /// have seen is durable (Store::WhenDurable).
   void Handle(Request request, Store::Done done);
@@ -108,6 +112,7 @@ class Router {
   std::vector<std::vector<std::string>> segments_;  ///< each route's pattern split at '/'
   std::vector<std::pair<std::string, PageHandler>> pages_;
   std::vector<std::pair<std::string, std::function<void(Store::Done)>>> public_reads_;
+  Metrics* metrics_ = nullptr;
 };
 
 /// A path's segments: "/v1/a/b" → {"v1", "a", "b"}.

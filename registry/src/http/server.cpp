@@ -22,7 +22,9 @@
 
 #include "access/secrets.h"
 #include "http/edge_socket.h"
+#include "http/metrics.h"
 #include "jt808/gateway.h"
+#include "pingma/common/version.h"
 #include "pingma/registry/registry.h"
 #include "service.h"
 #include "store/pg.h"
@@ -193,6 +195,12 @@ Status Serve(const ServeOptions& options) {
   std::string host;
   std::uint16_t port = 0;
   PINGMA_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
+  std::string metrics_host;
+  std::uint16_t metrics_port = 0;
+  if (!options.metrics_listen.empty()) {
+    PINGMA_RETURN_IF_ERROR(
+        ParseListen(options.metrics_listen, &metrics_host, &metrics_port, "--metrics-listen"));
+  }
   jt808::GatewayOptions jt808_options;
   if (!options.jt808_listen.empty()) {
     PINGMA_RETURN_IF_ERROR(ParseListen(options.jt808_listen, &jt808_options.host,
@@ -478,6 +486,84 @@ Status Serve(const ServeOptions& options) {
     return Status::Unavailable(fmt::format("cannot set up the HTTP server: {}", e.what()));
   }
 
+  // The metrics, on a listener of their own (a site keeps it off the public network).
+  std::optional<Metrics> metrics;
+  std::optional<restinio::http_server_t<Traits>> metrics_server;
+  if (!options.metrics_listen.empty()) {
+    const bool postgres = pg::IsConnectionString(options.db_path);
+    metrics.emplace(Version(), Commit(), postgres);
+    metrics->set_in_flight(&in_flight);
+    service.set_metrics(&*metrics);
+    auto scrape = [&metrics, &store, postgres](restinio::request_handle_t req) {
+      const std::string target(req->header().request_target());
+      if (target != "/metrics" && target.rfind("/metrics?", 0) != 0) {
+        req->create_response(restinio::status_not_found())
+            .append_header(restinio::http_field::content_type, "text/plain; charset=utf-8")
+            .set_body("metrics are at /metrics\n")
+            .done();
+        return restinio::request_accepted();
+      }
+      if (req->header().method() != restinio::http_method_get() &&
+          req->header().method() != restinio::http_method_head()) {
+        req->create_response(restinio::status_method_not_allowed())
+            .append_header(restinio::http_field::allow, "GET, HEAD")
+            .done();
+        return restinio::request_accepted();
+      }
+      auto figures = (*store)->Read([postgres](Conn& conn) -> Result<StoreFigures> {
+        auto st = conn.Prepare(
+            postgres ? "SELECT pg_database_size(current_database()), "
+                       "(SELECT MAX(tree_size) FROM log_heads)"
+                     : "SELECT (SELECT page_count * page_size FROM pragma_page_count(), "
+                       "pragma_page_size()), (SELECT MAX(tree_size) FROM log_heads)");
+        if (!st.ok()) return st.status();
+        auto row = (*st)->Step();
+        if (!row.ok()) return row.status();
+        StoreFigures f;
+        if (*row && !(*st)->IsNull(0)) f.bytes = (*st)->Int(0);
+        if (*row && !(*st)->IsNull(1)) f.tree_size = (*st)->Int(1);
+        return f;
+      });
+      // A store that cannot be read still has its counters to show.
+      req->create_response()
+          .append_header(restinio::http_field::content_type,
+                         "text/plain; version=0.0.4; charset=utf-8")
+          .set_body(metrics->Text((*store)->stats(), figures.ok() ? *figures : StoreFigures{}))
+          .done();
+      return restinio::request_accepted();
+    };
+    try {
+      metrics_server.emplace(
+          restinio::external_io_context(io),
+          restinio::server_settings_t<Traits>{}
+              .address(metrics_host)
+              .port(metrics_port)
+              .request_handler(scrape)
+              .read_next_http_message_timelimit(std::chrono::seconds(60))
+              .acceptor_post_bind_hook([&metrics_port](asio::ip::tcp::acceptor& acceptor) {
+                metrics_port = acceptor.local_endpoint().port();
+              }));
+    } catch (const std::exception& e) {
+      return Status::Unavailable(fmt::format("cannot set up the metrics listener: {}", e.what()));
+    }
+  }
+
+  std::promise<Status> metrics_opened;
+  auto metrics_opened_future = metrics_opened.get_future();
+  if (metrics_server) {
+    metrics_server->open_async(
+        [&metrics_opened] { metrics_opened.set_value(Status::Ok()); },
+        [&metrics_opened](std::exception_ptr ex) {
+          try {
+            std::rethrow_exception(ex);
+          } catch (const std::exception& e) {
+            metrics_opened.set_value(Status::Unavailable(
+                fmt::format("cannot listen for metrics (--metrics-listen): {}", e.what())));
+          }
+        });
+  } else {
+    metrics_opened.set_value(Status::Ok());
+  }
   std::promise<Status> opened;
   auto opened_future = opened.get_future();
   server->open_async(
@@ -516,6 +602,12 @@ Status Serve(const ServeOptions& options) {
                      "connections\n",
                      n, static_cast<long long>(kDrainLimit.count()));
       }
+      if (metrics_server) {
+        std::promise<void> closed;
+        metrics_server->close_async([&closed] { closed.set_value(); },
+                                    [&closed](std::exception_ptr) { closed.set_value(); });
+        closed.get_future().wait();
+      }
       server->close_async([&io] { io.stop(); }, [&io](std::exception_ptr) { io.stop(); });
     });
   });
@@ -527,7 +619,13 @@ Status Serve(const ServeOptions& options) {
       io.run();
     });
   }
-  Status open_status = opened_future.get();
+  Status open_status = metrics_opened_future.get();
+  if (Status main_open = opened_future.get(); open_status.ok()) open_status = main_open;
+  if (open_status.ok() && metrics_server) {
+    const bool v6 = metrics_host.find(':') != std::string::npos;
+    std::printf("metrics on http://%s%s%s:%u/metrics\n", v6 ? "[" : "", metrics_host.c_str(),
+                v6 ? "]" : "", static_cast<unsigned>(metrics_port));
+  }
   if (open_status.ok()) {
     // An IPv6 address is bracketed, as in a URL.
     const bool v6 = host.find(':') != std::string::npos;
@@ -572,18 +670,18 @@ Status Serve(const ServeOptions& options) {
     std::fprintf(stderr,
                  "pingma-registry: stopped; %zu writes in %zu commits (up to %zu at once) on "
                  "PostgreSQL\n",
-                 stats.jobs, stats.batches, stats.max_batch);
+                 stats.jobs.load(), stats.batches.load(), stats.max_batch.load());
     return open_status;
   }
   std::fprintf(stderr,
                "pingma-registry: stopped; %zu writes in %zu commits (up to %zu at once), made "
                "durable by %zu fdatasyncs of %.2f ms on average; %zu WAL checkpoints (%zu on "
                "the writer)\n",
-               stats.jobs, stats.batches, stats.max_batch, stats.syncs,
-               stats.syncs
-                   ? static_cast<double>(stats.sync_us) / 1000.0 / static_cast<double>(stats.syncs)
-                   : 0.0,
-               stats.checkpoints, stats.writer_checkpoints);
+               stats.jobs.load(), stats.batches.load(), stats.max_batch.load(), stats.syncs.load(),
+               stats.syncs ? static_cast<double>(stats.sync_us.load()) / 1000.0 /
+                                 static_cast<double>(stats.syncs.load())
+                           : 0.0,
+               stats.checkpoints.load(), stats.writer_checkpoints.load());
   return open_status;
 }
 

@@ -105,8 +105,9 @@ void GroupCommit::Loop() {
         queue_.pop_front();
       }
     }
-    stats_->max_batch = std::max(stats_->max_batch, batch.size());
+    stats_->max_batch = std::max(stats_->max_batch.load(), batch.size());
     stats_->jobs += batch.size();
+    ++stats_->batch_sizes[BucketOf(kBatchBounds, static_cast<double>(batch.size()))];
     RunBatch(batch, refusing);
     batch.clear();
   }

@@ -9,6 +9,8 @@
 // store's WriteHooks run on the writer thread.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -86,16 +88,38 @@ struct ForeignWindow {
   /// Binds its parameters.
   void Bind(sql::Statement& st) const;
 };
-/// Group-commit figures (Store::stats()).
+/// Upper bounds of the histogram of jobs per commit.
+inline constexpr std::array<double, 11> kBatchBounds = {1,  2,   4,   8,   16,  32,
+                                                        64, 128, 256, 512, 1024};
+/// Upper bounds of the histogram of fsync times, in seconds.
+inline constexpr std::array<double, 10> kSyncBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                       0.025,  0.05,  0.1,    0.25,  1};
+
+/// Group-commit figures (Store::stats()): written by the store's threads, read by
+/// any (metrics), each on its own.
 struct GroupCommitStats {
-  size_t batches = 0;             ///< transactions committed (or failed)
-  size_t jobs = 0;                ///< jobs run in them
-  size_t max_batch = 0;           ///< most jobs in one
-  size_t syncs = 0;               ///< fdatasync calls that made batches durable
-  size_t sync_us = 0;             ///< time spent in them, in microseconds
-  size_t checkpoints = 0;         ///< WAL checkpoints run, by either thread
-  size_t writer_checkpoints = 0;  ///< of those, run by the writer itself
+  std::atomic<size_t> batches{0};             ///< transactions committed (or failed)
+  std::atomic<size_t> jobs{0};                ///< jobs run in them
+  std::atomic<size_t> max_batch{0};           ///< most jobs in one
+  std::atomic<size_t> syncs{0};               ///< fdatasync calls that made batches durable
+  std::atomic<size_t> sync_us{0};             ///< time spent in them, in microseconds
+  std::atomic<size_t> checkpoints{0};         ///< WAL checkpoints run, by either thread
+  std::atomic<size_t> writer_checkpoints{0};  ///< of those, run by the writer itself
+  /// Batches taken by the writer by their jobs, per kBatchBounds bucket (BucketOf;
+  /// not cumulative; the last: more than every bound).
+  std::array<std::atomic<size_t>, kBatchBounds.size() + 1> batch_sizes{};
+  /// The fsyncs by their time, per kSyncBounds bucket, likewise.
+  std::array<std::atomic<size_t>, kSyncBounds.size() + 1> sync_times{};
 };
+
+/// The bucket of `value` among `bounds` (ascending): the first bound it does not
+/// exceed, or bounds.size() past them all.
+template <size_t N>
+size_t BucketOf(const std::array<double, N>& bounds, double value) {
+  size_t i = 0;
+  while (i < N && value > bounds[i]) ++i;
+  return i;
+}
 
 class GroupCommit {
  public:

@@ -35,10 +35,13 @@ struct ServeOptions {
   /// The datum those tiles are drawn in: "wgs84", or "gcj02" (Chinese web maps),
   /// onto which the console shifts what it draws (display only).
   std::string map_tiles_datum = "wgs84";
+  /// HOST:PORT where GET /metrics answers in Prometheus's text format; empty: none.
+  std::string metrics_listen;
 };
 
 /// Runs the HTTP service (and, with jt808_listen, the JT/T 808 gateway, announced
-/// as "jt808 on HOST:PORT" before the "listening on" line). Prints "listening on
+/// as "jt808 on HOST:PORT" before the "listening on" line; with metrics_listen,
+/// the metrics, announced as "metrics on http://HOST:PORT/metrics" before it too). Prints "listening on
 /// http://HOST:PORT" on stdout once it
 /// accepts connections. On SIGINT/SIGTERM it stops accepting, finishes in-flight
 /// requests, closes the database and returns OK.
