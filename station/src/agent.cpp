@@ -9,6 +9,9 @@
 // client.
 #include <pthread.h>
 
+#include <fmt/format.h>
+#include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -22,6 +25,9 @@
 
 #include "config.h"
 #include "journal.h"
+#include "measured_scale.h"
+#include "pingma/common/prometheus.h"
+#include "pingma/common/version.h"
 #include "pingma/station/station.h"
 #include "position.h"
 #include "registry_client.h"
@@ -279,6 +285,7 @@ Status RunStation(const std::string& config_path) {
   std::atomic<bool> stop{false};
 
   struct Lane {
+    std::unique_ptr<ScaleCounters> scale_counters = std::make_unique<ScaleCounters>();
     std::unique_ptr<Scale> scale;
     std::unique_ptr<OnlineOrReplica> decider;
     std::unique_ptr<Position> position;
@@ -290,7 +297,7 @@ Status RunStation(const std::string& config_path) {
   std::vector<Lane> lanes;
   for (const PositionConfig& pc : cfg.positions) {
     Lane lane;
-    lane.scale = MakeModbusScale(pc.scale, pc.profile);
+    lane.scale = Measured(MakeModbusScale(pc.scale, pc.profile), lane.scale_counters.get());
     lane.decider = std::make_unique<OnlineOrReplica>(client_options, *replica, health, clock);
     PositionOptions po;
     po.station_id = cfg.id;
@@ -372,12 +379,120 @@ Status RunStation(const std::string& config_path) {
                       {"synced_at", synced_at.empty() ? json(nullptr) : json(synced_at)}};
     return out;
   };
+  // GET /metrics: what a site's Prometheus watches (README, "Metrics").
+  auto metrics_text = [&]() {
+    using prometheus::Escape;
+    using prometheus::Header;
+    std::string out;
+    Header(out, "pingma_station_build_info", "gauge",
+           "The station agent's version and commit, and its station (always 1).");
+    out +=
+        fmt::format("pingma_station_build_info{{version=\"{}\",commit=\"{}\",station=\"{}\"}} 1\n",
+                    Escape(Version()), Escape(Commit()), Escape(cfg.id));
+    Header(out, "pingma_station_online", "gauge",
+           "1 while the registry answers; 0 while fill checks fall back to the offline replica.");
+    out += fmt::format("pingma_station_online {}\n", health.online() ? 1 : 0);
+    Header(out, "pingma_station_positions", "gauge", "Filling positions.");
+    out += fmt::format("pingma_station_positions {}\n", lanes.size());
+    std::vector<PositionSnapshot> snapshots;
+    for (const Lane& lane : lanes) snapshots.push_back(lane.position->Snapshot());
+    Header(out, "pingma_station_scale_connected", "gauge",
+           "1 while the position's scale is connected (its interlock written locked).");
+    for (const PositionSnapshot& p : snapshots) {
+      out += fmt::format("pingma_station_scale_connected{{position=\"{}\"}} {}\n", Escape(p.id),
+                         p.scale_connected ? 1 : 0);
+    }
+    Header(out, "pingma_station_fills_total", "counter",
+           "Fills recorded since the agent started, by position and result.");
+    for (const PositionSnapshot& p : snapshots) {
+      for (const char* result : {"ok", "overfill", "underfill", "interrupted"}) {
+        const auto n = p.fills_by_result.find(result);
+        out += fmt::format("pingma_station_fills_total{{position=\"{}\",result=\"{}\"}} {}\n",
+                           Escape(p.id), result, n == p.fills_by_result.end() ? 0 : n->second);
+      }
+    }
+    Header(out, "pingma_station_refused_scans_total", "counter",
+           "Scans refused a fill (the scale stayed locked) since the agent started, by position.");
+    for (const PositionSnapshot& p : snapshots) {
+      out += fmt::format("pingma_station_refused_scans_total{{position=\"{}\"}} {}\n", Escape(p.id),
+                         p.blocks);
+    }
+    if (Result<JournalStats> js = journal->Stats(); js.ok()) {
+      Header(out, "pingma_station_outbox_records", "gauge",
+             "Fill records and fill checks in the outbox, by kind and state.");
+      const std::pair<const char*, std::int64_t> rows[] = {
+          {"kind=\"fill\",state=\"pending\"", js->pending},
+          {"kind=\"fill\",state=\"rejected\"", js->rejected},
+          {"kind=\"fill\",state=\"uploaded\"", js->uploaded},
+          {"kind=\"check\",state=\"pending\"", js->checks_pending},
+          {"kind=\"check\",state=\"rejected\"", js->checks_rejected},
+          {"kind=\"check\",state=\"uploaded\"", js->checks_uploaded}};
+      for (const auto& [labels, n] : rows) {
+        out += fmt::format("pingma_station_outbox_records{{{}}} {}\n", labels, n);
+      }
+      Header(out, "pingma_station_outbox_oldest_pending_seconds", "gauge",
+             "Age of the oldest fill record not yet at the registry; 0 when none waits.");
+      const double age =
+          js->oldest_pending_ms == 0
+              ? 0.0
+              : static_cast<double>(clock.Now().unix_ms - js->oldest_pending_ms) / 1e3;
+      out += fmt::format("pingma_station_outbox_oldest_pending_seconds {}\n", std::max(0.0, age));
+      Header(out, "pingma_station_open_fills", "gauge",
+             "Fills begun and not yet recorded (one per position at most, while it fills).");
+      out += fmt::format("pingma_station_open_fills {}\n", js->begun);
+    }
+    Header(out, "pingma_station_replica_ready", "gauge",
+           "1 once the offline replica holds a whole copy of the fleet's facts.");
+    out += fmt::format("pingma_station_replica_ready {}\n", replica->ready() ? 1 : 0);
+    if (Result<std::int64_t> size = replica->Size(); size.ok()) {
+      Header(out, "pingma_station_replica_cylinders", "gauge", "Cylinders in the offline replica.");
+      out += fmt::format("pingma_station_replica_cylinders {}\n", *size);
+    }
+    Header(out, "pingma_station_scale_operations_total", "counter",
+           "Scale driver operations (one or a few Modbus requests each), by position and "
+           "operation.");
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      for (size_t o = 0; o < kScaleOperations.size(); ++o) {
+        out += fmt::format(
+            "pingma_station_scale_operations_total{{position=\"{}\",operation=\"{}\"}} {}\n",
+            Escape(snapshots[i].id), kScaleOperations[o],
+            lanes[i].scale_counters->operations[o].calls.load());
+      }
+    }
+    Header(out, "pingma_station_scale_errors_total", "counter",
+           "Scale driver operations that failed (a Modbus exception, a timeout, a lost link), by "
+           "position and operation.");
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      for (size_t o = 0; o < kScaleOperations.size(); ++o) {
+        out += fmt::format(
+            "pingma_station_scale_errors_total{{position=\"{}\",operation=\"{}\"}} {}\n",
+            Escape(snapshots[i].id), kScaleOperations[o],
+            lanes[i].scale_counters->operations[o].failures.load());
+      }
+    }
+    Header(out, "pingma_station_scale_operation_seconds", "histogram",
+           "Time of a scale driver operation, by position and operation.");
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      for (size_t o = 0; o < kScaleOperations.size(); ++o) {
+        const ScaleCounters::PerOperation& op = lanes[i].scale_counters->operations[o];
+        std::array<std::uint64_t, kScaleTimeBounds.size() + 1> buckets{};
+        for (size_t b = 0; b < buckets.size(); ++b) buckets[b] = op.buckets[b].load();
+        prometheus::Histogram(out, "pingma_station_scale_operation_seconds",
+                              fmt::format("position=\"{}\",operation=\"{}\",",
+                                          Escape(snapshots[i].id), kScaleOperations[o]),
+                              kScaleTimeBounds, buckets,
+                              static_cast<double>(op.micros.load()) / 1e6);
+      }
+    }
+    return out;
+  };
   health.OnChange([&lanes](bool online) {
     for (Lane& lane : lanes) lane.position->SetOnline(online);
   });
 
   ScreenOptions screen_options;
   screen_options.listen = cfg.status_listen;
+  screen_options.metrics = metrics_text;
   for (const Lane& lane : lanes) screen_options.positions.push_back(lane.position->Snapshot().id);
   screen_options.status = status_json;
   screen_options.acknowledge = [&lanes](const std::string& id) {

@@ -621,6 +621,7 @@ void Position::Finish(Fill& fill, const std::string& result, std::optional<doubl
     std::lock_guard<std::mutex> lock(mu_);
     filling_ = false;
     ++snapshot_.fills;
+    ++snapshot_.fills_by_result[result];
     snapshot_.fill_json.clear();
     snapshot_.last_fill_json = rec.dump();
   }

@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -91,6 +92,8 @@ struct PositionSnapshot {
   std::string last_fill_json;      ///< the last fill's record as journalled; ""
   std::int64_t fills = 0;
   std::int64_t blocks = 0;
+  /// The fills recorded, by their result: ok, overfill, underfill, interrupted.
+  std::map<std::string, std::int64_t> fills_by_result;
 };
 
 /// The signals a position's state calls for (pure; see the file's comment). `state`

@@ -13,6 +13,8 @@
 
 #include <restinio/all.hpp>
 
+#include "pingma/common/prometheus.h"
+
 namespace pingma::station {
 
 namespace web {
@@ -175,6 +177,13 @@ request_handling_status_t ScreenServer::Impl::Handle(const request_handle_t& req
         .set_body(options.status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
         .done();
   }
+  if (path == "/metrics" && options.metrics) {
+    auto r = req->create_response();
+    r.append_header(restinio::http_field::content_type, prometheus::kContentType)
+        .append_header(restinio::http_field::cache_control, "no-store");
+    Secure(r);
+    return r.set_body(options.metrics()).done();
+  }
   if (path == "/events") {
     if (method != restinio::http_method_get()) {
       return Error(req, restinio::status_method_not_allowed(), "METHOD_NOT_ALLOWED",
@@ -197,7 +206,7 @@ request_handling_status_t ScreenServer::Impl::Handle(const request_handle_t& req
     return ServeAsset(req, std::string_view(path).substr(1));
   }
   return Error(req, restinio::status_not_found(), "NOT_FOUND",
-               "no such page: try / (every position), /p/{position}, /events or /status");
+               "no such page: try / (every position), /p/{position}, /events, /status or /metrics");
 }
 
 request_handling_status_t ScreenServer::Impl::ServeAsset(const request_handle_t& req,

@@ -37,6 +37,8 @@ struct ScreenOptions {
   /// GET /status's document, and the first message of every event stream (as
   /// {"event": "snapshot", ...}). Called on the server's thread.
   std::function<nlohmann::json()> status;
+  /// GET /metrics's text, in Prometheus's format. Called on the server's thread.
+  std::function<std::string()> metrics;
   /// Silences the alarm of `position` (one of `positions`). Called on the server's thread.
   std::function<void(const std::string& position)> acknowledge;
   /// Tells the station's log what happened to a screen (a stream dropped), as an event.

@@ -11,6 +11,7 @@ is interlock=0.
 import datetime
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tools", "demo"))
@@ -194,6 +196,89 @@ class Online(unittest.TestCase):
         self.assertEqual(decision["decision"], "block")  # OP-9 is no operator of the company
         self.assertIn("OPERATOR_NOT_CERTIFIED", [r["code"] for r in decision["reasons"]])
         self.assertEqual(unlocks(self.line.sim.interlock_writes()), [])
+
+
+def metric_samples(text):
+    """{(name, ((label, value), ...)): value} of Prometheus text."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$', line)
+        assert m, "not a sample: %r" % line
+        labels = tuple(sorted(re.findall(r'([a-z_]+)="([^"]*)"', m.group(2) or "")))
+        samples[(m.group(1), labels)] = float(m.group(3))
+    return samples
+
+
+class Metrics(unittest.TestCase):
+    """GET /metrics on the station's status_listen: Prometheus's text format (promtool),
+    the fills by result, the refusals, the outbox, the replica, and the scale driver's
+    operations, errors and times."""
+
+    def setUp(self):
+        self.line = Line()
+        self.line.start_station()
+
+    def tearDown(self):
+        self.line.close()
+
+    def scrape(self):
+        with urllib.request.urlopen(self.line.station.screen_url.rstrip("/") + "/metrics",
+                                    timeout=10) as r:
+            self.assertEqual(r.headers["Content-Type"], "text/plain; version=0.0.4; charset=utf-8")
+            return r.read().decode("utf-8")
+
+    def test_fills_refusals_outbox_and_the_scale(self):
+        self.assertEqual(self.line.fill("HB0100000002")[0]["decision"], "block")
+        self.assertEqual(self.line.fill(LEGAL[0])[1]["record"]["result"], "ok")
+        self.line.sim.control("fault overshoot 0.8")
+        self.assertEqual(self.line.fill(LEGAL[1])[1]["record"]["result"], "overfill")
+        self.line.sim.control("clear")
+        self.line.wait_drained()
+        text = self.scrape()
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool: Debian's prometheus (tools/quickstart.sh)")
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=60, check=False)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        m = metric_samples(text)
+        p1 = (("position", "P1"),)
+        self.assertEqual(m[("pingma_station_online", ())], 1)
+        self.assertEqual(m[("pingma_station_positions", ())], 1)
+        self.assertEqual(m[("pingma_station_scale_connected", p1)], 1)
+        for result, n in (("ok", 1), ("overfill", 1), ("underfill", 0), ("interrupted", 0)):
+            self.assertEqual(m[("pingma_station_fills_total",
+                                (("position", "P1"), ("result", result)))], n, result)
+        self.assertEqual(m[("pingma_station_refused_scans_total", p1)], 1)
+        outbox = {dict(labels)["kind"] + " " + dict(labels)["state"]: v
+                  for (name, labels), v in m.items() if name == "pingma_station_outbox_records"}
+        self.assertEqual(outbox["fill pending"], 0)
+        self.assertEqual(outbox["fill uploaded"], 2)
+        self.assertEqual(m[("pingma_station_outbox_oldest_pending_seconds", ())], 0)
+        self.assertEqual(m[("pingma_station_replica_ready", ())], 1)
+        self.assertEqual(m[("pingma_station_replica_cylinders", ())], len(LEGAL) + 2)
+        for op in ("connect", "read", "interlock", "command", "cutoff"):
+            labels = (("operation", op), ("position", "P1"))
+            calls = m[("pingma_station_scale_operations_total", labels)]
+            self.assertGreater(calls, 0, op)
+            self.assertEqual(m[("pingma_station_scale_errors_total", labels)], 0, op)
+            self.assertEqual(m[("pingma_station_scale_operation_seconds_count", labels)], calls)
+        # Two fills: unlocked twice, and locked at the connect and after each fill.
+        self.assertGreaterEqual(m[("pingma_station_scale_operations_total",
+                                   (("operation", "interlock"), ("position", "P1")))], 4)
+        # The scale gone: its reads fail, and it counts as not connected.
+        self.line.sim.stop()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            m = metric_samples(self.scrape())
+            if m[("pingma_station_scale_connected", p1)] == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(m[("pingma_station_scale_connected", p1)], 0)
+        failed = sum(v for (name, labels), v in m.items()
+                     if name == "pingma_station_scale_errors_total")
+        self.assertGreater(failed, 0)
 
 
 class Faults(unittest.TestCase):

@@ -24,6 +24,7 @@
 #include "http/edge_socket.h"
 #include "http/metrics.h"
 #include "jt808/gateway.h"
+#include "pingma/common/prometheus.h"
 #include "pingma/common/version.h"
 #include "pingma/registry/registry.h"
 #include "service.h"
@@ -526,8 +527,7 @@ Status Serve(const ServeOptions& options) {
       });
       // A store that cannot be read still has its counters to show.
       req->create_response()
-          .append_header(restinio::http_field::content_type,
-                         "text/plain; version=0.0.4; charset=utf-8")
+          .append_header(restinio::http_field::content_type, prometheus::kContentType)
           .set_body(metrics->Text((*store)->stats(), figures.ok() ? *figures : StoreFigures{}))
           .done();
       return restinio::request_accepted();

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "pingma/common/prometheus.h"
 #include "store/store.h"
 
 namespace pingma::registry {
@@ -107,7 +108,7 @@ void GroupCommit::Loop() {
     }
     stats_->max_batch = std::max(stats_->max_batch.load(), batch.size());
     stats_->jobs += batch.size();
-    ++stats_->batch_sizes[BucketOf(kBatchBounds, static_cast<double>(batch.size()))];
+    ++stats_->batch_sizes[prometheus::BucketOf(kBatchBounds, static_cast<double>(batch.size()))];
     RunBatch(batch, refusing);
     batch.clear();
   }

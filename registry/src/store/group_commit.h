@@ -105,21 +105,12 @@ struct GroupCommitStats {
   std::atomic<size_t> sync_us{0};             ///< time spent in them, in microseconds
   std::atomic<size_t> checkpoints{0};         ///< WAL checkpoints run, by either thread
   std::atomic<size_t> writer_checkpoints{0};  ///< of those, run by the writer itself
-  /// Batches taken by the writer by their jobs, per kBatchBounds bucket (BucketOf;
+  /// Batches taken by the writer by their jobs, per kBatchBounds bucket (prometheus::BucketOf;
   /// not cumulative; the last: more than every bound).
   std::array<std::atomic<size_t>, kBatchBounds.size() + 1> batch_sizes{};
   /// The fsyncs by their time, per kSyncBounds bucket, likewise.
   std::array<std::atomic<size_t>, kSyncBounds.size() + 1> sync_times{};
 };
-
-/// The bucket of `value` among `bounds` (ascending): the first bound it does not
-/// exceed, or bounds.size() past them all.
-template <size_t N>
-size_t BucketOf(const std::array<double, N>& bounds, double value) {
-  size_t i = 0;
-  while (i < N && value > bounds[i]) ++i;
-  return i;
-}
 
 class GroupCommit {
  public:

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "pingma/common/prometheus.h"
 #include "store/pg_store.h"
 #include "store/schema.h"
 #include "store/wal_vfs.h"
@@ -575,7 +576,7 @@ void SqliteStore::SyncLoop() {
       std::lock_guard<std::mutex> lock(sync_mu_);
       ++stats_.syncs;
       stats_.sync_us += static_cast<size_t>(us);
-      ++stats_.sync_times[BucketOf(kSyncBounds, static_cast<double>(us) / 1e6)];
+      ++stats_.sync_times[prometheus::BucketOf(kSyncBounds, static_cast<double>(us) / 1e6)];
       if (!synced.ok() && sync_failure_.ok()) sync_failure_ = synced;
       if (synced.ok()) synced_ = std::max(synced_, covers);
       reads = TakeReadsCovered();
