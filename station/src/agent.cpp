@@ -448,28 +448,25 @@ Status RunStation(const std::string& config_path) {
       Header(out, "pingma_station_replica_cylinders", "gauge", "Cylinders in the offline replica.");
       out += fmt::format("pingma_station_replica_cylinders {}\n", *size);
     }
-    Header(out, "pingma_station_scale_operations_total", "counter",
-           "Scale driver operations (one or a few Modbus requests each), by position and "
-           "operation.");
-    for (size_t i = 0; i < lanes.size(); ++i) {
-      for (size_t o = 0; o < kScaleOperations.size(); ++o) {
-        out += fmt::format(
-            "pingma_station_scale_operations_total{{position=\"{}\",operation=\"{}\"}} {}\n",
-            Escape(snapshots[i].id), kScaleOperations[o],
-            lanes[i].scale_counters->operations[o].calls.load());
+    // A counter per position and operation of the scale driver.
+    const auto per_operation = [&](const char* name, const char* help, auto field) {
+      Header(out, name, "counter", help);
+      for (size_t i = 0; i < lanes.size(); ++i) {
+        for (size_t o = 0; o < kScaleOperations.size(); ++o) {
+          out += fmt::format("{}{{position=\"{}\",operation=\"{}\"}} {}\n", name,
+                             Escape(snapshots[i].id), kScaleOperations[o],
+                             field(lanes[i].scale_counters->operations[o]));
+        }
       }
-    }
-    Header(out, "pingma_station_scale_errors_total", "counter",
-           "Scale driver operations that failed (a Modbus exception, a timeout, a lost link), by "
-           "position and operation.");
-    for (size_t i = 0; i < lanes.size(); ++i) {
-      for (size_t o = 0; o < kScaleOperations.size(); ++o) {
-        out += fmt::format(
-            "pingma_station_scale_errors_total{{position=\"{}\",operation=\"{}\"}} {}\n",
-            Escape(snapshots[i].id), kScaleOperations[o],
-            lanes[i].scale_counters->operations[o].failures.load());
-      }
-    }
+    };
+    per_operation("pingma_station_scale_operations_total",
+                  "Scale driver operations (one or a few Modbus requests each), by position and "
+                  "operation.",
+                  [](const ScaleCounters::PerOperation& op) { return op.calls.load(); });
+    per_operation("pingma_station_scale_errors_total",
+                  "Scale driver operations that failed (a Modbus exception, a timeout, a lost "
+                  "link), by position and operation.",
+                  [](const ScaleCounters::PerOperation& op) { return op.failures.load(); });
     Header(out, "pingma_station_scale_operation_seconds", "histogram",
            "Time of a scale driver operation, by position and operation.");
     for (size_t i = 0; i < lanes.size(); ++i) {

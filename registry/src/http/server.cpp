@@ -84,6 +84,28 @@ const char* ReasonPhrase(int status) {
   }
 }
 
+// Starts `server` listening; the future says whether it does ("WHAT: why" if not).
+template <typename Server>
+std::future<Status> Open(Server& server, std::string what) {
+  auto opened = std::make_shared<std::promise<Status>>();
+  server.open_async(
+      [opened] { opened->set_value(Status::Ok()); },
+      [opened, what = std::move(what)](std::exception_ptr ex) {
+        try {
+          std::rethrow_exception(ex);
+        } catch (const std::exception& e) {
+          opened->set_value(Status::Unavailable(fmt::format("{}: {}", what, e.what())));
+        }
+      });
+  return opened->get_future();
+}
+
+std::future<Status> ReadyStatus() {
+  std::promise<Status> ready;
+  ready.set_value(Status::Ok());
+  return ready.get_future();
+}
+
 Status ParseListen(const std::string& listen, std::string* host, std::uint16_t* port,
                    const char* flag = "--listen") {
   const size_t colon = listen.rfind(':');
@@ -548,33 +570,10 @@ Status Serve(const ServeOptions& options) {
     }
   }
 
-  std::promise<Status> metrics_opened;
-  auto metrics_opened_future = metrics_opened.get_future();
-  if (metrics_server) {
-    metrics_server->open_async(
-        [&metrics_opened] { metrics_opened.set_value(Status::Ok()); },
-        [&metrics_opened](std::exception_ptr ex) {
-          try {
-            std::rethrow_exception(ex);
-          } catch (const std::exception& e) {
-            metrics_opened.set_value(Status::Unavailable(
-                fmt::format("cannot listen for metrics (--metrics-listen): {}", e.what())));
-          }
-        });
-  } else {
-    metrics_opened.set_value(Status::Ok());
-  }
-  std::promise<Status> opened;
-  auto opened_future = opened.get_future();
-  server->open_async(
-      [&opened] { opened.set_value(Status::Ok()); },
-      [&opened](std::exception_ptr ex) {
-        try {
-          std::rethrow_exception(ex);
-        } catch (const std::exception& e) {
-          opened.set_value(Status::Unavailable(fmt::format("cannot listen: {}", e.what())));
-        }
-      });
+  std::future<Status> metrics_opened_future =
+      metrics_server ? Open(*metrics_server, "cannot listen for metrics (--metrics-listen)")
+                     : ReadyStatus();
+  std::future<Status> opened_future = Open(*server, "cannot listen");
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then stop. From
   // the first signal on, the way out is set: a second one (a supervisor that repeats
