@@ -5,6 +5,9 @@
 #   tools/quickstart.sh demo    install, build, run the filling-line demo
 #   tools/quickstart.sh test    install, build, run the whole test suite (ctest)
 #   tools/quickstart.sh build   install and build only
+#   tools/quickstart.sh package install, build, write the Debian packages
+#                               (pingma-registry, pingma-station, pingma-tools) to
+#                               BUILD_DIR/packages
 #   tools/quickstart.sh fuzz    install clang, build the fuzz harnesses, run each for
 #                               FUZZ_SECONDS (default 60)
 #   tools/quickstart.sh sanitize  install, build with AddressSanitizer and UBSan (in
@@ -15,12 +18,12 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 cmd=${1:-}
 case "$cmd" in
-  demo | test | build | fuzz | sanitize) ;;
+  demo | test | build | package | fuzz | sanitize) ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; echo "quickstart: unknown command '${cmd}'" >&2; exit 2 ;;
 esac
@@ -42,7 +45,7 @@ packages=(
   chromium chromium-driver python3-selenium python3-shapely
   nodejs npm
   libpq-dev postgresql-15
-  prometheus
+  prometheus systemd debootstrap
 )
 
 install_packages() {
@@ -175,4 +178,10 @@ case "$cmd" in
     exec ctest --output-on-failure -j "$jobs"
     ;;
   build) ;;
+  package)
+    echo "==> writing the Debian packages (CPack, dependencies by dpkg-shlibdeps)"
+    rm -rf "$build_dir/packages"
+    (cd "$build_dir" && cpack -G DEB >/dev/null)
+    ls -1 "$build_dir"/packages/*.deb
+    ;;
 esac
