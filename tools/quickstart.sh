@@ -45,7 +45,7 @@ packages=(
   chromium chromium-driver python3-selenium python3-shapely
   nodejs npm
   libpq-dev postgresql-15
-  prometheus systemd debootstrap
+  prometheus systemd debootstrap file
 )
 
 install_packages() {
