@@ -132,6 +132,15 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--metrics-listen", serve.metrics_listen,
                         "HOST:PORT where GET /metrics answers in Prometheus's text format (keep it "
                         "off the public network); port 0 picks one; default: none");
+  CLI::Option* tls_cert =
+      serve_cmd->add_option("--tls-cert", serve.tls_cert,
+                            "HTTPS: the certificate file (PEM: the registry's own, then its "
+                            "chain); read again on SIGHUP; default: plain HTTP");
+  CLI::Option* tls_key = serve_cmd->add_option(
+      "--tls-key", serve.tls_key,
+      "HTTPS: the certificate's private key (PEM, not readable by others); read again on SIGHUP");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   pingma::AddConfigFile(*serve_cmd,
                         "a TOML file of these options, each flag a key with _ for - (db, listen, "
                         "secrets_dir, ...); a flag given here wins over its key; example: "

@@ -28,7 +28,7 @@ import unittest
 import urllib.parse
 from datetime import date, datetime, timedelta, timezone
 
-LISTEN_LINE = re.compile(r"^listening on http://([0-9A-Za-z.\-\[\]:]+):(\d+)\s*$")
+LISTEN_LINE = re.compile(r"^listening on https?://([0-9A-Za-z.\-\[\]:]+):(\d+)\s*$")
 JT808_LINE = re.compile(r"^jt808 on (\S+):(\d+)$")
 METRICS_LINE = re.compile(r"^metrics on http://(\[[^\]]+\]|[^:]+):(\d+)/metrics$")
 SHANGHAI = timezone(timedelta(hours=8))
@@ -130,8 +130,9 @@ def _decode(data, content_type):
 class Connection:
     """One keep-alive HTTP/1.1 connection; reconnects after a failure when asked."""
 
-    def __init__(self, host, port, timeout=30.0):
+    def __init__(self, host, port, timeout=30.0, ssl_context=None):
         self.host, self.port, self.timeout = host, port, timeout
+        self.ssl_context = ssl_context  # HTTPS when set
         self._conn = None
 
     def close(self):
@@ -161,7 +162,10 @@ class Connection:
                        % (method, path, type(last).__name__, last))
 
     def _once(self, method, path, body, token, raw, headers):
-        if self._conn is None:
+        if self._conn is None and self.ssl_context is not None:
+            self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                     context=self.ssl_context)
+        elif self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port,
                                                     timeout=self.timeout)
         conn = self._conn
@@ -282,6 +286,7 @@ class Registry:
         self._stdout_lines = []
         self._reader = None
         self._starts = 0
+        self.ssl_context = None  # set for a registry serving HTTPS
 
     @property
     def secrets_dir(self):
@@ -525,7 +530,7 @@ class Registry:
 
     def connection(self, timeout=30.0):
         assert self.port, "not started"
-        return Connection(self.host, self.port, timeout)
+        return Connection(self.host, self.port, timeout, self.ssl_context)
 
     def request(self, method, path, body=None, token=None, raw=None, headers=None,
                 timeout=30.0):

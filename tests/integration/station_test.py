@@ -41,10 +41,10 @@ def binary(*parts):
 class Line:
     """A registry with a small fleet, one scale simulator and a one-position station."""
 
-    def __init__(self, flow_kg_s=5.0, sim_extra=(), scale_profile="pingma-fill-v1"):
+    def __init__(self, flow_kg_s=5.0, sim_extra=(), scale_profile="pingma-fill-v1", tls=None):
         self.work = tempfile.mkdtemp(prefix="pingma-station-test-")
         self.reg = Registry(binary("registry", "pingma-registry"),
-                            os.path.join(self.work, "registry.db"))
+                            os.path.join(self.work, "registry.db"), tls=tls)
         self.admin = self.reg.token("admin", "root")
         self.company = self.reg.token("company", "HB-GAS")
         self.station_token = self.reg.token("station", "ST-01")
@@ -439,47 +439,36 @@ class Offline(unittest.TestCase):
 
 
 class Https(unittest.TestCase):
-    """The registry behind a TLS terminator (socat, OpenSSL) with a certificate made
-    here: the station verifies it against its ca_file, and without that file it
-    trusts nothing and decides offline."""
+    """The registry serving HTTPS itself (serve --tls-cert, --tls-key) with a
+    certificate made here: the station verifies it against its ca_file; with
+    another CA's file, or none, it trusts nothing and decides offline."""
 
     def setUp(self):
-        self.line = Line()
         self.tls_dir = tempfile.mkdtemp(prefix="pingma-tls-")
-        self.cert = os.path.join(self.tls_dir, "cert.pem")
-        key = os.path.join(self.tls_dir, "key.pem")
+        self.cert, key = self.certificate("registry")
+        self.other_ca, _ = self.certificate("other")
+        self.line = Line(tls=(self.cert, key))
+
+    def certificate(self, name):
+        cert = os.path.join(self.tls_dir, name + ".crt")
+        key = os.path.join(self.tls_dir, name + ".key")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                        key, "-out", self.cert, "-days", "2", "-subj", "/CN=localhost",
+                        key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
                         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
                        check=True, capture_output=True)
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        reg_host, reg_port = self.line.reg.url[len("http://"):].rsplit(":", 1)
-        self.socat = subprocess.Popen(
-            ["socat", f"OPENSSL-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork,"
-             f"cert={self.cert},key={key},verify=0", f"TCP:{reg_host}:{reg_port}"],
-            stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 20
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        os.chmod(key, 0o600)
+        return cert, key
 
     def tearDown(self):
-        self.socat.terminate()
-        self.socat.wait(timeout=20)
         self.line.close()
         shutil.rmtree(self.tls_dir, ignore_errors=True)
 
     def station(self, ca_file):
         line = self.line
+        port = line.reg.url.rsplit(":", 1)[1]
         line.station = Station(binary("station", "pingma-station"),
                                os.path.join(line.work, "station-tls"), "ST-01",
-                               f"https://localhost:{self.port}", line.station_token,
+                               f"https://localhost:{port}", line.station_token,
                                [("P1", "OP-7", tcp_listen_scanner(), tcp_scale(line.sim))],
                                check_deadline_ms=2000, sync_interval_s=3600, ca_file=ca_file)
         return line.station
@@ -493,8 +482,14 @@ class Https(unittest.TestCase):
         self.line.station.wait_for(lambda e: e["event"] == "upload", seen=True)
         self.assertEqual(len(self.line.fills_at_registry("HB0100000018")), 1)
 
-    def test_an_unverifiable_certificate_is_no_registry(self):
-        self.station(None)
+    def test_a_certificate_of_another_ca_is_no_registry(self):
+        self.unverifiable(self.other_ca)
+
+    def test_without_a_ca_file_the_certificate_is_no_registry(self):
+        self.unverifiable(None)
+
+    def unverifiable(self, ca_file):
+        self.station(ca_file)
         self.line.start_station(synced=False)
         decision, _ = self.line.fill("HB0100000018")
         # Nothing was synced either: with no replica there is no decision at all, and

@@ -11,6 +11,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -92,11 +93,15 @@ class _Program:
 class Registry:
     """pingma-registry on a database file; restartable on the same port."""
 
-    def __init__(self, binary, db, jt808=False):
+    def __init__(self, binary, db, jt808=False, tls=None):
+        """tls: (certificate, key) files for HTTPS; the certificate is also the CA
+        this class trusts."""
         self.binary, self.db = binary, db
         self.program = None
         self.url = None
         self.listen = "127.0.0.1:0"
+        self.tls = tls
+        self.ssl_context = ssl.create_default_context(cafile=tls[0]) if tls else None
         # JT/T 808 in-vehicle terminals: `serve --jt808-listen`, on the same port
         # after a restart.
         self.jt808_listen = "127.0.0.1:0" if jt808 else None
@@ -111,6 +116,8 @@ class Registry:
         argv = [self.binary, "serve", "--db", self.db, "--listen", self.listen]
         if self.jt808_listen:
             argv += ["--jt808-listen", self.jt808_listen]
+        if self.tls:
+            argv += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         self.program = _Program(argv)
         line = self.program.next_line()
         if self.jt808_listen:
@@ -119,10 +126,11 @@ class Registry:
             self.jt808_listen = line[len("jt808 on "):]
             self.jt808_port = int(self.jt808_listen.rsplit(":", 1)[1])
             line = self.program.next_line()
-        if not line.startswith("listening on http://"):
+        scheme = "https://" if self.tls else "http://"
+        if not line.startswith("listening on " + scheme):
             raise ProcessError(f"the registry said {line!r}")
         self.url = line[len("listening on "):]
-        self.listen = self.url[len("http://"):]  # the next start takes the same port
+        self.listen = self.url[len(scheme):]  # the next start takes the same port
         return self
 
     def stop(self):
@@ -138,7 +146,8 @@ class Registry:
         req.add_header("Authorization", "Bearer " + token)
         req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=DEADLINE) as resp:
+            with urllib.request.urlopen(req, timeout=DEADLINE,
+                                        context=self.ssl_context) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())

@@ -11,6 +11,10 @@
 // RESTinio waits for its read; the connection then drains what the client still
 // sends for a moment (so that the answer is not lost to a reset) and ends.
 //
+// With a certificate (EdgeLimits::tls, serve --tls-cert), the bytes go through TLS
+// under all of this: the handshake is made once the connection is accepted, with
+// the certificate current then, and must end within EdgeLimits::head_time.
+//
 // Included by server.cpp alone (RESTinio and Asio are slow to compile).
 // Thread-safety: a connection's reads and timers run on its strand, as RESTinio's
 // own handlers do.
@@ -24,9 +28,11 @@
 #include <string>
 #include <utility>
 
+#include <asio/ssl.hpp>
 #include <restinio/all.hpp>
 
 #include "http/request_framing.h"
+#include "http/tls_certificate.h"
 
 namespace pingma::registry {
 
@@ -52,6 +58,8 @@ class EdgeLimits : public asio::execution_context::service {
   std::size_t linger_bytes = 1u << 20;
   /// The whole HTTP answer to a refusal, `Connection: close` included.
   std::function<std::string(const EdgeRefusal&)> answer;
+  /// HTTPS: the certificate new connections are offered; null: plain HTTP.
+  const TlsCertificate* tls = nullptr;
 
  private:
   void shutdown() override {}
@@ -97,8 +105,37 @@ class EdgeSocket {
     state_->socket.close(std::forward<Args>(args)...);
   }
   template <typename Buffers, typename Handler>
-  auto async_write_some(const Buffers& buffers, Handler&& handler) {
-    return state_->socket.async_write_some(buffers, std::forward<Handler>(handler));
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    if (state_->tls) return state_->tls->async_write_some(buffers, std::forward<Handler>(handler));
+    state_->socket.async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+  /// Once accepted: plain HTTP starts reading at once; HTTPS makes its handshake
+  /// first, within the head's time limit, and `failed` ends the connection if the
+  /// handshake does not end well.
+  template <typename Started, typename Failed>
+  void Start(Started started, Failed failed) {
+    State& s = *state_;
+    if (s.limits.tls == nullptr) return started();
+    s.tls_context.emplace(s.limits.tls->NewReference());
+    s.tls.emplace(s.socket, *s.tls_context);
+    // The handshake and its timer on one strand of their own: RESTinio's comes
+    // with the first read.
+    auto strand = asio::make_strand(s.io);
+    s.timer.expires_after(s.limits.head_time);
+    s.timer.async_wait(asio::bind_executor(
+        strand, [weak = std::weak_ptr<State>(state_)](const asio::error_code& ec) {
+          if (auto held = weak.lock(); held && !ec) held->socket.cancel();
+        }));
+    s.tls->async_handshake(
+        asio::ssl::stream_base::server,
+        asio::bind_executor(strand,
+                            [state = state_, started = std::move(started),
+                             failed = std::move(failed)](const asio::error_code& ec) mutable {
+                              state->timer.cancel();
+                              if (ec) return failed(ec);
+                              started();
+                            }));
   }
 
   /// RESTinio's read: the bytes come through RequestFraming, and those of a
@@ -111,23 +148,23 @@ class EdgeSocket {
     if (!state->strand) state->strand.emplace(strand);
     if (state->refusal) return Refuse(std::move(state), std::move(handler));
     state->reading = true;
-    state->socket.async_read_some(
-        buffer, asio::bind_executor(strand, [state, buffer, handler = std::move(handler)](
-                                                const asio::error_code& ec, std::size_t n) mutable {
-          state->reading = false;
-          if (ec == asio::error::operation_aborted && state->refusal) {
-            return Refuse(std::move(state), std::move(handler));  // the head timed out
-          }
-          if (ec) return handler(ec, n);
-          auto step = state->framing.Feed(static_cast<const char*>(buffer.data()), n);
-          WatchHead(state);
-          if (!step.refusal) return handler(ec, n);
-          state->refusal = std::move(step.refusal);
-          // Requests before the refused one, in the same bytes, are answered
-          // first: the refusal goes out when RESTinio reads again.
-          if (step.accepted > 0) return handler(ec, step.accepted);
-          Refuse(std::move(state), std::move(handler));
-        }));
+    ReadSome(*state, buffer,
+             asio::bind_executor(strand, [state, buffer, handler = std::move(handler)](
+                                             const asio::error_code& ec, std::size_t n) mutable {
+               state->reading = false;
+               if (ec == asio::error::operation_aborted && state->refusal) {
+                 return Refuse(std::move(state), std::move(handler));  // the head timed out
+               }
+               if (ec) return handler(ec, n);
+               auto step = state->framing.Feed(static_cast<const char*>(buffer.data()), n);
+               WatchHead(state);
+               if (!step.refusal) return handler(ec, n);
+               state->refusal = std::move(step.refusal);
+               // Requests before the refused one, in the same bytes, are answered
+               // first: the refusal goes out when RESTinio reads again.
+               if (step.accepted > 0) return handler(ec, step.accepted);
+               Refuse(std::move(state), std::move(handler));
+             }));
   }
 
  private:
@@ -149,6 +186,10 @@ class EdgeSocket {
     asio::io_context& io;
     EdgeLimits& limits;
     socket_type socket;
+    // HTTPS: the context this connection's handshake was made with (a reference of
+    // its own, which asio's context frees), and the TLS layer over `socket`.
+    std::optional<asio::ssl::context> tls_context;
+    std::optional<asio::ssl::stream<socket_type&>> tls;
     asio::steady_timer timer;  ///< a head's time limit, then the linger's
     RequestFraming framing;
     std::optional<asio::any_io_executor> strand;  ///< RESTinio's, for this connection
@@ -160,6 +201,18 @@ class EdgeSocket {
     std::size_t drained = 0;
     std::chrono::steady_clock::time_point linger_until;
   };
+
+  /// A read or a whole write, through TLS when the connection has it.
+  template <typename Buffers, typename Handler>
+  static void ReadSome(State& s, const Buffers& buffers, Handler&& handler) {
+    if (s.tls) return s.tls->async_read_some(buffers, std::forward<Handler>(handler));
+    s.socket.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <typename Buffers, typename Handler>
+  static void WriteAll(State& s, const Buffers& buffers, Handler&& handler) {
+    if (s.tls) return asio::async_write(*s.tls, buffers, std::forward<Handler>(handler));
+    asio::async_write(s.socket, buffers, std::forward<Handler>(handler));
+  }
 
   /// Starts the time limit of a head that has just begun, and stops it once the
   /// head is whole.
@@ -200,22 +253,21 @@ class EdgeSocket {
     state->timer.cancel();
     state->answer = state->limits.answer(*state->refusal);
     auto strand = *state->strand;
-    asio::async_write(
-        state->socket, asio::buffer(state->answer),
-        asio::bind_executor(strand, [state, handler = std::move(handler)](
-                                        const asio::error_code& ec, std::size_t) mutable {
-          asio::error_code ignored;
-          state->socket.shutdown(socket_type::shutdown_send, ignored);
-          if (ec) return handler(asio::error::connection_aborted, 0);
-          state->linger_until = std::chrono::steady_clock::now() + state->limits.linger_time;
-          state->timer.expires_at(state->linger_until);
-          state->timer.async_wait(asio::bind_executor(
-              *state->strand, [weak = std::weak_ptr<State>(state)](const asio::error_code& e) {
-                if (auto s = weak.lock(); s && !e) s->socket.cancel();
-              }));
-          state->drain = std::make_unique<std::array<char, 16384>>();
-          Drain(std::move(state), std::move(handler));
-        }));
+    WriteAll(*state, asio::buffer(state->answer),
+             asio::bind_executor(strand, [state, handler = std::move(handler)](
+                                             const asio::error_code& ec, std::size_t) mutable {
+               asio::error_code ignored;
+               state->socket.shutdown(socket_type::shutdown_send, ignored);
+               if (ec) return handler(asio::error::connection_aborted, 0);
+               state->linger_until = std::chrono::steady_clock::now() + state->limits.linger_time;
+               state->timer.expires_at(state->linger_until);
+               state->timer.async_wait(asio::bind_executor(
+                   *state->strand, [weak = std::weak_ptr<State>(state)](const asio::error_code& e) {
+                     if (auto s = weak.lock(); s && !e) s->socket.cancel();
+                   }));
+               state->drain = std::make_unique<std::array<char, 16384>>();
+               Drain(std::move(state), std::move(handler));
+             }));
   }
 
   /// Reads and throws away what the client still sends, until it closes, the
@@ -223,28 +275,31 @@ class EdgeSocket {
   template <typename Handler>
   static void Drain(std::shared_ptr<State> state, Handler handler) {
     auto strand = *state->strand;
-    state->socket.async_read_some(
-        asio::buffer(*state->drain),
-        asio::bind_executor(strand, [state, handler = std::move(handler)](
-                                        const asio::error_code& ec, std::size_t n) mutable {
-          state->drained += n;
-          if (!ec && state->drained < state->limits.linger_bytes &&
-              std::chrono::steady_clock::now() < state->linger_until) {
-            return Drain(std::move(state), std::move(handler));
-          }
-          state->timer.cancel();
-          handler(asio::error::connection_aborted, 0);
-        }));
+    ReadSome(*state, asio::buffer(*state->drain),
+             asio::bind_executor(strand, [state, handler = std::move(handler)](
+                                             const asio::error_code& ec, std::size_t n) mutable {
+               state->drained += n;
+               if (!ec && state->drained < state->limits.linger_bytes &&
+                   std::chrono::steady_clock::now() < state->linger_until) {
+                 return Drain(std::move(state), std::move(handler));
+               }
+               state->timer.cancel();
+               handler(asio::error::connection_aborted, 0);
+             }));
   }
 
   std::shared_ptr<State> state_;
 };
 
 /// RESTinio's hooks for a socket type of its own (see restinio/impl/connection.hpp):
-/// nothing to prepare before reading, and no TLS socket for the state listener.
+/// the handshake, if any, before reading (the connection is held until it ends, as
+/// restinio/tls.hpp holds it), and no TLS socket for the state listener.
 template <typename Connection, typename StartRead, typename Failed>
-void prepare_connection_and_start_read(EdgeSocket&, Connection&, StartRead start_read, Failed) {
-  start_read();
+void prepare_connection_and_start_read(EdgeSocket& socket, Connection& connection,
+                                       StartRead start_read, Failed failed) {
+  socket.Start(
+      [start_read = std::move(start_read), held = connection.shared_from_this()] { start_read(); },
+      std::move(failed));
 }
 inline restinio::impl::tls_socket_t* make_tls_socket_pointer_for_state_listener(
     EdgeSocket&) noexcept {

@@ -48,6 +48,12 @@ std::string Metrics::Text(const GroupCommitStats& store, const StoreFigures& fig
     Header(out, "pingma_http_requests_in_flight", "gauge", "Requests being answered now.");
     out += fmt::format("pingma_http_requests_in_flight {}\n", in_flight_->load());
   }
+  if (tls_ != nullptr) {
+    Header(out, "pingma_tls_certificate_expiry_timestamp_seconds", "gauge",
+           "When the HTTPS certificate in use expires (Unix time).");
+    out += fmt::format("pingma_tls_certificate_expiry_timestamp_seconds {}\n",
+                       tls_->facts().not_after_unix);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     Header(out, "pingma_http_requests_total", "counter",

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "http/tls_certificate.h"
 #include "store/group_commit.h"
 
 namespace pingma::registry {
@@ -44,6 +45,8 @@ class Metrics {
 
   /// Requests being answered now (serve's count).
   void set_in_flight(const std::atomic<int>* in_flight) { in_flight_ = in_flight; }
+  /// HTTPS: the certificate whose expiry is shown; null: none.
+  void set_tls(const TlsCertificate* tls) { tls_ = tls; }
 
   /// Every metric, in Prometheus's text format.
   std::string Text(const GroupCommitStats& store, const StoreFigures& figures) const;
@@ -57,6 +60,7 @@ class Metrics {
   const std::string version_, commit_;
   const bool postgres_;
   const std::atomic<int>* in_flight_ = nullptr;
+  const TlsCertificate* tls_ = nullptr;
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Latency> latency_;

@@ -23,6 +23,7 @@
 #include "access/secrets.h"
 #include "http/edge_socket.h"
 #include "http/metrics.h"
+#include "http/tls_certificate.h"
 #include "jt808/gateway.h"
 #include "pingma/common/prometheus.h"
 #include "pingma/common/version.h"
@@ -38,6 +39,11 @@ namespace {
 using Traits =
     restinio::traits_t<restinio::asio_timer_manager_t, restinio::null_logger_t,
                        restinio::default_request_handler_t, restinio::default_strand_t, EdgeSocket>;
+// The metrics' listener: plain HTTP on RESTinio's own socket, whatever the API's is
+// (EdgeLimits, HTTPS among them, belongs to the io_context both share).
+using MetricsTraits =
+    restinio::traits_t<restinio::asio_timer_manager_t, restinio::null_logger_t,
+                       restinio::default_request_handler_t, restinio::default_strand_t>;
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -255,6 +261,13 @@ Status Serve(const ServeOptions& options) {
     return Status::Invalid("--public-base must be an http:// or https:// URL, not '" +
                            options.public_base + "'");
   }
+  // HTTPS: the pair is checked before anything is opened.
+  std::unique_ptr<TlsCertificate> tls;
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    auto loaded = TlsCertificate::Load(options.tls_cert, options.tls_key);
+    if (!loaded.ok()) return loaded.status();
+    tls = std::move(*loaded);
+  }
   auto map_tiles = ParseMapTiles(options.map_tiles, options.map_tiles_datum);
   if (!map_tiles.ok()) return map_tiles.status();
   Policy policy = Policy::Defaults();
@@ -431,6 +444,7 @@ Status Serve(const ServeOptions& options) {
     return service.BodyLimit(head.method, head.target, head.authorization, head.client);
   };
   edge.answer = RefusalAnswer;
+  edge.tls = tls.get();
 
   // Sends a reply. Runs on an HTTP thread: the store's threads, which complete
   // writes, only hand their replies over and go on. The request stays in flight
@@ -511,11 +525,12 @@ Status Serve(const ServeOptions& options) {
 
   // The metrics, on a listener of their own (a site keeps it off the public network).
   std::optional<Metrics> metrics;
-  std::optional<restinio::http_server_t<Traits>> metrics_server;
+  std::optional<restinio::http_server_t<MetricsTraits>> metrics_server;
   if (!options.metrics_listen.empty()) {
     const bool postgres = pg::IsConnectionString(options.db_path);
     metrics.emplace(Version(), Commit(), postgres);
     metrics->set_in_flight(&in_flight);
+    metrics->set_tls(tls.get());
     service.set_metrics(&*metrics);
     auto scrape = [&metrics, &store, postgres](restinio::request_handle_t req) {
       const std::string target(req->header().request_target());
@@ -557,10 +572,12 @@ Status Serve(const ServeOptions& options) {
     try {
       metrics_server.emplace(
           restinio::external_io_context(io),
-          restinio::server_settings_t<Traits>{}
+          restinio::server_settings_t<MetricsTraits>{}
               .address(metrics_host)
               .port(metrics_port)
               .request_handler(scrape)
+              // A scrape is a GET: nothing to read beyond its head.
+              .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}.max_body_size(0))
               .read_next_http_message_timelimit(std::chrono::seconds(60))
               .acceptor_post_bind_hook([&metrics_port](asio::ip::tcp::acceptor& acceptor) {
                 metrics_port = acceptor.local_endpoint().port();
@@ -611,6 +628,33 @@ Status Serve(const ServeOptions& options) {
     });
   });
 
+  // SIGHUP: the certificate and key are read again; connections accepted from then
+  // on get the new pair, those open keep theirs, and the listener stays as it is.
+  // The rest of the settings take a restart.
+  asio::signal_set reload(io, SIGHUP);
+  std::function<void(const asio::error_code&, int)> on_reload = [&](const asio::error_code& ec,
+                                                                    int) {
+    if (ec) return;
+    if (!tls) {
+      std::fprintf(stderr,
+                   "pingma-registry: SIGHUP: nothing to read again (no --tls-cert); other "
+                   "settings take a restart\n");
+    } else if (Status reloaded = tls->Reload(); reloaded.ok()) {
+      const TlsCertificate::Facts facts = tls->facts();
+      std::fprintf(stderr,
+                   "pingma-registry: SIGHUP: certificate %s read again (%s, valid until %s); "
+                   "new connections get it\n",
+                   options.tls_cert.c_str(), facts.subject.c_str(), facts.not_after.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "pingma-registry: SIGHUP: %s; the certificate loaded before stays in "
+                   "use\n",
+                   reloaded.message().c_str());
+    }
+    reload.async_wait(on_reload);
+  };
+  reload.async_wait(on_reload);
+
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < threads; ++i) {
     pool.emplace_back([&io] {
@@ -628,9 +672,22 @@ Status Serve(const ServeOptions& options) {
   if (open_status.ok()) {
     // An IPv6 address is bracketed, as in a URL.
     const bool v6 = host.find(':') != std::string::npos;
-    std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
-                static_cast<unsigned>(bound_port));
+    std::printf("listening on %s://%s%s%s:%u\n", tls ? "https" : "http", v6 ? "[" : "",
+                host.c_str(), v6 ? "]" : "", static_cast<unsigned>(bound_port));
     std::fflush(stdout);
+    if (tls) {
+      const TlsCertificate::Facts facts = tls->facts();
+      std::fprintf(stderr, "pingma-registry: HTTPS with %s, valid until %s\n",
+                   facts.subject.c_str(), facts.not_after.c_str());
+      if (facts.not_after_unix < std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()) {
+        std::fprintf(stderr,
+                     "pingma-registry: the certificate in %s has expired: clients will refuse "
+                     "it; replace it and send SIGHUP\n",
+                     options.tls_cert.c_str());
+      }
+    }
     if (!notice.made.empty()) std::fprintf(stderr, "pingma-registry: %s\n", notice.made.c_str());
     service.StartLog();
   } else {
@@ -659,10 +716,12 @@ Status Serve(const ServeOptions& options) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signals.reset();
   std::signal(SIGINT, SIG_IGN);
   std::signal(SIGTERM, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
   if (!open_status.ok()) return open_status;  // the caller prints the one error line
   const Store::Stats& stats = (*store)->stats();
   if (pg::IsConnectionString(options.db_path)) {

@@ -37,14 +37,20 @@ struct ServeOptions {
   std::string map_tiles_datum = "wgs84";
   /// HOST:PORT where GET /metrics answers in Prometheus's text format; empty: none.
   std::string metrics_listen;
+  /// HTTPS: the certificate (PEM, the server's first, then its chain) and its
+  /// private key (PEM, not readable by others); both or neither. Read again on
+  /// SIGHUP: a pair that fails to load leaves the one before in use.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 /// Runs the HTTP service (and, with jt808_listen, the JT/T 808 gateway, announced
 /// as "jt808 on HOST:PORT" before the "listening on" line; with metrics_listen,
-/// the metrics, announced as "metrics on http://HOST:PORT/metrics" before it too). Prints "listening on
-/// http://HOST:PORT" on stdout once it
-/// accepts connections. On SIGINT/SIGTERM it stops accepting, finishes in-flight
-/// requests, closes the database and returns OK.
+/// the metrics, announced as "metrics on http://HOST:PORT/metrics" before it too).
+/// Prints "listening on http://HOST:PORT" (https:// with tls_cert) on stdout once
+/// it accepts connections. On SIGINT/SIGTERM it stops accepting, finishes in-flight
+/// requests, closes the database and returns OK; on SIGHUP it reads the TLS
+/// certificate and key again.
 Status Serve(const ServeOptions& options);
 
 /// What `token add` is asked for.
