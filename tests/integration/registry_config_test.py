@@ -10,6 +10,7 @@ missing file are bad usage (exit 2) that says what was wrong, and start nothing.
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -53,20 +54,29 @@ class ConfigTest(unittest.TestCase):
 
     def test_example_runs(self):
         # Every key the example has, commented or not, taken as it is; the command line
-        # moves the store, the ports and the secrets into the test's folder, and the
-        # policy file (which a site writes itself) is left out.
+        # moves the store, the ports, the secrets and the certificate into the test's
+        # folder, and the policy file (which a site writes itself) is left out.
         with open(EXAMPLE, encoding="utf-8") as f:
             text = re.sub(r"^# ([a-z0-9_]+ = )", r"\1", f.read(), flags=re.M)
         text = re.sub(r"^policy = .*$", "", text, flags=re.M)
         text = re.sub(r'^db = "postgresql.*$', "", text, flags=re.M)
         config = self.write("registry.toml", text)
         secrets = os.path.join(self.tmp, "secrets")
+        # The example's certificate, made here.
+        cert, key = os.path.join(self.tmp, "tls.crt"), os.path.join(self.tmp, "tls.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                       capture_output=True)
+        os.chmod(key, 0o600)
         reg = Registry(BINARY, workdir=os.path.join(self.tmp, "reg"))
+        reg.ssl_context = ssl.create_default_context(cafile=cert)
         os.makedirs(reg.workdir)
         try:
             reg.start(extra_args=("--config", config, "--secrets-dir", secrets,
                                   "--jt808-listen", "127.0.0.1:0",
-                                  "--metrics-listen", "127.0.0.1:0"))
+                                  "--metrics-listen", "127.0.0.1:0",
+                                  "--tls-cert", cert, "--tls-key", key))
             self.assertIn("12315", self.public_page(reg), "the example's hotline")
             self.assertIsNotNone(reg.jt808_port)
             self.assertIsNotNone(reg.metrics_port)
