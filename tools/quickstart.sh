@@ -44,7 +44,7 @@ packages=(
   socat openssl mbpoll python3-pymodbus python3-serial-asyncio
   chromium chromium-driver python3-selenium python3-shapely
   nodejs npm
-  libpq-dev postgresql-15
+  libpq-dev postgresql-15 libsystemd-dev
   prometheus systemd debootstrap file
 )
 

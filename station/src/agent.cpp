@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "registry_client.h"
 #include "replica.h"
 #include "screen.h"
+#include "watchdog.h"
 
 namespace pingma::station {
 namespace {
@@ -505,6 +507,7 @@ Status RunStation(const std::string& config_path) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& error, int) {
     if (error) return;
+    NotifyStopping();
     stop = true;
     for (Lane& lane : lanes) {
       lane.source->Stop();
@@ -547,7 +550,42 @@ Status RunStation(const std::string& config_path) {
     SyncLoop(client_options, cfg.id, cfg.sync_interval, *replica, health, sink, sync_waiter, stop);
   });
 
+  // systemd: ready once every position runs, and the watchdog fed while each
+  // position and the io thread come round (watchdog.h).
+  std::atomic<Watchdog::Steady::rep> io_round{Watchdog::Steady::now().time_since_epoch().count()};
+  std::optional<Watchdog> watchdog;
+  if (const auto interval = Watchdog::Interval()) {
+    std::vector<Watchdog::Watched> watched;
+    for (Lane& lane : lanes) {
+      const Position* position = lane.position.get();
+      watched.push_back(
+          {"position " + position->Snapshot().id, [position] { return position->LastRound(); }});
+    }
+    // The io thread comes round when it runs what is posted to it.
+    watched.push_back(
+        {"the scanners' and screens' thread", [&io, &io_round] {
+           asio::post(
+               io, [&io_round] { io_round = Watchdog::Steady::now().time_since_epoch().count(); });
+           return Watchdog::Steady::time_point(Watchdog::Steady::duration(io_round.load()));
+         }});
+    watchdog.emplace(
+        *interval, std::move(watched),
+        [&sink](const std::string& name, bool stuck, Watchdog::Steady::duration since) {
+          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(since).count();
+          sink.Emit({{"event", "watchdog"}, {"thread", name}, {"stuck", stuck}, {"since_ms", ms}});
+          sink.Say("station",
+                   stuck ? fmt::format("{} 已 {} 秒无响应，停止喂看门狗，systemd 将重启本站 "
+                                       "/ {} has not come round for {} s: the watchdog "
+                                       "is no longer fed, and systemd restarts the "
+                                       "station",
+                                       name, ms / 1000, name, ms / 1000)
+                         : fmt::format("{} 已恢复 / {} comes round again", name, name));
+        });
+  }
+  NotifyReady(fmt::format("{} position(s); screen on {}", lanes.size(), screen->url() + "/"));
+
   io_thread.join();  // returns after SIGINT/SIGTERM
+  watchdog.reset();  // the io thread no longer comes round
   stop = true;
   upload_waiter.Notify();
   sync_waiter.Notify();

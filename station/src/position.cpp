@@ -254,6 +254,7 @@ bool Position::EnsureConnected() {
 
 Result<ScaleReading> Position::ReadScale() {
   Result<ScaleReading> r = scale_.Read();
+  CameRound();  // a fill's loop reads the scale every poll
   std::unique_lock<std::mutex> lock(mu_);
   snapshot_.scale_connected = scale_.connected();
   if (!r.ok()) return r;
@@ -670,6 +671,7 @@ Status Position::RecoverUnfinished() {
 
 void Position::Run(const std::atomic<bool>& stop) {
   while (!stop) {
+    CameRound();
     std::string scan;
     Steady::time_point submitted;
     {

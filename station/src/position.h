@@ -121,8 +121,15 @@ class Position {
   /// Whether the station reaches the registry: the amber lamp (any thread).
   void SetOnline(bool online);
   PositionSnapshot Snapshot() const;
+  /// When the position's thread last came round its loop or read its scale (any
+  /// thread): what the watchdog watches.
+  std::chrono::steady_clock::time_point LastRound() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(last_round_.load()));
+  }
 
  private:
+  void CameRound() { last_round_ = std::chrono::steady_clock::now().time_since_epoch().count(); }
   struct Fill;
   void HandleScan(const std::string& text, std::chrono::steady_clock::time_point submitted,
                   const std::atomic<bool>& stop);
@@ -177,6 +184,8 @@ class Position {
   std::optional<double> reported_gross_;
   bool reported_stable_ = false;
   std::optional<std::uint32_t> idle_beat_;
+  std::atomic<std::chrono::steady_clock::rep> last_round_{
+      std::chrono::steady_clock::now().time_since_epoch().count()};
   std::chrono::steady_clock::time_point idle_beat_changed_{};
 };
 

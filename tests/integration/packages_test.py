@@ -138,6 +138,14 @@ class Packages(unittest.TestCase):
                 f.write(text)
         r = run("systemd-analyze", "verify", *sorted(glob.glob(os.path.join(units, "*"))))
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        # The station tells systemd when it is ready and feeds a watchdog (station_test's
+        # Watchdog case); the registry reads its certificate again on reload.
+        with open(os.path.join(units, "pingma-station.service")) as f:
+            station = f.read()
+        for setting in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=always"):
+            self.assertRegex(station, "(?m)^%s$" % re.escape(setting))
+        with open(os.path.join(units, "pingma-registry.service")) as f:
+            self.assertRegex(f.read(), r"(?m)^ExecReload=/bin/kill -HUP \$MAINPID$")
 
     def test_4_install_upgrade_remove_purge_on_a_fresh_debian(self):
         if os.geteuid() != 0 or not shutil.which("debootstrap"):

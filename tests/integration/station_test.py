@@ -8,6 +8,7 @@ cylinder never gets an interlock=1 write, and after any (re)connect the first wr
 is interlock=0.
 """
 
+import ctypes
 import datetime
 import os
 import random
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -499,6 +501,133 @@ class Https(unittest.TestCase):
         self.assertEqual(unlocks(self.line.sim.interlock_writes()), [])
         offline = self.line.station.wait_for(lambda e: e["event"] == "offline", seen=True)
         self.assertIn("certificate", offline["why"].lower())
+
+
+class SystemdNotify:
+    """systemd's end of sd_notify: a datagram socket the station is told of by
+    $NOTIFY_SOCKET, whose messages are kept as they come."""
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages = []
+        self.closed = False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while not self.closed:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.messages.append(data.decode())
+
+    def count(self, field):
+        return sum(1 for m in list(self.messages) if field in m.split("\n"))
+
+    def wait_for(self, field, times=1, timeout=30):
+        end = time.monotonic() + timeout
+        while self.count(field) < times:
+            if time.monotonic() > end:
+                raise AssertionError(f"{field} not sent {times} times: {self.messages[-5:]}")
+            time.sleep(0.02)
+
+    def close(self):
+        self.closed = True
+        self.reader.join(5)
+        self.sock.close()
+
+
+class Held:
+    """One thread of another process held still, as a thread stuck in a call that
+    never returns would be, while the process's other threads run on: ptrace's
+    PTRACE_SEIZE and PTRACE_INTERRUPT stop that thread alone (no SIGSTOP, which
+    would stop them all)."""
+
+    SEIZE, INTERRUPT, DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
+
+    def __init__(self, tid):
+        self.tid = tid
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                                     ctypes.c_void_p]
+        self.libc.ptrace.restype = ctypes.c_long
+
+    def _ptrace(self, request):
+        if self.libc.ptrace(request, self.tid, None, None) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"ptrace({request:#x}, {self.tid}): {os.strerror(errno)}")
+
+    def __enter__(self):
+        self._ptrace(self.SEIZE)
+        self._ptrace(self.INTERRUPT)
+        os.waitpid(self.tid, self.WALL)
+        return self
+
+    def __exit__(self, *_):
+        self._ptrace(self.DETACH)
+
+
+def thread_named(pid, name):
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            if f.read().strip() == name:
+                return int(tid)
+    raise AssertionError(f"no thread {name} in process {pid}")
+
+
+class Watchdog(unittest.TestCase):
+    """systemd's readiness and watchdog (the unit's Type=notify, WatchdogSec=), with
+    this test as systemd: READY=1 once the positions run, WATCHDOG=1 while each
+    comes round, none while the position's thread is held still."""
+
+    WATCHDOG_S = 2.0  # WatchdogSec=: fed every 0.5 s, a thread stuck after 1 s
+
+    def setUp(self):
+        self.line = Line()
+        self.notify = SystemdNotify(self.line.work)
+
+    def tearDown(self):
+        self.line.close()
+        self.notify.close()
+
+    def test_a_station_whose_position_thread_is_stuck_stops_notifying(self):
+        line, notify = self.line, self.notify
+        line.station.start(env=dict(os.environ, NOTIFY_SOCKET=notify.path,
+                                    WATCHDOG_USEC=str(int(self.WATCHDOG_S * 1e6))))
+        notify.wait_for("READY=1")
+        self.assertTrue(any(m.startswith("READY=1\nSTATUS=1 position(s)")
+                            for m in notify.messages), notify.messages)
+        notify.wait_for("WATCHDOG=1", times=3)
+        decision, finished = line.fill("HB0100000011")
+        self.assertEqual((decision["decision"], finished["record"]["result"]), ("allow", "ok"))
+
+        position = thread_named(line.station.program.proc.pid, "station-pos")
+        with Held(position):
+            stuck = line.station.wait_for(lambda e: e["event"] == "watchdog", timeout=30,
+                                          what="the watchdog's word on the held thread")
+            self.assertEqual((stuck["thread"], stuck["stuck"]), ("position P1", True))
+            self.assertGreater(stuck["since_ms"], self.WATCHDOG_S / 2 * 1000)
+            time.sleep(0.2)  # a feed sent before the word is read in by now
+            fed = notify.count("WATCHDOG=1")
+            # The station's other threads run on (its status page answers), but no
+            # feed comes for four of its periods: systemd would kill and restart it.
+            time.sleep(self.WATCHDOG_S)
+            self.assertIn("outbox", line.station.status())
+            self.assertEqual(notify.count("WATCHDOG=1"), fed, notify.messages[-3:])
+            self.assertTrue(any("watchdog is no longer fed" in line_
+                                for line_ in line.station.program.stderr_lines))
+        again = line.station.wait_for(lambda e: e["event"] == "watchdog", timeout=30,
+                                      what="the watchdog's word on the released thread")
+        self.assertEqual((again["thread"], again["stuck"]), ("position P1", False))
+        notify.wait_for("WATCHDOG=1", times=fed + 2)
+        line.station.stop()
+        self.assertEqual(notify.count("STOPPING=1"), 1)
 
 
 class Crashes(unittest.TestCase):

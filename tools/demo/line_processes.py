@@ -36,12 +36,12 @@ def _pump(stream, q, keep):
 class _Program:
     """A child process whose stdout lines are queued and whose stderr is kept."""
 
-    def __init__(self, argv, cwd=None):
+    def __init__(self, argv, cwd=None, env=None):
         self.argv = argv
         self.stdout_lines, self.stderr_lines = [], []
         self.lines = queue.Queue()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=cwd)
+                                     stderr=subprocess.PIPE, cwd=cwd, env=env)
         errq = queue.Queue()
         threading.Thread(target=_pump, args=(self.proc.stdout, self.lines, self.stdout_lines),
                          daemon=True).start()
@@ -235,8 +235,11 @@ class Station:
         self.events = []
         self.status_url = None
 
-    def start(self):
-        self.program = _Program([self.binary, "--config", self.config], cwd=self.workdir)
+    def start(self, env=None):
+        """env: the environment (None: this process's), e.g. with systemd's
+        NOTIFY_SOCKET and WATCHDOG_USEC."""
+        self.program = _Program([self.binary, "--config", self.config], cwd=self.workdir,
+                                env=env)
         if self.program.next_line() != "ready":
             raise ProcessError(f"the station did not say ready: {self.program.stdout_lines}")
         ready = self.next_event()
