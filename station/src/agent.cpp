@@ -116,8 +116,9 @@ void Health::Lost(const std::string& why) {
 // The registry within its deadline; the replica when it cannot be reached.
 class OnlineOrReplica final : public Decider {
  public:
-  OnlineOrReplica(ClientOptions options, Replica& replica, Health& health, const Clock& clock)
-      : client_(std::move(options)), replica_(replica), health_(health), clock_(clock) {}
+  OnlineOrReplica(const ClientSettings& settings, Replica& replica, Health& health,
+                  const Clock& clock)
+      : client_(settings), replica_(replica), health_(health), clock_(clock) {}
 
   Result<CheckAnswer> Decide(const CheckRequest& request) override {
     Result<CheckAnswer> online = client_.Check(request);
@@ -162,9 +163,9 @@ class Waiter {
 // Uploads the journal's outboxes, oldest first, until the registry has each record:
 // the checks decided offline (before the fills that may have been made on them),
 // then the recorded fills.
-void UploadLoop(ClientOptions options, Journal& journal, Health& health, Sink& sink, Waiter& waiter,
-                const std::atomic<bool>& stop) {
-  RegistryClient client(std::move(options));
+void UploadLoop(const ClientSettings& settings, Journal& journal, Health& health, Sink& sink,
+                Waiter& waiter, const std::atomic<bool>& stop) {
+  RegistryClient client(settings);
   std::chrono::milliseconds backoff{0};
   // One upload: the event that says how it went, or the error (kUnavailable: later).
   auto post = [&client](Outbox which, const OutboxItem& item) -> Result<json> {
@@ -233,10 +234,10 @@ void UploadLoop(ClientOptions options, Journal& journal, Health& health, Sink& s
 }
 
 // Keeps the replica in step with the fleet feed.
-void SyncLoop(ClientOptions options, std::string station_id, std::chrono::seconds interval,
+void SyncLoop(const ClientSettings& settings, std::string station_id, std::chrono::seconds interval,
               Replica& replica, Health& health, Sink& sink, Waiter& waiter,
               const std::atomic<bool>& stop) {
-  RegistryClient client(std::move(options));
+  RegistryClient client(settings);
   bool failing = false;
   while (!stop) {
     Result<SyncStats> s = replica.Sync(client, station_id);
@@ -280,6 +281,7 @@ Status RunStation(const std::string& config_path) {
   client_options.token = cfg.token;
   client_options.ca_file = cfg.ca_file;
   client_options.check_deadline = cfg.check_deadline;
+  ClientSettings client_settings(client_options);
 
   Sink sink;
   Health health(sink);
@@ -300,7 +302,7 @@ Status RunStation(const std::string& config_path) {
   for (const PositionConfig& pc : cfg.positions) {
     Lane lane;
     lane.scale = Measured(MakeModbusScale(pc.scale, pc.profile), lane.scale_counters.get());
-    lane.decider = std::make_unique<OnlineOrReplica>(client_options, *replica, health, clock);
+    lane.decider = std::make_unique<OnlineOrReplica>(client_settings, *replica, health, clock);
     PositionOptions po;
     po.station_id = cfg.id;
     po.position_id = pc.id;
@@ -504,17 +506,56 @@ Status RunStation(const std::string& config_path) {
                           ScreenServer::Start(io, screen_options));
   sink.SetScreen(screen.get());
 
+  asio::signal_set reload(io, SIGHUP);  // below
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& error, int) {
     if (error) return;
     NotifyStopping();
     stop = true;
+    reload.cancel();
     for (Lane& lane : lanes) {
       lane.source->Stop();
       lane.position->Wake();
     }
     screen->Close([&io] { io.stop(); });
   });
+  // SIGHUP: the config file is read again. The registry token, the CA file and the
+  // check deadline are taken (by each registry client on its next call); what else
+  // changed is named, and takes a restart. A file that no longer reads leaves all
+  // as it was.
+  std::function<void(const asio::error_code&, int)> on_reload = [&](const asio::error_code& error,
+                                                                    int) {
+    if (error) return;
+    auto fresh = LoadStationConfig(config_path);
+    if (!fresh.ok()) {
+      sink.Emit({{"event", "reload"}, {"error", fresh.status().message()}});
+      sink.Say("station", "重新读取配置失败，沿用原配置 / Cannot read the settings again (" +
+                              fresh.status().message() + "): the running ones stay");
+      return reload.async_wait(on_reload);
+    }
+    ClientOptions options = client_settings.Get();
+    std::vector<std::string> taken;
+    if (fresh->token != options.token) taken.push_back("token");
+    if (fresh->ca_file != options.ca_file) taken.push_back("station.ca_file");
+    if (fresh->check_deadline != options.check_deadline)
+      taken.push_back("station.check_deadline_ms");
+    options.token = fresh->token;
+    options.ca_file = fresh->ca_file;
+    options.check_deadline = fresh->check_deadline;
+    if (!taken.empty()) client_settings.Set(std::move(options));
+    const std::vector<std::string> restart = ChangesTakingARestart(cfg.text, fresh->text);
+    sink.Emit({{"event", "reload"}, {"taken", taken}, {"restart_needed", restart}});
+    const auto list = [](const std::vector<std::string>& names) {
+      return names.empty() ? std::string("-") : fmt::format("{}", fmt::join(names, ", "));
+    };
+    sink.Say("station",
+             fmt::format("已重新读取配置：生效 {}；需重启才生效 {} / Settings read again: "
+                         "taken {}; taking a restart {}",
+                         list(taken), list(restart), list(taken), list(restart)));
+    reload.async_wait(on_reload);
+  };
+  reload.async_wait(on_reload);
+
   std::thread io_thread([&io] {
     pthread_setname_np(pthread_self(), "station-io");
     io.run();
@@ -543,11 +584,11 @@ Status RunStation(const std::string& config_path) {
   }
   threads.emplace_back([&] {
     pthread_setname_np(pthread_self(), "station-upload");
-    UploadLoop(client_options, *journal, health, sink, upload_waiter, stop);
+    UploadLoop(client_settings, *journal, health, sink, upload_waiter, stop);
   });
   threads.emplace_back([&] {
     pthread_setname_np(pthread_self(), "station-sync");
-    SyncLoop(client_options, cfg.id, cfg.sync_interval, *replica, health, sink, sync_waiter, stop);
+    SyncLoop(client_settings, cfg.id, cfg.sync_interval, *replica, health, sink, sync_waiter, stop);
   });
 
   // systemd: ready once every position runs, and the watchdog fed while each

@@ -3,6 +3,7 @@
 // silently ignored setting.
 #include "config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -181,7 +182,54 @@ Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::
 Result<StationConfig> LoadStationConfig(const std::string& path) {
   PINGMA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, "station config"));
   const std::string base = fs::path(path).parent_path().string();
-  return ParseStationConfig(text, base.empty() ? "." : base);
+  PINGMA_ASSIGN_OR_RETURN(StationConfig config,
+                          ParseStationConfig(text, base.empty() ? "." : base));
+  config.text = std::move(text);
+  return config;
+}
+
+namespace {
+
+// A node as TOML text (the same value, written the same way), or "" for none.
+std::string TomlText(const toml::node* node) {
+  if (node == nullptr) return {};
+  std::ostringstream out;
+  node->visit([&out](const auto& n) { out << n; });
+  return out.str();
+}
+
+}  // namespace
+
+std::vector<std::string> ChangesTakingARestart(std::string_view before, std::string_view after) {
+  auto old_root = ParseToml(before, "station config", TomlWording::kStationConfig);
+  auto new_root = ParseToml(after, "station config", TomlWording::kStationConfig);
+  if (!old_root.ok() || !new_root.ok()) return {"the file"};
+  std::vector<std::string> changed;
+  const toml::table* old_station = old_root->get_as<toml::table>("station");
+  const toml::table* new_station = new_root->get_as<toml::table>("station");
+  std::vector<std::string> keys;
+  for (const toml::table* t : {old_station, new_station}) {
+    if (t == nullptr) continue;
+    for (const auto& [key, value] : *t) {
+      const std::string name(key.str());
+      if (std::find(keys.begin(), keys.end(), name) == keys.end()) keys.push_back(name);
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  for (const std::string& key : keys) {
+    if (std::find(std::begin(kReloadableKeys), std::end(kReloadableKeys), key) !=
+        std::end(kReloadableKeys)) {
+      continue;
+    }
+    if (TomlText(old_station ? old_station->get(key) : nullptr) !=
+        TomlText(new_station ? new_station->get(key) : nullptr)) {
+      changed.push_back("station." + key);
+    }
+  }
+  if (TomlText(old_root->get("position")) != TomlText(new_root->get("position"))) {
+    changed.push_back("position");
+  }
+  return changed;
 }
 
 }  // namespace pingma::station

@@ -33,6 +33,7 @@ struct StationConfig {
   std::chrono::milliseconds check_deadline{1500};
   std::chrono::seconds sync_interval{60};
   std::vector<PositionConfig> positions;
+  std::string text;  ///< the file as LoadStationConfig read it
 };
 
 /// Parses the TOML text; relative paths (token_file, data_dir, ca_file, image-dir
@@ -40,5 +41,14 @@ struct StationConfig {
 /// every message names the key (`position[2].scale.port`).
 Result<StationConfig> ParseStationConfig(std::string_view toml_text, const std::string& base_dir);
 Result<StationConfig> LoadStationConfig(const std::string& path);
+
+/// The keys a running station takes again on SIGHUP: the registry token (its file's
+/// contents), the CA file and the check deadline.
+inline constexpr const char* kReloadableKeys[] = {"token_file", "ca_file", "check_deadline_ms"};
+
+/// What changed between two texts of the config (both already parsed well) that
+/// only a restart puts in use: "station.KEY" for a key of [station] other than the
+/// reloadable ones, "position" for the positions.
+std::vector<std::string> ChangesTakingARestart(std::string_view before, std::string_view after);
 
 }  // namespace pingma::station

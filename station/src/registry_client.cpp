@@ -157,6 +157,8 @@ Result<CheckAnswer> ParseCheckAnswer(std::string body) {
 
 struct RegistryClient::Impl {
   ClientOptions options;
+  const ClientSettings* settings = nullptr;  ///< followed, if set
+  std::uint64_t generation = 0;              ///< of the settings' options in use
   CURL* curl = nullptr;
   curl_slist* headers = nullptr;
   char error[CURL_ERROR_SIZE] = {};
@@ -168,8 +170,36 @@ struct RegistryClient::Impl {
 
   // One request. A transport failure is kUnavailable (the caller retries or decides
   // offline), an unusable URL kInvalid; an HTTP status is returned as it came.
+  /// Takes the settings' options when they changed since the last call, on a new
+  /// connection (the old one was verified with the old CA, and carried the old token).
+  void Follow() {
+    if (settings == nullptr || settings->generation() == generation) return;
+    generation = settings->generation();
+    Configure(settings->Get());
+    if (curl != nullptr) curl_easy_cleanup(curl);
+    curl = curl_easy_init();
+  }
+
+  void Configure(ClientOptions given) {
+    while (!given.base_url.empty() && given.base_url.back() == '/') given.base_url.pop_back();
+    options = std::move(given);
+    curl_slist_free_all(headers);
+    headers = nullptr;
+    const std::string auth = "Authorization: Bearer " + options.token;
+    for (const std::string& h : {auth, std::string("Content-Type: application/json"),
+                                 std::string("Accept: application/json"),
+                                 // No "Expect: 100-continue" round trip before a body.
+                                 std::string("Expect:")}) {
+      curl_slist* grown = curl_slist_append(headers, h.c_str());
+      if (grown != nullptr) headers = grown;
+    }
+  }
+
+  /// `timeout` is one of the options' times, read after Follow.
   Result<Answer> Call(const char* method, const std::string& path, const std::string* body,
-                      std::chrono::milliseconds timeout) {
+                      std::chrono::milliseconds ClientOptions::*timeout_option) {
+    Follow();
+    const std::chrono::milliseconds timeout = options.*timeout_option;
     const std::string url = options.base_url + path;
     const std::string what = std::string(method) + " " + url;
     if (curl == nullptr) return Status::Internal(what + ": no curl handle");
@@ -225,17 +255,13 @@ struct RegistryClient::Impl {
 
 RegistryClient::RegistryClient(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   GlobalInit();
-  while (!options.base_url.empty() && options.base_url.back() == '/') options.base_url.pop_back();
-  impl_->options = std::move(options);
+  impl_->Configure(std::move(options));
   impl_->curl = curl_easy_init();
-  const std::string auth = "Authorization: Bearer " + impl_->options.token;
-  for (const std::string& h : {auth, std::string("Content-Type: application/json"),
-                               std::string("Accept: application/json"),
-                               // No "Expect: 100-continue" round trip before a body.
-                               std::string("Expect:")}) {
-    curl_slist* grown = curl_slist_append(impl_->headers, h.c_str());
-    if (grown != nullptr) impl_->headers = grown;
-  }
+}
+
+RegistryClient::RegistryClient(const ClientSettings& settings) : RegistryClient(settings.Get()) {
+  impl_->settings = &settings;
+  impl_->generation = settings.generation();
 }
 
 RegistryClient::~RegistryClient() = default;
@@ -249,7 +275,7 @@ Result<CheckAnswer> RegistryClient::Check(const CheckRequest& request) {
   // Replace invalid UTF-8 (a scanner's noise) rather than throw.
   const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
   PINGMA_ASSIGN_OR_RETURN(
-      auto answer, impl_->Call("POST", "/v1/fill-checks", &text, impl_->options.check_deadline));
+      auto answer, impl_->Call("POST", "/v1/fill-checks", &text, &ClientOptions::check_deadline));
   const std::string what = "POST " + impl_->options.base_url + "/v1/fill-checks";
   if (answer.status != 200) return HttpError(answer.status, what, answer.body);
   auto parsed = ParseCheckAnswer(std::move(answer.body));
@@ -261,7 +287,7 @@ Result<CheckAnswer> RegistryClient::Check(const CheckRequest& request) {
 
 Result<Upload> RegistryClient::PostFill(const std::string& record_json) {
   PINGMA_ASSIGN_OR_RETURN(
-      auto answer, impl_->Call("POST", "/v1/fills", &record_json, impl_->options.upload_timeout));
+      auto answer, impl_->Call("POST", "/v1/fills", &record_json, &ClientOptions::upload_timeout));
   const std::string what = "POST " + impl_->options.base_url + "/v1/fills";
   if (answer.status == 201) return Upload::kStored;
   if (answer.status == 200) {
@@ -275,7 +301,7 @@ Result<Upload> RegistryClient::PostFill(const std::string& record_json) {
 Result<OfflineCheckUpload> RegistryClient::PostOfflineCheck(const std::string& record_json) {
   const char* route = "/v1/fill-checks/offline";
   PINGMA_ASSIGN_OR_RETURN(auto answer,
-                          impl_->Call("POST", route, &record_json, impl_->options.upload_timeout));
+                          impl_->Call("POST", route, &record_json, &ClientOptions::upload_timeout));
   const std::string what = "POST " + impl_->options.base_url + route;
   if (answer.status == 404) {
     return Status::Unavailable(what + ": 404, the registry does not take offline checks yet");
@@ -308,7 +334,7 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
     curl_free(cursor);
   }
   PINGMA_ASSIGN_OR_RETURN(auto answer,
-                          impl_->Call("GET", path, nullptr, impl_->options.fleet_timeout));
+                          impl_->Call("GET", path, nullptr, &ClientOptions::fleet_timeout));
   const std::string what = "GET " + impl_->options.base_url + path;
   if (answer.status != 200) return HttpError(answer.status, what, answer.body);
   // The page is checked as JSON and indexed here, on the fetching thread, and
@@ -333,7 +359,7 @@ Result<FleetPage> RegistryClient::Fleet(const std::string& station_id, const std
 
 Result<Policy> RegistryClient::FetchPolicy() {
   PINGMA_ASSIGN_OR_RETURN(auto answer,
-                          impl_->Call("GET", "/v1/policy", nullptr, impl_->options.fleet_timeout));
+                          impl_->Call("GET", "/v1/policy", nullptr, &ClientOptions::fleet_timeout));
   const std::string what = "GET " + impl_->options.base_url + "/v1/policy";
   if (answer.status != 200) return HttpError(answer.status, what, answer.body);
   auto policy = ParsePolicy(answer.body);

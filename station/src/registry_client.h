@@ -5,8 +5,11 @@
 // the connection is kept alive between calls): not thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +29,29 @@ struct ClientOptions {
   std::chrono::milliseconds check_deadline{1500};  ///< a fill check past this is offline
   std::chrono::milliseconds upload_timeout{10000};
   std::chrono::milliseconds fleet_timeout{60000};
+};
+
+/// A running station's client options, which SIGHUP may change (the token, the CA
+/// file, the check deadline): each client that follows them takes the new ones on
+/// its next call, on a new connection. Thread-safe.
+class ClientSettings {
+ public:
+  explicit ClientSettings(ClientOptions options) : options_(std::move(options)) {}
+  ClientOptions Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return options_;
+  }
+  void Set(ClientOptions options) {
+    std::lock_guard<std::mutex> lock(mu_);
+    options_ = std::move(options);
+    ++generation_;
+  }
+  std::uint64_t generation() const { return generation_.load(); }
+
+ private:
+  mutable std::mutex mu_;
+  ClientOptions options_;  // guarded by mu_
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 struct CheckRequest {
@@ -88,6 +114,8 @@ struct FleetPage {
 class RegistryClient {
  public:
   explicit RegistryClient(ClientOptions options);
+  /// A client that follows `settings` (which must outlive it).
+  explicit RegistryClient(const ClientSettings& settings);
   ~RegistryClient();
   RegistryClient(const RegistryClient&) = delete;
   RegistryClient& operator=(const RegistryClient&) = delete;

@@ -139,10 +139,12 @@ class Packages(unittest.TestCase):
         r = run("systemd-analyze", "verify", *sorted(glob.glob(os.path.join(units, "*"))))
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
         # The station tells systemd when it is ready and feeds a watchdog (station_test's
-        # Watchdog case); the registry reads its certificate again on reload.
+        # Watchdog case); both read again on reload what they can (station_test's Reload,
+        # registry_tls_test).
         with open(os.path.join(units, "pingma-station.service")) as f:
             station = f.read()
-        for setting in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=always"):
+        for setting in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=always",
+                        "ExecReload=/bin/kill -HUP $MAINPID"):
             self.assertRegex(station, "(?m)^%s$" % re.escape(setting))
         with open(os.path.join(units, "pingma-registry.service")) as f:
             self.assertRegex(f.read(), r"(?m)^ExecReload=/bin/kill -HUP \$MAINPID$")

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -628,6 +629,71 @@ class Watchdog(unittest.TestCase):
         notify.wait_for("WATCHDOG=1", times=fed + 2)
         line.station.stop()
         self.assertEqual(notify.count("STOPPING=1"), 1)
+
+
+class Reload(unittest.TestCase):
+    """SIGHUP (systemctl reload): the station reads its config file again, takes the
+    registry token, the CA file and the check deadline, and names what else changed
+    (a restart puts it in use)."""
+
+    def setUp(self):
+        self.line = Line()
+        self.line.start_station()
+
+    def tearDown(self):
+        self.line.close()
+
+    def sighup(self):
+        self.line.station.program.proc.send_signal(signal.SIGHUP)
+        return self.line.station.wait_for(lambda e: e["event"] == "reload",
+                                          what="the station's word on SIGHUP")
+
+    def edit_config(self, old, new):
+        with open(self.line.station.config) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(self.line.station.config, "w") as f:
+            f.write(text.replace(old, new))
+
+    def test_sighup_takes_a_new_token_and_names_what_takes_a_restart(self):
+        line = self.line
+        tokens = line.reg.must("GET", "/v1/tokens", line.admin)["tokens"]
+        old = [t["id"] for t in tokens if (t["role"], t["subject"]) == ("station", "ST-01")]
+        self.assertEqual(len(old), 1)
+        new = line.reg.must("POST", "/v1/tokens", line.admin,
+                            {"role": "station", "subject": "ST-01", "note": "rotated"})
+        with open(os.path.join(line.station.workdir, "station.token"), "w") as f:
+            f.write(new["token"] + "\n")
+        self.edit_config("check_deadline_ms = 1000", "check_deadline_ms = 1200")
+        self.edit_config('operator = "OP-7"', 'operator = "OP-8"')
+        said = self.sighup()
+        self.assertEqual(said["taken"], ["token", "station.check_deadline_ms"])
+        self.assertEqual(said["restart_needed"], ["position"])
+        end = time.monotonic() + 10  # stderr is read by a thread of its own
+        while not any("taking a restart position" in text
+                      for text in line.station.program.stderr_lines):
+            self.assertLess(time.monotonic(), end, line.station.program.stderr_lines[-3:])
+            time.sleep(0.05)
+        # The old token revoked: the station's checks and uploads go on, with the new.
+        line.reg.must("DELETE", f"/v1/tokens/{old[0]}", line.admin)
+        time.sleep(1.5)  # a revocation is seen within 1 s (API.md)
+        decision, finished = line.fill("HB0100000012")
+        self.assertEqual((decision["decision"], decision["offline"]), ("allow", False), decision)
+        self.assertEqual(finished["record"]["operator_id"], "OP-7")  # positions: at a restart
+        line.station.wait_for(lambda e: e["event"] == "upload", seen=True)
+        self.assertEqual(len(line.fills_at_registry("HB0100000012")), 1)
+
+    def test_a_file_that_no_longer_reads_changes_nothing(self):
+        line = self.line
+        self.edit_config("[station]", "[station\n")
+        said = self.sighup()
+        self.assertIn("station config, line", said["error"])
+        decision, _ = line.fill("HB0100000013")
+        self.assertEqual((decision["decision"], decision["offline"]), ("allow", False), decision)
+        # Mended with nothing changed: nothing taken, nothing to restart for.
+        self.edit_config("[station\n", "[station]")
+        said = self.sighup()
+        self.assertEqual((said["taken"], said["restart_needed"]), ([], []))
 
 
 class Crashes(unittest.TestCase):

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace pingma::station {
 namespace {
@@ -65,6 +66,25 @@ TEST_CASE("a station config is read, and each wrong key is named") {
     CHECK(parsed.status().message().rfind(c.message, 0) == 0);
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("what a reload cannot take is named, and only that") {
+  using Changes = std::vector<std::string>;
+  CHECK(ChangesTakingARestart(kGood, kGood) == Changes{});
+  // The reloadable keys, added or changed, and the layout: nothing.
+  CHECK(ChangesTakingARestart(kGood, Replace(kGood, "token_file = \"token\"",
+                                             "token_file = \"other\"\nca_file = \"ca.pem\"\n"
+                                             "check_deadline_ms   =   900")) == Changes{});
+  CHECK(ChangesTakingARestart(kGood, Replace(kGood, "data_dir = \"data\"",
+                                             "data_dir = \"data2\"\nsync_interval_s = 5")) ==
+        Changes{"station.data_dir", "station.sync_interval_s"});
+  CHECK(ChangesTakingARestart(Replace(kGood, "data_dir = \"data\"",
+                                      "data_dir = \"data\"\nstatus_listen = \"127.0.0.1:1\""),
+                              kGood) == Changes{"station.status_listen"});
+  CHECK(ChangesTakingARestart(kGood, Replace(kGood, "port = 1502", "port = 1503")) ==
+        Changes{"position"});
+  CHECK(ChangesTakingARestart(kGood, std::string(kGood) + "\n[[position]]\nid = \"P2\"\n") ==
+        Changes{"position"});
 }
 
 }  // namespace

@@ -148,7 +148,8 @@ class Registry:
         try:
             with urllib.request.urlopen(req, timeout=DEADLINE,
                                         context=self.ssl_context) as resp:
-                return resp.status, json.loads(resp.read())
+                data = resp.read()
+                return resp.status, json.loads(data) if data else None  # 204: no body
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
