@@ -537,8 +537,9 @@ Status RunStation(const std::string& config_path) {
     std::vector<std::string> taken;
     if (fresh->token != options.token) taken.push_back("token");
     if (fresh->ca_file != options.ca_file) taken.push_back("station.ca_file");
-    if (fresh->check_deadline != options.check_deadline)
+    if (fresh->check_deadline != options.check_deadline) {
       taken.push_back("station.check_deadline_ms");
+    }
     options.token = fresh->token;
     options.ca_file = fresh->ca_file;
     options.check_deadline = fresh->check_deadline;

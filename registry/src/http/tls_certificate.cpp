@@ -76,8 +76,8 @@ TlsCertificate::Facts FactsOf(X509* cert) {
 // A new server context holding the pair, or why the pair cannot be used.
 Result<ContextPtr> NewContext(const std::string& cert_file, const std::string& key_file,
                               TlsCertificate::Facts* facts) {
-  struct stat cert_stat {
-  }, key_stat{};
+  struct stat cert_stat = {};
+  struct stat key_stat = {};
   PINGMA_RETURN_IF_ERROR(Readable("--tls-cert", cert_file, &cert_stat));
   PINGMA_RETURN_IF_ERROR(Readable("--tls-key", key_file, &key_stat));
   if ((key_stat.st_mode & S_IROTH) != 0) {
