@@ -476,12 +476,10 @@ Status RunStation(const std::string& config_path) {
     for (size_t i = 0; i < lanes.size(); ++i) {
       for (size_t o = 0; o < kScaleOperations.size(); ++o) {
         const ScaleCounters::PerOperation& op = lanes[i].scale_counters->operations[o];
-        std::array<std::uint64_t, kScaleTimeBounds.size() + 1> buckets{};
-        for (size_t b = 0; b < buckets.size(); ++b) buckets[b] = op.buckets[b].load();
         prometheus::Histogram(out, "pingma_station_scale_operation_seconds",
                               fmt::format("position=\"{}\",operation=\"{}\",",
                                           Escape(snapshots[i].id), kScaleOperations[o]),
-                              kScaleTimeBounds, buckets,
+                              kScaleTimeBounds, prometheus::Load(op.buckets),
                               static_cast<double>(op.micros.load()) / 1e6);
       }
     }

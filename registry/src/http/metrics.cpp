@@ -11,14 +11,6 @@ using prometheus::Escape;
 using prometheus::Header;
 using prometheus::Histogram;
 
-// Atomic buckets, read one by one.
-template <size_t N>
-std::array<std::uint64_t, N> Loaded(const std::array<std::atomic<size_t>, N>& buckets) {
-  std::array<std::uint64_t, N> out{};
-  for (size_t i = 0; i < N; ++i) out[i] = buckets[i].load();
-  return out;
-}
-
 }  // namespace
 
 std::string_view MethodLabel(std::string_view method) {
@@ -79,13 +71,13 @@ std::string Metrics::Text(const GroupCommitStats& store, const StoreFigures& fig
   out += fmt::format("pingma_store_writes_total {}\n", store.jobs.load());
   Header(out, "pingma_store_commit_writes", "histogram",
          "Writes per group commit, as the writer took them.");
-  Histogram(out, "pingma_store_commit_writes", "", kBatchBounds, Loaded(store.batch_sizes),
-            static_cast<double>(store.jobs.load()));
+  Histogram(out, "pingma_store_commit_writes", "", kBatchBounds,
+            prometheus::Load(store.batch_sizes), static_cast<double>(store.jobs.load()));
   if (!postgres_) {
     Header(out, "pingma_store_fsync_duration_seconds", "histogram",
            "fdatasync of the SQLite WAL that makes commits durable.");
-    Histogram(out, "pingma_store_fsync_duration_seconds", "", kSyncBounds, Loaded(store.sync_times),
-              static_cast<double>(store.sync_us.load()) / 1e6);
+    Histogram(out, "pingma_store_fsync_duration_seconds", "", kSyncBounds,
+              prometheus::Load(store.sync_times), static_cast<double>(store.sync_us.load()) / 1e6);
     Header(out, "pingma_store_checkpoints_total", "counter", "SQLite WAL checkpoints run.");
     out += fmt::format("pingma_store_checkpoints_total {}\n", store.checkpoints.load());
   }

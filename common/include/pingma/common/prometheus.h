@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,6 +32,14 @@ void Histogram(std::string& out, std::string_view name, std::string_view labels,
                const std::array<double, N>& bounds, const std::array<std::uint64_t, N + 1>& buckets,
                double sum) {
   Histogram(out, name, labels, bounds.data(), N, buckets.data(), sum);
+}
+
+/// What counters updated by other threads hold now, as Histogram takes them.
+template <typename T, std::size_t N>
+std::array<std::uint64_t, N> Load(const std::array<std::atomic<T>, N>& counters) {
+  std::array<std::uint64_t, N> out{};
+  for (std::size_t i = 0; i < N; ++i) out[i] = counters[i].load();
+  return out;
 }
 
 /// The bucket of `value` among ascending `bounds`: the first bound it does not exceed,
