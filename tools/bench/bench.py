@@ -62,6 +62,10 @@ from run to run.
                          keep blank 7000x7000 PNGs going to POST /v1/scan/image (the
                          label reader's queue busy, its overflow refused with 503),
                          as a ratio to the same registry idle, in alternating rounds
+  bench.py serve-options  fill checks per second (wrk, keep-alive) on the same store
+                         served three ways, in alternating rounds: plain HTTP, with
+                         --metrics-listen (every request counted), and HTTPS
+                         (--tls-cert, TLS 1.3): each as a ratio to plain
   bench.py all           all of the above
 
 Run from the repository root after ./tools/quickstart.sh build.
@@ -118,6 +122,8 @@ class Server:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
                                      stderr=subprocess.PIPE if capture_stderr else None)
         line = self.proc.stdout.readline().strip()
+        while line.startswith(("metrics on ", "jt808 on ")):  # other listeners, first
+            line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
             raise SystemExit(f"bench: {argv[0]} did not start: {line!r}")
         self.url = line[len("listening on "):]
@@ -248,6 +254,68 @@ def bench_fill_check(args, work):
           f"registry/floor: {result['registry']['rps'] / result['floor']['rps']:.2f}")
     print(f"floor: {floor_log}")
     print(f"chain: {verify.stdout.strip()}")
+    return result
+
+
+def bench_serve_options(args, work):
+    """The same store served plain, with metrics and over TLS, in alternating rounds."""
+    registry = args.registry
+    # One store set up once, then copied with its secrets folder for each server.
+    made = os.path.join(work, "options-made")
+    os.makedirs(made, exist_ok=True)
+    db = os.path.join(made, "registry.db")
+    tokens = setup_registry(registry, db)
+    server = Server([registry, "serve", "--db", db, "--listen", "127.0.0.1:0"])
+    try:
+        setup_entities(server.url, tokens)
+        status, answer = call(server.url, "POST", "/v1/cylinders/batch", tokens["company"],
+                              {"cylinders": fleet("BO", 10000)})
+        assert status == 200, answer
+    finally:
+        server.stop()
+    cert, key = os.path.join(work, "tls.crt"), os.path.join(work, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=localhost"], check=True,
+                   capture_output=True)
+    os.chmod(key, 0o600)
+    options = {"plain": [], "metrics": ["--metrics-listen", "127.0.0.1:0"],
+               "https": ["--tls-cert", cert, "--tls-key", key]}
+    servers, runs = {}, {name: [] for name in options}
+    try:
+        for name, extra in options.items():
+            folder = os.path.join(work, "options-" + name)
+            shutil.copytree(made, folder)
+            argv = [registry, "serve", "--db", os.path.join(folder, "registry.db"),
+                    "--listen", "127.0.0.1:0"] + extra
+            servers[name] = Server(argv)
+        log(f"serve-options: {args.rounds} rounds of {args.seconds}s each, "
+            f"{args.connections} connections")
+        for name, srv in servers.items():
+            wrk(srv.url, tokens["station"], "BO", 10000, 2, args.connections, args.wrk_threads)
+        for i in range(args.rounds):
+            for name, srv in servers.items():
+                runs[name].append(wrk(srv.url, tokens["station"], "BO", 10000, args.seconds,
+                                      args.connections, args.wrk_threads))
+            log(f"  round {i + 1}: " + ", ".join(
+                f"{name} {runs[name][-1]['rps']:.0f}" for name in servers) + " req/s")
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    result = {name: {k: median_of(r, k) for k in ("rps", "p50_ms", "p99_ms")}
+              for name, r in runs.items()}
+    plain = result["plain"]
+    print(f"## fill checks served three ways ({args.connections} connections, keep-alive, "
+          f"medians of {args.rounds} alternating rounds)")
+    print("| | req/s | p50 ms | p99 ms | req/s ratio to plain | p99 ratio to plain |")
+    print("|---|---|---|---|---|---|")
+    for name in options:
+        r = result[name]
+        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{r['rps'] / plain['rps']:.2f} | {r['p99_ms'] / plain['p99_ms']:.2f} |")
+    for name in ("metrics", "https"):
+        per_round = ", ".join(f"{r['rps'] / p['rps']:.2f}"
+                              for r, p in zip(runs[name], runs["plain"]))
+        print(f"{name}/plain per round: {per_round}")
     return result
 
 
@@ -2116,7 +2184,7 @@ def main():
                                           "handovers", "migrate", "pg-instances", "pg-floor", "pg-batch",
                                           "log-head",
                                           "pg-large-store", "screens", "screen-latency",
-                                          "photo-load", "jt808", "all"])
+                                          "photo-load", "jt808", "serve-options", "all"])
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per subject")
@@ -2156,7 +2224,8 @@ def main():
                         help="keep the databases, and reuse those already in --work-dir")
     parser.add_argument("--work-dir", help="where databases go (default: a temporary dir)")
     args = parser.parse_args()
-    if not shutil.which("wrk") and args.which in ("fill-check", "large-store", "all"):
+    if not shutil.which("wrk") and args.which in ("fill-check", "large-store", "serve-options",
+                                                  "all"):
         raise SystemExit("bench: wrk is missing (./tools/quickstart.sh build installs it)")
     args.registry = os.path.join(args.build, "registry", "pingma-registry")
     args.bare = os.path.join(args.build, "tools", "bench", "pingma-bench-bare")
@@ -2206,6 +2275,8 @@ def main():
             bench_photo_load(args, work)
         if args.which in ("jt808", "all"):
             bench_jt808(args, work)
+        if args.which in ("serve-options", "all"):
+            bench_serve_options(args, work)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
