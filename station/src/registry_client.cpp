@@ -168,8 +168,6 @@ struct RegistryClient::Impl {
     if (headers) curl_slist_free_all(headers);
   }
 
-  // One request. A transport failure is kUnavailable (the caller retries or decides
-  // offline), an unusable URL kInvalid; an HTTP status is returned as it came.
   /// Takes the settings' options when they changed since the last call, on a new
   /// connection (the old one was verified with the old CA, and carried the old token).
   void Follow() {
@@ -195,7 +193,9 @@ struct RegistryClient::Impl {
     }
   }
 
-  /// `timeout` is one of the options' times, read after Follow.
+  // One request. A transport failure is kUnavailable (the caller retries or decides
+  // offline), an unusable URL kInvalid; an HTTP status is returned as it came. Its
+  // time limit is one of the options' times, read once the settings are followed.
   Result<Answer> Call(const char* method, const std::string& path, const std::string* body,
                       std::chrono::milliseconds ClientOptions::*timeout_option) {
     Follow();
