@@ -683,6 +683,23 @@ class Reload(unittest.TestCase):
         line.station.wait_for(lambda e: e["event"] == "upload", seen=True)
         self.assertEqual(len(line.fills_at_registry("HB0100000012")), 1)
 
+    def test_a_new_check_deadline_is_the_one_waited_for(self):
+        line = self.line
+        self.edit_config("check_deadline_ms = 1000", "check_deadline_ms = 2500")
+        said = self.sighup()
+        self.assertEqual((said["taken"], said["restart_needed"]),
+                         (["station.check_deadline_ms"], []))
+        # A registry that takes the request and never answers: the station waits the
+        # new deadline (not the old second), then decides on its replica.
+        registry = line.reg.program.proc
+        registry.send_signal(signal.SIGSTOP)
+        try:
+            decision, _ = line.fill("HB0100000014")
+        finally:
+            registry.send_signal(signal.SIGCONT)
+        self.assertEqual((decision["decision"], decision["offline"]), ("allow", True), decision)
+        self.assertGreaterEqual(decision["timing_ms"]["check"], 2500)
+
     def test_a_file_that_no_longer_reads_changes_nothing(self):
         line = self.line
         self.edit_config("[station]", "[station\n")
