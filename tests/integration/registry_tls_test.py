@@ -8,9 +8,10 @@ hold: TLS 1.2 and 1.3 only, with forward-secret suites; a client that trusts ano
 CA refuses it; SIGHUP puts a new certificate in use for new connections while the
 listener, the process and the connections already open stay; a pair that cannot be
 used is refused at start and, on SIGHUP, leaves the pair before in use; a client that
-never makes its handshake is closed.
+never makes its handshake is closed; one that speaks plain HTTP is told to use HTTPS.
 """
 
+import json
 import os
 import re
 import shutil
@@ -165,11 +166,24 @@ class Protocols(TlsCase):
         self.assertIn(b'"TOO_LARGE"', answer)
         self.assertIn(b"Connection: close", answer)
 
-    def test_plain_http_on_the_https_port_gets_no_answer_and_harms_nothing(self):
+    def test_plain_http_on_the_https_port_is_told_to_use_https(self):
         self.start()
-        run = self.curl("http://127.0.0.1:%d/v1/cylinders/X" % self.reg.port)
-        self.assertNotEqual(run.returncode, 0)
-        self.assertEqual(run.stdout, "000")
+        run = subprocess.run(["curl", "--silent", "--show-error", "--max-time", "20",
+                              "-H", "Authorization: Bearer pm_x", "--json", '{"a": 1}',
+                              "http://127.0.0.1:%d/v1/fill-checks" % self.reg.port],
+                             capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        answer = json.loads(run.stdout)
+        self.assertEqual(answer["error"]["code"], "HTTPS_REQUIRED")
+        self.assertIn("use https://", answer["error"]["message"])
+        conn = Connection("127.0.0.1", self.reg.port)  # Python's plain HTTP client
+        try:
+            status, body, headers = conn.request("GET", "/c/HB0100000001")
+        finally:
+            conn.close()
+        self.assertEqual((status, body["error"]["code"]), (400, "HTTPS_REQUIRED"))
+        self.assertEqual(headers.get("Connection"), "close")
+        # HTTPS goes on as before.
         status, _ = self.reg.request("GET", "/v1/cylinders/X")
         self.assertEqual(status, 401)
 

@@ -67,6 +67,9 @@ class EdgeLimits : public asio::execution_context::service {
 
 class EdgeSocket {
  public:
+  /// The first byte of every TLS connection (a handshake record's content type).
+  static constexpr char kTlsHandshakeRecord = 22;
+
   using socket_type = asio::ip::tcp::socket;
   using executor_type = socket_type::executor_type;
 
@@ -112,13 +115,13 @@ class EdgeSocket {
 
   /// Once accepted: plain HTTP starts reading at once; HTTPS makes its handshake
   /// first, within the head's time limit, and `failed` ends the connection if the
-  /// handshake does not end well.
+  /// handshake does not end well. A client that speaks plain HTTP to the HTTPS port
+  /// is answered so, in plain HTTP (400 HTTPS_REQUIRED), rather than left with
+  /// nothing.
   template <typename Started, typename Failed>
   void Start(Started started, Failed failed) {
     State& s = *state_;
     if (s.limits.tls == nullptr) return started();
-    s.tls_context.emplace(s.limits.tls->NewReference());
-    s.tls.emplace(s.socket, *s.tls_context);
     // The handshake and its timer on one strand of their own: RESTinio's comes
     // with the first read.
     auto strand = asio::make_strand(s.io);
@@ -127,15 +130,39 @@ class EdgeSocket {
         strand, [weak = std::weak_ptr<State>(state_)](const asio::error_code& ec) {
           if (auto held = weak.lock(); held && !ec) held->socket.cancel();
         }));
-    s.tls->async_handshake(
-        asio::ssl::stream_base::server,
-        asio::bind_executor(strand,
-                            [state = state_, started = std::move(started),
-                             failed = std::move(failed)](const asio::error_code& ec) mutable {
-                              state->timer.cancel();
-                              if (ec) return failed(ec);
-                              started();
-                            }));
+    // The first byte, left in the socket: a TLS connection begins with a handshake
+    // record (22); anything else is not TLS.
+    s.socket.async_receive(
+        asio::buffer(&s.first_byte, 1), asio::socket_base::message_peek,
+        asio::bind_executor(strand, [state = state_, strand, started = std::move(started),
+                                     failed = std::move(failed)](const asio::error_code& ec,
+                                                                 std::size_t n) mutable {
+          if (ec || n == 0) {
+            state->timer.cancel();
+            return failed(ec ? ec : asio::error::eof);
+          }
+          if (state->first_byte != kTlsHandshakeRecord) {
+            state->strand.emplace(strand);
+            state->refusal =
+                EdgeRefusal{400, "HTTPS_REQUIRED",
+                            "this port speaks HTTPS: use https:// (the request was not read)"};
+            return Refuse(std::move(state),
+                          [failed = std::move(failed)](const asio::error_code& e,
+                                                       std::size_t) mutable { failed(e); });
+          }
+          state->tls_context.emplace(state->limits.tls->NewReference());
+          state->tls.emplace(state->socket, *state->tls_context);
+          State& tls_state = *state;
+          tls_state.tls->async_handshake(
+              asio::ssl::stream_base::server,
+              asio::bind_executor(strand,
+                                  [state = std::move(state), started = std::move(started),
+                                   failed = std::move(failed)](const asio::error_code& e) mutable {
+                                    state->timer.cancel();
+                                    if (e) return failed(e);
+                                    started();
+                                  }));
+        }));
   }
 
   /// RESTinio's read: the bytes come through RequestFraming, and those of a
@@ -190,6 +217,7 @@ class EdgeSocket {
     // its own, which asio's context frees), and the TLS layer over `socket`.
     std::optional<asio::ssl::context> tls_context;
     std::optional<asio::ssl::stream<socket_type&>> tls;
+    char first_byte = 0;       ///< HTTPS: the connection's first byte, peeked at
     asio::steady_timer timer;  ///< a head's time limit, then the linger's
     RequestFraming framing;
     std::optional<asio::any_io_executor> strand;  ///< RESTinio's, for this connection
