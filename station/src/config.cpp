@@ -207,15 +207,11 @@ std::vector<std::string> ChangesTakingARestart(std::string_view before, std::str
   std::vector<std::string> changed;
   const toml::table* old_station = old_root->get_as<toml::table>("station");
   const toml::table* new_station = new_root->get_as<toml::table>("station");
-  std::vector<std::string> keys;
+  std::set<std::string> keys;  // of either file, in order
   for (const toml::table* t : {old_station, new_station}) {
     if (t == nullptr) continue;
-    for (const auto& [key, value] : *t) {
-      const std::string name(key.str());
-      if (std::find(keys.begin(), keys.end(), name) == keys.end()) keys.push_back(name);
-    }
+    for (const auto& [key, value] : *t) keys.emplace(key.str());
   }
-  std::sort(keys.begin(), keys.end());
   for (const std::string& key : keys) {
     if (std::find(std::begin(kReloadableKeys), std::end(kReloadableKeys), key) !=
         std::end(kReloadableKeys)) {
