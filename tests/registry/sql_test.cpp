@@ -233,6 +233,136 @@ TEST_SUITE("postgresql") {
     CHECK((*insert)->Defer().code() == StatusCode::kConflict);
   }
 
+  TEST_CASE("PostgreSQL: a job's writes still held are undone by dropping them, no savepoint") {
+    auto db = Connect();
+    REQUIRE(db->Exec("CREATE TABLE t(id integer PRIMARY KEY, v text)").ok());
+    CHECK_FALSE(db->MarkWrites());  // not deferring: each job takes a savepoint
+    db->set_deferring(true);
+    REQUIRE(db->ExecDeferred("BEGIN").ok());
+    auto insert = db->Prepare("INSERT INTO t(id, v) VALUES($1, 'x')");
+    REQUIRE(insert.ok());
+    auto hold = [&](int id) {
+      (*insert)->Bind(1, id);
+      REQUIRE((*insert)->Defer().ok());
+    };
+    // A job that stands, then one that fails with its writes all held: dropped.
+    auto first = db->MarkWrites();
+    REQUIRE(first);
+    hold(1);
+    CHECK(db->SettleJob(*first, /*undo=*/false));
+    auto second = db->MarkWrites();
+    REQUIRE(second);
+    hold(2);
+    hold(3);
+    CHECK(db->SettleJob(*second, /*undo=*/true));
+    CHECK(db->deferred_failure().ok());
+    hold(4);  // a job after it
+    CHECK(One(*db, "SELECT count(*) FROM t WHERE id IN (2, 3)") == 0);
+    CHECK(One(*db, "SELECT count(*) FROM t WHERE id IN (1, 4)") == 2);
+
+    SUBCASE("a failed job whose write was sent (a read of its own) fails the batch") {
+      auto third = db->MarkWrites();
+      REQUIRE(third);
+      hold(5);
+      CHECK(One(*db, "SELECT count(*) FROM t WHERE id = 5") == 1);  // sent, and seen
+      CHECK_FALSE(db->SettleJob(*third, /*undo=*/true));
+      CHECK(db->deferred_failure().code() == StatusCode::kUnavailable);
+      CHECK(db->deferred_failure().message().find("sent") != std::string::npos);
+      CHECK_FALSE(db->MarkWrites());  // the rest of this batch: savepoints
+    }
+    SUBCASE("a failed job that wrote at once fails the batch") {
+      auto third = db->MarkWrites();
+      REQUIRE(third);
+      auto update = db->Prepare("UPDATE t SET v = 'y' WHERE id = 1");
+      REQUIRE(update.ok());
+      REQUIRE((*update)->Run().ok());
+      CHECK_FALSE(db->SettleJob(*third, /*undo=*/true));
+      CHECK_FALSE(db->deferred_failure().ok());
+    }
+    SUBCASE("a job that went on after its statement failed fails the batch") {
+      auto third = db->MarkWrites();
+      REQUIRE(third);
+      auto twice = db->Prepare("SELECT 1 / (SELECT count(*) FROM t WHERE id = 99)");
+      REQUIRE(twice.ok());
+      CHECK_FALSE((*twice)->Step().ok());  // division by zero: the transaction is aborted
+      CHECK_FALSE(db->SettleJob(*third, /*undo=*/false));
+      CHECK(db->deferred_failure().message().find("went on") != std::string::npos);
+    }
+    SUBCASE("a read that fails in a job that then fails fails the batch too") {
+      auto third = db->MarkWrites();
+      REQUIRE(third);
+      hold(6);
+      auto bad = db->Prepare("SELECT 1 / 0");
+      REQUIRE(bad.ok());
+      CHECK_FALSE((*bad)->Step().ok());
+      CHECK_FALSE(db->SettleJob(*third, /*undo=*/true));
+    }
+    (void)db->Exec("ROLLBACK");
+    db->set_deferring(false);
+    CHECK(db->deferred_failure().ok());
+    CHECK(One(*db, "SELECT count(*) FROM t") == 0);
+  }
+
+  TEST_CASE(
+      "PostgreSQL store: a failed job is undone without a savepoint, or its batch runs again") {
+    const char* conninfo = std::getenv("PINGMA_TEST_PG");
+    // Job 2 appends an event and then fails: before anything of it was sent
+    // (dropped, no job runs twice), or after a read of its own sent its write (the
+    // batch fails and runs again, each job in a savepoint). Either way the events
+    // of jobs 1 and 3 are there once, and job 2's not at all.
+    for (const bool sent : {false, true}) {
+      CAPTURE(sent);
+      registry::FixedClock clock;
+      auto store = registry::PgStore::Open(conninfo, clock);
+      REQUIRE_MESSAGE(store.ok(), store.status().message());
+      using registry::WriteTx;
+      const std::string type = sent ? "settle_sent" : "settle_held";
+      std::vector<std::future<registry::Reply>> replies;
+      auto submit = [&](registry::Store::Job job) {
+        auto answer = std::make_shared<std::promise<registry::Reply>>();
+        replies.push_back(answer->get_future());
+        (*store)->Submit(std::move(job), [answer](registry::Reply r) { answer->set_value(r); });
+      };
+      std::promise<void> entered, open;
+      auto gate = open.get_future().share();
+      submit([&entered, gate](WriteTx&) {  // holds the writer until the rest are queued
+        entered.set_value();
+        gate.wait();
+        return registry::Reply{};
+      });
+      entered.get_future().wait();
+      std::array<std::atomic<int>, 4> runs{};
+      for (int k = 1; k <= 3; ++k) {
+        submit([k, sent, type, &runs](WriteTx& tx) -> registry::Reply {
+          ++runs[k];
+          auto seq = tx.Append({"", "", type, tx.now(), "admin", "test", "{}"});
+          if (!seq.ok()) return registry::ErrorReply(seq.status());
+          if (k != 2) return registry::Reply{};
+          if (sent) {
+            auto read = tx.conn().Prepare("SELECT count(*) FROM events WHERE type = $1");
+            if (!read.ok()) return registry::ErrorReply(read.status());
+            (*read)->Bind(1, type);
+            auto row = (*read)->Step();
+            if (!row.ok() || !*row || (*read)->Int(0) != 2) {
+              return registry::ErrorReply(Status::Internal("job 2 does not see its own event"));
+            }
+          }
+          return registry::ErrorReply(Status::Invalid("job 2 fails after its write"));
+        });
+      }
+      open.set_value();
+      std::vector<int> statuses;
+      for (auto& r : replies) statuses.push_back(r.get().status);
+      CHECK(statuses == std::vector<int>{200, 200, 422, 200});
+      for (int k = 1; k <= 3; ++k) CHECK(runs[k] == (sent ? 2 : 1));
+      (*store)->Close();
+      auto db = Connect();
+      CHECK(One(*db, "SELECT count(*) FROM events WHERE type = '" + type + "'") == 2);
+      auto verified = registry::VerifyChain(conninfo);
+      CHECK_MESSAGE(verified.ok(), verified.status().message());
+    }
+  }
+
   TEST_CASE("PostgreSQL store: a batch whose held-back write fails runs again, each write waited") {
     const char* conninfo = std::getenv("PINGMA_TEST_PG");
     {
@@ -273,8 +403,8 @@ TEST_SUITE("postgresql") {
         const Status held = (*st)->Defer();  // k = 3 is there: fails, but not here
         if (!held.ok()) return registry::ErrorReply(held);
         if (k == 4) {
-          // A read waits: the held failure of job 3 comes back here, and this job's
-          // rollback goes back to job 3's savepoint, undoing its event.
+          // A read waits: the held failure of job 3 comes back here, and the
+          // batch cannot commit: its jobs run again, each in a savepoint.
           auto read = tx.conn().Prepare("SELECT count(*) FROM held");
           if (!read.ok()) return registry::ErrorReply(read.status());
           auto row = (*read)->Step();

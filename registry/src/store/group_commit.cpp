@@ -82,7 +82,8 @@ bool GroupCommit::Stop() {
 Reply GroupCommit::RunJob(Conn& conn, const Job& job, bool* raced) {
   WriteTx tx(&conn, &batch_, clock_.Now(), hooks_);
   const std::uint64_t races = conn.db().races();
-  Reply reply = InSavepoint(conn, "job", &batch_, *hooks_, [&] { return job(tx); });
+  Reply reply = InSavepoint(
+      conn, "job", &batch_, *hooks_, [&] { return job(tx); }, /*job=*/true);
   *raced = reply.failed() && conn.db().races() != races;
   return reply;
 }

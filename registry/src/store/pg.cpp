@@ -178,6 +178,10 @@ bool Connection::ok() const {
   return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
 }
 
+bool Connection::in_failed_transaction() const {
+  return conn_ != nullptr && PQtransactionStatus(conn_) == PQTRANS_INERROR;
+}
+
 Status Connection::Prepare(const std::string& name, const std::string& sql,
                            const std::vector<unsigned>& types) {
   Rows rows(PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()),

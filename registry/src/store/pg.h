@@ -87,6 +87,9 @@ class Connection {
 
   /// Whether the connection is up (false after the server went away).
   bool ok() const;
+  /// Whether the transaction open on it failed (a statement's error), so that
+  /// the server takes nothing but a rollback (PQTRANS_INERROR).
+  bool in_failed_transaction() const;
   /// Runs one statement with parameters $1..$n, all sent as text.
   Result<Rows> Query(const std::string& sql, const std::vector<Param>& params = {});
   /// Prepares `sql` (parameters $1..$n) under `name` on this connection; `types`

@@ -28,7 +28,34 @@ Status PgDatabase::Exec(std::string_view sql) {
   // A held-back write's failure is this command's, unless the command is the
   // rollback that undoes it.
   if (!flushed.ok() && sql.rfind("ROLLBACK", 0) != 0) return flushed;
+  ++direct_;
   return pg_.Exec(std::string(sql));
+}
+
+std::optional<WriteMark> PgDatabase::MarkWrites() {
+  if (!deferring_ || !deferred_failure_.ok()) return std::nullopt;
+  return WriteMark{held_total_, direct_};
+}
+
+bool PgDatabase::SettleJob(const WriteMark& mark, bool undo) {
+  const char* why = nullptr;
+  if (pg_.in_failed_transaction()) {
+    why = "a statement of a job failed, and the job went on";
+  } else if (undo && (direct_ != mark.direct || sent_total_ > mark.held)) {
+    why = "a job failed after some of its writes were sent";
+  }
+  if (why == nullptr) {
+    if (undo) {  // its writes are the last held: they go unsent
+      held_.resize(held_.size() - static_cast<std::size_t>(held_total_ - mark.held));
+      held_total_ = mark.held;
+    }
+    return true;
+  }
+  if (deferred_failure_.ok()) {
+    deferred_failure_ =
+        Status::Unavailable(std::string(why) + ": the batch runs again, each job in a savepoint");
+  }
+  return false;
 }
 
 Status PgDatabase::Claim(PgStatement* next) {
@@ -39,6 +66,7 @@ Status PgDatabase::Claim(PgStatement* next) {
 
 void PgDatabase::set_deferring(bool on) {
   held_.clear();
+  sent_total_ = held_total_;
   deferring_ = on;
   deferred_failure_ = Status::Ok();
 }
@@ -53,12 +81,14 @@ Status PgDatabase::Hold(pg::PipelinedStatement statement) {
   // the statements are still being sent.
   constexpr std::size_t kMostHeld = 256;
   held_.push_back(std::move(statement));
+  ++held_total_;
   return held_.size() < kMostHeld ? Status::Ok() : Claim(nullptr);
 }
 
 Status PgDatabase::Flush() {
   if (held_.empty()) return Status::Ok();
   const std::vector<pg::PipelinedStatement> held = std::exchange(held_, {});
+  sent_total_ += held.size();
   Status status = pg_.RunPipeline(held);
   if (!status.ok() && deferred_failure_.ok()) deferred_failure_ = status;
   return status;
@@ -154,6 +184,7 @@ Result<bool> PgStatement::Step() {
     if (!prepared.ok()) return prepared.status();
     // A parameter never bound is NULL, as in SQLite.
     params_.resize(static_cast<std::size_t>(std::max<int>(prepared->second, params_.size())));
+    if (sql_.rfind("SELECT", 0) != 0) ++db_->direct_;  // a write, or may hold one (WITH)
     PINGMA_RETURN_IF_ERROR(pg.SendPrepared(*prepared->first, params_));
     running_ = true;
     db_->streaming_ = this;

@@ -36,10 +36,16 @@ class PgDatabase final : public Database {
   Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) override;
   bool ok() const override { return pg_.ok(); }
   std::uint64_t races() const override { return pg_.races(); }
+  /// While deferring: a job's writes are undone by dropping them while they are
+  /// all still held, so that a batch's jobs need no savepoints (a subtransaction
+  /// each, which costs PostgreSQL about as much as the job's own write).
+  std::optional<WriteMark> MarkWrites() override;
+  bool SettleJob(const WriteMark& mark, bool undo) override;
 
   /// The connection itself, free for a command of its own (COPY, a migration).
   pg::Connection& connection() {
     (void)Claim(nullptr);  // a held-back write's failure stays in deferred_failure()
+    ++direct_;
     return pg_;
   }
 
@@ -74,6 +80,12 @@ class PgDatabase final : public Database {
   bool deferring_ = false;
   std::vector<pg::PipelinedStatement> held_;  ///< written back by Flush
   Status deferred_failure_;
+  // For MarkWrites: statements held so far, and of those sent (or dropped with a
+  // batch), so that held_.size() == held_total_ - sent_total_; statements run at
+  // once that may have written.
+  std::uint64_t held_total_ = 0;
+  std::uint64_t sent_total_ = 0;
+  std::uint64_t direct_ = 0;
 };
 
 class PgStatement final : public Statement {

@@ -74,6 +74,12 @@ class Statement {
   }
 };
 
+/// Database::MarkWrites: the database's counts of writes when a job began.
+struct WriteMark {
+  std::uint64_t held = 0;    ///< writes held back so far
+  std::uint64_t direct = 0;  ///< statements run at once that may have written
+};
+
 class Database {
  public:
   virtual ~Database() = default;
@@ -89,6 +95,18 @@ class Database {
   /// How many statements so far failed because another writer wrote the same
   /// rows at once (PostgreSQL: pg::Connection::races); 0 where one writes alone.
   virtual std::uint64_t races() const { return 0; }
+
+  /// Where a job's writes begin, on a database that can undo them without a
+  /// savepoint: one that holds writes back (PostgreSQL while a batch runs,
+  /// Statement::Defer), while they are all still held. Nullopt where it cannot
+  /// (SQLite, whose savepoints cost nothing; a batch run again, each write
+  /// waited for): the job then runs in a savepoint.
+  virtual std::optional<WriteMark> MarkWrites() { return std::nullopt; }
+  /// Ends the job begun at `mark`; `undo`: it failed, and its writes must go.
+  /// When they cannot (some were sent, or ran at once), or a statement of it
+  /// failed and left the transaction unusable, the batch is failed, so that its
+  /// jobs run again each in a savepoint; false then.
+  virtual bool SettleJob(const WriteMark& /*mark*/, bool /*undo*/) { return false; }
 };
 
 // ---- Where the dialects differ -------------------------------------------------

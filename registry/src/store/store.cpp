@@ -331,8 +331,15 @@ Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts) {
 }
 
 Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const WriteHooks& hooks,
-                  const std::function<Reply()>& fn) {
-  if (Status s = DeferCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
+                  const std::function<Reply()>& fn, bool job) {
+  // A job whose writes are all held back until the batch's commit is undone by
+  // dropping them (sql::Database::SettleJob); when they cannot be dropped, the
+  // batch fails and runs again with a savepoint for each job.
+  const std::optional<sql::WriteMark> mark =
+      job ? conn.db().MarkWrites() : std::optional<sql::WriteMark>();
+  if (!mark) {
+    if (Status s = DeferCached(conn, "SAVEPOINT " + name); !s.ok()) return ErrorReply(s);
+  }
   // An unchained log's numbers are not taken back: a block fetched meanwhile is
   // the one in hand.
   const std::string saved_hash = batch->head_hash;
@@ -344,9 +351,10 @@ Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const 
   } catch (const std::exception& e) {
     reply = ErrorReply(Status::Internal(std::string("unexpected error: ") + e.what()));
   }
+  if (mark) (void)conn.db().SettleJob(*mark, reply.failed());
   if (reply.failed()) {
     // The work changes nothing: undo its rows, its links in the chain, its counts.
-    (void)RunCached(conn, "ROLLBACK TO " + name);
+    if (!mark) (void)RunCached(conn, "ROLLBACK TO " + name);
     if (batch->chained) {
       batch->head_hash = saved_hash;
       batch->head_seq = saved_seq;
@@ -354,7 +362,7 @@ Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const 
     batch->counts.resize(saved_counts);
     if (hooks.on_rollback) hooks.on_rollback(/*whole_batch=*/false);
   }
-  (void)DeferCached(conn, "RELEASE " + name);
+  if (!mark) (void)DeferCached(conn, "RELEASE " + name);
   return reply;
 }
 

@@ -169,8 +169,10 @@ Status FlushCounts(Conn& conn, std::vector<CountDelta>* counts);
 
 /// Runs `fn` inside savepoint `name`: when it fails (an error reply or an
 /// exception) its rows, its links in the chain and its counts are undone.
+/// `job`: `fn` is a batch's job, not nested in another; where the database can
+/// undo its writes without a savepoint (sql::Database::MarkWrites) it takes none.
 Reply InSavepoint(Conn& conn, const std::string& name, BatchState* batch, const WriteHooks& hooks,
-                  const std::function<Reply()>& fn);
+                  const std::function<Reply()>& fn, bool job = false);
 
 /// The writer's view during one job.
 class WriteTx {
