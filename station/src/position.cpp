@@ -398,15 +398,16 @@ void Position::HandleScan(const std::string& text, Steady::time_point submitted,
   json event = std::move(decision);
   event["event"] = "decision";
   // Where the time went, from the scanner's line to this event (ms): the hand-over to
-  // this position's thread, its events before the weighing, the weighing, the check.
+  // this position's thread, its events before the weighing, the weighing, the check
+  // (and of it, libcurl's own time before sending, and the wait for the answer).
   const auto ms = [](Steady::duration d) {
     return std::round(std::chrono::duration<double, std::milli>(d).count() * 1000) / 1000;
   };
-  event["timing_ms"] = {{"queued", ms(taken - submitted)},
-                        {"before_weighing", ms(weighing - taken)},
-                        {"weighing", ms(checking - weighing)},
-                        {"check", ms(decided - checking)},
-                        {"total", ms(Steady::now() - submitted)}};
+  event["timing_ms"] = {
+      {"queued", ms(taken - submitted)},       {"before_weighing", ms(weighing - taken)},
+      {"weighing", ms(checking - weighing)},   {"check", ms(decided - checking)},
+      {"check_sending", answer->sending_ms},   {"check_answered", answer->answered_ms},
+      {"total", ms(Steady::now() - submitted)}};
   Report(std::move(event));
   const std::string code = answer->cylinder ? answer->cylinder->code : text;
   const std::string where = answer->offline ? " [离线 offline]" : "";

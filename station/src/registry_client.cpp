@@ -29,6 +29,8 @@ void GlobalInit() {
 struct Answer {
   long status = 0;
   std::string body;
+  curl_off_t pretransfer_us = 0;  ///< libcurl's own time before the request went out
+  curl_off_t total_us = 0;        ///< to the answer's last byte
 };
 
 struct Sink {
@@ -249,6 +251,8 @@ struct RegistryClient::Impl {
       return Status::Unavailable(message);
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
+    curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &answer.pretransfer_us);
+    curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &answer.total_us);
     return answer;
   }
 };
@@ -282,6 +286,8 @@ Result<CheckAnswer> RegistryClient::Check(const CheckRequest& request) {
   // A 200 that is not a check answer (a proxy's page): treat the registry as
   // unreachable, so that the station decides offline and the fill is checked again.
   if (!parsed.ok()) return Status::Unavailable(what + ": " + parsed.status().message());
+  parsed->sending_ms = static_cast<double>(answer.pretransfer_us) / 1000;
+  parsed->answered_ms = static_cast<double>(answer.total_us - answer.pretransfer_us) / 1000;
   return parsed;
 }
 

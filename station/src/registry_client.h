@@ -88,6 +88,11 @@ struct CheckAnswer {
   /// The registry's JSON answer, or the offline decision as it is uploaded with the
   /// fill (`offline_decision`).
   std::string json;
+  /// Online, where the check's time went (ms): libcurl's own before the request
+  /// went out (reusing the connection), and from then to the answer's last byte
+  /// (the network and the registry). 0 offline.
+  double sending_ms = 0;
+  double answered_ms = 0;
 };
 
 /// What became of one fill upload.

@@ -150,6 +150,11 @@ class Online(unittest.TestCase):
             self.assertIn(reason, [r["code"] for r in decision["reasons"]])
             self.assertFalse(decision["offline"])
             self.assertIsNone(finished)
+            # The check's parts as libcurl saw them lie within the check's own time.
+            t = decision["timing_ms"]
+            self.assertGreater(t["check_answered"], 0, t)
+            self.assertGreaterEqual(t["check_sending"], 0, t)
+            self.assertLessEqual(t["check_sending"] + t["check_answered"], t["check"] + 0.002, t)
         self.assertEqual(unlocks(self.line.sim.interlock_writes()), [])
         self.assertEqual(self.line.sim.status()["fills"], 0)
 
@@ -372,6 +377,8 @@ class Offline(unittest.TestCase):
         blocked, _ = line.fill("HB0100000002")
         self.assertEqual(blocked["decision"], "block")
         self.assertTrue(blocked["offline"])
+        self.assertEqual((blocked["timing_ms"]["check_sending"],
+                          blocked["timing_ms"]["check_answered"]), (0, 0))
         unknown, _ = line.fill("HB0199999999")
         self.assertEqual([r["code"] for r in unknown["reasons"]], ["UNKNOWN_CODE"])
         status = line.station.status()

@@ -1285,7 +1285,8 @@ def bench_station_decide(args, work):
           f"station/libcurl p50 {s['p50'] / (libcurl['p50_us'] / 1000):.2f}")
     timed = inside[-args.rounds * scans:]
     if timed and "total" in timed[0]:
-        parts = ("queued", "before_weighing", "weighing", "check", "total")
+        parts = tuple(k for k in ("queued", "before_weighing", "weighing", "check",
+                                  "check_sending", "check_answered", "total") if k in timed[0])
         print("inside the station, from the scanner's line to the decision event (p50 ms): " +
               ", ".join(f"{k} {percentile([t[k] for t in timed], 0.5):.3f}" for k in parts) +
               f"; outside it (the scan's way in, the event's way out) "
