@@ -300,15 +300,18 @@ int RunCheck(const std::string& url, const std::string& token_file, const std::s
   options.base_url = url;
   options.token = ReadToken(token_file);
   RegistryClient client(options);
-  std::vector<double> us;
+  std::vector<double> us, sending_us;
   for (long i = first; i < first + count; ++i) {
     CheckRequest request{station_id, operator_id, fmt::format("{}{:08d}", prefix, i), 16.9, {}};
     const auto start = Steady::now();
     auto answer = client.Check(request);
     us.push_back(Micros(start, Steady::now()));
     if (!answer.ok()) Fail("check: " + answer.status().message());
+    sending_us.push_back(answer->sending_ms * 1000);
   }
-  std::printf("%s\n", json{{"check", Percentiles(us)}}.dump().c_str());
+  std::printf(
+      "%s\n",
+      json{{"check", Percentiles(us)}, {"sending", Percentiles(sending_us)}}.dump().c_str());
   return 0;
 }
 
