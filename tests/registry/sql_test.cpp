@@ -141,6 +141,39 @@ TEST_SUITE("sqlite") {
   }
 }
 
+/// Jobs submitted to a store while its writer is held by a first job, so that they
+/// all form its next batch.
+class OneBatch {
+ public:
+  explicit OneBatch(registry::Store& store) : store_(store) {
+    std::promise<void> entered;
+    auto gate = open_.get_future().share();
+    Submit([&entered, gate](registry::WriteTx&) {
+      entered.set_value();
+      gate.wait();
+      return registry::Reply{};
+    });
+    entered.get_future().wait();
+  }
+  void Submit(registry::Store::Job job) {
+    auto answer = std::make_shared<std::promise<registry::Reply>>();
+    replies_.push_back(answer->get_future());
+    store_.Submit(std::move(job), [answer](registry::Reply r) { answer->set_value(r); });
+  }
+  /// Lets the writer go on; every reply's status, the holding job's (200) first.
+  std::vector<int> Statuses() {
+    open_.set_value();
+    std::vector<int> statuses;
+    for (auto& r : replies_) statuses.push_back(r.get().status);
+    return statuses;
+  }
+
+ private:
+  registry::Store& store_;
+  std::promise<void> open_;
+  std::vector<std::future<registry::Reply>> replies_;
+};
+
 TEST_SUITE("postgresql") {
   std::unique_ptr<PgDatabase> Connect() {
     const char* conninfo = std::getenv("PINGMA_TEST_PG");
@@ -317,23 +350,10 @@ TEST_SUITE("postgresql") {
       REQUIRE_MESSAGE(store.ok(), store.status().message());
       using registry::WriteTx;
       const std::string type = sent ? "settle_sent" : "settle_held";
-      std::vector<std::future<registry::Reply>> replies;
-      auto submit = [&](registry::Store::Job job) {
-        auto answer = std::make_shared<std::promise<registry::Reply>>();
-        replies.push_back(answer->get_future());
-        (*store)->Submit(std::move(job), [answer](registry::Reply r) { answer->set_value(r); });
-      };
-      std::promise<void> entered, open;
-      auto gate = open.get_future().share();
-      submit([&entered, gate](WriteTx&) {  // holds the writer until the rest are queued
-        entered.set_value();
-        gate.wait();
-        return registry::Reply{};
-      });
-      entered.get_future().wait();
+      OneBatch batch(**store);
       std::array<std::atomic<int>, 4> runs{};
       for (int k = 1; k <= 3; ++k) {
-        submit([k, sent, type, &runs](WriteTx& tx) -> registry::Reply {
+        batch.Submit([k, sent, type, &runs](WriteTx& tx) -> registry::Reply {
           ++runs[k];
           auto seq = tx.Append({"", "", type, tx.now(), "admin", "test", "{}"});
           if (!seq.ok()) return registry::ErrorReply(seq.status());
@@ -350,10 +370,7 @@ TEST_SUITE("postgresql") {
           return registry::ErrorReply(Status::Invalid("job 2 fails after its write"));
         });
       }
-      open.set_value();
-      std::vector<int> statuses;
-      for (auto& r : replies) statuses.push_back(r.get().status);
-      CHECK(statuses == std::vector<int>{200, 200, 422, 200});
+      CHECK(batch.Statuses() == std::vector<int>{200, 200, 422, 200});
       for (int k = 1; k <= 3; ++k) CHECK(runs[k] == (sent ? 2 : 1));
       (*store)->Close();
       auto db = Connect();
@@ -375,25 +392,10 @@ TEST_SUITE("postgresql") {
     auto store = registry::PgStore::Open(conninfo, clock);
     REQUIRE_MESSAGE(store.ok(), store.status().message());
     using registry::WriteTx;
-    std::vector<std::future<registry::Reply>> replies;
-    auto submit = [&](registry::Store::Job job) {
-      auto answer = std::make_shared<std::promise<registry::Reply>>();
-      replies.push_back(answer->get_future());
-      (*store)->Submit(std::move(job), [answer](registry::Reply r) { answer->set_value(r); });
-    };
-    // The first job holds the writer until the others are queued: they are the
-    // next batch, all of them.
-    std::promise<void> entered, open;
-    auto gate = open.get_future().share();
-    submit([&entered, gate](WriteTx&) {
-      entered.set_value();
-      gate.wait();
-      return registry::Reply{};
-    });
-    entered.get_future().wait();
+    OneBatch batch(**store);  // the five jobs below are the next batch, all of them
     std::array<std::atomic<int>, 6> runs{};
     for (int k = 1; k <= 5; ++k) {
-      submit([k, &runs](WriteTx& tx) -> registry::Reply {
+      batch.Submit([k, &runs](WriteTx& tx) -> registry::Reply {
         ++runs[k];
         auto seq = tx.Append({"", "", "held_test", tx.now(), "admin", "test", "{}"});
         if (!seq.ok()) return registry::ErrorReply(seq.status());
@@ -413,9 +415,7 @@ TEST_SUITE("postgresql") {
         return registry::Reply{};
       });
     }
-    open.set_value();
-    std::vector<int> statuses;
-    for (auto& r : replies) statuses.push_back(r.get().status);
+    const std::vector<int> statuses = batch.Statuses();
     // Only the job whose write failed fails; the batch ran twice, and what the
     // other jobs wrote is there once. Job 3's duplicate key, which another
     // registry's write at once would give too, is tried in the next batches
