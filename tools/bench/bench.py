@@ -1255,7 +1255,7 @@ def bench_station_decide(args, work):
         token_file = os.path.join(work, "station-decide.token")
         with open(token_file, "w") as f:
             f.write(tokens["station"] + "\n")
-        libcurl = json.loads(subprocess.run(
+        client_run = json.loads(subprocess.run(
             [os.path.join(binaries(), "tools", "bench", "pingma-bench-station"), "check",
              "--registry", reg.url, "--token-file", token_file, "--prefix", "SD", "--first",
              str(n_codes - 2 * scans), "--count", str(2 * scans)],
@@ -1280,8 +1280,7 @@ def bench_station_decide(args, work):
                           for a, b in zip(runs["station"], runs["direct"]))
     print(f"ratio station/direct: p50 {s['p50'] / d['p50']:.2f}, p99 {s['p99'] / d['p99']:.2f} "
           f"(goal <= 1.3); p50 per round {per_round}")
-    sending = libcurl["sending"]
-    libcurl = libcurl["check"]
+    libcurl, sending = client_run["check"], client_run["sending"]
     print(f"the same check through the station's libcurl client (C++, after the rounds): "
           f"p50 {libcurl['p50_us'] / 1000:.2f} ms, p99 {libcurl['p99_us'] / 1000:.2f} ms, "
           f"of which libcurl's own before sending p50 {sending['p50_us'] / 1000:.3f} ms; "
