@@ -293,6 +293,16 @@ TEST_SUITE("postgresql") {
     CHECK(One(*db, "SELECT count(*) FROM t WHERE id IN (2, 3)") == 0);
     CHECK(One(*db, "SELECT count(*) FROM t WHERE id IN (1, 4)") == 2);
 
+    SUBCASE("a failed job whose read sent only the jobs' before it is still undone") {
+      hold(7);  // a job before it, still held
+      auto third = db->MarkWrites();
+      REQUIRE(third);
+      CHECK(One(*db, "SELECT count(*) FROM t WHERE id = 7") == 1);  // sends job 7's write
+      hold(8);
+      CHECK(db->SettleJob(*third, /*undo=*/true));
+      CHECK(db->deferred_failure().ok());
+      CHECK(One(*db, "SELECT count(*) FROM t WHERE id IN (7, 8)") == 1);
+    }
     SUBCASE("a failed job whose write was sent (a read of its own) fails the batch") {
       auto third = db->MarkWrites();
       REQUIRE(third);
